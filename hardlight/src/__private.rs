@@ -1,0 +1,13 @@
+//! What generated code uses. Not a public API: names here change without notice.
+
+pub use rkyv;
+
+pub use crate::client::Client;
+pub use crate::server::handler::{
+    CallFuture, ConnectionParts, Dispatch, DispatchError, Handler, MethodReturn, ServiceSchema,
+    call, decode_args,
+};
+pub use crate::state::{ConnectionState, StateHandle, unknown_field};
+pub use crate::wire::handshake::{fnv1a64, fnv1a64_extend};
+pub use crate::wire::{Codable, DecodeError, EncodeError};
+pub use std::sync::Arc;

@@ -1,0 +1,182 @@
+//! Client configuration: where to connect, how to trust the server, compression and limits.
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::tls::{CertFingerprint, ServerTrust};
+use crate::wire::Compression;
+
+/// Default [`ClientConfig::connect_timeout`]: 10 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`ClientConfig::event_buffer`]: 1024 events.
+pub const DEFAULT_EVENT_BUFFER: usize = 1024;
+/// Default [`ClientConfig::max_message_size`]: 16 MiB.
+pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+/// How a client connects.
+///
+/// `address` is `"host:port"`, or a URL `wss://host:port/path` (or `ws://` with [`ClientConfig::plaintext`]).
+///
+/// ```
+/// use hardlight::{ClientConfig, Compression};
+/// let config = ClientConfig::self_signed("localhost:8080").compression(Compression::none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub(crate) address: String,
+    pub(crate) trust: Option<ServerTrust>,
+    pub(crate) compression: Compression,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_message_size: usize,
+    pub(crate) event_buffer: usize,
+}
+
+impl ClientConfig {
+    /// TLS, trusting the server as `trust` says.
+    pub fn new(address: impl Into<String>, trust: ServerTrust) -> Self {
+        Self::with_trust(address.into(), Some(trust))
+    }
+
+    /// TLS for local development against a self-signed dev server: the connection is encrypted but
+    /// the server is **not authenticated**. Prefer [`ClientConfig::pinned`] wherever you can get the
+    /// server's fingerprint.
+    pub fn self_signed(address: impl Into<String>) -> Self {
+        Self::new(address, ServerTrust::AcceptAnyDangerous)
+    }
+
+    /// TLS trusting exactly the certificate with this SHA-256 fingerprint.
+    pub fn pinned(address: impl Into<String>, fingerprint: CertFingerprint) -> Self {
+        Self::new(address, ServerTrust::Pinned(fingerprint))
+    }
+
+    /// Plain WebSocket without TLS: only for a server behind a TLS-terminating proxy, or on loopback.
+    pub fn plaintext(address: impl Into<String>) -> Self {
+        Self::with_trust(address.into(), None)
+    }
+
+    fn with_trust(address: String, trust: Option<ServerTrust>) -> Self {
+        Self {
+            address,
+            trust,
+            compression: Compression::none(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_message_size: DEFAULT_CLIENT_MAX_MESSAGE_SIZE,
+            event_buffer: DEFAULT_EVENT_BUFFER,
+        }
+    }
+
+    /// Compression to ask the server for (default: none).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Time allowed for TCP connect, TLS, the WebSocket upgrade and the server's `HELLO` (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Largest message the client accepts from the server, after inflation (default 16 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes.max(64);
+        self
+    }
+
+    /// Events kept for each subscription that has not read them yet (default 1024). A subscription that
+    /// falls further behind loses the oldest and is told how many it missed.
+    pub fn event_buffer(mut self, events: usize) -> Self {
+        self.event_buffer = events.max(1);
+        self
+    }
+
+    /// The WebSocket URL this configuration connects to.
+    pub fn url(&self) -> Result<String, Error> {
+        let target = Target::parse(&self.address, self.trust.is_some())?;
+        Ok(target.url())
+    }
+}
+
+/// A parsed address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+impl Target {
+    pub(crate) fn parse(address: &str, tls: bool) -> Result<Self, Error> {
+        let invalid = |why: &str| Error::InvalidAddress(address.to_owned(), why.to_owned());
+        let rest = match address.split_once("://") {
+            Some(("wss", rest)) if tls => rest,
+            Some(("ws", rest)) if !tls => rest,
+            Some(("wss", _)) => return Err(invalid("wss:// needs a TLS configuration")),
+            Some(("ws", _)) => {
+                return Err(invalid(
+                    "ws:// is plaintext: use ClientConfig::plaintext to opt in",
+                ));
+            }
+            Some(_) => return Err(invalid("the scheme must be ws:// or wss://")),
+            None => address,
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or_else(|| invalid("unclosed '['"))?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(invalid("no host"));
+        }
+        let port = match port {
+            Some(port) => port.parse().map_err(|_| invalid("bad port"))?,
+            None if tls => 443,
+            None => 80,
+        };
+        Ok(Self {
+            tls,
+            host: host.to_owned(),
+            port,
+            path: path.to_owned(),
+        })
+    }
+
+    pub(crate) fn url(&self) -> String {
+        let scheme = if self.tls { "wss" } else { "ws" };
+        if self.host.contains(':') {
+            format!("{scheme}://[{}]:{}{}", self.host, self.port, self.path)
+        } else {
+            format!("{scheme}://{}:{}{}", self.host, self.port, self.path)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_addresses_and_urls() {
+        let t = Target::parse("localhost:8080", true).unwrap();
+        assert_eq!(t.url(), "wss://localhost:8080/");
+        let t = Target::parse("ws://127.0.0.1:9/rpc", false).unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("127.0.0.1", 9, "/rpc")
+        );
+        let t = Target::parse("[::1]:7", true).unwrap();
+        assert_eq!(t.url(), "wss://[::1]:7/");
+        assert!(Target::parse("ws://x:1", true).is_err());
+        assert!(Target::parse("wss://x:1", false).is_err());
+        assert!(Target::parse(":80", false).is_err());
+    }
+}

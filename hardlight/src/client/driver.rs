@@ -1,0 +1,111 @@
+//! Runs an established session over any message transport until the connection ends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use super::session::{Incoming, Session};
+use crate::error::Error;
+use crate::server::handler::ServiceSchema;
+use crate::wire::close;
+use crate::wire::compression::seal;
+
+/// A message for a transport to send.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A binary message: one frame.
+    Binary(Vec<u8>),
+    /// A close frame.
+    Close(u16, String),
+}
+
+/// Frames written before one flush.
+const WRITE_BATCH: usize = 64;
+/// Time allowed to send our close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+enum End {
+    Closed(Option<u16>, String),
+    Violation(Error),
+    Failed(String),
+    Shutdown,
+}
+
+/// Pumps messages between the transport and the session; when the connection ends, for whatever
+/// reason, every call in flight fails with the reason.
+pub(crate) async fn drive<S, Si, St>(
+    session: Arc<Session<S>>,
+    mut sink: Si,
+    mut stream: St,
+    mut outbound: mpsc::Receiver<Vec<u8>>,
+) where
+    S: ?Sized + ServiceSchema,
+    Si: Sink<Outgoing, Error = Error> + Unpin,
+    St: Stream<Item = Result<Incoming, Error>> + Unpin,
+{
+    let compression = session.compression;
+    let reader = async {
+        loop {
+            match stream.next().await {
+                Some(Ok(Incoming::Binary(message))) => {
+                    if let Err(e) = session.on_message(&message) {
+                        return End::Violation(e);
+                    }
+                }
+                Some(Ok(Incoming::Text)) => {
+                    return End::Violation(Error::Protocol("text message from the server".into()));
+                }
+                Some(Ok(Incoming::Close { code, reason })) => return End::Closed(code, reason),
+                Some(Err(e)) => return End::Failed(e.to_string()),
+                None => return End::Failed("connection lost".into()),
+            }
+        }
+    };
+    let writer = async {
+        while let Some(frame) = outbound.recv().await {
+            sink.feed(Outgoing::Binary(seal(frame, compression)))
+                .await?;
+            for _ in 1..WRITE_BATCH {
+                let Ok(frame) = outbound.try_recv() else {
+                    break;
+                };
+                sink.feed(Outgoing::Binary(seal(frame, compression)))
+                    .await?;
+            }
+            sink.flush().await?;
+        }
+        Ok::<(), Error>(())
+    };
+    let end = tokio::select! {
+        end = reader => end,
+        written = writer => match written {
+            Err(e) => End::Failed(e.to_string()),
+            Ok(()) => End::Shutdown,
+        },
+        () = session.shutdown_requested() => End::Shutdown,
+    };
+
+    let (close_frame, error) = match end {
+        End::Closed(code, reason) => (None, Error::ConnectionClosed { code, reason }),
+        End::Violation(error) => {
+            tracing::warn!(%error, "server broke the protocol; closing");
+            (Some((close::PROTOCOL_ERROR, error.to_string())), error)
+        }
+        End::Failed(reason) => (None, Error::ConnectionClosed { code: None, reason }),
+        End::Shutdown => (
+            Some((close::NORMAL, String::new())),
+            Error::ConnectionClosed {
+                code: Some(close::NORMAL),
+                reason: "disconnected by the client".into(),
+            },
+        ),
+    };
+    // Fail the calls first: nothing the peer does from here on may keep a caller waiting.
+    session.fail_all(error);
+    if let Some((code, reason)) = close_frame {
+        let reason = close::truncate_reason(reason);
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Outgoing::Close(code, reason))).await;
+    }
+}

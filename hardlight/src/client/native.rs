@@ -1,0 +1,165 @@
+//! Connecting over tokio's sockets: TCP, rustls, the WebSocket upgrade, then the server's `HELLO`.
+
+use std::future::ready;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::config::{ClientConfig, Target};
+use super::driver::{Outgoing, drive};
+use super::session::{Incoming, Session};
+use crate::error::Error;
+use crate::server::handler::ServiceSchema;
+use crate::tls::server_name;
+use crate::wire::close;
+use crate::wire::handshake::{PROTOCOL_TOKEN, client_offer};
+use crate::ws::websocket_config;
+
+/// Opens a connection and starts its driver task.
+pub(crate) async fn connect<S: ?Sized + ServiceSchema>(
+    config: &ClientConfig,
+    state: watch::Sender<S::State>,
+) -> Result<Arc<Session<S>>, Error> {
+    let target = Target::parse(&config.address, config.trust.is_some())?;
+    let attempt = async {
+        let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+        let _ = tcp.set_nodelay(true);
+        match &config.trust {
+            Some(trust) => {
+                let connector = trust.connector()?;
+                let tls = connector.connect(server_name(&target.host)?, tcp).await?;
+                establish::<S, _>(tls, &target, config, state).await
+            }
+            None => establish::<S, _>(tcp, &target, config, state).await,
+        }
+    };
+    tokio::time::timeout(config.connect_timeout, attempt)
+        .await
+        .map_err(|_| {
+            Error::LimitExceeded(format!(
+                "connecting to {} took longer than {:?}",
+                target.url(),
+                config.connect_timeout
+            ))
+        })?
+}
+
+async fn establish<S, St>(
+    stream: St,
+    target: &Target,
+    config: &ClientConfig,
+    state: watch::Sender<S::State>,
+) -> Result<Arc<Session<S>>, Error>
+where
+    S: ?Sized + ServiceSchema,
+    St: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut request = target.url().into_client_request().map_err(transport)?;
+    let offer = client_offer(S::FINGERPRINT, config.compression.level()).join(", ");
+    let offer = HeaderValue::from_str(&offer).map_err(|e| Error::Transport(e.to_string()))?;
+    request
+        .headers_mut()
+        .insert(header::SEC_WEBSOCKET_PROTOCOL, offer);
+    let (mut ws, response) = tokio_tungstenite::client_async_with_config(
+        request,
+        stream,
+        Some(websocket_config(config.max_message_size)),
+    )
+    .await
+    .map_err(|e| match e {
+        WsError::Http(response) => Error::HandshakeRefused {
+            code: response.status().as_u16(),
+            reason: response
+                .body()
+                .as_ref()
+                .map(|body| String::from_utf8_lossy(body).trim().to_owned())
+                .unwrap_or_default(),
+        },
+        e => transport(e),
+    })?;
+    let selected = response
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok());
+    if selected != Some(PROTOCOL_TOKEN) {
+        return Err(Error::Protocol(format!(
+            "server selected subprotocol {selected:?}, expected {PROTOCOL_TOKEN}"
+        )));
+    }
+
+    let hello = loop {
+        match ws.next().await {
+            Some(Ok(Message::Binary(message))) => break message,
+            Some(Ok(Message::Close(frame))) => {
+                let (code, reason) = close_parts(frame);
+                return Err(match code {
+                    Some(code) if close::is_handshake_refusal(code) => {
+                        Error::HandshakeRefused { code, reason }
+                    }
+                    code => Error::ConnectionClosed { code, reason },
+                });
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(_)) => return Err(Error::Protocol("expected HELLO as the first frame".into())),
+            Some(Err(e)) => return Err(transport(e)),
+            None => {
+                return Err(Error::ConnectionClosed {
+                    code: None,
+                    reason: "connection lost during the handshake".into(),
+                });
+            }
+        }
+    };
+    let (session, outbound) =
+        Session::<S>::from_hello(&hello, config.max_message_size, config.event_buffer, state)?;
+
+    let (sink, stream) = ws.split();
+    let sink = sink
+        .with(|out: Outgoing| {
+            ready(Ok::<_, WsError>(match out {
+                Outgoing::Binary(frame) => Message::Binary(frame.into()),
+                Outgoing::Close(code, reason) => Message::Close(Some(CloseFrame {
+                    code: code.into(),
+                    reason: reason.into(),
+                })),
+            }))
+        })
+        .sink_map_err(transport);
+    let stream = stream.filter_map(|message| {
+        ready(match message {
+            Ok(Message::Binary(data)) => Some(Ok(Incoming::Binary(data))),
+            Ok(Message::Text(_)) => Some(Ok(Incoming::Text)),
+            Ok(Message::Close(frame)) => {
+                let (code, reason) = close_parts(frame);
+                Some(Ok(Incoming::Close { code, reason }))
+            }
+            Ok(_) => None,
+            Err(e) => Some(Err(transport(e))),
+        })
+    });
+    tokio::spawn(drive(
+        session.clone(),
+        Box::pin(sink),
+        Box::pin(stream),
+        outbound,
+    ));
+    Ok(session)
+}
+
+fn close_parts(frame: Option<CloseFrame>) -> (Option<u16>, String) {
+    match frame {
+        Some(frame) => (Some(frame.code.into()), frame.reason.to_string()),
+        None => (None, String::new()),
+    }
+}
+
+fn transport(e: WsError) -> Error {
+    Error::Transport(e.to_string())
+}

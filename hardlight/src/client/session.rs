@@ -1,0 +1,290 @@
+//! The client's protocol logic for one connection, independent of how bytes travel: call ids and
+//! slots, matching replies to calls, applying state changes, decoding events, failing every call when
+//! the connection ends. Transports (tokio's sockets here; a browser's WebSocket later) only move
+//! messages in and out, see [`super::driver`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
+
+use crate::error::{CallError, Error};
+use crate::events::{Event, EventDecode};
+use crate::server::handler::{MethodReturn, ServiceSchema};
+use crate::state::ConnectionState;
+use crate::topic::Topic;
+use crate::wire::Codable;
+use crate::wire::compression::open;
+use crate::wire::frame::{
+    FieldList, FrameError, Hello, ReplyStatus, ServerFrame, decode_server, encode_call,
+};
+
+/// A message as a transport delivers it.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A binary message: one frame.
+    Binary(Bytes),
+    /// A text message (never valid in this protocol).
+    Text,
+    /// The peer closed the connection.
+    Close {
+        /// The close code, if the peer sent one.
+        code: Option<u16>,
+        /// The close reason.
+        reason: String,
+    },
+}
+
+/// A reply as received: the whole message, and where its body starts.
+struct Reply {
+    status: ReplyStatus,
+    message: Bytes,
+    body_at: usize,
+}
+
+struct Pending {
+    calls: HashMap<u32, oneshot::Sender<Reply>>,
+    /// Set once the connection has ended: the error every later call gets at once.
+    closed: Option<Error>,
+}
+
+/// One established connection's protocol state.
+pub(crate) struct Session<S: ?Sized + ServiceSchema> {
+    outbound: mpsc::Sender<Vec<u8>>,
+    pending: Mutex<Pending>,
+    slots: Semaphore,
+    next_id: AtomicU32,
+    pub(crate) compression: Option<u8>,
+    max_outgoing: usize,
+    max_incoming: usize,
+    state: watch::Sender<S::State>,
+    events: broadcast::Sender<Event<S::Event>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl<S: ?Sized + ServiceSchema> Session<S> {
+    /// Builds the session from the server's `HELLO`, applying its state snapshot to `state`.
+    pub(crate) fn from_hello(
+        message: &[u8],
+        max_incoming: usize,
+        event_buffer: usize,
+        state: watch::Sender<S::State>,
+    ) -> Result<(Arc<Self>, mpsc::Receiver<Vec<u8>>), Error> {
+        let hello = match decode_server(message) {
+            Ok(ServerFrame::Hello(hello)) => hello,
+            Ok(_) => return Err(Error::Protocol("expected HELLO as the first frame".into())),
+            Err(e) => return Err(protocol(e)),
+        };
+        let Hello {
+            max_calls,
+            max_message_size,
+            compression,
+            state: fields,
+        } = hello;
+        let mut snapshot = S::State::default();
+        apply_fields(&mut snapshot, fields)?;
+        state.send_replace(snapshot);
+        let max_calls = usize::from(max_calls.max(1));
+        // The outbound queue never holds more than one frame per call slot.
+        let (outbound, rx) = mpsc::channel(max_calls);
+        let session = Arc::new(Self {
+            outbound,
+            pending: Mutex::new(Pending {
+                calls: HashMap::new(),
+                closed: None,
+            }),
+            slots: Semaphore::new(max_calls),
+            next_id: AtomicU32::new(0),
+            compression: (compression != 0).then_some(compression),
+            max_outgoing: max_message_size as usize,
+            max_incoming,
+            state,
+            events: broadcast::channel(event_buffer.max(1)).0,
+            shutdown: watch::channel(false).0,
+        });
+        Ok((session, rx))
+    }
+
+    /// Handles one message from the server. An error means the server broke the protocol.
+    pub(crate) fn on_message(&self, message: &[u8]) -> Result<(), Error> {
+        let frame =
+            open(message, self.compression.is_some(), self.max_incoming).map_err(protocol)?;
+        match decode_server(&frame).map_err(protocol)? {
+            ServerFrame::Reply {
+                call_id,
+                status,
+                body,
+            } => {
+                let body_at = frame.len() - body.len();
+                let message = match frame {
+                    std::borrow::Cow::Borrowed(_) => Bytes::copy_from_slice(message),
+                    std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
+                };
+                let waiter = lock(&self.pending).calls.remove(&call_id);
+                match waiter {
+                    // A dropped receiver means the caller stopped waiting; nothing to do.
+                    Some(waiter) => {
+                        let _ = waiter.send(Reply {
+                            status,
+                            message,
+                            body_at,
+                        });
+                        Ok(())
+                    }
+                    None => Err(Error::Protocol(format!(
+                        "reply to unknown call id {call_id}"
+                    ))),
+                }
+            }
+            ServerFrame::State(fields) => {
+                let mut result = Ok(());
+                self.state.send_if_modified(|state| {
+                    result = apply_fields(state, fields);
+                    !fields.is_empty()
+                });
+                result
+            }
+            ServerFrame::Event { topic, payload } => {
+                match S::Event::decode_event(payload) {
+                    Ok(payload) => {
+                        // No receiver is fine: nobody subscribed on this client.
+                        let _ = self.events.send(Event {
+                            topic: Topic::from(topic),
+                            payload,
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event does not decode as the service's event type; dropped")
+                    }
+                }
+                Ok(())
+            }
+            ServerFrame::Hello(_) => Err(Error::Protocol("second HELLO frame".into())),
+        }
+    }
+
+    /// Ends the session: every call in flight and every later call fails with `error`.
+    pub(crate) fn fail_all(&self, error: Error) {
+        let waiters = {
+            let mut pending = lock(&self.pending);
+            if pending.closed.is_none() {
+                pending.closed = Some(error);
+            }
+            std::mem::take(&mut pending.calls)
+        };
+        // Dropping the senders wakes every waiting call, which then reads `closed`.
+        drop(waiters);
+        self.slots.close();
+    }
+
+    /// True once the session has ended.
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.pending).closed.is_some()
+    }
+
+    fn closed_error(&self) -> Error {
+        lock(&self.pending)
+            .closed
+            .clone()
+            .unwrap_or(Error::ConnectionClosed {
+                code: None,
+                reason: "connection lost".into(),
+            })
+    }
+
+    /// A new receiver of this session's events.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event<S::Event>> {
+        self.events.subscribe()
+    }
+
+    /// Makes one call: waits for a free slot, sends, waits for the reply and decodes it.
+    pub(crate) async fn call<A: Codable, R: MethodReturn>(
+        &self,
+        method: u16,
+        args: &A,
+    ) -> Result<R::Ok, CallError<R::Err>> {
+        // Waiting here is how the 257th call waits for a free slot instead of failing.
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| self.closed_error())?;
+        let call_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = encode_call(call_id, method, args).map_err(Error::from)?;
+        if frame.len() > self.max_outgoing {
+            return Err(Error::LimitExceeded(format!(
+                "call of {} bytes exceeds the server's maximum message size of {}",
+                frame.len(),
+                self.max_outgoing
+            ))
+            .into());
+        }
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut pending = lock(&self.pending);
+            if let Some(error) = &pending.closed {
+                return Err(error.clone().into());
+            }
+            pending.calls.insert(call_id, tx);
+        }
+        if self.outbound.send(frame).await.is_err() {
+            lock(&self.pending).calls.remove(&call_id);
+            return Err(self.closed_error().into());
+        }
+        let reply = rx.await.map_err(|_| self.closed_error())?;
+        decode_reply::<R>(&reply)
+    }
+
+    /// Asks the driver to close the connection normally (the user disconnected or dropped the client).
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once [`Session::shutdown`] was called.
+    pub(crate) async fn shutdown_requested(&self) {
+        let mut rx = self.shutdown.subscribe();
+        // The sender lives in `self`, so waiting cannot fail.
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+fn decode_reply<R: MethodReturn>(reply: &Reply) -> Result<R::Ok, CallError<R::Err>> {
+    let body = &reply.message[reply.body_at..];
+    let text = || String::from_utf8_lossy(body).into_owned();
+    let bad_value = |e: crate::wire::DecodeError| {
+        CallError::Rpc(Error::Protocol(format!("reply failed validation: {e}")))
+    };
+    match reply.status {
+        ReplyStatus::Ok => R::Ok::decode(body).map_err(bad_value),
+        ReplyStatus::HandlerError => {
+            Err(CallError::Handler(R::Err::decode(body).map_err(bad_value)?))
+        }
+        ReplyStatus::Panicked => Err(Error::HandlerPanicked(text()).into()),
+        ReplyStatus::UnknownMethod => Err(Error::UnknownMethod(text()).into()),
+        ReplyStatus::BadArguments => Err(Error::BadArguments(text()).into()),
+        ReplyStatus::Internal => Err(Error::Internal(text()).into()),
+    }
+}
+
+fn apply_fields<T: ConnectionState>(state: &mut T, fields: FieldList<'_>) -> Result<(), Error> {
+    for (index, bytes) in fields.iter() {
+        state
+            .apply_field(index, bytes)
+            .map_err(|e| Error::Protocol(format!("state field {index} failed validation: {e}")))?;
+    }
+    Ok(())
+}
+
+fn protocol(e: FrameError) -> Error {
+    match e {
+        FrameError::InflatedTooLarge { .. } => Error::LimitExceeded(e.to_string()),
+        e => Error::Protocol(e.to_string()),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Critical sections are map operations that do not panic.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,51 @@
+//! Publishing events.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::registry::TopicRegistry;
+use crate::error::Error;
+use crate::topic::Topic;
+use crate::wire::Codable;
+use crate::wire::frame::{EventEncodeError, encode_event};
+
+/// Publishes events to topics. Get one from `Server::get_event_emitter` (as many as you like; clones
+/// are cheap) or use a handler's `events` field.
+#[derive(Clone)]
+pub struct EventEmitter {
+    registry: Arc<TopicRegistry>,
+}
+
+impl EventEmitter {
+    pub(crate) fn new(registry: Arc<TopicRegistry>) -> Self {
+        Self { registry }
+    }
+
+    /// Sends `event` to every connection subscribed to `topic`; returns how many it was queued for.
+    ///
+    /// The event is encoded once, whatever the number of subscribers. Events of one emitter on one topic
+    /// reach each subscriber in emit order, and an event emitted by a handler reaches that handler's
+    /// client before the call's reply.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] if the event cannot be encoded or the topic is longer than 65535 bytes.
+    pub async fn emit<E: Codable>(&self, topic: &Topic, event: E) -> Result<usize, Error> {
+        let frame = encode_event(topic.as_bytes(), &event).map_err(|e| match e {
+            EventEncodeError::Encode(e) => Error::from(e),
+            EventEncodeError::Frame(e) => Error::Encode(e.to_string()),
+        })?;
+        Ok(self.registry.publish(topic.as_bytes(), &Bytes::from(frame)))
+    }
+
+    /// Number of topics that have at least one subscriber on this server.
+    pub fn topic_count(&self) -> usize {
+        self.registry.topic_count()
+    }
+}
+
+impl std::fmt::Debug for EventEmitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventEmitter").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,54 @@
+//! What a client receives for each event.
+
+use crate::topic::Topic;
+use crate::wire::{Codable, DecodeError};
+
+/// One event received by a client: the topic it was published to and its payload, already validated
+/// and decoded as the service's event type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event<E> {
+    /// The topic the event was published to.
+    pub topic: Topic,
+    /// The event value.
+    pub payload: E,
+}
+
+/// The payload of an event whose type the service does not declare (`#[rpc]` without `events = ...`):
+/// the archived bytes, decoded on demand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPayload(Vec<u8>);
+
+impl EventPayload {
+    /// The archived bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Validates the bytes as an archive of `T` and decodes it.
+    pub fn decode<T: Codable>(&self) -> Result<T, DecodeError> {
+        T::decode(&self.0)
+    }
+}
+
+/// A type a client can decode received events as: any [`Codable`] type, or [`EventPayload`] to keep
+/// the raw archive.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be used as the event type of a service",
+    note = "name a #[codable] type that also derives Clone in `#[rpc(events = ...)]`"
+)]
+pub trait EventDecode: Clone + Send + Sync + 'static {
+    /// Validates and decodes an event's payload bytes.
+    fn decode_event(bytes: &[u8]) -> Result<Self, DecodeError>;
+}
+
+impl<T: Codable + Clone + Sync> EventDecode for T {
+    fn decode_event(bytes: &[u8]) -> Result<Self, DecodeError> {
+        T::decode(bytes)
+    }
+}
+
+impl EventDecode for EventPayload {
+    fn decode_event(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Ok(Self(bytes.to_vec()))
+    }
+}

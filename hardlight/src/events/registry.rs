@@ -1,0 +1,133 @@
+//! The server-wide map from topics to subscribed connections, and the topic notifier.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::server::outbound::Outbound;
+use crate::topic::Topic;
+
+/// A topic's life events, reported to the server's one [`TopicNotifier`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TopicNotification {
+    /// The topic got its first subscriber on this server.
+    Created(Topic),
+    /// The topic lost its last subscriber on this server (it unsubscribed or disconnected).
+    Removed(Topic),
+}
+
+/// Receives [`TopicNotification`]s; get it with `Server::get_topic_notifier`.
+///
+/// Bridge topics to other infrastructure with it (another server, a message bus): subscribe upstream on
+/// `Created`, unsubscribe on `Removed`. For each topic, `Created` and `Removed` alternate, starting with
+/// `Created`, each exactly once per lifetime of the topic.
+#[derive(Debug)]
+pub struct TopicNotifier {
+    pub(crate) rx: mpsc::UnboundedReceiver<TopicNotification>,
+}
+
+impl TopicNotifier {
+    /// The next notification; `None` once the server is gone.
+    pub async fn recv(&mut self) -> Option<TopicNotification> {
+        self.rx.recv().await
+    }
+
+    /// A notification if one is ready, without waiting.
+    pub fn try_recv(&mut self) -> Option<TopicNotification> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Topics and their subscribers.
+#[derive(Default)]
+pub(crate) struct TopicRegistry {
+    topics: RwLock<HashMap<Topic, HashMap<u64, Outbound>>>,
+    // Unbounded because subscribing is synchronous in handlers; it holds at most two entries per
+    // subscription change that the notifier's owner has not read yet, and nothing if nobody took it.
+    notifier: Mutex<Option<mpsc::UnboundedSender<TopicNotification>>>,
+    notifier_taken: Mutex<bool>,
+}
+
+impl TopicRegistry {
+    pub(crate) fn take_notifier(&self) -> Option<TopicNotifier> {
+        let mut taken = lock(&self.notifier_taken);
+        if *taken {
+            return None;
+        }
+        *taken = true;
+        let (tx, rx) = mpsc::unbounded_channel();
+        *lock(&self.notifier) = Some(tx);
+        Some(TopicNotifier { rx })
+    }
+
+    /// Adds `conn` to `topic`; returns false if it was already there.
+    pub(crate) fn subscribe(&self, topic: &Topic, conn: &Outbound) -> bool {
+        let mut topics = write(&self.topics);
+        let subscribers = topics.entry(topic.clone()).or_default();
+        if subscribers.contains_key(&conn.id()) {
+            return false;
+        }
+        subscribers.insert(conn.id(), conn.clone());
+        if subscribers.len() == 1 {
+            // Sent under the lock so that Created and Removed of one topic are never reordered.
+            self.notify(TopicNotification::Created(topic.clone()));
+        }
+        true
+    }
+
+    /// Removes connection `id` from `topic`; returns false if it was not there.
+    pub(crate) fn unsubscribe(&self, topic: &Topic, id: u64) -> bool {
+        let mut topics = write(&self.topics);
+        let Some(subscribers) = topics.get_mut(topic) else {
+            return false;
+        };
+        if subscribers.remove(&id).is_none() {
+            return false;
+        }
+        if subscribers.is_empty() {
+            topics.remove(topic);
+            self.notify(TopicNotification::Removed(topic.clone()));
+        }
+        true
+    }
+
+    /// Queues `frame` on every subscriber of `topic`; returns how many got it.
+    pub(crate) fn publish(&self, topic: &[u8], frame: &Bytes) -> usize {
+        let topics = read(&self.topics);
+        let Some(subscribers) = topics.get(topic) else {
+            return 0;
+        };
+        subscribers
+            .values()
+            .filter(|conn| conn.push_shared(frame.clone()))
+            .count()
+    }
+
+    /// Number of topics with at least one subscriber.
+    pub(crate) fn topic_count(&self) -> usize {
+        read(&self.topics).len()
+    }
+
+    fn notify(&self, notification: TopicNotification) {
+        if let Some(tx) = lock(&self.notifier).as_ref() {
+            // A dropped notifier just means nobody listens any more.
+            let _ = tx.send(notification);
+        }
+    }
+}
+
+// The registry's critical sections do not panic, and a poisoned lock still holds consistent maps, so
+// recovering the guard is safe and keeps one panicking task from taking events down for everyone.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}

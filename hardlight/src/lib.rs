@@ -1,0 +1,48 @@
+//! # hardlight
+//!
+//! A secure, real-time, low-latency binary WebSocket RPC subprotocol and framework.
+//!
+//! - Annotate a trait with [`rpc`], implement it with [`rpc_handler`]; the macros generate a typed
+//!   async client (`CounterClient` for `trait Counter`) and the server dispatch. No IDL files.
+//! - Values are encoded with rkyv and **validated** before they are read.
+//! - One connection multiplexes up to 256 concurrent calls; more wait for a free slot.
+//! - Per-connection state ([`connection_state`]) lives on the server and is mirrored on the client.
+//! - Handlers subscribe their connection to [`Topic`]s; [`EventEmitter`]s publish to them; the
+//!   [`TopicNotifier`] reports topics being created and removed.
+//! - TLS by rustls (a self-signed dev server in one line), optional deflate compression.
+//!
+//! The wire protocol is specified in `docs/PROTOCOL.md`.
+//!
+//! ## Module map
+//! - [`wire`]: the wire format (frames, handshake tokens, encoding, compression, close codes).
+//! - [`server`], [`client`]: the two ends.
+//! - [`events`], [`state`], [`topic`]: what handlers work with.
+//! - [`tls`]: certificates and trust.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod error;
+pub mod events;
+pub mod server;
+pub mod state;
+pub mod tls;
+pub mod topic;
+pub mod wire;
+mod ws;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use hardlight_macros::{codable, connection_state, rpc, rpc_handler};
+
+pub use client::{ClientConfig, RecvError, StateWatcher, Subscription};
+pub use error::{CallError, Error, HandlerError, HandlerResult};
+pub use events::{
+    Event, EventEmitter, EventPayload, Subscriptions, TopicNotification, TopicNotifier,
+};
+pub use server::{BoundServer, Factory, Server, ServerConfig, ServerStats};
+pub use state::{StateHandle, StateWriteGuard};
+pub use tls::{CertFingerprint, ServerTls, ServerTrust};
+pub use topic::Topic;
+pub use wire::{Codable, Compression};

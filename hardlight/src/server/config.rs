@@ -1,0 +1,143 @@
+//! Server configuration: address, TLS and limits.
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::tls::ServerTls;
+
+/// Default [`ServerConfig::max_message_size`]: 4 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 << 20;
+/// Default [`ServerConfig::max_calls_in_flight`]: 256.
+pub const DEFAULT_MAX_CALLS_IN_FLIGHT: u16 = 256;
+/// Default [`ServerConfig::handshake_timeout`]: 10 seconds.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`ServerConfig::outbound_queue`]: 1024 frames.
+pub const DEFAULT_OUTBOUND_QUEUE: usize = 1024;
+
+/// How a [`Server`](crate::Server) listens and what it allows.
+///
+/// ```
+/// use hardlight::ServerConfig;
+/// use std::time::Duration;
+/// let config = ServerConfig::new_self_signed("localhost:8080")
+///     .max_message_size(1 << 20)
+///     .handshake_timeout(Duration::from_secs(5));
+/// assert!(config.tls().is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub(crate) address: String,
+    pub(crate) tls: Option<ServerTls>,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_calls_in_flight: u16,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) outbound_queue: usize,
+    pub(crate) compression: bool,
+}
+
+impl ServerConfig {
+    /// Serves TLS with `tls` on `address` (`"host:port"`; port 0 picks a free one).
+    pub fn new(address: impl Into<String>, tls: ServerTls) -> Self {
+        Self::with_tls(address.into(), Some(tls))
+    }
+
+    /// A development server: TLS with a fresh self-signed certificate for `localhost`, the loopback
+    /// addresses and the host part of `address`. Clients connect with `new_self_signed`, or pin the
+    /// certificate's fingerprint (see [`ServerConfig::tls`]).
+    ///
+    /// # Panics
+    /// If the certificate cannot be generated (only for a host name that is not a valid DNS name); use
+    /// [`ServerConfig::try_new_self_signed`] to get an error instead.
+    pub fn new_self_signed(address: impl Into<String>) -> Self {
+        match Self::try_new_self_signed(address) {
+            Ok(config) => config,
+            Err(e) => panic!("could not make a self-signed certificate: {e}"),
+        }
+    }
+
+    /// Like [`ServerConfig::new_self_signed`], returning an error instead of panicking.
+    pub fn try_new_self_signed(address: impl Into<String>) -> Result<Self, Error> {
+        let address = address.into();
+        let host = host_of(&address);
+        let names: Vec<String> = if host.is_empty() || host == "0.0.0.0" || host == "::" {
+            Vec::new()
+        } else {
+            vec![host.to_owned()]
+        };
+        Ok(Self::with_tls(
+            address,
+            Some(ServerTls::self_signed(names)?),
+        ))
+    }
+
+    /// Serves plain WebSocket, without TLS: only behind a proxy that terminates TLS, or on loopback.
+    pub fn plaintext(address: impl Into<String>) -> Self {
+        Self::with_tls(address.into(), None)
+    }
+
+    fn with_tls(address: String, tls: Option<ServerTls>) -> Self {
+        Self {
+            address,
+            tls,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            outbound_queue: DEFAULT_OUTBOUND_QUEUE,
+            compression: true,
+        }
+    }
+
+    /// Largest message, in bytes, a client may send, and the limit on inflating a compressed one
+    /// (default 4 MiB). Bigger messages close the connection with code 1009.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes.clamp(64, u32::MAX as usize);
+        self
+    }
+
+    /// Calls one connection may have in flight at once (default 256, at least 1). Clients learn the
+    /// limit at the handshake and queue further calls; a peer that exceeds it is disconnected (1008).
+    pub fn max_calls_in_flight(mut self, calls: u16) -> Self {
+        self.max_calls_in_flight = calls.max(1);
+        self
+    }
+
+    /// Time from TCP accept to a completed TLS and WebSocket handshake (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Frames that may wait to be written to one connection (default 1024). When events fill it, the
+    /// client is too slow: it is disconnected with close code 4008.
+    pub fn outbound_queue(mut self, frames: usize) -> Self {
+        self.outbound_queue = frames.max(1);
+        self
+    }
+
+    /// Whether clients may turn on compression (default true).
+    pub fn compression(mut self, allowed: bool) -> Self {
+        self.compression = allowed;
+        self
+    }
+
+    /// The address the server listens on, as given.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The TLS material, if the server uses TLS: its certificate's fingerprint is what clients pin.
+    pub fn tls(&self) -> Option<&ServerTls> {
+        self.tls.as_ref()
+    }
+}
+
+/// The host part of `"host:port"` or `"[v6]:port"`.
+pub(crate) fn host_of(address: &str) -> &str {
+    if let Some(rest) = address.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match address.rsplit_once(':') {
+        Some((host, _)) => host,
+        None => address,
+    }
+}

@@ -1,0 +1,203 @@
+//! What `#[rpc]` and `#[rpc_handler]` generate code against: the service description, the dispatch of
+//! a call to a handler method, and the per-connection construction of handlers.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::events::{EventDecode, EventEmitter, Subscriptions};
+use crate::state::{ConnectionState, StateHandle};
+use crate::wire::Codable;
+use crate::wire::frame::{ReplyStatus, encode_reply_text, reply_header};
+
+/// Describes one `#[rpc]` trait. Implemented by `#[rpc]` for `dyn Trait`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an #[rpc] trait",
+    note = "add `#[hardlight::rpc]` to the trait's definition"
+)]
+pub trait ServiceSchema: 'static {
+    /// The connection state clients of this service mirror (`()` for none).
+    type State: ConnectionState;
+    /// The event type clients of this service decode (`EventPayload` when the trait names none).
+    type Event: EventDecode;
+    /// The trait's name.
+    const NAME: &'static str;
+    /// Method names, in declaration order; a method's index on the wire is its position here.
+    const METHODS: &'static [&'static str];
+    /// Canonical text of the service: trait name, methods with argument and return types, state shape.
+    const SCHEMA: &'static str;
+    /// FNV-1a-64 of [`Self::SCHEMA`]; client and server must agree on it at the handshake.
+    const FINGERPRINT: u64;
+}
+
+/// Runs calls of service `Self` on handler `H`. Implemented by `#[rpc]` for `dyn Trait`, for every
+/// `H` implementing the trait.
+pub trait Dispatch<H>: ServiceSchema {
+    /// Validates the arguments of method `method` and returns the future that runs the call and
+    /// produces the complete `REPLY` frame.
+    fn dispatch(
+        handler: &Arc<H>,
+        call_id: u32,
+        method: u16,
+        args: &[u8],
+    ) -> Result<CallFuture, DispatchError>;
+}
+
+/// A running call: resolves to its encoded `REPLY` frame.
+pub type CallFuture = Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'static>>;
+
+/// Why a call could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DispatchError {
+    /// No method has this index.
+    #[error("no method with index {0}")]
+    UnknownMethod(u16),
+    /// The arguments failed validation.
+    #[error("arguments failed validation: {0}")]
+    BadArguments(String),
+}
+
+impl DispatchError {
+    /// The `REPLY` frame that reports this error.
+    pub(crate) fn reply(&self, call_id: u32) -> Vec<u8> {
+        let status = match self {
+            DispatchError::UnknownMethod(_) => ReplyStatus::UnknownMethod,
+            DispatchError::BadArguments(_) => ReplyStatus::BadArguments,
+        };
+        encode_reply_text(call_id, status, &self.to_string())
+    }
+}
+
+/// The return type of an rpc method: `Result<T, E>` with both sides codable.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned by an rpc method",
+    note = "rpc methods return `HandlerResult<T>` or `Result<T, E>` where `T` and `E` are #[codable] types"
+)]
+pub trait MethodReturn: Send + 'static {
+    /// The success value.
+    type Ok: Codable;
+    /// The handler's error value.
+    type Err: Codable;
+    /// As a plain `Result`.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+}
+
+impl<T: Codable, E: Codable> MethodReturn for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
+/// Validates and decodes a call's argument tuple (used by generated dispatch code).
+pub fn decode_args<A: Codable>(args: &[u8]) -> Result<A, DispatchError> {
+    A::decode(args).map_err(|e| DispatchError::BadArguments(e.to_string()))
+}
+
+/// Wraps a handler method's future so that it resolves to the `REPLY` frame (used by generated code).
+pub fn call<R, F>(call_id: u32, future: F) -> CallFuture
+where
+    R: MethodReturn,
+    F: Future<Output = R> + Send + 'static,
+{
+    Box::pin(async move { encode_reply(call_id, future.await) })
+}
+
+fn encode_reply<R: MethodReturn>(call_id: u32, result: R) -> Vec<u8> {
+    let encoded = match result.into_result() {
+        Ok(value) => value.encode_into(reply_header(call_id, ReplyStatus::Ok, 64)),
+        Err(error) => error.encode_into(reply_header(call_id, ReplyStatus::HandlerError, 64)),
+    };
+    encoded.unwrap_or_else(|e| {
+        tracing::error!(call_id, error = %e, "could not encode a reply");
+        encode_reply_text(call_id, ReplyStatus::Internal, &e.to_string())
+    })
+}
+
+/// A handler: one value per connection, made by the server when the connection is accepted.
+/// Implemented by `#[rpc_handler]` for the struct it generates.
+pub trait Handler: Send + Sync + Sized + 'static {
+    /// The connection state this handler works on.
+    type State: ConnectionState;
+    /// Application context shared by all connections (a database pool, configuration); `()` for none.
+    type Context: Send + Sync + 'static;
+    /// The service (`dyn Trait`) this handler implements.
+    type Service: ?Sized + ServiceSchema<State = Self::State> + Dispatch<Self>;
+
+    /// Builds the handler of a new connection.
+    fn new(connection: ConnectionParts<Self::State>, context: Arc<Self::Context>) -> Self;
+}
+
+/// What a new connection hands its handler: the generated struct's `state`, `subscriptions` and
+/// `events` fields.
+pub struct ConnectionParts<S> {
+    /// The connection's state.
+    pub state: StateHandle<S>,
+    /// The connection's topic subscriptions.
+    pub subscriptions: Subscriptions,
+    /// An emitter to publish events to any topic.
+    pub events: EventEmitter,
+}
+
+/// Makes one handler per connection; build it with [`factory!`](crate::factory).
+pub struct Factory<H: Handler> {
+    pub(crate) context: Arc<H::Context>,
+    _handler: PhantomData<fn() -> H>,
+}
+
+impl<H: Handler> Factory<H> {
+    /// A factory for handlers whose context is its default value (`()` for handlers without one).
+    pub fn new() -> Self
+    where
+        H::Context: Default,
+    {
+        Self::with_context(H::Context::default())
+    }
+
+    /// A factory whose handlers all share `context`.
+    pub fn with_context(context: impl Into<Arc<H::Context>>) -> Self {
+        Self {
+            context: context.into(),
+            _handler: PhantomData,
+        }
+    }
+
+    pub(crate) fn make(&self, parts: ConnectionParts<H::State>) -> H {
+        H::new(parts, self.context.clone())
+    }
+}
+
+impl<H: Handler> Default for Factory<H>
+where
+    H::Context: Default,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<H: Handler> Clone for Factory<H> {
+    fn clone(&self) -> Self {
+        Self {
+            context: self.context.clone(),
+            _handler: PhantomData,
+        }
+    }
+}
+
+/// Builds the [`Factory`] a [`Server`](crate::Server) uses to make one handler per connection.
+///
+/// `factory!(Handler)` for a handler without context; `factory!(Handler, context)` to share `context`
+/// (a value or an `Arc`) with every connection's handler, as its `context` field.
+#[macro_export]
+macro_rules! factory {
+    ($handler:ty) => {
+        $crate::Factory::<$handler>::new()
+    };
+    ($handler:ty, $context:expr) => {
+        $crate::Factory::<$handler>::with_context($context)
+    };
+}

@@ -1,0 +1,84 @@
+//! Server half of connection-state sync: the full snapshot for `HELLO`, then changed fields only.
+
+use bytes::Bytes;
+use tokio::sync::Mutex;
+
+use super::outbound::Outbound;
+use crate::state::{ConnectionState, StateHandle};
+use crate::wire::frame::FieldListWriter;
+
+/// Remembers the encoding of each field as last sent, to send only what changed.
+pub(crate) struct StateSync<S> {
+    handle: StateHandle<S>,
+    // A tokio mutex because it is held while the frame is queued: two calls finishing at once must
+    // not queue their changes in the opposite order to the one they were computed in.
+    last_sent: Mutex<Vec<Vec<u8>>>,
+}
+
+impl<S: ConnectionState> StateSync<S> {
+    pub(crate) fn new(handle: StateHandle<S>) -> Self {
+        Self {
+            handle,
+            last_sent: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The `HELLO` frame with every field of the current state.
+    pub(crate) async fn hello(
+        &self,
+        max_calls: u16,
+        max_message_size: u32,
+        compression: u8,
+    ) -> Vec<u8> {
+        let mut last = self.last_sent.lock().await;
+        self.handle.take_dirty();
+        let state = self.handle.read().await;
+        let mut writer = FieldListWriter::hello(max_calls, max_message_size, compression);
+        last.clear();
+        for index in 0..S::FIELDS.len() as u16 {
+            let bytes = encode(&*state, index);
+            if let Some(bytes) = &bytes {
+                writer.push_encoded(index, bytes);
+            }
+            last.push(bytes.unwrap_or_default());
+        }
+        writer.finish()
+    }
+
+    /// If a handler changed the state, queues a `STATE` frame with the fields whose encoding changed.
+    pub(crate) async fn flush(&self, out: &Outbound) {
+        if !self.handle.take_dirty() {
+            return;
+        }
+        let mut last = self.last_sent.lock().await;
+        let mut writer = FieldListWriter::state();
+        {
+            let state = self.handle.read().await;
+            for (index, previous) in last.iter_mut().enumerate() {
+                let Some(bytes) = encode(&*state, index as u16) else {
+                    continue;
+                };
+                if bytes != *previous {
+                    writer.push_encoded(index as u16, &bytes);
+                    *previous = bytes;
+                }
+            }
+        }
+        if writer.count() > 0 {
+            out.send(Bytes::from(writer.finish())).await;
+        }
+    }
+}
+
+/// `None` if the field cannot be encoded: rkyv fails only on values it cannot represent, and then the
+/// client keeps its previous value rather than receiving bytes it would reject.
+fn encode<S: ConnectionState>(state: &S, index: u16) -> Option<Vec<u8>> {
+    match state.encode_field(index, Vec::new()) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            let field = S::FIELDS.get(usize::from(index)).copied().unwrap_or("?");
+            tracing::error!(field, error = %e, "could not encode a state field");
+            None
+        }
+    }
+}

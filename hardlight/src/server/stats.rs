@@ -1,0 +1,99 @@
+//! Live counts of what a server holds, for monitoring and for tests that wait on them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use tokio::sync::watch;
+
+/// Counts of a running server's connections and calls. Cheap to clone; all clones see the same counts.
+///
+/// ```no_run
+/// # async fn f(stats: hardlight::ServerStats) {
+/// // Wait until every connection has been cleaned up.
+/// stats.wait_for_connections(|n| n == 0).await;
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct ServerStats {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    connections: watch::Sender<usize>,
+    accepted: AtomicU64,
+    calls: AtomicUsize,
+}
+
+impl ServerStats {
+    /// Connections being served now (from TCP accept until every task of the connection has ended).
+    pub fn connections(&self) -> usize {
+        *self.inner.connections.borrow()
+    }
+
+    /// Connections accepted since the server started.
+    pub fn connections_accepted(&self) -> u64 {
+        self.inner.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Calls running now, over all connections.
+    pub fn calls_in_flight(&self) -> usize {
+        self.inner.calls.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once the number of live connections satisfies `condition`.
+    pub async fn wait_for_connections(&self, condition: impl Fn(usize) -> bool) {
+        let mut rx = self.inner.connections.subscribe();
+        // The sender lives in `self`, so waiting cannot fail.
+        let _ = rx.wait_for(|n| condition(*n)).await;
+    }
+
+    pub(crate) fn connection_opened(&self) -> Counted {
+        self.inner.accepted.fetch_add(1, Ordering::Relaxed);
+        self.inner.connections.send_modify(|n| *n += 1);
+        Counted {
+            stats: self.clone(),
+            kind: Kind::Connection,
+        }
+    }
+
+    pub(crate) fn call_started(&self) -> Counted {
+        self.inner.calls.fetch_add(1, Ordering::Relaxed);
+        Counted {
+            stats: self.clone(),
+            kind: Kind::Call,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerStats")
+            .field("connections", &self.connections())
+            .field("connections_accepted", &self.connections_accepted())
+            .field("calls_in_flight", &self.calls_in_flight())
+            .finish()
+    }
+}
+
+enum Kind {
+    Connection,
+    Call,
+}
+
+/// Decrements its count when dropped, however the task holding it ends (an abort included).
+pub(crate) struct Counted {
+    stats: ServerStats,
+    kind: Kind,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        match self.kind {
+            Kind::Connection => self.stats.inner.connections.send_modify(|n| *n -= 1),
+            Kind::Call => {
+                self.stats.inner.calls.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}

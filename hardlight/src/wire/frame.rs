@@ -1,0 +1,428 @@
+//! Frame layouts. Every WebSocket binary message carries exactly one frame.
+//!
+//! All integers are little-endian. Byte 0 is the frame kind, byte 1 the flags. `docs/PROTOCOL.md` is the
+//! normative description; the constants here are its single implementation.
+
+use super::codec::{Codable, EncodeError};
+
+/// Flag bit: the bytes after the two-byte prefix are raw-deflate compressed.
+pub const FLAG_COMPRESSED: u8 = 0x01;
+/// Flags this version understands; any other bit set is a protocol violation.
+pub const KNOWN_FLAGS: u8 = FLAG_COMPRESSED;
+
+/// Frame kinds.
+pub mod kind {
+    /// Client → server: invoke a method.
+    pub const CALL: u8 = 0x01;
+    /// Server → client: first frame after the upgrade; limits and the full state snapshot.
+    pub const HELLO: u8 = 0x10;
+    /// Server → client: the outcome of one call.
+    pub const REPLY: u8 = 0x11;
+    /// Server → client: changed connection-state fields.
+    pub const STATE: u8 = 0x12;
+    /// Server → client: an event published to a topic the connection is subscribed to.
+    pub const EVENT: u8 = 0x13;
+}
+
+/// Header sizes, in bytes, before the variable part of each frame.
+pub const CALL_HEADER: usize = 8;
+/// `REPLY` header: kind, flags, call id, status.
+pub const REPLY_HEADER: usize = 7;
+/// `HELLO` header: kind, flags, max calls, max message size, compression level.
+pub const HELLO_HEADER: usize = 9;
+/// Longest topic an `EVENT` frame can carry (its length is a `u16`).
+pub const MAX_TOPIC_LEN: usize = u16::MAX as usize;
+
+/// The status byte of a `REPLY` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ReplyStatus {
+    /// The handler returned `Ok`; the body is the archived value.
+    Ok = 0,
+    /// The handler returned `Err`; the body is the archived error value.
+    HandlerError = 1,
+    /// The handler panicked; the body is a UTF-8 message.
+    Panicked = 2,
+    /// No method has this index; the body is a UTF-8 message.
+    UnknownMethod = 3,
+    /// The arguments failed validation; the body is a UTF-8 message.
+    BadArguments = 4,
+    /// The server failed to encode the reply; the body is a UTF-8 message.
+    Internal = 5,
+}
+
+impl ReplyStatus {
+    fn from_byte(byte: u8) -> Result<Self, FrameError> {
+        Ok(match byte {
+            0 => Self::Ok,
+            1 => Self::HandlerError,
+            2 => Self::Panicked,
+            3 => Self::UnknownMethod,
+            4 => Self::BadArguments,
+            5 => Self::Internal,
+            other => return Err(FrameError::UnknownReplyStatus(other)),
+        })
+    }
+}
+
+/// Why a message is not a valid frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The message ends before its header (or a length it declares) does.
+    #[error("frame truncated: needed {needed} bytes, got {got}")]
+    Truncated {
+        /// Bytes the header or a declared length requires.
+        needed: usize,
+        /// Bytes present.
+        got: usize,
+    },
+    /// Byte 0 names no frame kind valid in this direction.
+    #[error("unknown frame kind 0x{0:02x}")]
+    UnknownKind(u8),
+    /// A flag bit this version does not define is set.
+    #[error("unknown flags 0x{0:02x}")]
+    UnknownFlags(u8),
+    /// The compressed flag is set but compression was not negotiated.
+    #[error("compressed frame received but compression was not negotiated")]
+    CompressionNotNegotiated,
+    /// The compressed bytes are not valid raw deflate.
+    #[error("compressed frame is not valid deflate data")]
+    BadCompression,
+    /// Inflating the frame would exceed the maximum message size.
+    #[error("frame inflates beyond the maximum message size of {limit} bytes")]
+    InflatedTooLarge {
+        /// The maximum message size in force.
+        limit: usize,
+    },
+    /// A `REPLY` status byte this version does not define.
+    #[error("unknown reply status {0}")]
+    UnknownReplyStatus(u8),
+    /// A `STATE` or `HELLO` field list ends early or has bytes after its last field.
+    #[error("malformed state field list")]
+    BadFieldList,
+    /// A topic is longer than [`MAX_TOPIC_LEN`].
+    #[error("topic of {0} bytes is longer than the 65535 bytes a frame can carry")]
+    TopicTooLong(usize),
+}
+
+/// A frame sent by a client, borrowed from the message that carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFrame<'a> {
+    /// Invoke method number `method` with the archived argument tuple `args`.
+    Call {
+        /// Chosen by the client; unique among its calls in flight.
+        call_id: u32,
+        /// Index of the method in the trait's declaration order.
+        method: u16,
+        /// rkyv archive of the tuple of arguments.
+        args: &'a [u8],
+    },
+}
+
+/// A frame sent by a server, borrowed from the message that carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerFrame<'a> {
+    /// The first frame of a connection.
+    Hello(Hello<'a>),
+    /// The outcome of a call.
+    Reply {
+        /// The id the client gave the call.
+        call_id: u32,
+        /// How the call ended.
+        status: ReplyStatus,
+        /// Archived value, or UTF-8 text, depending on `status`.
+        body: &'a [u8],
+    },
+    /// Changed fields of the connection state.
+    State(FieldList<'a>),
+    /// An event on a topic.
+    Event {
+        /// The topic's bytes.
+        topic: &'a [u8],
+        /// rkyv archive of the event value.
+        payload: &'a [u8],
+    },
+}
+
+/// The `HELLO` frame's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello<'a> {
+    /// Calls the client may have in flight at once.
+    pub max_calls: u16,
+    /// Largest message, in bytes, either side may send (after inflation).
+    pub max_message_size: u32,
+    /// Deflate level in effect for this connection; 0 when compression is off.
+    pub compression: u8,
+    /// Every field of the initial state.
+    pub state: FieldList<'a>,
+}
+
+/// A validated list of `(field index, archived field value)` pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldList<'a> {
+    count: u16,
+    bytes: &'a [u8],
+}
+
+impl<'a> FieldList<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<Self, FrameError> {
+        let count = read_u16(bytes, 0)?;
+        let list = Self {
+            count,
+            bytes: &bytes[2..],
+        };
+        // Walk once so that iteration afterwards cannot fail.
+        let mut rest = list.bytes;
+        for _ in 0..count {
+            let len = read_u32(rest, 2).map_err(|_| FrameError::BadFieldList)? as usize;
+            let end = 6usize.checked_add(len).ok_or(FrameError::BadFieldList)?;
+            if rest.len() < end {
+                return Err(FrameError::BadFieldList);
+            }
+            rest = &rest[end..];
+        }
+        if !rest.is_empty() {
+            return Err(FrameError::BadFieldList);
+        }
+        Ok(list)
+    }
+
+    /// Number of fields in the list.
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// True when the list holds no field.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The `(index, archived value)` pairs, in frame order.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, &'a [u8])> + 'a {
+        let mut rest = self.bytes;
+        (0..self.count).map(move |_| {
+            // `parse` checked every length, so this slicing stays in bounds.
+            let index = u16::from_le_bytes([rest[0], rest[1]]);
+            let len = u32::from_le_bytes([rest[2], rest[3], rest[4], rest[5]]) as usize;
+            let value = &rest[6..6 + len];
+            rest = &rest[6 + len..];
+            (index, value)
+        })
+    }
+}
+
+/// Builds a field list for a `HELLO` or `STATE` frame.
+#[derive(Debug)]
+pub struct FieldListWriter {
+    buf: Vec<u8>,
+    count_at: usize,
+    count: u16,
+}
+
+impl FieldListWriter {
+    /// Starts a `STATE` frame.
+    pub fn state() -> Self {
+        Self::after(vec![kind::STATE, 0])
+    }
+
+    /// Starts a `HELLO` frame.
+    pub fn hello(max_calls: u16, max_message_size: u32, compression: u8) -> Self {
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(&[kind::HELLO, 0]);
+        buf.extend_from_slice(&max_calls.to_le_bytes());
+        buf.extend_from_slice(&max_message_size.to_le_bytes());
+        buf.push(compression);
+        Self::after(buf)
+    }
+
+    fn after(mut buf: Vec<u8>) -> Self {
+        let count_at = buf.len();
+        buf.extend_from_slice(&[0, 0]);
+        Self {
+            buf,
+            count_at,
+            count: 0,
+        }
+    }
+
+    /// Appends one field; `encode` appends the archive of its value to the buffer it is given.
+    pub fn push(
+        &mut self,
+        index: u16,
+        encode: impl FnOnce(Vec<u8>) -> Result<Vec<u8>, EncodeError>,
+    ) -> Result<(), EncodeError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.extend_from_slice(&index.to_le_bytes());
+        let len_at = buf.len();
+        buf.extend_from_slice(&[0; 4]);
+        let mut buf = encode(buf)?;
+        let len = (buf.len() - len_at - 4) as u32;
+        buf[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+        self.buf = buf;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Appends one field whose archive is already encoded.
+    pub fn push_encoded(&mut self, index: u16, value: &[u8]) {
+        self.buf.extend_from_slice(&index.to_le_bytes());
+        self.buf
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(value);
+        self.count += 1;
+    }
+
+    /// Number of fields pushed so far.
+    pub fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// The finished frame.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.buf[self.count_at..self.count_at + 2].copy_from_slice(&self.count.to_le_bytes());
+        self.buf
+    }
+}
+
+/// Encodes a `CALL` frame.
+pub fn encode_call<A: Codable>(
+    call_id: u32,
+    method: u16,
+    args: &A,
+) -> Result<Vec<u8>, EncodeError> {
+    let mut buf = Vec::with_capacity(64);
+    buf.extend_from_slice(&[kind::CALL, 0]);
+    buf.extend_from_slice(&call_id.to_le_bytes());
+    buf.extend_from_slice(&method.to_le_bytes());
+    args.encode_into(buf)
+}
+
+/// Starts a `REPLY` frame; append the body to the returned buffer.
+pub fn reply_header(call_id: u32, status: ReplyStatus, body_capacity: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(REPLY_HEADER + body_capacity);
+    buf.extend_from_slice(&[kind::REPLY, 0]);
+    buf.extend_from_slice(&call_id.to_le_bytes());
+    buf.push(status as u8);
+    buf
+}
+
+/// Encodes a `REPLY` frame whose body is a UTF-8 message (every status but `Ok` and `HandlerError`).
+pub fn encode_reply_text(call_id: u32, status: ReplyStatus, message: &str) -> Vec<u8> {
+    let mut buf = reply_header(call_id, status, message.len());
+    buf.extend_from_slice(message.as_bytes());
+    buf
+}
+
+/// Encodes an `EVENT` frame.
+pub fn encode_event<E: Codable>(topic: &[u8], event: &E) -> Result<Vec<u8>, EventEncodeError> {
+    if topic.len() > MAX_TOPIC_LEN {
+        return Err(EventEncodeError::Frame(FrameError::TopicTooLong(
+            topic.len(),
+        )));
+    }
+    let mut buf = Vec::with_capacity(4 + topic.len() + 64);
+    buf.extend_from_slice(&[kind::EVENT, 0]);
+    buf.extend_from_slice(&(topic.len() as u16).to_le_bytes());
+    buf.extend_from_slice(topic);
+    event.encode_into(buf).map_err(EventEncodeError::Encode)
+}
+
+/// Why an event could not be turned into a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum EventEncodeError {
+    /// The event value could not be encoded.
+    #[error(transparent)]
+    Encode(EncodeError),
+    /// The frame cannot carry the topic.
+    #[error(transparent)]
+    Frame(FrameError),
+}
+
+/// Parses a client frame (already inflated, see [`super::compression::open`]).
+pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
+    match prefix(msg)? {
+        kind::CALL => {
+            need(msg, CALL_HEADER)?;
+            Ok(ClientFrame::Call {
+                call_id: read_u32(msg, 2)?,
+                method: read_u16(msg, 6)?,
+                args: &msg[CALL_HEADER..],
+            })
+        }
+        other => Err(FrameError::UnknownKind(other)),
+    }
+}
+
+/// Parses a server frame (already inflated, see [`super::compression::open`]).
+pub fn decode_server(msg: &[u8]) -> Result<ServerFrame<'_>, FrameError> {
+    match prefix(msg)? {
+        kind::HELLO => {
+            need(msg, HELLO_HEADER)?;
+            Ok(ServerFrame::Hello(Hello {
+                max_calls: read_u16(msg, 2)?,
+                max_message_size: read_u32(msg, 4)?,
+                compression: msg[8],
+                state: FieldList::parse(&msg[HELLO_HEADER..])?,
+            }))
+        }
+        kind::REPLY => {
+            need(msg, REPLY_HEADER)?;
+            Ok(ServerFrame::Reply {
+                call_id: read_u32(msg, 2)?,
+                status: ReplyStatus::from_byte(msg[6])?,
+                body: &msg[REPLY_HEADER..],
+            })
+        }
+        kind::STATE => Ok(ServerFrame::State(FieldList::parse(&msg[2..])?)),
+        kind::EVENT => {
+            let len = usize::from(read_u16(msg, 2)?);
+            need(msg, 4 + len)?;
+            Ok(ServerFrame::Event {
+                topic: &msg[4..4 + len],
+                payload: &msg[4 + len..],
+            })
+        }
+        other => Err(FrameError::UnknownKind(other)),
+    }
+}
+
+/// Checks the two-byte prefix and returns the kind. Compression must already have been undone.
+fn prefix(msg: &[u8]) -> Result<u8, FrameError> {
+    need(msg, 2)?;
+    let flags = msg[1];
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(FrameError::UnknownFlags(flags));
+    }
+    if flags & FLAG_COMPRESSED != 0 {
+        // `compression::open` clears the flag after inflating; seeing it here means it was not negotiated.
+        return Err(FrameError::CompressionNotNegotiated);
+    }
+    Ok(msg[0])
+}
+
+fn need(msg: &[u8], needed: usize) -> Result<(), FrameError> {
+    if msg.len() < needed {
+        Err(FrameError::Truncated {
+            needed,
+            got: msg.len(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+fn read_u16(msg: &[u8], at: usize) -> Result<u16, FrameError> {
+    need(msg, at + 2)?;
+    Ok(u16::from_le_bytes([msg[at], msg[at + 1]]))
+}
+
+fn read_u32(msg: &[u8], at: usize) -> Result<u32, FrameError> {
+    need(msg, at + 4)?;
+    Ok(u32::from_le_bytes([
+        msg[at],
+        msg[at + 1],
+        msg[at + 2],
+        msg[at + 3],
+    ]))
+}
