@@ -60,7 +60,7 @@ impl<S: ?Sized + ServiceSchema> Clone for Client<S> {
     }
 }
 
-impl<S: ?Sized + ServiceSchema> Client<S> {
+impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     /// A client that will connect as `config` says. Nothing happens until [`Client::connect`].
     pub fn new(config: ClientConfig) -> Self {
         Self {
@@ -164,7 +164,7 @@ impl<S: ?Sized + ServiceSchema> Client<S> {
     }
 }
 
-impl<S: ?Sized + ServiceSchema> std::fmt::Debug for Client<S> {
+impl<S: ?Sized + ServiceSchema + 'static> std::fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("service", &S::NAME)

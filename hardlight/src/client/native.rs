@@ -23,7 +23,7 @@ use crate::wire::handshake::{PROTOCOL_TOKEN, client_offer};
 use crate::ws::websocket_config;
 
 /// Opens a connection and starts its driver task.
-pub(crate) async fn connect<S: ?Sized + ServiceSchema>(
+pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
     config: &ClientConfig,
     state: watch::Sender<S::State>,
 ) -> Result<Arc<Session<S>>, Error> {
@@ -58,7 +58,7 @@ async fn establish<S, St>(
     state: watch::Sender<S::State>,
 ) -> Result<Arc<Session<S>>, Error>
 where
-    S: ?Sized + ServiceSchema,
+    S: ?Sized + ServiceSchema + 'static,
     St: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut request = target.url().into_client_request().map_err(transport)?;

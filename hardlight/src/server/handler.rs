@@ -16,7 +16,7 @@ use crate::wire::frame::{ReplyStatus, encode_reply_text, reply_header};
     message = "`{Self}` is not an #[rpc] trait",
     note = "add `#[hardlight::rpc]` to the trait's definition"
 )]
-pub trait ServiceSchema: 'static {
+pub trait ServiceSchema {
     /// The connection state clients of this service mirror (`()` for none).
     type State: ConnectionState;
     /// The event type clients of this service decode (`EventPayload` when the trait names none).
