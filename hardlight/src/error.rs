@@ -175,6 +175,13 @@ impl From<&str> for HandlerError {
     }
 }
 
+/// Lets a handler use `?` on hardlight's own fallible operations, such as `EventEmitter::emit`.
+impl From<Error> for HandlerError {
+    fn from(e: Error) -> Self {
+        Self::new(e.to_string())
+    }
+}
+
 impl From<String> for HandlerError {
     fn from(message: String) -> Self {
         Self::new(message)

@@ -1,0 +1,173 @@
+//! `#[rpc]`: the trait handlers implement, and the service's description and dispatch
+//! (`ServiceSchema` and `Dispatch<H>` for `dyn Trait`). The client is in [`super::client`].
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+
+use super::{client, in_anonymous_const};
+use crate::model::{Method, Service};
+use crate::schema;
+
+/// Everything `#[rpc]` generates.
+pub(crate) fn expand(service: &Service) -> TokenStream {
+    let definition = trait_definition(service);
+    let impls = in_anonymous_const({
+        let schema = schema_impl(service);
+        let dispatch = dispatch_impl(service);
+        quote!(#schema #dispatch)
+    });
+    let client = client::expand(service);
+    quote! {
+        #definition
+        #impls
+        #client
+    }
+}
+
+/// The trait, each `async fn m(&self, ...) -> R` declared as
+/// `fn m(&self, ...) -> impl Future<Output = R> + Send where Self: Sized`: implementations still use
+/// `async fn`, their futures must be `Send` (the server runs calls on a multi-threaded runtime), and
+/// `where Self: Sized` keeps the trait dyn-compatible, so that `dyn Trait` can name the service.
+fn trait_definition(service: &Service) -> TokenStream {
+    let Service {
+        attrs,
+        vis,
+        unsafety,
+        ident,
+        supertraits,
+        ..
+    } = service;
+    let colon = (!supertraits.is_empty()).then(|| quote!(:));
+    let methods = service.methods.iter().map(|method| {
+        let Method {
+            attrs,
+            ident,
+            args,
+            output,
+            ..
+        } = method;
+        let args = args.iter().map(|arg| {
+            let (ident, ty) = (&arg.ident, &arg.ty);
+            quote!(#ident: #ty)
+        });
+        // Spanned at the return type: a handler future that is not `Send` is reported there.
+        let future = quote_spanned! {output.span()=>
+            impl ::core::future::Future<Output = #output> + ::core::marker::Send
+        };
+        quote! {
+            #(#attrs)*
+            fn #ident(&self #(, #args)*) -> #future
+            where
+                Self: ::core::marker::Sized;
+        }
+    });
+    quote! {
+        #(#attrs)*
+        #vis #unsafety trait #ident #colon #supertraits {
+            #(#methods)*
+        }
+    }
+}
+
+/// `ServiceSchema for dyn Trait`: names, schema text and fingerprint.
+fn schema_impl(service: &Service) -> TokenStream {
+    let ident = &service.ident;
+    let state = match &service.state {
+        Some(state) => quote!(#state),
+        None => quote!(()),
+    };
+    let events = match &service.events {
+        Some(events) => quote!(#events),
+        None => quote!(::hardlight::EventPayload),
+    };
+    let name = ident.unraw().to_string();
+    let methods = service
+        .methods
+        .iter()
+        .map(|method| method.ident.unraw().to_string());
+    let schema = schema::service_text(service);
+    quote! {
+        // For every lifetime: a `dyn Trait` inside a spawned future is otherwise "not general enough".
+        #[automatically_derived]
+        impl<'__a> ::hardlight::__private::ServiceSchema for dyn #ident + '__a {
+            type State = #state;
+            type Event = #events;
+            const NAME: &'static str = #name;
+            const METHODS: &'static [&'static str] = &[#(#methods),*];
+            const SCHEMA: &'static str = #schema;
+            const FINGERPRINT: u64 = ::hardlight::__private::fnv1a64_extend(
+                ::hardlight::__private::fnv1a64(
+                    <Self as ::hardlight::__private::ServiceSchema>::SCHEMA.as_bytes(),
+                ),
+                <<Self as ::hardlight::__private::ServiceSchema>::State
+                    as ::hardlight::__private::ConnectionState>::SCHEMA.as_bytes(),
+            );
+        }
+    }
+}
+
+/// `Dispatch<H> for dyn Trait`: one match arm per method, which decodes the argument tuple and
+/// starts the handler's method.
+fn dispatch_impl(service: &Service) -> TokenStream {
+    let ident = &service.ident;
+    let arms = service
+        .methods
+        .iter()
+        .map(|method| dispatch_arm(service, method));
+    // Without methods, the parameters would be unused.
+    let unused = service
+        .methods
+        .is_empty()
+        .then(|| quote!(let _ = (__handler, __call_id, __args);));
+    quote! {
+        #[automatically_derived]
+        impl<'__a, __H> ::hardlight::__private::Dispatch<__H> for dyn #ident + '__a
+        where
+            __H: #ident + ::core::marker::Send + ::core::marker::Sync + 'static,
+        {
+            fn dispatch(
+                __handler: &::hardlight::__private::Arc<__H>,
+                __call_id: u32,
+                __method: u16,
+                __args: &[u8],
+            ) -> ::core::result::Result<
+                ::hardlight::__private::CallFuture,
+                ::hardlight::__private::DispatchError,
+            > {
+                #unused
+                match __method {
+                    #(#arms)*
+                    __other => ::core::result::Result::Err(
+                        ::hardlight::__private::DispatchError::UnknownMethod(__other),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
+    let service_ident = &service.ident;
+    let name = &method.ident;
+    let index = Literal::u16_suffixed(method.index);
+    // Fresh names: the user's argument names could shadow the parameters used below.
+    let vars: Vec<_> = (0..method.args.len())
+        .map(|i| format_ident!("__arg{}", i))
+        .collect();
+    let tys = method.args.iter().map(|arg| &arg.ty);
+    let output = &method.output;
+    // Spanned at the return type: "cannot be returned by an rpc method" is reported there.
+    let call = quote_spanned!(output.span()=> ::hardlight::__private::call);
+    quote! {
+        #index => {
+            let (#(#vars,)*) = ::hardlight::__private::decode_args::<(#(#tys,)*)>(__args)?;
+            let __h = ::hardlight::__private::Arc::clone(__handler);
+            ::core::result::Result::Ok(#call(__call_id, async move {
+                // Fully qualified: a method of `Arc` (`clone`...) must not shadow the rpc method.
+                <__H as #service_ident>::#name(&*__h #(, #vars)*).await
+            }))
+        }
+    }
+}

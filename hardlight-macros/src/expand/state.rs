@@ -1,0 +1,90 @@
+//! `#[connection_state]`: the struct with its missing standard derives, and `ConnectionState`.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+
+use super::in_anonymous_const;
+use crate::model::{State, StdDerive};
+use crate::schema;
+
+/// Everything `#[connection_state]` generates.
+pub(crate) fn expand(state: &State) -> TokenStream {
+    let derives = state.missing_derives.iter().map(|derive| match derive {
+        StdDerive::Default => quote!(::core::default::Default),
+        StdDerive::Clone => quote!(::core::clone::Clone),
+        StdDerive::Debug => quote!(::core::fmt::Debug),
+    });
+    let derive = (!state.missing_derives.is_empty()).then(|| quote!(#[derive(#(#derives),*)]));
+    let item = &state.item;
+    let connection_state = in_anonymous_const(connection_state_impl(state));
+    quote! {
+        #derive
+        #item
+        #connection_state
+    }
+}
+
+/// `ConnectionState`: field names, schema text, and per-field encoding by index.
+fn connection_state_impl(state: &State) -> TokenStream {
+    let ident = &state.ident;
+    let names = state
+        .fields
+        .iter()
+        .map(|field| field.ident.unraw().to_string());
+    let schema = schema::state_text(state);
+    // Spanned at each field's type: "cannot be sent over a hardlight connection" is reported there.
+    let encode_arms = state.fields.iter().map(|field| {
+        let (index, ident, ty) = (Literal::u16_suffixed(field.index), &field.ident, &field.ty);
+        quote_spanned! {ty.span()=>
+            #index => <#ty as ::hardlight::__private::Codable>::encode_into(&self.#ident, __out),
+        }
+    });
+    let apply_arms = state.fields.iter().map(|field| {
+        let (index, ident, ty) = (Literal::u16_suffixed(field.index), &field.ident, &field.ty);
+        let decode = quote_spanned! {ty.span()=>
+            <#ty as ::hardlight::__private::Codable>::decode(__bytes)
+        };
+        quote! {
+            #index => {
+                self.#ident = #decode?;
+                ::core::result::Result::Ok(())
+            }
+        }
+    });
+    // Without fields, `__bytes` would be unused.
+    let unused = state.fields.is_empty().then(|| quote!(let _ = __bytes;));
+    quote! {
+        #[automatically_derived]
+        impl ::hardlight::__private::ConnectionState for #ident {
+            const FIELDS: &'static [&'static str] = &[#(#names),*];
+            const SCHEMA: &'static str = #schema;
+
+            fn encode_field(
+                &self,
+                __index: u16,
+                __out: ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<::std::vec::Vec<u8>, ::hardlight::__private::EncodeError> {
+                match __index {
+                    #(#encode_arms)*
+                    _ => ::core::result::Result::Ok(__out),
+                }
+            }
+
+            fn apply_field(
+                &mut self,
+                __index: u16,
+                __bytes: &[u8],
+            ) -> ::core::result::Result<(), ::hardlight::__private::DecodeError> {
+                #unused
+                match __index {
+                    #(#apply_arms)*
+                    __other => ::core::result::Result::Err(
+                        ::hardlight::__private::unknown_field(__other),
+                    ),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Procedural macros of [hardlight](https://example.invalid/hardlight). Use them through the runtime
+//! crate, which re-exports them as `hardlight::{rpc, rpc_handler, connection_state, codable}`; the code
+//! they generate names everything through `::hardlight::__private`, so a user's crate depends on
+//! `hardlight` alone.
+//!
+//! Each macro works in three steps, as `serde_derive` does:
+//!
+//! 1. `parse` turns the `syn` input into a small validated model (`model`), reporting every user
+//!    mistake at once, each at the offending token with a sentence saying how to fix it (`ctxt`);
+//! 2. `expand` writes the generated items from the model only;
+//! 3. on error, the item is given back unchanged next to the errors, so the rest of the crate still
+//!    resolves its name and the user sees only the errors that matter.
+//!
+//! The canonical schema text that client and server fingerprint at the handshake is described in
+//! the `schema` module. Names of generated items (`CounterClient`, the handler's fields) live in
+//! `names`.
+//!
+//! The examples below are not compiled here (this crate cannot depend on the runtime); the runtime's
+//! tests compile them, and pin every error message (`hardlight/tests/ui/`).
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate proc_macro;
+
+use proc_macro::TokenStream;
+
+pub(crate) mod ctxt;
+pub(crate) mod expand;
+pub(crate) mod model;
+pub(crate) mod names;
+pub(crate) mod parse;
+pub(crate) mod schema;
+
+/// Turns a trait into an rpc service: the trait handlers implement, its wire description and
+/// dispatch, and a typed client.
+///
+/// Arguments, both optional: `state = Type` (a `#[connection_state]` struct; `()` when absent) and
+/// `events = Type` (the `#[codable]` type of the events clients receive; `hardlight::EventPayload`,
+/// the raw bytes, when absent).
+///
+/// ```ignore
+/// use hardlight::{HandlerResult, rpc};
+///
+/// #[rpc(state = State, events = CounterEvent)]
+/// pub trait Counter {
+///     /// Creates a new counter.
+///     async fn new_counter(&self) -> HandlerResult<()>;
+///     async fn increment(&self, amount: u32) -> HandlerResult<()>;
+///     async fn get(&self) -> HandlerResult<u32>;
+/// }
+/// ```
+///
+/// Every method is `async fn name(&self, arg: Type, ...) -> Return`, with at most 13 arguments (they
+/// travel as one rkyv tuple), owned `hardlight::Codable` argument types, and a return type that is
+/// `HandlerResult<T>` or `Result<T, E>` of codable types. A method's index on the wire is its position
+/// in the trait, so reordering methods changes the protocol (and the schema fingerprint).
+///
+/// Generates:
+/// - the trait, each method rewritten as `fn ... -> impl Future<Output = Return> + Send` (so handlers
+///   still write `async fn`, and their futures are checked to be `Send`);
+/// - `ServiceSchema` and `Dispatch<H>` for `dyn Trait` (name, method list, schema text and
+///   fingerprint; decoding a call's arguments and running the handler method);
+/// - `TraitClient`, a cloneable typed client with the trait's visibility: `new(config)`,
+///   `new_self_signed(address, compression)`, and one `async fn` per method returning
+///   `Result<T, hardlight::CallError<E>>`. It derefs to the untyped `Client`.
+#[proc_macro_attribute]
+pub fn rpc(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::rpc(args.into(), item.into()).into()
+}
+
+/// Implements an `#[rpc]` trait for a handler, generating the handler struct itself.
+///
+/// Goes on `impl RpcTrait for Handler { ... }`; `Handler` must not be defined elsewhere. The struct has
+/// the fields `state` (a `StateHandle` of the service's connection state), `subscriptions` (the
+/// connection's topic subscriptions), `events` (an emitter to publish events) and, with
+/// `context = Type`, `context` (an `Arc<Type>` shared by all connections). The server makes one handler
+/// per connection.
+///
+/// Arguments, all optional: `context = Type`; `vis = pub` or `vis = pub(crate)` for the struct's
+/// visibility (private by default).
+///
+/// ```ignore
+/// #[rpc_handler(context = AppContext)]
+/// impl Counter for Handler {
+///     async fn get(&self) -> HandlerResult<u32> {
+///         Ok(self.state.read().await.counter)
+///     }
+///     // ...
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn rpc_handler(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::rpc_handler(args.into(), item.into()).into()
+}
+
+/// Makes a struct with named fields a connection state: a value kept on the server for each connection
+/// and mirrored, field by field, on the client.
+///
+/// Derives `Default`, `Clone` and `Debug` unless the struct already derives them, and implements
+/// `ConnectionState` (field names and indices, the state's schema text, per-field encoding). Every
+/// field's type must be `Codable`.
+///
+/// ```ignore
+/// #[connection_state]
+/// pub struct State {
+///     counter: u32,
+///     topic: Topic,
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn connection_state(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::connection_state(args.into(), item.into()).into()
+}
+
+/// Makes a struct or enum `Codable`: derives its rkyv archive, with validation, through hardlight's
+/// own copy of rkyv (users need no rkyv dependency). Other attributes and derives are kept.
+///
+/// ```ignore
+/// #[codable]
+/// #[derive(Debug, Clone, PartialEq)]
+/// pub enum CounterEvent {
+///     Changed(u32),
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn codable(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::codable(args.into(), item.into()).into()
+}

@@ -1,0 +1,143 @@
+//! What the parse step hands the expand step: the user's items, validated and reduced to what the
+//! generated code needs. Plain data; the only `syn` values kept are the user's types and names (the
+//! generated code must repeat them, with their spans, so type errors point at the user's code) and the
+//! items passed through unchanged.
+
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Ident, Path, Token, Type, TypeParamBound, Visibility};
+
+/// An `#[rpc]` trait.
+pub(crate) struct Service {
+    /// The trait's attributes other than `#[rpc]` (docs, lints), kept on the trait.
+    pub attrs: Vec<Attribute>,
+    /// The trait's visibility; also the client's.
+    pub vis: Visibility,
+    /// `unsafe trait`.
+    pub unsafety: Option<Token![unsafe]>,
+    /// The trait's name.
+    pub ident: Ident,
+    /// The trait's supertraits, kept on the trait.
+    pub supertraits: Punctuated<TypeParamBound, Token![+]>,
+    /// `state = Type`; `None` for a service without connection state (`()`).
+    pub state: Option<Type>,
+    /// `events = Type`; `None` for raw event payloads (`hardlight::EventPayload`).
+    pub events: Option<Type>,
+    /// The methods, in declaration order (a method's index on the wire is its position here).
+    pub methods: Vec<Method>,
+}
+
+/// One method of an `#[rpc]` trait: `async fn ident(&self, args...) -> output`.
+pub(crate) struct Method {
+    /// The method's attributes (docs, lints), kept on the trait method.
+    pub attrs: Vec<Attribute>,
+    /// The method's name.
+    pub ident: Ident,
+    /// The method's index on the wire.
+    pub index: u16,
+    /// The arguments after `&self`.
+    pub args: Vec<Arg>,
+    /// The return type, as written (`HandlerResult<u32>`).
+    pub output: Type,
+}
+
+impl Method {
+    /// The method's doc attributes (copied onto the client's method).
+    pub(crate) fn docs(&self) -> impl Iterator<Item = &Attribute> {
+        self.attrs.iter().filter(|attr| attr.path().is_ident("doc"))
+    }
+}
+
+/// One argument of an rpc method.
+pub(crate) struct Arg {
+    /// The argument's name.
+    pub ident: Ident,
+    /// The argument's type.
+    pub ty: Type,
+}
+
+/// An `#[rpc_handler]` impl block.
+pub(crate) struct HandlerImpl {
+    /// The generated struct's visibility (`vis = ...`; private by default).
+    pub vis: Visibility,
+    /// The handler's name: the struct to generate.
+    pub ident: Ident,
+    /// The `#[rpc]` trait implemented, as the user wrote its path.
+    pub service: Path,
+    /// `context = Type`; `None` for no context (`()`).
+    pub context: Option<Type>,
+    /// The impl block, passed through unchanged.
+    pub item: syn::ItemImpl,
+}
+
+/// A `#[connection_state]` struct.
+pub(crate) struct State {
+    /// The struct's name.
+    pub ident: Ident,
+    /// The fields, in declaration order (a field's index on the wire is its position here).
+    pub fields: Vec<StateField>,
+    /// The standard derives `ConnectionState` needs that the struct does not already have.
+    pub missing_derives: Vec<StdDerive>,
+    /// The struct, passed through unchanged.
+    pub item: syn::ItemStruct,
+}
+
+/// One field of a connection state.
+pub(crate) struct StateField {
+    /// The field's name.
+    pub ident: Ident,
+    /// The field's index on the wire.
+    pub index: u16,
+    /// The field's type.
+    pub ty: Type,
+}
+
+/// A standard derive that `ConnectionState` requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StdDerive {
+    /// `Default`: a new connection starts from the default state.
+    Default,
+    /// `Clone`: the server keeps the last state sent to compute what changed.
+    Clone,
+    /// `Debug`: for logs.
+    Debug,
+}
+
+impl StdDerive {
+    /// All of them, in the order they are derived.
+    pub(crate) const ALL: [StdDerive; 3] = [StdDerive::Default, StdDerive::Clone, StdDerive::Debug];
+
+    /// The derive's name, as matched against the last segment of a path in `#[derive(...)]`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            StdDerive::Default => "Default",
+            StdDerive::Clone => "Clone",
+            StdDerive::Debug => "Debug",
+        }
+    }
+}
+
+/// A `#[codable]` struct or enum, passed through with the rkyv derives added.
+pub(crate) struct CodableItem {
+    /// The struct or enum.
+    pub item: syn::Item,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_docs_are_the_doc_attributes_only() {
+        let method = Method {
+            attrs: vec![
+                syn::parse_quote!(#[doc = " Gets it."]),
+                syn::parse_quote!(#[allow(unused)]),
+            ],
+            ident: syn::parse_quote!(get),
+            index: 0,
+            args: Vec::new(),
+            output: syn::parse_quote!(HandlerResult<u32>),
+        };
+        assert_eq!(method.docs().count(), 1);
+    }
+}

@@ -1,0 +1,68 @@
+//! Names of the items and fields the macros generate, in one place.
+//!
+//! Names that users see (the client struct, its constructors, the handler's fields) are chosen here.
+//! Locals of generated function bodies start with `__` and are written where they are used.
+
+use proc_macro2::Span;
+use quote::format_ident;
+use syn::Ident;
+
+/// `Counter` → `CounterClient`: the typed client `#[rpc]` generates. Spanned at the trait's name, so a
+/// clash with another item points there.
+pub(crate) fn client(service: &Ident) -> Ident {
+    // `format_ident!` drops the `r#` of a raw identifier: `r#type` → `typeClient`.
+    format_ident!("{}Client", service, span = service.span())
+}
+
+/// The client's constructor taking a `ClientConfig`.
+pub(crate) const CLIENT_NEW: &str = "new";
+
+/// The client's constructor for development servers with self-signed certificates.
+pub(crate) const CLIENT_NEW_SELF_SIGNED: &str = "new_self_signed";
+
+/// Method names an `#[rpc]` trait cannot use: the client's constructors have them.
+pub(crate) const RESERVED_METHODS: [&str; 2] = [CLIENT_NEW, CLIENT_NEW_SELF_SIGNED];
+
+/// The client's field holding the untyped `Client`.
+pub(crate) fn client_inner() -> Ident {
+    Ident::new("inner", Span::call_site())
+}
+
+/// The generated handler struct's fields.
+pub(crate) mod handler {
+    use proc_macro2::Span;
+    use syn::Ident;
+
+    /// The connection state (`StateHandle<State>`).
+    pub(crate) fn state() -> Ident {
+        Ident::new("state", Span::call_site())
+    }
+
+    /// The connection's topic subscriptions.
+    pub(crate) fn subscriptions() -> Ident {
+        Ident::new("subscriptions", Span::call_site())
+    }
+
+    /// The event emitter.
+    pub(crate) fn events() -> Ident {
+        Ident::new("events", Span::call_site())
+    }
+
+    /// The application context (`Arc<Context>`), present with `#[rpc_handler(context = ...)]`.
+    pub(crate) fn context() -> Ident {
+        Ident::new("context", Span::call_site())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_name_appends_client() {
+        let service: Ident = syn::parse_quote!(Counter);
+        assert_eq!(client(&service), "CounterClient");
+        let raw: Ident = syn::parse_quote!(r#type);
+        assert_eq!(client(&raw), "typeClient");
+    }
+}

@@ -1,0 +1,441 @@
+//! `#[rpc]`: a trait of `async fn` methods → [`Service`].
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::{FnArg, Item, ItemTrait, Pat, ReturnType, Signature, TraitItem, TraitItemFn, Type};
+
+use super::{check_wire_type, head, item_head, parse_args, parse_type_arg};
+use crate::ctxt::Ctxt;
+use crate::model::{Arg, Method, Service};
+use crate::names;
+
+/// The most arguments a method can take: its arguments travel as one tuple, and rkyv 0.8 implements
+/// `Archive` for tuples of up to 13 elements.
+pub(crate) const MAX_ARGS: usize = 13;
+
+/// Parses `#[rpc(args)]` on `item`.
+pub(crate) fn parse(args: TokenStream, item: &Item) -> syn::Result<Service> {
+    let ctxt = Ctxt::new();
+    let (state, events) = parse_rpc_args(&ctxt, args);
+    let service = match item {
+        Item::Trait(item) => Some(parse_trait(&ctxt, item, state, events)),
+        other => {
+            ctxt.error_spanned_by(
+                item_head(other),
+                "#[rpc] goes on a trait: `#[rpc] pub trait Counter { async fn get(&self) -> \
+                 HandlerResult<u32>; }`",
+            );
+            None
+        }
+    };
+    ctxt.finish(service)
+}
+
+/// `state = Type, events = Type`, both optional.
+fn parse_rpc_args(ctxt: &Ctxt, args: TokenStream) -> (Option<Type>, Option<Type>) {
+    let mut state = None;
+    let mut events = None;
+    parse_args(
+        ctxt,
+        "rpc",
+        "`state = Type` and `events = Type`",
+        args,
+        |key, input| {
+            let slot = if key == "state" {
+                &mut state
+            } else if key == "events" {
+                &mut events
+            } else {
+                return Ok(false);
+            };
+            parse_type_arg(ctxt, slot, key, input)?;
+            Ok(true)
+        },
+    );
+    (state, events)
+}
+
+fn parse_trait(
+    ctxt: &Ctxt,
+    item: &ItemTrait,
+    state: Option<Type>,
+    events: Option<Type>,
+) -> Service {
+    if let Some(auto) = &item.auto_token {
+        ctxt.error_spanned_by(
+            auto,
+            "an #[rpc] trait cannot be an `auto trait`: remove `auto`",
+        );
+    }
+    if !item.generics.params.is_empty() {
+        ctxt.error_spanned_by(
+            &item.generics,
+            "an #[rpc] trait cannot have generic or lifetime parameters (`dyn Trait` must name one \
+             service): remove them",
+        );
+    }
+    if let Some(where_clause) = &item.generics.where_clause {
+        ctxt.error_spanned_by(
+            where_clause,
+            "an #[rpc] trait cannot have a `where` clause: remove it",
+        );
+    }
+
+    let mut methods = Vec::new();
+    for trait_item in &item.items {
+        match trait_item {
+            TraitItem::Fn(method) => {
+                let index = match u16::try_from(methods.len()) {
+                    Ok(index) => index,
+                    Err(_) => {
+                        ctxt.error_spanned_by(
+                            &method.sig.ident,
+                            "an #[rpc] trait has at most 65536 methods (a method's index is a u16 \
+                             on the wire): split the service",
+                        );
+                        break;
+                    }
+                };
+                methods.push(parse_method(ctxt, method, index));
+            }
+            TraitItem::Const(item) => {
+                not_a_method(ctxt, head(&item.const_token, &item.ident), "const")
+            }
+            TraitItem::Type(item) => {
+                not_a_method(ctxt, head(&item.type_token, &item.ident), "associated type")
+            }
+            TraitItem::Macro(item) => not_a_method(ctxt, &item.mac, "macro"),
+            other => not_a_method(ctxt, other, "item"),
+        }
+    }
+
+    Service {
+        attrs: item.attrs.clone(),
+        vis: item.vis.clone(),
+        unsafety: item.unsafety,
+        ident: item.ident.clone(),
+        supertraits: item.supertraits.clone(),
+        state,
+        events,
+        methods,
+    }
+}
+
+fn not_a_method(ctxt: &Ctxt, tokens: impl ToTokens, what: &str) {
+    ctxt.error_spanned_by(
+        tokens,
+        format!("an #[rpc] trait holds only `async fn` methods: move this {what} out of the trait"),
+    );
+}
+
+fn parse_method(ctxt: &Ctxt, method: &TraitItemFn, index: u16) -> Method {
+    let sig = &method.sig;
+    check_signature_head(ctxt, sig);
+    check_generics(ctxt, sig);
+    let args = parse_inputs(ctxt, sig);
+    if let Some(variadic) = &sig.variadic {
+        ctxt.error_spanned_by(variadic, "rpc methods cannot be variadic: remove `...`");
+    }
+    let output = match &sig.output {
+        ReturnType::Type(_, ty) => {
+            check_wire_type(ctxt, ty, "return");
+            (**ty).clone()
+        }
+        ReturnType::Default => {
+            ctxt.error_spanned_by(
+                &sig.ident,
+                format!(
+                    "rpc method `{}` has no return type: rpc methods return `HandlerResult<T>` or \
+                     `Result<T, E>`; add `-> HandlerResult<()>` after the arguments",
+                    sig.ident
+                ),
+            );
+            syn::parse_quote!(())
+        }
+    };
+    if let Some(body) = &method.default {
+        ctxt.error_at(
+            body.brace_token.span.open(),
+            "rpc trait methods cannot have a default body: end the declaration with `;` and \
+             implement the method in your #[rpc_handler] impl",
+        );
+    }
+    let name = sig.ident.unraw().to_string();
+    if names::RESERVED_METHODS.contains(&name.as_str()) {
+        ctxt.error_spanned_by(
+            &sig.ident,
+            format!(
+                "an rpc method cannot be named `{name}`: the generated client's constructor `{name}` \
+                 has this name; rename the method"
+            ),
+        );
+    }
+    Method {
+        attrs: method.attrs.clone(),
+        ident: sig.ident.clone(),
+        index,
+        args,
+        output,
+    }
+}
+
+/// `async fn`, without `const`, `unsafe` or `extern`.
+fn check_signature_head(ctxt: &Ctxt, sig: &Signature) {
+    if let Some(constness) = &sig.constness {
+        ctxt.error_spanned_by(constness, "rpc methods cannot be `const`: remove `const`");
+    }
+    if sig.asyncness.is_none() {
+        ctxt.error_spanned_by(
+            head(&sig.fn_token, &sig.ident),
+            "rpc methods must be `async fn`: add `async` before `fn`",
+        );
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        ctxt.error_spanned_by(unsafety, "rpc methods cannot be `unsafe`: remove `unsafe`");
+    }
+    if let Some(abi) = &sig.abi {
+        ctxt.error_spanned_by(abi, "rpc methods cannot have an ABI: remove `extern`");
+    }
+}
+
+fn check_generics(ctxt: &Ctxt, sig: &Signature) {
+    if !sig.generics.params.is_empty() {
+        ctxt.error_spanned_by(
+            &sig.generics,
+            "rpc methods cannot have generic or lifetime parameters (the client and the wire need \
+             concrete types): remove them",
+        );
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        ctxt.error_spanned_by(
+            where_clause,
+            "rpc methods cannot have a `where` clause: remove it",
+        );
+    }
+}
+
+/// `&self`, then at most [`MAX_ARGS`] arguments `name: Type`.
+fn parse_inputs(ctxt: &Ctxt, sig: &Signature) -> Vec<Arg> {
+    let mut inputs = sig.inputs.iter();
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(receiver)) => {
+            inputs.next();
+            let is_ref_self = matches!(receiver.reference, Some((_, None)))
+                && receiver.mutability.is_none()
+                && receiver.colon_token.is_none();
+            if !is_ref_self {
+                ctxt.error_spanned_by(
+                    receiver,
+                    "rpc methods take `&self` (one handler serves all of a connection's calls, \
+                     concurrently): write `&self`",
+                );
+            }
+        }
+        _ => ctxt.error_at(
+            sig.paren_token.span.join(),
+            format!(
+                "rpc methods take `&self` first: write `fn {}(&self, ...)`",
+                sig.ident
+            ),
+        ),
+    }
+
+    let excess: TokenStream = sig
+        .inputs
+        .iter()
+        .filter(|input| matches!(input, FnArg::Typed(_)))
+        .skip(MAX_ARGS)
+        .map(ToTokens::to_token_stream)
+        .collect();
+    if !excess.is_empty() {
+        ctxt.error_spanned_by(
+            excess,
+            format!(
+                "rpc methods take at most {MAX_ARGS} arguments (they travel as one tuple, and rkyv \
+                 encodes tuples of up to {MAX_ARGS}): group some in a #[codable] struct"
+            ),
+        );
+    }
+
+    let mut args = Vec::new();
+    for input in inputs {
+        let FnArg::Typed(input) = input else {
+            ctxt.error_spanned_by(input, "`self` must be the first parameter");
+            continue;
+        };
+        if let Some(attr) = input.attrs.first() {
+            ctxt.error_spanned_by(attr, "rpc arguments cannot have attributes: remove it");
+        }
+        check_wire_type(ctxt, &input.ty, "argument");
+        match &*input.pat {
+            Pat::Ident(pat)
+                if pat.by_ref.is_none() && pat.mutability.is_none() && pat.subpat.is_none() =>
+            {
+                args.push(Arg {
+                    ident: pat.ident.clone(),
+                    ty: (*input.ty).clone(),
+                });
+            }
+            pat => ctxt.error_spanned_by(
+                pat,
+                "rpc arguments must be plain names such as `amount: u32` (no `mut`, `ref`, `_` or \
+                 destructuring): name the argument",
+            ),
+        }
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema;
+
+    fn errors(args: TokenStream, item: Item) -> Vec<String> {
+        match parse(args, &item) {
+            Ok(_) => Vec::new(),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn counter() -> Item {
+        syn::parse_quote! {
+            pub trait Counter {
+                /// Creates a new counter.
+                async fn new_counter(&self) -> HandlerResult<()>;
+                async fn increment(&self, amount: u32) -> HandlerResult<()>;
+                async fn get(&self) -> HandlerResult<u32>;
+            }
+        }
+    }
+
+    #[test]
+    fn counter_parses_with_its_schema_text() {
+        let service = parse(
+            quote::quote!(state = State, events = CounterEvent),
+            &counter(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<String> = service
+            .methods
+            .iter()
+            .map(|m| m.ident.to_string())
+            .collect();
+        assert_eq!(names, ["new_counter", "increment", "get"]);
+        assert_eq!(service.methods[1].index, 1);
+        assert_eq!(service.methods[1].args[0].ident, "amount");
+        assert_eq!(service.methods[0].docs().count(), 1);
+        assert_eq!(
+            schema::service_text(&service),
+            "service Counter\n\
+             events CounterEvent\n\
+             fn new_counter() -> HandlerResult<()>\n\
+             fn increment(u32) -> HandlerResult<()>\n\
+             fn get() -> HandlerResult<u32>\n"
+        );
+    }
+
+    #[test]
+    fn schema_text_defaults_events_and_joins_arguments_without_spaces() {
+        let item: Item = syn::parse_quote! {
+            trait Chat {
+                async fn send(&self, room: String, text: Vec<u8>, at: Option<(u64, u32)>)
+                    -> Result<(), ChatError>;
+            }
+        };
+        let service = parse(TokenStream::new(), &item).unwrap_or_else(|e| panic!("{e}"));
+        assert!(service.state.is_none());
+        assert_eq!(
+            schema::service_text(&service),
+            "service Chat\nevents EventPayload\n\
+             fn send(String,Vec<u8>,Option<(u64,u32)>) -> Result<(),ChatError>\n"
+        );
+    }
+
+    #[test]
+    fn a_trait_without_methods_is_a_service() {
+        let item: Item = syn::parse_quote!(
+            pub trait Empty {}
+        );
+        let service = parse(TokenStream::new(), &item).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            schema::service_text(&service),
+            "service Empty\nevents EventPayload\n"
+        );
+    }
+
+    #[test]
+    fn every_mistake_is_reported_at_once() {
+        let item: Item = syn::parse_quote! {
+            trait Bad<T> where T: Send {
+                type Item;
+                const N: usize;
+                fn not_async(&self) -> HandlerResult<()>;
+                async fn no_self(amount: u32) -> HandlerResult<()>;
+                async fn by_value(self) -> HandlerResult<()>;
+                async fn by_mut(&mut self) -> HandlerResult<()>;
+                async fn generic<U>(&self, u: U) -> HandlerResult<()>;
+                async fn bounded(&self) -> HandlerResult<()> where Self: Sized;
+                async fn default_body(&self) -> HandlerResult<()> { Ok(()) }
+                async fn pattern(&self, (a, b): (u32, u32), mut c: u8) -> HandlerResult<()>;
+                async fn no_return(&self);
+                async fn borrowed(&self, name: &str) -> HandlerResult<()>;
+                async fn new(&self) -> HandlerResult<()>;
+            }
+        };
+        let errors = errors(quote::quote!(state = S, colour = Red, state = T), item);
+        let expected = [
+            "unknown argument `colour`: #[rpc] accepts `state = Type` and `events = Type`",
+            "duplicate argument `state`: give it once",
+            "an #[rpc] trait cannot have generic or lifetime parameters",
+            "an #[rpc] trait cannot have a `where` clause",
+            "move this associated type out of the trait",
+            "move this const out of the trait",
+            "rpc methods must be `async fn`: add `async` before `fn`",
+            "rpc methods take `&self` first: write `fn no_self(&self, ...)`",
+            "rpc methods take `&self` (one handler",
+            "rpc methods take `&self` (one handler",
+            "rpc methods cannot have generic or lifetime parameters",
+            "rpc methods cannot have a `where` clause",
+            "rpc trait methods cannot have a default body",
+            "rpc arguments must be plain names",
+            "rpc arguments must be plain names",
+            "rpc method `no_return` has no return type",
+            "rpc argument types must own their data",
+            "an rpc method cannot be named `new`",
+        ];
+        assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+        for (error, expected) in errors.iter().zip(expected) {
+            assert!(
+                error.starts_with(expected) || error.contains(expected),
+                "{error:?} ≠ {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn more_than_13_arguments_are_rejected_once() {
+        let item: Item = syn::parse_quote! {
+            trait Wide {
+                async fn wide(&self, a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8, h: u8,
+                    i: u8, j: u8, k: u8, l: u8, m: u8, n: u8, o: u8) -> HandlerResult<()>;
+                async fn widest_allowed(&self, a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8,
+                    h: u8, i: u8, j: u8, k: u8, l: u8, m: u8) -> HandlerResult<()>;
+            }
+        };
+        let errors = errors(TokenStream::new(), item);
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(errors[0].starts_with("rpc methods take at most 13 arguments"));
+    }
+
+    #[test]
+    fn not_a_trait_is_rejected() {
+        let item: Item = syn::parse_quote!(
+            struct Counter;
+        );
+        let errors = errors(TokenStream::new(), item);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("#[rpc] goes on a trait"));
+    }
+}

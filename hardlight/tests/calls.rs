@@ -1,0 +1,186 @@
+//! Calls: multiplexing, ordering, the slot limit, and every kind of failure a caller can see.
+mod common;
+
+use common::*;
+use hardlight::*;
+
+#[tokio::test]
+async fn typed_calls_round_trip_over_tls() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    assert_eq!(client.add(2, 40).await.unwrap(), 42);
+    assert_eq!(client.echo(vec![1, 2, 3]).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(client.context_name().await.unwrap(), "test-context");
+}
+
+#[tokio::test]
+async fn a_slow_call_does_not_delay_a_fast_one_and_replies_come_in_any_order() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.gate().await }
+    });
+    server.ctx.wait_entered(1).await;
+    // The slow call is parked inside its handler; a later call completes first.
+    assert_eq!(within("fast call", client.add(1, 1)).await.unwrap(), 2);
+    assert!(!slow.is_finished());
+    server.ctx.gate.add_permits(1);
+    assert_eq!(within("slow call", slow).await.unwrap().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn call_257_waits_for_a_free_slot_then_succeeds() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..256 {
+        let client = client.clone();
+        calls.spawn(async move { client.gate().await });
+    }
+    // All 256 run concurrently on the server: each is inside its handler at once.
+    server.ctx.wait_entered(256).await;
+    assert_eq!(server.stats.calls_in_flight(), 256);
+
+    let extra = tokio::spawn({
+        let client = client.clone();
+        async move { client.gate().await }
+    });
+    // The 257th is held by the client, not sent: it must not reach the server while all slots are busy.
+    let held = tokio::time::timeout(std::time::Duration::from_millis(200), async {
+        let mut rx = server.ctx.entered.subscribe();
+        rx.wait_for(|n| *n > 256).await.is_ok()
+    })
+    .await;
+    assert!(held.is_err(), "the 257th call reached the server with every slot taken");
+    assert!(!extra.is_finished());
+
+    // Free one slot: the 257th enters and, once the gate opens for it too, succeeds.
+    server.ctx.gate.add_permits(1);
+    server.ctx.wait_entered(257).await;
+    server.ctx.gate.add_permits(256);
+    assert!(within("257th call", extra).await.unwrap().is_ok());
+    while let Some(result) = within("256 calls", calls.join_next()).await {
+        result.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn handler_errors_arrive_typed() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    client.fail(0).await.unwrap();
+    match client.fail(404).await {
+        Err(CallError::Handler(TestError::NotFound(what))) => assert_eq!(what, "thing"),
+        other => panic!("{other:?}"),
+    }
+    match client.fail(7).await {
+        Err(CallError::Handler(TestError::Invalid { code })) => assert_eq!(code, 7),
+        other => panic!("{other:?}"),
+    }
+    match client.add(u32::MAX, 1).await {
+        Err(CallError::Handler(e)) => assert_eq!(e.message(), "overflow"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_only_its_own_call() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let parked = tokio::spawn({
+        let client = client.clone();
+        async move { client.gate().await }
+    });
+    server.ctx.wait_entered(1).await;
+    match within("panicking call", client.explode()).await {
+        Err(CallError::Rpc(Error::HandlerPanicked(message))) => {
+            assert!(message.contains("always panics"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // The connection, and the call in flight beside the panic, carry on.
+    assert_eq!(client.add(1, 2).await.unwrap(), 3);
+    server.ctx.gate.add_permits(1);
+    assert!(within("parked call", parked).await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn every_call_in_flight_fails_at_once_when_the_connection_drops() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let client = client.clone();
+        calls.spawn(async move { client.gate().await });
+    }
+    server.ctx.wait_entered(50).await;
+    server.kill();
+    while let Some(result) = within("calls to fail", calls.join_next()).await {
+        match result.unwrap() {
+            Err(CallError::Rpc(Error::ConnectionClosed { .. })) => {}
+            other => panic!("expected ConnectionClosed, got {other:?}"),
+        }
+    }
+    // Later calls fail at once too.
+    assert!(matches!(
+        within("call after drop", client.add(1, 1)).await,
+        Err(CallError::Rpc(Error::NotConnected))
+    ));
+}
+
+#[tokio::test]
+async fn calling_before_connect_is_not_connected() {
+    let server = TestServer::start().await;
+    let client = TestClient::new(server.client_config());
+    assert!(matches!(
+        client.add(1, 1).await,
+        Err(CallError::Rpc(Error::NotConnected))
+    ));
+    assert!(matches!(client.state().await, Err(Error::NotConnected)));
+}
+
+#[tokio::test]
+async fn a_call_larger_than_the_servers_limit_is_refused_locally() {
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0").max_message_size(1024),
+    )
+    .await;
+    let client = server.client().await;
+    match client.echo(vec![0; 4096]).await {
+        Err(CallError::Rpc(Error::LimitExceeded(why))) => assert!(why.contains("1024"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // The connection is still usable.
+    assert_eq!(client.echo(vec![9; 100]).await.unwrap(), vec![9; 100]);
+}
+
+#[tokio::test]
+async fn a_client_of_another_schema_is_refused_with_the_reason() {
+    #[rpc]
+    trait Other {
+        async fn add(&self, a: u64) -> HandlerResult<u64>;
+    }
+    let server = TestServer::start().await;
+    let client = OtherClient::new(server.client_config());
+    match within("refused connect", client.connect()).await {
+        Err(Error::HandshakeRefused { code, reason }) => {
+            assert_eq!(code, hardlight::wire::close::SCHEMA_MISMATCH);
+            assert!(reason.contains("schema mismatch"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_server_frees_every_connection_when_clients_go() {
+    let server = TestServer::start().await;
+    let clients: Vec<_> = futures_util::future::join_all((0..10).map(|_| server.client())).await;
+    for client in &clients {
+        client.bump().await.unwrap();
+    }
+    assert_eq!(server.stats.connections(), 10);
+    drop(clients);
+    within("connections to end", server.stats.wait_for_connections(|n| n == 0)).await;
+    assert_eq!(server.stats.calls_in_flight(), 0);
+}

@@ -1,0 +1,263 @@
+//! The server against peers that speak the protocol by hand (raw tokio-tungstenite over TLS):
+//! handshake rules, compression, limits and malformed frames. Each misbehaving peer gets the
+//! documented close code, and a well-behaved client connected at the same time keeps being served.
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use hardlight::wire::close;
+use hardlight::wire::frame::{FLAG_COMPRESSED, ServerFrame, decode_server, encode_call};
+use hardlight::*;
+use tokio::io::AsyncReadExt;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn read_frame(ws: &mut RawPeer) -> Vec<u8> {
+    match within("a frame", ws.next()).await {
+        Some(Ok(Message::Binary(b))) => b.to_vec(),
+        other => panic!("expected a binary frame, got {other:?}"),
+    }
+}
+
+/// Asserts that a normal client still gets served after a peer misbehaved.
+async fn still_serving(server: &TestServer, bystander: &TestClient) {
+    assert_eq!(within("bystander call", bystander.add(20, 22)).await.unwrap(), 42);
+    let fresh = server.client().await;
+    assert_eq!(fresh.add(1, 1).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn wrong_schema_is_refused_after_the_upgrade_with_4001() {
+    let server = TestServer::start().await;
+    let mut ws = raw_connect(server.port, &["hardlight.v1", "hardlight.schema.0000000000000001"])
+        .await
+        .unwrap();
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, close::SCHEMA_MISMATCH);
+    assert!(reason.contains("schema mismatch"), "{reason}");
+}
+
+#[tokio::test]
+async fn another_protocol_version_is_refused_with_4002() {
+    let server = TestServer::start().await;
+    let mut ws = raw_connect(server.port, &["hardlight.v9"]).await.unwrap();
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, close::UNSUPPORTED_VERSION);
+    assert!(reason.contains("hardlight.v1"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_missing_subprotocol_is_refused_over_http() {
+    let server = TestServer::start().await;
+    match raw_connect(server.port, &[]).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400)
+        }
+        other => panic!("expected HTTP 400, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn malformed_frames_close_only_that_connection() {
+    let server = TestServer::start().await;
+    let bystander = server.client().await;
+    let cases: Vec<(&str, Message, u16)> = vec![
+        ("text message", Message::Text("hi".into()), close::UNSUPPORTED_DATA),
+        ("empty message", Message::Binary(vec![].into()), close::PROTOCOL_ERROR),
+        ("truncated call", Message::Binary(vec![0x01, 0, 1, 0].into()), close::PROTOCOL_ERROR),
+        ("unknown kind", Message::Binary(vec![0x7f, 0, 0, 0, 0, 0, 0, 0].into()), close::PROTOCOL_ERROR),
+        ("unknown flag", Message::Binary(vec![0x01, 0x80, 0, 0, 0, 0, 0, 0].into()), close::PROTOCOL_ERROR),
+        (
+            "compression not negotiated",
+            Message::Binary(vec![0x01, FLAG_COMPRESSED, 1, 2, 3].into()),
+            close::PROTOCOL_ERROR,
+        ),
+    ];
+    for (what, message, expected) in cases {
+        let (mut ws, _) = raw_hardlight(server.port, None).await;
+        within("send", futures_util::SinkExt::send(&mut ws, message)).await.unwrap();
+        let (code, reason) = expect_close(&mut ws).await;
+        assert_eq!(code, expected, "{what}: {reason}");
+        still_serving(&server, &bystander).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_arguments_and_unknown_methods_fail_only_the_call() {
+    let server = TestServer::start().await;
+    let (mut ws, _) = raw_hardlight(server.port, None).await;
+    // `add` is method 1 and takes (u32, u32): three bytes are not a valid archive of that.
+    let mut call = encode_call(1, 1, &()).unwrap();
+    call.extend_from_slice(&[1, 2, 3]);
+    send_binary(&mut ws, call).await;
+    match decode_server(&read_frame(&mut ws).await).unwrap() {
+        ServerFrame::Reply { call_id: 1, status, .. } => {
+            assert_eq!(status, hardlight::wire::frame::ReplyStatus::BadArguments)
+        }
+        other => panic!("{other:?}"),
+    }
+    send_binary(&mut ws, encode_call(2, 999, &()).unwrap()).await;
+    match decode_server(&read_frame(&mut ws).await).unwrap() {
+        ServerFrame::Reply { call_id: 2, status, .. } => {
+            assert_eq!(status, hardlight::wire::frame::ReplyStatus::UnknownMethod)
+        }
+        other => panic!("{other:?}"),
+    }
+    // Same connection, a good call.
+    send_binary(&mut ws, encode_call(3, 1, &(2u32, 3u32)).unwrap()).await;
+    match decode_server(&read_frame(&mut ws).await).unwrap() {
+        ServerFrame::Reply { call_id: 3, body, .. } => {
+            assert_eq!(HandlerResult::<u32>::Ok(5).unwrap(), u32::decode(body).unwrap())
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_call_id_reused_while_in_flight_is_a_protocol_error() {
+    let server = TestServer::start().await;
+    let bystander = server.client().await;
+    let (mut ws, _) = raw_hardlight(server.port, None).await;
+    // `gate` (method 2) parks until released, so id 5 stays in flight.
+    send_binary(&mut ws, encode_call(5, 2, &()).unwrap()).await;
+    server.ctx.wait_entered(1).await;
+    send_binary(&mut ws, encode_call(5, 2, &()).unwrap()).await;
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, close::PROTOCOL_ERROR);
+    assert!(reason.contains("reused"), "{reason}");
+    still_serving(&server, &bystander).await;
+}
+
+#[tokio::test]
+async fn more_calls_in_flight_than_allowed_is_a_policy_violation() {
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0").max_calls_in_flight(4),
+    )
+    .await;
+    let bystander = server.client().await;
+    let (mut ws, hello) = raw_hardlight(server.port, None).await;
+    match decode_server(&hello).unwrap() {
+        ServerFrame::Hello(hello) => assert_eq!(hello.max_calls, 4),
+        other => panic!("{other:?}"),
+    }
+    for id in 0..5 {
+        send_binary(&mut ws, encode_call(id, 2, &()).unwrap()).await;
+    }
+    let (code, _) = expect_close(&mut ws).await;
+    assert_eq!(code, close::POLICY_VIOLATION);
+    server.ctx.gate.add_permits(10);
+    still_serving(&server, &bystander).await;
+}
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_closes_with_1009() {
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0").max_message_size(4096),
+    )
+    .await;
+    let bystander = server.client().await;
+    let (mut ws, _) = raw_hardlight(server.port, None).await;
+    send_binary(&mut ws, encode_call(1, 0, &(vec![7u8; 10_000],)).unwrap()).await;
+    let (code, _) = expect_close(&mut ws).await;
+    assert_eq!(code, close::MESSAGE_TOO_BIG);
+    still_serving(&server, &bystander).await;
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_closes_with_1009_and_memory_stays_bounded() {
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0").max_message_size(64 << 10),
+    )
+    .await;
+    let bystander = server.client().await;
+    let (mut ws, hello) = raw_hardlight(server.port, Some(6)).await;
+    match decode_server(&hello).unwrap() {
+        ServerFrame::Hello(hello) => assert_eq!(hello.compression, 6),
+        other => panic!("{other:?}"),
+    }
+    // 256 MiB of zeros deflate to about 250 KiB; the server must stop inflating at 64 KiB.
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        encoder.write_all(&zeros).unwrap();
+    }
+    let mut bomb = vec![0x01, FLAG_COMPRESSED];
+    bomb.extend(encoder.finish().unwrap());
+    assert!(bomb.len() < 64 << 10, "the bomb itself fits under the limit");
+    send_binary(&mut ws, bomb).await;
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, close::MESSAGE_TOO_BIG, "{reason}");
+    still_serving(&server, &bystander).await;
+}
+
+#[tokio::test]
+async fn compression_is_negotiated_and_used_only_for_large_frames() {
+    let server = TestServer::start().await;
+    let (mut ws, _) = raw_hardlight(server.port, Some(6)).await;
+    send_binary(&mut ws, encode_call(1, 0, &(vec![b'x'; 10_000],)).unwrap()).await;
+    let big = read_frame(&mut ws).await;
+    assert_eq!(big[1] & FLAG_COMPRESSED, FLAG_COMPRESSED);
+    assert!(big.len() < 1_000, "10 kB of one byte compresses well");
+    send_binary(&mut ws, encode_call(2, 0, &(vec![b'x'; 10],)).unwrap()).await;
+    let small = read_frame(&mut ws).await;
+    assert_eq!(small[1] & FLAG_COMPRESSED, 0, "small frames go uncompressed");
+
+    // Without negotiation nothing is compressed.
+    let (mut plain, _) = raw_hardlight(server.port, None).await;
+    send_binary(&mut plain, encode_call(1, 0, &(vec![b'x'; 10_000],)).unwrap()).await;
+    assert_eq!(read_frame(&mut plain).await[1] & FLAG_COMPRESSED, 0);
+
+    // The typed client round-trips large payloads with compression on.
+    let client = server
+        .client_with(server.client_config().compression(Compression::best()))
+        .await;
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 7) as u8).collect();
+    assert_eq!(client.echo(payload.clone()).await.unwrap(), payload);
+}
+
+#[tokio::test]
+async fn a_server_may_refuse_compression() {
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0").compression(false),
+    )
+    .await;
+    let (_ws, hello) = raw_hardlight(server.port, Some(6)).await;
+    match decode_server(&hello).unwrap() {
+        ServerFrame::Hello(hello) => assert_eq!(hello.compression, 0),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_silent_tcp_peer_is_dropped_at_the_handshake_timeout() {
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0").handshake_timeout(Duration::from_millis(300)),
+    )
+    .await;
+    let bystander = server.client().await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let mut buf = [0u8; 64];
+    // The server gives up on the TLS handshake and closes: read sees EOF (or a reset).
+    let read = within("the server to drop the peer", tcp.read(&mut buf)).await;
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    still_serving(&server, &bystander).await;
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_http_are_dropped() {
+    let server = TestServer::with_config(ServerConfig::plaintext("127.0.0.1:0")).await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, b"\x00\x01\x02garbage\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    // The server closes the connection (EOF or reset) instead of waiting: `within` fails otherwise.
+    let _ = within("the server to drop the peer", tcp.read_to_end(&mut buf)).await;
+    assert!(
+        buf.is_empty() || buf.starts_with(b"HTTP/1.1 4"),
+        "unexpected answer: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    let client = server.client().await;
+    assert_eq!(client.add(1, 1).await.unwrap(), 2);
+}
