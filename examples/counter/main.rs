@@ -97,7 +97,12 @@ impl Counter for Handler {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [] => demo().await,
         ["server", address] => serve(address).await,
         ["client", address] => run_client(address).await,
@@ -156,7 +161,10 @@ fn make_server(address: &str) -> Server<Handler> {
             match notification {
                 TopicNotification::Created(topic) => {
                     println!("server: topic created: {topic:?}");
-                    if let Err(e) = event_emitter.emit(&topic, CounterEvent::ServerSentTest).await {
+                    if let Err(e) = event_emitter
+                        .emit(&topic, CounterEvent::ServerSentTest)
+                        .await
+                    {
                         eprintln!("server: could not emit: {e}");
                     }
                 }
@@ -170,7 +178,10 @@ fn make_server(address: &str) -> Server<Handler> {
 /// The client side of the demo. Fails if any step fails or an expected event does not arrive.
 async fn run_client(address: &str) -> Result<(), String> {
     let client = CounterClient::new_self_signed(address, Compression::default());
-    client.connect().await.map_err(|e| format!("connect: {e}"))?;
+    client
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
 
     // Receives the events of the topics the server subscribes this client to.
     let mut subscription = client.subscribe().await.map_err(|e| e.to_string())?;
@@ -187,13 +198,22 @@ async fn run_client(address: &str) -> Result<(), String> {
         seen
     });
 
-    client.new_counter().await.map_err(|e| format!("new_counter: {e}"))?;
+    client
+        .new_counter()
+        .await
+        .map_err(|e| format!("new_counter: {e}"))?;
     // The state change made by the call is already applied when the call returns.
     let topic = client.state().await.map_err(|e| e.to_string())?.topic;
     println!("client: subscribed to topic {topic:?}");
 
-    client.increment(1).await.map_err(|e| format!("increment: {e}"))?;
-    client.decrement(1).await.map_err(|e| format!("decrement: {e}"))?;
+    client
+        .increment(1)
+        .await
+        .map_err(|e| format!("increment: {e}"))?;
+    client
+        .decrement(1)
+        .await
+        .map_err(|e| format!("decrement: {e}"))?;
     let counter = client.get().await.map_err(|e| format!("get: {e}"))?;
 
     let seen = tokio::time::timeout(Duration::from_secs(10), events)
@@ -209,7 +229,10 @@ async fn run_client(address: &str) -> Result<(), String> {
             return Err(format!("event {expected:?} never arrived (got {seen:?})"));
         }
     }
-    println!("client: state {:?}", client.state().await.map_err(|e| e.to_string())?);
+    println!(
+        "client: state {:?}",
+        client.state().await.map_err(|e| e.to_string())?
+    );
     println!("Counter: {counter}");
     client.disconnect().await;
     Ok(())

@@ -52,7 +52,10 @@ async fn call_257_waits_for_a_free_slot_then_succeeds() {
         rx.wait_for(|n| *n > 256).await.is_ok()
     })
     .await;
-    assert!(held.is_err(), "the 257th call reached the server with every slot taken");
+    assert!(
+        held.is_err(),
+        "the 257th call reached the server with every slot taken"
+    );
     assert!(!extra.is_finished());
 
     // Free one slot: the 257th enters and, once the gate opens for it too, succeeds.
@@ -181,6 +184,10 @@ async fn the_server_frees_every_connection_when_clients_go() {
     }
     assert_eq!(server.stats.connections(), 10);
     drop(clients);
-    within("connections to end", server.stats.wait_for_connections(|n| n == 0)).await;
+    within(
+        "connections to end",
+        server.stats.wait_for_connections(|n| n == 0),
+    )
+    .await;
     assert_eq!(server.stats.calls_in_flight(), 0);
 }

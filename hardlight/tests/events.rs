@@ -61,7 +61,11 @@ async fn unsubscribed_clients_stop_receiving() {
     client.join("t".into()).await.unwrap();
     client.leave("t".into()).await.unwrap();
     assert_eq!(
-        server.emitter.emit(&Topic::from("t"), TestEvent::Value(1)).await.unwrap(),
+        server
+            .emitter
+            .emit(&Topic::from("t"), TestEvent::Value(1))
+            .await
+            .unwrap(),
         0
     );
     client.add(0, 0).await.unwrap();
@@ -86,7 +90,11 @@ async fn the_notifier_reports_created_and_removed_exactly_once() {
 
     clients[0].leave("lobby".into()).await.unwrap();
     clients[1].leave("lobby".into()).await.unwrap();
-    assert_eq!(notifier.try_recv(), None, "the topic still has a subscriber");
+    assert_eq!(
+        notifier.try_recv(),
+        None,
+        "the topic still has a subscriber"
+    );
 
     // The last subscriber disconnects instead of leaving.
     let mut clients = clients;
@@ -96,7 +104,11 @@ async fn the_notifier_reports_created_and_removed_exactly_once() {
         within("Removed", notifier.recv()).await,
         Some(TopicNotification::Removed(Topic::from("lobby")))
     );
-    within("connections to end", server.stats.wait_for_connections(|n| n == 2)).await;
+    within(
+        "connections to end",
+        server.stats.wait_for_connections(|n| n == 2),
+    )
+    .await;
     assert_eq!(notifier.try_recv(), None, "Removed is reported once");
 }
 
@@ -106,7 +118,13 @@ async fn a_server_has_one_topic_notifier() {
     trait Nothing {}
     #[rpc_handler]
     impl Nothing for NothingHandler {}
-    let server = Server::new(ServerConfig::plaintext("127.0.0.1:0"), factory!(NothingHandler));
+    let server = Server::new(
+        ServerConfig::plaintext("127.0.0.1:0"),
+        factory!(NothingHandler),
+    );
     let _first = server.get_topic_notifier().unwrap();
-    assert!(matches!(server.get_topic_notifier(), Err(Error::NotifierTaken)));
+    assert!(matches!(
+        server.get_topic_notifier(),
+        Err(Error::NotifierTaken)
+    ));
 }

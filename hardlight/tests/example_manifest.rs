@@ -12,7 +12,13 @@ fn the_examples_crate_depends_on_hardlight_and_tokio_only() {
             continue;
         }
         if in_dependencies && !line.is_empty() && !line.starts_with('#') {
-            names.push(line.split(['=', '.']).next().unwrap_or("").trim().to_owned());
+            names.push(
+                line.split(['=', '.'])
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned(),
+            );
         }
     }
     names.sort();

@@ -18,7 +18,10 @@ async fn a_state_change_is_visible_when_the_call_returns() {
         assert_eq!(client.state().await.unwrap().counter, expected);
     }
     client.join("room".into()).await.unwrap();
-    assert_eq!(client.state().await.unwrap().topics, vec!["room".to_owned()]);
+    assert_eq!(
+        client.state().await.unwrap().topics,
+        vec!["room".to_owned()]
+    );
 }
 
 #[tokio::test]

@@ -48,15 +48,25 @@ async fn roots_verify_the_chain_and_the_name() {
 #[tokio::test]
 async fn plaintext_works_only_when_both_sides_opt_in() {
     let server = TestServer::with_config(ServerConfig::plaintext("127.0.0.1:0")).await;
-    let client = TestClient::new(ClientConfig::plaintext(format!("ws://{}", server.address())));
+    let client = TestClient::new(ClientConfig::plaintext(format!(
+        "ws://{}",
+        server.address()
+    )));
     within("connect", client.connect()).await.unwrap();
     assert_eq!(client.add(3, 4).await.unwrap(), 7);
 
     // A TLS client does not silently fall back to plaintext.
     let tls_client = TestClient::new_self_signed(&server.address(), Compression::none());
-    assert!(within("failed connect", tls_client.connect()).await.is_err());
+    assert!(
+        within("failed connect", tls_client.connect())
+            .await
+            .is_err()
+    );
     // And a ws:// URL needs the explicit plaintext configuration.
-    let wrong = TestClient::new(ClientConfig::self_signed(format!("ws://{}", server.address())));
+    let wrong = TestClient::new(ClientConfig::self_signed(format!(
+        "ws://{}",
+        server.address()
+    )));
     assert!(matches!(
         wrong.connect().await,
         Err(Error::InvalidAddress(..))

@@ -9,6 +9,8 @@ use crate::wire::handshake::{Negotiation, PROTOCOL_TOKEN, negotiate};
 use crate::ws::websocket_config;
 
 /// Performs the WebSocket upgrade and decides on the client's offer.
+// The callback's error type is fixed by tungstenite (an HTTP response), large or not.
+#[allow(clippy::result_large_err)]
 pub(crate) async fn upgrade<S>(
     stream: S,
     fingerprint: u64,

@@ -102,7 +102,12 @@ impl Test for TestHandler {
     async fn gate(&self) -> HandlerResult<u32> {
         let inside = self.context.inside.fetch_add(1, Ordering::SeqCst) + 1;
         self.context.entered.send_modify(|n| *n += 1);
-        let permit = self.context.gate.acquire().await.map_err(|_| "gate closed")?;
+        let permit = self
+            .context
+            .gate
+            .acquire()
+            .await
+            .map_err(|_| "gate closed")?;
         permit.forget();
         self.context.inside.fetch_sub(1, Ordering::SeqCst);
         Ok(inside as u32)
@@ -231,9 +236,14 @@ impl Drop for TestServer {
 pub type RawPeer = WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
 
 /// Connects a raw WebSocket over TLS, offering `protocols` as the subprotocol list.
-pub async fn raw_connect(port: u16, protocols: &[&str]) -> Result<RawPeer, tokio_tungstenite::tungstenite::Error> {
+pub async fn raw_connect(
+    port: u16,
+    protocols: &[&str],
+) -> Result<RawPeer, tokio_tungstenite::tungstenite::Error> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
-    let connector = ServerTrust::AcceptAnyDangerous.connector().expect("connector");
+    let connector = ServerTrust::AcceptAnyDangerous
+        .connector()
+        .expect("connector");
     let tls = connector
         .connect(hardlight::tls::server_name("localhost").expect("name"), tcp)
         .await?;
@@ -260,7 +270,9 @@ pub fn test_offer(compression: Option<u8>) -> Vec<String> {
 pub async fn raw_hardlight(port: u16, compression: Option<u8>) -> (RawPeer, Vec<u8>) {
     let offer = test_offer(compression);
     let offer: Vec<&str> = offer.iter().map(String::as_str).collect();
-    let mut ws = within("raw connect", raw_connect(port, &offer)).await.expect("raw connect");
+    let mut ws = within("raw connect", raw_connect(port, &offer))
+        .await
+        .expect("raw connect");
     let hello = match within("HELLO", ws.next()).await {
         Some(Ok(Message::Binary(hello))) => hello.to_vec(),
         other => panic!("expected HELLO, got {other:?}"),
@@ -272,7 +284,9 @@ pub async fn raw_hardlight(port: u16, compression: Option<u8>) -> (RawPeer, Vec<
 pub async fn expect_close(ws: &mut RawPeer) -> (u16, String) {
     loop {
         match within("the server to close", ws.next()).await {
-            Some(Ok(Message::Close(Some(frame)))) => return (frame.code.into(), frame.reason.to_string()),
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (frame.code.into(), frame.reason.to_string());
+            }
             Some(Ok(Message::Close(None))) => return (0, String::new()),
             Some(Ok(_)) => continue,
             Some(Err(e)) => panic!("connection failed without a close frame: {e}"),

@@ -1,0 +1,69 @@
+//! The counter service under `#![no_implicit_prelude]`: every path the macros generate is absolute.
+
+#![no_implicit_prelude]
+
+use ::hardlight::{HandlerResult, Topic, codable, connection_state, rpc, rpc_handler};
+
+#[connection_state]
+pub struct State {
+    counter: u32,
+    topic: Topic,
+}
+
+#[codable]
+#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+pub enum CounterEvent {
+    Changed(u32),
+}
+
+#[rpc(state = State, events = CounterEvent)]
+pub trait Counter {
+    /// Creates a new counter.
+    async fn new_counter(&self) -> HandlerResult<()>;
+    async fn increment(&self, amount: u32) -> HandlerResult<()>;
+    async fn get(&self) -> HandlerResult<u32>;
+}
+
+#[rpc_handler]
+impl Counter for Handler {
+    async fn new_counter(&self) -> HandlerResult<()> {
+        let topic = Topic::from("counter");
+        self.subscriptions.add(&topic);
+        self.state.write().await.topic = topic;
+        ::core::result::Result::Ok(())
+    }
+
+    async fn increment(&self, amount: u32) -> HandlerResult<()> {
+        let (topic, counter) = {
+            let mut state = self.state.write().await;
+            state.counter += amount;
+            (::core::clone::Clone::clone(&state.topic), state.counter)
+        };
+        let _ = self.events.emit(&topic, CounterEvent::Changed(counter)).await;
+        ::core::result::Result::Ok(())
+    }
+
+    async fn get(&self) -> HandlerResult<u32> {
+        ::core::result::Result::Ok(self.state.read().await.counter)
+    }
+}
+
+/// A service without state, events or methods.
+#[rpc]
+pub trait Empty {}
+
+#[rpc_handler]
+impl Empty for EmptyHandler {}
+
+#[allow(dead_code)]
+async fn client(client: CounterClient) -> ::core::result::Result<u32, ::hardlight::CallError> {
+    client.increment(2).await?;
+    client.get().await
+}
+
+fn main() {
+    let _ = CounterClient::new_self_signed("localhost:8080", ::hardlight::Compression::none());
+    let _ = EmptyClient::new_self_signed("localhost:8080", ::hardlight::Compression::none());
+    let _ = ::hardlight::factory!(Handler);
+    let _ = ::hardlight::factory!(EmptyHandler);
+}
