@@ -1,0 +1,94 @@
+//! The client against a server that breaks the protocol: calls fail with a typed error, never hang.
+mod common;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use hardlight::wire::frame::{
+    ClientFrame, FieldListWriter, ReplyStatus, decode_client, reply_header,
+};
+use hardlight::*;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+/// A fake server: completes the handshake, sends an empty-state HELLO, then answers the first call
+/// with whatever `answer` makes of its call id.
+async fn fake_server(answer: fn(u32) -> Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let select = |_: &Request, mut response: Response| {
+            response
+                .headers_mut()
+                .insert("sec-websocket-protocol", "hardlight.v1".parse().unwrap());
+            Ok(response)
+        };
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select)
+            .await
+            .unwrap();
+        let hello = FieldListWriter::hello(256, 1 << 20, 0).finish();
+        ws.send(Message::Binary(hello.into())).await.unwrap();
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Binary(bytes) = message {
+                let Ok(ClientFrame::Call { call_id, .. }) = decode_client(&bytes) else {
+                    continue;
+                };
+                ws.send(Message::Binary(answer(call_id).into()))
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    port
+}
+
+async fn client_of(port: u16) -> TestClient {
+    let client = TestClient::new(ClientConfig::plaintext(format!("127.0.0.1:{port}")));
+    within("connect", client.connect()).await.unwrap();
+    client
+}
+
+#[tokio::test]
+async fn a_malformed_frame_from_the_server_is_a_protocol_error() {
+    let port = fake_server(|_| vec![0x11, 0, 1]).await;
+    let client = client_of(port).await;
+    match within("call", client.add(1, 2)).await {
+        Err(CallError::Rpc(Error::Protocol(why))) => assert!(why.contains("truncated"), "{why}"),
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_reply_that_fails_validation_is_a_protocol_error() {
+    // A u32 needs four bytes; two are not a valid archive.
+    let port = fake_server(|call_id| {
+        let mut frame = reply_header(call_id, ReplyStatus::Ok, 2);
+        frame.extend_from_slice(&[1, 2]);
+        frame
+    })
+    .await;
+    let client = client_of(port).await;
+    match within("call", client.add(1, 2)).await {
+        Err(CallError::Rpc(Error::Protocol(why))) => assert!(why.contains("validation"), "{why}"),
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_reply_to_a_call_never_made_ends_the_connection() {
+    let port = fake_server(|call_id| {
+        let mut frame = reply_header(call_id.wrapping_add(1000), ReplyStatus::Ok, 4);
+        frame.extend_from_slice(&3u32.to_le_bytes());
+        frame
+    })
+    .await;
+    let client = client_of(port).await;
+    match within("call", client.add(1, 2)).await {
+        Err(CallError::Rpc(Error::Protocol(why))) => {
+            assert!(why.contains("unknown call id"), "{why}")
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    assert!(!client.is_connected());
+}
