@@ -101,6 +101,9 @@ pub fn rpc_handler(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `ConnectionState` (field names and indices, the state's schema text, per-field encoding). Every
 /// field's type must be `Codable`.
 ///
+/// Write `#[connection_state]` above the struct's own `#[derive(...)]`: an attribute sees only the
+/// attributes below it, so a `#[derive(Clone)]` above it would be derived twice.
+///
 /// ```ignore
 /// #[connection_state]
 /// pub struct State {

@@ -13,6 +13,8 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
 /// A fake server: completes the handshake, sends an empty-state HELLO, then answers the first call
 /// with whatever `answer` makes of its call id.
+// tungstenite's handshake callback returns an HTTP response as its error, however large.
+#[allow(clippy::result_large_err)]
 async fn fake_server(answer: fn(u32) -> Vec<u8>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

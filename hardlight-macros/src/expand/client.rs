@@ -33,9 +33,13 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
         .methods
         .iter()
         .map(|method| client_method(service, method));
+    let bounds = super::service::wire_bounds(service);
     let impls = in_anonymous_const(quote! {
         #[automatically_derived]
-        impl #client {
+        impl #client
+        where
+            #(#bounds,)*
+        {
             #[doc = #new_doc]
             #vis fn #new(config: ::hardlight::ClientConfig) -> Self {
                 Self {

@@ -28,6 +28,9 @@ pub(crate) fn expand(handler: &HandlerImpl) -> TokenStream {
     let state_ty = quote_spanned! {service.span()=>
         <#service_ty as ::hardlight::__private::ServiceSchema>::State
     };
+    let state_handle = quote_spanned! {service.span()=>
+        ::hardlight::__private::StateHandle<<Self as ::hardlight::__private::Handler>::State>
+    };
     let context_ty = match context {
         Some(context) => context.to_token_stream(),
         None => quote!(()),
@@ -57,7 +60,7 @@ pub(crate) fn expand(handler: &HandlerImpl) -> TokenStream {
         }
     };
 
-    let handler_impl = in_anonymous_const(quote! {
+    let handler_impl = in_anonymous_const(quote_spanned! {service.span()=>
         #[automatically_derived]
         impl ::hardlight::__private::Handler for #ident {
             type State = #state_ty;
@@ -83,7 +86,7 @@ pub(crate) fn expand(handler: &HandlerImpl) -> TokenStream {
         #[doc = #doc]
         #vis struct #ident {
             #[allow(dead_code)]
-            #state: ::hardlight::__private::StateHandle<#state_ty>,
+            #state: #state_handle,
             #[allow(dead_code)]
             #subscriptions: ::hardlight::Subscriptions,
             #[allow(dead_code)]

@@ -97,13 +97,16 @@ fn schema_impl(service: &Service) -> TokenStream {
             const NAME: &'static str = #name;
             const METHODS: &'static [&'static str] = &[#(#methods),*];
             const SCHEMA: &'static str = #schema;
-            const FINGERPRINT: u64 = ::hardlight::__private::fnv1a64_extend(
-                ::hardlight::__private::fnv1a64(
-                    <Self as ::hardlight::__private::ServiceSchema>::SCHEMA.as_bytes(),
-                ),
-                <<Self as ::hardlight::__private::ServiceSchema>::State
-                    as ::hardlight::__private::ConnectionState>::SCHEMA.as_bytes(),
-            );
+            const FINGERPRINT: u64 = __fingerprint::<Self>();
+        }
+
+        // Generic, so that `S::State: ConnectionState` is the trait's promise: a state type that
+        // breaks it is reported once, at `type State`, not again here.
+        const fn __fingerprint<S: ?::core::marker::Sized + ::hardlight::__private::ServiceSchema>() -> u64 {
+            ::hardlight::__private::fnv1a64_extend(
+                ::hardlight::__private::fnv1a64(S::SCHEMA.as_bytes()),
+                <S::State as ::hardlight::__private::ConnectionState>::SCHEMA.as_bytes(),
+            )
         }
     }
 }
@@ -116,6 +119,7 @@ fn dispatch_impl(service: &Service) -> TokenStream {
         .methods
         .iter()
         .map(|method| dispatch_arm(service, method));
+    let bounds = wire_bounds(service);
     // Without methods, the parameters would be unused.
     let unused = service
         .methods
@@ -126,6 +130,7 @@ fn dispatch_impl(service: &Service) -> TokenStream {
         impl<'__a, __H> ::hardlight::__private::Dispatch<__H> for dyn #ident + '__a
         where
             __H: #ident + ::core::marker::Send + ::core::marker::Sync + 'static,
+            #(#bounds,)*
         {
             fn dispatch(
                 __handler: &::hardlight::__private::Arc<__H>,
@@ -163,11 +168,41 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
     quote! {
         #index => {
             let (#(#vars,)*) = ::hardlight::__private::decode_args::<(#(#tys,)*)>(__args)?;
-            let __h = ::hardlight::__private::Arc::clone(__handler);
+            let __h = <::hardlight::__private::Arc<__H> as ::core::clone::Clone>::clone(__handler);
             ::core::result::Result::Ok(#call(__call_id, async move {
                 // Fully qualified: a method of `Arc` (`clone`...) must not shadow the rpc method.
                 <__H as #service_ident>::#name(&*__h #(, #vars)*).await
             }))
         }
     }
+}
+
+/// What the generated dispatch and client need of the user's types: each method's argument tuple is
+/// `Codable` and its return type is a `MethodReturn`.
+///
+/// Stated as `where` clauses of the generated impls, spanned at the user's types, so that a type that
+/// does not qualify is reported once, there, with the runtime trait's explanation; the bodies, which
+/// assume the clauses, then report nothing more. Identical clauses are given once.
+pub(super) fn wire_bounds(service: &Service) -> Vec<TokenStream> {
+    let mut seen = std::collections::HashSet::new();
+    let mut bounds = Vec::new();
+    for method in &service.methods {
+        if !method.args.is_empty() {
+            let tys = method.args.iter().map(|arg| &arg.ty);
+            // One argument: at its type; more: at the method's name (a span cannot cover them).
+            let span = match method.args.as_slice() {
+                [arg] => arg.ty.span(),
+                _ => method.ident.span(),
+            };
+            bounds.push(quote_spanned! {span=>
+                (#(#tys,)*): ::hardlight::__private::Codable
+            });
+        }
+        let output = &method.output;
+        bounds.push(quote_spanned! {output.span()=>
+            #output: ::hardlight::__private::MethodReturn
+        });
+    }
+    bounds.retain(|bound| seen.insert(bound.to_string()));
+    bounds
 }

@@ -1,7 +1,7 @@
 //! `#[rpc_handler]`: `impl RpcTrait for Handler { ... }` → [`HandlerImpl`].
 
 use proc_macro2::TokenStream;
-use syn::{Item, ItemImpl, Path, PathArguments, Type, Visibility};
+use syn::{Item, ItemImpl, Path, Type, Visibility};
 
 use super::{head, item_head, parse_args, parse_type_arg};
 use crate::ctxt::Ctxt;
@@ -89,24 +89,18 @@ fn parse_impl(
             "rpc traits are safe to implement: remove `unsafe`",
         );
     }
+    // A single segment without generic arguments: `Handler`, not `h::Handler` or `Handler<T>`.
     let ident = match &*item.self_ty {
-        Type::Path(ty)
-            if ty.qself.is_none()
-                && ty.path.leading_colon.is_none()
-                && ty.path.segments.len() == 1
-                && matches!(ty.path.segments[0].arguments, PathArguments::None) =>
-        {
-            Some(ty.path.segments[0].ident.clone())
-        }
-        other => {
-            ctxt.error_spanned_by(
-                other,
-                "the handler must be named by a plain identifier such as `CounterHandler`: \
-                 #[rpc_handler] defines this struct, so it cannot be a path, a reference or generic",
-            );
-            None
-        }
+        Type::Path(ty) if ty.qself.is_none() => ty.path.get_ident().cloned(),
+        _ => None,
     };
+    if ident.is_none() {
+        ctxt.error_spanned_by(
+            &item.self_ty,
+            "the handler must be named by a plain identifier such as `CounterHandler`: \
+             #[rpc_handler] defines this struct, so it cannot be a path, a reference or generic",
+        );
+    }
     Some(HandlerImpl {
         vis,
         ident: ident?,

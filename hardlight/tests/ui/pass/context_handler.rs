@@ -41,7 +41,7 @@ impl Local for LocalHandler {
 
 fn main() {
     let context = std::sync::Arc::new(AppContext::default());
-    let _ = hardlight::factory!(Handler, context.clone());
+    let _ = hardlight::factory!(Handler, context);
     let _ = hardlight::factory!(Handler);
     let _ = hardlight::factory!(LocalHandler, std::collections::HashMap::new());
     let _: fn(&api::CallsClient) = |client| drop(client.count());

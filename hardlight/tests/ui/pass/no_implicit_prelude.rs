@@ -2,7 +2,9 @@
 
 #![no_implicit_prelude]
 
-use ::hardlight::{HandlerResult, Topic, codable, connection_state, rpc, rpc_handler};
+use ::hardlight::{HandlerResult, Topic, connection_state, rpc, rpc_handler};
+
+use self::events::CounterEvent;
 
 #[connection_state]
 pub struct State {
@@ -10,10 +12,15 @@ pub struct State {
     topic: Topic,
 }
 
-#[codable]
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
-pub enum CounterEvent {
-    Changed(u32),
+/// rkyv's derives, which `#[codable]` applies, name `Sized` without a path: they need the prelude.
+mod events {
+    use ::std::prelude::rust_2024::*;
+
+    #[::hardlight::codable]
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum CounterEvent {
+        Changed(u32),
+    }
 }
 
 #[rpc(state = State, events = CounterEvent)]
@@ -27,7 +34,7 @@ pub trait Counter {
 #[rpc_handler]
 impl Counter for Handler {
     async fn new_counter(&self) -> HandlerResult<()> {
-        let topic = Topic::from("counter");
+        let topic = Topic::new("counter");
         self.subscriptions.add(&topic);
         self.state.write().await.topic = topic;
         ::core::result::Result::Ok(())
@@ -39,7 +46,10 @@ impl Counter for Handler {
             state.counter += amount;
             (::core::clone::Clone::clone(&state.topic), state.counter)
         };
-        let _ = self.events.emit(&topic, CounterEvent::Changed(counter)).await;
+        let _ = self
+            .events
+            .emit(&topic, CounterEvent::Changed(counter))
+            .await;
         ::core::result::Result::Ok(())
     }
 

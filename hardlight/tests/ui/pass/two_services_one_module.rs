@@ -39,7 +39,10 @@ impl Counter for CounterHandler {
             state.counter += amount;
             (state.topic.clone(), state.counter)
         };
-        let _ = self.events.emit(&topic, CounterEvent::Changed(counter)).await;
+        let _ = self
+            .events
+            .emit(&topic, CounterEvent::Changed(counter))
+            .await;
         Ok(())
     }
 
@@ -153,7 +156,7 @@ fn main() {
         topic: Topic::from("t"),
     };
     let mut copy = State::default();
-    for index in 0..State::FIELDS.len() as u16 {
+    for index in 0..u16::try_from(State::FIELDS.len()).unwrap() {
         let bytes = state.encode_field(index, Vec::new()).unwrap();
         copy.apply_field(index, &bytes).unwrap();
     }

@@ -1,0 +1,6 @@
+use hardlight::codable;
+
+#[codable]
+fn encode() {}
+
+fn main() {}
