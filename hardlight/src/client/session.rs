@@ -108,7 +108,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     }
 
     /// Handles one message from the server. An error means the server broke the protocol.
-    pub(crate) fn on_message(&self, message: &[u8]) -> Result<(), Error> {
+    pub(crate) fn on_message(&self, message: &Bytes) -> Result<(), Error> {
         let frame =
             open(message, self.compression.is_some(), self.max_incoming).map_err(protocol)?;
         match decode_server(&frame).map_err(protocol)? {
@@ -118,8 +118,9 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 body,
             } => {
                 let body_at = frame.len() - body.len();
+                // The reply keeps the received buffer alive instead of copying the body out of it.
                 let message = match frame {
-                    std::borrow::Cow::Borrowed(_) => Bytes::copy_from_slice(message),
+                    std::borrow::Cow::Borrowed(_) => message.clone(),
                     std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
                 };
                 let waiter = lock(&self.pending).calls.remove(&call_id);
