@@ -1,0 +1,731 @@
+//! Pins `docs/PROTOCOL.md` to the implementation: every test vector in the document is produced byte
+//! for byte by the wire module's encoders and decodes back to the value the document describes, the
+//! counter's schema texts hash to the fingerprint it gives, and its handshake examples and tables say
+//! what the code does.
+//!
+//! A vector is a line `<!-- vector: NAME -->` followed by a fenced `hex` block (lowercase hex digits,
+//! whitespace anywhere); a text is `<!-- text: NAME -->` followed by a fenced `text` block.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::OnceLock;
+
+use hardlight::wire::Codable;
+use hardlight::wire::close;
+use hardlight::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
+use hardlight::wire::frame::{
+    ClientFrame, FieldList, FieldListWriter, FrameError, Hello, ReplyStatus, ServerFrame,
+    decode_client, decode_server, encode_call, encode_event, encode_reply_text, kind, reply_header,
+};
+use hardlight::wire::handshake::{self, Negotiation, fnv1a64, fnv1a64_extend};
+use hardlight::{HandlerError, Topic};
+
+const PROTOCOL_MD: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"));
+
+/// Every vector the document must hold, and nothing else: each is checked by a test below.
+const VECTORS: &[&str] = &[
+    "value_primitives",
+    "value_string_empty",
+    "value_string_inline",
+    "value_string_inline_full",
+    "value_string_out_of_line",
+    "value_vec_u32",
+    "value_vec_empty",
+    "value_nested_empty_vec",
+    "value_vec_string",
+    "value_option_none",
+    "value_option_some",
+    "value_counter_event_incremented",
+    "value_counter_event_decremented",
+    "value_counter_event_server_sent_test",
+    "value_handler_error",
+    "call_increment",
+    "call_new_counter",
+    "hello_counter",
+    "reply_ok_unit",
+    "reply_ok_get",
+    "reply_handler_error",
+    "reply_panicked",
+    "reply_unknown_method",
+    "state_counter",
+    "event_room_u32",
+    "event_counter_incremented",
+    "reply_ok_long",
+    "reply_ok_long_deflate",
+];
+
+/// The counter example's event type. `#[hardlight::codable]` expands to these derives; they are
+/// written out so that this test does not depend on the macro crate.
+#[derive(Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+enum CounterEvent {
+    Incremented { to: u32, from: u32 },
+    Decremented { to: u32, from: u32 },
+    ServerSentTest,
+}
+
+// The counter's method and state-field indices (declaration order).
+const NEW_COUNTER: u16 = 0;
+const INCREMENT: u16 = 1;
+const COUNTER_FIELD: u16 = 0;
+const TOPIC_FIELD: u16 = 1;
+
+const FOUR_MIB: u32 = 4 << 20;
+
+/// The value of the compressed vector's reply: "hardlight " 60 times, 600 bytes.
+fn long_string() -> String {
+    "hardlight ".repeat(60)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the document
+
+struct Document {
+    vectors: BTreeMap<String, Vec<u8>>,
+    texts: BTreeMap<String, String>,
+}
+
+fn document() -> &'static Document {
+    static DOCUMENT: OnceLock<Document> = OnceLock::new();
+    DOCUMENT.get_or_init(|| parse_document(PROTOCOL_MD))
+}
+
+fn parse_document(markdown: &str) -> Document {
+    let mut document = Document {
+        vectors: BTreeMap::new(),
+        texts: BTreeMap::new(),
+    };
+    let mut lines = markdown.lines();
+    while let Some(line) = lines.next() {
+        let Some(marker) = line
+            .trim()
+            .strip_prefix("<!-- ")
+            .and_then(|rest| rest.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        let Some((what, name)) = marker.split_once(": ") else {
+            continue;
+        };
+        let fence = match what {
+            "vector" => "```hex",
+            "text" => "```text",
+            _ => continue,
+        };
+        let opening = lines.by_ref().find(|l| !l.trim().is_empty());
+        assert_eq!(
+            opening.map(str::trim),
+            Some(fence),
+            "the marker `{line}` must be followed by a {fence} block"
+        );
+        let mut body = String::new();
+        let mut closed = false;
+        for l in lines.by_ref() {
+            if l.trim() == "```" {
+                closed = true;
+                break;
+            }
+            body.push_str(l);
+            body.push('\n');
+        }
+        assert!(closed, "the block after `{line}` is not closed");
+        let duplicate = match what {
+            "vector" => document
+                .vectors
+                .insert(name.to_owned(), parse_hex(name, &body))
+                .is_some(),
+            _ => document.texts.insert(name.to_owned(), body).is_some(),
+        };
+        assert!(!duplicate, "`{line}` appears twice in PROTOCOL.md");
+    }
+    document
+}
+
+fn parse_hex(name: &str, text: &str) -> Vec<u8> {
+    let digits: Vec<u8> = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '0'..='9' | 'a'..='f' => c.to_digit(16).map_or(0, |d| d as u8),
+            other => panic!("vector {name}: {other:?} is not a lowercase hex digit"),
+        })
+        .collect();
+    assert!(
+        digits.len() % 2 == 0,
+        "vector {name}: odd number of hex digits"
+    );
+    digits
+        .chunks(2)
+        .map(|pair| pair[0] << 4 | pair[1])
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn vector(name: &str) -> &'static [u8] {
+    match document().vectors.get(name) {
+        Some(bytes) => bytes,
+        None => panic!("PROTOCOL.md has no vector `{name}`"),
+    }
+}
+
+fn text(name: &str) -> &'static str {
+    match document().texts.get(name) {
+        Some(text) => text,
+        None => panic!("PROTOCOL.md has no text `{name}`"),
+    }
+}
+
+/// Asserts that the encoder's bytes are the document's vector `name`.
+#[track_caller]
+fn assert_vector(name: &str, encoded: &[u8]) {
+    assert_eq!(
+        hex(encoded),
+        hex(vector(name)),
+        "vector {name}: the encoder's bytes (left) differ from PROTOCOL.md (right)"
+    );
+}
+
+/// Asserts that `value` encodes to vector `name` and that the vector decodes to `value`.
+#[track_caller]
+fn assert_value<T: Codable + PartialEq + Debug>(name: &str, value: T) {
+    assert_vector(name, &value.encode().expect("the value encodes"));
+    assert_eq!(
+        T::decode(vector(name)).expect("the vector validates"),
+        value,
+        "vector {name} decodes to another value"
+    );
+}
+
+fn server_frame(name: &str) -> ServerFrame<'static> {
+    decode_server(vector(name)).unwrap_or_else(|e| panic!("vector {name} does not parse: {e}"))
+}
+
+/// The call id, status and body of a `REPLY` vector.
+fn reply(name: &str) -> (u32, ReplyStatus, &'static [u8]) {
+    match server_frame(name) {
+        ServerFrame::Reply {
+            call_id,
+            status,
+            body,
+        } => (call_id, status, body),
+        other => panic!("vector {name} is not a REPLY: {other:?}"),
+    }
+}
+
+/// The counter's state fields in a field list, in frame order.
+fn counter_fields(list: FieldList<'_>) -> (Vec<u16>, Option<u32>, Option<Topic>) {
+    let mut indices = Vec::new();
+    let (mut counter, mut topic) = (None, None);
+    for (index, bytes) in list.iter() {
+        indices.push(index);
+        match index {
+            COUNTER_FIELD => counter = Some(u32::decode(bytes).expect("counter validates")),
+            TOPIC_FIELD => topic = Some(Topic::decode(bytes).expect("topic validates")),
+            other => panic!("the counter's state has no field {other}"),
+        }
+    }
+    (indices, counter, topic)
+}
+
+fn counter_fingerprint() -> u64 {
+    fnv1a64_extend(
+        fnv1a64(text("counter_service").as_bytes()),
+        text("counter_state").as_bytes(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The document
+
+#[test]
+fn the_document_holds_exactly_the_pinned_vectors() {
+    let found: Vec<&str> = document().vectors.keys().map(String::as_str).collect();
+    let mut expected = VECTORS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(found, expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// §3 Schema fingerprint
+
+#[test]
+fn counter_fingerprint_is_the_hash_of_the_documented_schema_texts() {
+    let service = text("counter_service");
+    let state = text("counter_state");
+    assert!(service.starts_with("service Counter\nevents CounterEvent\n"));
+    assert!(state.starts_with("state State\n") && state.ends_with('\n'));
+
+    let fingerprint = counter_fingerprint();
+    assert_eq!(
+        fingerprint,
+        fnv1a64(format!("{service}{state}").as_bytes()),
+        "the fingerprint hashes the two texts as one byte string"
+    );
+    assert_eq!(
+        text("counter_fingerprint").trim(),
+        format!("{}{fingerprint:016x}", handshake::SCHEMA_PREFIX)
+    );
+}
+
+#[test]
+fn fnv_known_answers_in_the_document_are_right() {
+    for input in ["", "a"] {
+        let line = format!(
+            "`fnv1a64(\"{input}\") = {:016x}`",
+            fnv1a64(input.as_bytes())
+        );
+        assert!(PROTOCOL_MD.contains(&line), "PROTOCOL.md lacks {line}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// §2 Handshake
+
+#[test]
+fn handshake_example_offer_is_what_the_client_sends_and_the_server_accepts() {
+    let fingerprint = counter_fingerprint();
+    let offer = handshake::client_offer(fingerprint, Some(6));
+    let header = format!("Sec-WebSocket-Protocol: {}", offer.join(", "));
+    assert!(
+        PROTOCOL_MD.lines().any(|line| line == header),
+        "PROTOCOL.md's example request lacks the line {header:?}"
+    );
+    assert!(PROTOCOL_MD.contains(&format!(
+        "Subprotocol token: `{}`",
+        handshake::PROTOCOL_TOKEN
+    )));
+    assert_eq!(
+        handshake::negotiate(offer.iter().map(String::as_str), fingerprint, true),
+        Negotiation::Accept {
+            compression: Some(6)
+        }
+    );
+}
+
+#[test]
+fn handshake_refusals_in_the_document_are_the_servers() {
+    let fingerprint = counter_fingerprint();
+    let schema = format!("{}{fingerprint:016x}", handshake::SCHEMA_PREFIX);
+    let cases: [(Vec<&str>, &str, u16); 6] = [
+        (
+            vec!["hardlight.v1", "hardlight.schema.0000000000000001"],
+            "hardlight.v1",
+            close::SCHEMA_MISMATCH,
+        ),
+        (
+            vec!["hardlight.v2"],
+            "hardlight.v2",
+            close::UNSUPPORTED_VERSION,
+        ),
+        (
+            vec!["hardlight.v1", "hardlight.schema.6EB0B5D4436741B3"],
+            "hardlight.v1",
+            close::BAD_HANDSHAKE,
+        ),
+        (
+            vec!["hardlight.v1", &schema, "hardlight.schema.0000000000000001"],
+            "hardlight.v1",
+            close::BAD_HANDSHAKE,
+        ),
+        (
+            vec!["hardlight.v1", &schema, "hardlight.deflate.0"],
+            "hardlight.v1",
+            close::BAD_HANDSHAKE,
+        ),
+        (
+            vec![
+                "hardlight.v1",
+                &schema,
+                "hardlight.deflate.1",
+                "hardlight.deflate.9",
+            ],
+            "hardlight.v1",
+            close::BAD_HANDSHAKE,
+        ),
+    ];
+    for (offer, expected_selected, expected_code) in cases {
+        match handshake::negotiate(offer.iter().copied(), fingerprint, true) {
+            Negotiation::Refuse {
+                selected,
+                code,
+                reason,
+            } => {
+                assert_eq!(
+                    (selected.as_str(), code),
+                    (expected_selected, expected_code)
+                );
+                assert!(
+                    PROTOCOL_MD.contains(&format!("`{reason}`")),
+                    "PROTOCOL.md does not quote the refusal reason `{reason}` for {offer:?}"
+                );
+            }
+            other => panic!("{offer:?} was not refused: {other:?}"),
+        }
+    }
+
+    match handshake::negotiate(["chat"], fingerprint, true) {
+        Negotiation::NotHardlight(body) => {
+            let quoted = format!("`{}`", body.replace('\n', "\\n"));
+            assert!(PROTOCOL_MD.contains(&quoted), "PROTOCOL.md lacks {quoted}");
+        }
+        other => panic!("a non-hardlight offer was not refused over HTTP: {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+#[test]
+fn tables_give_the_wire_constants() {
+    let kinds = [
+        (kind::CALL, "CALL"),
+        (kind::HELLO, "HELLO"),
+        (kind::REPLY, "REPLY"),
+        (kind::STATE, "STATE"),
+        (kind::EVENT, "EVENT"),
+    ];
+    for (byte, name) in kinds {
+        let row = format!("| `0x{byte:02x}` | `{name}` |");
+        assert!(
+            PROTOCOL_MD.contains(&row),
+            "PROTOCOL.md lacks the row {row}"
+        );
+    }
+
+    let statuses = [
+        (ReplyStatus::Ok, "Ok"),
+        (ReplyStatus::HandlerError, "HandlerError"),
+        (ReplyStatus::Panicked, "Panicked"),
+        (ReplyStatus::UnknownMethod, "UnknownMethod"),
+        (ReplyStatus::BadArguments, "BadArguments"),
+        (ReplyStatus::Internal, "Internal"),
+    ];
+    for (status, name) in statuses {
+        let row = format!("| {} | `{name}` |", status as u8);
+        assert!(
+            PROTOCOL_MD.contains(&row),
+            "PROTOCOL.md lacks the row {row}"
+        );
+    }
+
+    let codes = [
+        (close::NORMAL, "NORMAL"),
+        (close::GOING_AWAY, "GOING_AWAY"),
+        (close::PROTOCOL_ERROR, "PROTOCOL_ERROR"),
+        (close::UNSUPPORTED_DATA, "UNSUPPORTED_DATA"),
+        (close::POLICY_VIOLATION, "POLICY_VIOLATION"),
+        (close::MESSAGE_TOO_BIG, "MESSAGE_TOO_BIG"),
+        (close::INTERNAL_ERROR, "INTERNAL_ERROR"),
+        (close::SCHEMA_MISMATCH, "SCHEMA_MISMATCH"),
+        (close::UNSUPPORTED_VERSION, "UNSUPPORTED_VERSION"),
+        (close::BAD_HANDSHAKE, "BAD_HANDSHAKE"),
+        (close::SLOW_CONSUMER, "SLOW_CONSUMER"),
+    ];
+    for (code, name) in codes {
+        let row = format!("| {code} | `{name}` |");
+        assert!(
+            PROTOCOL_MD.contains(&row),
+            "PROTOCOL.md lacks the row {row}"
+        );
+    }
+    assert!(PROTOCOL_MD.contains(&format!(
+        "never for a frame shorter than **{COMPRESSION_THRESHOLD} bytes**"
+    )));
+}
+
+// ---------------------------------------------------------------------------------------------
+// §4 Value encoding
+
+#[test]
+fn primitive_values_are_little_endian_without_padding() {
+    assert_value("value_primitives", (true, 0x1234u16, -2i32, 1.5f64, 'é'));
+}
+
+#[test]
+fn strings_of_up_to_8_bytes_are_inline_and_longer_ones_out_of_line() {
+    assert_value("value_string_empty", String::new());
+    assert_value("value_string_inline", String::from("hi"));
+    assert_value("value_string_inline_full", String::from("12345678"));
+    assert_value("value_string_out_of_line", String::from("123456789"));
+}
+
+#[test]
+fn vectors_point_back_at_their_elements() {
+    assert_value("value_vec_u32", vec![1u32, 2]);
+    assert_value("value_vec_empty", Vec::<u32>::new());
+    assert_value("value_nested_empty_vec", (1u32, Vec::<u32>::new()));
+    assert_value(
+        "value_vec_string",
+        vec![String::from("a"), String::from("long enough string")],
+    );
+}
+
+#[test]
+fn options_and_enums_are_a_tag_byte_then_the_variant() {
+    assert_value("value_option_none", None::<u32>);
+    assert_value("value_option_some", Some(5u32));
+    assert_value(
+        "value_counter_event_incremented",
+        CounterEvent::Incremented { to: 6, from: 5 },
+    );
+    assert_value(
+        "value_counter_event_decremented",
+        CounterEvent::Decremented { to: 4, from: 5 },
+    );
+    assert_value(
+        "value_counter_event_server_sent_test",
+        CounterEvent::ServerSentTest,
+    );
+}
+
+#[test]
+fn handler_error_is_a_struct_of_one_string() {
+    assert_value("value_handler_error", HandlerError::new("counter overflow"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// §11 Frames
+
+#[test]
+fn call_vectors_are_the_counters_calls() {
+    assert_vector(
+        "call_increment",
+        &encode_call(7, INCREMENT, &(1u32,)).expect("the call encodes"),
+    );
+    let ClientFrame::Call {
+        call_id,
+        method,
+        args,
+    } = decode_client(vector("call_increment")).expect("call_increment parses");
+    assert_eq!((call_id, method), (7, INCREMENT));
+    assert_eq!(
+        <(u32,)>::decode(args).expect("the arguments validate"),
+        (1,)
+    );
+
+    assert_vector(
+        "call_new_counter",
+        &encode_call(0, NEW_COUNTER, &()).expect("the call encodes"),
+    );
+    let ClientFrame::Call {
+        call_id,
+        method,
+        args,
+    } = decode_client(vector("call_new_counter")).expect("call_new_counter parses");
+    assert_eq!((call_id, method, args), (0, NEW_COUNTER, &[][..]));
+    <()>::decode(args).expect("the empty argument tuple validates");
+}
+
+#[test]
+fn hello_vector_is_the_counters_default_state_with_default_limits() {
+    let mut hello = FieldListWriter::hello(256, FOUR_MIB, 0);
+    hello
+        .push(COUNTER_FIELD, |out| 0u32.encode_into(out))
+        .expect("counter encodes");
+    hello
+        .push(TOPIC_FIELD, |out| Topic::default().encode_into(out))
+        .expect("topic encodes");
+    assert_vector("hello_counter", &hello.finish());
+
+    let ServerFrame::Hello(Hello {
+        max_calls,
+        max_message_size,
+        compression,
+        state,
+    }) = server_frame("hello_counter")
+    else {
+        panic!("hello_counter is not a HELLO");
+    };
+    assert_eq!(
+        (max_calls, max_message_size, compression),
+        (256, FOUR_MIB, 0)
+    );
+    assert_eq!(
+        counter_fields(state),
+        (
+            vec![COUNTER_FIELD, TOPIC_FIELD],
+            Some(0),
+            Some(Topic::default())
+        )
+    );
+}
+
+#[test]
+fn reply_vectors_carry_archives_for_ok_and_handler_errors() {
+    assert_vector(
+        "reply_ok_unit",
+        &().encode_into(reply_header(7, ReplyStatus::Ok, 0))
+            .expect("() encodes"),
+    );
+    let (call_id, status, body) = reply("reply_ok_unit");
+    assert_eq!((call_id, status, body), (7, ReplyStatus::Ok, &[][..]));
+    <()>::decode(body).expect("the empty body validates as ()");
+
+    assert_vector(
+        "reply_ok_get",
+        &42u32
+            .encode_into(reply_header(9, ReplyStatus::Ok, 4))
+            .expect("u32 encodes"),
+    );
+    let (call_id, status, body) = reply("reply_ok_get");
+    assert_eq!((call_id, status), (9, ReplyStatus::Ok));
+    assert_eq!(u32::decode(body).expect("the body validates"), 42);
+
+    let error = HandlerError::new("counter overflow");
+    assert_vector(
+        "reply_handler_error",
+        &error
+            .encode_into(reply_header(10, ReplyStatus::HandlerError, 24))
+            .expect("HandlerError encodes"),
+    );
+    let (call_id, status, body) = reply("reply_handler_error");
+    assert_eq!((call_id, status), (10, ReplyStatus::HandlerError));
+    assert_eq!(
+        HandlerError::decode(body).expect("the body validates"),
+        error
+    );
+}
+
+#[test]
+fn reply_vectors_carry_text_for_failures() {
+    let cases = [
+        (
+            "reply_panicked",
+            8,
+            ReplyStatus::Panicked,
+            "attempt to subtract with overflow",
+        ),
+        (
+            "reply_unknown_method",
+            11,
+            ReplyStatus::UnknownMethod,
+            "no method with index 4",
+        ),
+    ];
+    for (name, id, expected_status, message) in cases {
+        assert_vector(name, &encode_reply_text(id, expected_status, message));
+        let (call_id, status, body) = reply(name);
+        assert_eq!((call_id, status), (id, expected_status));
+        assert_eq!(std::str::from_utf8(body), Ok(message));
+    }
+}
+
+#[test]
+fn state_vector_carries_the_changed_fields() {
+    let mut state = FieldListWriter::state();
+    state
+        .push(COUNTER_FIELD, |out| 5u32.encode_into(out))
+        .expect("counter encodes");
+    state
+        .push(TOPIC_FIELD, |out| {
+            Topic::from(vec![1, 2, 3]).encode_into(out)
+        })
+        .expect("topic encodes");
+    assert_vector("state_counter", &state.finish());
+
+    let ServerFrame::State(fields) = server_frame("state_counter") else {
+        panic!("state_counter is not a STATE");
+    };
+    assert_eq!(
+        counter_fields(fields),
+        (
+            vec![COUNTER_FIELD, TOPIC_FIELD],
+            Some(5),
+            Some(Topic::from(vec![1, 2, 3]))
+        )
+    );
+}
+
+#[test]
+fn event_vectors_carry_topic_and_payload() {
+    assert_vector(
+        "event_room_u32",
+        &encode_event(b"room", &42u32).expect("the event encodes"),
+    );
+    let ServerFrame::Event { topic, payload } = server_frame("event_room_u32") else {
+        panic!("event_room_u32 is not an EVENT");
+    };
+    assert_eq!(topic, b"room");
+    assert_eq!(u32::decode(payload).expect("the payload validates"), 42);
+
+    let topic = Topic::from("counter-0123456789abcdef");
+    let event = CounterEvent::Incremented { to: 6, from: 5 };
+    assert_vector(
+        "event_counter_incremented",
+        &encode_event(topic.as_bytes(), &event).expect("the event encodes"),
+    );
+    let ServerFrame::Event {
+        topic: received,
+        payload,
+    } = server_frame("event_counter_incremented")
+    else {
+        panic!("event_counter_incremented is not an EVENT");
+    };
+    assert_eq!(Topic::from(received), topic);
+    assert_eq!(
+        CounterEvent::decode(payload).expect("the payload validates"),
+        event
+    );
+}
+
+#[test]
+fn compressed_vector_is_the_long_reply_deflated_at_level_6() {
+    let plain = long_string()
+        .encode_into(reply_header(12, ReplyStatus::Ok, 608))
+        .expect("the string encodes");
+    assert_vector("reply_ok_long", &plain);
+    assert!(plain.len() >= COMPRESSION_THRESHOLD);
+    let (call_id, status, body) = reply("reply_ok_long");
+    assert_eq!((call_id, status), (12, ReplyStatus::Ok));
+    assert_eq!(
+        String::decode(body).expect("the body validates"),
+        long_string()
+    );
+
+    // flate2 is deterministic for the version the lock file pins.
+    assert_vector("reply_ok_long_deflate", &seal(plain, Some(6)));
+
+    let compressed = vector("reply_ok_long_deflate");
+    let opened = open(compressed, true, FOUR_MIB as usize).expect("the vector inflates");
+    assert_eq!(hex(&opened), hex(vector("reply_ok_long")));
+    assert_eq!(
+        open(compressed, false, FOUR_MIB as usize),
+        Err(FrameError::CompressionNotNegotiated)
+    );
+    assert_eq!(
+        decode_server(compressed),
+        Err(FrameError::CompressionNotNegotiated),
+        "a compressed frame must be inflated before it is parsed"
+    );
+    assert_eq!(
+        open(compressed, true, vector("reply_ok_long").len() - 1),
+        Err(FrameError::InflatedTooLarge {
+            limit: vector("reply_ok_long").len() - 1
+        }),
+        "the limit counts the inflated frame, prefix included"
+    );
+}
+
+#[test]
+fn frames_under_the_threshold_are_never_compressed() {
+    for name in VECTORS.iter().filter(|name| !name.starts_with("value_")) {
+        let frame = vector(name);
+        if frame.len() < COMPRESSION_THRESHOLD {
+            assert_eq!(
+                seal(frame.to_vec(), Some(9)),
+                frame,
+                "{name} was compressed"
+            );
+        }
+        if *name != "reply_ok_long_deflate" {
+            assert_eq!(frame[1], 0, "{name}: uncompressed frames have no flags");
+            assert_eq!(open(frame, true, FOUR_MIB as usize).as_deref(), Ok(frame));
+        }
+    }
+}
