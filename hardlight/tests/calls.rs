@@ -191,3 +191,24 @@ async fn the_server_frees_every_connection_when_clients_go() {
     .await;
     assert_eq!(server.stats.calls_in_flight(), 0);
 }
+
+#[tokio::test]
+async fn replies_and_events_over_the_size_limit_are_refused_by_the_server() {
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0").max_message_size(4096),
+    )
+    .await;
+    let client = server.client().await;
+    match within("oversized reply", client.blob(10_000)).await {
+        Err(CallError::Rpc(Error::Internal(why))) => assert!(why.contains("exceeds"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.blob(100).await.unwrap().len(), 100);
+    client.join("big".into()).await.unwrap();
+    let event = TestEvent::Text("x".repeat(10_000));
+    assert!(matches!(
+        server.emitter.emit(&Topic::from("big"), event).await,
+        Err(Error::LimitExceeded(_))
+    ));
+    assert_eq!(client.add(1, 1).await.unwrap(), 2);
+}

@@ -28,7 +28,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 enum End {
     Closed(Option<u16>, String),
-    Violation(Error),
+    /// The server broke the protocol: close with this code.
+    Violation(u16, Error),
     Failed(String),
     Shutdown,
 }
@@ -51,13 +52,19 @@ pub(crate) async fn drive<S, Si, St>(
             match stream.next().await {
                 Some(Ok(Incoming::Binary(message))) => {
                     if let Err(e) = session.on_message(&message) {
-                        return End::Violation(e);
+                        return End::Violation(violation_code(&e), e);
                     }
                 }
                 Some(Ok(Incoming::Text)) => {
-                    return End::Violation(Error::Protocol("text message from the server".into()));
+                    return End::Violation(
+                        close::UNSUPPORTED_DATA,
+                        Error::Protocol("text message from the server".into()),
+                    );
                 }
                 Some(Ok(Incoming::Close { code, reason })) => return End::Closed(code, reason),
+                Some(Err(e @ Error::LimitExceeded(_))) => {
+                    return End::Violation(close::MESSAGE_TOO_BIG, e);
+                }
                 Some(Err(e)) => return End::Failed(e.to_string()),
                 None => return End::Failed("connection lost".into()),
             }
@@ -89,9 +96,9 @@ pub(crate) async fn drive<S, Si, St>(
 
     let (close_frame, error) = match end {
         End::Closed(code, reason) => (None, Error::ConnectionClosed { code, reason }),
-        End::Violation(error) => {
+        End::Violation(code, error) => {
             tracing::warn!(%error, "server broke the protocol; closing");
-            (Some((close::PROTOCOL_ERROR, error.to_string())), error)
+            (Some((code, error.to_string())), error)
         }
         End::Failed(reason) => (None, Error::ConnectionClosed { code: None, reason }),
         End::Shutdown => (
@@ -107,5 +114,13 @@ pub(crate) async fn drive<S, Si, St>(
     if let Some((code, reason)) = close_frame {
         let reason = close::truncate_reason(reason);
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Outgoing::Close(code, reason))).await;
+    }
+}
+
+/// The close code for a violation found in a message: too big after inflation, or malformed.
+fn violation_code(error: &Error) -> u16 {
+    match error {
+        Error::LimitExceeded(_) => close::MESSAGE_TOO_BIG,
+        _ => close::PROTOCOL_ERROR,
     }
 }

@@ -141,6 +141,7 @@ where
                 Some(Ok(Incoming::Close { code, reason }))
             }
             Ok(_) => None,
+            Err(WsError::Capacity(e)) => Some(Err(Error::LimitExceeded(e.to_string()))),
             Err(e) => Some(Err(transport(e))),
         })
     });

@@ -29,12 +29,20 @@ impl EventEmitter {
     /// client before the call's reply.
     ///
     /// # Errors
-    /// [`Error::Encode`] if the event cannot be encoded or the topic is longer than 65535 bytes.
+    /// [`Error::Encode`] if the event cannot be encoded or the topic is longer than 65535 bytes;
+    /// [`Error::LimitExceeded`] if the frame would exceed the server's maximum message size.
     pub async fn emit<E: Codable>(&self, topic: &Topic, event: E) -> Result<usize, Error> {
         let frame = encode_event(topic.as_bytes(), &event).map_err(|e| match e {
             EventEncodeError::Encode(e) => Error::from(e),
             EventEncodeError::Frame(e) => Error::Encode(e.to_string()),
         })?;
+        if frame.len() > self.registry.max_frame {
+            return Err(Error::LimitExceeded(format!(
+                "event of {} bytes exceeds the maximum message size of {}",
+                frame.len(),
+                self.registry.max_frame
+            )));
+        }
         Ok(self.registry.publish(topic.as_bytes(), &Bytes::from(frame)))
     }
 

@@ -41,8 +41,9 @@ impl TopicNotifier {
 }
 
 /// Topics and their subscribers.
-#[derive(Default)]
 pub(crate) struct TopicRegistry {
+    /// Largest frame that may be sent: the server's maximum message size.
+    pub(crate) max_frame: usize,
     topics: RwLock<HashMap<Topic, HashMap<u64, Outbound>>>,
     // Unbounded because subscribing is synchronous in handlers; it holds at most two entries per
     // subscription change that the notifier's owner has not read yet, and nothing if nobody took it.
@@ -51,6 +52,15 @@ pub(crate) struct TopicRegistry {
 }
 
 impl TopicRegistry {
+    pub(crate) fn new(max_frame: usize) -> Self {
+        Self {
+            max_frame,
+            topics: RwLock::default(),
+            notifier: Mutex::default(),
+            notifier_taken: Mutex::default(),
+        }
+    }
+
     pub(crate) fn take_notifier(&self) -> Option<TopicNotifier> {
         let mut taken = lock(&self.notifier_taken);
         if *taken {

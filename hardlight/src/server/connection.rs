@@ -239,6 +239,7 @@ impl<H: Handler> Connection<H> {
         let outbound = self.outbound.clone();
         let in_flight = self.in_flight.clone();
         let stats = self.shared.stats.clone();
+        let max_message_size = self.shared.config.max_message_size;
         calls.spawn(async move {
             let _counted = stats.call_started();
             let reply = match call {
@@ -251,6 +252,16 @@ impl<H: Handler> Connection<H> {
                         encode_reply_text(call_id, ReplyStatus::Panicked, &message)
                     }),
                 Err(e) => e.reply(call_id),
+            };
+            let reply = if reply.len() > max_message_size {
+                let why = format!(
+                    "reply of {} bytes exceeds the maximum message size of {max_message_size}",
+                    reply.len()
+                );
+                tracing::warn!(call_id, %why, "reply too large");
+                encode_reply_text(call_id, ReplyStatus::Internal, &why)
+            } else {
+                reply
             };
             // State changes first, so the client has them when the call resolves.
             state.flush(&outbound).await;

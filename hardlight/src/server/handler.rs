@@ -25,9 +25,10 @@ pub trait ServiceSchema {
     const NAME: &'static str;
     /// Method names, in declaration order; a method's index on the wire is its position here.
     const METHODS: &'static [&'static str];
-    /// Canonical text of the service: trait name, methods with argument and return types, state shape.
+    /// Canonical text of the service: trait name, event type, methods with argument and return types.
     const SCHEMA: &'static str;
-    /// FNV-1a-64 of [`Self::SCHEMA`]; client and server must agree on it at the handshake.
+    /// FNV-1a-64 of [`Self::SCHEMA`] continued over the state's [`ConnectionState::SCHEMA`]; client and
+    /// server must agree on it at the handshake.
     const FINGERPRINT: u64;
 }
 

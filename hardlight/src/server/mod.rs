@@ -60,11 +60,12 @@ impl<H: Handler> Server<H> {
     /// (see [`factory!`](crate::factory)).
     pub fn new(config: ServerConfig, factory: Factory<H>) -> Self {
         let tls = config.tls.as_ref().map(|tls| tls.acceptor());
+        let registry = Arc::new(TopicRegistry::new(config.max_message_size));
         Self {
             shared: Arc::new(Shared {
                 config,
                 factory,
-                registry: Arc::default(),
+                registry,
                 stats: ServerStats::default(),
                 tls,
                 next_id: AtomicU64::new(1),

@@ -47,10 +47,12 @@ impl<S: ConnectionState> StateSync<S> {
 
     /// If a handler changed the state, queues a `STATE` frame with the fields whose encoding changed.
     pub(crate) async fn flush(&self, out: &Outbound) {
+        // Lock before looking at the mark: if another call's flush took the mark (and with it this
+        // call's changes), waiting for its lock means its STATE frame is queued before our reply.
+        let mut last = self.last_sent.lock().await;
         if !self.handle.take_dirty() {
             return;
         }
-        let mut last = self.last_sent.lock().await;
         let mut writer = FieldListWriter::state();
         {
             let state = self.handle.read().await;

@@ -25,9 +25,9 @@ pub const BAD_HANDSHAKE: u16 = 4003;
 /// The connection fell too far behind reading what the server sends (its outbound queue is full).
 pub const SLOW_CONSUMER: u16 = 4008;
 
-/// True for the codes that mean "the handshake was refused" (4000–4099).
+/// True for the codes that mean "the handshake was refused" (4000–4007).
 pub const fn is_handshake_refusal(code: u16) -> bool {
-    matches!(code, 4000..=4099)
+    matches!(code, 4000..=4007)
 }
 
 /// WebSocket limits a close reason to 123 bytes; cut at a character boundary.

@@ -53,6 +53,8 @@ pub trait Test {
     async fn leave(&self, topic: String) -> HandlerResult<()>;
     async fn shout(&self, topic: String, value: u32) -> HandlerResult<usize>;
     async fn context_name(&self) -> HandlerResult<String>;
+    /// A reply of `len` bytes: larger than its call.
+    async fn blob(&self, len: u32) -> HandlerResult<Vec<u8>>;
 }
 
 #[connection_state]
@@ -157,6 +159,10 @@ impl Test for TestHandler {
 
     async fn context_name(&self) -> HandlerResult<String> {
         Ok(self.context.name.clone())
+    }
+
+    async fn blob(&self, len: u32) -> HandlerResult<Vec<u8>> {
+        Ok(vec![7; len as usize])
     }
 }
 
