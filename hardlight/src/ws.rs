@@ -4,13 +4,18 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// WebSocket settings for a connection whose largest message is `max_message_size` bytes.
 ///
-/// Buffers are sized for many small idle connections: tungstenite's defaults (128 KiB each way)
-/// would cost more per idle connection than everything else hardlight keeps for it.
+/// The read buffer is small because it is allocated for every connection, idle or not: tungstenite's
+/// default (128 KiB) would cost more per idle connection than everything else hardlight keeps for it.
+/// The write buffer only takes memory once frames are written, and lets a batch of frames leave in
+/// one system call at the next flush instead of one call per frame.
 pub(crate) fn websocket_config(max_message_size: usize) -> WebSocketConfig {
+    let write_buffer = (64 << 10).min(max_message_size);
     WebSocketConfig::default()
         .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_write_buffer_size(max_message_size.saturating_mul(2).max(1 << 16))
+        .write_buffer_size(write_buffer)
+        // Room for the buffered batch plus one frame of the largest size (and its header); tungstenite
+        // requires this to be larger than the write buffer.
+        .max_write_buffer_size(write_buffer + max_message_size.saturating_mul(2) + 64)
         .max_message_size(Some(max_message_size))
         .max_frame_size(Some(max_message_size))
 }

@@ -1,18 +1,27 @@
-//! One connection, from accepted TCP stream to close: handshake, `HELLO`, then a reader that dispatches
-//! calls to tasks and a writer that drains the outbound queue.
+//! One connection, from accepted TCP stream to close: handshake, `HELLO`, then one task that reads
+//! calls, runs them, and writes what they produce.
+//!
+//! Everything of a connection happens on its own task: calls are futures polled there (a slow call
+//! awaiting something does not hold up the others), and every frame is written there. Each round
+//! reads all messages already received, polls the calls, writes every finished reply and queued event
+//! into tungstenite's buffer, and flushes once: under load many frames leave in one system call, and
+//! an idle connection costs one task and no timer.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::CapacityError;
@@ -22,20 +31,23 @@ use tracing::Instrument;
 
 use super::accept::upgrade;
 use super::handler::{Dispatch, Handler, ServiceSchema};
-use super::outbound::{CloseSignal, Outbound};
+use super::outbound::{CloseReason, CloseSignal, Outbound};
 use super::state_sync::StateSync;
 use super::{ConnectionParts, Shared};
 use crate::events::{EventEmitter, Subscriptions};
 use crate::state::StateHandle;
 use crate::wire::close;
-use crate::wire::compression::{open, seal};
+use crate::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
 use crate::wire::frame::{ClientFrame, FrameError, ReplyStatus, decode_client, encode_reply_text};
 use crate::wire::handshake::Negotiation;
 
 /// How long closing may take once decided: flushing the close frame to a peer that does not read.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// Frames written before one flush, so a busy connection sends few large TCP writes.
-const WRITE_BATCH: usize = 64;
+/// Frames waiting for the socket beyond which the connection stops reading new calls: a client that
+/// sends but does not read is held back here, and the server's memory for it stays bounded.
+const PENDING_LIMIT: usize = 512;
+/// Rounds of reading and running calls in one wake-up before yielding to other connections.
+const ROUNDS_PER_WAKE: usize = 16;
 
 /// Serves one accepted TCP connection until it ends.
 pub(crate) async fn serve<H: Handler>(shared: Arc<Shared<H>>, tcp: TcpStream, peer: SocketAddr) {
@@ -93,10 +105,21 @@ where
         }
         Negotiation::NotHardlight(_) => return,
     };
-    Connection::<H>::start(shared.clone(), id, compression)
-        .await
+    Connection::<H>::new(shared.clone(), id, compression)
         .run(ws)
         .await;
+}
+
+/// A running call: resolves to the call's id, the `STATE` frame its changes need (if any) and its
+/// `REPLY` frame.
+type Running = Pin<Box<dyn Future<Output = (u32, Option<Vec<u8>>, Vec<u8>)> + Send>>;
+
+/// Why the connection loop stopped.
+enum End {
+    /// Close with this code and reason.
+    Close(CloseReason),
+    /// The peer closed, or the connection failed: nothing more to say.
+    Gone,
 }
 
 struct Connection<H: Handler> {
@@ -104,20 +127,22 @@ struct Connection<H: Handler> {
     handler: Arc<H>,
     state: Arc<StateSync<H::State>>,
     subscriptions: Subscriptions,
-    outbound: Outbound,
-    outbound_rx: Option<mpsc::Receiver<Bytes>>,
     close: CloseSignal,
+    events: mpsc::Receiver<Bytes>,
     compression: Option<u8>,
-    in_flight: Arc<Mutex<HashSet<u32>>>,
+    in_flight: HashSet<u32>,
+    calls: FuturesUnordered<Running>,
+    /// Frames produced and not yet handed to the socket, in the order they must be written.
+    pending: VecDeque<Bytes>,
+    needs_flush: bool,
 }
 
 impl<H: Handler> Connection<H> {
-    async fn start(shared: Arc<Shared<H>>, id: u64, compression: Option<u8>) -> Self {
+    fn new(shared: Arc<Shared<H>>, id: u64, compression: Option<u8>) -> Self {
         let close = CloseSignal::new();
-        let (outbound, outbound_rx) =
-            Outbound::new(id, shared.config.outbound_queue, close.clone());
+        let (outbound, events) = Outbound::new(id, shared.config.outbound_queue, close.clone());
         let state = StateHandle::<H::State>::default();
-        let subscriptions = Subscriptions::new(shared.registry.clone(), outbound.clone());
+        let subscriptions = Subscriptions::new(shared.registry.clone(), outbound);
         let parts = ConnectionParts {
             state: state.clone(),
             subscriptions: subscriptions.clone(),
@@ -129,17 +154,19 @@ impl<H: Handler> Connection<H> {
             handler,
             state: Arc::new(StateSync::new(state)),
             subscriptions,
-            outbound,
-            outbound_rx: Some(outbound_rx),
             close,
+            events,
             compression,
-            in_flight: Arc::default(),
+            in_flight: HashSet::new(),
+            calls: FuturesUnordered::new(),
+            pending: VecDeque::new(),
+            needs_flush: false,
         }
     }
 
     async fn run<S>(mut self, mut ws: WebSocketStream<S>)
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         let config = &self.shared.config;
         let hello = self
@@ -151,108 +178,218 @@ impl<H: Handler> Connection<H> {
             )
             .await;
         if ws.send(Message::Binary(hello.into())).await.is_err() {
+            self.subscriptions.clear();
             return;
         }
-        let (sink, mut stream) = ws.split();
-        let Some(rx) = self.outbound_rx.take() else {
-            return;
-        };
-        let writer = tokio::spawn(
-            write_loop(sink, rx, self.close.clone(), self.compression)
-                .instrument(tracing::Span::current()),
-        );
-        let mut calls = JoinSet::new();
 
-        loop {
-            tokio::select! {
-                message = stream.next() => match message {
-                    Some(Ok(Message::Binary(data))) => self.on_message(&data, &mut calls),
-                    Some(Ok(Message::Text(_))) => self.close.request(
-                        close::UNSUPPORTED_DATA,
-                        "text messages are not part of the hardlight protocol; send binary frames",
-                    ),
-                    Some(Ok(Message::Close(_))) | None => {
-                        self.close.request(close::NORMAL, "");
-                        break;
-                    }
-                    Some(Ok(_)) => {} // Ping and pong are answered by tungstenite itself.
-                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-                        self.close.request(
-                            close::MESSAGE_TOO_BIG,
-                            format!("message of {size} bytes exceeds the limit of {max_size}"),
-                        );
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "read failed");
-                        self.close.request(close::PROTOCOL_ERROR, e.to_string());
-                        break;
-                    }
-                },
-                Some(_) = calls.join_next(), if !calls.is_empty() => {}
-                reason = self.close.requested() => {
-                    tracing::debug!(code = reason.code, reason = %reason.reason, "closing");
-                    break;
-                }
+        let close = self.close.clone();
+        let mut close_requested = pin!(close.requested());
+        let end = poll_fn(|cx| {
+            if let Poll::Ready(reason) = close_requested.as_mut().poll(cx) {
+                return Poll::Ready(End::Close(reason));
+            }
+            self.poll_connection(cx, &mut ws)
+        })
+        .await;
+
+        // Stop every call and leave every topic before closing, so nothing of this connection
+        // outlives it.
+        self.calls.clear();
+        self.subscriptions.clear();
+        match end {
+            End::Close(reason) => {
+                tracing::debug!(code = reason.code, reason = %reason.reason, "closing");
+                let frame = CloseFrame {
+                    code: reason.code.into(),
+                    reason: reason.reason.into(),
+                };
+                let _ = timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
+            }
+            // Completes the close handshake if the peer started one; harmless otherwise.
+            End::Gone => {
+                let _ = timeout(CLOSE_GRACE, ws.close(None)).await;
             }
         }
-
-        // Stop every call of this connection and leave every topic before the writer is awaited, so
-        // nothing of this connection outlives it.
-        calls.shutdown().await;
-        self.subscriptions.clear();
-        let _ = timeout(CLOSE_GRACE * 2, writer).await;
     }
 
-    fn on_message(&self, data: &Bytes, calls: &mut JoinSet<()>) {
-        let max = self.shared.config.max_message_size;
-        let frame = match open(data, self.compression.is_some(), max) {
-            Ok(frame) => frame,
-            Err(e) => return self.violation(&e),
-        };
-        let (call_id, method, args) = match decode_client(&frame) {
-            Ok(ClientFrame::Call {
-                call_id,
-                method,
-                args,
-            }) => (call_id, method, args),
-            Err(e) => return self.violation(&e),
-        };
-        {
-            let mut in_flight = lock(&self.in_flight);
-            let limit = usize::from(self.shared.config.max_calls_in_flight);
-            if in_flight.contains(&call_id) {
-                return self.close.request(
-                    close::PROTOCOL_ERROR,
-                    format!("call id {call_id} reused while that call is still in flight"),
-                );
+    /// One wake-up: read, run, write, flush; `Pending` when there is nothing left to do right now.
+    fn poll_connection<S>(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<S>) -> Poll<End>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        for _ in 0..ROUNDS_PER_WAKE {
+            let mut progressed = false;
+
+            // Read every message already received, unless replies are piling up unwritten.
+            while self.pending.len() < PENDING_LIMIT {
+                match ws.poll_next_unpin(cx) {
+                    Poll::Ready(Some(Ok(Message::Binary(data)))) => {
+                        progressed = true;
+                        if let Err(reason) = self.on_message(&data) {
+                            return Poll::Ready(End::Close(reason));
+                        }
+                    }
+                    Poll::Ready(Some(Ok(Message::Text(_)))) => {
+                        return Poll::Ready(close_with(
+                            close::UNSUPPORTED_DATA,
+                            "text messages are not part of the hardlight protocol; send binary frames",
+                        ));
+                    }
+                    Poll::Ready(Some(Ok(Message::Close(_)))) | Poll::Ready(None) => {
+                        return Poll::Ready(End::Gone);
+                    }
+                    // Ping and pong are answered by tungstenite itself.
+                    Poll::Ready(Some(Ok(_))) => progressed = true,
+                    Poll::Ready(Some(Err(WsError::Capacity(CapacityError::MessageTooLong {
+                        size,
+                        max_size,
+                    })))) => {
+                        return Poll::Ready(close_with(
+                            close::MESSAGE_TOO_BIG,
+                            format!("message of {size} bytes exceeds the limit of {max_size}"),
+                        ));
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        tracing::debug!(error = %e, "read failed");
+                        return Poll::Ready(End::Gone);
+                    }
+                    Poll::Pending => break,
+                }
             }
-            if in_flight.len() >= limit {
-                return self.close.request(
-                    close::POLICY_VIOLATION,
-                    format!("more than {limit} calls in flight"),
-                );
+
+            // Collect finished calls. Events a handler emitted are already queued, so they go
+            // out first; then the call's state changes; then its reply.
+            while let Poll::Ready(Some((call_id, state, reply))) = self.calls.poll_next_unpin(cx) {
+                progressed = true;
+                self.take_events(cx);
+                if let Some(state) = state {
+                    self.pending.push_back(Bytes::from(state));
+                }
+                // Freed before the reply is written: once the client has it, it may reuse the id.
+                self.in_flight.remove(&call_id);
+                self.pending.push_back(Bytes::from(reply));
             }
-            in_flight.insert(call_id);
+            progressed |= self.take_events(cx);
+
+            // Hand frames to tungstenite's buffer while the socket takes them.
+            while !self.pending.is_empty() {
+                match ws.poll_ready_unpin(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        tracing::debug!(error = %e, "write failed");
+                        return Poll::Ready(End::Gone);
+                    }
+                    Poll::Pending => break,
+                }
+                let Some(frame) = self.pending.pop_front() else {
+                    break;
+                };
+                if let Err(e) = ws.start_send_unpin(self.seal(frame)) {
+                    tracing::debug!(error = %e, "write failed");
+                    return Poll::Ready(End::Gone);
+                }
+                self.needs_flush = true;
+                progressed = true;
+            }
+
+            if !progressed {
+                break;
+            }
         }
-        let call = <H::Service as Dispatch<H>>::dispatch(&self.handler, call_id, method, args);
+
+        if self.needs_flush {
+            match ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(error = %e, "flush failed");
+                    return Poll::Ready(End::Gone);
+                }
+                Poll::Pending => {}
+            }
+        }
+        if !self.pending.is_empty() || self.needs_flush {
+            // Either the socket is full (its waker is registered) or the round limit was reached;
+            // in the latter case make sure to come back.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+
+    /// Moves queued events into `pending`, as far as the limit allows; true if any moved. Polling
+    /// (rather than `try_recv`) registers the task to be woken by the next event.
+    fn take_events(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut moved = false;
+        while self.pending.len() < PENDING_LIMIT {
+            match self.events.poll_recv(cx) {
+                Poll::Ready(Some(frame)) => {
+                    self.pending.push_back(frame);
+                    moved = true;
+                }
+                // The queue's sender lives in this connection's subscriptions; `None` cannot happen
+                // before they are cleared.
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        moved
+    }
+
+    fn seal(&self, frame: Bytes) -> Message {
+        match self.compression {
+            Some(level) if frame.len() >= COMPRESSION_THRESHOLD => {
+                Message::Binary(seal(frame.to_vec(), Some(level)).into())
+            }
+            _ => Message::Binary(frame),
+        }
+    }
+
+    /// Handles one message from the client; an error is the close it calls for.
+    fn on_message(&mut self, data: &Bytes) -> Result<(), CloseReason> {
+        let max = self.shared.config.max_message_size;
+        let frame = open(data, self.compression.is_some(), max).map_err(violation)?;
+        let ClientFrame::Call {
+            call_id,
+            method,
+            args,
+        } = decode_client(&frame).map_err(violation)?;
+        let limit = usize::from(self.shared.config.max_calls_in_flight);
+        if self.in_flight.contains(&call_id) {
+            return Err(reason(
+                close::PROTOCOL_ERROR,
+                format!("call id {call_id} reused while that call is still in flight"),
+            ));
+        }
+        if self.in_flight.len() >= limit {
+            return Err(reason(
+                close::POLICY_VIOLATION,
+                format!("more than {limit} calls in flight"),
+            ));
+        }
+        match <H::Service as Dispatch<H>>::dispatch(&self.handler, call_id, method, args) {
+            Ok(call) => {
+                self.in_flight.insert(call_id);
+                self.calls.push(self.running(call_id, call));
+            }
+            // Nothing ran: the error reply needs no ordering with events or state.
+            Err(e) => self.pending.push_back(Bytes::from(e.reply(call_id))),
+        }
+        Ok(())
+    }
+
+    /// Wraps a dispatched call: contain a panic, check the reply's size, compute the state changes.
+    fn running(&self, call_id: u32, call: super::handler::CallFuture) -> Running {
         let state = self.state.clone();
-        let outbound = self.outbound.clone();
-        let in_flight = self.in_flight.clone();
-        let stats = self.shared.stats.clone();
+        let counted = self.shared.stats.call_started();
         let max_message_size = self.shared.config.max_message_size;
-        calls.spawn(async move {
-            let _counted = stats.call_started();
-            let reply = match call {
-                Ok(call) => AssertUnwindSafe(call)
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|panic| {
-                        let message = panic_message(&*panic);
-                        tracing::warn!(call_id, %message, "handler panicked");
-                        encode_reply_text(call_id, ReplyStatus::Panicked, &message)
-                    }),
-                Err(e) => e.reply(call_id),
-            };
+        Box::pin(async move {
+            let _counted = counted;
+            let reply = AssertUnwindSafe(call)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let message = panic_message(&*panic);
+                    tracing::warn!(call_id, %message, "handler panicked");
+                    encode_reply_text(call_id, ReplyStatus::Panicked, &message)
+                });
             let reply = if reply.len() > max_message_size {
                 let why = format!(
                     "reply of {} bytes exceeds the maximum message size of {max_message_size}",
@@ -263,70 +400,31 @@ impl<H: Handler> Connection<H> {
             } else {
                 reply
             };
-            // State changes first, so the client has them when the call resolves.
-            state.flush(&outbound).await;
-            // Freed before the reply is queued: once the client has the reply it may reuse the id.
-            lock(&in_flight).remove(&call_id);
-            outbound.send(Bytes::from(reply)).await;
-        });
-    }
-
-    fn violation(&self, error: &FrameError) {
-        tracing::warn!(%error, "protocol violation");
-        let code = match error {
-            FrameError::InflatedTooLarge { .. } => close::MESSAGE_TOO_BIG,
-            _ => close::PROTOCOL_ERROR,
-        };
-        self.close.request(code, error.to_string());
+            // Nothing may await between this and the future's completion: see `StateSync::delta`.
+            let state = state.delta().await;
+            (call_id, state, reply)
+        })
     }
 }
 
-async fn write_loop<Si>(
-    mut sink: Si,
-    mut rx: mpsc::Receiver<Bytes>,
-    close: CloseSignal,
-    compression: Option<u8>,
-) where
-    Si: futures_util::Sink<Message, Error = WsError> + Unpin,
-{
-    let seal_frame = |frame: Bytes| -> Message {
-        match compression {
-            Some(level) if frame.len() >= crate::wire::compression::COMPRESSION_THRESHOLD => {
-                Message::Binary(seal(frame.to_vec(), Some(level)).into())
-            }
-            _ => Message::Binary(frame),
-        }
-    };
-    let written = async {
-        while let Some(frame) = rx.recv().await {
-            sink.feed(seal_frame(frame)).await?;
-            let mut batch = 1;
-            while batch < WRITE_BATCH {
-                let Ok(frame) = rx.try_recv() else { break };
-                sink.feed(seal_frame(frame)).await?;
-                batch += 1;
-            }
-            sink.flush().await?;
-        }
-        Ok::<(), WsError>(())
-    };
-    // A close request interrupts even a write stuck on a peer that stopped reading.
-    let reason = tokio::select! {
-        result = written => {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "write failed");
-            }
-            close.reason()
-        }
-        reason = close.requested() => Some(reason),
-    };
-    if let Some(reason) = reason {
-        let frame = CloseFrame {
-            code: reason.code.into(),
-            reason: reason.reason.into(),
-        };
-        let _ = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+fn reason(code: u16, reason: impl Into<String>) -> CloseReason {
+    CloseReason {
+        code,
+        reason: close::truncate_reason(reason.into()),
     }
+}
+
+fn close_with(code: u16, why: impl Into<String>) -> End {
+    End::Close(reason(code, why))
+}
+
+fn violation(error: FrameError) -> CloseReason {
+    tracing::warn!(%error, "protocol violation");
+    let code = match error {
+        FrameError::InflatedTooLarge { .. } => close::MESSAGE_TOO_BIG,
+        _ => close::PROTOCOL_ERROR,
+    };
+    reason(code, error.to_string())
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -337,9 +435,4 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     } else {
         "handler panicked".to_owned()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Critical sections here are set operations that do not panic.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -39,11 +39,6 @@ impl CloseSignal {
         });
     }
 
-    /// The close requested, if any.
-    pub(crate) fn reason(&self) -> Option<CloseReason> {
-        self.tx.borrow().clone()
-    }
-
     /// Resolves once a close is requested.
     pub(crate) async fn requested(&self) -> CloseReason {
         let mut rx = self.tx.subscribe();
@@ -112,10 +107,5 @@ impl Outbound {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
-    }
-
-    /// Queues a frame of this connection's own (a reply, a state change), waiting for room.
-    pub(crate) async fn send(&self, frame: Bytes) -> bool {
-        self.inner.tx.send(frame).await.is_ok()
     }
 }

@@ -1,17 +1,14 @@
 //! Server half of connection-state sync: the full snapshot for `HELLO`, then changed fields only.
 
-use bytes::Bytes;
 use tokio::sync::Mutex;
 
-use super::outbound::Outbound;
 use crate::state::{ConnectionState, StateHandle};
 use crate::wire::frame::FieldListWriter;
 
 /// Remembers the encoding of each field as last sent, to send only what changed.
 pub(crate) struct StateSync<S> {
     handle: StateHandle<S>,
-    // A tokio mutex because it is held while the frame is queued: two calls finishing at once must
-    // not queue their changes in the opposite order to the one they were computed in.
+    // A tokio mutex because it is held across the wait for the state's read lock.
     last_sent: Mutex<Vec<Vec<u8>>>,
 }
 
@@ -45,35 +42,33 @@ impl<S: ConnectionState> StateSync<S> {
         writer.finish()
     }
 
-    /// If a handler changed the state, queues a `STATE` frame with the fields whose encoding changed.
-    pub(crate) async fn flush(&self, out: &Outbound) {
-        // Lock before looking at the mark: if another call's flush took the mark (and with it this
-        // call's changes), waiting for its lock means its STATE frame is queued before our reply.
+    /// If a handler changed the state, the `STATE` frame with the fields whose encoding changed.
+    ///
+    /// The connection writes the frame as soon as the call that asked for it completes, and nothing
+    /// awaits between computing it and completing: so `STATE` frames leave in the order they were
+    /// computed, each before the reply of its call.
+    pub(crate) async fn delta(&self) -> Option<Vec<u8>> {
+        // Lock before looking at the mark: if another call's sync took the mark (and with it this
+        // call's changes), waiting for its lock means its frame is written before our reply.
         let mut last = self.last_sent.lock().await;
         if !self.handle.take_dirty() {
-            return;
+            return None;
         }
         let mut writer = FieldListWriter::state();
-        {
-            let state = self.handle.read().await;
-            for (index, previous) in last.iter_mut().enumerate() {
-                let Some(bytes) = encode(&*state, index as u16) else {
-                    continue;
-                };
-                if bytes != *previous {
-                    writer.push_encoded(index as u16, &bytes);
-                    *previous = bytes;
-                }
+        let state = self.handle.read().await;
+        for (index, previous) in last.iter_mut().enumerate() {
+            let Some(bytes) = encode(&*state, index as u16) else {
+                continue;
+            };
+            if bytes != *previous {
+                writer.push_encoded(index as u16, &bytes);
+                *previous = bytes;
             }
         }
-        if writer.count() > 0 {
-            out.send(Bytes::from(writer.finish())).await;
-        }
+        (writer.count() > 0).then(|| writer.finish())
     }
 }
 
-/// `None` if the field cannot be encoded: rkyv fails only on values it cannot represent, and then the
-/// client keeps its previous value rather than receiving bytes it would reject.
 fn encode<S: ConnectionState>(state: &S, index: u16) -> Option<Vec<u8>> {
     match state.encode_field(index, Vec::new()) {
         Ok(bytes) => Some(bytes),
