@@ -22,7 +22,7 @@ pub(crate) enum Outgoing {
 }
 
 /// Frames written before one flush.
-const WRITE_BATCH: usize = 64;
+const WRITE_BATCH: usize = 256;
 /// Time allowed to send our close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -74,12 +74,25 @@ pub(crate) async fn drive<S, Si, St>(
         while let Some(frame) = outbound.recv().await {
             sink.feed(Outgoing::Binary(seal(frame, compression)))
                 .await?;
-            for _ in 1..WRITE_BATCH {
-                let Ok(frame) = outbound.try_recv() else {
+            let mut batch = 1;
+            let mut yielded = false;
+            loop {
+                while batch < WRITE_BATCH {
+                    let Ok(frame) = outbound.try_recv() else {
+                        break;
+                    };
+                    sink.feed(Outgoing::Binary(seal(frame, compression)))
+                        .await?;
+                    batch += 1;
+                }
+                // With other calls in flight, callers woken by the last replies are about to queue
+                // their next calls: let them run once so the batch leaves in one write. A lone call
+                // is flushed at once.
+                if yielded || batch >= WRITE_BATCH || session.calls_in_flight() <= batch {
                     break;
-                };
-                sink.feed(Outgoing::Binary(seal(frame, compression)))
-                    .await?;
+                }
+                yielded = true;
+                tokio::task::yield_now().await;
             }
             sink.flush().await?;
         }

@@ -180,6 +180,11 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         self.slots.close();
     }
 
+    /// Calls sent or about to be sent whose replies have not arrived.
+    pub(crate) fn calls_in_flight(&self) -> usize {
+        lock(&self.pending).calls.len()
+    }
+
     /// True once the session has ended.
     pub(crate) fn is_closed(&self) -> bool {
         lock(&self.pending).closed.is_some()
