@@ -1,0 +1,73 @@
+//! `cargo run --release -p hardlight-benches --bin compare [-- --quick] [-- --workers N]`: measures
+//! every system and prints a markdown report; see the crate docs for what is compared.
+//!
+//! Exits 0 when every figure was measured, 1 when one failed (the table shows `error` and standard
+//! error says why), 2 on a bad command line.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use hardlight_benches::BoxError;
+use hardlight_benches::cert::BenchCert;
+use hardlight_benches::measure::memory;
+use hardlight_benches::options::{Command, Options, Plan, USAGE};
+use hardlight_benches::run::{compare, runtime};
+
+fn main() -> ExitCode {
+    let command = match Command::parse(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // A thousand connections, both ends in this process, need more descriptors than the usual
+    // soft limit of 1024.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("could not raise the open-files limit: {e}");
+    }
+    let outcome = match command {
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(true)
+        }
+        Command::ServeIdle {
+            system,
+            port_file,
+            workers,
+        } => memory::serve_idle(system, Path::new(&port_file), workers).map(|()| true),
+        Command::Compare(options) => run(&options),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the comparison and prints the report; `Ok(false)` if a figure failed.
+fn run(options: &Options) -> Result<bool, BoxError> {
+    let started = Instant::now();
+    let plan = Plan::for_options(options);
+    let servers = runtime("server", options.workers)?;
+    let clients = runtime("client", options.workers)?;
+    let cert = BenchCert::generate()?;
+    // Spawned rather than run by `block_on`, which would poll it on this thread: the client side must
+    // have exactly the client runtime's workers, as the server side has the server runtime's.
+    let measuring = {
+        let (options, servers) = (options.clone(), servers.handle().clone());
+        clients.spawn(async move { compare(&options, &plan, &servers, &cert).await })
+    };
+    let report = clients
+        .block_on(measuring)
+        .map_err(|e| format!("the measurements panicked: {e}"))?;
+    print!("{}", report.render());
+    clients.shutdown_timeout(Duration::from_secs(1));
+    servers.shutdown_timeout(Duration::from_secs(1));
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(report.is_complete())
+}

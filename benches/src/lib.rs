@@ -1,0 +1,87 @@
+//! # hardlight-benches
+//!
+//! hardlight side by side with gRPC ([tonic](https://docs.rs/tonic) 0.14) and with a bare WebSocket
+//! echo, measured in one process, one system after another.
+//!
+//! ```text
+//! cargo run --release -p hardlight-benches --bin compare            # the full run: a few minutes
+//! cargo run --release -p hardlight-benches --bin compare -- --quick # every row, small counts: < 1 min
+//! cargo run --release -p hardlight-benches --bin compare -- --workers 2
+//! cargo bench -p hardlight-benches --bench codec                    # frame encode/decode vs prost
+//! ```
+//!
+//! ## Runtime shape
+//! Every system runs under the same shape: one tokio multi-thread runtime for the servers and a
+//! separate one for the clients, each with the same number of worker threads (`--workers N`,
+//! default 1, which on a 2-core machine gives each side a core of its own). The output header says
+//! which shape a run used.
+//!
+//! ## Systems
+//! | row | what |
+//! | --- | --- |
+//! | `hardlight` | hardlight over plain WebSocket (`ws://`) |
+//! | `hardlight_tls` | hardlight over TLS: a self-signed certificate, the client pins its fingerprint |
+//! | `hardlight_tls_deflate` | as above with `Compression::default()` (deflate level 6); hardlight compresses only frames of 512 B or more, so the 64 B figures are uncompressed |
+//! | `tonic` | gRPC, HTTP/2 without TLS (h2c), tonic's defaults |
+//! | `tonic_tls` | gRPC over TLS (rustls with ring), the same certificate, the client trusting it as its root |
+//! | `raw_ws` | tokio-tungstenite echoing binary messages: the floor for any protocol over one WebSocket |
+//!
+//! Every service is the same unary echo, bytes in and the same bytes out (`Vec<u8>` on both sides:
+//! hardlight's `echo(payload: Vec<u8>)`, prost's default `bytes` field), with the same payloads.
+//!
+//! ## Figures
+//! - **Unary latency**: p50 and p99 in microseconds (hdrhistogram), one call at a time, for payloads
+//!   of 64 B, 1 KiB and 64 KiB.
+//! - **Throughput**: calls per second with 1, 16 and 256 calls of 64 B in flight on *one* connection
+//!   (one tonic `Channel`). For hardlight and tonic that is N tasks calling concurrently on one
+//!   client; raw ws pipelines N messages on its socket.
+//! - **Fan-out**: one event to 1,000 subscribed connections, median time until the last one has
+//!   it. hardlight: `EventEmitter::emit` to a topic the connections joined; raw ws: the message
+//!   queued to each connection's own task, which writes it; tonic: 1,000 server-streaming calls,
+//!   one per connection, each fed by its own queue.
+//! - **Server memory per idle connection**: the server runs in a child process (this binary,
+//!   re-executed with `--serve-idle`); its resident set grows by this much per connection over
+//!   1,000 connections that each made one 64 B call and then stayed idle.
+//!
+//! ## What is and is not compared
+//! - tonic speaks HTTP/2 with its own framing, flow control and headers per call; hardlight and raw
+//!   ws carry one WebSocket message per call and reply. The comparison is of what an application
+//!   gets, not of equal protocol work.
+//! - Each system keeps its defaults (tonic: hyper's HTTP/2 settings, no limit on concurrent
+//!   streams; hardlight: up to 256 calls in flight). raw ws reads with hardlight's 4 KiB
+//!   tungstenite read buffer, so that it stays a floor for memory too, and batches its writes.
+//! - TCP_NODELAY is on for every socket, on both ends.
+//! - The figures are of this machine and this run: on a 2-core machine the client and the server
+//!   compete for the same cores, so compare rows with each other, not with other machines.
+//!
+//! ## Reading the latency figures on a virtual machine
+//! At concurrency 1 each call wakes a thread that was idle. When the client's and the server's
+//! threads sit on different cores, that wake-up crosses cores, and on a virtual machine waking an
+//! idle virtual CPU goes through the hypervisor: tens of microseconds, more than any of the
+//! protocols costs. The OS decides where the threads sit, so the latency cells of two runs can
+//! differ by 2–3× (they move together for all rows only roughly). To see what each system costs
+//! in CPU, without cross-core wake-ups, run every thread on one core:
+//!
+//! ```text
+//! cargo build --release -p hardlight-benches && taskset -c 0 target/release/compare
+//! ```
+//! - The TLS rows share one certificate, generated here with rcgen, and use rustls with ring.
+//! - Everything runs on 127.0.0.1: no network, but no network cost either.
+//! - Every loop is bounded both by a count and by time.
+#![warn(missing_docs)]
+
+pub mod cert;
+pub mod measure;
+pub mod options;
+pub mod proto;
+pub mod report;
+pub mod run;
+pub mod systems;
+
+/// The error type of the benchmark: anything that went wrong, with a message saying what.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Builds a [`BoxError`] from a message.
+pub fn error(message: impl Into<String>) -> BoxError {
+    message.into().into()
+}

@@ -1,0 +1,72 @@
+//! The figures: unary latency, throughput, event fan-out, and server memory per idle connection.
+
+pub mod fanout;
+pub mod latency;
+pub mod memory;
+pub mod throughput;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::systems::Client;
+use crate::{BoxError, error};
+
+/// `len` bytes of pseudo-random letters from a 16-letter alphabet: the same for every system, and
+/// compressible (deflate about halves it) like the text or records real payloads carry.
+pub fn payload(len: usize) -> Vec<u8> {
+    let mut state: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            // xorshift32: deterministic, no dependency.
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            b'a' + (state >> 28) as u8
+        })
+        .collect()
+}
+
+/// Awaits `future`, failing with a message naming `what` if it takes longer than `limit`: no
+/// measurement can hang the run.
+///
+/// # Errors
+/// The future's error, or the timeout.
+pub async fn within<T>(
+    what: &str,
+    limit: Duration,
+    future: impl Future<Output = Result<T, BoxError>>,
+) -> Result<T, BoxError> {
+    tokio::time::timeout(limit, future)
+        .await
+        .map_err(|_| error(format!("{what}: no result within {limit:?}")))?
+}
+
+/// One echo call, checking that the reply is as long as the payload.
+///
+/// # Errors
+/// If the call fails or the reply has the wrong length.
+pub async fn echo_checked(client: &Client, payload: &[u8]) -> Result<(), BoxError> {
+    let reply = client.echo(payload.to_vec()).await?;
+    if reply.len() != payload.len() {
+        return Err(error(format!(
+            "echo of {} bytes came back as {} bytes",
+            payload.len(),
+            reply.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_deterministic_letters() {
+        let a = payload(1024);
+        assert_eq!(a.len(), 1024);
+        assert_eq!(a, payload(1024));
+        assert!(a.iter().all(|b| (b'a'..b'a' + 16).contains(b)));
+        assert!(a.iter().any(|&b| b != a[0]));
+    }
+}

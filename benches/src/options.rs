@@ -1,0 +1,189 @@
+//! The command line, and the counts and time limits a run uses.
+
+use std::time::Duration;
+
+use crate::systems::System;
+use crate::{BoxError, error};
+
+/// What the `compare` binary was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run every measurement and print the report.
+    Compare(Options),
+    /// Internal: serve `system` in this process until standard input closes, writing the port (and,
+    /// for TLS, the certificate) to `port_file`. The parent measures this process's memory.
+    ServeIdle {
+        /// The system to serve.
+        system: System,
+        /// Where to write the port and certificate.
+        port_file: String,
+        /// Worker threads of the server runtime.
+        workers: usize,
+    },
+    /// Print the usage and exit.
+    Help,
+}
+
+/// Options of a comparison run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Worker threads of the server runtime, and again of the client runtime.
+    pub workers: usize,
+    /// Small counts: every row, in well under a minute (the CI smoke test).
+    pub quick: bool,
+}
+
+/// The usage text.
+pub const USAGE: &str = "\
+usage: compare [--quick] [--workers N]
+
+  --quick       every row with small counts (a smoke test: under a minute)
+  --workers N   worker threads of the server runtime and of the client runtime (default 1)";
+
+impl Command {
+    /// Parses the arguments after the program name.
+    ///
+    /// # Errors
+    /// A message saying which argument is wrong.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, BoxError> {
+        let mut args = args.into_iter();
+        let mut options = Options {
+            workers: 1,
+            quick: false,
+        };
+        let mut serve_idle = None;
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--quick" => options.quick = true,
+                "--workers" => {
+                    let value = args
+                        .next()
+                        .ok_or_else(|| error("--workers needs a number"))?;
+                    options.workers = value.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                        error(format!("--workers {value}: expected a number ≥ 1"))
+                    })?;
+                }
+                "--serve-idle" => {
+                    let system = args
+                        .next()
+                        .ok_or_else(|| error("--serve-idle needs a system"))?;
+                    let port_file = args
+                        .next()
+                        .ok_or_else(|| error("--serve-idle needs a port file"))?;
+                    serve_idle = Some((System::from_name(&system)?, port_file));
+                }
+                "-h" | "--help" => return Ok(Self::Help),
+                other => return Err(error(format!("unknown argument {other:?}\n{USAGE}"))),
+            }
+        }
+        Ok(match serve_idle {
+            Some((system, port_file)) => Self::ServeIdle {
+                system,
+                port_file,
+                workers: options.workers,
+            },
+            None => Self::Compare(options),
+        })
+    }
+}
+
+/// The counts and time limits of one run. Every loop stops at whichever comes first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Calls made before the latency samples, to warm caches and connections.
+    pub latency_warmup: u64,
+    /// Latency samples per payload size.
+    pub latency_samples: u64,
+    /// Time limit of one latency cell (warm-up included).
+    pub latency_time: Duration,
+    /// Warm-up before each throughput window.
+    pub throughput_warmup: Duration,
+    /// Length of each throughput window.
+    pub throughput_window: Duration,
+    /// Calls a throughput window may make at most.
+    pub throughput_max_calls: u64,
+    /// Subscribed connections in the fan-out figure.
+    pub fanout_connections: usize,
+    /// Emits measured in the fan-out figure (after one warm-up emit).
+    pub fanout_emits: usize,
+    /// Idle connections in the memory figure.
+    pub idle_connections: usize,
+}
+
+impl Plan {
+    /// The plan for these options.
+    pub fn for_options(options: &Options) -> Self {
+        if options.quick {
+            Self {
+                latency_warmup: 50,
+                latency_samples: 300,
+                latency_time: Duration::from_secs(2),
+                throughput_warmup: Duration::from_millis(50),
+                throughput_window: Duration::from_millis(200),
+                throughput_max_calls: 200_000,
+                fanout_connections: 100,
+                fanout_emits: 5,
+                idle_connections: 100,
+            }
+        } else {
+            Self {
+                latency_warmup: 1_000,
+                latency_samples: 20_000,
+                latency_time: Duration::from_secs(4),
+                throughput_warmup: Duration::from_millis(300),
+                throughput_window: Duration::from_secs(2),
+                throughput_max_calls: 2_000_000,
+                fanout_connections: 1_000,
+                fanout_emits: 21,
+                idle_connections: 1_000,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, BoxError> {
+        Command::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults_to_one_worker_and_a_full_run() {
+        assert_eq!(
+            parse(&[]).unwrap(),
+            Command::Compare(Options {
+                workers: 1,
+                quick: false
+            })
+        );
+    }
+
+    #[test]
+    fn reads_quick_workers_and_serve_idle() {
+        assert_eq!(
+            parse(&["--quick", "--workers", "2"]).unwrap(),
+            Command::Compare(Options {
+                workers: 2,
+                quick: true
+            })
+        );
+        assert_eq!(
+            parse(&["--serve-idle", "raw_ws", "/tmp/port", "--workers", "3"]).unwrap(),
+            Command::ServeIdle {
+                system: System::RawWs,
+                port_file: "/tmp/port".into(),
+                workers: 3
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        assert!(parse(&["--workers", "0"]).is_err());
+        assert!(parse(&["--workers"]).is_err());
+        assert!(parse(&["--serve-idle", "grpc", "/tmp/x"]).is_err());
+        assert!(parse(&["--fast"]).is_err());
+    }
+}

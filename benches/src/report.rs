@@ -1,0 +1,320 @@
+//! The report: a markdown table with one row per system, the targets, and the ratio lines
+//! the run ends with.
+
+use std::fmt::Write;
+
+use crate::systems::System;
+
+/// Payload sizes of the latency columns, in bytes.
+pub const LATENCY_PAYLOADS: [usize; 3] = [64, 1024, 64 * 1024];
+/// Calls in flight of the throughput columns.
+pub const IN_FLIGHT: [usize; 3] = [1, 16, 256];
+
+/// One cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Figure {
+    /// Measured.
+    Value(f64),
+    /// This figure does not apply to this system (or this platform).
+    NotApplicable,
+    /// Not measured: the measurement failed (the reason went to standard error), or it has not run.
+    Failed,
+}
+
+/// A column of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    /// Median latency, µs, for the payload `LATENCY_PAYLOADS[i]`.
+    P50(usize),
+    /// 99th-percentile latency, µs, for the payload `LATENCY_PAYLOADS[i]`.
+    P99(usize),
+    /// Calls per second with `IN_FLIGHT[i]` calls in flight.
+    Throughput(usize),
+    /// Median fan-out time, µs.
+    Fanout,
+    /// Server memory per idle connection, KiB.
+    Memory,
+}
+
+impl Column {
+    /// Every column, in table order.
+    pub const ALL: [Column; 11] = [
+        Column::P50(0),
+        Column::P99(0),
+        Column::P50(1),
+        Column::P99(1),
+        Column::P50(2),
+        Column::P99(2),
+        Column::Throughput(0),
+        Column::Throughput(1),
+        Column::Throughput(2),
+        Column::Fanout,
+        Column::Memory,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|&c| c == self)
+            .expect("every column is listed in Column::ALL")
+    }
+
+    fn title(self, fanout_connections: usize) -> String {
+        match self {
+            Column::P50(i) => format!("p50 {} (µs)", size(LATENCY_PAYLOADS[i])),
+            Column::P99(i) => format!("p99 {} (µs)", size(LATENCY_PAYLOADS[i])),
+            Column::Throughput(i) => format!("c{} (calls/s)", IN_FLIGHT[i]),
+            Column::Fanout => format!("fan-out ×{fanout_connections} (µs)"),
+            Column::Memory => "server KiB / idle conn".to_owned(),
+        }
+    }
+
+    fn format(self, value: f64) -> String {
+        match self {
+            Column::P50(_) | Column::P99(_) | Column::Memory => format!("{value:.1}"),
+            Column::Throughput(_) | Column::Fanout => format!("{value:.0}"),
+        }
+    }
+}
+
+/// `64 B`, `1 KiB`, `64 KiB`.
+pub fn size(bytes: usize) -> String {
+    if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+/// Every figure of a run, and the lines that say how it was run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    header: Vec<String>,
+    fanout_connections: usize,
+    rows: Vec<(System, [Figure; Column::ALL.len()])>,
+}
+
+impl Report {
+    /// An empty report (every figure [`Figure::Failed`] until set) whose header is `header`.
+    pub fn new(header: Vec<String>, fanout_connections: usize) -> Self {
+        Self {
+            header,
+            fanout_connections,
+            rows: System::ALL
+                .into_iter()
+                .map(|system| (system, [Figure::Failed; Column::ALL.len()]))
+                .collect(),
+        }
+    }
+
+    /// Sets one cell.
+    pub fn set(&mut self, system: System, column: Column, figure: Figure) {
+        if let Some((_, figures)) = self.rows.iter_mut().find(|(s, _)| *s == system) {
+            figures[column.index()] = figure;
+        }
+    }
+
+    /// One cell's value, if it was measured.
+    pub fn value(&self, system: System, column: Column) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|(s, _)| *s == system)
+            .and_then(|(_, figures)| match figures[column.index()] {
+                Figure::Value(v) => Some(v),
+                _ => None,
+            })
+    }
+
+    /// True if no figure failed.
+    pub fn is_complete(&self) -> bool {
+        self.rows
+            .iter()
+            .all(|(_, figures)| !figures.contains(&Figure::Failed))
+    }
+
+    /// `a`'s figure divided by `b`'s, in one column.
+    pub fn ratio(&self, a: System, b: System, column: Column) -> Option<f64> {
+        Some(self.value(a, column)? / self.value(b, column)?)
+    }
+
+    /// The whole report: header, table, targets, then the three ratio lines.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for line in &self.header {
+            let _ = writeln!(out, "{line}");
+        }
+        out.push('\n');
+        self.render_table(&mut out);
+        out.push('\n');
+        self.render_targets(&mut out);
+        out.push('\n');
+        for (name, a, b, column) in self.ratios() {
+            let value = self
+                .ratio(a, b, column)
+                .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}"));
+            let _ = writeln!(out, "ratio {name} {}/{}: {value}", a.name(), b.name());
+        }
+        out
+    }
+
+    fn ratios(&self) -> [(&'static str, System, System, Column); 3] {
+        [
+            (
+                "unary_p50_64B",
+                System::Hardlight,
+                System::Tonic,
+                Column::P50(0),
+            ),
+            (
+                "unary_p50_64B",
+                System::Hardlight,
+                System::RawWs,
+                Column::P50(0),
+            ),
+            (
+                "c256_throughput",
+                System::Hardlight,
+                System::Tonic,
+                Column::Throughput(2),
+            ),
+        ]
+    }
+
+    fn render_table(&self, out: &mut String) {
+        let titles: Vec<String> = Column::ALL
+            .iter()
+            .map(|c| c.title(self.fanout_connections))
+            .collect();
+        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
+        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        for (system, figures) in &self.rows {
+            let cells: Vec<String> = Column::ALL
+                .iter()
+                .zip(figures)
+                .map(|(column, figure)| match figure {
+                    Figure::Value(v) => column.format(*v),
+                    Figure::NotApplicable => "n/a".to_owned(),
+                    Figure::Failed => "error".to_owned(),
+                })
+                .collect();
+            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+        }
+    }
+
+    /// The targets for plaintext hardlight, each met or missed, and by how much.
+    fn render_targets(&self, out: &mut String) {
+        let _ = writeln!(out, "targets (plaintext hardlight):");
+        let targets = [
+            (
+                "unary p50 64 B ≤ 0.50 × tonic",
+                self.ratio(System::Hardlight, System::Tonic, Column::P50(0)),
+                0.50,
+                true,
+            ),
+            (
+                "unary p50 64 B ≤ 1.30 × raw ws",
+                self.ratio(System::Hardlight, System::RawWs, Column::P50(0)),
+                1.30,
+                true,
+            ),
+            (
+                "c256 throughput ≥ 5.00 × tonic",
+                self.ratio(System::Hardlight, System::Tonic, Column::Throughput(2)),
+                5.00,
+                false,
+            ),
+            (
+                "server memory ≤ 32.0 KiB per idle connection",
+                self.value(System::Hardlight, Column::Memory),
+                32.0,
+                true,
+            ),
+        ];
+        for (what, value, limit, at_most) in targets {
+            let verdict = match value {
+                None => "not measured".to_owned(),
+                Some(v) if (at_most && v <= limit) || (!at_most && v >= limit) => {
+                    format!("met ({v:.2})")
+                }
+                Some(v) => format!(
+                    "missed ({v:.2}, off by {:.0}%)",
+                    (v / limit - 1.0).abs() * 100.0
+                ),
+            };
+            let _ = writeln!(out, "- {what}: {verdict}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        let mut report = Report::new(vec!["# header".into()], 1000);
+        for system in System::ALL {
+            for column in Column::ALL {
+                report.set(system, column, Figure::Value(10.0));
+            }
+        }
+        report.set(System::Hardlight, Column::P50(0), Figure::Value(20.0));
+        report.set(System::Tonic, Column::P50(0), Figure::Value(40.0));
+        report.set(System::RawWs, Column::P50(0), Figure::Value(16.0));
+        report.set(
+            System::Hardlight,
+            Column::Throughput(2),
+            Figure::Value(50_000.0),
+        );
+        report.set(
+            System::Tonic,
+            Column::Throughput(2),
+            Figure::Value(20_000.0),
+        );
+        report
+    }
+
+    #[test]
+    fn ends_with_the_three_ratio_lines() {
+        let rendered = sample().render();
+        let last: Vec<&str> = rendered.lines().rev().take(3).collect();
+        assert_eq!(
+            last,
+            [
+                "ratio c256_throughput hardlight/tonic: 2.50",
+                "ratio unary_p50_64B hardlight/raw_ws: 1.25",
+                "ratio unary_p50_64B hardlight/tonic: 0.50",
+            ]
+        );
+    }
+
+    #[test]
+    fn table_has_a_row_per_system_and_a_cell_per_column() {
+        let rendered = sample().render();
+        let rows: Vec<&str> = rendered.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(rows.len(), 2 + System::ALL.len());
+        for row in rows {
+            assert_eq!(row.matches('|').count(), Column::ALL.len() + 2, "{row}");
+        }
+        assert!(rendered.contains("| p50 64 B (µs) |"));
+        assert!(rendered.contains("fan-out ×1000 (µs)"));
+    }
+
+    #[test]
+    fn failed_figures_show_and_make_the_report_incomplete() {
+        let mut report = sample();
+        assert!(report.is_complete());
+        report.set(System::Tonic, Column::Fanout, Figure::Failed);
+        report.set(System::Tonic, Column::Throughput(2), Figure::Failed);
+        assert!(!report.is_complete());
+        let rendered = report.render();
+        assert!(rendered.contains("| error |"));
+        assert!(rendered.ends_with("ratio c256_throughput hardlight/tonic: n/a\n"));
+    }
+
+    #[test]
+    fn targets_say_met_or_missed() {
+        let rendered = sample().render();
+        assert!(rendered.contains("- unary p50 64 B ≤ 0.50 × tonic: met (0.50)"));
+        assert!(rendered.contains("- c256 throughput ≥ 5.00 × tonic: missed (2.50, off by 50%)"));
+    }
+}

@@ -1,0 +1,184 @@
+//! One comparison run: the runtimes, then every system, one after another, into a [`Report`].
+
+use std::time::Duration;
+
+use tokio::runtime::{Handle, Runtime};
+
+use crate::cert::BenchCert;
+use crate::measure::{fanout, latency, memory, throughput, within};
+use crate::options::{Options, Plan};
+use crate::report::{Column, Figure, IN_FLIGHT, LATENCY_PAYLOADS, Report, size};
+use crate::systems::{Client, ClientTrust, RunningServer, System};
+use crate::{BoxError, error};
+
+/// Extra time any one measurement gets beyond what its plan allows, before it counts as hung.
+const SLACK: Duration = Duration::from_secs(30);
+
+/// A tokio multi-thread runtime with `workers` worker threads, named after `name`.
+///
+/// # Errors
+/// If the runtime cannot be built.
+pub fn runtime(name: &str, workers: usize) -> Result<Runtime, BoxError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(format!("{name}-worker"))
+        .enable_all()
+        .build()
+        .map_err(|e| error(format!("building the {name} runtime: {e}")))
+}
+
+/// The lines that say how the run was made.
+pub fn header(options: &Options, plan: &Plan) -> Vec<String> {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let workers = options.workers;
+    let mode = if options.quick { "quick" } else { "full" };
+    let payloads: Vec<String> = LATENCY_PAYLOADS.into_iter().map(size).collect();
+    vec![
+        format!("# hardlight vs tonic vs raw WebSocket ({mode} run)"),
+        String::new(),
+        format!(
+            "- runtimes: servers on one tokio multi-thread runtime with {workers} worker(s), clients on \
+             a separate one with {workers} worker(s); {cpus} CPUs; everything on 127.0.0.1"
+        ),
+        format!(
+            "- latency: one call at a time, payloads {}, {} samples per cell after {} warm-up calls \
+             (at most {:?} per cell); microseconds (hdrhistogram)",
+            payloads.join(" / "),
+            plan.latency_samples,
+            plan.latency_warmup,
+            plan.latency_time
+        ),
+        "- latency at concurrency 1 includes waking an idle thread, which on a virtual machine can \
+         cost more than the protocol when it crosses cores: see the crate docs (`taskset -c 0`)"
+            .to_owned(),
+        format!(
+            "- throughput: {} echo, N calls in flight on one connection (one tonic channel), \
+             calls/s over {:?} after {:?} warm-up",
+            size(throughput::PAYLOAD),
+            plan.throughput_window,
+            plan.throughput_warmup
+        ),
+        format!(
+            "- fan-out: one event to {} subscribed connections, median of {} emits, microseconds \
+             until the last connection has it",
+            plan.fanout_connections, plan.fanout_emits
+        ),
+        format!(
+            "- memory: server resident-set growth over {} idle connections (one 64 B call each), \
+             per connection; the server runs in a child process",
+            plan.idle_connections
+        ),
+    ]
+}
+
+/// Measures every system with `plan`, servers on `servers`, clients on the current runtime. A
+/// failed figure is reported on standard error and shows as `error` in the report.
+pub async fn compare(options: &Options, plan: &Plan, servers: &Handle, cert: &BenchCert) -> Report {
+    let mut report = Report::new(header(options, plan), plan.fanout_connections);
+    let trust = match ClientTrust::of(cert) {
+        Ok(trust) => trust,
+        Err(e) => {
+            eprintln!("cannot trust the benchmark certificate: {e}");
+            return report;
+        }
+    };
+    for system in System::ALL {
+        if let Err(e) = calls_and_fanout(system, plan, servers, cert, &trust, &mut report).await {
+            eprintln!("{}: {e}", system.name());
+        }
+    }
+    for system in System::ALL {
+        eprintln!("{}: memory per idle connection", system.name());
+        let limit = Duration::from_secs(120) + SLACK;
+        let measured = within(
+            "memory",
+            limit,
+            memory::kib_per_idle_connection(system, plan, options.workers),
+        )
+        .await;
+        report.set(system, Column::Memory, figure(system, "memory", measured));
+    }
+    report
+}
+
+/// The latency and throughput figures of one system on a server of its own, then the fan-out
+/// figure on a fresh one.
+async fn calls_and_fanout(
+    system: System,
+    plan: &Plan,
+    servers: &Handle,
+    cert: &BenchCert,
+    trust: &ClientTrust,
+    report: &mut Report,
+) -> Result<(), BoxError> {
+    let name = system.name();
+    let server = RunningServer::start(system, cert, servers).await?;
+    let client = within(
+        "connect",
+        SLACK,
+        Client::connect(system, server.port, trust),
+    )
+    .await?;
+
+    for (i, payload) in LATENCY_PAYLOADS.into_iter().enumerate() {
+        eprintln!("{name}: latency {}", size(payload));
+        let limit = plan.latency_time + SLACK;
+        let measured = within("latency", limit, latency::unary(&client, payload, plan)).await;
+        let (p50, p99) = match measured {
+            Ok(l) => (Figure::Value(l.p50_us), Figure::Value(l.p99_us)),
+            Err(e) => {
+                eprintln!("{name}: latency failed: {e}");
+                (Figure::Failed, Figure::Failed)
+            }
+        };
+        report.set(system, Column::P50(i), p50);
+        report.set(system, Column::P99(i), p99);
+    }
+
+    for (i, in_flight) in IN_FLIGHT.into_iter().enumerate() {
+        eprintln!("{name}: throughput, {in_flight} in flight");
+        let limit = plan.throughput_warmup + plan.throughput_window + SLACK;
+        let measured = within(
+            "throughput",
+            limit,
+            throughput::calls_per_second(&client, in_flight, plan),
+        )
+        .await;
+        report.set(
+            system,
+            Column::Throughput(i),
+            figure(system, "throughput", measured),
+        );
+    }
+    drop(client);
+    drop(server);
+
+    // A server of its own, so that every connection it has is one of the subscribers.
+    eprintln!("{name}: fan-out to {} connections", plan.fanout_connections);
+    let server = RunningServer::start(system, cert, servers).await?;
+    let limit = Duration::from_secs(120) + SLACK;
+    let measured = within(
+        "fan-out",
+        limit,
+        fanout::median_us(system, &server, trust, plan),
+    )
+    .await;
+    report.set(system, Column::Fanout, figure(system, "fan-out", measured));
+    Ok(())
+}
+
+/// The cell for a measurement's outcome; an error is reported on standard error.
+fn figure(
+    system: System,
+    what: &str,
+    measured: Result<impl Into<Option<f64>>, BoxError>,
+) -> Figure {
+    match measured.map(Into::into) {
+        Ok(Some(value)) => Figure::Value(value),
+        Ok(None) => Figure::NotApplicable,
+        Err(e) => {
+            eprintln!("{}: {what} failed: {e}", system.name());
+            Figure::Failed
+        }
+    }
+}

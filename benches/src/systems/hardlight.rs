@@ -1,0 +1,163 @@
+//! The hardlight rows: the `Bench` service, its server, and its typed client.
+
+use hardlight::{
+    CertFingerprint, ClientConfig, Compression, EventEmitter, HandlerResult, ServerConfig,
+    ServerTls, Subscription, Topic, codable, factory, rpc, rpc_handler,
+};
+use tokio::task::JoinHandle;
+
+use crate::{BoxError, error};
+
+/// The topic fan-out events are published to.
+pub const TOPIC: &str = "ticks";
+
+/// The fan-out event; tonic's `Tick` message has the same fields.
+#[codable]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tick {
+    /// Which emit this is.
+    pub seq: u64,
+    /// A short label, so the event is not all integer.
+    pub label: String,
+}
+
+/// The service every hardlight row serves.
+#[rpc(events = Tick)]
+pub trait Bench {
+    /// Returns the payload it was given.
+    async fn echo(&self, payload: Vec<u8>) -> HandlerResult<Vec<u8>>;
+    /// Subscribes this connection to [`TOPIC`].
+    async fn join(&self) -> HandlerResult<()>;
+}
+
+#[rpc_handler]
+impl Bench for Handler {
+    async fn echo(&self, payload: Vec<u8>) -> HandlerResult<Vec<u8>> {
+        Ok(payload)
+    }
+
+    async fn join(&self) -> HandlerResult<()> {
+        self.subscriptions.add(&Topic::from(TOPIC));
+        Ok(())
+    }
+}
+
+/// Starts a server on a free port of 127.0.0.1, serving TLS with `tls` if given, on the current
+/// runtime. Returns its port, an emitter for its topics, and the task serving it.
+///
+/// # Errors
+/// If the port cannot be bound.
+pub async fn start(
+    tls: Option<ServerTls>,
+) -> Result<(u16, EventEmitter, JoinHandle<()>), BoxError> {
+    let config = match tls {
+        Some(tls) => ServerConfig::new("127.0.0.1:0", tls),
+        None => ServerConfig::plaintext("127.0.0.1:0"),
+    };
+    let server = hardlight::Server::new(config, factory!(Handler));
+    let emitter = server.get_event_emitter();
+    let bound = server
+        .bind()
+        .await
+        .map_err(|e| error(format!("hardlight: bind: {e}")))?;
+    let port = bound
+        .local_addr()
+        .map_err(|e| error(format!("hardlight: local address: {e}")))?
+        .port();
+    let task = tokio::spawn(async move {
+        if let Err(e) = bound.run().await {
+            eprintln!("hardlight server stopped: {e}");
+        }
+    });
+    Ok((port, emitter, task))
+}
+
+/// Publishes tick `seq` to [`TOPIC`]; returns how many connections it was queued for.
+///
+/// # Errors
+/// If the event cannot be encoded.
+pub async fn publish(emitter: &EventEmitter, seq: u64) -> Result<usize, BoxError> {
+    let tick = Tick {
+        seq,
+        label: "fan-out".to_owned(),
+    };
+    emitter
+        .emit(&Topic::from(TOPIC), tick)
+        .await
+        .map_err(|e| error(format!("hardlight: emit: {e}")))
+}
+
+/// Connects a client to the server on `port`: plain WebSocket when `pinned` is `None`, otherwise TLS
+/// trusting exactly the certificate with that fingerprint.
+///
+/// # Errors
+/// If connecting fails.
+pub async fn connect(
+    port: u16,
+    pinned: Option<CertFingerprint>,
+    compression: Compression,
+) -> Result<BenchClient, BoxError> {
+    let address = format!("127.0.0.1:{port}");
+    let config = match pinned {
+        Some(fingerprint) => ClientConfig::pinned(address, fingerprint),
+        None => ClientConfig::plaintext(address),
+    };
+    let client = BenchClient::new(config.compression(compression));
+    client
+        .connect()
+        .await
+        .map_err(|e| error(format!("hardlight: connect: {e}")))?;
+    Ok(client)
+}
+
+/// One call of `echo`.
+///
+/// # Errors
+/// If the call fails.
+pub async fn echo(client: &BenchClient, payload: Vec<u8>) -> Result<Vec<u8>, BoxError> {
+    client
+        .echo(payload)
+        .await
+        .map_err(|e| error(format!("hardlight: echo: {e}")))
+}
+
+/// A connection subscribed to [`TOPIC`], and the events it receives.
+pub struct Events {
+    // Keeps the connection open while its events are read.
+    _client: BenchClient,
+    subscription: Subscription<Tick>,
+}
+
+impl Events {
+    /// Subscribes `client`'s connection to [`TOPIC`].
+    ///
+    /// # Errors
+    /// If the `join` call fails.
+    pub async fn join(client: BenchClient) -> Result<Self, BoxError> {
+        let subscription = client
+            .subscribe()
+            .await
+            .map_err(|e| error(format!("hardlight: subscribe: {e}")))?;
+        client
+            .join()
+            .await
+            .map_err(|e| error(format!("hardlight: join: {e}")))?;
+        Ok(Self {
+            _client: client,
+            subscription,
+        })
+    }
+
+    /// The `seq` of the next event.
+    ///
+    /// # Errors
+    /// If the connection ended or the subscription lagged.
+    pub async fn next(&mut self) -> Result<u64, BoxError> {
+        let event = self
+            .subscription
+            .recv()
+            .await
+            .map_err(|e| error(format!("hardlight: event: {e}")))?;
+        Ok(event.payload.seq)
+    }
+}

@@ -1,0 +1,280 @@
+//! The systems compared, behind one interface: start a server, connect a client, call `echo`,
+//! subscribe to and publish fan-out events.
+
+pub mod hardlight;
+pub mod raw_ws;
+pub mod tonic;
+
+use std::sync::Arc;
+
+use ::hardlight::{CertFingerprint, Compression, EventEmitter};
+use ::tonic::transport::Channel;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use crate::cert::BenchCert;
+use crate::proto::bench_client::BenchClient as TonicClient;
+use crate::{BoxError, error};
+
+/// One row of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum System {
+    /// hardlight over plain WebSocket.
+    Hardlight,
+    /// hardlight over TLS, the client pinning the certificate.
+    HardlightTls,
+    /// hardlight over TLS with `Compression::default()`.
+    HardlightTlsDeflate,
+    /// tonic over HTTP/2 without TLS (h2c).
+    Tonic,
+    /// tonic over TLS.
+    TonicTls,
+    /// tokio-tungstenite echoing binary messages.
+    RawWs,
+}
+
+impl System {
+    /// Every system, in report order.
+    pub const ALL: [System; 6] = [
+        System::Hardlight,
+        System::HardlightTls,
+        System::HardlightTlsDeflate,
+        System::Tonic,
+        System::TonicTls,
+        System::RawWs,
+    ];
+
+    /// The name in the report and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::Hardlight => "hardlight",
+            System::HardlightTls => "hardlight_tls",
+            System::HardlightTlsDeflate => "hardlight_tls_deflate",
+            System::Tonic => "tonic",
+            System::TonicTls => "tonic_tls",
+            System::RawWs => "raw_ws",
+        }
+    }
+
+    /// The system with this [`name`](Self::name).
+    ///
+    /// # Errors
+    /// If no system has that name.
+    pub fn from_name(name: &str) -> Result<Self, BoxError> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| error(format!("no system is called {name:?}")))
+    }
+
+    /// Whether it runs over TLS.
+    pub fn uses_tls(self) -> bool {
+        matches!(
+            self,
+            System::HardlightTls | System::HardlightTlsDeflate | System::TonicTls
+        )
+    }
+}
+
+/// What a client needs to trust a TLS server.
+#[derive(Clone, Debug)]
+pub struct ClientTrust {
+    /// The server certificate's fingerprint, which hardlight clients pin.
+    pub fingerprint: CertFingerprint,
+    /// The server certificate, PEM, which tonic clients take as their root.
+    pub cert_pem: String,
+}
+
+impl ClientTrust {
+    /// Trust in `cert`.
+    ///
+    /// # Errors
+    /// If hardlight refuses the certificate.
+    pub fn of(cert: &BenchCert) -> Result<Self, BoxError> {
+        Ok(Self {
+            fingerprint: cert.hardlight()?.fingerprint(),
+            cert_pem: cert.cert_pem.clone(),
+        })
+    }
+}
+
+enum Publisher {
+    Hardlight(EventEmitter),
+    Tonic(Arc<tonic::Hub>),
+    RawWs(Arc<raw_ws::Hub>),
+}
+
+/// A server of one system, running on the server runtime. Dropping it stops it and ends its
+/// connections.
+pub struct RunningServer {
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+    publisher: Arc<Publisher>,
+    runtime: Handle,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Starts `system`'s server on `runtime`, with `cert` for the TLS systems.
+    ///
+    /// # Errors
+    /// If the server cannot start.
+    pub async fn start(
+        system: System,
+        cert: &BenchCert,
+        runtime: &Handle,
+    ) -> Result<Self, BoxError> {
+        let hardlight_tls = if system.uses_tls() {
+            Some(cert.hardlight()?)
+        } else {
+            None
+        };
+        let tonic_identity = system.uses_tls().then(|| cert.tonic_identity());
+        let started = runtime
+            .spawn(async move {
+                Ok::<_, BoxError>(match system {
+                    System::Hardlight | System::HardlightTls | System::HardlightTlsDeflate => {
+                        let (port, emitter, task) = hardlight::start(hardlight_tls).await?;
+                        (port, Publisher::Hardlight(emitter), task)
+                    }
+                    System::Tonic | System::TonicTls => {
+                        let (port, hub, task) = tonic::start(tonic_identity).await?;
+                        (port, Publisher::Tonic(hub), task)
+                    }
+                    System::RawWs => {
+                        let (port, hub, task) = raw_ws::start().await?;
+                        (port, Publisher::RawWs(hub), task)
+                    }
+                })
+            })
+            .await
+            .map_err(|e| error(format!("{}: server start panicked: {e}", system.name())))?;
+        let (port, publisher, task) = started?;
+        Ok(Self {
+            port,
+            publisher: Arc::new(publisher),
+            runtime: runtime.clone(),
+            task,
+        })
+    }
+
+    /// Publishes fan-out tick `seq` from the server runtime; returns how many connections it was
+    /// queued for.
+    ///
+    /// # Errors
+    /// If publishing fails.
+    pub async fn publish(&self, seq: u64) -> Result<usize, BoxError> {
+        let publisher = self.publisher.clone();
+        self.runtime
+            .spawn(async move {
+                match &*publisher {
+                    Publisher::Hardlight(emitter) => hardlight::publish(emitter, seq).await,
+                    Publisher::Tonic(hub) => Ok(hub.publish(seq)),
+                    Publisher::RawWs(hub) => Ok(hub.publish(seq)),
+                }
+            })
+            .await
+            .map_err(|e| error(format!("publishing panicked: {e}")))?
+    }
+
+    /// Resolves once `n` connections are subscribed. hardlight connections are subscribed when their
+    /// `join` call returns; the others register on the server a little after connecting.
+    pub async fn wait_for_subscribers(&self, n: usize) {
+        match &*self.publisher {
+            Publisher::Hardlight(_) => {}
+            Publisher::Tonic(hub) => hub.wait_for(n).await,
+            Publisher::RawWs(hub) => hub.wait_for(n).await,
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A client of one system: one connection (one tonic channel). Clones share it.
+#[derive(Clone)]
+pub enum Client {
+    /// A hardlight client.
+    Hardlight(hardlight::BenchClient),
+    /// A tonic client.
+    Tonic(TonicClient<Channel>),
+    /// A raw WebSocket client.
+    RawWs(raw_ws::Client),
+}
+
+impl Client {
+    /// Connects to `system`'s server on `port`, trusting `trust` for the TLS systems.
+    ///
+    /// # Errors
+    /// If connecting fails.
+    pub async fn connect(system: System, port: u16, trust: &ClientTrust) -> Result<Self, BoxError> {
+        let fingerprint = system.uses_tls().then_some(trust.fingerprint);
+        Ok(match system {
+            System::Hardlight | System::HardlightTls => {
+                Client::Hardlight(hardlight::connect(port, fingerprint, Compression::none()).await?)
+            }
+            System::HardlightTlsDeflate => Client::Hardlight(
+                hardlight::connect(port, fingerprint, Compression::default()).await?,
+            ),
+            System::Tonic => Client::Tonic(tonic::connect(port, None).await?),
+            System::TonicTls => {
+                let root = ::tonic::transport::Certificate::from_pem(&trust.cert_pem);
+                Client::Tonic(tonic::connect(port, Some(root)).await?)
+            }
+            System::RawWs => Client::RawWs(raw_ws::connect(port).await?),
+        })
+    }
+
+    /// One echo call: sends `payload`, returns what came back.
+    ///
+    /// # Errors
+    /// If the call fails.
+    pub async fn echo(&self, payload: Vec<u8>) -> Result<Vec<u8>, BoxError> {
+        match self {
+            Client::Hardlight(client) => hardlight::echo(client, payload).await,
+            Client::Tonic(client) => tonic::echo(client, payload).await,
+            Client::RawWs(client) => client.echo(payload).await,
+        }
+    }
+
+    /// Subscribes this connection to the fan-out events.
+    ///
+    /// # Errors
+    /// If subscribing fails.
+    pub async fn subscribe(self) -> Result<Events, BoxError> {
+        Ok(match self {
+            Client::Hardlight(client) => Events::Hardlight(hardlight::Events::join(client).await?),
+            Client::Tonic(client) => {
+                Events::Tonic(Box::new(tonic::Events::subscribe(client).await?))
+            }
+            Client::RawWs(client) => Events::RawWs(raw_ws::Events::new(client)),
+        })
+    }
+}
+
+/// The fan-out events one connection receives.
+pub enum Events {
+    /// From a hardlight subscription.
+    Hardlight(hardlight::Events),
+    /// From a tonic `Subscribe` stream (boxed: a tonic stream is large).
+    Tonic(Box<tonic::Events>),
+    /// From a raw WebSocket connection.
+    RawWs(raw_ws::Events),
+}
+
+impl Events {
+    /// The sequence number of the next event.
+    ///
+    /// # Errors
+    /// If the connection fails.
+    pub async fn next(&mut self) -> Result<u64, BoxError> {
+        match self {
+            Events::Hardlight(events) => events.next().await,
+            Events::Tonic(events) => events.next().await,
+            Events::RawWs(events) => events.next().await,
+        }
+    }
+}
