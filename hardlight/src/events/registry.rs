@@ -6,6 +6,7 @@ use std::sync::{Mutex, RwLock};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::server::ServerStats;
 use crate::server::outbound::Outbound;
 use crate::topic::Topic;
 
@@ -44,6 +45,7 @@ impl TopicNotifier {
 pub(crate) struct TopicRegistry {
     /// Largest frame that may be sent: the server's maximum message size.
     pub(crate) max_frame: usize,
+    pub(crate) stats: ServerStats,
     topics: RwLock<HashMap<Topic, HashMap<u64, Outbound>>>,
     // Unbounded because subscribing is synchronous in handlers; it holds at most two entries per
     // subscription change that the notifier's owner has not read yet, and nothing if nobody took it.
@@ -52,9 +54,10 @@ pub(crate) struct TopicRegistry {
 }
 
 impl TopicRegistry {
-    pub(crate) fn new(max_frame: usize) -> Self {
+    pub(crate) fn new(max_frame: usize, stats: ServerStats) -> Self {
         Self {
             max_frame,
+            stats,
             topics: RwLock::default(),
             notifier: Mutex::default(),
             notifier_taken: Mutex::default(),
@@ -106,13 +109,15 @@ impl TopicRegistry {
     /// Queues `frame` on every subscriber of `topic`; returns how many got it.
     pub(crate) fn publish(&self, topic: &[u8], frame: &Bytes) -> usize {
         let topics = read(&self.topics);
-        let Some(subscribers) = topics.get(topic) else {
-            return 0;
-        };
-        subscribers
-            .values()
-            .filter(|conn| conn.push_shared(frame.clone()))
-            .count()
+        let queued = topics.get(topic).map_or(0, |subscribers| {
+            // Every subscriber gets the same frame: a reference count, not a copy.
+            subscribers
+                .values()
+                .filter(|conn| conn.push_shared(frame.clone()))
+                .count()
+        });
+        self.stats.event_published(queued);
+        queued
     }
 
     /// Number of topics with at least one subscriber.

@@ -60,13 +60,14 @@ impl<H: Handler> Server<H> {
     /// (see [`factory!`](crate::factory)).
     pub fn new(config: ServerConfig, factory: Factory<H>) -> Self {
         let tls = config.tls.as_ref().map(|tls| tls.acceptor());
-        let registry = Arc::new(TopicRegistry::new(config.max_message_size));
+        let stats = ServerStats::default();
+        let registry = Arc::new(TopicRegistry::new(config.max_message_size, stats.clone()));
         Self {
             shared: Arc::new(Shared {
                 config,
                 factory,
                 registry,
-                stats: ServerStats::default(),
+                stats,
                 tls,
                 next_id: AtomicU64::new(1),
             }),

@@ -23,6 +23,8 @@ struct Inner {
     connections: watch::Sender<usize>,
     accepted: AtomicU64,
     calls: AtomicUsize,
+    events_encoded: AtomicU64,
+    events_queued: AtomicU64,
 }
 
 impl ServerStats {
@@ -39,6 +41,24 @@ impl ServerStats {
     /// Calls running now, over all connections.
     pub fn calls_in_flight(&self) -> usize {
         self.inner.calls.load(Ordering::Relaxed)
+    }
+
+    /// Events encoded by this server's emitters: one per successful `emit`, whatever the number of
+    /// subscribers.
+    pub fn events_encoded(&self) -> u64 {
+        self.inner.events_encoded.load(Ordering::Relaxed)
+    }
+
+    /// Event frames queued to connections: one per subscriber reached by each emit.
+    pub fn events_queued(&self) -> u64 {
+        self.inner.events_queued.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn event_published(&self, queued: usize) {
+        self.inner.events_encoded.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .events_queued
+            .fetch_add(queued as u64, Ordering::Relaxed);
     }
 
     /// Resolves once the number of live connections satisfies `condition`.
@@ -72,6 +92,8 @@ impl std::fmt::Debug for ServerStats {
             .field("connections", &self.connections())
             .field("connections_accepted", &self.connections_accepted())
             .field("calls_in_flight", &self.calls_in_flight())
+            .field("events_encoded", &self.events_encoded())
+            .field("events_queued", &self.events_queued())
             .finish()
     }
 }
