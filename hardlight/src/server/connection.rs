@@ -46,6 +46,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Frames waiting for the socket beyond which the connection stops reading new calls: a client that
 /// sends but does not read is held back here, and the server's memory for it stays bounded.
 const PENDING_LIMIT: usize = 512;
+/// Queued events are moved to `pending` only while fewer frames than this wait there: a client that
+/// stops reading leaves events in the bounded queue, whose overflow is the slow-consumer signal.
+const EVENT_BATCH: usize = 64;
 /// Rounds of reading and running calls in one wake-up before yielding to other connections.
 const ROUNDS_PER_WAKE: usize = 16;
 
@@ -261,7 +264,8 @@ impl<H: Handler> Connection<H> {
             // out first; then the call's state changes; then its reply.
             while let Poll::Ready(Some((call_id, state, reply))) = self.calls.poll_next_unpin(cx) {
                 progressed = true;
-                self.take_events(cx);
+                // All of them, whatever `pending` holds: they were emitted before this reply.
+                self.take_events(cx, usize::MAX);
                 if let Some(state) = state {
                     self.pending.push_back(Bytes::from(state));
                 }
@@ -269,7 +273,7 @@ impl<H: Handler> Connection<H> {
                 self.in_flight.remove(&call_id);
                 self.pending.push_back(Bytes::from(reply));
             }
-            progressed |= self.take_events(cx);
+            progressed |= self.take_events(cx, EVENT_BATCH);
 
             // Hand frames to tungstenite's buffer while the socket takes them.
             while !self.pending.is_empty() {
@@ -315,11 +319,12 @@ impl<H: Handler> Connection<H> {
         Poll::Pending
     }
 
-    /// Moves queued events into `pending`, as far as the limit allows; true if any moved. Polling
-    /// (rather than `try_recv`) registers the task to be woken by the next event.
-    fn take_events(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Moves queued events into `pending` while it holds fewer than `limit` frames; true if any
+    /// moved. Polling (rather than `try_recv`) registers the task to be woken by the next event.
+    /// `pending` stays bounded: the queue holds at most `outbound_queue` frames.
+    fn take_events(&mut self, cx: &mut Context<'_>, limit: usize) -> bool {
         let mut moved = false;
-        while self.pending.len() < PENDING_LIMIT {
+        while self.pending.len() < limit {
             match self.events.poll_recv(cx) {
                 Poll::Ready(Some(frame)) => {
                     self.pending.push_back(frame);

@@ -301,9 +301,36 @@ pub async fn expect_close(ws: &mut RawPeer) -> (u16, String) {
     }
 }
 
-/// Sends one binary message.
-pub async fn send_binary(ws: &mut RawPeer, bytes: Vec<u8>) {
+/// Sends one binary message on any WebSocket.
+pub async fn send_binary<S>(ws: &mut S, bytes: Vec<u8>)
+where
+    S: futures_util::Sink<Message> + Unpin,
+    S::Error: std::fmt::Debug,
+{
     within("send", ws.send(Message::Binary(bytes.into())))
         .await
         .expect("send");
+}
+
+/// A raw plain-WebSocket peer (no TLS) that completed the handshake and read `HELLO`.
+pub async fn raw_hardlight_plain(port: u16) -> (WebSocketStream<TcpStream>, Vec<u8>) {
+    let tcp = within("tcp connect", TcpStream::connect(("127.0.0.1", port)))
+        .await
+        .expect("tcp connect");
+    let mut request = format!("ws://127.0.0.1:{port}/")
+        .into_client_request()
+        .expect("request");
+    let offer = test_offer(None).join(", ");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&offer).expect("header"),
+    );
+    let (mut ws, _) = within("upgrade", tokio_tungstenite::client_async(request, tcp))
+        .await
+        .expect("upgrade");
+    let hello = match within("HELLO", ws.next()).await {
+        Some(Ok(Message::Binary(hello))) => hello.to_vec(),
+        other => panic!("expected HELLO, got {other:?}"),
+    };
+    (ws, hello)
 }
