@@ -310,3 +310,22 @@ async fn bytes_that_are_not_http_are_dropped() {
     let client = server.client().await;
     assert_eq!(client.add(1, 1).await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn pipelined_calls_start_in_arrival_order() {
+    let server = TestServer::start().await;
+    let (mut ws, _) = raw_hardlight(server.port, None).await;
+    // Three `bump` calls (method 6) in one go: each sees the previous one's change.
+    for id in 1..=3 {
+        send_binary(&mut ws, encode_call(id, 6, &()).unwrap()).await;
+    }
+    let mut counters = Vec::new();
+    while counters.len() < 3 {
+        if let ServerFrame::Reply { call_id, body, .. } =
+            decode_server(&read_frame(&mut ws).await).unwrap()
+        {
+            counters.push((call_id, u32::decode(body).unwrap()));
+        }
+    }
+    assert_eq!(counters, vec![(1, 1), (2, 2), (3, 3)]);
+}

@@ -115,7 +115,8 @@ where
 
 /// A running call: resolves to the call's id, the `STATE` frame its changes need (if any) and its
 /// `REPLY` frame.
-type Running = Pin<Box<dyn Future<Output = (u32, Option<Vec<u8>>, Vec<u8>)> + Send>>;
+type Running = Pin<Box<dyn Future<Output = CallOutput> + Send>>;
+type CallOutput = (u32, Option<Vec<u8>>, Vec<u8>);
 
 /// Why the connection loop stopped.
 enum End {
@@ -228,7 +229,7 @@ impl<H: Handler> Connection<H> {
                 match ws.poll_next_unpin(cx) {
                     Poll::Ready(Some(Ok(Message::Binary(data)))) => {
                         progressed = true;
-                        if let Err(reason) = self.on_message(&data) {
+                        if let Err(reason) = self.on_message(cx, &data) {
                             return Poll::Ready(End::Close(reason));
                         }
                     }
@@ -262,16 +263,9 @@ impl<H: Handler> Connection<H> {
 
             // Collect finished calls. Events a handler emitted are already queued, so they go
             // out first; then the call's state changes; then its reply.
-            while let Poll::Ready(Some((call_id, state, reply))) = self.calls.poll_next_unpin(cx) {
+            while let Poll::Ready(Some(done)) = self.calls.poll_next_unpin(cx) {
                 progressed = true;
-                // All of them, whatever `pending` holds: they were emitted before this reply.
-                self.take_events(cx, usize::MAX);
-                if let Some(state) = state {
-                    self.pending.push_back(Bytes::from(state));
-                }
-                // Freed before the reply is written: once the client has it, it may reuse the id.
-                self.in_flight.remove(&call_id);
-                self.pending.push_back(Bytes::from(reply));
+                self.finish_call(cx, done);
             }
             progressed |= self.take_events(cx, EVENT_BATCH);
 
@@ -319,6 +313,18 @@ impl<H: Handler> Connection<H> {
         Poll::Pending
     }
 
+    /// Queues what a finished call produced: first the events it emitted (all of them, whatever
+    /// `pending` holds), then its state changes, then its reply.
+    fn finish_call(&mut self, cx: &mut Context<'_>, (call_id, state, reply): CallOutput) {
+        self.take_events(cx, usize::MAX);
+        if let Some(state) = state {
+            self.pending.push_back(Bytes::from(state));
+        }
+        // Freed before the reply is written: once the client has it, it may reuse the id.
+        self.in_flight.remove(&call_id);
+        self.pending.push_back(Bytes::from(reply));
+    }
+
     /// Moves queued events into `pending` while it holds fewer than `limit` frames; true if any
     /// moved. Polling (rather than `try_recv`) registers the task to be woken by the next event.
     /// `pending` stays bounded: the queue holds at most `outbound_queue` frames.
@@ -348,7 +354,7 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Handles one message from the client; an error is the close it calls for.
-    fn on_message(&mut self, data: &Bytes) -> Result<(), CloseReason> {
+    fn on_message(&mut self, cx: &mut Context<'_>, data: &Bytes) -> Result<(), CloseReason> {
         let max = self.shared.config.max_message_size;
         let frame = open(data, self.compression.is_some(), max).map_err(violation)?;
         let ClientFrame::Call {
@@ -372,7 +378,13 @@ impl<H: Handler> Connection<H> {
         match <H::Service as Dispatch<H>>::dispatch(&self.handler, call_id, method, args) {
             Ok(call) => {
                 self.in_flight.insert(call_id);
-                self.calls.push(self.running(call_id, call));
+                // Started here, in arrival order (a set of futures would first poll the newest),
+                // and finished at once if it does not wait for anything.
+                let mut running = self.running(call_id, call);
+                match running.as_mut().poll(cx) {
+                    Poll::Ready(done) => self.finish_call(cx, done),
+                    Poll::Pending => self.calls.push(running),
+                }
             }
             // Nothing ran: the error reply needs no ordering with events or state.
             Err(e) => self.pending.push_back(Bytes::from(e.reply(call_id))),

@@ -94,8 +94,17 @@ impl<T: Codable, E: Codable> MethodReturn for Result<T, E> {
 }
 
 /// Validates and decodes a call's argument tuple (used by generated dispatch code).
+///
+/// The reply names the expected type only: the validator's own message can hold memory addresses,
+/// which a remote peer must not learn. It is logged at debug level instead.
 pub fn decode_args<A: Codable>(args: &[u8]) -> Result<A, DispatchError> {
-    A::decode(args).map_err(|e| DispatchError::BadArguments(e.to_string()))
+    A::decode(args).map_err(|e| {
+        tracing::debug!(error = %e, "call arguments failed validation");
+        DispatchError::BadArguments(format!(
+            "not a valid archive of {}",
+            std::any::type_name::<A>()
+        ))
+    })
 }
 
 /// Wraps a handler method's future so that it resolves to the `REPLY` frame (used by generated code).
