@@ -17,6 +17,10 @@ use crate::wire::{DecodeError, EncodeError};
 ///
 /// Implemented by `#[connection_state]`; not meant to be implemented by hand. Each field must be
 /// [`Codable`](crate::Codable).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a connection state",
+    note = "add `#[hardlight::connection_state]` to the struct, or leave `state` out of `#[rpc(...)]` for a service without state"
+)]
 pub trait ConnectionState: Default + Clone + Send + Sync + 'static {
     /// Field names, in declaration order; a field's index on the wire is its position here.
     const FIELDS: &'static [&'static str];
