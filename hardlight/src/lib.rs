@@ -13,6 +13,10 @@
 //!
 //! The wire protocol is specified in `docs/PROTOCOL.md`.
 //!
+//! ## Feature flags
+//! - `nats`: bridges topic events between servers through NATS (`ServerConfig::nats`,
+//!   `events::NatsBridge`), with `async-nats`.
+//!
 //! ## Module map
 //! - [`wire`]: the wire format (frames, handshake tokens, encoding, compression, close codes).
 //! - [`server`], [`client`]: the two ends.
@@ -41,6 +45,8 @@ pub use error::{CallError, Error, HandlerError, HandlerResult};
 pub use events::{
     Event, EventEmitter, EventPayload, Subscriptions, TopicNotification, TopicNotifier,
 };
+#[cfg(feature = "nats")]
+pub use events::{NatsBridge, NatsConfig, NatsStatus};
 pub use server::{BoundServer, Factory, Server, ServerConfig, ServerStats};
 pub use state::{StateHandle, StateWriteGuard};
 pub use tls::{CertFingerprint, ServerTls, ServerTrust};

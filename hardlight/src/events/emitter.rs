@@ -22,11 +22,13 @@ impl EventEmitter {
         Self { registry }
     }
 
-    /// Sends `event` to every connection subscribed to `topic`; returns how many it was queued for.
+    /// Sends `event` to every connection subscribed to `topic`; returns how many it was queued for on
+    /// this server.
     ///
     /// The event is encoded once, whatever the number of subscribers. Events of one emitter on one topic
     /// reach each subscriber in emit order, and an event emitted by a handler reaches that handler's
-    /// client before the call's reply.
+    /// client before the call's reply. With a NATS bridge (`ServerConfig::nats`, feature `nats`) the
+    /// same bytes also go to the topic's subscribers on the other servers, without waiting for NATS.
     ///
     /// # Errors
     /// [`Error::Encode`] if the event cannot be encoded or the topic is longer than 65535 bytes;

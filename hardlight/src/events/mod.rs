@@ -1,12 +1,20 @@
 //! Topic events: handlers subscribe their connection to topics, emitters publish to topics, and the
-//! topic notifier reports topics being created and removed.
+//! topic notifier reports topics being created and removed. With the `nats` feature, `NatsBridge`
+//! carries events between servers.
 
 mod emitter;
+#[cfg(feature = "nats")]
+mod nats;
 mod payload;
 pub(crate) mod registry;
 mod subscriptions;
 
 pub use emitter::EventEmitter;
+#[cfg(feature = "nats")]
+pub use nats::{
+    DEFAULT_NATS_QUEUE, DEFAULT_SUBJECT_PREFIX, MAX_BRIDGED_TOPIC, NatsBridge, NatsConfig,
+    NatsStatus, ORIGIN_HEADER,
+};
 pub use payload::{Event, EventDecode, EventPayload};
 pub use registry::{TopicNotification, TopicNotifier};
 pub use subscriptions::Subscriptions;

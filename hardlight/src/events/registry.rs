@@ -51,7 +51,17 @@ pub(crate) struct TopicRegistry {
     // subscription change that the notifier's owner has not read yet, and nothing if nobody took it.
     notifier: Mutex<Option<mpsc::UnboundedSender<TopicNotification>>>,
     notifier_taken: Mutex<bool>,
+    // Internal listeners (the NATS bridge), fixed before the registry is shared. Kept apart from the
+    // user's notifier so that taking it, or not, changes nothing for them.
+    observers: Vec<TopicObserver>,
+    relay: Option<EventRelay>,
 }
+
+/// Told of every [`TopicNotification`], under the registry's lock, so in order.
+pub(crate) type TopicObserver = Box<dyn Fn(&TopicNotification) + Send + Sync>;
+
+/// Given the frame of every event emitted on this server, after local delivery; it must not block.
+pub(crate) type EventRelay = Box<dyn Fn(&Bytes) + Send + Sync>;
 
 impl TopicRegistry {
     pub(crate) fn new(max_frame: usize, stats: ServerStats) -> Self {
@@ -61,7 +71,22 @@ impl TopicRegistry {
             topics: RwLock::default(),
             notifier: Mutex::default(),
             notifier_taken: Mutex::default(),
+            observers: Vec::new(),
+            relay: None,
         }
+    }
+
+    /// Adds an internal observer of topic changes. Only before the registry is shared, so it sees
+    /// every topic from its creation.
+    #[cfg(feature = "nats")]
+    pub(crate) fn add_observer(&mut self, observer: TopicObserver) {
+        self.observers.push(observer);
+    }
+
+    /// Sets where this server's emits go after local delivery (other servers).
+    #[cfg(feature = "nats")]
+    pub(crate) fn set_relay(&mut self, relay: EventRelay) {
+        self.relay = Some(relay);
     }
 
     pub(crate) fn take_notifier(&self) -> Option<TopicNotifier> {
@@ -106,18 +131,29 @@ impl TopicRegistry {
         true
     }
 
-    /// Queues `frame` on every subscriber of `topic`; returns how many got it.
+    /// An emit on this server: queues `frame` on every local subscriber of `topic`, counts it, and hands
+    /// it to the relay for other servers; returns how many local subscribers got it.
     pub(crate) fn publish(&self, topic: &[u8], frame: &Bytes) -> usize {
+        let queued = self.deliver(topic, frame);
+        self.stats.event_published(queued);
+        if let Some(relay) = &self.relay {
+            relay(frame);
+        }
+        queued
+    }
+
+    /// Queues `frame` on every local subscriber of `topic`; returns how many got it. Events from other
+    /// servers come in here: they are not this server's emits, so they are neither counted in
+    /// [`ServerStats`] nor relayed again.
+    pub(crate) fn deliver(&self, topic: &[u8], frame: &Bytes) -> usize {
         let topics = read(&self.topics);
-        let queued = topics.get(topic).map_or(0, |subscribers| {
+        topics.get(topic).map_or(0, |subscribers| {
             // Every subscriber gets the same frame: a reference count, not a copy.
             subscribers
                 .values()
                 .filter(|conn| conn.push_shared(frame.clone()))
                 .count()
-        });
-        self.stats.event_published(queued);
-        queued
+        })
     }
 
     /// Number of topics with at least one subscriber.
@@ -126,6 +162,9 @@ impl TopicRegistry {
     }
 
     fn notify(&self, notification: TopicNotification) {
+        for observer in &self.observers {
+            observer(&notification);
+        }
         if let Some(tx) = lock(&self.notifier).as_ref() {
             // A dropped notifier just means nobody listens any more.
             let _ = tx.send(notification);

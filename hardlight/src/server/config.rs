@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub(crate) handshake_timeout: Duration,
     pub(crate) outbound_queue: usize,
     pub(crate) compression: bool,
+    #[cfg(feature = "nats")]
+    pub(crate) nats: Option<crate::events::NatsConfig>,
 }
 
 impl ServerConfig {
@@ -84,6 +86,8 @@ impl ServerConfig {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             outbound_queue: DEFAULT_OUTBOUND_QUEUE,
             compression: true,
+            #[cfg(feature = "nats")]
+            nats: None,
         }
     }
 
@@ -117,6 +121,25 @@ impl ServerConfig {
     /// Whether clients may turn on compression (default true).
     pub fn compression(mut self, allowed: bool) -> Self {
         self.compression = allowed;
+        self
+    }
+
+    /// Bridges this server's topic events through NATS (feature `nats`; default: no bridge): an emit on
+    /// any server attached to the same NATS reaches the topic's subscribers on all of them. Give a URL
+    /// or a [`NatsConfig`](crate::events::NatsConfig).
+    ///
+    /// An unreachable NATS does not stop the server: it serves calls and local events, logs the
+    /// outage, and the bridge connects when it can. Across servers, delivery is at most once (see
+    /// [`NatsConfig::queue`](crate::events::NatsConfig::queue)); the order of one emitter's events on
+    /// one topic is kept. Watch it with [`Server::nats_bridge`](crate::Server::nats_bridge).
+    ///
+    /// ```
+    /// use hardlight::ServerConfig;
+    /// let config = ServerConfig::new_self_signed("localhost:8080").nats("nats://127.0.0.1:4222");
+    /// ```
+    #[cfg(feature = "nats")]
+    pub fn nats(mut self, config: impl Into<crate::events::NatsConfig>) -> Self {
+        self.nats = Some(config.into());
         self
     }
 

@@ -20,6 +20,8 @@ pub use handler::{ConnectionParts, Factory, Handler};
 pub use stats::ServerStats;
 
 use crate::error::Error;
+#[cfg(feature = "nats")]
+use crate::events::NatsBridge;
 use crate::events::registry::TopicRegistry;
 use crate::events::{EventEmitter, TopicNotifier};
 
@@ -46,6 +48,8 @@ pub(crate) struct Shared<H: Handler> {
     pub(crate) registry: Arc<TopicRegistry>,
     pub(crate) stats: ServerStats,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    #[cfg(feature = "nats")]
+    nats: Option<NatsBridge>,
     next_id: AtomicU64,
 }
 
@@ -61,14 +65,23 @@ impl<H: Handler> Server<H> {
     pub fn new(config: ServerConfig, factory: Factory<H>) -> Self {
         let tls = config.tls.as_ref().map(|tls| tls.acceptor());
         let stats = ServerStats::default();
-        let registry = Arc::new(TopicRegistry::new(config.max_message_size, stats.clone()));
+        #[cfg_attr(not(feature = "nats"), allow(unused_mut))]
+        let mut registry = TopicRegistry::new(config.max_message_size, stats.clone());
+        // Attached before the registry is shared, so that the bridge sees every topic from its start.
+        #[cfg(feature = "nats")]
+        let nats = config
+            .nats
+            .clone()
+            .map(|nats| NatsBridge::attach(nats, &mut registry));
         Self {
             shared: Arc::new(Shared {
                 config,
                 factory,
-                registry,
+                registry: Arc::new(registry),
                 stats,
                 tls,
+                #[cfg(feature = "nats")]
+                nats,
                 next_id: AtomicU64::new(1),
             }),
         }
@@ -100,16 +113,37 @@ impl<H: Handler> Server<H> {
         &self.shared.config
     }
 
+    /// The NATS bridge, if the configuration has one ([`ServerConfig::nats`]): its status, and a way
+    /// to wait until subscriptions made here receive events emitted on other servers. The bridge
+    /// connects when the server binds, and stops with it.
+    #[cfg(feature = "nats")]
+    pub fn nats_bridge(&self) -> Option<NatsBridge> {
+        self.shared.nats.clone()
+    }
+
     /// Binds the listening socket, so that the address is known (port 0 picks a free port) before
-    /// serving with [`BoundServer::run`].
+    /// serving with [`BoundServer::run`]. A NATS bridge starts connecting here.
+    ///
+    /// # Errors
+    /// [`Error::InvalidAddress`] if the address cannot be bound, or the NATS URL or subject prefix
+    /// cannot be used (an unreachable NATS is not an error: the bridge retries).
     pub async fn bind(self) -> Result<BoundServer<H>, Error> {
         let address = self.shared.config.address.clone();
         let listener = TcpListener::bind(&address)
             .await
             .map_err(|e| Error::InvalidAddress(address, e.to_string()))?;
+        #[cfg_attr(not(feature = "nats"), allow(unused_mut))]
+        let mut background = JoinSet::new();
+        #[cfg(feature = "nats")]
+        if let Some(bridge) = &self.shared.nats {
+            bridge
+                .start(self.shared.registry.clone(), &mut background)
+                .await?;
+        }
         Ok(BoundServer {
             listener,
             shared: self.shared,
+            background,
         })
     }
 
@@ -124,6 +158,8 @@ impl<H: Handler> Server<H> {
 pub struct BoundServer<H: Handler> {
     listener: TcpListener,
     shared: Arc<Shared<H>>,
+    /// Tasks that live as long as the server (the NATS bridge's).
+    background: JoinSet<()>,
 }
 
 impl<H: Handler> BoundServer<H> {
@@ -137,10 +173,17 @@ impl<H: Handler> BoundServer<H> {
         self.shared.stats.clone()
     }
 
+    /// The NATS bridge, if the configuration has one; see [`Server::nats_bridge`].
+    #[cfg(feature = "nats")]
+    pub fn nats_bridge(&self) -> Option<NatsBridge> {
+        self.shared.nats.clone()
+    }
+
     /// Serves connections until the task running it is dropped or aborted; dropping it ends every
     /// connection too, because they are owned by this future.
     pub async fn run(self) -> Result<(), Error> {
         let mut connections = JoinSet::new();
+        let mut background = self.background;
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -154,6 +197,12 @@ impl<H: Handler> BoundServer<H> {
                     }
                 },
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                Some(ended) = background.join_next(), if !background.is_empty() => {
+                    // They run until the server stops; ending early means a panic.
+                    if let Err(e) = ended {
+                        tracing::error!(error = %e, "a background task of the server failed");
+                    }
+                }
             }
         }
     }

@@ -1,0 +1,291 @@
+//! The NATS bridge (feature `nats`): topic events cross between hardlight servers attached to the same
+//! NATS, so an emit on any server reaches the topic's subscribers on every server.
+//!
+//! Each server's bridge has one NATS connection and two tasks, owned by the running server:
+//! - the publisher sends every local emit, in emit order, from a bounded queue that `emit` never
+//!   waits on: when NATS is away too long the queue fills and events are dropped (counted), so delivery
+//!   across servers is at most once;
+//! - the router follows the registry's topic changes, holding a NATS subscription to a topic's
+//!   subject exactly while the topic has local subscribers, and delivers what arrives to them.
+//!
+//! Events travel as the EVENT frames sent to clients (encoded once for every server), with a header
+//! naming the server that emitted them (`wire.rs`; `docs/PROTOCOL.md` §7.1). This module is the only
+//! code that knows NATS.
+
+mod publisher;
+mod router;
+mod wire;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::ConnectOptions;
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::registry::{TopicNotification, TopicRegistry};
+use crate::error::Error;
+
+/// Default [`NatsConfig::subject_prefix`].
+pub const DEFAULT_SUBJECT_PREFIX: &str = "hardlight.events";
+/// Default [`NatsConfig::queue`]: events waiting to be published.
+pub const DEFAULT_NATS_QUEUE: usize = 8192;
+/// Longest topic, in bytes, that is bridged. Its subject (two hex digits per byte) must fit the NATS
+/// server's 4 KiB protocol line; longer topics stay on their server.
+pub const MAX_BRIDGED_TOPIC: usize = 1024;
+/// The header naming the server that emitted an event.
+pub const ORIGIN_HEADER: &str = "Hardlight-Origin";
+/// How long a round trip to the NATS server may take before it is tried again.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where and how a server bridges its events through NATS; give it to
+/// [`ServerConfig::nats`](crate::ServerConfig::nats).
+///
+/// ```
+/// use hardlight::events::NatsConfig;
+/// let config = NatsConfig::new("nats://127.0.0.1:4222").subject_prefix("chat.events");
+/// assert_eq!(config.url(), "nats://127.0.0.1:4222");
+/// ```
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    url: String,
+    subject_prefix: String,
+    queue: usize,
+}
+
+impl NatsConfig {
+    /// Bridges through the NATS server(s) at `url`: `nats://host:port`, several separated by commas,
+    /// `tls://` for TLS, credentials as `nats://user:password@host:port`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            subject_prefix: DEFAULT_SUBJECT_PREFIX.to_owned(),
+            queue: DEFAULT_NATS_QUEUE,
+        }
+    }
+
+    /// The first tokens of every subject (default `hardlight.events`). Servers bridge to each other
+    /// only if they use the same prefix; at most 256 characters, no spaces or wildcards.
+    pub fn subject_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.subject_prefix = prefix.into();
+        self
+    }
+
+    /// Emitted events that may wait to be published (default 8192, at least 1). While NATS is
+    /// unreachable they wait here; once it is full, further events are dropped for other servers (local
+    /// subscribers still get them) and counted in [`NatsStatus::dropped`].
+    pub fn queue(mut self, events: usize) -> Self {
+        self.queue = events.max(1);
+        self
+    }
+
+    /// The NATS URL, as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl From<&str> for NatsConfig {
+    fn from(url: &str) -> Self {
+        Self::new(url)
+    }
+}
+
+impl From<String> for NatsConfig {
+    fn from(url: String) -> Self {
+        Self::new(url)
+    }
+}
+
+/// What a bridge is doing, from [`NatsBridge::status`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NatsStatus {
+    /// Connected to NATS now.
+    pub connected: bool,
+    /// NATS subscriptions held: one per topic with local subscribers.
+    pub subscriptions: usize,
+    /// Local emits handed to NATS.
+    pub published: u64,
+    /// Events from other servers delivered to local subscribers.
+    pub received: u64,
+    /// Local emits not sent to other servers: the queue was full or NATS refused them (too large).
+    pub dropped: u64,
+    /// Messages on a bridged subject that were not a valid event for it, and were ignored.
+    pub rejected: u64,
+}
+
+/// A server's NATS bridge: its status, and a way to wait for it. Get it with
+/// [`Server::nats_bridge`](crate::Server::nats_bridge); clones share one bridge.
+#[derive(Clone)]
+pub struct NatsBridge {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: NatsConfig,
+    /// Random per server: marks its publications so that it never delivers them twice.
+    origin: String,
+    state: watch::Sender<State>,
+    /// Topic changes the registry has reported to the router.
+    changes_sent: AtomicU64,
+    /// Set while the queue is full, so that a long outage logs once rather than once per event.
+    dropping: AtomicBool,
+    /// What the tasks take when the server binds.
+    startup: Mutex<Option<Startup>>,
+}
+
+#[derive(Default)]
+struct State {
+    status: NatsStatus,
+    /// Topic changes known to be in effect on the NATS server, on the current connection.
+    synced: u64,
+}
+
+struct Startup {
+    outgoing: mpsc::Receiver<Bytes>,
+    changes: mpsc::UnboundedReceiver<TopicNotification>,
+}
+
+impl NatsBridge {
+    /// A bridge fed by `registry`'s emits and topic changes; it does nothing until [`Self::start`].
+    pub(crate) fn attach(config: NatsConfig, registry: &mut TopicRegistry) -> Self {
+        let (outgoing_tx, outgoing) = mpsc::channel(config.queue);
+        let (changes_tx, changes) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            config,
+            origin: wire::random_origin(),
+            state: watch::Sender::default(),
+            changes_sent: AtomicU64::new(0),
+            dropping: AtomicBool::new(false),
+            startup: Mutex::new(Some(Startup { outgoing, changes })),
+        });
+        let observer = inner.clone();
+        // Unbounded like the user's notifier: subscribing is synchronous in handlers, and the channel
+        // holds at most one entry per subscription change the router has not applied yet.
+        registry.add_observer(Box::new(move |change| {
+            observer.changes_sent.fetch_add(1, Ordering::Relaxed);
+            let _ = changes_tx.send(change.clone());
+        }));
+        let relay = inner.clone();
+        registry.set_relay(Box::new(move |frame| relay.enqueue(frame, &outgoing_tx)));
+        Self { inner }
+    }
+
+    /// Connects (in the background: an unreachable NATS is retried, never fatal) and spawns the
+    /// bridge's tasks into `tasks`, which stop when it is dropped.
+    ///
+    /// # Errors
+    /// [`Error::InvalidAddress`] if the URL or the subject prefix cannot be used.
+    pub(crate) async fn start(
+        &self,
+        registry: Arc<TopicRegistry>,
+        tasks: &mut JoinSet<()>,
+    ) -> Result<(), Error> {
+        let Some(startup) = self.inner.startup.lock().ok().and_then(|mut s| s.take()) else {
+            return Ok(());
+        };
+        let config = &self.inner.config;
+        wire::check_prefix(&config.subject_prefix)
+            .map_err(|why| Error::InvalidAddress(config.subject_prefix.clone(), why.to_owned()))?;
+        let urls: Vec<&str> = config.url.split(',').map(str::trim).collect();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let client = ConnectOptions::new()
+            .name(format!("hardlight {}", self.inner.origin))
+            // Our own publications are of no use to us; the origin header still guards against them.
+            .no_echo()
+            .retry_on_initial_connect()
+            .request_timeout(Some(SYNC_TIMEOUT))
+            .event_callback(move |event| {
+                let _ = events_tx.send(event);
+                std::future::ready(())
+            })
+            .connect(urls.as_slice())
+            .await
+            .map_err(|e| Error::InvalidAddress(config.url.clone(), e.to_string()))?;
+        tasks.spawn(publisher::run(
+            self.inner.clone(),
+            client.clone(),
+            startup.outgoing,
+        ));
+        let router = router::Router::new(self.inner.clone(), client, registry);
+        tasks.spawn(router.run(startup.changes, events));
+        Ok(())
+    }
+
+    /// What the bridge is doing now.
+    pub fn status(&self) -> NatsStatus {
+        self.inner.state.borrow().status
+    }
+
+    /// Resolves once `condition` holds for the bridge's status.
+    pub async fn wait_for(&self, condition: impl Fn(&NatsStatus) -> bool) {
+        let mut rx = self.inner.state.subscribe();
+        // The sender lives in `self`, so waiting cannot fail.
+        let _ = rx.wait_for(|state| condition(&state.status)).await;
+    }
+
+    /// Resolves once the bridge is connected and every subscription change made on this server before
+    /// the call is in effect on the NATS server: from then on, events emitted on any bridged server
+    /// reach the topics subscribed here. Waits as long as NATS is unreachable; add a timeout.
+    pub async fn wait_synced(&self) {
+        let wanted = self.inner.changes_sent.load(Ordering::Relaxed);
+        let mut rx = self.inner.state.subscribe();
+        let _ = rx
+            .wait_for(|state| state.status.connected && state.synced >= wanted)
+            .await;
+    }
+
+    /// The random id this server puts in the `Hardlight-Origin` header of its publications.
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The configuration the bridge runs with.
+    pub fn config(&self) -> &NatsConfig {
+        &self.inner.config
+    }
+}
+
+impl std::fmt::Debug for NatsBridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsBridge")
+            .field("url", &self.inner.config.url)
+            .field("origin", &self.inner.origin)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl Inner {
+    /// Called by every emit: queues the frame for NATS without ever waiting.
+    fn enqueue(&self, frame: &Bytes, queue: &mpsc::Sender<Bytes>) {
+        match queue.try_send(frame.clone()) {
+            Ok(()) => {
+                if self.dropping.load(Ordering::Relaxed)
+                    && self.dropping.swap(false, Ordering::Relaxed)
+                {
+                    tracing::info!("NATS bridge: the queue has room again; publishing resumed");
+                }
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.dropping.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        queue = self.config.queue,
+                        "NATS bridge: the queue is full (is NATS reachable?); dropping events for \
+                         other servers until it has room"
+                    );
+                }
+                self.state.send_modify(|s| s.status.dropped += 1);
+            }
+            // The server stopped, and its bridge with it.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut State)) {
+        self.state.send_modify(change);
+    }
+}
