@@ -225,7 +225,7 @@ async fn the_notifier_reports_each_topic_lifetime_exactly_once_under_churn() {
     for (topic, notifications) in &seen {
         for (i, n) in notifications.iter().enumerate() {
             let created = matches!(n, TopicNotification::Created(_));
-            assert_eq!(created, i % 2 == 0, "{topic:?}: {notifications:?}");
+            assert_eq!(created, i.is_multiple_of(2), "{topic:?}: {notifications:?}");
         }
         assert_eq!(
             notifications.len() % 2,

@@ -150,7 +150,7 @@ fn parse_hex(name: &str, text: &str) -> Vec<u8> {
         })
         .collect();
     assert!(
-        digits.len() % 2 == 0,
+        digits.len().is_multiple_of(2),
         "vector {name}: odd number of hex digits"
     );
     digits
