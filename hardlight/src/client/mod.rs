@@ -22,6 +22,7 @@ pub use config::{
 pub use subscription::{RecvError, StateWatcher, Subscription};
 
 use crate::error::{CallError, Error};
+use crate::locks::lock;
 use crate::server::handler::{MethodReturn, ServiceSchema};
 use crate::wire::{Codable, Compression};
 use session::Session;
@@ -171,9 +172,4 @@ impl<S: ?Sized + ServiceSchema + 'static> std::fmt::Debug for Client<S> {
             .field("connected", &self.is_connected())
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Critical sections only swap an Option.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

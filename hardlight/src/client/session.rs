@@ -12,6 +12,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 
 use crate::error::{CallError, Error};
 use crate::events::{Event, EventDecode};
+use crate::locks::lock;
 use crate::server::handler::{MethodReturn, ServiceSchema};
 use crate::state::ConnectionState;
 use crate::topic::Topic;
@@ -288,9 +289,4 @@ fn protocol(e: FrameError) -> Error {
         FrameError::InflatedTooLarge { .. } => Error::LimitExceeded(e.to_string()),
         e => Error::Protocol(e.to_string()),
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Critical sections are map operations that do not panic.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

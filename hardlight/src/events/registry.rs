@@ -6,6 +6,7 @@ use std::sync::{Mutex, RwLock};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::locks::{lock, read, write};
 use crate::server::ServerStats;
 use crate::server::outbound::Outbound;
 use crate::topic::Topic;
@@ -170,18 +171,4 @@ impl TopicRegistry {
             let _ = tx.send(notification);
         }
     }
-}
-
-// The registry's critical sections do not panic, and a poisoned lock still holds consistent maps, so
-// recovering the guard is safe and keeps one panicking task from taking events down for everyone.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|p| p.into_inner())
 }

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use super::registry::TopicRegistry;
+use crate::locks::lock;
 use crate::server::outbound::Outbound;
 use crate::topic::Topic;
 
@@ -72,8 +73,7 @@ impl Subscriptions {
     }
 
     fn topics(&self) -> std::sync::MutexGuard<'_, HashSet<Topic>> {
-        // Held only for set operations, which do not panic; a poisoned set is still consistent.
-        self.inner.topics.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.inner.topics)
     }
 }
 
