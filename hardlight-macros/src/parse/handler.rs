@@ -117,10 +117,7 @@ mod tests {
     use super::*;
 
     fn errors(args: TokenStream, item: Item) -> Vec<String> {
-        match parse(args, &item) {
-            Ok(_) => Vec::new(),
-            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
-        }
+        super::super::error_messages(parse(args, &item))
     }
 
     #[test]

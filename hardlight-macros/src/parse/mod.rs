@@ -218,15 +218,21 @@ pub(crate) fn check_wire_type(ctxt: &Ctxt, ty: &Type, role: &str) {
     Checker { ctxt, role }.visit_type(ty);
 }
 
+/// Every error message of a parse result, in order (empty on success); for the parsers' unit tests.
+#[cfg(test)]
+pub(crate) fn error_messages<T>(result: syn::Result<T>) -> Vec<String> {
+    match result {
+        Ok(_) => Vec::new(),
+        Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn messages(ctxt: Ctxt) -> Vec<String> {
-        match ctxt.check() {
-            Ok(()) => Vec::new(),
-            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
-        }
+        error_messages(ctxt.check())
     }
 
     #[test]

@@ -293,10 +293,7 @@ mod tests {
     use crate::schema;
 
     fn errors(args: TokenStream, item: Item) -> Vec<String> {
-        match parse(args, &item) {
-            Ok(_) => Vec::new(),
-            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
-        }
+        super::super::error_messages(parse(args, &item))
     }
 
     fn counter() -> Item {
