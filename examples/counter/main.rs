@@ -148,7 +148,7 @@ async fn serve(address: &str) -> Result<(), String> {
     }
 }
 
-fn make_server(address: &str) -> Server<Handler> {
+fn make_server(address: &str) -> Server {
     let server = Server::new(ServerConfig::new_self_signed(address), factory!(Handler));
     // Any number of emitters can be made; this one greets each new topic.
     let event_emitter = server.get_event_emitter();

@@ -301,8 +301,9 @@ fn handshake_example_offer_is_what_the_client_sends_and_the_server_accepts() {
         handshake::PROTOCOL_TOKEN
     )));
     assert_eq!(
-        handshake::negotiate(offer.iter().map(String::as_str), fingerprint, true),
+        handshake::negotiate(offer.iter().map(String::as_str), &[fingerprint], true),
         Negotiation::Accept {
+            service: 0,
             compression: Some(6)
         }
     );
@@ -350,7 +351,7 @@ fn handshake_refusals_in_the_document_are_the_servers() {
         ),
     ];
     for (offer, expected_selected, expected_code) in cases {
-        match handshake::negotiate(offer.iter().copied(), fingerprint, true) {
+        match handshake::negotiate(offer.iter().copied(), &[fingerprint], true) {
             Negotiation::Refuse {
                 selected,
                 code,
@@ -369,7 +370,7 @@ fn handshake_refusals_in_the_document_are_the_servers() {
         }
     }
 
-    match handshake::negotiate(["chat"], fingerprint, true) {
+    match handshake::negotiate(["chat"], &[fingerprint], true) {
         Negotiation::NotHardlight(body) => {
             let quoted = format!("`{}`", body.replace('\n', "\\n"));
             assert!(PROTOCOL_MD.contains(&quoted), "PROTOCOL.md lacks {quoted}");

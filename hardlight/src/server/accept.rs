@@ -13,7 +13,7 @@ use crate::ws::websocket_config;
 #[allow(clippy::result_large_err)]
 pub(crate) async fn upgrade<S>(
     stream: S,
-    fingerprint: u64,
+    served: &[u64],
     allow_compression: bool,
     max_message_size: usize,
 ) -> Result<(WebSocketStream<S>, Negotiation), tokio_tungstenite::tungstenite::Error>
@@ -27,7 +27,7 @@ where
             .get_all(header::SEC_WEBSOCKET_PROTOCOL)
             .iter()
             .filter_map(|v| v.to_str().ok());
-        let negotiation = negotiate(offered, fingerprint, allow_compression);
+        let negotiation = negotiate(offered, served, allow_compression);
         let selected = match &negotiation {
             Negotiation::Accept { .. } => PROTOCOL_TOKEN.to_owned(),
             Negotiation::Refuse { selected, .. } => selected.clone(),

@@ -19,7 +19,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout, timeout_at};
@@ -30,8 +29,9 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 
 use super::accept::upgrade;
-use super::handler::{Dispatch, Handler, ServiceSchema};
+use super::handler::{Dispatch, Factory, Handler};
 use super::outbound::{CloseReason, CloseSignal, Outbound};
+use super::service::Io;
 use super::state_sync::StateSync;
 use super::{ConnectionParts, Shared};
 use crate::events::{EventEmitter, Subscriptions};
@@ -53,7 +53,7 @@ const EVENT_BATCH: usize = 64;
 const ROUNDS_PER_WAKE: usize = 16;
 
 /// Serves one accepted TCP connection until it ends.
-pub(crate) async fn serve<H: Handler>(shared: Arc<Shared<H>>, tcp: TcpStream, peer: SocketAddr) {
+pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     let id = shared.next_connection_id();
     let span = tracing::debug_span!("connection", id, %peer);
     async move {
@@ -63,31 +63,24 @@ pub(crate) async fn serve<H: Handler>(shared: Arc<Shared<H>>, tcp: TcpStream, pe
         let deadline = Instant::now() + shared.config.handshake_timeout;
         match shared.tls.clone() {
             Some(acceptor) => match timeout_at(deadline, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => serve_websocket(shared, tls, id, deadline).await,
+                Ok(Ok(tls)) => serve_websocket(shared, Box::new(tls), id, deadline).await,
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
             },
-            None => serve_websocket(shared, tcp, id, deadline).await,
+            None => serve_websocket(shared, Box::new(tcp), id, deadline).await,
         }
     }
     .instrument(span)
     .await
 }
 
-async fn serve_websocket<H, S>(shared: Arc<Shared<H>>, stream: S, id: u64, deadline: Instant)
-where
-    H: Handler,
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+/// Upgrades to a WebSocket, picks the service the client asked for, and serves it.
+async fn serve_websocket(shared: Arc<Shared>, stream: Io, id: u64, deadline: Instant) {
     let config = &shared.config;
+    let served: Vec<u64> = shared.services.iter().map(|s| s.fingerprint()).collect();
     let upgraded = timeout_at(
         deadline,
-        upgrade(
-            stream,
-            <H::Service as ServiceSchema>::FINGERPRINT,
-            config.compression,
-            config.max_message_size,
-        ),
+        upgrade(stream, &served, config.compression, config.max_message_size),
     )
     .await;
     let (mut ws, negotiation) = match upgraded {
@@ -95,8 +88,11 @@ where
         Ok(Err(e)) => return tracing::debug!(error = %e, "WebSocket upgrade failed"),
         Err(_) => return tracing::debug!("WebSocket upgrade timed out"),
     };
-    let compression = match negotiation {
-        Negotiation::Accept { compression } => compression,
+    let (service, compression) = match negotiation {
+        Negotiation::Accept {
+            service,
+            compression,
+        } => (service, compression),
         Negotiation::Refuse { code, reason, .. } => {
             tracing::debug!(code, %reason, "handshake refused");
             let frame = CloseFrame {
@@ -108,9 +104,11 @@ where
         }
         Negotiation::NotHardlight(_) => return,
     };
-    Connection::<H>::new(shared.clone(), id, compression)
-        .run(ws)
-        .await;
+    let Some(service) = shared.services.get(service) else {
+        return;
+    };
+    tracing::debug!(service = service.name(), "serving");
+    service.serve(shared.clone(), ws, id, compression).await;
 }
 
 /// A running call: resolves to the call's id, the `STATE` frame its changes need (if any) and its
@@ -126,8 +124,8 @@ enum End {
     Gone,
 }
 
-struct Connection<H: Handler> {
-    shared: Arc<Shared<H>>,
+pub(super) struct Connection<H: Handler> {
+    shared: Arc<Shared>,
     handler: Arc<H>,
     state: Arc<StateSync<H::State>>,
     subscriptions: Subscriptions,
@@ -142,7 +140,12 @@ struct Connection<H: Handler> {
 }
 
 impl<H: Handler> Connection<H> {
-    fn new(shared: Arc<Shared<H>>, id: u64, compression: Option<u8>) -> Self {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        factory: &Factory<H>,
+        id: u64,
+        compression: Option<u8>,
+    ) -> Self {
         let close = CloseSignal::new();
         let (outbound, events) = Outbound::new(id, shared.config.outbound_queue, close.clone());
         let state = StateHandle::<H::State>::default();
@@ -152,7 +155,7 @@ impl<H: Handler> Connection<H> {
             subscriptions: subscriptions.clone(),
             events: EventEmitter::new(shared.registry.clone()),
         };
-        let handler = Arc::new(shared.factory.make(parts));
+        let handler = Arc::new(factory.make(parts));
         Self {
             shared,
             handler,
@@ -168,10 +171,7 @@ impl<H: Handler> Connection<H> {
         }
     }
 
-    async fn run<S>(mut self, mut ws: WebSocketStream<S>)
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
+    pub(super) async fn run(mut self, mut ws: WebSocketStream<Io>) {
         let config = &self.shared.config;
         let hello = self
             .state
@@ -217,10 +217,7 @@ impl<H: Handler> Connection<H> {
     }
 
     /// One wake-up: read, run, write, flush; `Pending` when there is nothing left to do right now.
-    fn poll_connection<S>(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<S>) -> Poll<End>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
+    fn poll_connection(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Poll<End> {
         for _ in 0..ROUNDS_PER_WAKE {
             let mut progressed = false;
 

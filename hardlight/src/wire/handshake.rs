@@ -56,8 +56,11 @@ pub fn client_offer(fingerprint: u64, compression: Option<u8>) -> Vec<String> {
 /// What the server decides about an offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Negotiation {
-    /// Upgrade, select `PROTOCOL_TOKEN`, and serve with this compression level.
+    /// Upgrade, select `PROTOCOL_TOKEN`, and serve the service at this index with this compression
+    /// level.
     Accept {
+        /// Index, in the list of served fingerprints, of the one the client offered.
+        service: usize,
         /// Deflate level for this connection, if compression was asked for and allowed.
         compression: Option<u8>,
     },
@@ -74,10 +77,11 @@ pub enum Negotiation {
     NotHardlight(String),
 }
 
-/// Decides on the tokens a client offered (each header value split at commas).
+/// Decides on the tokens a client offered (each header value split at commas), for a server that
+/// serves the services with these fingerprints (at least one).
 pub fn negotiate<'a>(
     offered: impl IntoIterator<Item = &'a str>,
-    fingerprint: u64,
+    served: &[u64],
     allow_compression: bool,
 ) -> Negotiation {
     let tokens: Vec<&str> = offered
@@ -142,20 +146,36 @@ pub fn negotiate<'a>(
         }
     }
 
-    match schema {
+    let served_list = || {
+        served
+            .iter()
+            .map(|f| format!("{f:016x}"))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    let Some(client) = schema else {
+        return refuse(
+            selected,
+            close::SCHEMA_MISMATCH,
+            format!(
+                "missing schema fingerprint: offer {SCHEMA_PREFIX}{}",
+                served_list()
+            ),
+        );
+    };
+    match served.iter().position(|&f| f == client) {
+        Some(service) => Negotiation::Accept {
+            service,
+            compression: level.filter(|_| allow_compression),
+        },
         None => refuse(
             selected,
             close::SCHEMA_MISMATCH,
-            format!("missing schema fingerprint: offer {SCHEMA_PREFIX}{fingerprint:016x}"),
+            format!(
+                "schema mismatch: client {client:016x}, server {}",
+                served_list()
+            ),
         ),
-        Some(client) if client != fingerprint => refuse(
-            selected,
-            close::SCHEMA_MISMATCH,
-            format!("schema mismatch: client {client:016x}, server {fingerprint:016x}"),
-        ),
-        Some(_) => Negotiation::Accept {
-            compression: level.filter(|_| allow_compression),
-        },
     }
 }
 
@@ -189,31 +209,44 @@ mod tests {
     #[test]
     fn accepts_matching_offer_with_compression() {
         let offer = client_offer(FP, Some(6));
-        let got = negotiate(offer.iter().map(String::as_str), FP, true);
+        let got = negotiate(offer.iter().map(String::as_str), &[FP], true);
         assert_eq!(
             got,
             Negotiation::Accept {
+                service: 0,
                 compression: Some(6)
             }
         );
-        let got = negotiate(offer.iter().map(String::as_str), FP, false);
-        assert_eq!(got, Negotiation::Accept { compression: None });
+        let got = negotiate(offer.iter().map(String::as_str), &[FP], false);
+        assert_eq!(
+            got,
+            Negotiation::Accept {
+                service: 0,
+                compression: None
+            }
+        );
     }
 
     #[test]
     fn accepts_a_single_comma_separated_header() {
         let got = negotiate(
             ["hardlight.v1, hardlight.schema.0123456789abcdef"],
-            FP,
+            &[FP],
             true,
         );
-        assert_eq!(got, Negotiation::Accept { compression: None });
+        assert_eq!(
+            got,
+            Negotiation::Accept {
+                service: 0,
+                compression: None
+            }
+        );
     }
 
     #[test]
     fn refuses_other_schema_with_both_fingerprints() {
         let offer = client_offer(1, None);
-        match negotiate(offer.iter().map(String::as_str), FP, true) {
+        match negotiate(offer.iter().map(String::as_str), &[FP], true) {
             Negotiation::Refuse { code, reason, .. } => {
                 assert_eq!(code, close::SCHEMA_MISMATCH);
                 assert!(reason.contains("0000000000000001") && reason.contains("0123456789abcdef"));
@@ -224,7 +257,7 @@ mod tests {
 
     #[test]
     fn refuses_other_versions_by_selecting_their_token() {
-        match negotiate(["hardlight.v2"], FP, true) {
+        match negotiate(["hardlight.v2"], &[FP], true) {
             Negotiation::Refuse { selected, code, .. } => {
                 assert_eq!(selected, "hardlight.v2");
                 assert_eq!(code, close::UNSUPPORTED_VERSION);
@@ -236,11 +269,11 @@ mod tests {
     #[test]
     fn rejects_non_hardlight_clients_over_http() {
         assert!(matches!(
-            negotiate(["chat"], FP, true),
+            negotiate(["chat"], &[FP], true),
             Negotiation::NotHardlight(_)
         ));
         assert!(matches!(
-            negotiate([], FP, true),
+            negotiate([], &[FP], true),
             Negotiation::NotHardlight(_)
         ));
     }
@@ -254,7 +287,7 @@ mod tests {
         ] {
             let got = negotiate(
                 ["hardlight.v1", "hardlight.schema.0123456789abcdef", bad],
-                FP,
+                &[FP],
                 true,
             );
             assert!(
@@ -267,6 +300,31 @@ mod tests {
                 ),
                 "{bad}: {got:?}"
             );
+        }
+    }
+
+    #[test]
+    fn picks_the_offered_service_among_several() {
+        let served = [7, FP, 9];
+        let offer = client_offer(FP, None);
+        assert_eq!(
+            negotiate(offer.iter().map(String::as_str), &served, true),
+            Negotiation::Accept {
+                service: 1,
+                compression: None
+            }
+        );
+        let offer = client_offer(8, None);
+        match negotiate(offer.iter().map(String::as_str), &served, true) {
+            Negotiation::Refuse { code, reason, .. } => {
+                assert_eq!(code, close::SCHEMA_MISMATCH);
+                assert!(reason.contains("0000000000000008"), "{reason}");
+                assert!(
+                    reason.contains("0000000000000007 or 0123456789abcdef"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -91,7 +91,7 @@ impl Ctx {
     }
 }
 
-#[rpc_handler(context = Ctx)]
+#[rpc_handler(context = Ctx, vis = pub)]
 impl Test for TestHandler {
     async fn echo(&self, payload: Vec<u8>) -> HandlerResult<Vec<u8>> {
         Ok(payload)
@@ -184,9 +184,14 @@ impl TestServer {
     }
 
     pub async fn with_config(config: ServerConfig) -> Self {
+        Self::hosting(config, |server| server).await
+    }
+
+    /// A server hosting the test service and whatever `more` adds ([`Server::service`]).
+    pub async fn hosting(config: ServerConfig, more: impl FnOnce(Server) -> Server) -> Self {
         let ctx = Arc::new(Ctx::new("test-context"));
         let fingerprint = config.tls().map(ServerTls::fingerprint);
-        let server = Server::new(config, factory!(TestHandler, ctx.clone()));
+        let server = more(Server::new(config, factory!(TestHandler, ctx.clone())));
         let emitter = server.get_event_emitter();
         let notifier = Some(server.get_topic_notifier().expect("fresh server"));
         let bound = server.bind().await.expect("bind loopback");

@@ -1,0 +1,67 @@
+//! The services a server hosts: one per `#[rpc]` trait, told apart at the handshake by the schema
+//! fingerprint the client offers.
+//!
+//! A [`Factory<H>`] is the typed side (it makes `H` handlers); [`Service`] erases `H` so that one
+//! server can hold handlers of several traits, all sharing its topics, emitters and limits.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
+
+use super::Shared;
+use super::connection::Connection;
+use super::handler::{Factory, Handler, ServiceSchema};
+
+/// The byte stream under a connection's WebSocket: plain TCP or TLS, boxed so that services need not
+/// be generic over it.
+pub(crate) type Io = Box<dyn IoStream>;
+
+/// What a connection's byte stream must be.
+pub(crate) trait IoStream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> IoStream for T {}
+
+/// A future that serves one connection to its end.
+pub(crate) type ServeFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One hosted service, its handler type erased.
+pub(crate) trait Service: Send + Sync + 'static {
+    /// The trait's schema fingerprint, which clients of it offer.
+    fn fingerprint(&self) -> u64;
+
+    /// The trait's name, for logs and refusals.
+    fn name(&self) -> &'static str;
+
+    /// Serves an accepted connection of this service: makes its handler, sends `HELLO`, runs calls.
+    fn serve(
+        &self,
+        shared: Arc<Shared>,
+        ws: WebSocketStream<Io>,
+        id: u64,
+        compression: Option<u8>,
+    ) -> ServeFuture;
+}
+
+impl<H: Handler> Service for Factory<H> {
+    fn fingerprint(&self) -> u64 {
+        <H::Service as ServiceSchema>::FINGERPRINT
+    }
+
+    fn name(&self) -> &'static str {
+        <H::Service as ServiceSchema>::NAME
+    }
+
+    fn serve(
+        &self,
+        shared: Arc<Shared>,
+        ws: WebSocketStream<Io>,
+        id: u64,
+        compression: Option<u8>,
+    ) -> ServeFuture {
+        let connection = Connection::<H>::new(shared, self, id, compression);
+        Box::pin(connection.run(ws))
+    }
+}
