@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release -p hardlight-benches --bin compare            # the full run: a few minutes
 //! cargo run --release -p hardlight-benches --bin compare -- --quick # every row, small counts: < 1 min
+//! cargo run --release -p hardlight-benches --bin compare -- --spread   # threads on every CPU
 //! cargo run --release -p hardlight-benches --bin compare -- --workers 2
 //! cargo bench -p hardlight-benches --bench codec                    # frame encode/decode vs prost
 //! ```
@@ -13,8 +14,15 @@
 //! ## Runtime shape
 //! Every system runs under the same shape: one tokio multi-thread runtime for the servers and a
 //! separate one for the clients, each with the same number of worker threads (`--workers N`,
-//! default 1, which on a 2-core machine gives each side a core of its own). The output header says
-//! which shape a run used.
+//! default 1). The output header says which shape a run used.
+//!
+//! By default the whole process is pinned to one CPU (the first it may use), so client and server
+//! threads take turns on it. At one call at a time that makes latency the systems' own CPU work:
+//! spread over several CPUs, every call wakes an idle CPU, which on a virtual machine costs tens of
+//! microseconds (a hypervisor round trip), varies run to run, and is the same for every system, so it
+//! drowns the differences between them. `--spread` lets the OS place threads on every CPU: the
+//! figures a deployment with idle cores sees. Throughput with many calls in flight keeps the CPUs
+//! busy, so it is meaningful either way.
 //!
 //! ## Systems
 //! | row | what |
@@ -54,17 +62,6 @@
 //! - The figures are of this machine and this run: on a 2-core machine the client and the server
 //!   compete for the same cores, so compare rows with each other, not with other machines.
 //!
-//! ## Reading the latency figures on a virtual machine
-//! At concurrency 1 each call wakes a thread that was idle. When the client's and the server's
-//! threads sit on different cores, that wake-up crosses cores, and on a virtual machine waking an
-//! idle virtual CPU goes through the hypervisor: tens of microseconds, more than any of the
-//! protocols costs. The OS decides where the threads sit, so the latency cells of two runs can
-//! differ by 2–3× (they move together for all rows only roughly). To see what each system costs
-//! in CPU, without cross-core wake-ups, run every thread on one core:
-//!
-//! ```text
-//! cargo build --release -p hardlight-benches && taskset -c 0 target/release/compare
-//! ```
 //! - The TLS rows share one certificate, generated here with rcgen, and use rustls with ring.
 //! - Everything runs on 127.0.0.1: no network, but no network cost either.
 //! - Every loop is bounded both by a count and by time.

@@ -31,14 +31,17 @@ pub struct Options {
     pub workers: usize,
     /// Small counts: every row, in well under a minute (the CI smoke test).
     pub quick: bool,
+    /// Let the OS spread the threads over every CPU, instead of pinning the process to one.
+    pub spread: bool,
 }
 
 /// The usage text.
 pub const USAGE: &str = "\
-usage: compare [--quick] [--workers N]
+usage: compare [--quick] [--workers N] [--spread]
 
   --quick       every row with small counts (a smoke test: under a minute)
-  --workers N   worker threads of the server runtime and of the client runtime (default 1)";
+  --workers N   worker threads of the server runtime and of the client runtime (default 1)
+  --spread      let the threads run on every CPU (default: the process is pinned to one CPU)";
 
 impl Command {
     /// Parses the arguments after the program name.
@@ -50,11 +53,13 @@ impl Command {
         let mut options = Options {
             workers: 1,
             quick: false,
+            spread: false,
         };
         let mut serve_idle = None;
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--quick" => options.quick = true,
+                "--spread" => options.spread = true,
                 "--workers" => {
                     let value = args
                         .next()
@@ -155,7 +160,8 @@ mod tests {
             parse(&[]).unwrap(),
             Command::Compare(Options {
                 workers: 1,
-                quick: false
+                quick: false,
+                spread: false
             })
         );
     }
@@ -163,10 +169,11 @@ mod tests {
     #[test]
     fn reads_quick_workers_and_serve_idle() {
         assert_eq!(
-            parse(&["--quick", "--workers", "2"]).unwrap(),
+            parse(&["--quick", "--workers", "2", "--spread"]).unwrap(),
             Command::Compare(Options {
                 workers: 2,
-                quick: true
+                quick: true,
+                spread: true
             })
         );
         assert_eq!(

@@ -28,8 +28,7 @@ pub fn runtime(name: &str, workers: usize) -> Result<Runtime, BoxError> {
 }
 
 /// The lines that say how the run was made.
-pub fn header(options: &Options, plan: &Plan) -> Vec<String> {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<String> {
     let workers = options.workers;
     let mode = if options.quick { "quick" } else { "full" };
     let payloads: Vec<String> = LATENCY_PAYLOADS.into_iter().map(size).collect();
@@ -38,8 +37,19 @@ pub fn header(options: &Options, plan: &Plan) -> Vec<String> {
         String::new(),
         format!(
             "- runtimes: servers on one tokio multi-thread runtime with {workers} worker(s), clients on \
-             a separate one with {workers} worker(s); {cpus} CPUs; everything on 127.0.0.1"
+             a separate one with {workers} worker(s); everything on 127.0.0.1"
         ),
+        match placement {
+            Placement::Pinned { cpu, cpus } => format!(
+                "- CPUs: the whole process pinned to CPU {cpu} (of {cpus}), so that latency is the \
+                 systems' own work rather than the wake-up of an idle CPU; `--spread` uses them all"
+            ),
+            Placement::Spread { cpus } => format!(
+                "- CPUs: threads spread by the OS over {cpus} CPUs (`--spread`); at one call at a time \
+                 latency includes waking an idle CPU, which on a virtual machine can cost more than \
+                 the protocol"
+            ),
+        },
         format!(
             "- latency: one call at a time, payloads {}, {} samples per cell after {} warm-up calls \
              (at most {:?} per cell); microseconds (hdrhistogram)",
@@ -48,9 +58,6 @@ pub fn header(options: &Options, plan: &Plan) -> Vec<String> {
             plan.latency_warmup,
             plan.latency_time
         ),
-        "- latency at concurrency 1 includes waking an idle thread, which on a virtual machine can \
-         cost more than the protocol when it crosses cores: see the crate docs (`taskset -c 0`)"
-            .to_owned(),
         format!(
             "- throughput: {} echo, N calls in flight on one connection (one tonic channel), \
              calls/s over {:?} after {:?} warm-up",
@@ -71,10 +78,33 @@ pub fn header(options: &Options, plan: &Plan) -> Vec<String> {
     ]
 }
 
+/// Where the run's threads may run, for the report's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// The whole process on CPU `cpu`, one of the `cpus` it could have used.
+    Pinned {
+        /// The CPU.
+        cpu: usize,
+        /// CPUs available before pinning.
+        cpus: usize,
+    },
+    /// Threads placed by the OS over `cpus` CPUs.
+    Spread {
+        /// CPUs available.
+        cpus: usize,
+    },
+}
+
 /// Measures every system with `plan`, servers on `servers`, clients on the current runtime. A
 /// failed figure is reported on standard error and shows as `error` in the report.
-pub async fn compare(options: &Options, plan: &Plan, servers: &Handle, cert: &BenchCert) -> Report {
-    let mut report = Report::new(header(options, plan), plan.fanout_connections);
+pub async fn compare(
+    options: &Options,
+    plan: &Plan,
+    placement: Placement,
+    servers: &Handle,
+    cert: &BenchCert,
+) -> Report {
+    let mut report = Report::new(header(options, plan, placement), plan.fanout_connections);
     let trust = match ClientTrust::of(cert) {
         Ok(trust) => trust,
         Err(e) => {

@@ -1,5 +1,5 @@
-//! `cargo run --release -p hardlight-benches --bin compare [-- --quick] [-- --workers N]`: measures
-//! every system and prints a markdown report; see the crate docs for what is compared.
+//! `cargo run --release -p hardlight-benches --bin compare [-- --quick] [--workers N] [--spread]`:
+//! measures every system and prints a markdown report; see the crate docs for what is compared.
 //!
 //! Exits 0 when every figure was measured, 1 when one failed (the table shows `error` and standard
 //! error says why), 2 on a bad command line.
@@ -12,7 +12,7 @@ use hardlight_benches::BoxError;
 use hardlight_benches::cert::BenchCert;
 use hardlight_benches::measure::memory;
 use hardlight_benches::options::{Command, Options, Plan, USAGE};
-use hardlight_benches::run::{compare, runtime};
+use hardlight_benches::run::{Placement, compare, runtime};
 
 fn main() -> ExitCode {
     let command = match Command::parse(std::env::args().skip(1)) {
@@ -53,6 +53,16 @@ fn main() -> ExitCode {
 fn run(options: &Options) -> Result<bool, BoxError> {
     let started = Instant::now();
     let plan = Plan::for_options(options);
+    // Before any thread is started: threads inherit the affinity of the one that starts them.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let placement = if options.spread {
+        Placement::Spread { cpus }
+    } else {
+        Placement::Pinned {
+            cpu: pin_to_one_cpu()?,
+            cpus,
+        }
+    };
     let servers = runtime("server", options.workers)?;
     let clients = runtime("client", options.workers)?;
     let cert = BenchCert::generate()?;
@@ -60,7 +70,7 @@ fn run(options: &Options) -> Result<bool, BoxError> {
     // have exactly the client runtime's workers, as the server side has the server runtime's.
     let measuring = {
         let (options, servers) = (options.clone(), servers.handle().clone());
-        clients.spawn(async move { compare(&options, &plan, &servers, &cert).await })
+        clients.spawn(async move { compare(&options, &plan, placement, &servers, &cert).await })
     };
     let report = clients
         .block_on(measuring)
@@ -70,4 +80,15 @@ fn run(options: &Options) -> Result<bool, BoxError> {
     servers.shutdown_timeout(Duration::from_secs(1));
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(report.is_complete())
+}
+
+/// Pins this thread, and so every thread it starts, to the first CPU it may run on; returns the CPU.
+fn pin_to_one_cpu() -> Result<usize, BoxError> {
+    let cpu = core_affinity::get_core_ids()
+        .and_then(|ids| ids.into_iter().next())
+        .ok_or("could not read this process's CPU affinity; run with --spread")?;
+    if !core_affinity::set_for_current(cpu) {
+        return Err(format!("could not pin to CPU {}; run with --spread", cpu.id).into());
+    }
+    Ok(cpu.id)
 }
