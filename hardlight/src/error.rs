@@ -48,6 +48,9 @@ pub enum Error {
     /// The server failed while answering (it could not encode the reply).
     #[error("server error: {0}")]
     Internal(String),
+    /// The call took longer than allowed and was stopped (the server's call timeout).
+    #[error("timed out: {0}")]
+    Timeout(String),
     /// A value could not be encoded on this side.
     #[error("{0}")]
     Encode(String),

@@ -28,6 +28,7 @@
 pub mod client;
 pub mod error;
 pub mod events;
+mod keepalive;
 mod locks;
 pub mod server;
 pub mod state;

@@ -29,6 +29,8 @@ pub struct ClientConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) max_message_size: usize,
     pub(crate) event_buffer: usize,
+    pub(crate) keepalive_interval: Duration,
+    pub(crate) idle_timeout: Duration,
 }
 
 impl ClientConfig {
@@ -62,6 +64,8 @@ impl ClientConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_message_size: DEFAULT_CLIENT_MAX_MESSAGE_SIZE,
             event_buffer: DEFAULT_EVENT_BUFFER,
+            keepalive_interval: crate::server::config::DEFAULT_KEEPALIVE_INTERVAL,
+            idle_timeout: crate::server::config::DEFAULT_IDLE_TIMEOUT,
         }
     }
 
@@ -80,6 +84,18 @@ impl ClientConfig {
     /// Largest message the client accepts from the server, after inflation (default 16 MiB).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes.max(64);
+        self
+    }
+
+    /// Keepalive (defaults 20 s and 60 s, as on the server): when the server has sent nothing for
+    /// `interval`, the client pings it; when it has sent nothing for `idle_timeout`, the connection
+    /// is presumed dead (a cable pulled, a peer that vanished without closing): every call in flight
+    /// fails with [`Error::ConnectionClosed`](crate::Error::ConnectionClosed) (code 4009) and the
+    /// client is disconnected. An `idle_timeout` shorter than `interval` is raised to it; `interval`
+    /// is at least 10 ms.
+    pub fn keepalive(mut self, interval: Duration, idle_timeout: Duration) -> Self {
+        self.keepalive_interval = interval.max(Duration::from_millis(10));
+        self.idle_timeout = idle_timeout.max(self.keepalive_interval);
         self
     }
 

@@ -1,13 +1,16 @@
 //! Runs an established session over any message transport until the connection ends.
 
-use std::sync::Arc;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::session::{Incoming, Session};
 use crate::error::Error;
+use crate::keepalive::{Due, Keepalive};
+use crate::locks::lock;
 use crate::server::handler::ServiceSchema;
 use crate::wire::close;
 use crate::wire::compression::seal;
@@ -17,6 +20,8 @@ use crate::wire::compression::seal;
 pub(crate) enum Outgoing {
     /// A binary message: one frame.
     Binary(Vec<u8>),
+    /// A keepalive ping.
+    Ping,
     /// A close frame.
     Close(u16, String),
 }
@@ -28,6 +33,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 enum End {
     Closed(Option<u16>, String),
+    /// Nothing arrived within the idle timeout.
+    Silent(Duration),
     /// The server broke the protocol: close with this code.
     Violation(u16, Error),
     Failed(String),
@@ -41,15 +48,23 @@ pub(crate) async fn drive<S, Si, St>(
     mut sink: Si,
     mut stream: St,
     mut outbound: mpsc::Receiver<Vec<u8>>,
+    keepalive: Keepalive,
 ) where
     S: ?Sized + ServiceSchema,
     Si: Sink<Outgoing, Error = Error> + Unpin,
     St: Stream<Item = Result<Incoming, Error>> + Unpin,
 {
     let compression = session.compression;
+    // Shared by the reader (which hears the server) and the keepalive timer; never held across an
+    // await.
+    let keepalive = Mutex::new(keepalive);
+    let ping = Notify::new();
     let reader = async {
         loop {
-            match stream.next().await {
+            let next = stream.next().await;
+            lock(&keepalive).heard();
+            match next {
+                Some(Ok(Incoming::Control)) => {}
                 Some(Ok(Incoming::Binary(message))) => {
                     if let Err(e) = session.on_message(&message) {
                         return End::Violation(violation_code(&e), e);
@@ -70,8 +85,26 @@ pub(crate) async fn drive<S, Si, St>(
             }
         }
     };
+    let timer = async {
+        loop {
+            match poll_fn(|cx| lock(&keepalive).poll_due(cx)).await {
+                Due::Ping => ping.notify_one(),
+                Due::Expired => return lock(&keepalive).idle_timeout(),
+            }
+        }
+    };
     let writer = async {
-        while let Some(frame) = outbound.recv().await {
+        loop {
+            let frame = tokio::select! {
+                frame = outbound.recv() => match frame {
+                    Some(frame) => frame,
+                    None => break,
+                },
+                () = ping.notified() => {
+                    sink.send(Outgoing::Ping).await?;
+                    continue;
+                }
+            };
             sink.feed(Outgoing::Binary(seal(frame, compression)))
                 .await?;
             let mut batch = 1;
@@ -105,6 +138,7 @@ pub(crate) async fn drive<S, Si, St>(
             Ok(()) => End::Shutdown,
         },
         () = session.shutdown_requested() => End::Shutdown,
+        silent = timer => End::Silent(silent),
     };
 
     let (close_frame, error) = match end {
@@ -114,6 +148,17 @@ pub(crate) async fn drive<S, Si, St>(
             (Some((code, error.to_string())), error)
         }
         End::Failed(reason) => (None, Error::ConnectionClosed { code: None, reason }),
+        End::Silent(timeout) => {
+            let reason = format!("nothing received from the server for {timeout:?}");
+            tracing::warn!(%reason, "connection presumed dead");
+            (
+                Some((close::IDLE_TIMEOUT, reason.clone())),
+                Error::ConnectionClosed {
+                    code: Some(close::IDLE_TIMEOUT),
+                    reason,
+                },
+            )
+        }
         End::Shutdown => (
             Some((close::NORMAL, String::new())),
             Error::ConnectionClosed {

@@ -16,6 +16,7 @@ use super::config::{ClientConfig, Target};
 use super::driver::{Outgoing, drive};
 use super::session::{Incoming, Session};
 use crate::error::Error;
+use crate::keepalive::Keepalive;
 use crate::server::handler::ServiceSchema;
 use crate::tls::server_name;
 use crate::wire::close;
@@ -125,6 +126,7 @@ where
         .with(|out: Outgoing| {
             ready(Ok::<_, WsError>(match out {
                 Outgoing::Binary(frame) => Message::Binary(frame.into()),
+                Outgoing::Ping => Message::Ping(Default::default()),
                 Outgoing::Close(code, reason) => Message::Close(Some(CloseFrame {
                     code: code.into(),
                     reason: reason.into(),
@@ -140,16 +142,19 @@ where
                 let (code, reason) = close_parts(frame);
                 Some(Ok(Incoming::Close { code, reason }))
             }
-            Ok(_) => None,
+            Ok(Message::Ping(_) | Message::Pong(_)) => Some(Ok(Incoming::Control)),
+            Ok(Message::Frame(_)) => None,
             Err(WsError::Capacity(e)) => Some(Err(Error::LimitExceeded(e.to_string()))),
             Err(e) => Some(Err(transport(e))),
         })
     });
+    let keepalive = Keepalive::new(config.keepalive_interval, config.idle_timeout);
     tokio::spawn(drive(
         session.clone(),
         Box::pin(sink),
         Box::pin(stream),
         outbound,
+        keepalive,
     ));
     Ok(session)
 }

@@ -29,6 +29,8 @@ pub(crate) enum Incoming {
     Binary(Bytes),
     /// A text message (never valid in this protocol).
     Text,
+    /// A ping or pong: nothing to act on, but the peer is alive.
+    Control,
     /// The peer closed the connection.
     Close {
         /// The close code, if the peer sent one.
@@ -272,6 +274,7 @@ fn decode_reply<R: MethodReturn>(reply: &Reply) -> Result<R::Ok, CallError<R::Er
         ReplyStatus::UnknownMethod => Err(Error::UnknownMethod(text()).into()),
         ReplyStatus::BadArguments => Err(Error::BadArguments(text()).into()),
         ReplyStatus::Internal => Err(Error::Internal(text()).into()),
+        ReplyStatus::TimedOut => Err(Error::Timeout(text()).into()),
     }
 }
 

@@ -1,40 +1,133 @@
-//! Turning an accepted TCP stream into a hardlight WebSocket: TLS, the HTTP upgrade and negotiation.
+//! From accepted TCP stream to a served hardlight WebSocket: TLS, the HTTP upgrade, the `Origin`
+//! allow-list and negotiation, then the chosen service; and refusing a connection over HTTP when a
+//! limit says no.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tracing::Instrument;
 
+use super::connection::CLOSE_GRACE;
+use super::service::Io;
+use super::stats::Counted;
+use super::{ServerConfig, Shared};
 use crate::wire::handshake::{Negotiation, PROTOCOL_TOKEN, negotiate};
 use crate::ws::websocket_config;
 
-/// Performs the WebSocket upgrade and decides on the client's offer.
+/// Serves one accepted TCP connection until it ends; `counted` counts it among the server's
+/// connections meanwhile.
+pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, counted: Counted) {
+    let id = shared.next_connection_id();
+    let span = tracing::debug_span!("connection", id, %peer);
+    async move {
+        let _counted = counted;
+        // Small frames are the norm: do not let Nagle's algorithm hold them back.
+        let _ = tcp.set_nodelay(true);
+        let deadline = Instant::now() + shared.config.handshake_timeout;
+        match shared.tls.clone() {
+            Some(acceptor) => match timeout_at(deadline, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => serve_websocket(shared, Box::new(tls), id, deadline).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            },
+            None => serve_websocket(shared, Box::new(tcp), id, deadline).await,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Answers a connection a limit refused with an HTTP `status` (after TLS, so that the client can
+/// read it), within the handshake timeout.
+pub(crate) async fn refuse_connection(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    status: StatusCode,
+    text: String,
+) {
+    tracing::debug!(%peer, %status, %text, "connection refused");
+    let _ = tcp.set_nodelay(true);
+    let answer = async {
+        match shared.tls.clone() {
+            Some(acceptor) => {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    refuse(tls, status, text).await;
+                }
+            }
+            None => refuse(tcp, status, text).await,
+        }
+    };
+    let _ = timeout(shared.config.handshake_timeout, answer).await;
+}
+
+/// Upgrades to a WebSocket, picks the service the client asked for, and serves it.
+async fn serve_websocket(shared: Arc<Shared>, stream: Io, id: u64, deadline: Instant) {
+    let served: Vec<u64> = shared.services.iter().map(|s| s.fingerprint()).collect();
+    let upgraded = timeout_at(deadline, upgrade(stream, &served, &shared.config)).await;
+    let (mut ws, negotiation) = match upgraded {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => return tracing::debug!(error = %e, "WebSocket upgrade failed"),
+        Err(_) => return tracing::debug!("WebSocket upgrade timed out"),
+    };
+    let (service, compression) = match negotiation {
+        Negotiation::Accept {
+            service,
+            compression,
+        } => (service, compression),
+        Negotiation::Refuse { code, reason, .. } => {
+            tracing::debug!(code, %reason, "handshake refused");
+            let frame = CloseFrame {
+                code: code.into(),
+                reason: reason.into(),
+            };
+            let _ = timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
+            return;
+        }
+        Negotiation::NotHardlight(_) => return,
+    };
+    let Some(service) = shared.services.get(service) else {
+        return;
+    };
+    tracing::debug!(service = service.name(), "serving");
+    service.serve(shared.clone(), ws, id, compression).await;
+}
+
+/// Performs the WebSocket upgrade and decides on the client's offer for a server hosting the
+/// services with fingerprints `served`.
 // The callback's error type is fixed by tungstenite (an HTTP response), large or not.
 #[allow(clippy::result_large_err)]
-pub(crate) async fn upgrade<S>(
+async fn upgrade<S>(
     stream: S,
     served: &[u64],
-    allow_compression: bool,
-    max_message_size: usize,
+    config: &ServerConfig,
 ) -> Result<(WebSocketStream<S>, Negotiation), tokio_tungstenite::tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut outcome = None;
     let callback = |request: &Request, mut response: Response| {
+        if let Some(origins) = &config.allowed_origins {
+            check_origin(request, origins)?;
+        }
         let offered = request
             .headers()
             .get_all(header::SEC_WEBSOCKET_PROTOCOL)
             .iter()
             .filter_map(|v| v.to_str().ok());
-        let negotiation = negotiate(offered, served, allow_compression);
+        let negotiation = negotiate(offered, served, config.compression);
         let selected = match &negotiation {
             Negotiation::Accept { .. } => PROTOCOL_TOKEN.to_owned(),
             Negotiation::Refuse { selected, .. } => selected.clone(),
             Negotiation::NotHardlight(text) => {
-                let mut refusal = ErrorResponse::new(Some(text.clone()));
-                *refusal.status_mut() = StatusCode::BAD_REQUEST;
-                return Err(refusal);
+                return Err(http_error(StatusCode::BAD_REQUEST, text.clone()));
             }
         };
         // The token came from the request's own header value, so it is a valid header value.
@@ -49,9 +142,51 @@ where
     let ws = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
         callback,
-        Some(websocket_config(max_message_size)),
+        Some(websocket_config(config.max_message_size)),
     )
     .await?;
     let negotiation = outcome.unwrap_or(Negotiation::NotHardlight(String::new()));
     Ok((ws, negotiation))
+}
+
+/// Reads the client's HTTP request and answers it with `status` and `text`, without upgrading.
+// The callback's error type is fixed by tungstenite (an HTTP response), large or not.
+#[allow(clippy::result_large_err)]
+async fn refuse<S>(stream: S, status: StatusCode, text: String)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut text = Some(text);
+    let callback = |_: &Request, _: Response| -> Result<Response, ErrorResponse> {
+        Err(http_error(status, text.take().unwrap_or_default()))
+    };
+    // Either tungstenite answered our refusal or the request was not even an upgrade: done both ways.
+    let _ = tokio_tungstenite::accept_hdr_async(stream, callback).await;
+}
+
+/// An upgrade from a browser page of an origin not in `origins` is refused with 403.
+#[allow(clippy::result_large_err)]
+fn check_origin(request: &Request, origins: &[String]) -> Result<(), ErrorResponse> {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
+    if origins
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+    {
+        Ok(())
+    } else {
+        tracing::debug!(origin, "origin not allowed");
+        Err(http_error(
+            StatusCode::FORBIDDEN,
+            format!("origin {origin:?} is not allowed\n"),
+        ))
+    }
+}
+
+fn http_error(status: StatusCode, text: String) -> ErrorResponse {
+    let mut response = ErrorResponse::new(Some(text));
+    *response.status_mut() = status;
+    response
 }

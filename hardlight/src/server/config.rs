@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::limits::RateLimit;
 use crate::error::Error;
 use crate::tls::ServerTls;
 
@@ -13,6 +14,12 @@ pub const DEFAULT_MAX_CALLS_IN_FLIGHT: u16 = 256;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`ServerConfig::outbound_queue`]: 1024 frames.
 pub const DEFAULT_OUTBOUND_QUEUE: usize = 1024;
+/// Default keepalive interval ([`ServerConfig::keepalive`]): 20 seconds.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+/// Default idle timeout ([`ServerConfig::keepalive`]): 60 seconds.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default [`ServerConfig::max_connections`]: 10,000.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// How a [`Server`](crate::Server) listens and what it allows.
 ///
@@ -33,6 +40,13 @@ pub struct ServerConfig {
     pub(crate) handshake_timeout: Duration,
     pub(crate) outbound_queue: usize,
     pub(crate) compression: bool,
+    pub(crate) keepalive_interval: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) allowed_origins: Option<Vec<String>>,
+    pub(crate) call_rate_limit: Option<RateLimit>,
+    pub(crate) connection_rate_limit: Option<RateLimit>,
+    pub(crate) call_timeout: Option<Duration>,
     #[cfg(feature = "nats")]
     pub(crate) nats: Option<crate::events::NatsConfig>,
 }
@@ -86,6 +100,13 @@ impl ServerConfig {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             outbound_queue: DEFAULT_OUTBOUND_QUEUE,
             compression: true,
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            allowed_origins: None,
+            call_rate_limit: None,
+            connection_rate_limit: None,
+            call_timeout: None,
             #[cfg(feature = "nats")]
             nats: None,
         }
@@ -121,6 +142,64 @@ impl ServerConfig {
     /// Whether clients may turn on compression (default true).
     pub fn compression(mut self, allowed: bool) -> Self {
         self.compression = allowed;
+        self
+    }
+
+    /// Keepalive (defaults 20 s and 60 s): when a connection has sent nothing for `interval`, the
+    /// server pings it (any standard WebSocket, a browser's too, answers with a pong); when it has sent
+    /// nothing for `idle_timeout`, the server closes it with code 4009. An `idle_timeout` shorter than
+    /// `interval` is raised to it; `interval` is at least 10 ms.
+    pub fn keepalive(mut self, interval: Duration, idle_timeout: Duration) -> Self {
+        self.keepalive_interval = interval.max(Duration::from_millis(10));
+        self.idle_timeout = idle_timeout.max(self.keepalive_interval);
+        self
+    }
+
+    /// Connections served at once, handshakes included (default 10,000, at least 1). Beyond it a new
+    /// connection is answered `503 Service Unavailable` without upgrading, and the ones already
+    /// connected are not affected.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Serves browser pages from these origins only (`"https://app.example.com"`, compared exactly,
+    /// ASCII case-insensitively). A WebSocket upgrade whose `Origin` header names another origin is
+    /// answered `403 Forbidden`. Requests without `Origin` (native clients, which are not subject to
+    /// the browser's same-origin rules) are served. Default: every origin.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_origins = Some(
+            origins
+                .into_iter()
+                .map(|o| o.into().trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
+        );
+        self
+    }
+
+    /// Limits the calls each connection may start (default: no limit). Calls beyond the rate are
+    /// not refused: the server stops reading that connection until the bucket refills, so the
+    /// client's calls wait (TCP carries the back-pressure) and nothing is lost.
+    pub fn call_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.call_rate_limit = Some(limit);
+        self
+    }
+
+    /// Limits new connections per peer IP address (default: no limit). A connection beyond the rate
+    /// is answered `429 Too Many Requests` without upgrading.
+    pub fn connection_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.connection_rate_limit = Some(limit);
+        self
+    }
+
+    /// Longest a call may run (default: no limit). A call still running then is stopped (its future
+    /// dropped) and answered with a timeout error; the connection goes on.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
         self
     }
 

@@ -1,15 +1,14 @@
-//! One connection, from accepted TCP stream to close: handshake, `HELLO`, then one task that reads
-//! calls, runs them, and writes what they produce.
+//! One established connection, from `HELLO` to close: one task that reads calls, runs them, and
+//! writes what they produce.
 //!
 //! Everything of a connection happens on its own task: calls are futures polled there (a slow call
 //! awaiting something does not hold up the others), and every frame is written there. Each round
 //! reads all messages already received, polls the calls, writes every finished reply and queued event
 //! into tungstenite's buffer, and flushes once: under load many frames leave in one system call, and
-//! an idle connection costs one task and no timer.
+//! an idle connection costs one task and one keepalive timer.
 
 use std::collections::{HashSet, VecDeque};
 use std::future::{Future, poll_fn};
-use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
@@ -19,30 +18,28 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Sleep, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tracing::Instrument;
 
-use super::accept::upgrade;
 use super::handler::{Dispatch, Factory, Handler};
+use super::limits::CallThrottle;
 use super::outbound::{CloseReason, CloseSignal, Outbound};
 use super::service::Io;
 use super::state_sync::StateSync;
 use super::{ConnectionParts, Shared};
 use crate::events::{EventEmitter, Subscriptions};
+use crate::keepalive::{Due, Keepalive};
 use crate::state::StateHandle;
 use crate::wire::close;
 use crate::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
 use crate::wire::frame::{ClientFrame, FrameError, ReplyStatus, decode_client, encode_reply_text};
-use crate::wire::handshake::Negotiation;
 
 /// How long closing may take once decided: flushing the close frame to a peer that does not read.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Frames waiting for the socket beyond which the connection stops reading new calls: a client that
 /// sends but does not read is held back here, and the server's memory for it stays bounded.
 const PENDING_LIMIT: usize = 512;
@@ -51,65 +48,6 @@ const PENDING_LIMIT: usize = 512;
 const EVENT_BATCH: usize = 64;
 /// Rounds of reading and running calls in one wake-up before yielding to other connections.
 const ROUNDS_PER_WAKE: usize = 16;
-
-/// Serves one accepted TCP connection until it ends.
-pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
-    let id = shared.next_connection_id();
-    let span = tracing::debug_span!("connection", id, %peer);
-    async move {
-        let _counted = shared.stats.connection_opened();
-        // Small frames are the norm: do not let Nagle's algorithm hold them back.
-        let _ = tcp.set_nodelay(true);
-        let deadline = Instant::now() + shared.config.handshake_timeout;
-        match shared.tls.clone() {
-            Some(acceptor) => match timeout_at(deadline, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => serve_websocket(shared, Box::new(tls), id, deadline).await,
-                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!("TLS handshake timed out"),
-            },
-            None => serve_websocket(shared, Box::new(tcp), id, deadline).await,
-        }
-    }
-    .instrument(span)
-    .await
-}
-
-/// Upgrades to a WebSocket, picks the service the client asked for, and serves it.
-async fn serve_websocket(shared: Arc<Shared>, stream: Io, id: u64, deadline: Instant) {
-    let config = &shared.config;
-    let served: Vec<u64> = shared.services.iter().map(|s| s.fingerprint()).collect();
-    let upgraded = timeout_at(
-        deadline,
-        upgrade(stream, &served, config.compression, config.max_message_size),
-    )
-    .await;
-    let (mut ws, negotiation) = match upgraded {
-        Ok(Ok(done)) => done,
-        Ok(Err(e)) => return tracing::debug!(error = %e, "WebSocket upgrade failed"),
-        Err(_) => return tracing::debug!("WebSocket upgrade timed out"),
-    };
-    let (service, compression) = match negotiation {
-        Negotiation::Accept {
-            service,
-            compression,
-        } => (service, compression),
-        Negotiation::Refuse { code, reason, .. } => {
-            tracing::debug!(code, %reason, "handshake refused");
-            let frame = CloseFrame {
-                code: code.into(),
-                reason: reason.into(),
-            };
-            let _ = timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
-            return;
-        }
-        Negotiation::NotHardlight(_) => return,
-    };
-    let Some(service) = shared.services.get(service) else {
-        return;
-    };
-    tracing::debug!(service = service.name(), "serving");
-    service.serve(shared.clone(), ws, id, compression).await;
-}
 
 /// A running call: resolves to the call's id, the `STATE` frame its changes need (if any) and its
 /// `REPLY` frame.
@@ -126,6 +64,12 @@ enum End {
 
 pub(super) struct Connection<H: Handler> {
     shared: Arc<Shared>,
+    keepalive: Keepalive,
+    /// A ping to write at the next chance.
+    ping_due: bool,
+    throttle: Option<CallThrottle>,
+    /// Once the server shuts down: no more reading; close when the calls are done or at this deadline.
+    draining: Option<Pin<Box<Sleep>>>,
     handler: Arc<H>,
     state: Arc<StateSync<H::State>>,
     subscriptions: Subscriptions,
@@ -156,7 +100,12 @@ impl<H: Handler> Connection<H> {
             events: EventEmitter::new(shared.registry.clone()),
         };
         let handler = Arc::new(factory.make(parts));
+        let config = &shared.config;
         Self {
+            keepalive: Keepalive::new(config.keepalive_interval, config.idle_timeout),
+            ping_due: false,
+            throttle: config.call_rate_limit.map(CallThrottle::new),
+            draining: None,
             shared,
             handler,
             state: Arc::new(StateSync::new(state)),
@@ -188,9 +137,16 @@ impl<H: Handler> Connection<H> {
 
         let close = self.close.clone();
         let mut close_requested = pin!(close.requested());
+        let shutdown = self.shared.shutdown.clone();
+        let mut shutdown_requested = pin!(shutdown.requested());
         let end = poll_fn(|cx| {
             if let Poll::Ready(reason) = close_requested.as_mut().poll(cx) {
                 return Poll::Ready(End::Close(reason));
+            }
+            if self.draining.is_none()
+                && let Poll::Ready(deadline) = shutdown_requested.as_mut().poll(cx)
+            {
+                self.draining = Some(Box::pin(sleep_until(deadline)));
             }
             self.poll_connection(cx, &mut ws)
         })
@@ -218,14 +174,39 @@ impl<H: Handler> Connection<H> {
 
     /// One wake-up: read, run, write, flush; `Pending` when there is nothing left to do right now.
     fn poll_connection(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Poll<End> {
+        match self.keepalive.poll_due(cx) {
+            Poll::Ready(Due::Ping) => self.ping_due = true,
+            Poll::Ready(Due::Expired) => {
+                return Poll::Ready(close_with(
+                    close::IDLE_TIMEOUT,
+                    format!("nothing received for {:?}", self.keepalive.idle_timeout()),
+                ));
+            }
+            Poll::Pending => {}
+        }
         for _ in 0..ROUNDS_PER_WAKE {
             let mut progressed = false;
+            let mut heard = false;
 
-            // Read every message already received, unless replies are piling up unwritten.
-            while self.pending.len() < PENDING_LIMIT {
-                match ws.poll_next_unpin(cx) {
+            // Read every message already received, unless replies are piling up unwritten, the
+            // call rate says wait, or the server is shutting down.
+            while self.pending.len() < PENDING_LIMIT
+                && self.draining.is_none()
+                && self
+                    .throttle
+                    .as_mut()
+                    .is_none_or(|t| t.poll_ready(cx).is_ready())
+            {
+                let message = ws.poll_next_unpin(cx);
+                if message.is_ready() {
+                    heard = true;
+                }
+                match message {
                     Poll::Ready(Some(Ok(Message::Binary(data)))) => {
                         progressed = true;
+                        if let Some(throttle) = &mut self.throttle {
+                            throttle.call_read();
+                        }
                         if let Err(reason) = self.on_message(cx, &data) {
                             return Poll::Ready(End::Close(reason));
                         }
@@ -258,6 +239,10 @@ impl<H: Handler> Connection<H> {
                 }
             }
 
+            if heard {
+                self.keepalive.heard();
+            }
+
             // Collect finished calls. Events a handler emitted are already queued, so they go
             // out first; then the call's state changes; then its reply.
             while let Poll::Ready(Some(done)) = self.calls.poll_next_unpin(cx) {
@@ -265,6 +250,20 @@ impl<H: Handler> Connection<H> {
                 self.finish_call(cx, done);
             }
             progressed |= self.take_events(cx, EVENT_BATCH);
+
+            if self.ping_due {
+                match ws.poll_ready_unpin(cx) {
+                    Poll::Ready(Ok(())) => {
+                        if ws.start_send_unpin(Message::Ping(Bytes::new())).is_err() {
+                            return Poll::Ready(End::Gone);
+                        }
+                        self.ping_due = false;
+                        self.needs_flush = true;
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Ready(End::Gone),
+                    Poll::Pending => {}
+                }
+            }
 
             // Hand frames to tungstenite's buffer while the socket takes them.
             while !self.pending.is_empty() {
@@ -300,6 +299,17 @@ impl<H: Handler> Connection<H> {
                     return Poll::Ready(End::Gone);
                 }
                 Poll::Pending => {}
+            }
+        }
+        if let Some(deadline) = &mut self.draining {
+            if self.in_flight.is_empty() && self.pending.is_empty() && !self.needs_flush {
+                return Poll::Ready(close_with(close::GOING_AWAY, "server shutting down"));
+            }
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(close_with(
+                    close::GOING_AWAY,
+                    "server shutting down; calls still running were stopped",
+                ));
             }
         }
         if !self.pending.is_empty() || self.needs_flush {
@@ -394,16 +404,26 @@ impl<H: Handler> Connection<H> {
         let state = self.state.clone();
         let counted = self.shared.stats.call_started();
         let max_message_size = self.shared.config.max_message_size;
+        let time_limit = self.shared.config.call_timeout;
         Box::pin(async move {
             let _counted = counted;
-            let reply = AssertUnwindSafe(call)
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|panic| {
-                    let message = panic_message(&*panic);
-                    tracing::warn!(call_id, %message, "handler panicked");
-                    encode_reply_text(call_id, ReplyStatus::Panicked, &message)
-                });
+            let call = AssertUnwindSafe(call).catch_unwind();
+            let finished = match time_limit {
+                None => call.await,
+                Some(limit) => timeout(limit, call).await.unwrap_or_else(|_| {
+                    tracing::warn!(call_id, ?limit, "call timed out");
+                    Ok(encode_reply_text(
+                        call_id,
+                        ReplyStatus::TimedOut,
+                        &format!("the call did not finish within {limit:?}"),
+                    ))
+                }),
+            };
+            let reply = finished.unwrap_or_else(|panic| {
+                let message = panic_message(&*panic);
+                tracing::warn!(call_id, %message, "handler panicked");
+                encode_reply_text(call_id, ReplyStatus::Panicked, &message)
+            });
             let reply = if reply.len() > max_message_size {
                 let why = format!(
                     "reply of {} bytes exceeds the maximum message size of {max_message_size}",

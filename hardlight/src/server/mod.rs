@@ -8,21 +8,30 @@ mod accept;
 pub(crate) mod config;
 mod connection;
 pub(crate) mod handler;
+mod limits;
 pub(crate) mod outbound;
 mod service;
+mod shutdown;
 mod state_sync;
 mod stats;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use config::ServerConfig;
 pub use handler::{ConnectionParts, Factory, Handler};
+pub use limits::RateLimit;
+pub use shutdown::ShutdownHandle;
 pub use stats::ServerStats;
+
+use limits::PeerRateLimiter;
+use stats::Counted;
+use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use service::Service;
 
@@ -60,13 +69,39 @@ pub(crate) struct Shared {
     #[cfg(feature = "nats")]
     nats: Option<NatsBridge>,
     next_id: AtomicU64,
+    shutdown: ShutdownHandle,
+    peer_limiter: Option<PeerRateLimiter>,
 }
 
 impl Shared {
     pub(crate) fn next_connection_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// Decides on a new connection from `peer`: counted and served, or refused with an HTTP status.
+    fn admit(&self, peer: SocketAddr) -> Result<Counted, (StatusCode, String)> {
+        let max = self.config.max_connections;
+        if self.stats.connections() >= max {
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the server is at its limit of {max} connections; try again later\n"),
+            ));
+        }
+        if let Some(limiter) = &self.peer_limiter
+            && !limiter.allow(peer.ip())
+        {
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many new connections from this address; try again later\n".to_owned(),
+            ));
+        }
+        Ok(self.stats.connection_opened())
+    }
 }
+
+/// Refusals answered at once at most; beyond, a refused connection is just closed, so that a flood
+/// costs no more than this many tasks.
+const MAX_REFUSALS_IN_PROGRESS: usize = 64;
 
 impl Server {
     /// A server with this configuration, hosting one service: each of its connections gets a
@@ -74,6 +109,7 @@ impl Server {
     /// [`Server::service`].
     pub fn new<H: Handler>(config: ServerConfig, factory: Factory<H>) -> Self {
         let tls = config.tls.as_ref().map(|tls| tls.acceptor());
+        let peer_limiter = config.connection_rate_limit.map(PeerRateLimiter::new);
         let stats = ServerStats::default();
         #[cfg_attr(not(feature = "nats"), allow(unused_mut))]
         let mut registry = TopicRegistry::new(config.max_message_size, stats.clone());
@@ -93,6 +129,8 @@ impl Server {
                 #[cfg(feature = "nats")]
                 nats,
                 next_id: AtomicU64::new(1),
+                shutdown: ShutdownHandle::new(),
+                peer_limiter,
             },
         }
     }
@@ -171,6 +209,11 @@ impl Server {
         self.shared.stats.clone()
     }
 
+    /// A handle that shuts the server down gracefully; see [`ShutdownHandle`].
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shared.shutdown.clone()
+    }
+
     /// The configuration the server runs with.
     pub fn config(&self) -> &ServerConfig {
         &self.shared.config
@@ -236,30 +279,55 @@ impl BoundServer {
         self.shared.stats.clone()
     }
 
+    /// A handle that shuts the server down gracefully; see [`ShutdownHandle`].
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shared.shutdown.clone()
+    }
+
     /// The NATS bridge, if the configuration has one; see [`Server::nats_bridge`].
     #[cfg(feature = "nats")]
     pub fn nats_bridge(&self) -> Option<NatsBridge> {
         self.shared.nats.clone()
     }
 
-    /// Serves connections until the task running it is dropped or aborted; dropping it ends every
-    /// connection too, because they are owned by this future.
+    /// Serves connections until the task running it is dropped or aborted, which ends every
+    /// connection at once (they are owned by this future), or until a graceful shutdown
+    /// ([`ShutdownHandle`]) has closed them all; it then returns `Ok(())`.
     pub async fn run(self) -> Result<(), Error> {
+        let BoundServer {
+            listener,
+            shared,
+            mut background,
+        } = self;
         let mut connections = JoinSet::new();
-        let mut background = self.background;
-        loop {
+        let mut refusals = JoinSet::new();
+        let shutdown = shared.shutdown.clone();
+        let mut shutdown_requested = std::pin::pin!(shutdown.requested());
+        let deadline = loop {
             tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok((tcp, peer)) => {
-                        connections.spawn(connection::serve(self.shared.clone(), tcp, peer));
-                    }
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, peer)) => match shared.admit(peer) {
+                        Ok(counted) => {
+                            connections.spawn(accept::serve(shared.clone(), tcp, peer, counted));
+                        }
+                        Err((status, text)) => {
+                            shared.stats.connection_refused();
+                            if refusals.len() < MAX_REFUSALS_IN_PROGRESS {
+                                refusals.spawn(accept::refuse_connection(
+                                    shared.clone(), tcp, peer, status, text,
+                                ));
+                            }
+                        }
+                    },
                     Err(e) => {
                         // Out of file descriptors and the like: keep serving those already connected.
                         tracing::warn!(error = %e, "accept failed");
                         tokio::task::yield_now().await;
                     }
                 },
+                deadline = &mut shutdown_requested => break deadline,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                Some(_) = refusals.join_next(), if !refusals.is_empty() => {}
                 Some(ended) = background.join_next(), if !background.is_empty() => {
                     // They run until the server stops; ending early means a panic.
                     if let Err(e) = ended {
@@ -267,6 +335,19 @@ impl BoundServer {
                     }
                 }
             }
+        };
+        // Graceful shutdown: no new connections; each connection finishes its calls and closes
+        // with 1001 by the deadline (plus the time to send its close frame).
+        drop(listener);
+        tracing::info!(connections = connections.len(), "shutting down");
+        let all_closed = async { while connections.join_next().await.is_some() {} };
+        let cutoff = deadline + connection::CLOSE_GRACE + Duration::from_millis(500);
+        if tokio::time::timeout_at(cutoff, all_closed).await.is_err() {
+            tracing::warn!("connections still open after the grace period: aborting them");
         }
+        connections.shutdown().await;
+        refusals.shutdown().await;
+        background.shutdown().await;
+        Ok(())
     }
 }

@@ -22,6 +22,7 @@ pub struct ServerStats {
 struct Inner {
     connections: watch::Sender<usize>,
     accepted: AtomicU64,
+    refused: AtomicU64,
     calls: AtomicUsize,
     events_encoded: AtomicU64,
     events_queued: AtomicU64,
@@ -36,6 +37,16 @@ impl ServerStats {
     /// Connections accepted since the server started.
     pub fn connections_accepted(&self) -> u64 {
         self.inner.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Connections refused since the server started by a limit: the connection limit, the rate of
+    /// new connections per address, or the origin allow-list.
+    pub fn connections_refused(&self) -> u64 {
+        self.inner.refused.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn connection_refused(&self) {
+        self.inner.refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Calls running now, over all connections.

@@ -24,6 +24,8 @@ pub const UNSUPPORTED_VERSION: u16 = 4002;
 pub const BAD_HANDSHAKE: u16 = 4003;
 /// The connection fell too far behind reading what the server sends (its outbound queue is full).
 pub const SLOW_CONSUMER: u16 = 4008;
+/// Nothing arrived from the peer within the idle timeout, not even a pong to a keepalive ping.
+pub const IDLE_TIMEOUT: u16 = 4009;
 
 /// True for the codes that mean "the handshake was refused" (4000–4007).
 pub const fn is_handshake_refusal(code: u16) -> bool {

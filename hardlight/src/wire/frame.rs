@@ -49,6 +49,9 @@ pub enum ReplyStatus {
     BadArguments = 4,
     /// The server failed to encode the reply; the body is a UTF-8 message.
     Internal = 5,
+    /// The call ran longer than the server's call timeout and was stopped; the body is a UTF-8
+    /// message.
+    TimedOut = 6,
 }
 
 impl ReplyStatus {
@@ -60,6 +63,7 @@ impl ReplyStatus {
             3 => Self::UnknownMethod,
             4 => Self::BadArguments,
             5 => Self::Internal,
+            6 => Self::TimedOut,
             other => return Err(FrameError::UnknownReplyStatus(other)),
         })
     }

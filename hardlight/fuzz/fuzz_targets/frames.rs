@@ -1,0 +1,64 @@
+//! Arbitrary bytes through every frame decoder a peer's message reaches: `compression::open` (with and
+//! without compression negotiated), then `decode_client` (what the server runs) and `decode_server`
+//! (what the client runs), walking every field list the latter accepts.
+
+#![no_main]
+
+use hardlight::wire::compression;
+use hardlight::wire::frame::{self, ClientFrame, FieldList, ServerFrame};
+use libfuzzer_sys::fuzz_target;
+
+const MAX_SIZE: usize = 1 << 20;
+
+fuzz_target!(|data: &[u8]| {
+    // The raw bytes, as if they had already been inflated.
+    decode_both(data);
+
+    for negotiated in [false, true] {
+        if let Ok(opened) = compression::open(data, negotiated, MAX_SIZE) {
+            assert!(
+                opened.len() <= MAX_SIZE.max(data.len()),
+                "open exceeded its limit"
+            );
+            if !negotiated && data.len() >= 2 {
+                assert_eq!(
+                    data[1] & frame::FLAG_COMPRESSED,
+                    0,
+                    "compressed frame opened without negotiation"
+                );
+            }
+            if opened.len() >= 2 {
+                assert_eq!(
+                    opened[1] & frame::FLAG_COMPRESSED,
+                    0,
+                    "flag left set after open"
+                );
+            }
+            decode_both(&opened);
+        }
+    }
+});
+
+fn decode_both(msg: &[u8]) {
+    if let Ok(ClientFrame::Call { args, .. }) = frame::decode_client(msg) {
+        assert_eq!(args.len(), msg.len() - frame::CALL_HEADER);
+    }
+    match frame::decode_server(msg) {
+        Ok(ServerFrame::Hello(hello)) => walk(hello.state),
+        Ok(ServerFrame::State(fields)) => walk(fields),
+        Ok(ServerFrame::Reply { body, .. }) => {
+            assert_eq!(body.len(), msg.len() - frame::REPLY_HEADER);
+        }
+        Ok(ServerFrame::Event { topic, payload }) => {
+            assert_eq!(4 + topic.len() + payload.len(), msg.len());
+        }
+        Err(_) => {}
+    }
+}
+
+/// A field list that parsed must iterate without panicking and yield exactly `len()` fields.
+fn walk(fields: FieldList<'_>) {
+    let n = fields.iter().count();
+    assert_eq!(n, fields.len());
+    assert_eq!(fields.is_empty(), n == 0);
+}
