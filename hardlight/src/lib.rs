@@ -49,7 +49,9 @@ pub use events::{
 };
 #[cfg(feature = "nats")]
 pub use events::{NatsBridge, NatsConfig, NatsStatus};
-pub use server::{BoundServer, Factory, Server, ServerConfig, ServerStats};
+pub use server::{
+    BoundServer, Factory, RateLimit, Server, ServerConfig, ServerStats, ShutdownHandle,
+};
 pub use state::{StateHandle, StateWriteGuard};
 pub use tls::{CertFingerprint, ServerTls, ServerTrust};
 pub use topic::Topic;

@@ -1,6 +1,8 @@
 //! The client against a server that breaks the protocol: calls fail with a typed error, never hang.
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use hardlight::wire::frame::{
@@ -92,5 +94,60 @@ async fn a_reply_to_a_call_never_made_ends_the_connection() {
         }
         other => panic!("expected a protocol error, got {other:?}"),
     }
+    assert!(!client.is_connected());
+}
+
+/// A server that completes the handshake, sends HELLO, then goes silent: it reads nothing, so it
+/// answers neither calls nor pings (as a peer behind a cut cable would).
+#[allow(clippy::result_large_err)]
+async fn silent_server() -> (u16, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let select = |_: &Request, mut response: Response| {
+            response
+                .headers_mut()
+                .insert("sec-websocket-protocol", "hardlight.v1".parse().unwrap());
+            Ok(response)
+        };
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select)
+            .await
+            .unwrap();
+        let hello = FieldListWriter::hello(256, 1 << 20, 0).finish();
+        ws.send(Message::Binary(hello.into())).await.unwrap();
+        // Hold the socket open, unread, until the test ends.
+        let _ = stopped.await;
+        drop(ws);
+    });
+    (port, stop)
+}
+
+#[tokio::test]
+async fn a_server_that_goes_silent_fails_every_call_within_the_idle_timeout() {
+    let (port, _stop) = silent_server().await;
+    let client = TestClient::new(
+        ClientConfig::plaintext(format!("127.0.0.1:{port}"))
+            .keepalive(Duration::from_millis(100), Duration::from_millis(400)),
+    );
+    within("connect", client.connect()).await.unwrap();
+    let calls = futures_util::future::join_all((0..3).map(|i| client.add(i, i)));
+    for result in within("the calls to fail", calls).await {
+        match result {
+            Err(CallError::Rpc(Error::ConnectionClosed { code, reason })) => {
+                assert_eq!(code, Some(hardlight::wire::close::IDLE_TIMEOUT));
+                assert!(reason.contains("400ms"), "{reason}");
+            }
+            other => panic!("expected the idle timeout, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        client.closed().await,
+        Error::ConnectionClosed {
+            code: Some(4009),
+            ..
+        }
+    ));
     assert!(!client.is_connected());
 }

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use hardlight::wire::close;
 use hardlight::wire::frame::{FLAG_COMPRESSED, ServerFrame, decode_server, encode_call};
 use hardlight::*;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 async fn read_frame(ws: &mut RawPeer) -> Vec<u8> {
@@ -21,7 +21,9 @@ async fn read_frame(ws: &mut RawPeer) -> Vec<u8> {
     }
 }
 
-/// Asserts that a normal client still gets served after a peer misbehaved.
+/// Asserts that a normal client still gets served after a peer misbehaved, and that the server
+/// holds nothing more for the misbehaving peers: only the bystander's connection (one task) is left,
+/// with no call running.
 async fn still_serving(server: &TestServer, bystander: &TestClient) {
     assert_eq!(
         within("bystander call", bystander.add(20, 22))
@@ -31,6 +33,13 @@ async fn still_serving(server: &TestServer, bystander: &TestClient) {
     );
     let fresh = server.client().await;
     assert_eq!(fresh.add(1, 1).await.unwrap(), 2);
+    fresh.disconnect().await;
+    within(
+        "only the bystander's connection to be left",
+        server.stats.wait_for_connections(|n| n == 1),
+    )
+    .await;
+    assert_eq!(server.stats.calls_in_flight(), 0);
 }
 
 #[tokio::test]
@@ -328,4 +337,137 @@ async fn pipelined_calls_start_in_arrival_order() {
         }
     }
     assert_eq!(counters, vec![(1, 1), (2, 2), (3, 3)]);
+}
+
+#[tokio::test]
+async fn an_http_request_without_upgrade_gets_400() {
+    let server = TestServer::with_config(ServerConfig::plaintext("127.0.0.1:0")).await;
+    let bystander = server.client().await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = within(
+        "the server to answer and close",
+        tcp.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    still_serving(&server, &bystander).await;
+}
+
+#[tokio::test]
+async fn a_slowloris_handshake_is_cut_at_the_handshake_timeout() {
+    let server = TestServer::with_config(
+        ServerConfig::plaintext("127.0.0.1:0").handshake_timeout(Duration::from_millis(500)),
+    )
+    .await;
+    let bystander = server.client().await;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let (mut read, mut write) = tcp.into_split();
+    // The attacker: a valid upgrade request, one byte every 20 ms, never finished in time.
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: {}\r\nX-Padding: {}\r\n\r\n",
+        test_offer(None).join(", "),
+        "a".repeat(200)
+    );
+    let dribble = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        for byte in request.bytes() {
+            ticks.tick().await;
+            if write.write_all(&[byte]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    // The server gives up at the handshake timeout, long before the request would be complete.
+    let _ = within(
+        "the server to drop the slow peer",
+        read.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        !String::from_utf8_lossy(&answer).contains(" 101 "),
+        "the slow handshake was upgraded"
+    );
+    dribble.abort();
+    still_serving(&server, &bystander).await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_completes_tls_is_dropped() {
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0").handshake_timeout(Duration::from_millis(300)),
+    )
+    .await;
+    let bystander = server.client().await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    // The start of a TLS ClientHello record announcing 512 bytes, then nothing more.
+    tcp.write_all(&[
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ])
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let read = within("the server to drop the peer", tcp.read_to_end(&mut buf)).await;
+    assert!(matches!(read, Ok(_) | Err(_)));
+    still_serving(&server, &bystander).await;
+}
+
+#[tokio::test]
+async fn a_client_that_sends_calls_but_never_reads_is_held_back_then_dropped() {
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0")
+            .keepalive(Duration::from_millis(200), Duration::from_secs(1)),
+    )
+    .await;
+    let bystander = TestClient::new(
+        server
+            .client_config()
+            .keepalive(Duration::from_millis(200), Duration::from_secs(5)),
+    );
+    within("connect", bystander.connect()).await.unwrap();
+    let (ws, _hello) = raw_hardlight(server.port, None).await;
+    let (mut sink, stream) = ws.split();
+    // Calls for 16 KiB replies, as fast as the socket takes them, and never a read: the server
+    // stops reading once its unwritten replies pile up, TCP holds the rest back, and the peer, which
+    // answers no ping, is closed at the idle timeout.
+    let flood = tokio::spawn(async move {
+        let mut sent = 0u32;
+        while sent < 100_000 {
+            let call = encode_call(sent, 11, &(16_384u32,)).unwrap();
+            if futures_util::SinkExt::send(&mut sink, Message::Binary(call.into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            sent += 1;
+        }
+        sent
+    });
+    within(
+        "the flooding peer to be dropped",
+        server.stats.wait_for_connections(|n| n == 1),
+    )
+    .await;
+    // Far fewer calls got in than were tried: the server held the peer back.
+    let sent = within("the flood to stop", flood).await.unwrap();
+    assert!(
+        sent < 100_000,
+        "the server read {sent} calls without writing"
+    );
+    drop(stream);
+    still_serving(&server, &bystander).await;
 }

@@ -111,6 +111,19 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         }
     }
 
+    /// Resolves once the last connection made has ended (at once if it already has), with why:
+    /// [`Error::ConnectionClosed`] with the server's close code and reason (1001 `server shutting
+    /// down` when it shut down gracefully, 4009 when it went silent past the keepalive's idle
+    /// timeout), or how the connection was lost. [`Error::NotConnected`] at once when the client
+    /// never connected or was disconnected by its user.
+    pub async fn closed(&self) -> Error {
+        let session = lock(&self.inner.session).clone();
+        match session {
+            Some(session) => session.ended().await,
+            None => Error::NotConnected,
+        }
+    }
+
     /// True while connected.
     pub fn is_connected(&self) -> bool {
         self.session().is_ok()

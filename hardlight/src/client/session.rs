@@ -65,6 +65,8 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     state: watch::Sender<S::State>,
     events: broadcast::Sender<Event<S::Event>>,
     shutdown: watch::Sender<bool>,
+    /// True once the connection has ended (`pending.closed` says why).
+    ended: watch::Sender<bool>,
 }
 
 impl<S: ?Sized + ServiceSchema> Session<S> {
@@ -106,6 +108,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             state,
             events: broadcast::channel(event_buffer.max(1)).0,
             shutdown: watch::channel(false).0,
+            ended: watch::channel(false).0,
         });
         Ok((session, rx))
     }
@@ -181,6 +184,15 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         // Dropping the senders wakes every waiting call, which then reads `closed`.
         drop(waiters);
         self.slots.close();
+        self.ended.send_replace(true);
+    }
+
+    /// Resolves once the connection has ended, with why.
+    pub(crate) async fn ended(&self) -> Error {
+        let mut rx = self.ended.subscribe();
+        // The sender lives in `self`, so waiting cannot fail.
+        let _ = rx.wait_for(|ended| *ended).await;
+        self.closed_error()
     }
 
     /// Calls sent or about to be sent whose replies have not arrived.

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tracing::Instrument;
 
 use super::connection::CLOSE_GRACE;
+use super::preflight::{Head, read_head};
 use super::service::Io;
 use super::stats::Counted;
 use super::{ServerConfig, Shared};
@@ -70,6 +71,14 @@ pub(crate) async fn refuse_connection(
 
 /// Upgrades to a WebSocket, picks the service the client asked for, and serves it.
 async fn serve_websocket(shared: Arc<Shared>, stream: Io, id: u64, deadline: Instant) {
+    let stream: Io = match timeout_at(deadline, read_head(stream)).await {
+        Ok(Ok((Head::Upgrade, rewound))) => Box::new(rewound),
+        Ok(Ok((Head::Refuse(status, _), _))) => {
+            return tracing::debug!(status, "not a WebSocket upgrade");
+        }
+        Ok(Err(e)) => return tracing::debug!(error = %e, "reading the request failed"),
+        Err(_) => return tracing::debug!("request head timed out"),
+    };
     let served: Vec<u64> = shared.services.iter().map(|s| s.fingerprint()).collect();
     let upgraded = timeout_at(deadline, upgrade(stream, &served, &shared.config)).await;
     let (mut ws, negotiation) = match upgraded {

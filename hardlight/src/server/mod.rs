@@ -10,6 +10,7 @@ mod connection;
 pub(crate) mod handler;
 mod limits;
 pub(crate) mod outbound;
+mod preflight;
 mod service;
 mod shutdown;
 mod state_sync;

@@ -174,6 +174,7 @@ pub struct TestServer {
     pub emitter: EventEmitter,
     pub notifier: Option<TopicNotifier>,
     pub ctx: Arc<Ctx>,
+    pub shutdown: ShutdownHandle,
     task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
@@ -194,6 +195,7 @@ impl TestServer {
         let server = more(Server::new(config, factory!(TestHandler, ctx.clone())));
         let emitter = server.get_event_emitter();
         let notifier = Some(server.get_topic_notifier().expect("fresh server"));
+        let shutdown = server.shutdown_handle();
         let bound = server.bind().await.expect("bind loopback");
         let port = bound.local_addr().expect("bound").port();
         let stats = bound.stats();
@@ -205,6 +207,7 @@ impl TestServer {
             emitter,
             notifier,
             ctx,
+            shutdown,
             task,
         }
     }
@@ -229,6 +232,11 @@ impl TestServer {
         let client = TestClient::new(config);
         within("connect", client.connect()).await.expect("connect");
         client
+    }
+
+    /// Resolves with what the server's `run` returned (after a graceful shutdown).
+    pub async fn stopped(&mut self) -> Result<(), Error> {
+        (&mut self.task).await.expect("the server task panicked")
     }
 
     /// Stops the server and every connection, as a crash would.

@@ -1,0 +1,185 @@
+//! Reads an HTTP request head before the WebSocket handshake, so that a request that is not a
+//! WebSocket upgrade gets a `400 Bad Request` saying so (tungstenite would just drop it), then hands
+//! the bytes already read back to the handshake.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+/// Largest request head read; beyond it the request is refused (`431`).
+pub(crate) const MAX_HEAD: usize = 8 << 10;
+/// Headers parsed at most.
+const MAX_HEADERS: usize = 64;
+
+/// What the head says.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Head {
+    /// A WebSocket upgrade request: go on with the handshake.
+    Upgrade,
+    /// Not one: answer with this status line and text, and close.
+    Refuse(&'static str, &'static str),
+}
+
+/// Reads until the end of the request head (or a refusal is certain); returns the verdict and
+/// the stream with every byte read put back in front.
+pub(crate) async fn read_head<S>(mut stream: S) -> io::Result<(Head, Rewind<S>)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buffer = BytesMut::with_capacity(1024);
+    let head = loop {
+        if stream.read_buf(&mut buffer).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if let Some(head) = judge(&buffer) {
+            break head;
+        }
+        if buffer.len() >= MAX_HEAD {
+            break Head::Refuse(
+                "431 Request Header Fields Too Large",
+                "request head over 8 KiB\n",
+            );
+        }
+    };
+    if let Head::Refuse(status, text) = head {
+        let answer = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            text.len()
+        );
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+    }
+    Ok((
+        head,
+        Rewind {
+            prefix: buffer.freeze(),
+            inner: stream,
+        },
+    ))
+}
+
+/// The verdict on the bytes read so far; `None` until the head is complete.
+fn judge(bytes: &[u8]) -> Option<Head> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(bytes) {
+        Ok(httparse::Status::Partial) => None,
+        Err(httparse::Error::TooManyHeaders) => Some(Head::Refuse(
+            "431 Request Header Fields Too Large",
+            "too many request headers\n",
+        )),
+        Err(_) => Some(Head::Refuse("400 Bad Request", "malformed HTTP request\n")),
+        Ok(httparse::Status::Complete(_)) => {
+            let has_token = |name: &str, token: &str| {
+                request.headers.iter().any(|h| {
+                    h.name.eq_ignore_ascii_case(name)
+                        && std::str::from_utf8(h.value).is_ok_and(|v| {
+                            v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+                        })
+                })
+            };
+            if request.method == Some("GET")
+                && has_token("upgrade", "websocket")
+                && has_token("connection", "upgrade")
+            {
+                Some(Head::Upgrade)
+            } else {
+                Some(Head::Refuse(
+                    "400 Bad Request",
+                    "expected a WebSocket upgrade (GET with Upgrade: websocket) offering the \
+                     subprotocol hardlight.v1\n",
+                ))
+            }
+        }
+    }
+}
+
+/// A stream that first yields `prefix`, then reads from `inner`; writes go to `inner`.
+pub(crate) struct Rewind<S> {
+    prefix: Bytes,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            if self.prefix.is_empty() {
+                // Frees the head's buffer for the rest of the connection's life.
+                self.prefix = Bytes::new();
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judges_requests() {
+        let upgrade = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
+        assert_eq!(judge(upgrade), Some(Head::Upgrade));
+        assert_eq!(judge(&upgrade[..20]), None);
+        let plain = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(matches!(judge(plain), Some(Head::Refuse(s, _)) if s.starts_with("400")));
+        let post = b"POST / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
+        assert!(matches!(judge(post), Some(Head::Refuse(s, _)) if s.starts_with("400")));
+        assert!(
+            matches!(judge(b"\x00\x01garbage\r\n\r\n"), Some(Head::Refuse(s, _)) if s.starts_with("400"))
+        );
+    }
+
+    #[tokio::test]
+    async fn replays_what_it_read() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let request = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nextra";
+        client.write_all(request).await.unwrap();
+        let (head, mut rewound) = read_head(server).await.unwrap();
+        assert_eq!(head, Head::Upgrade);
+        let mut replay = vec![0; request.len()];
+        rewound.read_exact(&mut replay).await.unwrap();
+        assert_eq!(&replay, request);
+    }
+}
