@@ -406,6 +406,7 @@ fn tables_give_the_wire_constants() {
         (ReplyStatus::UnknownMethod, "UnknownMethod"),
         (ReplyStatus::BadArguments, "BadArguments"),
         (ReplyStatus::Internal, "Internal"),
+        (ReplyStatus::TimedOut, "TimedOut"),
     ];
     for (status, name) in statuses {
         let row = format!("| {} | `{name}` |", status as u8);
@@ -427,6 +428,7 @@ fn tables_give_the_wire_constants() {
         (close::UNSUPPORTED_VERSION, "UNSUPPORTED_VERSION"),
         (close::BAD_HANDSHAKE, "BAD_HANDSHAKE"),
         (close::SLOW_CONSUMER, "SLOW_CONSUMER"),
+        (close::IDLE_TIMEOUT, "IDLE_TIMEOUT"),
     ];
     for (code, name) in codes {
         let row = format!("| {code} | `{name}` |");
