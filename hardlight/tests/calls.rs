@@ -212,3 +212,30 @@ async fn replies_and_events_over_the_size_limit_are_refused_by_the_server() {
     ));
     assert_eq!(client.add(1, 1).await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn a_client_killed_mid_call_leaves_nothing_behind_on_the_server() {
+    let server = TestServer::start().await;
+    let (mut ws, _hello) = raw_hardlight(server.port, None).await;
+    // Three calls that wait inside their handler (method 2, `gate`), then the peer vanishes
+    // without a close frame, as a killed process would.
+    for id in 1..=3 {
+        send_binary(
+            &mut ws,
+            hardlight::wire::frame::encode_call(id, 2, &()).unwrap(),
+        )
+        .await;
+    }
+    server.ctx.wait_entered(3).await;
+    assert_eq!(server.stats.calls_in_flight(), 3);
+    drop(ws);
+    within(
+        "the connection to end",
+        server.stats.wait_for_connections(|n| n == 0),
+    )
+    .await;
+    // The handlers' futures were dropped with the connection.
+    assert_eq!(server.stats.calls_in_flight(), 0);
+    let client = server.client().await;
+    assert_eq!(client.add(1, 2).await.unwrap(), 3);
+}
