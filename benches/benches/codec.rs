@@ -33,8 +33,10 @@ fn call(c: &mut Criterion) {
                 b.iter(|| {
                     let frame = encode_call(7, 0, &(payload.clone(),))
                         .expect("a byte vector always encodes");
-                    let ClientFrame::Call { args, .. } =
-                        decode_client(black_box(&frame)).expect("the frame just encoded parses");
+                    let Ok(ClientFrame::Call { args, .. }) = decode_client(black_box(&frame))
+                    else {
+                        unreachable!("the frame just encoded parses as a CALL");
+                    };
                     let (decoded,) =
                         <(Vec<u8>,)>::decode(args).expect("the arguments just encoded validate");
                     decoded

@@ -21,11 +21,14 @@ pub enum Error {
         /// The peer's close reason, or a description of how the connection was lost.
         reason: String,
     },
-    /// The server refused the handshake: a different schema fingerprint, protocol version, or a bad
-    /// parameter. Retrying with the same client will not help.
-    #[error("handshake refused by the server (close code {code}): {reason}")]
+    /// The server refused the connection. With a close code (4001–4003): a different schema
+    /// fingerprint, protocol version, or a bad parameter; retrying with the same client will not
+    /// help. With an HTTP status, before any WebSocket: 403 (origin not allowed), 429 (too many new
+    /// connections from this address) or 503 (the server is full), where retrying later may help,
+    /// or 400/431 (not a valid hardlight upgrade request).
+    #[error("handshake refused by the server (code {code}): {reason}")]
     HandshakeRefused {
-        /// One of the handshake close codes (4000–4099).
+        /// The close code (4000–4099) or HTTP status of the refusal.
         code: u16,
         /// The server's reason.
         reason: String,
@@ -51,6 +54,9 @@ pub enum Error {
     /// The call took longer than allowed and was stopped (the server's call timeout).
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The call was cancelled and stopped on the server.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
     /// A value could not be encoded on this side.
     #[error("{0}")]
     Encode(String),

@@ -56,6 +56,7 @@ proptest! {
                 prop_assert_eq!(m, method);
                 prop_assert_eq!(<(u32, String)>::decode(args).unwrap(), (a, s));
             }
+            other => prop_assert!(false, "not a CALL: {:?}", other),
         }
     }
 

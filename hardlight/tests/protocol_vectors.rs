@@ -386,6 +386,7 @@ fn handshake_refusals_in_the_document_are_the_servers() {
 fn tables_give_the_wire_constants() {
     let kinds = [
         (kind::CALL, "CALL"),
+        (kind::CANCEL, "CANCEL"),
         (kind::HELLO, "HELLO"),
         (kind::REPLY, "REPLY"),
         (kind::STATE, "STATE"),
@@ -407,6 +408,7 @@ fn tables_give_the_wire_constants() {
         (ReplyStatus::BadArguments, "BadArguments"),
         (ReplyStatus::Internal, "Internal"),
         (ReplyStatus::TimedOut, "TimedOut"),
+        (ReplyStatus::Cancelled, "Cancelled"),
     ];
     for (status, name) in statuses {
         let row = format!("| {} | `{name}` |", status as u8);
@@ -505,7 +507,10 @@ fn call_vectors_are_the_counters_calls() {
         call_id,
         method,
         args,
-    } = decode_client(vector("call_increment")).expect("call_increment parses");
+    } = decode_client(vector("call_increment")).expect("call_increment parses")
+    else {
+        panic!("call_increment is not a CALL");
+    };
     assert_eq!((call_id, method), (7, INCREMENT));
     assert_eq!(
         <(u32,)>::decode(args).expect("the arguments validate"),
@@ -520,7 +525,10 @@ fn call_vectors_are_the_counters_calls() {
         call_id,
         method,
         args,
-    } = decode_client(vector("call_new_counter")).expect("call_new_counter parses");
+    } = decode_client(vector("call_new_counter")).expect("call_new_counter parses")
+    else {
+        panic!("call_new_counter is not a CALL");
+    };
     assert_eq!((call_id, method, args), (0, NEW_COUNTER, &[][..]));
     <()>::decode(args).expect("the empty argument tuple validates");
 }
@@ -731,4 +739,17 @@ fn frames_under_the_threshold_are_never_compressed() {
             assert_eq!(open(frame, true, FOUR_MIB as usize).as_deref(), Ok(frame));
         }
     }
+}
+
+#[test]
+fn the_cancel_example_is_what_the_client_sends() {
+    assert!(PROTOCOL_MD.contains("Example: `02 00 07 00 00 00` cancels call 7."));
+    assert_eq!(
+        hardlight::wire::frame::encode_cancel(7),
+        [0x02, 0x00, 0x07, 0x00, 0x00, 0x00]
+    );
+    assert_eq!(
+        decode_client(&[0x02, 0x00, 0x07, 0x00, 0x00, 0x00]),
+        Ok(ClientFrame::Cancel { call_id: 7 })
+    );
 }

@@ -5,15 +5,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
-use super::session::{Incoming, Session};
+use super::session::{Incoming, Outbox, Session};
 use crate::error::Error;
 use crate::keepalive::{Due, Keepalive};
 use crate::locks::lock;
 use crate::server::handler::ServiceSchema;
 use crate::wire::close;
 use crate::wire::compression::seal;
+use crate::wire::frame::encode_cancel;
 
 /// A message for a transport to send.
 #[derive(Debug)]
@@ -47,7 +48,7 @@ pub(crate) async fn drive<S, Si, St>(
     session: Arc<Session<S>>,
     mut sink: Si,
     mut stream: St,
-    mut outbound: mpsc::Receiver<Vec<u8>>,
+    outbox: Outbox,
     keepalive: Keepalive,
 ) where
     S: ?Sized + ServiceSchema,
@@ -55,6 +56,10 @@ pub(crate) async fn drive<S, Si, St>(
     St: Stream<Item = Result<Incoming, Error>> + Unpin,
 {
     let compression = session.compression;
+    let Outbox {
+        calls: mut outbound,
+        mut cancelled,
+    } = outbox;
     // Shared by the reader (which hears the server) and the keepalive timer; never held across an
     // await.
     let keepalive = Mutex::new(keepalive);
@@ -95,13 +100,19 @@ pub(crate) async fn drive<S, Si, St>(
     };
     let writer = async {
         loop {
+            // Calls first: a `CANCEL` then never overtakes the `CALL` it cancels.
             let frame = tokio::select! {
+                biased;
                 frame = outbound.recv() => match frame {
                     Some(frame) => frame,
                     None => break,
                 },
                 () = ping.notified() => {
                     sink.send(Outgoing::Ping).await?;
+                    continue;
+                }
+                Some(call_id) = cancelled.recv() => {
+                    sink.send(Outgoing::Binary(seal(encode_cancel(call_id), compression))).await?;
                     continue;
                 }
             };

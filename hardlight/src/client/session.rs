@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 
 use crate::error::{CallError, Error};
 use crate::events::{Event, EventDecode};
@@ -40,6 +40,50 @@ pub(crate) enum Incoming {
     },
 }
 
+/// What the driver sends besides calls' frames.
+pub(crate) struct Outbox {
+    /// `CALL` frames, in the order the calls were made.
+    pub(crate) calls: mpsc::Receiver<Vec<u8>>,
+    /// Ids of calls to cancel.
+    pub(crate) cancelled: mpsc::UnboundedReceiver<u32>,
+}
+
+/// Where a call is, for what dropping it must undo.
+enum Stage {
+    /// Registered, its frame not queued (sending to the channel is cancel-safe): forget it.
+    Queued,
+    /// Its frame is queued for the server: ask the server to stop it, keep the slot until the reply.
+    Sent,
+    /// The reply arrived, or the connection ended.
+    Done,
+}
+
+/// Undoes what a call's dropped future leaves behind.
+struct CallGuard<'a, S: ?Sized + ServiceSchema> {
+    session: &'a Session<S>,
+    call_id: u32,
+    stage: Stage,
+}
+
+impl<S: ?Sized + ServiceSchema> Drop for CallGuard<'_, S> {
+    fn drop(&mut self) {
+        let mut pending = lock(&self.session.pending);
+        match self.stage {
+            Stage::Done => {}
+            Stage::Queued => {
+                pending.calls.remove(&self.call_id);
+            }
+            Stage::Sent => {
+                if let Some(call) = pending.calls.get_mut(&self.call_id) {
+                    call.waiter = None;
+                    // Nobody to read it if the connection is gone.
+                    let _ = self.session.cancels.send(self.call_id);
+                }
+            }
+        }
+    }
+}
+
 /// A reply as received: the whole message, and where its body starts.
 struct Reply {
     status: ReplyStatus,
@@ -47,8 +91,15 @@ struct Reply {
     body_at: usize,
 }
 
+/// A call whose reply has not arrived. It keeps its slot until then, even when its caller gave up
+/// (then `waiter` is `None`): the server counts it in flight until it replies.
+struct PendingCall {
+    waiter: Option<oneshot::Sender<Reply>>,
+    _slot: OwnedSemaphorePermit,
+}
+
 struct Pending {
-    calls: HashMap<u32, oneshot::Sender<Reply>>,
+    calls: HashMap<u32, PendingCall>,
     /// Set once the connection has ended: the error every later call gets at once.
     closed: Option<Error>,
 }
@@ -56,8 +107,11 @@ struct Pending {
 /// One established connection's protocol state.
 pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     outbound: mpsc::Sender<Vec<u8>>,
+    /// Ids of calls whose callers gave up, for the driver to send `CANCEL`. Unbounded, but it
+    /// holds at most one id per call slot.
+    cancels: mpsc::UnboundedSender<u32>,
     pending: Mutex<Pending>,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     next_id: AtomicU32,
     pub(crate) compression: Option<u8>,
     max_outgoing: usize,
@@ -76,7 +130,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         max_incoming: usize,
         event_buffer: usize,
         state: watch::Sender<S::State>,
-    ) -> Result<(Arc<Self>, mpsc::Receiver<Vec<u8>>), Error> {
+    ) -> Result<(Arc<Self>, Outbox), Error> {
         let hello = match decode_server(message) {
             Ok(ServerFrame::Hello(hello)) => hello,
             Ok(_) => return Err(Error::Protocol("expected HELLO as the first frame".into())),
@@ -93,14 +147,16 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         state.send_replace(snapshot);
         let max_calls = usize::from(max_calls.max(1));
         // The outbound queue never holds more than one frame per call slot.
-        let (outbound, rx) = mpsc::channel(max_calls);
+        let (outbound, calls) = mpsc::channel(max_calls);
+        let (cancels, cancelled) = mpsc::unbounded_channel();
         let session = Arc::new(Self {
             outbound,
+            cancels,
             pending: Mutex::new(Pending {
                 calls: HashMap::new(),
                 closed: None,
             }),
-            slots: Semaphore::new(max_calls),
+            slots: Arc::new(Semaphore::new(max_calls)),
             next_id: AtomicU32::new(0),
             compression: (compression != 0).then_some(compression),
             max_outgoing: max_message_size as usize,
@@ -110,7 +166,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             shutdown: watch::channel(false).0,
             ended: watch::channel(false).0,
         });
-        Ok((session, rx))
+        Ok((session, Outbox { calls, cancelled }))
     }
 
     /// Handles one message from the server. An error means the server broke the protocol.
@@ -129,15 +185,18 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                     std::borrow::Cow::Borrowed(_) => message.clone(),
                     std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
                 };
-                let waiter = lock(&self.pending).calls.remove(&call_id);
-                match waiter {
-                    // A dropped receiver means the caller stopped waiting; nothing to do.
-                    Some(waiter) => {
-                        let _ = waiter.send(Reply {
-                            status,
-                            message,
-                            body_at,
-                        });
+                // Removing the entry frees its slot.
+                let call = lock(&self.pending).calls.remove(&call_id);
+                match call {
+                    Some(call) => {
+                        // No waiter, or a dropped receiver: the caller gave up; nothing to do.
+                        if let Some(waiter) = call.waiter {
+                            let _ = waiter.send(Reply {
+                                status,
+                                message,
+                                body_at,
+                            });
+                        }
                         Ok(())
                     }
                     None => Err(Error::Protocol(format!(
@@ -227,9 +286,10 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         args: &A,
     ) -> Result<R::Ok, CallError<R::Err>> {
         // Waiting here is how the 257th call waits for a free slot instead of failing.
-        let _slot = self
+        let slot = self
             .slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| self.closed_error())?;
         let call_id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -248,14 +308,27 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             if let Some(error) = &pending.closed {
                 return Err(error.clone().into());
             }
-            pending.calls.insert(call_id, tx);
+            pending.calls.insert(
+                call_id,
+                PendingCall {
+                    waiter: Some(tx),
+                    _slot: slot,
+                },
+            );
         }
+        // From here, dropping this future (the caller gave up) cancels the call.
+        let mut guard = CallGuard {
+            session: self,
+            call_id,
+            stage: Stage::Queued,
+        };
         if self.outbound.send(frame).await.is_err() {
-            lock(&self.pending).calls.remove(&call_id);
             return Err(self.closed_error().into());
         }
-        let reply = rx.await.map_err(|_| self.closed_error())?;
-        decode_reply::<R>(&reply)
+        guard.stage = Stage::Sent;
+        let reply = rx.await.map_err(|_| self.closed_error());
+        guard.stage = Stage::Done;
+        decode_reply::<R>(&reply?)
     }
 
     /// Asks the driver to close the connection normally (the user disconnected or dropped the client).
@@ -287,6 +360,7 @@ fn decode_reply<R: MethodReturn>(reply: &Reply) -> Result<R::Ok, CallError<R::Er
         ReplyStatus::BadArguments => Err(Error::BadArguments(text()).into()),
         ReplyStatus::Internal => Err(Error::Internal(text()).into()),
         ReplyStatus::TimedOut => Err(Error::Timeout(text()).into()),
+        ReplyStatus::Cancelled => Err(Error::Cancelled(text()).into()),
     }
 }
 

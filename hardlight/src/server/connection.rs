@@ -7,7 +7,7 @@
 //! into tungstenite's buffer, and flushes once: under load many frames leave in one system call, and
 //! an idle connection costs one task and one keepalive timer.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -76,7 +77,8 @@ pub(super) struct Connection<H: Handler> {
     close: CloseSignal,
     events: mpsc::Receiver<Bytes>,
     compression: Option<u8>,
-    in_flight: HashSet<u32>,
+    /// Calls in flight, each with the handle that stops it when the client cancels it.
+    in_flight: HashMap<u32, AbortHandle>,
     calls: FuturesUnordered<Running>,
     /// Frames produced and not yet handed to the socket, in the order they must be written.
     pending: VecDeque<Bytes>,
@@ -113,7 +115,7 @@ impl<H: Handler> Connection<H> {
             close,
             events,
             compression,
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
             calls: FuturesUnordered::new(),
             pending: VecDeque::new(),
             needs_flush: false,
@@ -364,13 +366,23 @@ impl<H: Handler> Connection<H> {
     fn on_message(&mut self, cx: &mut Context<'_>, data: &Bytes) -> Result<(), CloseReason> {
         let max = self.shared.config.max_message_size;
         let frame = open(data, self.compression.is_some(), max).map_err(violation)?;
-        let ClientFrame::Call {
-            call_id,
-            method,
-            args,
-        } = decode_client(&frame).map_err(violation)?;
+        let (call_id, method, args) = match decode_client(&frame).map_err(violation)? {
+            ClientFrame::Call {
+                call_id,
+                method,
+                args,
+            } => (call_id, method, args),
+            ClientFrame::Cancel { call_id } => {
+                // Stopped at its next poll, which this wakes; it then replies `Cancelled` like any
+                // call. A call no longer in flight has replied already: nothing to do.
+                if let Some(handle) = self.in_flight.get(&call_id) {
+                    handle.abort();
+                }
+                return Ok(());
+            }
+        };
         let limit = usize::from(self.shared.config.max_calls_in_flight);
-        if self.in_flight.contains(&call_id) {
+        if self.in_flight.contains_key(&call_id) {
             return Err(reason(
                 close::PROTOCOL_ERROR,
                 format!("call id {call_id} reused while that call is still in flight"),
@@ -384,10 +396,11 @@ impl<H: Handler> Connection<H> {
         }
         match <H::Service as Dispatch<H>>::dispatch(&self.handler, call_id, method, args) {
             Ok(call) => {
-                self.in_flight.insert(call_id);
+                let (abort, registration) = AbortHandle::new_pair();
+                self.in_flight.insert(call_id, abort);
                 // Started here, in arrival order (a set of futures would first poll the newest),
                 // and finished at once if it does not wait for anything.
-                let mut running = self.running(call_id, call);
+                let mut running = self.running(call_id, Abortable::new(call, registration));
                 match running.as_mut().poll(cx) {
                     Poll::Ready(done) => self.finish_call(cx, done),
                     Poll::Pending => self.calls.push(running),
@@ -399,15 +412,21 @@ impl<H: Handler> Connection<H> {
         Ok(())
     }
 
-    /// Wraps a dispatched call: contain a panic, check the reply's size, compute the state changes.
-    fn running(&self, call_id: u32, call: super::handler::CallFuture) -> Running {
+    /// Wraps a dispatched call: contain a panic, stop it when cancelled or out of time, check the
+    /// reply's size, compute the state changes.
+    fn running(&self, call_id: u32, call: Abortable<super::handler::CallFuture>) -> Running {
         let state = self.state.clone();
         let counted = self.shared.stats.call_started();
         let max_message_size = self.shared.config.max_message_size;
         let time_limit = self.shared.config.call_timeout;
         Box::pin(async move {
             let _counted = counted;
-            let call = AssertUnwindSafe(call).catch_unwind();
+            let call = AssertUnwindSafe(async move {
+                call.await.unwrap_or_else(|_aborted| {
+                    encode_reply_text(call_id, ReplyStatus::Cancelled, "cancelled by the client")
+                })
+            })
+            .catch_unwind();
             let finished = match time_limit {
                 None => call.await,
                 Some(limit) => timeout(limit, call).await.unwrap_or_else(|_| {

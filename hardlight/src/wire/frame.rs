@@ -14,6 +14,8 @@ pub const KNOWN_FLAGS: u8 = FLAG_COMPRESSED;
 pub mod kind {
     /// Client → server: invoke a method.
     pub const CALL: u8 = 0x01;
+    /// Client → server: stop a call in flight (its caller gave up).
+    pub const CANCEL: u8 = 0x02;
     /// Server → client: first frame after the upgrade; limits and the full state snapshot.
     pub const HELLO: u8 = 0x10;
     /// Server → client: the outcome of one call.
@@ -26,6 +28,8 @@ pub mod kind {
 
 /// Header sizes, in bytes, before the variable part of each frame.
 pub const CALL_HEADER: usize = 8;
+/// `CANCEL` frame: kind, flags, call id; nothing follows.
+pub const CANCEL_LEN: usize = 6;
 /// `REPLY` header: kind, flags, call id, status.
 pub const REPLY_HEADER: usize = 7;
 /// `HELLO` header: kind, flags, max calls, max message size, compression level.
@@ -52,6 +56,9 @@ pub enum ReplyStatus {
     /// The call ran longer than the server's call timeout and was stopped; the body is a UTF-8
     /// message.
     TimedOut = 6,
+    /// The client cancelled the call (a `CANCEL` frame) and it was stopped; the body is a UTF-8
+    /// message.
+    Cancelled = 7,
 }
 
 impl ReplyStatus {
@@ -64,6 +71,7 @@ impl ReplyStatus {
             4 => Self::BadArguments,
             5 => Self::Internal,
             6 => Self::TimedOut,
+            7 => Self::Cancelled,
             other => return Err(FrameError::UnknownReplyStatus(other)),
         })
     }
@@ -105,6 +113,14 @@ pub enum FrameError {
     /// A `STATE` or `HELLO` field list ends early or has bytes after its last field.
     #[error("malformed state field list")]
     BadFieldList,
+    /// A fixed-size frame has bytes after its end.
+    #[error("frame of kind 0x{kind:02x} has {extra} bytes after its end")]
+    TrailingBytes {
+        /// The frame kind.
+        kind: u8,
+        /// Bytes too many.
+        extra: usize,
+    },
     /// A topic is longer than [`MAX_TOPIC_LEN`].
     #[error("topic of {0} bytes is longer than the 65535 bytes a frame can carry")]
     TopicTooLong(usize),
@@ -121,6 +137,12 @@ pub enum ClientFrame<'a> {
         method: u16,
         /// rkyv archive of the tuple of arguments.
         args: &'a [u8],
+    },
+    /// Stop call `call_id` if it is still in flight; its `REPLY` (status `Cancelled`, or whatever
+    /// it had already produced) ends it as for any call.
+    Cancel {
+        /// The call to stop.
+        call_id: u32,
     },
 }
 
@@ -302,6 +324,14 @@ pub fn encode_call<A: Codable>(
     args.encode_into(buf)
 }
 
+/// Encodes a `CANCEL` frame.
+pub fn encode_cancel(call_id: u32) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(CANCEL_LEN);
+    buf.extend_from_slice(&[kind::CANCEL, 0]);
+    buf.extend_from_slice(&call_id.to_le_bytes());
+    buf
+}
+
 /// Starts a `REPLY` frame; append the body to the returned buffer.
 pub fn reply_header(call_id: u32, status: ReplyStatus, body_capacity: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(REPLY_HEADER + body_capacity);
@@ -352,6 +382,18 @@ pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
                 call_id: read_u32(msg, 2)?,
                 method: read_u16(msg, 6)?,
                 args: &msg[CALL_HEADER..],
+            })
+        }
+        kind::CANCEL => {
+            need(msg, CANCEL_LEN)?;
+            if msg.len() > CANCEL_LEN {
+                return Err(FrameError::TrailingBytes {
+                    kind: kind::CANCEL,
+                    extra: msg.len() - CANCEL_LEN,
+                });
+            }
+            Ok(ClientFrame::Cancel {
+                call_id: read_u32(msg, 2)?,
             })
         }
         other => Err(FrameError::UnknownKind(other)),
