@@ -20,8 +20,12 @@ pub(crate) const CLIENT_NEW: &str = "new";
 /// The client's constructor for development servers with self-signed certificates.
 pub(crate) const CLIENT_NEW_SELF_SIGNED: &str = "new_self_signed";
 
-/// Method names an `#[rpc]` trait cannot use: the client's constructors have them.
-pub(crate) const RESERVED_METHODS: [&str; 2] = [CLIENT_NEW, CLIENT_NEW_SELF_SIGNED];
+/// The client's method returning a handle with another per-call deadline.
+pub(crate) const CLIENT_WITH_TIMEOUT: &str = "with_timeout";
+
+/// Method names an `#[rpc]` trait cannot use: the generated client's own methods have them.
+pub(crate) const RESERVED_METHODS: [&str; 3] =
+    [CLIENT_NEW, CLIENT_NEW_SELF_SIGNED, CLIENT_WITH_TIMEOUT];
 
 /// The client's field holding the untyped `Client`.
 pub(crate) fn client_inner() -> Ident {

@@ -507,6 +507,7 @@ fn call_vectors_are_the_counters_calls() {
         call_id,
         method,
         args,
+        budget_ms: None,
     } = decode_client(vector("call_increment")).expect("call_increment parses")
     else {
         panic!("call_increment is not a CALL");
@@ -525,6 +526,7 @@ fn call_vectors_are_the_counters_calls() {
         call_id,
         method,
         args,
+        budget_ms: None,
     } = decode_client(vector("call_new_counter")).expect("call_new_counter parses")
     else {
         panic!("call_new_counter is not a CALL");
@@ -752,4 +754,27 @@ fn the_cancel_example_is_what_the_client_sends() {
         decode_client(&[0x02, 0x00, 0x07, 0x00, 0x00, 0x00]),
         Ok(ClientFrame::Cancel { call_id: 7 })
     );
+}
+
+#[test]
+fn the_deadline_example_is_what_the_client_sends() {
+    assert!(PROTOCOL_MD.contains(
+        "Example: `01 02 07 00 00 00 02 00 e8 03 00 00`\ncalls method 2 as call 7 with one second"
+    ));
+    let frame = hardlight::wire::frame::encode_call_within(7, 2, Some(1000), &()).unwrap();
+    assert_eq!(
+        frame,
+        [0x01, 0x02, 0x07, 0x00, 0x00, 0x00, 0x02, 0x00, 0xe8, 0x03, 0x00, 0x00]
+    );
+    assert_eq!(
+        decode_client(&frame),
+        Ok(ClientFrame::Call {
+            call_id: 7,
+            method: 2,
+            args: &[],
+            budget_ms: Some(1000)
+        })
+    );
+    // The deadline flag is for CALL only.
+    assert!(decode_client(&[0x02, 0x02, 0x07, 0x00, 0x00, 0x00]).is_err());
 }

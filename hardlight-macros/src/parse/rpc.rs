@@ -166,7 +166,7 @@ fn parse_method(ctxt: &Ctxt, method: &TraitItemFn, index: u16) -> Method {
         ctxt.error_spanned_by(
             &sig.ident,
             format!(
-                "an rpc method cannot be named `{name}`: the generated client's constructor `{name}` \
+                "an rpc method cannot be named `{name}`: the generated client's own method `{name}` \
                  has this name; rename the method"
             ),
         );

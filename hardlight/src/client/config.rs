@@ -31,6 +31,7 @@ pub struct ClientConfig {
     pub(crate) event_buffer: usize,
     pub(crate) keepalive_interval: Duration,
     pub(crate) idle_timeout: Duration,
+    pub(crate) call_timeout: Option<Duration>,
 }
 
 impl ClientConfig {
@@ -66,6 +67,7 @@ impl ClientConfig {
             event_buffer: DEFAULT_EVENT_BUFFER,
             keepalive_interval: crate::server::config::DEFAULT_KEEPALIVE_INTERVAL,
             idle_timeout: crate::server::config::DEFAULT_IDLE_TIMEOUT,
+            call_timeout: None,
         }
     }
 
@@ -84,6 +86,17 @@ impl ClientConfig {
     /// Largest message the client accepts from the server, after inflation (default 16 MiB).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes.max(64);
+        self
+    }
+
+    /// Deadline of every call made through this client (default: none), counted from the call's
+    /// start, waiting for a free slot included. A call past it fails with
+    /// [`Error::Timeout`](crate::Error::Timeout) and the server is told to stop it. The time left
+    /// travels with the call, so the server stops it too and its handler can read it
+    /// ([`call_deadline`](crate::server::call_deadline)). Override it per handle with
+    /// [`Client::with_timeout`](crate::client::Client::with_timeout).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
         self
     }
 

@@ -13,6 +13,7 @@ mod subscription;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -33,6 +34,8 @@ use session::Session;
 /// Cheap to clone; clones share the connection. Dropping the last clone closes the connection.
 pub struct Client<S: ?Sized + ServiceSchema> {
     inner: Arc<Inner<S>>,
+    /// Deadline of each call made through this handle.
+    timeout: Option<Duration>,
     _service: PhantomData<fn() -> *const S>,
 }
 
@@ -56,6 +59,7 @@ impl<S: ?Sized + ServiceSchema> Clone for Client<S> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            timeout: self.timeout,
             _service: PhantomData,
         }
     }
@@ -65,6 +69,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     /// A client that will connect as `config` says. Nothing happens until [`Client::connect`].
     pub fn new(config: ClientConfig) -> Self {
         Self {
+            timeout: config.call_timeout,
             inner: Arc::new(Inner {
                 config,
                 session: Mutex::new(None),
@@ -167,7 +172,18 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         args: &A,
     ) -> Result<R::Ok, CallError<R::Err>> {
         let session = self.session()?;
-        session.call::<A, R>(method, args).await
+        session.call::<A, R>(method, args, self.timeout).await
+    }
+
+    /// Another handle to the same connection whose calls have this deadline each (instead of
+    /// [`ClientConfig::call_timeout`]): `client.with_timeout(Duration::from_millis(200)).get(key)`.
+    /// A call past it fails with [`Error::Timeout`] and the server is told to stop it.
+    #[must_use]
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
+            ..self.clone()
+        }
     }
 
     fn session(&self) -> Result<Arc<Session<S>>, Error> {

@@ -7,8 +7,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use crate::error::{CallError, Error};
 use crate::events::{Event, EventDecode};
@@ -19,7 +22,7 @@ use crate::topic::Topic;
 use crate::wire::Codable;
 use crate::wire::compression::open;
 use crate::wire::frame::{
-    FieldList, FrameError, Hello, ReplyStatus, ServerFrame, decode_server, encode_call,
+    FieldList, FrameError, Hello, ReplyStatus, ServerFrame, decode_server, encode_call_within,
 };
 
 /// A message as a transport delivers it.
@@ -284,6 +287,29 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         &self,
         method: u16,
         args: &A,
+        timeout: Option<Duration>,
+    ) -> Result<R::Ok, CallError<R::Err>> {
+        let Some(timeout) = timeout else {
+            return self.call_until::<A, R>(method, args, None).await;
+        };
+        let deadline = Instant::now() + timeout;
+        // Dropping the call at the deadline cancels it (see `CallGuard`).
+        match tokio::time::timeout_at(
+            deadline,
+            self.call_until::<A, R>(method, args, Some(deadline)),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout(format!("no reply within {timeout:?}")).into()),
+        }
+    }
+
+    async fn call_until<A: Codable, R: MethodReturn>(
+        &self,
+        method: u16,
+        args: &A,
+        deadline: Option<Instant>,
     ) -> Result<R::Ok, CallError<R::Err>> {
         // Waiting here is how the 257th call waits for a free slot instead of failing.
         let slot = self
@@ -293,7 +319,12 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             .await
             .map_err(|_| self.closed_error())?;
         let call_id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = encode_call(call_id, method, args).map_err(Error::from)?;
+        // What is left of the deadline travels with the call, in whole milliseconds (at least 1).
+        let budget_ms = deadline.map(|deadline| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1)
+        });
+        let frame = encode_call_within(call_id, method, budget_ms, args).map_err(Error::from)?;
         if frame.len() > self.max_outgoing {
             return Err(Error::LimitExceeded(format!(
                 "call of {} bytes exceeds the server's maximum message size of {}",

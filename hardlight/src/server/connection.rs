@@ -26,6 +26,7 @@ use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::deadline::with_deadline;
 use super::handler::{Dispatch, Factory, Handler};
 use super::limits::CallThrottle;
 use super::outbound::{CloseReason, CloseSignal, Outbound};
@@ -366,12 +367,13 @@ impl<H: Handler> Connection<H> {
     fn on_message(&mut self, cx: &mut Context<'_>, data: &Bytes) -> Result<(), CloseReason> {
         let max = self.shared.config.max_message_size;
         let frame = open(data, self.compression.is_some(), max).map_err(violation)?;
-        let (call_id, method, args) = match decode_client(&frame).map_err(violation)? {
+        let (call_id, method, args, budget_ms) = match decode_client(&frame).map_err(violation)? {
             ClientFrame::Call {
                 call_id,
                 method,
                 args,
-            } => (call_id, method, args),
+                budget_ms,
+            } => (call_id, method, args, budget_ms),
             ClientFrame::Cancel { call_id } => {
                 // Stopped at its next poll, which this wakes; it then replies `Cancelled` like any
                 // call. A call no longer in flight has replied already: nothing to do.
@@ -400,7 +402,8 @@ impl<H: Handler> Connection<H> {
                 self.in_flight.insert(call_id, abort);
                 // Started here, in arrival order (a set of futures would first poll the newest),
                 // and finished at once if it does not wait for anything.
-                let mut running = self.running(call_id, Abortable::new(call, registration));
+                let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
+                let mut running = self.running(call_id, budget, Abortable::new(call, registration));
                 match running.as_mut().poll(cx) {
                     Poll::Ready(done) => self.finish_call(cx, done),
                     Poll::Pending => self.calls.push(running),
@@ -414,18 +417,28 @@ impl<H: Handler> Connection<H> {
 
     /// Wraps a dispatched call: contain a panic, stop it when cancelled or out of time, check the
     /// reply's size, compute the state changes.
-    fn running(&self, call_id: u32, call: Abortable<super::handler::CallFuture>) -> Running {
+    fn running(
+        &self,
+        call_id: u32,
+        budget: Option<Duration>,
+        call: Abortable<super::handler::CallFuture>,
+    ) -> Running {
         let state = self.state.clone();
         let counted = self.shared.stats.call_started();
         let max_message_size = self.shared.config.max_message_size;
-        let time_limit = self.shared.config.call_timeout;
+        // The sooner of the server's limit and the client's budget.
+        let time_limit = match (self.shared.config.call_timeout, budget) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (limit, budget) => limit.or(budget),
+        };
+        let deadline = time_limit.map(|limit| tokio::time::Instant::now() + limit);
         Box::pin(async move {
             let _counted = counted;
-            let call = AssertUnwindSafe(async move {
+            let call = AssertUnwindSafe(with_deadline(deadline, async move {
                 call.await.unwrap_or_else(|_aborted| {
                     encode_reply_text(call_id, ReplyStatus::Cancelled, "cancelled by the client")
                 })
-            })
+            }))
             .catch_unwind();
             let finished = match time_limit {
                 None => call.await,

@@ -7,6 +7,7 @@
 mod accept;
 pub(crate) mod config;
 mod connection;
+mod deadline;
 pub(crate) mod handler;
 mod limits;
 pub(crate) mod outbound;
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use config::ServerConfig;
+pub use deadline::call_deadline;
 pub use handler::{ConnectionParts, Factory, Handler};
 pub use limits::RateLimit;
 pub use shutdown::ShutdownHandle;

@@ -7,7 +7,10 @@ use super::codec::{Codable, EncodeError};
 
 /// Flag bit: the bytes after the two-byte prefix are raw-deflate compressed.
 pub const FLAG_COMPRESSED: u8 = 0x01;
-/// Flags this version understands; any other bit set is a protocol violation.
+/// Flag bit, `CALL` only: a `u32` time budget in milliseconds follows the method index.
+pub const FLAG_DEADLINE: u8 = 0x02;
+/// Flags this version understands on every frame; any other bit set is a protocol violation
+/// (except [`FLAG_DEADLINE`] on `CALL`).
 pub const KNOWN_FLAGS: u8 = FLAG_COMPRESSED;
 
 /// Frame kinds.
@@ -28,6 +31,8 @@ pub mod kind {
 
 /// Header sizes, in bytes, before the variable part of each frame.
 pub const CALL_HEADER: usize = 8;
+/// `CALL` header with [`FLAG_DEADLINE`]: the header, then the budget.
+pub const CALL_DEADLINE_HEADER: usize = 12;
 /// `CANCEL` frame: kind, flags, call id; nothing follows.
 pub const CANCEL_LEN: usize = 6;
 /// `REPLY` header: kind, flags, call id, status.
@@ -137,6 +142,9 @@ pub enum ClientFrame<'a> {
         method: u16,
         /// rkyv archive of the tuple of arguments.
         args: &'a [u8],
+        /// The client's time budget for the call, in milliseconds from when the server reads it
+        /// ([`FLAG_DEADLINE`]); `None` when the client set none.
+        budget_ms: Option<u32>,
     },
     /// Stop call `call_id` if it is still in flight; its `REPLY` (status `Cancelled`, or whatever
     /// it had already produced) ends it as for any call.
@@ -317,10 +325,28 @@ pub fn encode_call<A: Codable>(
     method: u16,
     args: &A,
 ) -> Result<Vec<u8>, EncodeError> {
+    encode_call_within(call_id, method, None, args)
+}
+
+/// Encodes a `CALL` frame, with a time budget in milliseconds if `budget_ms` is set.
+pub fn encode_call_within<A: Codable>(
+    call_id: u32,
+    method: u16,
+    budget_ms: Option<u32>,
+    args: &A,
+) -> Result<Vec<u8>, EncodeError> {
     let mut buf = Vec::with_capacity(64);
-    buf.extend_from_slice(&[kind::CALL, 0]);
+    let flags = if budget_ms.is_some() {
+        FLAG_DEADLINE
+    } else {
+        0
+    };
+    buf.extend_from_slice(&[kind::CALL, flags]);
     buf.extend_from_slice(&call_id.to_le_bytes());
     buf.extend_from_slice(&method.to_le_bytes());
+    if let Some(budget) = budget_ms {
+        buf.extend_from_slice(&budget.to_le_bytes());
+    }
     args.encode_into(buf)
 }
 
@@ -375,15 +401,23 @@ pub enum EventEncodeError {
 
 /// Parses a client frame (already inflated, see [`super::compression::open`]).
 pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
-    match prefix(msg)? {
+    match prefix(msg, FLAG_DEADLINE)? {
         kind::CALL => {
-            need(msg, CALL_HEADER)?;
+            let (budget_ms, header) = if msg[1] & FLAG_DEADLINE != 0 {
+                need(msg, CALL_DEADLINE_HEADER)?;
+                (Some(read_u32(msg, 8)?), CALL_DEADLINE_HEADER)
+            } else {
+                need(msg, CALL_HEADER)?;
+                (None, CALL_HEADER)
+            };
             Ok(ClientFrame::Call {
                 call_id: read_u32(msg, 2)?,
                 method: read_u16(msg, 6)?,
-                args: &msg[CALL_HEADER..],
+                args: &msg[header..],
+                budget_ms,
             })
         }
+        kind::CANCEL if msg[1] & FLAG_DEADLINE != 0 => Err(FrameError::UnknownFlags(msg[1])),
         kind::CANCEL => {
             need(msg, CANCEL_LEN)?;
             if msg.len() > CANCEL_LEN {
@@ -402,7 +436,7 @@ pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
 
 /// Parses a server frame (already inflated, see [`super::compression::open`]).
 pub fn decode_server(msg: &[u8]) -> Result<ServerFrame<'_>, FrameError> {
-    match prefix(msg)? {
+    match prefix(msg, 0)? {
         kind::HELLO => {
             need(msg, HELLO_HEADER)?;
             Ok(ServerFrame::Hello(Hello {
@@ -434,10 +468,11 @@ pub fn decode_server(msg: &[u8]) -> Result<ServerFrame<'_>, FrameError> {
 }
 
 /// Checks the two-byte prefix and returns the kind. Compression must already have been undone.
-fn prefix(msg: &[u8]) -> Result<u8, FrameError> {
+/// Checks the two-byte prefix (allowing the flags `extra` besides [`KNOWN_FLAGS`]); returns the kind.
+fn prefix(msg: &[u8], extra: u8) -> Result<u8, FrameError> {
     need(msg, 2)?;
     let flags = msg[1];
-    if flags & !KNOWN_FLAGS != 0 {
+    if flags & !(KNOWN_FLAGS | extra) != 0 {
         return Err(FrameError::UnknownFlags(flags));
     }
     if flags & FLAG_COMPRESSED != 0 {
