@@ -139,13 +139,16 @@ async fn serve(address: &str) -> Result<(), String> {
         "counter server listening on {}",
         bound.local_addr().map_err(|e| e.to_string())?
     );
-    tokio::select! {
-        result = bound.run() => result.map_err(|e| e.to_string()),
-        _ = tokio::signal::ctrl_c() => {
+    // On Ctrl-C: stop accepting, give calls in flight up to 5 s, then close every connection
+    // with 1001; `run` returns once they are all closed.
+    let shutdown = bound.shutdown_handle();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
             println!("interrupted; shutting down");
-            Ok(())
+            shutdown.shutdown(std::time::Duration::from_secs(5));
         }
-    }
+    });
+    bound.run().await.map_err(|e| e.to_string())
 }
 
 fn make_server(address: &str) -> Server {
