@@ -41,12 +41,19 @@ impl Keepalive {
 
     /// Something arrived from the peer.
     pub(crate) fn heard(&mut self) {
-        self.last_heard = Instant::now();
-        if self.pinged {
-            // The answer to our ping (or anything after it): the timer is set for the expiry, bring
-            // it back to the next ping. Once per ping, so the common case touches no timer.
-            self.pinged = false;
-            self.timer.as_mut().reset(self.last_heard + self.interval);
+        self.heard_at(Instant::now());
+    }
+
+    /// Something arrived from the peer at `at`; earlier news than it has is ignored. After a ping,
+    /// the timer is set for the expiry: the answer brings it back to the next ping (once per ping,
+    /// so the common case touches no timer).
+    pub(crate) fn heard_at(&mut self, at: Instant) {
+        if at > self.last_heard {
+            self.last_heard = at;
+            if self.pinged {
+                self.pinged = false;
+                self.timer.as_mut().reset(self.last_heard + self.interval);
+            }
         }
     }
 

@@ -1,16 +1,17 @@
 //! Runs an established session over any message transport until the connection ends.
 
 use std::future::poll_fn;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::session::{Incoming, Outbox, Session};
 use crate::error::Error;
 use crate::keepalive::{Due, Keepalive};
-use crate::locks::lock;
 use crate::server::handler::ServiceSchema;
 use crate::wire::close;
 use crate::wire::compression::seal;
@@ -25,6 +26,14 @@ pub(crate) enum Outgoing {
     Ping,
     /// A close frame.
     Close(u16, String),
+}
+
+/// What the writer does next.
+enum Next {
+    Frame(Vec<u8>),
+    Closed,
+    Cancel(u32),
+    Keepalive(Due),
 }
 
 /// Frames written before one flush.
@@ -60,14 +69,15 @@ pub(crate) async fn drive<S, Si, St>(
         calls: mut outbound,
         mut cancelled,
     } = outbox;
-    // Shared by the reader (which hears the server) and the keepalive timer; never held across an
-    // await.
-    let keepalive = Mutex::new(keepalive);
-    let ping = Notify::new();
+    // The reader notes when it last heard the server (milliseconds since `base`); the writer, which
+    // owns the keepalive timer and the sink, reads it when the timer fires.
+    let mut keepalive = keepalive;
+    let base = Instant::now();
+    let heard_ms = AtomicU64::new(0);
     let reader = async {
         loop {
             let next = stream.next().await;
-            lock(&keepalive).heard();
+            heard_ms.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
             match next {
                 Some(Ok(Incoming::Control)) => {}
                 Some(Ok(Incoming::Binary(message))) => {
@@ -90,30 +100,36 @@ pub(crate) async fn drive<S, Si, St>(
             }
         }
     };
-    let timer = async {
-        loop {
-            match poll_fn(|cx| lock(&keepalive).poll_due(cx)).await {
-                Due::Ping => ping.notify_one(),
-                Due::Expired => return lock(&keepalive).idle_timeout(),
-            }
-        }
-    };
     let writer = async {
         loop {
-            // Calls first: a `CANCEL` then never overtakes the `CALL` it cancels.
-            let frame = tokio::select! {
-                biased;
-                frame = outbound.recv() => match frame {
-                    Some(frame) => frame,
-                    None => break,
-                },
-                () = ping.notified() => {
+            // Calls first (a `CANCEL` then never overtakes the `CALL` it cancels), then cancels,
+            // then the keepalive; the common case polls one channel and nothing else.
+            let next = poll_fn(|cx| {
+                if let Poll::Ready(frame) = outbound.poll_recv(cx) {
+                    return Poll::Ready(frame.map_or(Next::Closed, Next::Frame));
+                }
+                if let Poll::Ready(Some(call_id)) = cancelled.poll_recv(cx) {
+                    return Poll::Ready(Next::Cancel(call_id));
+                }
+                let heard = base + Duration::from_millis(heard_ms.load(Ordering::Relaxed));
+                keepalive.heard_at(heard);
+                keepalive.poll_due(cx).map(Next::Keepalive)
+            })
+            .await;
+            let frame = match next {
+                Next::Frame(frame) => frame,
+                Next::Closed => break,
+                Next::Cancel(call_id) => {
+                    sink.send(Outgoing::Binary(seal(encode_cancel(call_id), compression)))
+                        .await?;
+                    continue;
+                }
+                Next::Keepalive(Due::Ping) => {
                     sink.send(Outgoing::Ping).await?;
                     continue;
                 }
-                Some(call_id) = cancelled.recv() => {
-                    sink.send(Outgoing::Binary(seal(encode_cancel(call_id), compression))).await?;
-                    continue;
+                Next::Keepalive(Due::Expired) => {
+                    return Ok(Some(keepalive.idle_timeout()));
                 }
             };
             sink.feed(Outgoing::Binary(seal(frame, compression)))
@@ -140,16 +156,16 @@ pub(crate) async fn drive<S, Si, St>(
             }
             sink.flush().await?;
         }
-        Ok::<(), Error>(())
+        Ok::<_, Error>(None)
     };
     let end = tokio::select! {
         end = reader => end,
         written = writer => match written {
             Err(e) => End::Failed(e.to_string()),
-            Ok(()) => End::Shutdown,
+            Ok(Some(silent)) => End::Silent(silent),
+            Ok(None) => End::Shutdown,
         },
         () = session.shutdown_requested() => End::Shutdown,
-        silent = timer => End::Silent(silent),
     };
 
     let (close_frame, error) = match end {

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::{AbortHandle, Abortable};
+use futures_util::future::{AbortHandle, Abortable, Either};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -434,12 +434,17 @@ impl<H: Handler> Connection<H> {
         let deadline = time_limit.map(|limit| tokio::time::Instant::now() + limit);
         Box::pin(async move {
             let _counted = counted;
-            let call = AssertUnwindSafe(with_deadline(deadline, async move {
+            let call = async move {
                 call.await.unwrap_or_else(|_aborted| {
                     encode_reply_text(call_id, ReplyStatus::Cancelled, "cancelled by the client")
                 })
-            }))
-            .catch_unwind();
+            };
+            // Only a call with a deadline pays for the task-local that shows it to the handler.
+            let call = match deadline {
+                Some(_) => Either::Left(with_deadline(deadline, call)),
+                None => Either::Right(call),
+            };
+            let call = AssertUnwindSafe(call).catch_unwind();
             let finished = match time_limit {
                 None => call.await,
                 Some(limit) => timeout(limit, call).await.unwrap_or_else(|_| {
