@@ -45,6 +45,7 @@ async fn still_serving(server: &TestServer, bystander: &TestClient) {
 #[tokio::test]
 async fn wrong_schema_is_refused_after_the_upgrade_with_4001() {
     let server = TestServer::start().await;
+    let bystander = server.client().await;
     let mut ws = raw_connect(
         server.port,
         &["hardlight.v1", "hardlight.schema.0000000000000001"],
@@ -54,26 +55,33 @@ async fn wrong_schema_is_refused_after_the_upgrade_with_4001() {
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!(code, close::SCHEMA_MISMATCH);
     assert!(reason.contains("schema mismatch"), "{reason}");
+    drop(ws);
+    still_serving(&server, &bystander).await;
 }
 
 #[tokio::test]
 async fn another_protocol_version_is_refused_with_4002() {
     let server = TestServer::start().await;
+    let bystander = server.client().await;
     let mut ws = raw_connect(server.port, &["hardlight.v9"]).await.unwrap();
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!(code, close::UNSUPPORTED_VERSION);
     assert!(reason.contains("hardlight.v1"), "{reason}");
+    drop(ws);
+    still_serving(&server, &bystander).await;
 }
 
 #[tokio::test]
 async fn a_missing_subprotocol_is_refused_over_http() {
     let server = TestServer::start().await;
+    let bystander = server.client().await;
     match raw_connect(server.port, &[]).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 400)
         }
         other => panic!("expected HTTP 400, got {:?}", other.map(|_| ())),
     }
+    still_serving(&server, &bystander).await;
 }
 
 #[tokio::test]
@@ -158,6 +166,13 @@ async fn bad_arguments_and_unknown_methods_fail_only_the_call() {
         }
         other => panic!("{other:?}"),
     }
+    drop(ws);
+    within(
+        "the raw connection to end",
+        server.stats.wait_for_connections(|n| n == 0),
+    )
+    .await;
+    assert_eq!(server.stats.calls_in_flight(), 0);
 }
 
 #[tokio::test]
