@@ -48,10 +48,11 @@ async fn the_client_wide_deadline_fails_the_call_and_the_server_stops_it() {
             .call_timeout(Duration::from_millis(200)),
     );
     within("connect", client.connect()).await.unwrap();
-    // Nobody opens the gate.
+    // Nobody opens the gate. Client and server give up at about the same time: the error is the
+    // client's own ("no reply within 200ms") or the server's ("did not finish within 199ms").
     match within("the call to time out", client.gate()).await {
         Err(CallError::Rpc(Error::Timeout(message))) => {
-            assert!(message.contains("200ms"), "{message}")
+            assert!(message.contains("within"), "{message}")
         }
         other => panic!("expected a timeout, got {other:?}"),
     }
