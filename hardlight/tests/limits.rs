@@ -178,7 +178,7 @@ async fn a_call_that_never_returns_is_stopped_at_the_call_timeout() {
 async fn the_server_closes_a_peer_that_answers_no_ping_with_4009() {
     let server = TestServer::with_config(
         ServerConfig::new_self_signed("127.0.0.1:0")
-            .keepalive(Duration::from_millis(100), Duration::from_millis(400)),
+            .keepalive(Duration::from_millis(100), Duration::from_secs(1)),
     )
     .await;
     // A well-behaved client, whose own pings (and answers to the server's) keep it alive.
@@ -198,7 +198,7 @@ async fn the_server_closes_a_peer_that_answers_no_ping_with_4009() {
     // What it finds when it reads at last: the server's ping(s), then the close.
     let (code, reason) = expect_close(&mut silent).await;
     assert_eq!(code, close::IDLE_TIMEOUT);
-    assert!(reason.contains("400ms"), "{reason}");
+    assert!(reason.contains("1s"), "{reason}");
     // The live one, which answered, is still served.
     assert!(alive.is_connected());
     assert_eq!(alive.add(1, 1).await.unwrap(), 2);
