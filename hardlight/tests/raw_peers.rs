@@ -34,9 +34,15 @@ async fn still_serving(server: &TestServer, bystander: &TestClient) {
     let fresh = server.client().await;
     assert_eq!(fresh.add(1, 1).await.unwrap(), 2);
     fresh.disconnect().await;
+    connections_settle_at(server, 1).await;
+}
+
+/// Waits until the server holds exactly `n` connections (one task each), then checks that no call
+/// is left running.
+async fn connections_settle_at(server: &TestServer, n: usize) {
     within(
-        "only the bystander's connection to be left",
-        server.stats.wait_for_connections(|n| n == 1),
+        "the server to hold only the expected connections",
+        server.stats.wait_for_connections(|c| c == n),
     )
     .await;
     assert_eq!(server.stats.calls_in_flight(), 0);
@@ -167,12 +173,7 @@ async fn bad_arguments_and_unknown_methods_fail_only_the_call() {
         other => panic!("{other:?}"),
     }
     drop(ws);
-    within(
-        "the raw connection to end",
-        server.stats.wait_for_connections(|n| n == 0),
-    )
-    .await;
-    assert_eq!(server.stats.calls_in_flight(), 0);
+    connections_settle_at(&server, 0).await;
 }
 
 #[tokio::test]

@@ -79,8 +79,11 @@ async fn serve_websocket(shared: Arc<Shared>, stream: Io, id: u64, deadline: Ins
         Ok(Err(e)) => return tracing::debug!(error = %e, "reading the request failed"),
         Err(_) => return tracing::debug!("request head timed out"),
     };
-    let served: Vec<u64> = shared.services.iter().map(|s| s.fingerprint()).collect();
-    let upgraded = timeout_at(deadline, upgrade(stream, &served, &shared.config)).await;
+    let upgraded = timeout_at(
+        deadline,
+        upgrade(stream, &shared.fingerprints, &shared.config),
+    )
+    .await;
     let (mut ws, negotiation) = match upgraded {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => return tracing::debug!(error = %e, "WebSocket upgrade failed"),

@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     /// The hosted services, each with a distinct fingerprint, in the order they were added.
     pub(crate) services: Vec<Box<dyn Service>>,
+    /// Their fingerprints, in the same order: what the handshake accepts.
+    pub(crate) fingerprints: Vec<u64>,
     pub(crate) registry: Arc<TopicRegistry>,
     pub(crate) stats: ServerStats,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
@@ -125,6 +127,7 @@ impl Server {
         Self {
             shared: Shared {
                 config,
+                fingerprints: vec![<H::Service as handler::ServiceSchema>::FINGERPRINT],
                 services: vec![Box::new(factory)],
                 registry: Arc::new(registry),
                 stats,
@@ -182,6 +185,7 @@ impl Server {
                 existing.name()
             );
         }
+        self.shared.fingerprints.push(added.fingerprint());
         self.shared.services.push(added);
         self
     }
