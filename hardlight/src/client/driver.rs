@@ -4,40 +4,17 @@ use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::time::Instant;
+use futures_util::{SinkExt, Stream, StreamExt};
 
-use super::session::{Incoming, Outbox, Session};
+use super::outbox::{Batch, BoxSink, Outgoing};
+use super::session::{Incoming, Session};
 use crate::error::Error;
 use crate::keepalive::{Due, Keepalive};
 use crate::server::handler::ServiceSchema;
 use crate::wire::close;
-use crate::wire::compression::seal;
-use crate::wire::frame::encode_cancel;
 
-/// A message for a transport to send.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    /// A binary message: one frame.
-    Binary(Vec<u8>),
-    /// A keepalive ping.
-    Ping,
-    /// A close frame.
-    Close(u16, String),
-}
-
-/// What the writer does next.
-enum Next {
-    Frame(Vec<u8>),
-    Closed,
-    Cancel(u32),
-    Keepalive(Due),
-}
-
-/// Frames written before one flush.
-const WRITE_BATCH: usize = 256;
 /// Time allowed to send our close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -53,24 +30,18 @@ enum End {
 
 /// Pumps messages between the transport and the session; when the connection ends, for whatever
 /// reason, every call in flight fails with the reason.
-pub(crate) async fn drive<S, Si, St>(
+pub(crate) async fn drive<S, St>(
     session: Arc<Session<S>>,
-    mut sink: Si,
+    sink: BoxSink,
     mut stream: St,
-    outbox: Outbox,
     keepalive: Keepalive,
 ) where
     S: ?Sized + ServiceSchema,
-    Si: Sink<Outgoing, Error = Error> + Unpin,
     St: Stream<Item = Result<Incoming, Error>> + Unpin,
 {
-    let compression = session.compression;
-    let Outbox {
-        calls: mut outbound,
-        mut cancelled,
-    } = outbox;
+    session.outbox.attach(sink);
     // The reader notes when it last heard the server (milliseconds since `base`); the writer, which
-    // owns the keepalive timer and the sink, reads it when the timer fires.
+    // owns the keepalive timer, reads it when the timer fires.
     let mut keepalive = keepalive;
     let base = Instant::now();
     let heard_ms = AtomicU64::new(0);
@@ -100,71 +71,26 @@ pub(crate) async fn drive<S, Si, St>(
             }
         }
     };
-    let writer = async {
-        loop {
-            // Calls first (a `CANCEL` then never overtakes the `CALL` it cancels), then cancels,
-            // then the keepalive; the common case polls one channel and nothing else.
-            let next = poll_fn(|cx| {
-                if let Poll::Ready(frame) = outbound.poll_recv(cx) {
-                    return Poll::Ready(frame.map_or(Next::Closed, Next::Frame));
-                }
-                if let Poll::Ready(Some(call_id)) = cancelled.poll_recv(cx) {
-                    return Poll::Ready(Next::Cancel(call_id));
-                }
-                let heard = base + Duration::from_millis(heard_ms.load(Ordering::Relaxed));
-                keepalive.heard_at(heard);
-                keepalive.poll_due(cx).map(Next::Keepalive)
-            })
-            .await;
-            let frame = match next {
-                Next::Frame(frame) => frame,
-                Next::Closed => break,
-                Next::Cancel(call_id) => {
-                    sink.send(Outgoing::Binary(seal(encode_cancel(call_id), compression)))
-                        .await?;
-                    continue;
-                }
-                Next::Keepalive(Due::Ping) => {
-                    sink.send(Outgoing::Ping).await?;
-                    continue;
-                }
-                Next::Keepalive(Due::Expired) => {
-                    return Ok(Some(keepalive.idle_timeout()));
-                }
-            };
-            sink.feed(Outgoing::Binary(seal(frame, compression)))
-                .await?;
-            let mut batch = 1;
-            let mut yielded = false;
-            loop {
-                while batch < WRITE_BATCH {
-                    let Ok(frame) = outbound.try_recv() else {
-                        break;
-                    };
-                    sink.feed(Outgoing::Binary(seal(frame, compression)))
-                        .await?;
-                    batch += 1;
-                }
-                // With other calls in flight, callers woken by the last replies are about to queue
-                // their next calls: let them run once so the batch leaves in one write. A lone call
-                // is flushed at once.
-                if yielded || batch >= WRITE_BATCH || session.calls_in_flight() <= batch {
-                    break;
-                }
-                yielded = true;
-                tokio::task::yield_now().await;
+    let mut batch = Batch::default();
+    let writer = poll_fn(|cx| {
+        let heard = base + Duration::from_millis(heard_ms.load(Ordering::Relaxed));
+        keepalive.heard_at(heard);
+        match keepalive.poll_due(cx) {
+            Poll::Ready(Due::Ping) => {
+                // Refused only once the connection has ended, and then no ping is needed.
+                let _ = session.outbox.queue(Outgoing::Ping);
             }
-            sink.flush().await?;
+            Poll::Ready(Due::Expired) => return Poll::Ready(End::Silent(keepalive.idle_timeout())),
+            Poll::Pending => {}
         }
-        Ok::<_, Error>(None)
-    };
+        session
+            .outbox
+            .poll_write(cx, &mut batch, || session.calls_in_flight())
+            .map(|e| End::Failed(e.to_string()))
+    });
     let end = tokio::select! {
         end = reader => end,
-        written = writer => match written {
-            Err(e) => End::Failed(e.to_string()),
-            Ok(Some(silent)) => End::Silent(silent),
-            Ok(None) => End::Shutdown,
-        },
+        end = writer => end,
         () = session.shutdown_requested() => End::Shutdown,
     };
 
@@ -195,8 +121,9 @@ pub(crate) async fn drive<S, Si, St>(
         ),
     };
     // Fail the calls first: nothing the peer does from here on may keep a caller waiting.
+    let sink = session.outbox.close();
     session.fail_all(error);
-    if let Some((code, reason)) = close_frame {
+    if let (Some((code, reason)), Some(mut sink)) = (close_frame, sink) {
         let reason = close::truncate_reason(reason);
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Outgoing::Close(code, reason))).await;
     }

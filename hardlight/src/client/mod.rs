@@ -7,6 +7,7 @@
 mod config;
 mod driver;
 mod native;
+mod outbox;
 mod session;
 mod subscription;
 

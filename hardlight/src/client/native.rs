@@ -13,7 +13,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::config::{ClientConfig, Target};
-use super::driver::{Outgoing, drive};
+use super::driver::drive;
+use super::outbox::Outgoing;
 use super::session::{Incoming, Session};
 use crate::error::Error;
 use crate::keepalive::Keepalive;
@@ -118,7 +119,7 @@ where
             }
         }
     };
-    let (session, outbound) =
+    let session =
         Session::<S>::from_hello(&hello, config.max_message_size, config.event_buffer, state)?;
 
     let (sink, stream) = ws.split();
@@ -153,7 +154,6 @@ where
         session.clone(),
         Box::pin(sink),
         Box::pin(stream),
-        outbound,
         keepalive,
     ));
     Ok(session)

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::error::{CallError, Error};
@@ -20,10 +20,13 @@ use crate::server::handler::{MethodReturn, ServiceSchema};
 use crate::state::ConnectionState;
 use crate::topic::Topic;
 use crate::wire::Codable;
-use crate::wire::compression::open;
+use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
     FieldList, FrameError, Hello, ReplyStatus, ServerFrame, decode_server, encode_call_within,
+    encode_cancel,
 };
+
+use super::outbox::{Outbox, Outgoing};
 
 /// A message as a transport delivers it.
 #[derive(Debug)]
@@ -43,46 +46,26 @@ pub(crate) enum Incoming {
     },
 }
 
-/// What the driver sends besides calls' frames.
-pub(crate) struct Outbox {
-    /// `CALL` frames, in the order the calls were made.
-    pub(crate) calls: mpsc::Receiver<Vec<u8>>,
-    /// Ids of calls to cancel.
-    pub(crate) cancelled: mpsc::UnboundedReceiver<u32>,
-}
-
-/// Where a call is, for what dropping it must undo.
-enum Stage {
-    /// Registered, its frame not queued (sending to the channel is cancel-safe): forget it.
-    Queued,
-    /// Its frame is queued for the server: ask the server to stop it, keep the slot until the reply.
-    Sent,
-    /// The reply arrived, or the connection ended.
-    Done,
-}
-
-/// Undoes what a call's dropped future leaves behind.
+/// Undoes what a call's dropped future leaves behind: a call sent and not answered is cancelled
+/// (the server is asked to stop it; its slot stays taken until the server's reply).
 struct CallGuard<'a, S: ?Sized + ServiceSchema> {
     session: &'a Session<S>,
     call_id: u32,
-    stage: Stage,
+    answered: bool,
 }
 
 impl<S: ?Sized + ServiceSchema> Drop for CallGuard<'_, S> {
     fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
         let mut pending = lock(&self.session.pending);
-        match self.stage {
-            Stage::Done => {}
-            Stage::Queued => {
-                pending.calls.remove(&self.call_id);
-            }
-            Stage::Sent => {
-                if let Some(call) = pending.calls.get_mut(&self.call_id) {
-                    call.waiter = None;
-                    // Nobody to read it if the connection is gone.
-                    let _ = self.session.cancels.send(self.call_id);
-                }
-            }
+        if let Some(call) = pending.calls.get_mut(&self.call_id) {
+            call.waiter = None;
+            drop(pending);
+            let frame = seal(encode_cancel(self.call_id), self.session.compression);
+            // Refused only once the connection is gone, and then there is nothing to stop.
+            let _ = self.session.outbox.queue(Outgoing::Binary(frame));
         }
     }
 }
@@ -109,10 +92,7 @@ struct Pending {
 
 /// One established connection's protocol state.
 pub(crate) struct Session<S: ?Sized + ServiceSchema> {
-    outbound: mpsc::Sender<Vec<u8>>,
-    /// Ids of calls whose callers gave up, for the driver to send `CANCEL`. Unbounded, but it
-    /// holds at most one id per call slot.
-    cancels: mpsc::UnboundedSender<u32>,
+    pub(crate) outbox: Outbox,
     pending: Mutex<Pending>,
     slots: Arc<Semaphore>,
     next_id: AtomicU32,
@@ -133,7 +113,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         max_incoming: usize,
         event_buffer: usize,
         state: watch::Sender<S::State>,
-    ) -> Result<(Arc<Self>, Outbox), Error> {
+    ) -> Result<Arc<Self>, Error> {
         let hello = match decode_server(message) {
             Ok(ServerFrame::Hello(hello)) => hello,
             Ok(_) => return Err(Error::Protocol("expected HELLO as the first frame".into())),
@@ -149,12 +129,8 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         apply_fields(&mut snapshot, fields)?;
         state.send_replace(snapshot);
         let max_calls = usize::from(max_calls.max(1));
-        // The outbound queue never holds more than one frame per call slot.
-        let (outbound, calls) = mpsc::channel(max_calls);
-        let (cancels, cancelled) = mpsc::unbounded_channel();
-        let session = Arc::new(Self {
-            outbound,
-            cancels,
+        Ok(Arc::new(Self {
+            outbox: Outbox::new(),
             pending: Mutex::new(Pending {
                 calls: HashMap::new(),
                 closed: None,
@@ -168,8 +144,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             events: broadcast::channel(event_buffer.max(1)).0,
             shutdown: watch::channel(false).0,
             ended: watch::channel(false).0,
-        });
-        Ok((session, Outbox { calls, cancelled }))
+        }))
     }
 
     /// Handles one message from the server. An error means the server broke the protocol.
@@ -333,8 +308,9 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             ))
             .into());
         }
+        let frame = seal(frame, self.compression);
         let (tx, rx) = oneshot::channel();
-        {
+        let lone = {
             let mut pending = lock(&self.pending);
             if let Some(error) = &pending.closed {
                 return Err(error.clone().into());
@@ -346,19 +322,20 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                     _slot: slot,
                 },
             );
+            pending.calls.len() == 1
+        };
+        if self.outbox.send_call(frame, lone).is_err() {
+            lock(&self.pending).calls.remove(&call_id);
+            return Err(self.closed_error().into());
         }
         // From here, dropping this future (the caller gave up) cancels the call.
         let mut guard = CallGuard {
             session: self,
             call_id,
-            stage: Stage::Queued,
+            answered: false,
         };
-        if self.outbound.send(frame).await.is_err() {
-            return Err(self.closed_error().into());
-        }
-        guard.stage = Stage::Sent;
         let reply = rx.await.map_err(|_| self.closed_error());
-        guard.stage = Stage::Done;
+        guard.answered = true;
         decode_reply::<R>(&reply?)
     }
 

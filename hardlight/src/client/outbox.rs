@@ -1,0 +1,259 @@
+//! The client's way out: frames on their way to the server, shared by the callers and the driver.
+//!
+//! A call made while no other is in flight writes its frame to the socket itself and flushes it, so
+//! a lone call costs no hand-off to another task (at one call at a time that hand-off is a tenth of
+//! a round trip on loopback). Everything else (calls made while others are in flight, cancels,
+//! pings) is queued for the driver, which writes what has gathered and flushes once: under load,
+//! many frames leave in one system call.
+//!
+//! A caller's direct write borrows the driver's waker: if the socket cannot take the frame at once,
+//! the driver is the one woken to finish the job.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
+use futures_util::Sink;
+
+use crate::error::Error;
+use crate::locks::lock;
+
+/// Frames written before one flush.
+const WRITE_BATCH: usize = 256;
+
+/// A message for a transport to send.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A binary message: one frame.
+    Binary(Vec<u8>),
+    /// A keepalive ping.
+    Ping,
+    /// A close frame.
+    Close(u16, String),
+}
+
+/// The write half of a transport.
+pub(crate) type BoxSink = Pin<Box<dyn Sink<Outgoing, Error = Error> + Send>>;
+
+/// The connection's outgoing side. Lock order: `writer`, then `queue`.
+pub(crate) struct Outbox {
+    writer: Mutex<Writer>,
+    queue: Mutex<Queue>,
+}
+
+struct Writer {
+    /// Attached by the driver when it starts; taken back when the connection ends.
+    sink: Option<BoxSink>,
+    /// Frames were handed to the sink since its last completed flush.
+    needs_flush: bool,
+    /// A caller's direct write failed: the driver ends the connection with this.
+    failed: Option<Error>,
+}
+
+struct Queue {
+    /// Frames for the driver to write, in order. Bounded: at most one `CALL` and one `CANCEL` per
+    /// call slot, and one ping.
+    frames: VecDeque<Outgoing>,
+    /// The driver's waker, from its last poll.
+    driver: Option<Waker>,
+    /// Set once the connection has ended: nothing more is accepted.
+    closed: bool,
+}
+
+/// Where the driver is in writing one batch.
+#[derive(Default)]
+pub(crate) struct Batch {
+    written: usize,
+    /// The driver already let the callers run once before flushing this batch.
+    yielded: bool,
+}
+
+/// The connection has ended; the frame was not accepted.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+impl Outbox {
+    pub(crate) fn new() -> Self {
+        Self {
+            writer: Mutex::new(Writer {
+                sink: None,
+                needs_flush: false,
+                failed: None,
+            }),
+            queue: Mutex::new(Queue {
+                frames: VecDeque::new(),
+                driver: None,
+                closed: false,
+            }),
+        }
+    }
+
+    /// Hands the transport's write half to the outbox (the driver does, when it starts).
+    pub(crate) fn attach(&self, sink: BoxSink) {
+        lock(&self.writer).sink = Some(sink);
+    }
+
+    /// Sends a call's frame: written and flushed right here when `lone` (no other call in flight),
+    /// nothing is queued and the socket takes it at once; queued for the driver otherwise.
+    pub(crate) fn send_call(&self, frame: Vec<u8>, lone: bool) -> Result<(), Closed> {
+        let frame = if lone {
+            match self.write_directly(frame) {
+                Ok(()) => return Ok(()),
+                Err(frame) => frame,
+            }
+        } else {
+            frame
+        };
+        self.queue(Outgoing::Binary(frame))
+    }
+
+    /// Queues a frame (or a ping) for the driver.
+    pub(crate) fn queue(&self, message: Outgoing) -> Result<(), Closed> {
+        let mut queue = lock(&self.queue);
+        if queue.closed {
+            return Err(Closed);
+        }
+        queue.frames.push_back(message);
+        if let Some(driver) = &queue.driver {
+            driver.wake_by_ref();
+        }
+        Ok(())
+    }
+
+    /// Writes `frame` to the socket and flushes it, with the driver's waker; gives the frame back
+    /// when that cannot be done now (the driver is writing, frames are queued, the socket is full).
+    fn write_directly(&self, frame: Vec<u8>) -> Result<(), Vec<u8>> {
+        let Ok(mut writer) = self.writer.try_lock() else {
+            return Err(frame);
+        };
+        let waker = {
+            let queue = lock(&self.queue);
+            match &queue.driver {
+                Some(driver) if queue.frames.is_empty() && !queue.closed => driver.clone(),
+                _ => return Err(frame),
+            }
+        };
+        let Writer {
+            sink,
+            needs_flush,
+            failed,
+        } = &mut *writer;
+        let Some(sink) = sink.as_mut() else {
+            return Err(frame);
+        };
+        if failed.is_some() {
+            return Err(frame);
+        }
+        let mut cx = Context::from_waker(&waker);
+        let written = match sink.as_mut().poll_ready(&mut cx) {
+            Poll::Pending => return Err(frame),
+            Poll::Ready(Ok(())) => sink.as_mut().start_send(Outgoing::Binary(frame)),
+            Poll::Ready(Err(e)) => Err(e),
+        };
+        let flushed = written.and_then(|()| {
+            *needs_flush = true;
+            match sink.as_mut().poll_flush(&mut cx) {
+                Poll::Ready(Ok(())) => {
+                    *needs_flush = false;
+                    Ok(())
+                }
+                // The driver is woken when the socket can take the rest, and flushes it.
+                Poll::Pending => Ok(()),
+                Poll::Ready(Err(e)) => Err(e),
+            }
+        });
+        if let Err(e) = flushed {
+            // The connection is broken: the driver ends it, which fails this call too.
+            *failed = Some(e);
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// The driver's turn: writes what is queued, flushes once per batch. `in_flight` is the number
+    /// of calls awaiting replies: while more are in flight than this batch holds, the callers just
+    /// woken by replies are let run once before the flush, so that their next calls join it.
+    /// `Ready` with the error that broke the connection; `Pending` otherwise.
+    pub(crate) fn poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &mut Batch,
+        in_flight: impl Fn() -> usize,
+    ) -> Poll<Error> {
+        let mut writer = lock(&self.writer);
+        let Writer {
+            sink,
+            needs_flush,
+            failed,
+        } = &mut *writer;
+        {
+            let mut queue = lock(&self.queue);
+            if !queue
+                .driver
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                queue.driver = Some(cx.waker().clone());
+            }
+        }
+        if let Some(e) = failed.take() {
+            return Poll::Ready(e);
+        }
+        let Some(sink) = sink.as_mut() else {
+            return Poll::Pending;
+        };
+        while batch.written < WRITE_BATCH {
+            match sink.as_mut().poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(e),
+                Poll::Pending => return Poll::Pending,
+            }
+            let Some(message) = lock(&self.queue).frames.pop_front() else {
+                break;
+            };
+            if let Err(e) = sink.as_mut().start_send(message) {
+                return Poll::Ready(e);
+            }
+            *needs_flush = true;
+            batch.written += 1;
+        }
+        if !*needs_flush {
+            return Poll::Pending;
+        }
+        if !batch.yielded
+            && batch.written > 0
+            && batch.written < WRITE_BATCH
+            && in_flight() > batch.written
+        {
+            batch.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        match sink.as_mut().poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                *needs_flush = false;
+                *batch = Batch::default();
+                // A full batch may have left frames behind.
+                if !lock(&self.queue).frames.is_empty() {
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(e),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Ends the outbox: nothing more is accepted. Returns the sink, to send the close frame on.
+    pub(crate) fn close(&self) -> Option<BoxSink> {
+        let mut writer = lock(&self.writer);
+        {
+            let mut queue = lock(&self.queue);
+            queue.closed = true;
+            queue.frames.clear();
+            queue.driver = None;
+        }
+        writer.sink.take()
+    }
+}
