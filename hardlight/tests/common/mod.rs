@@ -1,6 +1,8 @@
 //! A test service exercising every feature, and helpers to run it over real loopback sockets.
 #![allow(dead_code)]
 
+pub mod relay;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
