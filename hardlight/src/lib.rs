@@ -42,7 +42,10 @@ pub mod __private;
 
 pub use hardlight_macros::{codable, connection_state, rpc, rpc_handler};
 
-pub use client::{ClientConfig, RecvError, StateWatcher, Subscription};
+pub use client::{
+    ClientConfig, ConnectionEvent, ConnectionEvents, Reconnect, RecvError, StateWatcher,
+    Subscription, WhenDisconnected,
+};
 pub use error::{CallError, Error, HandlerError, HandlerResult};
 pub use events::{
     Event, EventEmitter, EventPayload, Subscriptions, TopicNotification, TopicNotifier,

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::reconnect::Reconnect;
 use crate::error::Error;
 use crate::tls::{CertFingerprint, ServerTrust};
 use crate::wire::Compression;
@@ -32,6 +33,21 @@ pub struct ClientConfig {
     pub(crate) keepalive_interval: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) call_timeout: Option<Duration>,
+    pub(crate) reconnect: Option<Reconnect>,
+    pub(crate) when_disconnected: WhenDisconnected,
+}
+
+/// What a call made while the client is not connected does; see
+/// [`ClientConfig::when_disconnected`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenDisconnected {
+    /// Fail at once with [`Error::NotConnected`](crate::Error::NotConnected).
+    Fail,
+    /// While the client is reconnecting, wait for the connection, up to the call's deadline; fail
+    /// with [`Error::NotConnected`](crate::Error::NotConnected) if reconnecting gives up, and at
+    /// once when the client is not reconnecting. The default.
+    #[default]
+    Wait,
 }
 
 impl ClientConfig {
@@ -68,6 +84,8 @@ impl ClientConfig {
             keepalive_interval: crate::server::config::DEFAULT_KEEPALIVE_INTERVAL,
             idle_timeout: crate::server::config::DEFAULT_IDLE_TIMEOUT,
             call_timeout: None,
+            reconnect: None,
+            when_disconnected: WhenDisconnected::default(),
         }
     }
 
@@ -97,6 +115,24 @@ impl ClientConfig {
     /// [`Client::with_timeout`](crate::client::Client::with_timeout).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = Some(timeout);
+        self
+    }
+
+    /// Reconnect automatically when the connection is lost (default: off), as `policy` says: after a
+    /// close by the server, a reset, or a keepalive timeout, not after
+    /// [`Client::disconnect`](crate::client::Client::disconnect). Each new connection starts from a
+    /// fresh state snapshot; calls that were in flight when the connection was lost fail (none is
+    /// sent twice). [`Client::connection_events`](crate::client::Client::connection_events)
+    /// reports every step.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+
+    /// What calls made while the client is reconnecting do: wait for the connection, up to their
+    /// deadline (the default), or fail at once.
+    pub fn when_disconnected(mut self, behaviour: WhenDisconnected) -> Self {
+        self.when_disconnected = behaviour;
         self
     }
 

@@ -94,6 +94,8 @@ pub(crate) async fn drive<S, St>(
         () = session.shutdown_requested() => End::Shutdown,
     };
 
+    // A close handshake took place: the server closed, or the user disconnected.
+    let clean = matches!(end, End::Closed(..) | End::Shutdown);
     let (close_frame, error) = match end {
         End::Closed(code, reason) => (None, Error::ConnectionClosed { code, reason }),
         End::Violation(code, error) => {
@@ -122,7 +124,7 @@ pub(crate) async fn drive<S, St>(
     };
     // Fail the calls first: nothing the peer does from here on may keep a caller waiting.
     let sink = session.outbox.close();
-    session.fail_all(error);
+    session.fail_all(error, clean);
     if let (Some((code, reason)), Some(mut sink)) = (close_frame, sink) {
         let reason = close::truncate_reason(reason);
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Outgoing::Close(code, reason))).await;

@@ -6,25 +6,31 @@
 
 mod config;
 mod driver;
+mod lifecycle;
 mod native;
 mod outbox;
+mod reconnect;
 mod session;
 mod subscription;
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
 
 pub use config::{
     ClientConfig, DEFAULT_CLIENT_MAX_MESSAGE_SIZE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_BUFFER,
+    WhenDisconnected,
 };
+pub use lifecycle::{ConnectionEvent, ConnectionEvents};
+pub use reconnect::Reconnect;
 pub use subscription::{RecvError, StateWatcher, Subscription};
 
 use crate::error::{CallError, Error};
-use crate::locks::lock;
+use crate::events::Event;
 use crate::server::handler::{MethodReturn, ServiceSchema};
 use crate::wire::{Codable, Compression};
 use session::Session;
@@ -42,15 +48,55 @@ pub struct Client<S: ?Sized + ServiceSchema> {
 
 struct Inner<S: ?Sized + ServiceSchema> {
     config: ClientConfig,
-    session: Mutex<Option<Arc<Session<S>>>>,
+    link: watch::Sender<Link<S>>,
+    /// True while connected or reconnecting: subscriptions follow the connections until it is false.
+    live: watch::Sender<bool>,
+    /// Held while connecting, so that one attempt runs at a time.
     connecting: tokio::sync::Mutex<()>,
-    state: watch::Sender<S::State>,
+    mirror: Mirror<S>,
     connected_once: AtomicBool,
+    events: broadcast::Sender<ConnectionEvent>,
+}
+
+/// What every connection of a client feeds: the state mirror and the topic events, which outlive
+/// any one connection.
+pub(crate) struct Mirror<S: ?Sized + ServiceSchema> {
+    state: watch::Sender<S::State>,
+    events: broadcast::Sender<Event<S::Event>>,
+}
+
+/// Where the client's connection is.
+enum Link<S: ?Sized + ServiceSchema> {
+    /// Never connected, or disconnected by the user.
+    Idle,
+    /// Connected (the session may have just ended: its watcher moves the link on).
+    Up(Arc<Session<S>>),
+    /// Lost (why), reconnecting.
+    Reconnecting(Error),
+    /// Lost, and not reconnecting (not configured, or given up): why the connection ended, or why
+    /// the last attempt to reconnect failed.
+    Down(Error),
+}
+
+impl<S: ?Sized + ServiceSchema> Inner<S> {
+    /// Moves the link on; returns the previous one.
+    fn set_link(&self, link: Link<S>) -> Link<S> {
+        let live = matches!(link, Link::Up(_) | Link::Reconnecting(_));
+        let previous = self.link.send_replace(link);
+        self.live
+            .send_if_modified(|was| std::mem::replace(was, live) != live);
+        previous
+    }
+
+    fn emit(&self, event: ConnectionEvent) {
+        // No receiver is fine: nobody follows this client's events.
+        let _ = self.events.send(event);
+    }
 }
 
 impl<S: ?Sized + ServiceSchema> Drop for Inner<S> {
     fn drop(&mut self) {
-        if let Some(session) = lock(&self.session).take() {
+        if let Link::Up(session) = &*self.link.borrow() {
             session.shutdown();
         }
     }
@@ -72,11 +118,16 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         Self {
             timeout: config.call_timeout,
             inner: Arc::new(Inner {
-                config,
-                session: Mutex::new(None),
+                link: watch::channel(Link::Idle).0,
+                live: watch::channel(false).0,
                 connecting: tokio::sync::Mutex::new(()),
-                state: watch::channel(S::State::default()).0,
+                mirror: Mirror {
+                    state: watch::channel(S::State::default()).0,
+                    events: broadcast::channel(config.event_buffer).0,
+                },
                 connected_once: AtomicBool::new(false),
+                events: broadcast::channel(lifecycle::EVENT_BUFFER).0,
+                config,
             }),
             _service: PhantomData,
         }
@@ -104,30 +155,44 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         if self.session().is_ok() {
             return Ok(());
         }
-        let session = native::connect::<S>(&self.inner.config, self.inner.state.clone()).await?;
-        *lock(&self.inner.session) = Some(session);
+        let session = native::connect::<S>(&self.inner.config, &self.inner.mirror).await?;
+        self.inner.set_link(Link::Up(session.clone()));
         self.inner.connected_once.store(true, Ordering::Release);
+        self.inner.emit(ConnectionEvent::Connected);
+        tokio::spawn(reconnect::supervise(Arc::downgrade(&self.inner), session));
         Ok(())
     }
 
-    /// Closes the connection. Calls in flight fail with [`Error::ConnectionClosed`].
+    /// Closes the connection (and stops reconnecting). Calls in flight fail with
+    /// [`Error::ConnectionClosed`].
     pub async fn disconnect(&self) {
-        if let Some(session) = lock(&self.inner.session).take() {
+        if let Link::Up(session) = self.inner.set_link(Link::Idle) {
             session.shutdown();
         }
     }
 
-    /// Resolves once the last connection made has ended (at once if it already has), with why:
+    /// Follows the connection: connected, disconnected (with the close code and reason, and whether
+    /// the close was clean), reconnecting (which attempt), given up. Receives every event from now
+    /// on.
+    pub fn connection_events(&self) -> ConnectionEvents {
+        ConnectionEvents {
+            rx: self.inner.events.subscribe(),
+        }
+    }
+
+    /// Resolves once the last connection made has ended (at once if it already has), with why (after
+    /// reconnecting gave up: why its last attempt failed):
     /// [`Error::ConnectionClosed`] with the server's close code and reason (1001 `server shutting
     /// down` when it shut down gracefully, 4009 when it went silent past the keepalive's idle
     /// timeout), or how the connection was lost. [`Error::NotConnected`] at once when the client
     /// never connected or was disconnected by its user.
     pub async fn closed(&self) -> Error {
-        let session = lock(&self.inner.session).clone();
-        match session {
-            Some(session) => session.ended().await,
-            None => Error::NotConnected,
-        }
+        let session = match &*self.inner.link.borrow() {
+            Link::Up(session) => session.clone(),
+            Link::Reconnecting(why) | Link::Down(why) => return why.clone(),
+            Link::Idle => return Error::NotConnected,
+        };
+        session.ended().await
     }
 
     /// True while connected.
@@ -144,24 +209,27 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         if !self.inner.connected_once.load(Ordering::Acquire) {
             return Err(Error::NotConnected);
         }
-        Ok(self.inner.state.borrow().clone())
+        Ok(self.inner.mirror.state.borrow().clone())
     }
 
     /// Watches the state: resolves on each change the server sends.
     pub fn watch_state(&self) -> StateWatcher<S::State> {
         StateWatcher {
-            rx: self.inner.state.subscribe(),
+            rx: self.inner.mirror.state.subscribe(),
         }
     }
 
     /// Receives the events of the topics the server subscribes this connection to, from now until the
-    /// connection ends.
+    /// connection ends, or, with [`ClientConfig::reconnect`], across reconnects until reconnecting
+    /// gives up (events sent while the client was disconnected are lost).
     ///
     /// # Errors
     /// [`Error::NotConnected`] if not connected.
     pub async fn subscribe(&self) -> Result<Subscription<S::Event>, Error> {
+        self.session()?;
         Ok(Subscription {
-            rx: self.session()?.subscribe(),
+            rx: self.inner.mirror.events.subscribe(),
+            live: self.inner.live.subscribe(),
         })
     }
 
@@ -172,8 +240,50 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         method: u16,
         args: &A,
     ) -> Result<R::Ok, CallError<R::Err>> {
-        let session = self.session()?;
+        let Ok(session) = self.session() else {
+            return self.call_when_connected::<A, R>(method, args).await;
+        };
         session.call::<A, R>(method, args, self.timeout).await
+    }
+
+    /// A call made while not connected: waits for the reconnect if configured to, within the
+    /// call's deadline, then makes the call with what is left of it.
+    async fn call_when_connected<A: Codable, R: MethodReturn>(
+        &self,
+        method: u16,
+        args: &A,
+    ) -> Result<R::Ok, CallError<R::Err>> {
+        if self.inner.config.when_disconnected == WhenDisconnected::Fail {
+            return Err(Error::NotConnected.into());
+        }
+        let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+        let mut link = self.inner.link.subscribe();
+        let connected = link.wait_for(|link| match link {
+            Link::Up(session) => !session.is_closed(),
+            Link::Reconnecting(_) => false,
+            // An `Up` whose session ended becomes `Reconnecting` or `Down` right after.
+            Link::Idle | Link::Down(_) => true,
+        });
+        let session = match deadline {
+            None => connected.await.ok(),
+            Some(deadline) => match tokio::time::timeout_at(deadline, connected).await {
+                Ok(next) => next.ok(),
+                Err(_) => {
+                    return Err(Error::Timeout(format!(
+                        "not connected within {:?}",
+                        self.timeout.unwrap_or_default()
+                    ))
+                    .into());
+                }
+            },
+        }
+        .and_then(|link| match &*link {
+            Link::Up(session) => Some(session.clone()),
+            _ => None,
+        })
+        .ok_or(Error::NotConnected)?;
+        let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        session.call::<A, R>(method, args, left).await
     }
 
     /// Another handle to the same connection whose calls have this deadline each (instead of
@@ -188,8 +298,8 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     }
 
     fn session(&self) -> Result<Arc<Session<S>>, Error> {
-        match lock(&self.inner.session).as_ref() {
-            Some(session) if !session.is_closed() => Ok(session.clone()),
+        match &*self.inner.link.borrow() {
+            Link::Up(session) if !session.is_closed() => Ok(session.clone()),
             _ => Err(Error::NotConnected),
         }
     }

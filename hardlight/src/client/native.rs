@@ -6,12 +6,12 @@ use std::sync::Arc;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::Mirror;
 use super::config::{ClientConfig, Target};
 use super::driver::drive;
 use super::outbox::Outgoing;
@@ -27,7 +27,7 @@ use crate::ws::websocket_config;
 /// Opens a connection and starts its driver task.
 pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
     config: &ClientConfig,
-    state: watch::Sender<S::State>,
+    mirror: &Mirror<S>,
 ) -> Result<Arc<Session<S>>, Error> {
     let target = Target::parse(&config.address, config.trust.is_some())?;
     let attempt = async {
@@ -37,9 +37,9 @@ pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
             Some(trust) => {
                 let connector = trust.connector()?;
                 let tls = connector.connect(server_name(&target.host)?, tcp).await?;
-                establish::<S, _>(tls, &target, config, state).await
+                establish::<S, _>(tls, &target, config, mirror).await
             }
-            None => establish::<S, _>(tcp, &target, config, state).await,
+            None => establish::<S, _>(tcp, &target, config, mirror).await,
         }
     };
     tokio::time::timeout(config.connect_timeout, attempt)
@@ -57,7 +57,7 @@ async fn establish<S, St>(
     stream: St,
     target: &Target,
     config: &ClientConfig,
-    state: watch::Sender<S::State>,
+    mirror: &Mirror<S>,
 ) -> Result<Arc<Session<S>>, Error>
 where
     S: ?Sized + ServiceSchema + 'static,
@@ -119,8 +119,12 @@ where
             }
         }
     };
-    let session =
-        Session::<S>::from_hello(&hello, config.max_message_size, config.event_buffer, state)?;
+    let session = Session::<S>::from_hello(
+        &hello,
+        config.max_message_size,
+        mirror.state.clone(),
+        mirror.events.clone(),
+    )?;
 
     let (sink, stream) = ws.split();
     let sink = sink

@@ -88,6 +88,8 @@ struct Pending {
     calls: HashMap<u32, PendingCall>,
     /// Set once the connection has ended: the error every later call gets at once.
     closed: Option<Error>,
+    /// Whether it ended with a close handshake.
+    clean: bool,
 }
 
 /// One established connection's protocol state.
@@ -111,8 +113,8 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     pub(crate) fn from_hello(
         message: &[u8],
         max_incoming: usize,
-        event_buffer: usize,
         state: watch::Sender<S::State>,
+        events: broadcast::Sender<Event<S::Event>>,
     ) -> Result<Arc<Self>, Error> {
         let hello = match decode_server(message) {
             Ok(ServerFrame::Hello(hello)) => hello,
@@ -134,6 +136,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             pending: Mutex::new(Pending {
                 calls: HashMap::new(),
                 closed: None,
+                clean: false,
             }),
             slots: Arc::new(Semaphore::new(max_calls)),
             next_id: AtomicU32::new(0),
@@ -141,7 +144,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             max_outgoing: max_message_size as usize,
             max_incoming,
             state,
-            events: broadcast::channel(event_buffer.max(1)).0,
+            events,
             shutdown: watch::channel(false).0,
             ended: watch::channel(false).0,
         }))
@@ -209,12 +212,14 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         }
     }
 
-    /// Ends the session: every call in flight and every later call fails with `error`.
-    pub(crate) fn fail_all(&self, error: Error) {
+    /// Ends the session: every call in flight and every later call fails with `error`. `clean`:
+    /// the connection ended with a close handshake.
+    pub(crate) fn fail_all(&self, error: Error, clean: bool) {
         let waiters = {
             let mut pending = lock(&self.pending);
             if pending.closed.is_none() {
                 pending.closed = Some(error);
+                pending.clean = clean;
             }
             std::mem::take(&mut pending.calls)
         };
@@ -237,6 +242,11 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         lock(&self.pending).calls.len()
     }
 
+    /// True if the session ended with a close handshake (false while it runs).
+    pub(crate) fn closed_cleanly(&self) -> bool {
+        lock(&self.pending).clean
+    }
+
     /// True once the session has ended.
     pub(crate) fn is_closed(&self) -> bool {
         lock(&self.pending).closed.is_some()
@@ -250,11 +260,6 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 code: None,
                 reason: "connection lost".into(),
             })
-    }
-
-    /// A new receiver of this session's events.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event<S::Event>> {
-        self.events.subscribe()
     }
 
     /// Makes one call: waits for a free slot, sends, waits for the reply and decodes it.
