@@ -15,7 +15,8 @@ use hardlight::wire::close;
 use hardlight::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
 use hardlight::wire::frame::{
     ClientFrame, FieldList, FieldListWriter, FrameError, Hello, ReplyStatus, ServerFrame,
-    decode_client, decode_server, encode_call, encode_event, encode_reply_text, kind, reply_header,
+    decode_client, decode_server, encode_call, encode_call_within, encode_cancel, encode_event,
+    encode_reply_text, kind, reply_header,
 };
 use hardlight::wire::handshake::{self, Negotiation, fnv1a64, fnv1a64_extend};
 use hardlight::{HandlerError, Topic};
@@ -41,6 +42,9 @@ const VECTORS: &[&str] = &[
     "value_handler_error",
     "call_increment",
     "call_new_counter",
+    "call_increment_deadline",
+    "cancel_7",
+    "reply_cancelled",
     "hello_counter",
     "reply_ok_unit",
     "reply_ok_get",
@@ -536,6 +540,47 @@ fn call_vectors_are_the_counters_calls() {
 }
 
 #[test]
+fn deadline_and_cancel_vectors_are_what_the_client_sends() {
+    assert_vector(
+        "call_increment_deadline",
+        &encode_call_within(7, INCREMENT, Some(1000), &(1u32,)).expect("the call encodes"),
+    );
+    let ClientFrame::Call {
+        call_id,
+        method,
+        args,
+        budget_ms,
+    } = decode_client(vector("call_increment_deadline")).expect("the vector parses")
+    else {
+        panic!("call_increment_deadline is not a CALL");
+    };
+    assert_eq!((call_id, method, budget_ms), (7, INCREMENT, Some(1000)));
+    assert_eq!(
+        <(u32,)>::decode(args).expect("the arguments validate"),
+        (1,)
+    );
+
+    assert_vector("cancel_7", &encode_cancel(7));
+    assert!(matches!(
+        decode_client(vector("cancel_7")),
+        Ok(ClientFrame::Cancel { call_id: 7 })
+    ));
+    // One byte more is not a CANCEL.
+    let mut long = vector("cancel_7").to_vec();
+    long.push(0);
+    assert!(decode_client(&long).is_err());
+
+    let message = "cancelled by the client";
+    assert_vector(
+        "reply_cancelled",
+        &encode_reply_text(7, ReplyStatus::Cancelled, message),
+    );
+    let (call_id, status, body) = reply("reply_cancelled");
+    assert_eq!((call_id, status), (7, ReplyStatus::Cancelled));
+    assert_eq!(std::str::from_utf8(body), Ok(message));
+}
+
+#[test]
 fn hello_vector_is_the_counters_default_state_with_default_limits() {
     let mut hello = FieldListWriter::hello(256, FOUR_MIB, 0);
     hello
@@ -737,7 +782,8 @@ fn frames_under_the_threshold_are_never_compressed() {
             );
         }
         if *name != "reply_ok_long_deflate" {
-            assert_eq!(frame[1], 0, "{name}: uncompressed frames have no flags");
+            // The compression flag is bit 0; a deadline (bit 1) is not compression.
+            assert_eq!(frame[1] & 1, 0, "{name}: uncompressed frames lack the flag");
             assert_eq!(open(frame, true, FOUR_MIB as usize).as_deref(), Ok(frame));
         }
     }
