@@ -50,6 +50,27 @@ pub(crate) fn codable(args: TokenStream, input: TokenStream) -> TokenStream {
     run(args, input, parse::codable::parse, codable::expand, Some)
 }
 
+/// `#[oneway]` outside an `#[rpc]` trait (inside one, `#[rpc]` removes it before it expands): an
+/// error, and the item unchanged.
+pub(crate) fn oneway(_args: TokenStream, input: TokenStream) -> TokenStream {
+    // At the item's head (`fn log`) when it can be found, not over its whole body.
+    let at = match (
+        syn::parse2::<Item>(input.clone()),
+        syn::parse2::<syn::TraitItemFn>(input.clone()),
+    ) {
+        (Ok(item), _) => parse::item_head(&item),
+        (_, Ok(method)) => parse::head(&method.sig.fn_token, &method.sig.ident),
+        _ => input.clone(),
+    };
+    let error = syn::Error::new_spanned(
+        at,
+        "#[oneway] marks a method of an #[rpc] trait: put it on the method's declaration inside \
+         the trait that has #[rpc], not on its implementation or another item",
+    )
+    .to_compile_error();
+    quote!(#error #input)
+}
+
 /// Parses `input` as an item and the model from it, then expands the model. On error, gives the
 /// errors and what `on_error` keeps of the item (usually the item unchanged): the rest of the crate
 /// can still name it, so the user sees the macro's errors rather than a cascade of unresolved names.
@@ -77,14 +98,18 @@ fn run<M>(
     }
 }
 
-/// The trait of a failed `#[rpc]`, with each argument pattern of a method without body replaced by
-/// `_`: the compiler rejects patterns there too, and #[rpc] has already said so.
+/// The trait of a failed `#[rpc]`, without its methods' `#[oneway]` attributes (which mean nothing
+/// outside `#[rpc]`) and with each argument pattern of a method without body replaced by `_`: the
+/// compiler rejects patterns there too, and #[rpc] has already said so.
 fn without_patterns(mut item: Item) -> Option<Item> {
     if let Item::Trait(item) = &mut item {
         for trait_item in &mut item.items {
             let syn::TraitItem::Fn(method) = trait_item else {
                 continue;
             };
+            method
+                .attrs
+                .retain(|attr| !parse::rpc::is_oneway(attr.path()));
             if method.default.is_some() {
                 continue;
             }

@@ -176,6 +176,13 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         session.call::<A, R>(method, args, self.timeout).await
     }
 
+    /// Sends a one-way message (used by the generated client methods).
+    #[doc(hidden)]
+    pub async fn notify<A: Codable>(&self, method: u16, args: &A) -> Result<(), Error> {
+        let session = self.session()?;
+        session.notify(method, args, self.timeout).await
+    }
+
     /// Another handle to the same connection whose calls have this deadline each (instead of
     /// [`ClientConfig::call_timeout`]): `client.with_timeout(Duration::from_millis(200)).get(key)`.
     /// A call past it fails with [`Error::Timeout`] and the server is told to stop it.
