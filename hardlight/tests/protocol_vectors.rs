@@ -1,7 +1,8 @@
 //! Pins `docs/PROTOCOL.md` to the implementation: every test vector in the document is produced byte
 //! for byte by the wire module's encoders and decodes back to the value the document describes, the
 //! counter's schema texts hash to the fingerprint it gives, and its handshake examples and tables say
-//! what the code does.
+//! what the code does. The one-way example's schema text is also checked against what `#[rpc]`
+//! writes for it.
 //!
 //! A vector is a line `<!-- vector: NAME -->` followed by a fenced `hex` block (lowercase hex digits,
 //! whitespace anywhere); a text is `<!-- text: NAME -->` followed by a fenced `text` block.
@@ -15,7 +16,8 @@ use hardlight::wire::close;
 use hardlight::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
 use hardlight::wire::frame::{
     ClientFrame, FieldList, FieldListWriter, FrameError, Hello, ReplyStatus, ServerFrame,
-    decode_client, decode_server, encode_call, encode_event, encode_reply_text, kind, reply_header,
+    decode_client, decode_server, encode_call, encode_event, encode_notify, encode_reply_text,
+    kind, reply_header,
 };
 use hardlight::wire::handshake::{self, Negotiation, fnv1a64, fnv1a64_extend};
 use hardlight::{HandlerError, Topic};
@@ -41,6 +43,7 @@ const VECTORS: &[&str] = &[
     "value_handler_error",
     "call_increment",
     "call_new_counter",
+    "notify_log",
     "hello_counter",
     "reply_ok_unit",
     "reply_ok_get",
@@ -273,6 +276,39 @@ fn counter_fingerprint_is_the_hash_of_the_documented_schema_texts() {
     );
 }
 
+/// The one-way example of §3.5, as `#[rpc]` sees it.
+mod logger {
+    use hardlight::{HandlerResult, rpc};
+
+    #[rpc]
+    pub trait Logger {
+        #[oneway]
+        async fn log(&self, line: String);
+        async fn lines(&self) -> HandlerResult<Vec<String>>;
+    }
+}
+
+#[test]
+fn the_oneway_example_is_the_schema_rpc_writes() {
+    use hardlight::__private::{ConnectionState, ServiceSchema};
+
+    let service = text("logger_service");
+    assert_eq!(<dyn logger::Logger as ServiceSchema>::SCHEMA, service);
+    assert!(service.contains("\noneway fn log(String)\n"));
+    let state = <() as ConnectionState>::SCHEMA;
+    assert_eq!(state, "()");
+    let fingerprint = fnv1a64_extend(fnv1a64(service.as_bytes()), state.as_bytes());
+    assert_eq!(
+        fingerprint,
+        <dyn logger::Logger as ServiceSchema>::FINGERPRINT
+    );
+    assert_eq!(
+        text("logger_fingerprint").trim(),
+        format!("{}{fingerprint:016x}", handshake::SCHEMA_PREFIX)
+    );
+    assert_eq!(<dyn logger::Logger as ServiceSchema>::ONEWAY, [true, false]);
+}
+
 #[test]
 fn fnv_known_answers_in_the_document_are_right() {
     for input in ["", "a"] {
@@ -387,6 +423,7 @@ fn tables_give_the_wire_constants() {
     let kinds = [
         (kind::CALL, "CALL"),
         (kind::CANCEL, "CANCEL"),
+        (kind::NOTIFY, "NOTIFY"),
         (kind::HELLO, "HELLO"),
         (kind::REPLY, "REPLY"),
         (kind::STATE, "STATE"),
@@ -423,6 +460,7 @@ fn tables_give_the_wire_constants() {
         (close::GOING_AWAY, "GOING_AWAY"),
         (close::PROTOCOL_ERROR, "PROTOCOL_ERROR"),
         (close::UNSUPPORTED_DATA, "UNSUPPORTED_DATA"),
+        (close::INVALID_PAYLOAD, "INVALID_PAYLOAD"),
         (close::POLICY_VIOLATION, "POLICY_VIOLATION"),
         (close::MESSAGE_TOO_BIG, "MESSAGE_TOO_BIG"),
         (close::INTERNAL_ERROR, "INTERNAL_ERROR"),
@@ -533,6 +571,42 @@ fn call_vectors_are_the_counters_calls() {
     };
     assert_eq!((call_id, method, args), (0, NEW_COUNTER, &[][..]));
     <()>::decode(args).expect("the empty argument tuple validates");
+}
+
+#[test]
+fn notify_vector_is_the_loggers_oneway_message() {
+    assert_vector(
+        "notify_log",
+        &encode_notify(0, &(String::from("hello"),)).expect("the message encodes"),
+    );
+    let ClientFrame::Notify { method, args } =
+        decode_client(vector("notify_log")).expect("notify_log parses")
+    else {
+        panic!("notify_log is not a NOTIFY");
+    };
+    assert_eq!(method, 0);
+    assert_eq!(
+        <(String,)>::decode(args).expect("the arguments validate"),
+        (String::from("hello"),)
+    );
+
+    // The header is 4 bytes: a method without arguments sends exactly those.
+    assert_eq!(
+        decode_client(&[0x03, 0x00, 0x01, 0x00]),
+        Ok(ClientFrame::Notify {
+            method: 1,
+            args: &[]
+        })
+    );
+    assert!(matches!(
+        decode_client(&[0x03, 0x00, 0x01]),
+        Err(FrameError::Truncated { needed: 4, got: 3 })
+    ));
+    // The deadline flag is for CALL only.
+    assert_eq!(
+        decode_client(&[0x03, 0x02, 0x01, 0x00]),
+        Err(FrameError::UnknownFlags(0x02))
+    );
 }
 
 #[test]
