@@ -161,10 +161,16 @@ mod tests {
                     async fn new_counter(&self) -> HandlerResult<()>;
                     async fn increment(&self, amount: u32) -> HandlerResult<()>;
                     async fn get(&self) -> HandlerResult<u32>;
+                    #[oneway]
+                    async fn reset(&self, to: u32);
                 }
             },
         );
         assert!(!has_compile_error(&rpc), "{rpc}");
+        assert!(
+            !rpc.to_string().contains("# [oneway]"),
+            "#[oneway] is consumed"
+        );
         let file = parses(rpc);
         let names: Vec<String> = file
             .items
@@ -231,6 +237,44 @@ mod tests {
             panic!("the argument is kept");
         };
         assert!(matches!(&*arg.pat, syn::Pat::Wild(_)));
+    }
+
+    #[test]
+    fn a_failed_rpc_keeps_the_trait_without_oneway_attributes() {
+        let output = rpc(
+            TokenStream::new(),
+            quote! {
+                trait Logger {
+                    #[oneway]
+                    async fn log(&self, line: String) -> HandlerResult<()>;
+                }
+            },
+        );
+        assert!(has_compile_error(&output));
+        let Some(Item::Trait(item)) = parses(output).items.pop() else {
+            panic!("the trait is kept");
+        };
+        let syn::TraitItem::Fn(method) = &item.items[0] else {
+            panic!("the method is kept");
+        };
+        assert!(method.attrs.is_empty(), "#[oneway] would be reported again");
+    }
+
+    #[test]
+    fn oneway_outside_rpc_is_an_error_that_keeps_the_item() {
+        let output = oneway(
+            TokenStream::new(),
+            quote!(
+                async fn log(line: String) {}
+            ),
+        );
+        assert!(has_compile_error(&output));
+        assert!(
+            parses(output)
+                .items
+                .iter()
+                .any(|item| matches!(item, Item::Fn(_)))
+        );
     }
 
     #[test]

@@ -185,7 +185,8 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
 
     /// Another handle to the same connection whose calls have this deadline each (instead of
     /// [`ClientConfig::call_timeout`]): `client.with_timeout(Duration::from_millis(200)).get(key)`.
-    /// A call past it fails with [`Error::Timeout`] and the server is told to stop it.
+    /// A call past it fails with [`Error::Timeout`] and the server is told to stop it. A one-way
+    /// message not written to the connection by then fails with [`Error::Timeout`] too.
     #[must_use]
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
