@@ -53,8 +53,9 @@ pub(crate) mod schema;
 ///
 /// Every method is `async fn name(&self, arg: Type, ...) -> Return`, with at most 13 arguments (they
 /// travel as one rkyv tuple), owned `hardlight::Codable` argument types, and a return type that is
-/// `HandlerResult<T>` or `Result<T, E>` of codable types. A method's index on the wire is its position
-/// in the trait, so reordering methods changes the protocol (and the schema fingerprint).
+/// `HandlerResult<T>` or `Result<T, E>` of codable types; or, marked `#[oneway]`, without a return
+/// type: the client sends it and does not wait (see [`macro@oneway`]). A method's index on the wire is
+/// its position in the trait, so reordering methods changes the protocol (and the schema fingerprint).
 ///
 /// Generates:
 /// - the trait, each method rewritten as `fn ... -> impl Future<Output = Return> + Send` (so handlers
@@ -63,10 +64,32 @@ pub(crate) mod schema;
 ///   fingerprint; decoding a call's arguments and running the handler method);
 /// - `TraitClient`, a cloneable typed client with the trait's visibility: `new(config)`,
 ///   `new_self_signed(address, compression)`, and one `async fn` per method returning
-///   `Result<T, hardlight::CallError<E>>`. It derefs to the untyped `Client`.
+///   `Result<T, hardlight::CallError<E>>` (`Result<(), hardlight::Error>` for a one-way method). It
+///   derefs to the untyped `Client`.
 #[proc_macro_attribute]
 pub fn rpc(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::rpc(args.into(), item.into()).into()
+}
+
+/// Marks a method of an `#[rpc]` trait one-way: the client sends it without waiting for a reply.
+///
+/// Meaningful only on a method inside an `#[rpc]` trait, which reads and removes it; anywhere else it
+/// is an error. The method has no return type (or `-> ()`); the handler implements it as
+/// `async fn log(&self, line: String) {}`, and the generated client's method returns
+/// `Result<(), hardlight::Error>`, `Ok` once the message has been written to the connection. The
+/// server validates the arguments and runs the handler like a call's, within the same limits, and
+/// sends nothing back.
+///
+/// ```ignore
+/// #[rpc]
+/// pub trait Logger {
+///     #[oneway]
+///     async fn log(&self, line: String);
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn oneway(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::oneway(args.into(), item.into()).into()
 }
 
 /// Implements an `#[rpc]` trait for a handler, generating the handler struct itself.

@@ -26,9 +26,10 @@ pub(crate) struct Service {
     pub methods: Vec<Method>,
 }
 
-/// One method of an `#[rpc]` trait: `async fn ident(&self, args...) -> output`.
+/// One method of an `#[rpc]` trait: `async fn ident(&self, args...) -> output`, or
+/// `#[oneway] async fn ident(&self, args...)`.
 pub(crate) struct Method {
-    /// The method's attributes (docs, lints), kept on the trait method.
+    /// The method's attributes (docs, lints), kept on the trait method; `#[oneway]` is not among them.
     pub attrs: Vec<Attribute>,
     /// The method's name.
     pub ident: Ident,
@@ -36,14 +37,33 @@ pub(crate) struct Method {
     pub index: u16,
     /// The arguments after `&self`.
     pub args: Vec<Arg>,
-    /// The return type, as written (`HandlerResult<u32>`).
-    pub output: Type,
+    /// A call, or a one-way message.
+    pub kind: MethodKind,
+}
+
+/// How a method is invoked.
+pub(crate) enum MethodKind {
+    /// A call: the client waits for the reply, a value of `output`.
+    Call {
+        /// The return type, as written (`HandlerResult<u32>`).
+        output: Box<Type>,
+    },
+    /// `#[oneway]`: the client sends the arguments and does not wait; nothing is sent back.
+    Oneway,
 }
 
 impl Method {
     /// The method's doc attributes (copied onto the client's method).
     pub(crate) fn docs(&self) -> impl Iterator<Item = &Attribute> {
         self.attrs.iter().filter(|attr| attr.path().is_ident("doc"))
+    }
+
+    /// The return type of a call; `None` for a one-way method.
+    pub(crate) fn output(&self) -> Option<&Type> {
+        match &self.kind {
+            MethodKind::Call { output } => Some(output),
+            MethodKind::Oneway => None,
+        }
     }
 }
 
@@ -136,7 +156,9 @@ mod tests {
             ident: syn::parse_quote!(get),
             index: 0,
             args: Vec::new(),
-            output: syn::parse_quote!(HandlerResult<u32>),
+            kind: MethodKind::Call {
+                output: Box::new(syn::parse_quote!(HandlerResult<u32>)),
+            },
         };
         assert_eq!(method.docs().count(), 1);
     }

@@ -11,7 +11,9 @@
 //! 1. `service <TraitName>`;
 //! 2. `events <EventType>`: the type given as `#[rpc(events = ...)]`, or `EventPayload` when absent;
 //! 3. one line per method, in declaration order:
-//!    `fn <name>(<argument types, comma-separated>) -> <return type>`.
+//!    `fn <name>(<argument types, comma-separated>) -> <return type>` for a call, and
+//!    `oneway fn <name>(<argument types, comma-separated>)` for a `#[oneway]` method (whether it
+//!    is written without a return type or with `-> ()`).
 //!
 //! Every type is rendered as its tokens with all whitespace removed (`HandlerResult < u32 >` and
 //! `HandlerResult<u32>` both give `HandlerResult<u32>`). Types are compared as written, not resolved:
@@ -78,13 +80,11 @@ pub(crate) fn service_text(service: &Service) -> String {
     let _ = writeln!(text, "events {events}");
     for method in &service.methods {
         let args: Vec<String> = method.args.iter().map(|arg| type_text(&arg.ty)).collect();
-        let _ = writeln!(
-            text,
-            "fn {}({}) -> {}",
-            method.ident.unraw(),
-            args.join(","),
-            type_text(&method.output)
-        );
+        let (name, args) = (method.ident.unraw(), args.join(","));
+        let _ = match method.output() {
+            Some(output) => writeln!(text, "fn {name}({args}) -> {}", type_text(output)),
+            None => writeln!(text, "oneway fn {name}({args})"),
+        };
     }
     text
 }

@@ -4,8 +4,8 @@ pub use rkyv;
 
 pub use crate::client::Client;
 pub use crate::server::handler::{
-    CallFuture, ConnectionParts, Dispatch, DispatchError, Handler, MethodReturn, ServiceSchema,
-    call, decode_args,
+    CallFuture, ConnectionParts, Dispatch, DispatchError, Handler, MethodReturn, OnewayFuture,
+    ServiceSchema, call, decode_args, oneway,
 };
 pub use crate::state::{ConnectionState, StateHandle, unknown_field};
 pub use crate::wire::handshake::{fnv1a64, fnv1a64_extend};

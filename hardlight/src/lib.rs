@@ -5,7 +5,8 @@
 //! - Annotate a trait with [`rpc`], implement it with [`rpc_handler`]; the macros generate a typed
 //!   async client (`CounterClient` for `trait Counter`) and the server dispatch. No IDL files.
 //! - Values are encoded with rkyv and **validated** before they are read.
-//! - One connection multiplexes up to 256 concurrent calls; more wait for a free slot.
+//! - One connection multiplexes up to 256 concurrent calls; more wait for a free slot. Methods
+//!   marked [`oneway`] are sent without waiting for a reply.
 //! - Per-connection state ([`connection_state`]) lives on the server and is mirrored on the client.
 //! - Handlers subscribe their connection to [`Topic`]s; [`EventEmitter`]s publish to them; the
 //!   [`TopicNotifier`] reports topics being created and removed.
@@ -40,7 +41,7 @@ mod ws;
 #[doc(hidden)]
 pub mod __private;
 
-pub use hardlight_macros::{codable, connection_state, rpc, rpc_handler};
+pub use hardlight_macros::{codable, connection_state, oneway, rpc, rpc_handler};
 
 pub use client::{
     ClientConfig, ConnectionEvent, ConnectionEvents, Reconnect, RecvError, StateWatcher,

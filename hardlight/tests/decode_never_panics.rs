@@ -1,7 +1,9 @@
 //! Any bytes fed to the decoders give a value or an error, never a panic.
 use hardlight::wire::Codable;
 use hardlight::wire::compression::{open, seal};
-use hardlight::wire::frame::{ClientFrame, ServerFrame, decode_client, decode_server, encode_call};
+use hardlight::wire::frame::{
+    ClientFrame, ServerFrame, decode_client, decode_server, encode_call, encode_notify,
+};
 use hardlight::{HandlerError, Topic};
 use proptest::prelude::*;
 
@@ -57,6 +59,18 @@ proptest! {
                 prop_assert_eq!(<(u32, String)>::decode(args).unwrap(), (a, s));
             }
             other => prop_assert!(false, "not a CALL: {:?}", other),
+        }
+    }
+
+    #[test]
+    fn notifies_round_trip(method in any::<u16>(), a in any::<u32>(), s in ".{0,64}") {
+        let frame = encode_notify(method, &(a, s.clone())).unwrap();
+        match decode_client(&frame).unwrap() {
+            ClientFrame::Notify { method: m, args } => {
+                prop_assert_eq!(m, method);
+                prop_assert_eq!(<(u32, String)>::decode(args).unwrap(), (a, s));
+            }
+            other => prop_assert!(false, "not a NOTIFY: {:?}", other),
         }
     }
 

@@ -1,7 +1,8 @@
 //! Pins `docs/PROTOCOL.md` to the implementation: every test vector in the document is produced byte
 //! for byte by the wire module's encoders and decodes back to the value the document describes, the
 //! counter's schema texts hash to the fingerprint it gives, and its handshake examples and tables say
-//! what the code does.
+//! what the code does. The one-way example's schema text is also checked against what `#[rpc]`
+//! writes for it.
 //!
 //! A vector is a line `<!-- vector: NAME -->` followed by a fenced `hex` block (lowercase hex digits,
 //! whitespace anywhere); a text is `<!-- text: NAME -->` followed by a fenced `text` block.
@@ -16,7 +17,7 @@ use hardlight::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
 use hardlight::wire::frame::{
     ClientFrame, FieldList, FieldListWriter, FrameError, Hello, ReplyStatus, ServerFrame,
     decode_client, decode_server, encode_call, encode_call_within, encode_cancel, encode_event,
-    encode_reply_text, kind, reply_header,
+    encode_notify, encode_reply_text, kind, reply_header,
 };
 use hardlight::wire::handshake::{self, Negotiation, fnv1a64, fnv1a64_extend};
 use hardlight::{HandlerError, Topic};
@@ -45,6 +46,7 @@ const VECTORS: &[&str] = &[
     "call_increment_deadline",
     "cancel_7",
     "reply_cancelled",
+    "notify_log",
     "hello_counter",
     "reply_ok_unit",
     "reply_ok_get",
@@ -277,6 +279,39 @@ fn counter_fingerprint_is_the_hash_of_the_documented_schema_texts() {
     );
 }
 
+/// The one-way example of §3.5, as `#[rpc]` sees it.
+mod logger {
+    use hardlight::{HandlerResult, rpc};
+
+    #[rpc]
+    pub trait Logger {
+        #[oneway]
+        async fn log(&self, line: String);
+        async fn lines(&self) -> HandlerResult<Vec<String>>;
+    }
+}
+
+#[test]
+fn the_oneway_example_is_the_schema_rpc_writes() {
+    use hardlight::__private::{ConnectionState, ServiceSchema};
+
+    let service = text("logger_service");
+    assert_eq!(<dyn logger::Logger as ServiceSchema>::SCHEMA, service);
+    assert!(service.contains("\noneway fn log(String)\n"));
+    let state = <() as ConnectionState>::SCHEMA;
+    assert_eq!(state, "()");
+    let fingerprint = fnv1a64_extend(fnv1a64(service.as_bytes()), state.as_bytes());
+    assert_eq!(
+        fingerprint,
+        <dyn logger::Logger as ServiceSchema>::FINGERPRINT
+    );
+    assert_eq!(
+        text("logger_fingerprint").trim(),
+        format!("{}{fingerprint:016x}", handshake::SCHEMA_PREFIX)
+    );
+    assert_eq!(<dyn logger::Logger as ServiceSchema>::ONEWAY, [true, false]);
+}
+
 #[test]
 fn fnv_known_answers_in_the_document_are_right() {
     for input in ["", "a"] {
@@ -391,6 +426,7 @@ fn tables_give_the_wire_constants() {
     let kinds = [
         (kind::CALL, "CALL"),
         (kind::CANCEL, "CANCEL"),
+        (kind::NOTIFY, "NOTIFY"),
         (kind::HELLO, "HELLO"),
         (kind::REPLY, "REPLY"),
         (kind::STATE, "STATE"),
@@ -427,6 +463,7 @@ fn tables_give_the_wire_constants() {
         (close::GOING_AWAY, "GOING_AWAY"),
         (close::PROTOCOL_ERROR, "PROTOCOL_ERROR"),
         (close::UNSUPPORTED_DATA, "UNSUPPORTED_DATA"),
+        (close::INVALID_PAYLOAD, "INVALID_PAYLOAD"),
         (close::POLICY_VIOLATION, "POLICY_VIOLATION"),
         (close::MESSAGE_TOO_BIG, "MESSAGE_TOO_BIG"),
         (close::INTERNAL_ERROR, "INTERNAL_ERROR"),
@@ -578,6 +615,42 @@ fn deadline_and_cancel_vectors_are_what_the_client_sends() {
     let (call_id, status, body) = reply("reply_cancelled");
     assert_eq!((call_id, status), (7, ReplyStatus::Cancelled));
     assert_eq!(std::str::from_utf8(body), Ok(message));
+}
+
+#[test]
+fn notify_vector_is_the_loggers_oneway_message() {
+    assert_vector(
+        "notify_log",
+        &encode_notify(0, &(String::from("hello"),)).expect("the message encodes"),
+    );
+    let ClientFrame::Notify { method, args } =
+        decode_client(vector("notify_log")).expect("notify_log parses")
+    else {
+        panic!("notify_log is not a NOTIFY");
+    };
+    assert_eq!(method, 0);
+    assert_eq!(
+        <(String,)>::decode(args).expect("the arguments validate"),
+        (String::from("hello"),)
+    );
+
+    // The header is 4 bytes: a method without arguments sends exactly those.
+    assert_eq!(
+        decode_client(&[0x03, 0x00, 0x01, 0x00]),
+        Ok(ClientFrame::Notify {
+            method: 1,
+            args: &[]
+        })
+    );
+    assert!(matches!(
+        decode_client(&[0x03, 0x00, 0x01]),
+        Err(FrameError::Truncated { needed: 4, got: 3 })
+    ));
+    // The deadline flag is for CALL only.
+    assert_eq!(
+        decode_client(&[0x03, 0x02, 0x01, 0x00]),
+        Err(FrameError::UnknownFlags(0x02))
+    );
 }
 
 #[test]

@@ -90,7 +90,8 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
     }
 }
 
-/// `async fn m(&self, args...) -> Result<R::Ok, CallError<R::Err>>`, with the trait method's docs.
+/// `async fn m(&self, args...) -> Result<R::Ok, CallError<R::Err>>` for a call, `async fn m(&self,
+/// args...) -> Result<(), Error>` for a one-way method; with the trait method's docs.
 fn client_method(service: &Service, method: &Method) -> TokenStream {
     let vis = &service.vis;
     let inner = names::client_inner();
@@ -103,7 +104,18 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
     });
     let tys = method.args.iter().map(|arg| &arg.ty);
     let idents = method.args.iter().map(|arg| &arg.ident);
-    let output = &method.output;
+    let Some(output) = method.output() else {
+        return quote! {
+            #(#docs)*
+            ///
+            /// One-way: resolves once the message has been written to the connection, not when the
+            /// server has handled it; nothing comes back.
+            #[allow(clippy::too_many_arguments)]
+            #vis async fn #name(&self #(, #params)*) -> ::core::result::Result<(), ::hardlight::Error> {
+                self.#inner.notify::<(#(#tys,)*)>(#index, &(#(#idents,)*)).await
+            }
+        };
+    };
     // Spanned at the return type: "cannot be returned by an rpc method" is reported there.
     let method_return =
         quote_spanned!(output.span()=> <#output as ::hardlight::__private::MethodReturn>);

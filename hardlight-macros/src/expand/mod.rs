@@ -50,6 +50,27 @@ pub(crate) fn codable(args: TokenStream, input: TokenStream) -> TokenStream {
     run(args, input, parse::codable::parse, codable::expand, Some)
 }
 
+/// `#[oneway]` outside an `#[rpc]` trait (inside one, `#[rpc]` removes it before it expands): an
+/// error, and the item unchanged.
+pub(crate) fn oneway(_args: TokenStream, input: TokenStream) -> TokenStream {
+    // At the item's head (`fn log`) when it can be found, not over its whole body.
+    let at = match (
+        syn::parse2::<Item>(input.clone()),
+        syn::parse2::<syn::TraitItemFn>(input.clone()),
+    ) {
+        (Ok(item), _) => parse::item_head(&item),
+        (_, Ok(method)) => parse::head(&method.sig.fn_token, &method.sig.ident),
+        _ => input.clone(),
+    };
+    let error = syn::Error::new_spanned(
+        at,
+        "#[oneway] marks a method of an #[rpc] trait: put it on the method's declaration inside \
+         the trait that has #[rpc], not on its implementation or another item",
+    )
+    .to_compile_error();
+    quote!(#error #input)
+}
+
 /// Parses `input` as an item and the model from it, then expands the model. On error, gives the
 /// errors and what `on_error` keeps of the item (usually the item unchanged): the rest of the crate
 /// can still name it, so the user sees the macro's errors rather than a cascade of unresolved names.
@@ -77,14 +98,18 @@ fn run<M>(
     }
 }
 
-/// The trait of a failed `#[rpc]`, with each argument pattern of a method without body replaced by
-/// `_`: the compiler rejects patterns there too, and #[rpc] has already said so.
+/// The trait of a failed `#[rpc]`, without its methods' `#[oneway]` attributes (which mean nothing
+/// outside `#[rpc]`) and with each argument pattern of a method without body replaced by `_`: the
+/// compiler rejects patterns there too, and #[rpc] has already said so.
 fn without_patterns(mut item: Item) -> Option<Item> {
     if let Item::Trait(item) = &mut item {
         for trait_item in &mut item.items {
             let syn::TraitItem::Fn(method) = trait_item else {
                 continue;
             };
+            method
+                .attrs
+                .retain(|attr| !parse::rpc::is_oneway(attr.path()));
             if method.default.is_some() {
                 continue;
             }
@@ -136,10 +161,16 @@ mod tests {
                     async fn new_counter(&self) -> HandlerResult<()>;
                     async fn increment(&self, amount: u32) -> HandlerResult<()>;
                     async fn get(&self) -> HandlerResult<u32>;
+                    #[oneway]
+                    async fn reset(&self, to: u32);
                 }
             },
         );
         assert!(!has_compile_error(&rpc), "{rpc}");
+        assert!(
+            !rpc.to_string().contains("# [oneway]"),
+            "#[oneway] is consumed"
+        );
         let file = parses(rpc);
         let names: Vec<String> = file
             .items
@@ -206,6 +237,44 @@ mod tests {
             panic!("the argument is kept");
         };
         assert!(matches!(&*arg.pat, syn::Pat::Wild(_)));
+    }
+
+    #[test]
+    fn a_failed_rpc_keeps_the_trait_without_oneway_attributes() {
+        let output = rpc(
+            TokenStream::new(),
+            quote! {
+                trait Logger {
+                    #[oneway]
+                    async fn log(&self, line: String) -> HandlerResult<()>;
+                }
+            },
+        );
+        assert!(has_compile_error(&output));
+        let Some(Item::Trait(item)) = parses(output).items.pop() else {
+            panic!("the trait is kept");
+        };
+        let syn::TraitItem::Fn(method) = &item.items[0] else {
+            panic!("the method is kept");
+        };
+        assert!(method.attrs.is_empty(), "#[oneway] would be reported again");
+    }
+
+    #[test]
+    fn oneway_outside_rpc_is_an_error_that_keeps_the_item() {
+        let output = oneway(
+            TokenStream::new(),
+            quote!(
+                async fn log(line: String) {}
+            ),
+        );
+        assert!(has_compile_error(&output));
+        assert!(
+            parses(output)
+                .items
+                .iter()
+                .any(|item| matches!(item, Item::Fn(_)))
+        );
     }
 
     #[test]

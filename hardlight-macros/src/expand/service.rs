@@ -7,7 +7,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use super::{client, in_anonymous_const};
-use crate::model::{Method, Service};
+use crate::model::{Method, MethodKind, Service};
 use crate::schema;
 
 /// Everything `#[rpc]` generates.
@@ -30,6 +30,7 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
 /// `fn m(&self, ...) -> impl Future<Output = R> + Send where Self: Sized`: implementations still use
 /// `async fn`, their futures must be `Send` (the server runs calls on a multi-threaded runtime), and
 /// `where Self: Sized` keeps the trait dyn-compatible, so that `dyn Trait` can name the service.
+/// A one-way method's future has `Output = ()`.
 fn trait_definition(service: &Service) -> TokenStream {
     let Service {
         attrs,
@@ -42,18 +43,19 @@ fn trait_definition(service: &Service) -> TokenStream {
     let colon = (!supertraits.is_empty()).then(|| quote!(:));
     let methods = service.methods.iter().map(|method| {
         let Method {
-            attrs,
-            ident,
-            args,
-            output,
-            ..
+            attrs, ident, args, ..
         } = method;
         let args = args.iter().map(|arg| {
             let (ident, ty) = (&arg.ident, &arg.ty);
             quote!(#ident: #ty)
         });
-        // Spanned at the return type: a handler future that is not `Send` is reported there.
-        let future = quote_spanned! {output.span()=>
+        // Spanned at the return type (at the name for a one-way method): a handler future that is
+        // not `Send` is reported there.
+        let (output, span) = match method.output() {
+            Some(output) => (quote!(#output), output.span()),
+            None => (quote_spanned!(ident.span()=> ()), ident.span()),
+        };
+        let future = quote_spanned! {span=>
             impl ::core::future::Future<Output = #output> + ::core::marker::Send
         };
         quote! {
@@ -87,6 +89,10 @@ fn schema_impl(service: &Service) -> TokenStream {
         .methods
         .iter()
         .map(|method| method.ident.unraw().to_string());
+    let oneway = service
+        .methods
+        .iter()
+        .map(|method| matches!(method.kind, MethodKind::Oneway));
     let schema = schema::service_text(service);
     quote! {
         // For every lifetime: a `dyn Trait` inside a spawned future is otherwise "not general enough".
@@ -96,6 +102,7 @@ fn schema_impl(service: &Service) -> TokenStream {
             type Event = #events;
             const NAME: &'static str = #name;
             const METHODS: &'static [&'static str] = &[#(#methods),*];
+            const ONEWAY: &'static [bool] = &[#(#oneway),*];
             const SCHEMA: &'static str = #schema;
             const FINGERPRINT: u64 = __fingerprint::<Self>();
         }
@@ -112,19 +119,23 @@ fn schema_impl(service: &Service) -> TokenStream {
 }
 
 /// `Dispatch<H> for dyn Trait`: one match arm per method, which decodes the argument tuple and
-/// starts the handler's method.
+/// starts the handler's method; calls in `dispatch`, one-way methods in `dispatch_oneway`.
 fn dispatch_impl(service: &Service) -> TokenStream {
     let ident = &service.ident;
-    let arms = service
+    let (oneway, calls): (Vec<&Method>, Vec<&Method>) = service
         .methods
         .iter()
-        .map(|method| dispatch_arm(service, method));
+        .partition(|method| matches!(method.kind, MethodKind::Oneway));
+    let call_arms = calls.iter().map(|method| dispatch_arm(service, method));
+    let oneway_arms = oneway.iter().map(|method| dispatch_arm(service, method));
     let bounds = wire_bounds(service);
-    // Without methods, the parameters would be unused.
-    let unused = service
-        .methods
+    // Without methods of a kind, the parameters of its function would be unused.
+    let unused_calls = calls
         .is_empty()
         .then(|| quote!(let _ = (__handler, __call_id, __args);));
+    let unused_oneway = oneway
+        .is_empty()
+        .then(|| quote!(let _ = (__handler, __args);));
     quote! {
         #[automatically_derived]
         impl<'__a, __H> ::hardlight::__private::Dispatch<__H> for dyn #ident + '__a
@@ -141,9 +152,26 @@ fn dispatch_impl(service: &Service) -> TokenStream {
                 ::hardlight::__private::CallFuture,
                 ::hardlight::__private::DispatchError,
             > {
-                #unused
+                #unused_calls
                 match __method {
-                    #(#arms)*
+                    #(#call_arms)*
+                    __other => ::core::result::Result::Err(
+                        ::hardlight::__private::DispatchError::UnknownMethod(__other),
+                    ),
+                }
+            }
+
+            fn dispatch_oneway(
+                __handler: &::hardlight::__private::Arc<__H>,
+                __method: u16,
+                __args: &[u8],
+            ) -> ::core::result::Result<
+                ::hardlight::__private::OnewayFuture,
+                ::hardlight::__private::DispatchError,
+            > {
+                #unused_oneway
+                match __method {
+                    #(#oneway_arms)*
                     __other => ::core::result::Result::Err(
                         ::hardlight::__private::DispatchError::UnknownMethod(__other),
                     ),
@@ -153,6 +181,8 @@ fn dispatch_impl(service: &Service) -> TokenStream {
     }
 }
 
+/// The arm of one method: decode the arguments, start the handler's method; for a call, wrap it so
+/// that it produces the `REPLY` frame.
 fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
     let service_ident = &service.ident;
     let name = &method.ident;
@@ -162,17 +192,25 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
         .map(|i| format_ident!("__arg{}", i))
         .collect();
     let tys = method.args.iter().map(|arg| &arg.ty);
-    let output = &method.output;
-    // Spanned at the return type: "cannot be returned by an rpc method" is reported there.
-    let call = quote_spanned!(output.span()=> ::hardlight::__private::call);
+    let run = quote! {
+        async move {
+            // Fully qualified: a method of `Arc` (`clone`...) must not shadow the rpc method.
+            <__H as #service_ident>::#name(&*__h #(, #vars)*).await
+        }
+    };
+    let started = match method.output() {
+        Some(output) => {
+            // Spanned at the return type: "cannot be returned by an rpc method" is reported there.
+            let call = quote_spanned!(output.span()=> ::hardlight::__private::call);
+            quote!(#call(__call_id, #run))
+        }
+        None => quote!(::hardlight::__private::oneway(#run)),
+    };
     quote! {
         #index => {
             let (#(#vars,)*) = ::hardlight::__private::decode_args::<(#(#tys,)*)>(__args)?;
             let __h = <::hardlight::__private::Arc<__H> as ::core::clone::Clone>::clone(__handler);
-            ::core::result::Result::Ok(#call(__call_id, async move {
-                // Fully qualified: a method of `Arc` (`clone`...) must not shadow the rpc method.
-                <__H as #service_ident>::#name(&*__h #(, #vars)*).await
-            }))
+            ::core::result::Result::Ok(#started)
         }
     }
 }
@@ -198,10 +236,11 @@ pub(super) fn wire_bounds(service: &Service) -> Vec<TokenStream> {
                 (#(#tys,)*): ::hardlight::__private::Codable
             });
         }
-        let output = &method.output;
-        bounds.push(quote_spanned! {output.span()=>
-            #output: ::hardlight::__private::MethodReturn
-        });
+        if let Some(output) = method.output() {
+            bounds.push(quote_spanned! {output.span()=>
+                #output: ::hardlight::__private::MethodReturn
+            });
+        }
     }
     bounds.retain(|bound| seen.insert(bound.to_string()));
     bounds

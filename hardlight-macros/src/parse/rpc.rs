@@ -3,12 +3,15 @@
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::ext::IdentExt;
-use syn::{FnArg, Item, ItemTrait, Pat, ReturnType, Signature, TraitItem, TraitItemFn, Type};
+use syn::{
+    Attribute, FnArg, Item, ItemTrait, Meta, Pat, Path, ReturnType, Signature, TraitItem,
+    TraitItemFn, Type,
+};
 
 use super::{check_wire_type, head, item_head, parse_args, parse_type_arg};
 use crate::ctxt::Ctxt;
-use crate::model::{Arg, Method, Service};
-use crate::names;
+use crate::model::{Arg, Method, MethodKind, Service};
+use crate::{names, schema};
 
 /// The most arguments a method can take: its arguments travel as one tuple, and rkyv 0.8 implements
 /// `Archive` for tuples of up to 13 elements.
@@ -131,27 +134,19 @@ fn not_a_method(ctxt: &Ctxt, tokens: impl ToTokens, what: &str) {
 
 fn parse_method(ctxt: &Ctxt, method: &TraitItemFn, index: u16) -> Method {
     let sig = &method.sig;
+    let (oneway, attrs) = parse_method_attrs(ctxt, &method.attrs);
     check_signature_head(ctxt, sig);
     check_generics(ctxt, sig);
     let args = parse_inputs(ctxt, sig);
     if let Some(variadic) = &sig.variadic {
         ctxt.error_spanned_by(variadic, "rpc methods cannot be variadic: remove `...`");
     }
-    let output = match &sig.output {
-        ReturnType::Type(_, ty) => {
-            check_wire_type(ctxt, ty, "return");
-            (**ty).clone()
-        }
-        ReturnType::Default => {
-            ctxt.error_spanned_by(
-                &sig.ident,
-                format!(
-                    "rpc method `{}` has no return type: rpc methods return `HandlerResult<T>` or \
-                     `Result<T, E>`; add `-> HandlerResult<()>` after the arguments",
-                    sig.ident
-                ),
-            );
-            syn::parse_quote!(())
+    let kind = if oneway {
+        check_oneway_output(ctxt, sig);
+        MethodKind::Oneway
+    } else {
+        MethodKind::Call {
+            output: Box::new(parse_call_output(ctxt, sig)),
         }
     };
     if let Some(body) = &method.default {
@@ -172,11 +167,90 @@ fn parse_method(ctxt: &Ctxt, method: &TraitItemFn, index: u16) -> Method {
         );
     }
     Method {
-        attrs: method.attrs.clone(),
+        attrs,
         ident: sig.ident.clone(),
         index,
         args,
-        output,
+        kind,
+    }
+}
+
+/// Splits `#[oneway]` off a method's attributes: whether it is there, and the other attributes.
+fn parse_method_attrs(ctxt: &Ctxt, attrs: &[Attribute]) -> (bool, Vec<Attribute>) {
+    let mut oneway = false;
+    let mut others = Vec::new();
+    for attr in attrs {
+        if !is_oneway(attr.path()) {
+            others.push(attr.clone());
+            continue;
+        }
+        if !matches!(attr.meta, Meta::Path(_)) {
+            ctxt.error_spanned_by(
+                attr,
+                "#[oneway] takes no arguments: write `#[oneway]` on its own",
+            );
+        }
+        if oneway {
+            ctxt.error_spanned_by(attr, "duplicate #[oneway]: give it once");
+        }
+        oneway = true;
+    }
+    (oneway, others)
+}
+
+/// `oneway`, `hardlight::oneway` or `::hardlight::oneway`.
+pub(crate) fn is_oneway(path: &Path) -> bool {
+    let segments: Vec<Option<String>> = path
+        .segments
+        .iter()
+        .map(|segment| {
+            segment
+                .arguments
+                .is_none()
+                .then(|| segment.ident.to_string())
+        })
+        .collect();
+    path.is_ident("oneway") || segments == [Some("hardlight".to_owned()), Some("oneway".to_owned())]
+}
+
+/// A one-way method returns nothing: no return type, or `-> ()`.
+fn check_oneway_output(ctxt: &Ctxt, sig: &Signature) {
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return;
+    };
+    if matches!(&**ty, Type::Tuple(tuple) if tuple.elems.is_empty()) {
+        return;
+    }
+    ctxt.error_spanned_by(
+        ty,
+        format!(
+            "a #[oneway] method has no reply, so it returns nothing: remove `-> {}`, or remove \
+             #[oneway] to make `{}` a call whose caller waits for the result",
+            schema::type_text(ty),
+            sig.ident
+        ),
+    );
+}
+
+/// A call's return type (`HandlerResult<T>`, `Result<T, E>`), checked to be a wire type.
+fn parse_call_output(ctxt: &Ctxt, sig: &Signature) -> Type {
+    match &sig.output {
+        ReturnType::Type(_, ty) => {
+            check_wire_type(ctxt, ty, "return");
+            (**ty).clone()
+        }
+        ReturnType::Default => {
+            ctxt.error_spanned_by(
+                &sig.ident,
+                format!(
+                    "rpc method `{}` has no return type: rpc methods return `HandlerResult<T>` or \
+                     `Result<T, E>`; add `-> HandlerResult<()>` after the arguments, or mark the \
+                     method `#[oneway]` if its caller should not wait for a reply",
+                    sig.ident
+                ),
+            );
+            syn::parse_quote!(())
+        }
     }
 }
 
@@ -408,6 +482,85 @@ mod tests {
                 error.starts_with(expected) || error.contains(expected),
                 "{error:?} ≠ {expected:?}"
             );
+        }
+    }
+
+    #[test]
+    fn oneway_methods_are_marked_in_the_model_and_the_schema_text() {
+        let item: Item = syn::parse_quote! {
+            trait Logger {
+                /// Appends a line.
+                #[oneway]
+                async fn log(&self, line: String, level: u8);
+                #[hardlight::oneway]
+                async fn flush(&self) -> ();
+                async fn count(&self) -> HandlerResult<u64>;
+            }
+        };
+        let service = parse(TokenStream::new(), &item).unwrap_or_else(|e| panic!("{e}"));
+        let oneway: Vec<bool> = service
+            .methods
+            .iter()
+            .map(|m| matches!(m.kind, MethodKind::Oneway))
+            .collect();
+        assert_eq!(oneway, [true, true, false]);
+        // `#[oneway]` is consumed; the docs stay.
+        assert_eq!(service.methods[0].attrs.len(), 1);
+        assert_eq!(service.methods[0].docs().count(), 1);
+        assert!(service.methods[1].attrs.is_empty());
+        assert_eq!(
+            schema::service_text(&service),
+            "service Logger\nevents EventPayload\n\
+             oneway fn log(String,u8)\n\
+             oneway fn flush()\n\
+             fn count() -> HandlerResult<u64>\n"
+        );
+    }
+
+    #[test]
+    fn oneway_mistakes_are_reported() {
+        let item: Item = syn::parse_quote! {
+            trait Logger {
+                #[oneway]
+                async fn returns(&self) -> HandlerResult<()>;
+                #[oneway(reply)]
+                async fn with_arguments(&self);
+                #[oneway]
+                #[oneway]
+                async fn twice(&self);
+                #[oneway]
+                fn not_async(&self);
+                async fn neither(&self);
+            }
+        };
+        let errors = errors(TokenStream::new(), item);
+        let expected = [
+            "a #[oneway] method has no reply, so it returns nothing: remove `-> HandlerResult<()>`",
+            "#[oneway] takes no arguments",
+            "duplicate #[oneway]",
+            "rpc methods must be `async fn`",
+            "rpc method `neither` has no return type",
+        ];
+        assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+        for (error, expected) in errors.iter().zip(expected) {
+            assert!(error.starts_with(expected), "{error:?} ≠ {expected:?}");
+        }
+        assert!(errors[4].contains("`#[oneway]`"), "{}", errors[4]);
+    }
+
+    #[test]
+    fn only_the_oneway_paths_are_oneway() {
+        for (path, expected) in [
+            (quote::quote!(oneway), true),
+            (quote::quote!(hardlight::oneway), true),
+            (quote::quote!(::hardlight::oneway), true),
+            (quote::quote!(::oneway), false),
+            (quote::quote!(other::oneway), false),
+            (quote::quote!(hardlight::oneway::more), false),
+            (quote::quote!(doc), false),
+        ] {
+            let path: Path = syn::parse2(path.clone()).unwrap();
+            assert_eq!(is_oneway(&path), expected, "{}", path.to_token_stream());
         }
     }
 

@@ -40,8 +40,21 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn decode_both(msg: &[u8]) {
-    if let Ok(ClientFrame::Call { args, .. }) = frame::decode_client(msg) {
-        assert_eq!(args.len(), msg.len() - frame::CALL_HEADER);
+    match frame::decode_client(msg) {
+        Ok(ClientFrame::Call {
+            args, budget_ms, ..
+        }) => {
+            let header = match budget_ms {
+                Some(_) => frame::CALL_DEADLINE_HEADER,
+                None => frame::CALL_HEADER,
+            };
+            assert_eq!(args.len(), msg.len() - header);
+        }
+        Ok(ClientFrame::Notify { args, .. }) => {
+            assert_eq!(args.len(), msg.len() - frame::NOTIFY_HEADER);
+        }
+        Ok(ClientFrame::Cancel { .. }) => assert_eq!(msg.len(), frame::CANCEL_LEN),
+        Err(_) => {}
     }
     match frame::decode_server(msg) {
         Ok(ServerFrame::Hello(hello)) => walk(hello.state),

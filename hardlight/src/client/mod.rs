@@ -253,10 +253,18 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         method: u16,
         args: &A,
     ) -> Result<R::Ok, CallError<R::Err>> {
-        if self.inner.config.when_disconnected == WhenDisconnected::Fail {
-            return Err(Error::NotConnected.into());
-        }
         let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+        let session = self.wait_for_session(deadline).await?;
+        let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        session.call::<A, R>(method, args, left).await
+    }
+
+    /// The connection for a call made while not connected: the next one if the client is
+    /// reconnecting and configured to wait (until `deadline`), [`Error::NotConnected`] otherwise.
+    async fn wait_for_session(&self, deadline: Option<Instant>) -> Result<Arc<Session<S>>, Error> {
+        if self.inner.config.when_disconnected == WhenDisconnected::Fail {
+            return Err(Error::NotConnected);
+        }
         let mut link = self.inner.link.subscribe();
         let connected = link.wait_for(|link| match link {
             Link::Up(session) => !session.is_closed(),
@@ -264,7 +272,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
             // An `Up` whose session ended becomes `Reconnecting` or `Down` right after.
             Link::Idle | Link::Down(_) => true,
         });
-        let session = match deadline {
+        let next = match deadline {
             None => connected.await.ok(),
             Some(deadline) => match tokio::time::timeout_at(deadline, connected).await {
                 Ok(next) => next.ok(),
@@ -272,23 +280,33 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
                     return Err(Error::Timeout(format!(
                         "not connected within {:?}",
                         self.timeout.unwrap_or_default()
-                    ))
-                    .into());
+                    )));
                 }
             },
-        }
-        .and_then(|link| match &*link {
+        };
+        next.and_then(|link| match &*link {
             Link::Up(session) => Some(session.clone()),
             _ => None,
         })
-        .ok_or(Error::NotConnected)?;
+        .ok_or(Error::NotConnected)
+    }
+
+    /// Sends a one-way message (used by the generated client methods).
+    #[doc(hidden)]
+    pub async fn notify<A: Codable>(&self, method: u16, args: &A) -> Result<(), Error> {
+        if let Ok(session) = self.session() {
+            return session.notify(method, args, self.timeout).await;
+        }
+        let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+        let session = self.wait_for_session(deadline).await?;
         let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        session.call::<A, R>(method, args, left).await
+        session.notify(method, args, left).await
     }
 
     /// Another handle to the same connection whose calls have this deadline each (instead of
     /// [`ClientConfig::call_timeout`]): `client.with_timeout(Duration::from_millis(200)).get(key)`.
-    /// A call past it fails with [`Error::Timeout`] and the server is told to stop it.
+    /// A call past it fails with [`Error::Timeout`] and the server is told to stop it. A one-way
+    /// message not written to the connection by then fails with [`Error::Timeout`] too.
     #[must_use]
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {

@@ -8,6 +8,11 @@
 //!
 //! A caller's direct write borrows the driver's waker: if the socket cannot take the frame at once,
 //! the driver is the one woken to finish the job.
+//!
+//! A one-way message's sender waits for its frame to leave: its frame travels with a [`Written`]
+//! signal, completed after the flush that carried the frame (by the caller itself when it wrote the
+//! frame directly and the flush completed at once, by the driver otherwise), and dropped unsent if
+//! the connection ends first. Calls carry none and pay nothing for it.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -15,6 +20,7 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
 use futures_util::Sink;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::error::Error;
 use crate::locks::lock;
@@ -47,14 +53,17 @@ struct Writer {
     sink: Option<BoxSink>,
     /// Frames were handed to the sink since its last completed flush.
     needs_flush: bool,
+    /// Signals of the one-way frames handed to the sink since its last completed flush.
+    unflushed: Vec<Written>,
     /// A caller's direct write failed: the driver ends the connection with this.
     failed: Option<Error>,
 }
 
 struct Queue {
     /// Frames for the driver to write, in order. Bounded: at most one `CALL` and one `CANCEL` per
-    /// call slot, and one ping.
-    frames: VecDeque<Outgoing>,
+    /// call slot, one ping, and one `NOTIFY` per place of the session's one-way room (see
+    /// [`Written`]).
+    frames: VecDeque<Queued>,
     /// The driver's waker, from its last poll.
     driver: Option<Waker>,
     /// Set once the connection has ended: nothing more is accepted.
@@ -73,12 +82,47 @@ pub(crate) struct Batch {
 #[derive(Debug)]
 pub(crate) struct Closed;
 
+/// A message waiting for the driver, with the signal to complete once it has left.
+struct Queued {
+    message: Outgoing,
+    written: Option<Written>,
+}
+
+/// Tells a one-way sender that its frame has been written to the socket and flushed: completed after
+/// the flush that carried the frame, dropped (the receiver sees an error) if the connection ends
+/// first. Until then it holds the frame's place among those not yet written, which keeps the frames
+/// the outbox holds bounded even when senders give up waiting.
+pub(crate) struct Written {
+    done: oneshot::Sender<()>,
+    _place: OwnedSemaphorePermit,
+}
+
+impl Written {
+    /// A signal holding `place`, and the receiver that learns when the frame has left.
+    pub(crate) fn new(place: OwnedSemaphorePermit) -> (Self, oneshot::Receiver<()>) {
+        let (done, receiver) = oneshot::channel();
+        (
+            Self {
+                done,
+                _place: place,
+            },
+            receiver,
+        )
+    }
+
+    fn complete(self) {
+        // The sender may have given up waiting: nothing to tell then.
+        let _ = self.done.send(());
+    }
+}
+
 impl Outbox {
     pub(crate) fn new() -> Self {
         Self {
             writer: Mutex::new(Writer {
                 sink: None,
                 needs_flush: false,
+                unflushed: Vec::new(),
                 failed: None,
             }),
             queue: Mutex::new(Queue {
@@ -97,65 +141,97 @@ impl Outbox {
     /// Sends a call's frame: written and flushed right here when `lone` (no other call in flight),
     /// nothing is queued and the socket takes it at once; queued for the driver otherwise.
     pub(crate) fn send_call(&self, frame: Vec<u8>, lone: bool) -> Result<(), Closed> {
-        let frame = if lone {
-            match self.write_directly(frame) {
+        self.send(frame, lone, None)
+    }
+
+    /// Sends a one-way message's frame as [`Outbox::send_call`] sends a call's; `written` is
+    /// completed once the frame has been flushed.
+    pub(crate) fn send_oneway(
+        &self,
+        frame: Vec<u8>,
+        lone: bool,
+        written: Written,
+    ) -> Result<(), Closed> {
+        self.send(frame, lone, Some(written))
+    }
+
+    fn send(&self, frame: Vec<u8>, lone: bool, written: Option<Written>) -> Result<(), Closed> {
+        let (frame, written) = if lone {
+            match self.write_directly(frame, written) {
                 Ok(()) => return Ok(()),
-                Err(frame) => frame,
+                Err(back) => back,
             }
         } else {
-            frame
+            (frame, written)
         };
-        self.queue(Outgoing::Binary(frame))
+        self.push(Queued {
+            message: Outgoing::Binary(frame),
+            written,
+        })
     }
 
     /// Queues a frame (or a ping) for the driver.
     pub(crate) fn queue(&self, message: Outgoing) -> Result<(), Closed> {
+        self.push(Queued {
+            message,
+            written: None,
+        })
+    }
+
+    fn push(&self, queued: Queued) -> Result<(), Closed> {
         let mut queue = lock(&self.queue);
         if queue.closed {
             return Err(Closed);
         }
-        queue.frames.push_back(message);
+        queue.frames.push_back(queued);
         if let Some(driver) = &queue.driver {
             driver.wake_by_ref();
         }
         Ok(())
     }
 
-    /// Writes `frame` to the socket and flushes it, with the driver's waker; gives the frame back
-    /// when that cannot be done now (the driver is writing, frames are queued, the socket is full).
-    fn write_directly(&self, frame: Vec<u8>) -> Result<(), Vec<u8>> {
+    /// Writes `frame` to the socket and flushes it, with the driver's waker; gives the frame (and
+    /// its signal) back when that cannot be done now (the driver is writing, frames are queued, the
+    /// socket is full).
+    fn write_directly(
+        &self,
+        frame: Vec<u8>,
+        written: Option<Written>,
+    ) -> Result<(), (Vec<u8>, Option<Written>)> {
         let Ok(mut writer) = self.writer.try_lock() else {
-            return Err(frame);
+            return Err((frame, written));
         };
         let waker = {
             let queue = lock(&self.queue);
             match &queue.driver {
                 Some(driver) if queue.frames.is_empty() && !queue.closed => driver.clone(),
-                _ => return Err(frame),
+                _ => return Err((frame, written)),
             }
         };
         let Writer {
             sink,
             needs_flush,
+            unflushed,
             failed,
         } = &mut *writer;
         let Some(sink) = sink.as_mut() else {
-            return Err(frame);
+            return Err((frame, written));
         };
         if failed.is_some() {
-            return Err(frame);
+            return Err((frame, written));
         }
         let mut cx = Context::from_waker(&waker);
-        let written = match sink.as_mut().poll_ready(&mut cx) {
-            Poll::Pending => return Err(frame),
+        let sent = match sink.as_mut().poll_ready(&mut cx) {
+            Poll::Pending => return Err((frame, written)),
             Poll::Ready(Ok(())) => sink.as_mut().start_send(Outgoing::Binary(frame)),
             Poll::Ready(Err(e)) => Err(e),
         };
-        let flushed = written.and_then(|()| {
+        let flushed = sent.and_then(|()| {
             *needs_flush = true;
+            unflushed.extend(written);
             match sink.as_mut().poll_flush(&mut cx) {
                 Poll::Ready(Ok(())) => {
-                    *needs_flush = false;
+                    flush_done(needs_flush, unflushed);
                     Ok(())
                 }
                 // The driver is woken when the socket can take the rest, and flushes it.
@@ -185,6 +261,7 @@ impl Outbox {
         let Writer {
             sink,
             needs_flush,
+            unflushed,
             failed,
         } = &mut *writer;
         {
@@ -209,13 +286,14 @@ impl Outbox {
                 Poll::Ready(Err(e)) => return Poll::Ready(e),
                 Poll::Pending => return Poll::Pending,
             }
-            let Some(message) = lock(&self.queue).frames.pop_front() else {
+            let Some(Queued { message, written }) = lock(&self.queue).frames.pop_front() else {
                 break;
             };
             if let Err(e) = sink.as_mut().start_send(message) {
                 return Poll::Ready(e);
             }
             *needs_flush = true;
+            unflushed.extend(written);
             batch.written += 1;
         }
         if !*needs_flush {
@@ -232,7 +310,7 @@ impl Outbox {
         }
         match sink.as_mut().poll_flush(cx) {
             Poll::Ready(Ok(())) => {
-                *needs_flush = false;
+                flush_done(needs_flush, unflushed);
                 *batch = Batch::default();
                 // A full batch may have left frames behind.
                 if !lock(&self.queue).frames.is_empty() {
@@ -245,7 +323,8 @@ impl Outbox {
         }
     }
 
-    /// Ends the outbox: nothing more is accepted. Returns the sink, to send the close frame on.
+    /// Ends the outbox: nothing more is accepted, and the one-way senders still waiting learn that
+    /// their frames did not leave. Returns the sink, to send the close frame on.
     pub(crate) fn close(&self) -> Option<BoxSink> {
         let mut writer = lock(&self.writer);
         {
@@ -254,6 +333,15 @@ impl Outbox {
             queue.frames.clear();
             queue.driver = None;
         }
+        writer.unflushed.clear();
         writer.sink.take()
+    }
+}
+
+/// A flush completed: everything handed to the sink has left, one-way frames included.
+fn flush_done(needs_flush: &mut bool, unflushed: &mut Vec<Written>) {
+    *needs_flush = false;
+    for written in unflushed.drain(..) {
+        written.complete();
     }
 }

@@ -23,10 +23,10 @@ use crate::wire::Codable;
 use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
     FieldList, FrameError, Hello, ReplyStatus, ServerFrame, decode_server, encode_call_within,
-    encode_cancel,
+    encode_cancel, encode_notify,
 };
 
-use super::outbox::{Outbox, Outgoing};
+use super::outbox::{Outbox, Outgoing, Written};
 
 /// A message as a transport delivers it.
 #[derive(Debug)]
@@ -97,6 +97,9 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     pub(crate) outbox: Outbox,
     pending: Mutex<Pending>,
     slots: Arc<Semaphore>,
+    /// Places for one-way frames not yet written (as many as call slots): a sender waits for one,
+    /// so a burst of one-way messages queues here rather than in the outbox.
+    oneway_room: Arc<Semaphore>,
     next_id: AtomicU32,
     pub(crate) compression: Option<u8>,
     max_outgoing: usize,
@@ -139,6 +142,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 clean: false,
             }),
             slots: Arc::new(Semaphore::new(max_calls)),
+            oneway_room: Arc::new(Semaphore::new(max_calls)),
             next_id: AtomicU32::new(0),
             compression: (compression != 0).then_some(compression),
             max_outgoing: max_message_size as usize,
@@ -226,6 +230,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         // Dropping the senders wakes every waiting call, which then reads `closed`.
         drop(waiters);
         self.slots.close();
+        self.oneway_room.close();
         self.ended.send_replace(true);
     }
 
@@ -342,6 +347,54 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         let reply = rx.await.map_err(|_| self.closed_error());
         guard.answered = true;
         decode_reply::<R>(&reply?)
+    }
+
+    /// Sends a one-way message: resolves once its frame has been written to the socket and flushed,
+    /// or fails if that cannot happen (within `timeout`, when given). Takes no call slot: nothing
+    /// comes back.
+    pub(crate) async fn notify<A: Codable>(
+        &self,
+        method: u16,
+        args: &A,
+        timeout: Option<Duration>,
+    ) -> Result<(), Error> {
+        let Some(timeout) = timeout else {
+            return self.notify_now(method, args).await;
+        };
+        // Giving up leaves a frame already queued to go out; the deadline bounds only the wait.
+        tokio::time::timeout(timeout, self.notify_now(method, args))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Timeout(format!(
+                    "one-way message not written within {timeout:?}"
+                )))
+            })
+    }
+
+    async fn notify_now<A: Codable>(&self, method: u16, args: &A) -> Result<(), Error> {
+        let frame = encode_notify(method, args)?;
+        if frame.len() > self.max_outgoing {
+            return Err(Error::LimitExceeded(format!(
+                "one-way message of {} bytes exceeds the server's maximum message size of {}",
+                frame.len(),
+                self.max_outgoing
+            )));
+        }
+        let frame = seal(frame, self.compression);
+        let place = self
+            .oneway_room
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| self.closed_error())?;
+        let (written, done) = Written::new(place);
+        // Written directly, as a lone call is, unless calls are in flight and the driver batches.
+        let lone = self.calls_in_flight() == 0;
+        if self.outbox.send_oneway(frame, lone, written).is_err() || done.await.is_err() {
+            // The connection ended before the frame left; say why once the session knows.
+            return Err(self.ended().await);
+        }
+        Ok(())
     }
 
     /// Asks the driver to close the connection normally (the user disconnected or dropped the client).

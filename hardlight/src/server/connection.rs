@@ -6,6 +6,11 @@
 //! reads all messages already received, polls the calls, writes every finished reply and queued event
 //! into tungstenite's buffer, and flushes once: under load many frames leave in one system call, and
 //! an idle connection costs one task and one keepalive timer.
+//!
+//! One-way messages (`NOTIFY`) run the same way, within the same slots, and are never answered: see
+//! [`oneway`].
+
+mod oneway;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
@@ -51,10 +56,15 @@ const EVENT_BATCH: usize = 64;
 /// Rounds of reading and running calls in one wake-up before yielding to other connections.
 const ROUNDS_PER_WAKE: usize = 16;
 
-/// A running call: resolves to the call's id, the `STATE` frame its changes need (if any) and its
-/// `REPLY` frame.
-type Running = Pin<Box<dyn Future<Output = CallOutput> + Send>>;
-type CallOutput = (u32, Option<Vec<u8>>, Vec<u8>);
+/// A running call or one-way message: resolves to what it leaves to send.
+type Running = Pin<Box<dyn Future<Output = Finished> + Send>>;
+
+/// What a finished handler leaves to send: the `STATE` frame its changes need (if any) and, for a
+/// call, the call's id and its `REPLY` frame (a one-way message has none).
+struct Finished {
+    state: Option<Vec<u8>>,
+    reply: Option<(u32, Vec<u8>)>,
+}
 
 /// Why the connection loop stopped.
 enum End {
@@ -80,6 +90,12 @@ pub(super) struct Connection<H: Handler> {
     compression: Option<u8>,
     /// Calls in flight, each with the handle that stops it when the client cancels it.
     in_flight: HashMap<u32, AbortHandle>,
+    /// One-way messages whose handlers are running; they take slots as calls do.
+    oneways: usize,
+    /// A one-way message read while every slot was taken: validated, not started. Nothing more is
+    /// read until it starts.
+    parked: Option<Running>,
+    /// Running calls and one-way messages.
     calls: FuturesUnordered<Running>,
     /// Frames produced and not yet handed to the socket, in the order they must be written.
     pending: VecDeque<Bytes>,
@@ -117,6 +133,8 @@ impl<H: Handler> Connection<H> {
             events,
             compression,
             in_flight: HashMap::new(),
+            oneways: 0,
+            parked: None,
             calls: FuturesUnordered::new(),
             pending: VecDeque::new(),
             needs_flush: false,
@@ -192,9 +210,10 @@ impl<H: Handler> Connection<H> {
             let mut heard = false;
 
             // Read every message already received, unless replies are piling up unwritten, the
-            // call rate says wait, or the server is shutting down.
+            // call rate says wait, one-way messages fill the slots, or the server is shutting down.
             while self.pending.len() < PENDING_LIMIT
                 && self.draining.is_none()
+                && !self.oneways_hold_reading()
                 && self
                     .throttle
                     .as_mut()
@@ -252,6 +271,7 @@ impl<H: Handler> Connection<H> {
                 progressed = true;
                 self.finish_call(cx, done);
             }
+            progressed |= self.start_parked(cx);
             progressed |= self.take_events(cx, EVENT_BATCH);
 
             if self.ping_due {
@@ -305,7 +325,12 @@ impl<H: Handler> Connection<H> {
             }
         }
         if let Some(deadline) = &mut self.draining {
-            if self.in_flight.is_empty() && self.pending.is_empty() && !self.needs_flush {
+            if self.in_flight.is_empty()
+                && self.oneways == 0
+                && self.parked.is_none()
+                && self.pending.is_empty()
+                && !self.needs_flush
+            {
                 return Poll::Ready(close_with(close::GOING_AWAY, "server shutting down"));
             }
             if deadline.as_mut().poll(cx).is_ready() {
@@ -323,16 +348,21 @@ impl<H: Handler> Connection<H> {
         Poll::Pending
     }
 
-    /// Queues what a finished call produced: first the events it emitted (all of them, whatever
-    /// `pending` holds), then its state changes, then its reply.
-    fn finish_call(&mut self, cx: &mut Context<'_>, (call_id, state, reply): CallOutput) {
+    /// Queues what a finished call or one-way message produced: first the events it emitted (all
+    /// of them, whatever `pending` holds), then its state changes, then a call's reply.
+    fn finish_call(&mut self, cx: &mut Context<'_>, Finished { state, reply }: Finished) {
         self.take_events(cx, usize::MAX);
         if let Some(state) = state {
             self.pending.push_back(Bytes::from(state));
         }
-        // Freed before the reply is written: once the client has it, it may reuse the id.
-        self.in_flight.remove(&call_id);
-        self.pending.push_back(Bytes::from(reply));
+        match reply {
+            Some((call_id, reply)) => {
+                // Freed before the reply is written: once the client has it, it may reuse the id.
+                self.in_flight.remove(&call_id);
+                self.pending.push_back(Bytes::from(reply));
+            }
+            None => self.oneways -= 1,
+        }
     }
 
     /// Moves queued events into `pending` while it holds fewer than `limit` frames; true if any
@@ -382,7 +412,9 @@ impl<H: Handler> Connection<H> {
                 }
                 return Ok(());
             }
+            ClientFrame::Notify { method, args } => return self.on_notify(cx, method, args),
         };
+        oneway::refuse_call_of_oneway::<H::Service>(method)?;
         let limit = usize::from(self.shared.config.max_calls_in_flight);
         if self.in_flight.contains_key(&call_id) {
             return Err(reason(
@@ -473,7 +505,10 @@ impl<H: Handler> Connection<H> {
             };
             // Nothing may await between this and the future's completion: see `StateSync::delta`.
             let state = state.delta().await;
-            (call_id, state, reply)
+            Finished {
+                state,
+                reply: Some((call_id, reply)),
+            }
         })
     }
 }

@@ -25,6 +25,9 @@ pub trait ServiceSchema {
     const NAME: &'static str;
     /// Method names, in declaration order; a method's index on the wire is its position here.
     const METHODS: &'static [&'static str];
+    /// For each method, in the same order: true if it is one-way (`#[oneway]`: sent in a `NOTIFY`
+    /// frame, never answered), false if it is a call.
+    const ONEWAY: &'static [bool];
     /// Canonical text of the service: trait name, event type, methods with argument and return types.
     const SCHEMA: &'static str;
     /// FNV-1a-64 of [`Self::SCHEMA`] continued over the state's [`ConnectionState::SCHEMA`]; client and
@@ -43,10 +46,21 @@ pub trait Dispatch<H>: ServiceSchema {
         method: u16,
         args: &[u8],
     ) -> Result<CallFuture, DispatchError>;
+
+    /// Validates the arguments of one-way method `method` and returns the future that runs it.
+    /// A method that is not one-way is an [`DispatchError::UnknownMethod`] here.
+    fn dispatch_oneway(
+        handler: &Arc<H>,
+        method: u16,
+        args: &[u8],
+    ) -> Result<OnewayFuture, DispatchError>;
 }
 
 /// A running call: resolves to its encoded `REPLY` frame.
 pub type CallFuture = Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'static>>;
+
+/// A running one-way method: resolves when its handler returns; nothing is sent back.
+pub type OnewayFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Why a call could not be started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,6 +128,14 @@ where
     F: Future<Output = R> + Send + 'static,
 {
     Box::pin(async move { encode_reply(call_id, future.await) })
+}
+
+/// Boxes a one-way handler method's future (used by generated code).
+pub fn oneway<F>(future: F) -> OnewayFuture
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    Box::pin(future)
 }
 
 fn encode_reply<R: MethodReturn>(call_id: u32, result: R) -> Vec<u8> {

@@ -24,6 +24,8 @@ struct Inner {
     accepted: AtomicU64,
     refused: AtomicU64,
     calls: AtomicUsize,
+    oneway_received: AtomicU64,
+    oneway_refused: AtomicU64,
     events_encoded: AtomicU64,
     events_queued: AtomicU64,
 }
@@ -49,9 +51,26 @@ impl ServerStats {
         self.inner.refused.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Calls running now, over all connections.
+    /// Calls running now, over all connections, one-way messages whose handlers are running
+    /// included.
     pub fn calls_in_flight(&self) -> usize {
         self.inner.calls.load(Ordering::Relaxed)
+    }
+
+    /// One-way messages (`#[oneway]` methods) received with valid arguments and handed to their
+    /// handler since the server started.
+    pub fn oneways_received(&self) -> u64 {
+        self.inner.oneway_received.load(Ordering::Relaxed)
+    }
+
+    /// One-way messages refused since the server started: for a method that is not one-way or does
+    /// not exist, or with arguments that failed validation. Each closed its connection.
+    pub fn oneways_refused(&self) -> u64 {
+        self.inner.oneway_refused.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn oneway_refused(&self) {
+        self.inner.oneway_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Events encoded by this server's emitters: one per successful `emit`, whatever the number of
@@ -88,6 +107,12 @@ impl ServerStats {
         }
     }
 
+    /// A one-way message's handler starts: counted as received, and in flight until it ends.
+    pub(crate) fn oneway_started(&self) -> Counted {
+        self.inner.oneway_received.fetch_add(1, Ordering::Relaxed);
+        self.call_started()
+    }
+
     pub(crate) fn call_started(&self) -> Counted {
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         Counted {
@@ -103,6 +128,8 @@ impl std::fmt::Debug for ServerStats {
             .field("connections", &self.connections())
             .field("connections_accepted", &self.connections_accepted())
             .field("calls_in_flight", &self.calls_in_flight())
+            .field("oneways_received", &self.oneways_received())
+            .field("oneways_refused", &self.oneways_refused())
             .field("events_encoded", &self.events_encoded())
             .field("events_queued", &self.events_queued())
             .finish()

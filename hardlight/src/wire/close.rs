@@ -5,10 +5,14 @@ pub const NORMAL: u16 = 1000;
 /// The server is shutting down.
 pub const GOING_AWAY: u16 = 1001;
 /// The peer sent a malformed frame, an unknown frame kind, a compressed frame without negotiating
-/// compression, or reused a call id still in flight.
+/// compression, reused a call id still in flight, or sent a `NOTIFY` for a method that is unknown or
+/// not one-way (or a `CALL` for a one-way method).
 pub const PROTOCOL_ERROR: u16 = 1002;
 /// The peer sent a text message; hardlight speaks binary only.
 pub const UNSUPPORTED_DATA: u16 = 1003;
+/// The arguments of a one-way message (`NOTIFY`) failed validation: with no reply to carry the
+/// error, the connection is closed.
+pub const INVALID_PAYLOAD: u16 = 1007;
 /// The peer broke a limit: more calls in flight than the server allows.
 pub const POLICY_VIOLATION: u16 = 1008;
 /// A message was larger than the maximum message size (after inflation, for compressed frames).

@@ -19,6 +19,8 @@ pub mod kind {
     pub const CALL: u8 = 0x01;
     /// Client → server: stop a call in flight (its caller gave up).
     pub const CANCEL: u8 = 0x02;
+    /// Client → server: invoke a one-way method; no reply, ever.
+    pub const NOTIFY: u8 = 0x03;
     /// Server → client: first frame after the upgrade; limits and the full state snapshot.
     pub const HELLO: u8 = 0x10;
     /// Server → client: the outcome of one call.
@@ -35,6 +37,8 @@ pub const CALL_HEADER: usize = 8;
 pub const CALL_DEADLINE_HEADER: usize = 12;
 /// `CANCEL` frame: kind, flags, call id; nothing follows.
 pub const CANCEL_LEN: usize = 6;
+/// `NOTIFY` header: kind, flags, method index; the argument archive follows.
+pub const NOTIFY_HEADER: usize = 4;
 /// `REPLY` header: kind, flags, call id, status.
 pub const REPLY_HEADER: usize = 7;
 /// `HELLO` header: kind, flags, max calls, max message size, compression level.
@@ -151,6 +155,14 @@ pub enum ClientFrame<'a> {
     Cancel {
         /// The call to stop.
         call_id: u32,
+    },
+    /// Invoke one-way method number `method` with the archived argument tuple `args`; nothing is
+    /// sent back.
+    Notify {
+        /// Index of the method in the trait's declaration order.
+        method: u16,
+        /// rkyv archive of the tuple of arguments.
+        args: &'a [u8],
     },
 }
 
@@ -358,6 +370,14 @@ pub fn encode_cancel(call_id: u32) -> Vec<u8> {
     buf
 }
 
+/// Encodes a `NOTIFY` frame: one-way method `method` with the argument tuple `args`.
+pub fn encode_notify<A: Codable>(method: u16, args: &A) -> Result<Vec<u8>, EncodeError> {
+    let mut buf = Vec::with_capacity(64);
+    buf.extend_from_slice(&[kind::NOTIFY, 0]);
+    buf.extend_from_slice(&method.to_le_bytes());
+    args.encode_into(buf)
+}
+
 /// Starts a `REPLY` frame; append the body to the returned buffer.
 pub fn reply_header(call_id: u32, status: ReplyStatus, body_capacity: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(REPLY_HEADER + body_capacity);
@@ -428,6 +448,14 @@ pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
             }
             Ok(ClientFrame::Cancel {
                 call_id: read_u32(msg, 2)?,
+            })
+        }
+        kind::NOTIFY if msg[1] & FLAG_DEADLINE != 0 => Err(FrameError::UnknownFlags(msg[1])),
+        kind::NOTIFY => {
+            need(msg, NOTIFY_HEADER)?;
+            Ok(ClientFrame::Notify {
+                method: read_u16(msg, 2)?,
+                args: &msg[NOTIFY_HEADER..],
             })
         }
         other => Err(FrameError::UnknownKind(other)),

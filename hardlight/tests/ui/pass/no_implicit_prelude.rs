@@ -1,4 +1,5 @@
-//! The counter service under `#![no_implicit_prelude]`: every path the macros generate is absolute.
+//! The counter service (and services without methods or with one-way methods only) under
+//! `#![no_implicit_prelude]`: every path the macros generate is absolute.
 
 #![no_implicit_prelude]
 
@@ -62,6 +63,30 @@ impl Counter for Handler {
 #[rpc]
 pub trait Empty {}
 
+/// A service of one-way methods only.
+#[rpc]
+pub trait Log {
+    #[oneway]
+    async fn log(&self, line: ::std::string::String);
+    #[oneway]
+    async fn flush(&self);
+}
+
+#[rpc_handler]
+impl Log for LogHandler {
+    async fn log(&self, line: ::std::string::String) {
+        let _ = line;
+    }
+
+    async fn flush(&self) {}
+}
+
+#[allow(dead_code)]
+async fn log(client: LogClient) -> ::core::result::Result<(), ::hardlight::Error> {
+    client.log(::std::string::String::new()).await?;
+    client.flush().await
+}
+
 #[rpc_handler]
 impl Empty for EmptyHandler {}
 
@@ -76,4 +101,5 @@ fn main() {
     let _ = EmptyClient::new_self_signed("localhost:8080", ::hardlight::Compression::none());
     let _ = ::hardlight::factory!(Handler);
     let _ = ::hardlight::factory!(EmptyHandler);
+    let _ = ::hardlight::factory!(LogHandler);
 }
