@@ -183,8 +183,19 @@ where
     let _ = tokio_tungstenite::accept_hdr_async(stream, callback).await;
 }
 
+/// A refusal: `status` with `text` as a plain-text body, after which the server closes.
 fn http_error(status: StatusCode, text: String) -> ErrorResponse {
     let mut response = ErrorResponse::new(Some(text));
     *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 9110: a 401 names the scheme it wants.
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
