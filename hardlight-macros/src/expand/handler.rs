@@ -144,7 +144,9 @@ fn expand_hooks(handler: &syn::Ident, hooks: &Hooks) -> (TokenStream, TokenStrea
         let call = match &hook.reason {
             // Spanned at the user's type: a type other than `Disconnect` is reported there.
             Some(ty) => {
-                let why = quote_spanned!(ty.span()=> __why);
+                let why = quote_spanned! {ty.span()=>
+                    <#ty as ::hardlight::__private::DisconnectArg>::from_disconnect(__why)
+                };
                 quote!(#handler::#name(self, #why))
             }
             None => quote!({

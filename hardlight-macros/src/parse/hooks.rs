@@ -132,32 +132,32 @@ fn check_signature(ctxt: &Ctxt, kind: HookKind, sig: &Signature) -> Option<Type>
     if let Some(constness) = &sig.constness {
         ctxt.error_spanned_by(
             constness,
-            format!("a #[{attribute}] hook cannot be `const`: remove it"),
+            format!("an #[{attribute}] hook cannot be `const`: remove it"),
         );
     }
     if let Some(unsafety) = &sig.unsafety {
         ctxt.error_spanned_by(
             unsafety,
-            format!("a #[{attribute}] hook cannot be `unsafe`: remove it"),
+            format!("an #[{attribute}] hook cannot be `unsafe`: remove it"),
         );
     }
     if let Some(abi) = &sig.abi {
         ctxt.error_spanned_by(
             abi,
-            format!("a #[{attribute}] hook cannot be `extern`: remove it"),
+            format!("an #[{attribute}] hook cannot be `extern`: remove it"),
         );
     }
     if sig.asyncness.is_none() {
         ctxt.error_spanned_by(
             sig.fn_token,
-            format!("a #[{attribute}] hook is an `async fn`: write {usage}"),
+            format!("an #[{attribute}] hook is an `async fn`: write {usage}"),
         );
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         ctxt.error_spanned_by(
             &sig.generics,
             format!(
-                "a #[{attribute}] hook cannot be generic: remove the parameters; write {usage}"
+                "an #[{attribute}] hook cannot be generic: remove the parameters; write {usage}"
             ),
         );
     }
@@ -171,13 +171,13 @@ fn check_signature(ctxt: &Ctxt, kind: HookKind, sig: &Signature) -> Option<Type>
         Some(other) => ctxt.error_spanned_by(
             other,
             format!(
-                "a #[{attribute}] hook takes `&self` (the handler is shared by the connection's \
+                "an #[{attribute}] hook takes `&self` (the handler is shared by the connection's \
                  calls): write {usage}"
             ),
         ),
         None => ctxt.error_spanned_by(
             name,
-            format!("a #[{attribute}] hook takes `&self`: write {usage}"),
+            format!("an #[{attribute}] hook takes `&self`: write {usage}"),
         ),
     }
     let arguments: Vec<&FnArg> = inputs.collect();
@@ -192,7 +192,7 @@ fn check_signature(ctxt: &Ctxt, kind: HookKind, sig: &Signature) -> Option<Type>
             .collect();
         ctxt.error_spanned_by(
             extra,
-            format!("a #[{attribute}] hook takes no other arguments: write {usage}"),
+            format!("an #[{attribute}] hook takes no other arguments: write {usage}"),
         );
     }
 
@@ -202,7 +202,7 @@ fn check_signature(ctxt: &Ctxt, kind: HookKind, sig: &Signature) -> Option<Type>
         ctxt.error_spanned_by(
             ty,
             format!(
-                "a #[{attribute}] hook returns nothing (nobody could receive an error: log it; a \
+                "an #[{attribute}] hook returns nothing (nobody could receive an error: log it; a \
                  panic is contained): remove `-> {}`",
                 ty.to_token_stream()
             ),
@@ -285,15 +285,15 @@ mod tests {
             }
         });
         let starts = [
-            "a #[on_connect] hook is an `async fn`",
+            "an #[on_connect] hook is an `async fn`",
             "duplicate #[on_connect]: `not_async` is already",
-            "a #[on_disconnect] hook takes `&self`",
-            "a #[on_disconnect] hook takes no other arguments",
-            "a #[on_disconnect] hook returns nothing",
+            "an #[on_disconnect] hook takes `&self`",
+            "an #[on_disconnect] hook takes no other arguments",
+            "an #[on_disconnect] hook returns nothing",
             "`both` is already marked #[on_connect]",
             "#[on_connect] takes no arguments",
-            "a #[on_connect] hook cannot be generic",
-            "a #[on_connect] hook takes `&self`",
+            "an #[on_connect] hook cannot be generic",
+            "an #[on_connect] hook takes `&self`",
             "duplicate #[on_connect]: `not_async`",
             "unknown attribute `#[on_conect]`",
         ];

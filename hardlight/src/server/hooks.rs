@@ -124,6 +124,24 @@ impl fmt::Display for Disconnect {
     }
 }
 
+/// The type of an `#[on_disconnect]` hook's argument: [`Disconnect`] only. Generated code converts
+/// through it so that another type is reported at the user's argument, with how to fix it.
+#[diagnostic::on_unimplemented(
+    message = "an #[on_disconnect] hook's argument is a `hardlight::Disconnect`, not `{Self}`",
+    label = "expected `hardlight::Disconnect`",
+    note = "write `why: hardlight::Disconnect`, or leave the argument out"
+)]
+pub trait DisconnectArg {
+    /// The argument.
+    fn from_disconnect(why: Disconnect) -> Self;
+}
+
+impl DisconnectArg for Disconnect {
+    fn from_disconnect(why: Disconnect) -> Self {
+        why
+    }
+}
+
 /// Runs `handler`'s `on_connect` for at most `limit`; the error is the reason to close with 1011.
 pub(crate) async fn on_connect<H: Handler>(handler: &H, limit: Duration) -> Result<(), String> {
     match timeout(limit, AssertUnwindSafe(handler.on_connect()).catch_unwind()).await {
