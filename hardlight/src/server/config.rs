@@ -142,7 +142,8 @@ impl ServerConfig {
         self
     }
 
-    /// Time from TCP accept to a completed TLS and WebSocket handshake (default 10 s).
+    /// Time from TCP accept to a completed TLS and WebSocket handshake (default 10 s), the
+    /// authentication hook ([`ServerConfig::authenticate`]) included.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self

@@ -92,8 +92,9 @@ impl Disconnect {
 
     /// True if the connection ended with a close handshake: the client sent a close frame, or it
     /// answered the server's (with its own close frame or by closing the TCP connection) within 2
-    /// seconds. False when the connection was lost, or the client never answered the server's close
-    /// (a dead peer at the keepalive timeout, a client that stopped reading).
+    /// seconds and without sending more than 64 other messages first. False when the connection was
+    /// lost, or the client never answered the server's close (a dead peer at the keepalive timeout,
+    /// a client that stopped reading).
     pub fn is_clean(&self) -> bool {
         self.clean
     }
