@@ -145,8 +145,11 @@ impl<H: Handler> Connection<H> {
 
         let end = self.serve(&mut ws).await;
         // Stop every call, close, run the hook, then leave every topic: nothing of this connection
-        // outlives it.
+        // outlives it. Its topics stay subscribed until after the hook, so that the hook sees them
+        // (and can emit to them); closing the event queue makes emits skip this connection meanwhile
+        // instead of filling its queue.
         self.calls.clear();
+        self.events.close();
         let why = closing::close(&mut ws, end).await;
         tracing::debug!(%why, "connection ended");
         let limit = self.shared.config.disconnect_hook_timeout;
