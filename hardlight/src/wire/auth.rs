@@ -178,7 +178,27 @@ fn hex_pair(high: u8, low: u8) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn any_text_round_trips_through_the_query(value in any::<String>(), other in any::<String>()) {
+            let query = format!("a={}&token={}", encode_query_value(&other), encode_query_value(&value));
+            prop_assert_eq!(query_param(&query, "token"), Some(value));
+        }
+
+        #[test]
+        fn reading_any_text_never_panics(text in any::<String>()) {
+            let _ = query_param(&text, "token");
+            let _ = bearer_token(&text);
+            let _ = subprotocol_token([text.as_str()]);
+            for carrier in [TokenCarrier::Header, TokenCarrier::Subprotocol, TokenCarrier::Query] {
+                let _ = carrier.check(&text);
+            }
+        }
+    }
 
     #[test]
     fn finds_the_auth_subprotocol_among_others() {
