@@ -96,9 +96,16 @@ pub fn oneway(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Goes on `impl RpcTrait for Handler { ... }`; `Handler` must not be defined elsewhere. The struct has
 /// the fields `state` (a `StateHandle` of the service's connection state), `subscriptions` (the
-/// connection's topic subscriptions), `events` (an emitter to publish events) and, with
-/// `context = Type`, `context` (an `Arc<Type>` shared by all connections). The server makes one handler
-/// per connection.
+/// connection's topic subscriptions), `events` (an emitter to publish events), `identity` (who the
+/// connection belongs to, as the server's authentication hook said; `Identity::anonymous()` without
+/// one) and, with `context = Type`, `context` (an `Arc<Type>` shared by all connections). The server
+/// makes one handler per connection.
+///
+/// Connection hooks: the impl may also hold one method marked `#[on_connect]`
+/// (`async fn name(&self)`, run before the client gets `HELLO`) and one marked `#[on_disconnect]`
+/// (`async fn name(&self)` or `async fn name(&self, why: hardlight::Disconnect)`, run exactly once
+/// when a connection whose `on_connect` completed ends). They are not trait methods: they become
+/// methods of the generated struct.
 ///
 /// Arguments, all optional: `context = Type`; `vis = pub` or `vis = pub(crate)` for the struct's
 /// visibility (private by default).
@@ -110,6 +117,11 @@ pub fn oneway(args: TokenStream, item: TokenStream) -> TokenStream {
 ///         Ok(self.state.read().await.counter)
 ///     }
 ///     // ...
+///
+///     #[on_connect]
+///     async fn joined(&self) {
+///         self.subscriptions.add(&Topic::new("counter"));
+///     }
 /// }
 /// ```
 #[proc_macro_attribute]

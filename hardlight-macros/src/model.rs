@@ -85,8 +85,64 @@ pub(crate) struct HandlerImpl {
     pub service: Path,
     /// `context = Type`; `None` for no context (`()`).
     pub context: Option<Type>,
-    /// The impl block, passed through unchanged.
+    /// The impl block, passed through without its hook methods.
     pub item: syn::ItemImpl,
+    /// The methods marked `#[on_connect]` and `#[on_disconnect]`.
+    pub hooks: Hooks,
+}
+
+/// The connection hooks of an `#[rpc_handler]` impl, at most one of each kind.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    /// The method marked `#[on_connect]`.
+    pub on_connect: Option<Hook>,
+    /// The method marked `#[on_disconnect]`.
+    pub on_disconnect: Option<Hook>,
+}
+
+impl Hooks {
+    /// The hooks present, on_connect first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Hook> {
+        self.on_connect.iter().chain(&self.on_disconnect)
+    }
+
+    /// The slot for hooks of `kind`.
+    pub(crate) fn slot(&mut self, kind: HookKind) -> &mut Option<Hook> {
+        match kind {
+            HookKind::OnConnect => &mut self.on_connect,
+            HookKind::OnDisconnect => &mut self.on_disconnect,
+        }
+    }
+}
+
+/// One connection hook: a method of the handler impl that is not a trait method.
+pub(crate) struct Hook {
+    /// The method, without its hook attribute: generated as an inherent method of the handler.
+    pub method: syn::ImplItemFn,
+    /// The type of the `on_disconnect` hook's reason argument, when it takes one.
+    pub reason: Option<Type>,
+}
+
+/// Which hook a method is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HookKind {
+    /// `#[on_connect]`: runs before `HELLO`.
+    OnConnect,
+    /// `#[on_disconnect]`: runs once the connection has ended.
+    OnDisconnect,
+}
+
+impl HookKind {
+    /// Both, in the order they run.
+    pub(crate) const ALL: [HookKind; 2] = [HookKind::OnConnect, HookKind::OnDisconnect];
+
+    /// The attribute's name.
+    pub(crate) fn attribute(self) -> &'static str {
+        match self {
+            HookKind::OnConnect => "on_connect",
+            HookKind::OnDisconnect => "on_disconnect",
+        }
+    }
 }
 
 /// A `#[connection_state]` struct.

@@ -52,9 +52,30 @@ pub(crate) mod handler {
         Ident::new("events", Span::call_site())
     }
 
+    /// Who the connection belongs to (`Identity`).
+    pub(crate) fn identity() -> Ident {
+        Ident::new("identity", Span::call_site())
+    }
+
     /// The application context (`Arc<Context>`), present with `#[rpc_handler(context = ...)]`.
     pub(crate) fn context() -> Ident {
         Ident::new("context", Span::call_site())
+    }
+}
+
+/// The `Handler` trait's methods that run the connection hooks.
+pub(crate) mod hooks {
+    use proc_macro2::Span;
+    use syn::Ident;
+
+    /// Runs the `#[on_connect]` method.
+    pub(crate) fn on_connect() -> Ident {
+        Ident::new("on_connect", Span::call_site())
+    }
+
+    /// Runs the `#[on_disconnect]` method.
+    pub(crate) fn on_disconnect() -> Ident {
+        Ident::new("on_disconnect", Span::call_site())
     }
 }
 

@@ -7,6 +7,8 @@ pub use crate::server::handler::{
     CallFuture, ConnectionParts, Dispatch, DispatchError, Handler, MethodReturn, OnewayFuture,
     ServiceSchema, call, decode_args, oneway,
 };
+pub use crate::server::hooks::{Disconnect, DisconnectArg};
+pub use crate::server::identity::Identity;
 pub use crate::state::{ConnectionState, StateHandle, unknown_field};
 pub use crate::wire::handshake::{fnv1a64, fnv1a64_extend};
 pub use crate::wire::{Codable, DecodeError, EncodeError};

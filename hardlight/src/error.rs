@@ -23,9 +23,11 @@ pub enum Error {
     },
     /// The server refused the connection. With a close code (4001–4003): a different schema
     /// fingerprint, protocol version, or a bad parameter; retrying with the same client will not
-    /// help. With an HTTP status, before any WebSocket: 403 (origin not allowed), 429 (too many new
-    /// connections from this address) or 503 (the server is full), where retrying later may help,
-    /// or 400/431 (not a valid hardlight upgrade request).
+    /// help. With an HTTP status, before any WebSocket: 409 (the identity is already connected and
+    /// the server allows one connection per identity), 429 (too many new connections from this
+    /// address) or 503 (the server is full, or authentication did not finish in time), where
+    /// retrying later may help, or 400/431 (not a valid hardlight upgrade request). Refusals for
+    /// lack of credentials are [`Error::Unauthorized`].
     #[error("handshake refused by the server (code {code}): {reason}")]
     HandshakeRefused {
         /// The close code (4000–4099) or HTTP status of the refusal.
@@ -33,6 +35,21 @@ pub enum Error {
         /// The server's reason.
         reason: String,
     },
+    /// The server refused the connection's credentials, before any WebSocket: HTTP 401 (no token, or
+    /// one that is not valid) or 403 (valid credentials that do not allow this connection; also a
+    /// browser origin the server does not serve). Permanent: do not retry with the same
+    /// credentials.
+    #[error("unauthorized (HTTP {status}): {reason}")]
+    Unauthorized {
+        /// The HTTP status: 401 or 403.
+        status: u16,
+        /// The server's reason (the body of its answer).
+        reason: String,
+    },
+    /// The client's authentication token cannot travel where the configuration puts it
+    /// ([`ClientConfig::auth_token_via`](crate::ClientConfig::auth_token_via)); nothing was sent.
+    #[error("invalid auth token: {0}")]
+    InvalidToken(String),
     /// The peer sent something this protocol does not allow; the connection was closed.
     #[error("protocol violation: {0}")]
     Protocol(String),
@@ -80,6 +97,20 @@ fn close_suffix(code: Option<u16>, reason: &str) -> String {
         (Some(code), true) => format!(" (code {code})"),
         (None, false) => format!(": {reason}"),
         (None, true) => String::new(),
+    }
+}
+
+impl Error {
+    /// The error for an upgrade the server answered with HTTP `status` and `body` instead of
+    /// switching protocols.
+    pub(crate) fn http_refusal(status: u16, body: Option<&[u8]>) -> Self {
+        let reason = body
+            .map(|body| String::from_utf8_lossy(body).trim().to_owned())
+            .unwrap_or_default();
+        match status {
+            401 | 403 => Error::Unauthorized { status, reason },
+            code => Error::HandshakeRefused { code, reason },
+        }
     }
 }
 

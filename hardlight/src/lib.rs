@@ -8,6 +8,9 @@
 //! - One connection multiplexes up to 256 concurrent calls; more wait for a free slot. Methods
 //!   marked [`oneway`] are sent without waiting for a reply.
 //! - Per-connection state ([`connection_state`]) lives on the server and is mirrored on the client.
+//! - Connections can be authenticated at the upgrade ([`ServerConfig::authenticate`], giving each an
+//!   [`Identity`]), limited to one per identity, and watched by `#[on_connect]` and `#[on_disconnect]`
+//!   hooks in the handler.
 //! - Handlers subscribe their connection to [`Topic`]s; [`EventEmitter`]s publish to them; the
 //!   [`TopicNotifier`] reports topics being created and removed.
 //! - TLS by rustls (a self-signed dev server in one line), optional deflate compression.
@@ -54,9 +57,15 @@ pub use events::{
 #[cfg(feature = "nats")]
 pub use events::{NatsBridge, NatsConfig, NatsStatus};
 pub use server::{
-    BoundServer, Factory, RateLimit, Server, ServerConfig, ServerStats, ShutdownHandle,
+    BoundServer, Disconnect, Factory, Identity, IdentityPolicy, Initiator, RateLimit, Rejection,
+    Server, ServerConfig, ServerStats, ShutdownHandle, UpgradeRequest,
 };
 pub use state::{StateHandle, StateWriteGuard};
 pub use tls::{CertFingerprint, ServerTls, ServerTrust};
 pub use topic::Topic;
+pub use wire::auth::TokenCarrier;
 pub use wire::{Codable, Compression};
+
+/// The `http` crate's types that [`UpgradeRequest`] hands out (`HeaderMap`, `HeaderValue`, ...), so
+/// that applications need no `http` dependency of their own.
+pub use tokio_tungstenite::tungstenite::http;

@@ -12,6 +12,7 @@ use std::fmt::Debug;
 use std::sync::OnceLock;
 
 use hardlight::wire::Codable;
+use hardlight::wire::auth::{self, TokenCarrier};
 use hardlight::wire::close;
 use hardlight::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
 use hardlight::wire::frame::{
@@ -418,6 +419,55 @@ fn handshake_refusals_in_the_document_are_the_servers() {
     }
 }
 
+/// The token of the authentication example.
+const AUTH_TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJl";
+
+#[test]
+fn auth_example_carries_the_token_in_a_subprotocol_entry_the_server_does_not_select() {
+    let fingerprint = counter_fingerprint();
+    let mut offer = handshake::client_offer(fingerprint, None);
+    offer.push(auth::auth_subprotocol(AUTH_TOKEN));
+    let header = format!("Sec-WebSocket-Protocol: {}", offer.join(", "));
+    let request = text("auth_request");
+    assert!(
+        request.lines().any(|line| line == header),
+        "the auth example request lacks the line {header:?}"
+    );
+    assert!(TokenCarrier::Subprotocol.check(AUTH_TOKEN).is_ok());
+    assert_eq!(
+        auth::subprotocol_token(offer.iter().map(String::as_str)),
+        Some(AUTH_TOKEN)
+    );
+    // The auth entry changes nothing in the negotiation: hardlight.v1 is selected.
+    assert_eq!(
+        handshake::negotiate(offer.iter().map(String::as_str), &[fingerprint], true),
+        Negotiation::Accept {
+            service: 0,
+            compression: None
+        }
+    );
+    let selected = format!("sec-websocket-protocol: {}", handshake::PROTOCOL_TOKEN);
+    assert!(text("auth_accepted").lines().any(|line| line == selected));
+
+    // The other carriers of the same token, as the document writes them.
+    assert_eq!(
+        auth::bearer_token(&format!("{} {AUTH_TOKEN}", auth::BEARER_SCHEME)),
+        Some(AUTH_TOKEN)
+    );
+    assert!(PROTOCOL_MD.contains(&format!("`Authorization: {} <token>`", auth::BEARER_SCHEME)));
+    let query = format!(
+        "{}={}",
+        auth::TOKEN_QUERY_PARAMETER,
+        auth::encode_query_value(AUTH_TOKEN)
+    );
+    assert!(PROTOCOL_MD.contains(&format!("`GET /rpc?{query} HTTP/1.1`")));
+    assert_eq!(
+        auth::query_param(&query, "token").as_deref(),
+        Some(AUTH_TOKEN)
+    );
+    assert!(PROTOCOL_MD.contains(&format!("`{}<token>`", auth::AUTH_SUBPROTOCOL_PREFIX)));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tables
 
@@ -472,6 +522,7 @@ fn tables_give_the_wire_constants() {
         (close::BAD_HANDSHAKE, "BAD_HANDSHAKE"),
         (close::SLOW_CONSUMER, "SLOW_CONSUMER"),
         (close::IDLE_TIMEOUT, "IDLE_TIMEOUT"),
+        (close::REPLACED, "REPLACED"),
     ];
     for (code, name) in codes {
         let row = format!("| {code} | `{name}` |");

@@ -340,3 +340,44 @@ async fn without_reconnect_a_subscription_ends_with_the_connection() {
         Err(CallError::Rpc(Error::NotConnected))
     ));
 }
+
+#[tokio::test]
+async fn rejected_credentials_end_the_attempts_at_once() {
+    let mut server = plaintext_server(0).await;
+    let port = server.port;
+    let (_client, mut events) = connected(
+        server
+            .client_config()
+            .auth_token("old-token")
+            .reconnect(quick_reconnect()),
+    )
+    .await;
+    server.shutdown.shutdown(Duration::from_secs(5));
+    within("the server to stop", server.stopped())
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_settled(&mut events).await,
+        ConnectionEvent::Disconnected { .. }
+    ));
+
+    // The restarted server no longer accepts the token.
+    let _server = TestServer::with_config(
+        ServerConfig::plaintext(format!("127.0.0.1:{port}")).authenticate(
+            |_request: hardlight::server::UpgradeRequest| async {
+                Err(hardlight::server::Rejection::new("token expired"))
+            },
+        ),
+    )
+    .await;
+    match next_settled(&mut events).await {
+        ConnectionEvent::GaveUp { error, .. } => match error {
+            Error::Unauthorized { status, reason } => {
+                assert_eq!(status, 401);
+                assert!(reason.contains("token expired"), "{reason}");
+            }
+            other => panic!("expected Unauthorized, got {other:?}"),
+        },
+        other => panic!("expected GaveUp, got {other:?}"),
+    }
+}

@@ -1,8 +1,10 @@
-//! `#[rpc_handler]`: `impl RpcTrait for Handler { ... }` → [`HandlerImpl`].
+//! `#[rpc_handler]`: `impl RpcTrait for Handler { ... }` → [`HandlerImpl`]; its connection hooks
+//! are read by [`super::hooks`].
 
 use proc_macro2::TokenStream;
 use syn::{Item, ItemImpl, Path, Type, Visibility};
 
+use super::hooks::take_hooks;
 use super::{head, item_head, parse_args, parse_type_arg};
 use crate::ctxt::Ctxt;
 use crate::model::HandlerImpl;
@@ -101,12 +103,14 @@ fn parse_impl(
              #[rpc_handler] defines this struct, so it cannot be a path, a reference or generic",
         );
     }
+    let (item, hooks) = take_hooks(ctxt, item);
     Some(HandlerImpl {
         vis,
         ident: ident?,
         service: Path::clone(service),
         context,
-        item: item.clone(),
+        item,
+        hooks,
     })
 }
 

@@ -7,6 +7,7 @@
 
 pub(crate) mod codable;
 pub(crate) mod handler;
+pub(crate) mod hooks;
 pub(crate) mod rpc;
 pub(crate) mod state;
 

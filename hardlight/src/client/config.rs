@@ -6,6 +6,7 @@ use super::reconnect::Reconnect;
 use crate::error::Error;
 use crate::tls::{CertFingerprint, ServerTrust};
 use crate::wire::Compression;
+use crate::wire::auth::TokenCarrier;
 
 /// Default [`ClientConfig::connect_timeout`]: 10 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -16,7 +17,9 @@ pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 
 /// How a client connects.
 ///
-/// `address` is `"host:port"`, or a URL `wss://host:port/path` (or `ws://` with [`ClientConfig::plaintext`]).
+/// `address` is `"host:port"`, or a URL `wss://host:port/path` (or `ws://` with
+/// [`ClientConfig::plaintext`]), which may have a query (`wss://host:port/rpc?room=1`): it is sent
+/// as it is.
 ///
 /// ```
 /// use hardlight::{ClientConfig, Compression};
@@ -35,6 +38,7 @@ pub struct ClientConfig {
     pub(crate) call_timeout: Option<Duration>,
     pub(crate) reconnect: Option<Reconnect>,
     pub(crate) when_disconnected: WhenDisconnected,
+    pub(crate) auth: Option<AuthToken>,
 }
 
 /// What a call made while the client is not connected does; see
@@ -48,6 +52,21 @@ pub enum WhenDisconnected {
     /// once when the client is not reconnecting. The default.
     #[default]
     Wait,
+}
+
+/// A token and where it travels; its `Debug` output hides the token.
+#[derive(Clone)]
+pub(crate) struct AuthToken {
+    pub carrier: TokenCarrier,
+    pub token: String,
+}
+
+impl std::fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthToken")
+            .field("carrier", &self.carrier)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientConfig {
@@ -86,6 +105,7 @@ impl ClientConfig {
             call_timeout: None,
             reconnect: None,
             when_disconnected: WhenDisconnected::default(),
+            auth: None,
         }
     }
 
@@ -149,6 +169,41 @@ impl ClientConfig {
         self
     }
 
+    /// Authenticates with `token`, sent as the header `Authorization: Bearer <token>` (default: no
+    /// token). The server's authentication hook reads it with `UpgradeRequest::token`. A server that
+    /// refuses it answers 401 or 403, which [`Client::connect`](crate::client::Client::connect)
+    /// reports as [`Error::Unauthorized`](crate::Error::Unauthorized).
+    ///
+    /// The token must be visible ASCII without spaces; otherwise `connect` fails with
+    /// [`Error::InvalidToken`](crate::Error::InvalidToken) and sends nothing.
+    ///
+    /// ```
+    /// use hardlight::ClientConfig;
+    /// let config = ClientConfig::self_signed("localhost:8080").auth_token("eyJhbGciOi.eyJzdWIi.c2ln");
+    /// ```
+    pub fn auth_token(self, token: impl Into<String>) -> Self {
+        self.auth_token_via(TokenCarrier::Header, token)
+    }
+
+    /// Authenticates with `token`, sent where `carrier` says: the `Authorization` header (as
+    /// [`ClientConfig::auth_token`]), the subprotocol entry `hardlight-auth.<token>` (what a browser
+    /// can send; RFC 7230 token characters only, so unpadded base64url), or the query parameter
+    /// `token` (percent-encoded; query strings end up in logs). A token the carrier cannot hold fails
+    /// `connect` with [`Error::InvalidToken`](crate::Error::InvalidToken).
+    ///
+    /// ```
+    /// use hardlight::{ClientConfig, TokenCarrier};
+    /// let config = ClientConfig::self_signed("localhost:8080")
+    ///     .auth_token_via(TokenCarrier::Subprotocol, "eyJhbGciOi.eyJzdWIi.c2ln");
+    /// ```
+    pub fn auth_token_via(mut self, carrier: TokenCarrier, token: impl Into<String>) -> Self {
+        self.auth = Some(AuthToken {
+            carrier,
+            token: token.into(),
+        });
+        self
+    }
+
     /// Events kept for each subscription that has not read them yet (default 1024). A subscription that
     /// falls further behind loses the oldest and is told how many it missed.
     pub fn event_buffer(mut self, events: usize) -> Self {
@@ -187,9 +242,11 @@ impl Target {
             Some(_) => return Err(invalid("the scheme must be ws:// or wss://")),
             None => address,
         };
-        let (authority, path) = match rest.find('/') {
-            Some(at) => (&rest[..at], &rest[at..]),
-            None => (rest, "/"),
+        // The path keeps the query; a query without path gets the path `/`.
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(at) if rest[at..].starts_with('?') => (&rest[..at], format!("/{}", &rest[at..])),
+            Some(at) => (&rest[..at], rest[at..].to_owned()),
+            None => (rest, "/".to_owned()),
         };
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (host, after) = v6.split_once(']').ok_or_else(|| invalid("unclosed '['"))?;
@@ -212,7 +269,7 @@ impl Target {
             tls,
             host: host.to_owned(),
             port,
-            path: path.to_owned(),
+            path,
         })
     }
 
@@ -244,5 +301,17 @@ mod tests {
         assert!(Target::parse("ws://x:1", true).is_err());
         assert!(Target::parse("wss://x:1", false).is_err());
         assert!(Target::parse(":80", false).is_err());
+        let t = Target::parse("ws://127.0.0.1:9/rpc?token=a%20b&x", false).unwrap();
+        assert_eq!(t.url(), "ws://127.0.0.1:9/rpc?token=a%20b&x");
+        let t = Target::parse("localhost:8080?token=abc", true).unwrap();
+        assert_eq!((t.port, t.path.as_str()), (8080, "/?token=abc"));
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let config = ClientConfig::plaintext("localhost:1").auth_token("very-secret");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("very-secret"), "{debug}");
+        assert!(debug.contains("Header"), "{debug}");
     }
 }

@@ -10,6 +10,7 @@ mod lifecycle;
 mod native;
 mod outbox;
 mod reconnect;
+mod request;
 mod session;
 mod subscription;
 
@@ -149,7 +150,9 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     ///
     /// # Errors
     /// [`Error::HandshakeRefused`] with the server's reason if it refused this client (another schema
-    /// version, say), or a transport, TLS or timeout error.
+    /// version, say), [`Error::Unauthorized`] if it refused its credentials (do not retry with the
+    /// same ones), [`Error::InvalidToken`] if the configured token cannot be sent, or a transport,
+    /// TLS or timeout error. `connect` tries once: it never retries by itself.
     pub async fn connect(&self) -> Result<(), Error> {
         let _one_at_a_time = self.inner.connecting.lock().await;
         if self.session().is_ok() {

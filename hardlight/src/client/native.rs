@@ -6,8 +6,7 @@ use std::sync::Arc;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
+use tokio_tungstenite::tungstenite::http::header;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -15,13 +14,14 @@ use super::Mirror;
 use super::config::{ClientConfig, Target};
 use super::driver::drive;
 use super::outbox::Outgoing;
+use super::request::upgrade_request;
 use super::session::{Incoming, Session};
 use crate::error::Error;
 use crate::keepalive::Keepalive;
 use crate::server::handler::ServiceSchema;
 use crate::tls::server_name;
 use crate::wire::close;
-use crate::wire::handshake::{PROTOCOL_TOKEN, client_offer};
+use crate::wire::handshake::PROTOCOL_TOKEN;
 use crate::ws::websocket_config;
 
 /// Opens a connection and starts its driver task.
@@ -63,12 +63,7 @@ where
     S: ?Sized + ServiceSchema + 'static,
     St: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut request = target.url().into_client_request().map_err(transport)?;
-    let offer = client_offer(S::FINGERPRINT, config.compression.level()).join(", ");
-    let offer = HeaderValue::from_str(&offer).map_err(|e| Error::Transport(e.to_string()))?;
-    request
-        .headers_mut()
-        .insert(header::SEC_WEBSOCKET_PROTOCOL, offer);
+    let request = upgrade_request(config, target, S::FINGERPRINT)?;
     let (mut ws, response) = tokio_tungstenite::client_async_with_config(
         request,
         stream,
@@ -76,14 +71,9 @@ where
     )
     .await
     .map_err(|e| match e {
-        WsError::Http(response) => Error::HandshakeRefused {
-            code: response.status().as_u16(),
-            reason: response
-                .body()
-                .as_ref()
-                .map(|body| String::from_utf8_lossy(body).trim().to_owned())
-                .unwrap_or_default(),
-        },
+        WsError::Http(response) => {
+            Error::http_refusal(response.status().as_u16(), response.body().as_deref())
+        }
         e => transport(e),
     })?;
     let selected = response

@@ -85,9 +85,14 @@ fn random_fraction() -> f64 {
 /// Whether another attempt could succeed after `error`.
 pub(crate) fn worth_retrying(error: &Error) -> bool {
     match error {
-        // Over capacity or rate-limited: later may work. Anything else refused is refused for good.
-        Error::HandshakeRefused { code, .. } => matches!(code, 429 | 503),
-        Error::InvalidAddress(..) | Error::Tls(_) | Error::Protocol(_) => false,
+        // The identity's previous connection not yet gone, rate-limited, a failing hook, over
+        // capacity: later may work. Anything else refused is refused for good.
+        Error::HandshakeRefused { code, .. } => matches!(code, 409 | 429 | 500 | 503),
+        Error::Unauthorized { .. }
+        | Error::InvalidToken(_)
+        | Error::InvalidAddress(..)
+        | Error::Tls(_)
+        | Error::Protocol(_) => false,
         _ => true,
     }
 }
@@ -215,7 +220,11 @@ mod tests {
         assert!(worth_retrying(&refused(503)));
         assert!(worth_retrying(&refused(429)));
         assert!(!worth_retrying(&refused(4001)));
-        assert!(!worth_retrying(&refused(403)));
+        assert!(!worth_retrying(&refused(400)));
+        assert!(!worth_retrying(&Error::Unauthorized {
+            status: 401,
+            reason: "sign in".into()
+        }));
         assert!(worth_retrying(&Error::Transport("refused".into())));
         assert!(!worth_retrying(&Error::InvalidAddress(
             "x".into(),

@@ -1,6 +1,6 @@
-//! From accepted TCP stream to a served hardlight WebSocket: TLS, the HTTP upgrade, the `Origin`
-//! allow-list and negotiation, then the chosen service; and refusing a connection over HTTP when a
-//! limit says no.
+//! From accepted TCP stream to a served hardlight WebSocket: TLS, the request head, the decision
+//! on it ([`super::admission`]: origin, negotiation, authentication, identity), the upgrade, then the
+//! chosen service; and refusing a connection over HTTP when a limit says no.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,12 +14,13 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tracing::Instrument;
 
-use super::connection::CLOSE_GRACE;
+use super::Shared;
+use super::admission::{self, Decision};
+use super::closing::CLOSE_GRACE;
 use super::preflight::{Head, read_head};
 use super::service::Io;
 use super::stats::Counted;
-use super::{ServerConfig, Shared};
-use crate::wire::handshake::{Negotiation, PROTOCOL_TOKEN, negotiate};
+use crate::wire::handshake::Negotiation;
 use crate::ws::websocket_config;
 
 /// Serves one accepted TCP connection until it ends; `counted` counts it among the server's
@@ -34,11 +35,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr,
         let deadline = Instant::now() + shared.config.handshake_timeout;
         match shared.tls.clone() {
             Some(acceptor) => match timeout_at(deadline, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => serve_websocket(shared, Box::new(tls), id, deadline).await,
+                Ok(Ok(tls)) => serve_websocket(shared, Box::new(tls), id, peer, deadline).await,
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
             },
-            None => serve_websocket(shared, Box::new(tcp), id, deadline).await,
+            None => serve_websocket(shared, Box::new(tcp), id, peer, deadline).await,
         }
     }
     .instrument(span)
@@ -69,27 +70,47 @@ pub(crate) async fn refuse_connection(
     let _ = timeout(shared.config.handshake_timeout, answer).await;
 }
 
-/// Upgrades to a WebSocket, picks the service the client asked for, and serves it.
-async fn serve_websocket(shared: Arc<Shared>, stream: Io, id: u64, deadline: Instant) {
-    let stream: Io = match timeout_at(deadline, read_head(stream)).await {
-        Ok(Ok((Head::Upgrade, rewound))) => Box::new(rewound),
+/// Decides on the upgrade request, upgrades, picks the service the client asked for, and serves it.
+async fn serve_websocket(
+    shared: Arc<Shared>,
+    stream: Io,
+    id: u64,
+    peer: SocketAddr,
+    deadline: Instant,
+) {
+    let (head, stream): (_, Io) = match timeout_at(deadline, read_head(stream)).await {
+        Ok(Ok((Head::Upgrade(head), rewound))) => (head, Box::new(rewound)),
         Ok(Ok((Head::Refuse(status, _), _))) => {
             return tracing::debug!(status, "not a WebSocket upgrade");
         }
         Ok(Err(e)) => return tracing::debug!(error = %e, "reading the request failed"),
         Err(_) => return tracing::debug!("request head timed out"),
     };
+    let admission = match admission::decide(&shared, head, peer, id, deadline).await {
+        Decision::Upgrade(admission) => admission,
+        Decision::Refuse(status, text) => {
+            tracing::debug!(%status, text = text.trim_end(), "upgrade refused");
+            shared.stats.connection_refused();
+            // The hook may have used the whole handshake time: the answer gets its own.
+            let _ = timeout(CLOSE_GRACE, refuse(stream, status, text)).await;
+            return;
+        }
+        Decision::NotHardlight(text) => {
+            let _ = timeout(CLOSE_GRACE, refuse(stream, StatusCode::BAD_REQUEST, text)).await;
+            return;
+        }
+    };
     let upgraded = timeout_at(
         deadline,
-        upgrade(stream, &shared.fingerprints, &shared.config),
+        upgrade(stream, &admission.selected, shared.config.max_message_size),
     )
     .await;
-    let (mut ws, negotiation) = match upgraded {
-        Ok(Ok(done)) => done,
+    let mut ws = match upgraded {
+        Ok(Ok(ws)) => ws,
         Ok(Err(e)) => return tracing::debug!(error = %e, "WebSocket upgrade failed"),
         Err(_) => return tracing::debug!("WebSocket upgrade timed out"),
     };
-    let (service, compression) = match negotiation {
+    let (service, compression) = match admission.negotiation {
         Negotiation::Accept {
             service,
             compression,
@@ -108,57 +129,43 @@ async fn serve_websocket(shared: Arc<Shared>, stream: Io, id: u64, deadline: Ins
     let Some(service) = shared.services.get(service) else {
         return;
     };
-    tracing::debug!(service = service.name(), "serving");
-    service.serve(shared.clone(), ws, id, compression).await;
+    tracing::debug!(
+        service = service.name(),
+        identity = admission.admitted.identity.name(),
+        "serving"
+    );
+    service
+        .serve(shared.clone(), ws, admission.admitted, compression)
+        .await;
 }
 
-/// Performs the WebSocket upgrade and decides on the client's offer for a server hosting the
-/// services with fingerprints `served`.
+/// Performs the WebSocket upgrade, selecting the subprotocol `selected`.
 // The callback's error type is fixed by tungstenite (an HTTP response), large or not.
 #[allow(clippy::result_large_err)]
 async fn upgrade<S>(
     stream: S,
-    served: &[u64],
-    config: &ServerConfig,
-) -> Result<(WebSocketStream<S>, Negotiation), tokio_tungstenite::tungstenite::Error>
+    selected: &str,
+    max_message_size: usize,
+) -> Result<WebSocketStream<S>, tokio_tungstenite::tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut outcome = None;
-    let callback = |request: &Request, mut response: Response| {
-        if let Some(origins) = &config.allowed_origins {
-            check_origin(request, origins)?;
-        }
-        let offered = request
-            .headers()
-            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        let negotiation = negotiate(offered, served, config.compression);
-        let selected = match &negotiation {
-            Negotiation::Accept { .. } => PROTOCOL_TOKEN.to_owned(),
-            Negotiation::Refuse { selected, .. } => selected.clone(),
-            Negotiation::NotHardlight(text) => {
-                return Err(http_error(StatusCode::BAD_REQUEST, text.clone()));
-            }
-        };
-        // The token came from the request's own header value, so it is a valid header value.
-        if let Ok(value) = HeaderValue::from_str(&selected) {
+    // The token came from the request's own header value, so it is a valid header value.
+    let selected = HeaderValue::from_str(selected).ok();
+    let callback = |_: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
+        if let Some(selected) = selected {
             response
                 .headers_mut()
-                .insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+                .insert(header::SEC_WEBSOCKET_PROTOCOL, selected);
         }
-        outcome = Some(negotiation);
         Ok(response)
     };
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(
+    tokio_tungstenite::accept_hdr_async_with_config(
         stream,
         callback,
-        Some(websocket_config(config.max_message_size)),
+        Some(websocket_config(max_message_size)),
     )
-    .await?;
-    let negotiation = outcome.unwrap_or(Negotiation::NotHardlight(String::new()));
-    Ok((ws, negotiation))
+    .await
 }
 
 /// Reads the client's HTTP request and answers it with `status` and `text`, without upgrading.
@@ -176,29 +183,19 @@ where
     let _ = tokio_tungstenite::accept_hdr_async(stream, callback).await;
 }
 
-/// An upgrade from a browser page of an origin not in `origins` is refused with 403.
-#[allow(clippy::result_large_err)]
-fn check_origin(request: &Request, origins: &[String]) -> Result<(), ErrorResponse> {
-    let Some(origin) = request.headers().get(header::ORIGIN) else {
-        return Ok(());
-    };
-    let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
-    if origins
-        .iter()
-        .any(|allowed| allowed.eq_ignore_ascii_case(origin))
-    {
-        Ok(())
-    } else {
-        tracing::debug!(origin, "origin not allowed");
-        Err(http_error(
-            StatusCode::FORBIDDEN,
-            format!("origin {origin:?} is not allowed\n"),
-        ))
-    }
-}
-
+/// A refusal: `status` with `text` as a plain-text body, after which the server closes.
 fn http_error(status: StatusCode, text: String) -> ErrorResponse {
     let mut response = ErrorResponse::new(Some(text));
     *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 9110: a 401 names the scheme it wants.
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }

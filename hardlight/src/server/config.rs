@@ -1,7 +1,11 @@
-//! Server configuration: address, TLS and limits.
+//! Server configuration: address, TLS, limits, authentication and connection hooks.
 
+use std::future::Future;
 use std::time::Duration;
 
+use super::auth::{AuthHook, Rejection, UpgradeRequest};
+use super::identities::IdentityPolicy;
+use super::identity::Identity;
 use super::limits::RateLimit;
 use crate::error::Error;
 use crate::tls::ServerTls;
@@ -20,6 +24,10 @@ pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default [`ServerConfig::max_connections`]: 10,000.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default [`ServerConfig::connect_hook_timeout`]: 10 seconds.
+pub const DEFAULT_CONNECT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`ServerConfig::disconnect_hook_timeout`]: 5 seconds.
+pub const DEFAULT_DISCONNECT_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a [`Server`](crate::Server) listens and what it allows.
 ///
@@ -47,6 +55,10 @@ pub struct ServerConfig {
     pub(crate) call_rate_limit: Option<RateLimit>,
     pub(crate) connection_rate_limit: Option<RateLimit>,
     pub(crate) call_timeout: Option<Duration>,
+    pub(crate) authenticate: Option<AuthHook>,
+    pub(crate) identity_policy: Option<IdentityPolicy>,
+    pub(crate) connect_hook_timeout: Duration,
+    pub(crate) disconnect_hook_timeout: Duration,
     #[cfg(feature = "nats")]
     pub(crate) nats: Option<crate::events::NatsConfig>,
 }
@@ -107,6 +119,10 @@ impl ServerConfig {
             call_rate_limit: None,
             connection_rate_limit: None,
             call_timeout: None,
+            authenticate: None,
+            identity_policy: None,
+            connect_hook_timeout: DEFAULT_CONNECT_HOOK_TIMEOUT,
+            disconnect_hook_timeout: DEFAULT_DISCONNECT_HOOK_TIMEOUT,
             #[cfg(feature = "nats")]
             nats: None,
         }
@@ -126,7 +142,8 @@ impl ServerConfig {
         self
     }
 
-    /// Time from TCP accept to a completed TLS and WebSocket handshake (default 10 s).
+    /// Time from TCP accept to a completed TLS and WebSocket handshake (default 10 s), the
+    /// authentication hook ([`ServerConfig::authenticate`]) included.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -200,6 +217,65 @@ impl ServerConfig {
     /// dropped) and answered with a timeout error; the connection goes on.
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = Some(timeout);
+        self
+    }
+
+    /// Authenticates every connection before upgrading it (default: none; every connection is
+    /// [`Identity::anonymous`]). The hook sees the [`UpgradeRequest`] (path, query, headers, offered
+    /// subprotocols, peer address; [`UpgradeRequest::token`] finds a bearer token wherever a client
+    /// may put one) and returns the connection's [`Identity`], which its handlers read as their
+    /// `identity` field, or a [`Rejection`]: the client gets that HTTP status (401, or 403 with
+    /// [`Rejection::forbidden`]) with the reason as the body, and reports it as
+    /// [`Error::Unauthorized`](crate::Error::Unauthorized).
+    ///
+    /// The hook runs on the connection's own task, after the `Origin` check and before the schema
+    /// is checked (an unauthenticated client learns nothing of the server's services), within the
+    /// [`handshake_timeout`](ServerConfig::handshake_timeout): past it the client gets `503` and may
+    /// retry. A panic in the hook answers `500`. Refusals count in
+    /// [`ServerStats::connections_refused`](crate::ServerStats::connections_refused).
+    ///
+    /// ```
+    /// use hardlight::{Identity, Rejection, ServerConfig};
+    ///
+    /// let config = ServerConfig::new_self_signed("localhost:8080").authenticate(|request| async move {
+    ///     match request.token().as_deref() {
+    ///         Some("let-me-in") => Ok(Identity::new("ada")),
+    ///         Some(_) => Err(Rejection::new("unknown token")),
+    ///         None => Err(Rejection::new("send a bearer token")),
+    ///     }
+    /// });
+    /// ```
+    pub fn authenticate<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(UpgradeRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Identity, Rejection>> + Send + 'static,
+    {
+        self.authenticate = Some(AuthHook::new(hook));
+        self
+    }
+
+    /// Allows one connection per identity (default: any number). When an identity that has a
+    /// connection opens another one, [`IdentityPolicy::RejectNew`] refuses the new one with HTTP
+    /// `409`, and [`IdentityPolicy::ReplaceOld`] closes the old one with code 4010 and serves the new
+    /// one. Identities are told apart by [`Identity::name`]; anonymous connections are never limited.
+    /// The limit holds across every service of the server.
+    pub fn one_connection_per_identity(mut self, policy: IdentityPolicy) -> Self {
+        self.identity_policy = Some(policy);
+        self
+    }
+
+    /// Longest a handler's `#[on_connect]` hook may run (default 10 s). Past it, or if it panics,
+    /// the connection is closed with code 1011 before `HELLO`, and its `#[on_disconnect]` does not
+    /// run.
+    pub fn connect_hook_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_hook_timeout = timeout;
+        self
+    }
+
+    /// Longest a handler's `#[on_disconnect]` hook may run (default 5 s): a hook that hangs is
+    /// stopped (its future dropped) so that it cannot pin the connection.
+    pub fn disconnect_hook_timeout(mut self, timeout: Duration) -> Self {
+        self.disconnect_hook_timeout = timeout;
         self
     }
 

@@ -1,5 +1,5 @@
-//! One established connection, from `HELLO` to close: one task that reads calls, runs them, and
-//! writes what they produce.
+//! One established connection, from its `on_connect` hook to its `on_disconnect` hook: one task
+//! that sends `HELLO`, reads calls, runs them, writes what they produce, and closes.
 //!
 //! Everything of a connection happens on its own task: calls are futures polled there (a slow call
 //! awaiting something does not hold up the others), and every frame is written there. Each round
@@ -28,11 +28,14 @@ use tokio::sync::mpsc;
 use tokio::time::{Sleep, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::CapacityError;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::admission::Admitted;
+use super::closing::{self, End, close_with, lost, reason};
 use super::deadline::with_deadline;
 use super::handler::{Dispatch, Factory, Handler};
+use super::hooks::{self, panic_message};
+use super::identities::Claim;
 use super::limits::CallThrottle;
 use super::outbound::{CloseReason, CloseSignal, Outbound};
 use super::service::Io;
@@ -45,8 +48,6 @@ use crate::wire::close;
 use crate::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
 use crate::wire::frame::{ClientFrame, FrameError, ReplyStatus, decode_client, encode_reply_text};
 
-/// How long closing may take once decided: flushing the close frame to a peer that does not read.
-pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Frames waiting for the socket beyond which the connection stops reading new calls: a client that
 /// sends but does not read is held back here, and the server's memory for it stays bounded.
 const PENDING_LIMIT: usize = 512;
@@ -64,14 +65,6 @@ type Running = Pin<Box<dyn Future<Output = Finished> + Send>>;
 struct Finished {
     state: Option<Vec<u8>>,
     reply: Option<(u32, Vec<u8>)>,
-}
-
-/// Why the connection loop stopped.
-enum End {
-    /// Close with this code and reason.
-    Close(CloseReason),
-    /// The peer closed, or the connection failed: nothing more to say.
-    Gone,
 }
 
 pub(super) struct Connection<H: Handler> {
@@ -100,16 +93,24 @@ pub(super) struct Connection<H: Handler> {
     /// Frames produced and not yet handed to the socket, in the order they must be written.
     pending: VecDeque<Bytes>,
     needs_flush: bool,
+    /// The connection's hold on its identity (one connection per identity), released once its
+    /// `on_disconnect` has run.
+    claim: Option<Claim>,
 }
 
 impl<H: Handler> Connection<H> {
     pub(super) fn new(
         shared: Arc<Shared>,
         factory: &Factory<H>,
-        id: u64,
+        admitted: Admitted,
         compression: Option<u8>,
     ) -> Self {
-        let close = CloseSignal::new();
+        let Admitted {
+            id,
+            identity,
+            close,
+            claim,
+        } = admitted;
         let (outbound, events) = Outbound::new(id, shared.config.outbound_queue, close.clone());
         let state = StateHandle::<H::State>::default();
         let subscriptions = Subscriptions::new(shared.registry.clone(), outbound);
@@ -117,6 +118,7 @@ impl<H: Handler> Connection<H> {
             state: state.clone(),
             subscriptions: subscriptions.clone(),
             events: EventEmitter::new(shared.registry.clone()),
+            identity,
         };
         let handler = Arc::new(factory.make(parts));
         let config = &shared.config;
@@ -138,10 +140,45 @@ impl<H: Handler> Connection<H> {
             calls: FuturesUnordered::new(),
             pending: VecDeque::new(),
             needs_flush: false,
+            claim,
         }
     }
 
+    /// Runs the connection: `on_connect`, `HELLO`, calls until the connection ends, then closing and
+    /// `on_disconnect` (exactly once, if `on_connect` completed).
     pub(super) async fn run(mut self, mut ws: WebSocketStream<Io>) {
+        // Replaced by a newer connection of its identity before it was served: not served at all.
+        if let Some(reason) = self.close.current() {
+            self.subscriptions.clear();
+            closing::close(&mut ws, End::Close(reason)).await;
+            return;
+        }
+        let handler = self.handler.clone();
+        let config = &self.shared.config;
+        if let Err(why) = hooks::on_connect(&*handler, config.connect_hook_timeout).await {
+            self.subscriptions.clear();
+            closing::close(&mut ws, close_with(close::INTERNAL_ERROR, why)).await;
+            return;
+        }
+
+        let end = self.serve(&mut ws).await;
+        // Stop every call, close, run the hook, then leave every topic: nothing of this connection
+        // outlives it. Its topics stay subscribed until after the hook, so that the hook sees them
+        // (and can emit to them); closing the event queue makes emits skip this connection meanwhile
+        // instead of filling its queue.
+        self.calls.clear();
+        self.events.close();
+        let why = closing::close(&mut ws, end).await;
+        tracing::debug!(%why, "connection ended");
+        let limit = self.shared.config.disconnect_hook_timeout;
+        hooks::on_disconnect(&*handler, why, limit).await;
+        self.subscriptions.clear();
+        // Frees the identity for a connection waiting to replace this one.
+        self.claim = None;
+    }
+
+    /// Sends `HELLO`, then serves calls until the connection ends.
+    async fn serve(&mut self, ws: &mut WebSocketStream<Io>) -> End {
         let config = &self.shared.config;
         let hello = self
             .state
@@ -151,16 +188,15 @@ impl<H: Handler> Connection<H> {
                 self.compression.unwrap_or(0),
             )
             .await;
-        if ws.send(Message::Binary(hello.into())).await.is_err() {
-            self.subscriptions.clear();
-            return;
+        if let Err(e) = ws.send(Message::Binary(hello.into())).await {
+            return End::Lost(format!("sending HELLO failed: {e}"));
         }
 
         let close = self.close.clone();
         let mut close_requested = pin!(close.requested());
         let shutdown = self.shared.shutdown.clone();
         let mut shutdown_requested = pin!(shutdown.requested());
-        let end = poll_fn(|cx| {
+        poll_fn(|cx| {
             if let Poll::Ready(reason) = close_requested.as_mut().poll(cx) {
                 return Poll::Ready(End::Close(reason));
             }
@@ -169,28 +205,9 @@ impl<H: Handler> Connection<H> {
             {
                 self.draining = Some(Box::pin(sleep_until(deadline)));
             }
-            self.poll_connection(cx, &mut ws)
+            self.poll_connection(cx, ws)
         })
-        .await;
-
-        // Stop every call and leave every topic before closing, so nothing of this connection
-        // outlives it.
-        self.calls.clear();
-        self.subscriptions.clear();
-        match end {
-            End::Close(reason) => {
-                tracing::debug!(code = reason.code, reason = %reason.reason, "closing");
-                let frame = CloseFrame {
-                    code: reason.code.into(),
-                    reason: reason.reason.into(),
-                };
-                let _ = timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
-            }
-            // Completes the close handshake if the peer started one; harmless otherwise.
-            End::Gone => {
-                let _ = timeout(CLOSE_GRACE, ws.close(None)).await;
-            }
-        }
+        .await
     }
 
     /// One wake-up: read, run, write, flush; `Pending` when there is nothing left to do right now.
@@ -239,8 +256,11 @@ impl<H: Handler> Connection<H> {
                             "text messages are not part of the hardlight protocol; send binary frames",
                         ));
                     }
-                    Poll::Ready(Some(Ok(Message::Close(_)))) | Poll::Ready(None) => {
-                        return Poll::Ready(End::Gone);
+                    Poll::Ready(Some(Ok(Message::Close(frame)))) => {
+                        return Poll::Ready(End::ClosedByClient(frame));
+                    }
+                    Poll::Ready(None) => {
+                        return Poll::Ready(End::Lost("the connection ended".to_owned()));
                     }
                     // Ping and pong are answered by tungstenite itself.
                     Poll::Ready(Some(Ok(_))) => progressed = true,
@@ -255,7 +275,7 @@ impl<H: Handler> Connection<H> {
                     }
                     Poll::Ready(Some(Err(e))) => {
                         tracing::debug!(error = %e, "read failed");
-                        return Poll::Ready(End::Gone);
+                        return Poll::Ready(lost("read failed", e));
                     }
                     Poll::Pending => break,
                 }
@@ -277,13 +297,13 @@ impl<H: Handler> Connection<H> {
             if self.ping_due {
                 match ws.poll_ready_unpin(cx) {
                     Poll::Ready(Ok(())) => {
-                        if ws.start_send_unpin(Message::Ping(Bytes::new())).is_err() {
-                            return Poll::Ready(End::Gone);
+                        if let Err(e) = ws.start_send_unpin(Message::Ping(Bytes::new())) {
+                            return Poll::Ready(lost("write failed", e));
                         }
                         self.ping_due = false;
                         self.needs_flush = true;
                     }
-                    Poll::Ready(Err(_)) => return Poll::Ready(End::Gone),
+                    Poll::Ready(Err(e)) => return Poll::Ready(lost("write failed", e)),
                     Poll::Pending => {}
                 }
             }
@@ -294,7 +314,7 @@ impl<H: Handler> Connection<H> {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(e)) => {
                         tracing::debug!(error = %e, "write failed");
-                        return Poll::Ready(End::Gone);
+                        return Poll::Ready(lost("write failed", e));
                     }
                     Poll::Pending => break,
                 }
@@ -303,7 +323,7 @@ impl<H: Handler> Connection<H> {
                 };
                 if let Err(e) = ws.start_send_unpin(self.seal(frame)) {
                     tracing::debug!(error = %e, "write failed");
-                    return Poll::Ready(End::Gone);
+                    return Poll::Ready(lost("write failed", e));
                 }
                 self.needs_flush = true;
                 progressed = true;
@@ -319,7 +339,7 @@ impl<H: Handler> Connection<H> {
                 Poll::Ready(Ok(())) => self.needs_flush = false,
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(error = %e, "flush failed");
-                    return Poll::Ready(End::Gone);
+                    return Poll::Ready(lost("flush failed", e));
                 }
                 Poll::Pending => {}
             }
@@ -513,17 +533,6 @@ impl<H: Handler> Connection<H> {
     }
 }
 
-fn reason(code: u16, reason: impl Into<String>) -> CloseReason {
-    CloseReason {
-        code,
-        reason: close::truncate_reason(reason.into()),
-    }
-}
-
-fn close_with(code: u16, why: impl Into<String>) -> End {
-    End::Close(reason(code, why))
-}
-
 fn violation(error: FrameError) -> CloseReason {
     tracing::warn!(%error, "protocol violation");
     let code = match error {
@@ -531,14 +540,4 @@ fn violation(error: FrameError) -> CloseReason {
         _ => close::PROTOCOL_ERROR,
     };
     reason(code, error.to_string())
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = panic.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = panic.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "handler panicked".to_owned()
-    }
 }

@@ -6,6 +6,8 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use super::hooks::Disconnect;
+use super::identity::Identity;
 use crate::events::{EventDecode, EventEmitter, Subscriptions};
 use crate::state::{ConnectionState, StateHandle};
 use crate::wire::Codable;
@@ -161,10 +163,32 @@ pub trait Handler: Send + Sync + Sized + 'static {
 
     /// Builds the handler of a new connection.
     fn new(connection: ConnectionParts<Self::State>, context: Arc<Self::Context>) -> Self;
+
+    /// Runs once the handler is built, before the client gets `HELLO`: state set here is in the
+    /// client's first snapshot, and topics subscribed here deliver from the start. `#[rpc_handler]`
+    /// implements it with the method marked `#[on_connect]`; by default it does nothing.
+    ///
+    /// The server bounds it by [`ServerConfig::connect_hook_timeout`](crate::ServerConfig::connect_hook_timeout)
+    /// and contains a panic; either closes the connection with 1011, without `on_disconnect`.
+    fn on_connect(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// Runs exactly once when a connection whose `on_connect` completed ends, however it ended, after
+    /// its calls are stopped and before its subscriptions are dropped. `#[rpc_handler]` implements it
+    /// with the method marked `#[on_disconnect]`; by default it does nothing.
+    ///
+    /// The server bounds it by
+    /// [`ServerConfig::disconnect_hook_timeout`](crate::ServerConfig::disconnect_hook_timeout) and
+    /// contains a panic.
+    fn on_disconnect(&self, why: Disconnect) -> impl Future<Output = ()> + Send {
+        let _ = why;
+        async {}
+    }
 }
 
-/// What a new connection hands its handler: the generated struct's `state`, `subscriptions` and
-/// `events` fields.
+/// What a new connection hands its handler: the generated struct's `state`, `subscriptions`,
+/// `events` and `identity` fields.
 pub struct ConnectionParts<S> {
     /// The connection's state.
     pub state: StateHandle<S>,
@@ -172,6 +196,9 @@ pub struct ConnectionParts<S> {
     pub subscriptions: Subscriptions,
     /// An emitter to publish events to any topic.
     pub events: EventEmitter,
+    /// Who the connection belongs to, as authenticated ([`Identity::anonymous`] without
+    /// authentication).
+    pub identity: Identity,
 }
 
 /// Makes one handler per connection; build it with [`factory!`](crate::factory).

@@ -5,10 +5,16 @@
 //! offers, and all of them share the server's topics, emitters, limits and statistics.
 
 mod accept;
+mod admission;
+mod auth;
+mod closing;
 pub(crate) mod config;
 mod connection;
 mod deadline;
 pub(crate) mod handler;
+pub(crate) mod hooks;
+mod identities;
+pub(crate) mod identity;
 mod limits;
 pub(crate) mod outbound;
 mod preflight;
@@ -25,13 +31,18 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+pub use auth::{Rejection, UpgradeRequest};
 pub use config::ServerConfig;
 pub use deadline::call_deadline;
 pub use handler::{ConnectionParts, Factory, Handler};
+pub use hooks::{Disconnect, Initiator};
+pub use identities::IdentityPolicy;
+pub use identity::Identity;
 pub use limits::RateLimit;
 pub use shutdown::ShutdownHandle;
 pub use stats::ServerStats;
 
+use identities::Identities;
 use limits::PeerRateLimiter;
 use stats::Counted;
 use tokio_tungstenite::tungstenite::http::StatusCode;
@@ -71,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<TopicRegistry>,
     pub(crate) stats: ServerStats,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Which connection holds each identity, for one connection per identity.
+    pub(crate) identities: Identities,
     #[cfg(feature = "nats")]
     nats: Option<NatsBridge>,
     next_id: AtomicU64,
@@ -132,6 +145,7 @@ impl Server {
                 registry: Arc::new(registry),
                 stats,
                 tls,
+                identities: Identities::default(),
                 #[cfg(feature = "nats")]
                 nats,
                 next_id: AtomicU64::new(1),
@@ -344,11 +358,17 @@ impl BoundServer {
             }
         };
         // Graceful shutdown: no new connections; each connection finishes its calls and closes
-        // with 1001 by the deadline (plus the time to send its close frame).
+        // with 1001 by the deadline, plus the time to close and to run its hooks (one still in
+        // on_connect finishes it, then closes and runs on_disconnect).
         drop(listener);
         tracing::info!(connections = connections.len(), "shutting down");
         let all_closed = async { while connections.join_next().await.is_some() {} };
-        let cutoff = deadline + connection::CLOSE_GRACE + Duration::from_millis(500);
+        let config = &shared.config;
+        let cutoff = deadline
+            + config.connect_hook_timeout
+            + closing::CLOSE_GRACE
+            + config.disconnect_hook_timeout
+            + Duration::from_millis(500);
         if tokio::time::timeout_at(cutoff, all_closed).await.is_err() {
             tracing::warn!("connections still open after the grace period: aborting them");
         }

@@ -39,6 +39,11 @@ impl CloseSignal {
         });
     }
 
+    /// The close requested so far, if any.
+    pub(crate) fn current(&self) -> Option<CloseReason> {
+        self.tx.borrow().clone()
+    }
+
     /// Resolves once a close is requested.
     pub(crate) async fn requested(&self) -> CloseReason {
         let mut rx = self.tx.subscribe();

@@ -1,6 +1,7 @@
 //! Reads an HTTP request head before the WebSocket handshake, so that a request that is not a
-//! WebSocket upgrade gets a `400 Bad Request` saying so (tungstenite would just drop it), then hands
-//! the bytes already read back to the handshake.
+//! WebSocket upgrade gets a `400 Bad Request` saying so (tungstenite would just drop it), and the
+//! server can decide on the upgrade (origin, authentication) before it happens; then hands the bytes
+//! already read back to the handshake.
 
 use std::io;
 use std::pin::Pin;
@@ -8,6 +9,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Largest request head read; beyond it the request is refused (`431`).
 pub(crate) const MAX_HEAD: usize = 8 << 10;
@@ -18,9 +20,17 @@ const MAX_HEADERS: usize = 64;
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Head {
     /// A WebSocket upgrade request: go on with the handshake.
-    Upgrade,
+    Upgrade(RequestHead),
     /// Not one: answer with this status line and text, and close.
     Refuse(&'static str, &'static str),
+}
+
+/// What the server looks at in an upgrade request before upgrading.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RequestHead {
+    /// The request target: path and query (`/rpc?token=x`).
+    pub target: String,
+    pub headers: HeaderMap,
 }
 
 /// Reads until the end of the request head (or a refusal is certain); returns the verdict and
@@ -85,7 +95,7 @@ fn judge(bytes: &[u8]) -> Option<Head> {
                 && has_token("upgrade", "websocket")
                 && has_token("connection", "upgrade")
             {
-                Some(Head::Upgrade)
+                Some(upgrade_head(&request))
             } else {
                 Some(Head::Refuse(
                     "400 Bad Request",
@@ -94,6 +104,29 @@ fn judge(bytes: &[u8]) -> Option<Head> {
                 ))
             }
         }
+    }
+}
+
+/// The upgrade request's target and headers, or a 400 for a header `http` cannot hold (which
+/// tungstenite's handshake would refuse as well).
+fn upgrade_head(request: &httparse::Request<'_, '_>) -> Head {
+    let malformed = Head::Refuse("400 Bad Request", "malformed HTTP request\n");
+    let mut headers = HeaderMap::with_capacity(request.headers.len());
+    for header in request.headers.iter() {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(header.name.as_bytes()),
+            HeaderValue::from_bytes(header.value),
+        ) else {
+            return malformed;
+        };
+        headers.append(name, value);
+    }
+    match request.path {
+        Some(target) => Head::Upgrade(RequestHead {
+            target: target.to_owned(),
+            headers,
+        }),
+        None => malformed,
     }
 }
 
@@ -159,8 +192,17 @@ mod tests {
 
     #[test]
     fn judges_requests() {
-        let upgrade = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
-        assert_eq!(judge(upgrade), Some(Head::Upgrade));
+        let upgrade = b"GET /rpc?a=1 HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
+        match judge(upgrade) {
+            Some(Head::Upgrade(head)) => {
+                assert_eq!(head.target, "/rpc?a=1");
+                assert_eq!(
+                    head.headers.get("host").map(|v| v.as_bytes()),
+                    Some(&b"x"[..])
+                );
+            }
+            other => panic!("expected an upgrade, got {other:?}"),
+        }
         assert_eq!(judge(&upgrade[..20]), None);
         let plain = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         assert!(matches!(judge(plain), Some(Head::Refuse(s, _)) if s.starts_with("400")));
@@ -177,7 +219,7 @@ mod tests {
         let request = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nextra";
         client.write_all(request).await.unwrap();
         let (head, mut rewound) = read_head(server).await.unwrap();
-        assert_eq!(head, Head::Upgrade);
+        assert!(matches!(head, Head::Upgrade(_)));
         let mut replay = vec![0; request.len()];
         rewound.read_exact(&mut replay).await.unwrap();
         assert_eq!(&replay, request);

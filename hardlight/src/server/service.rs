@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 
 use super::Shared;
+use super::admission::Admitted;
 use super::connection::Connection;
 use super::handler::{Factory, Handler, ServiceSchema};
 
@@ -35,12 +36,13 @@ pub(crate) trait Service: Send + Sync + 'static {
     /// The trait's name, for logs and refusals.
     fn name(&self) -> &'static str;
 
-    /// Serves an accepted connection of this service: makes its handler, sends `HELLO`, runs calls.
+    /// Serves an accepted connection of this service: makes its handler, runs its hooks, sends
+    /// `HELLO`, runs calls.
     fn serve(
         &self,
         shared: Arc<Shared>,
         ws: WebSocketStream<Io>,
-        id: u64,
+        admitted: Admitted,
         compression: Option<u8>,
     ) -> ServeFuture;
 }
@@ -58,10 +60,10 @@ impl<H: Handler> Service for Factory<H> {
         &self,
         shared: Arc<Shared>,
         ws: WebSocketStream<Io>,
-        id: u64,
+        admitted: Admitted,
         compression: Option<u8>,
     ) -> ServeFuture {
-        let connection = Connection::<H>::new(shared, self, id, compression);
+        let connection = Connection::<H>::new(shared, self, admitted, compression);
         Box::pin(connection.run(ws))
     }
 }

@@ -15,7 +15,9 @@ use tokio::time::Instant;
 /// for at most the grace period; then every connection is closed with code 1001 and reason
 /// `server shutting down`, and [`BoundServer::run`](crate::BoundServer::run) returns `Ok(())`.
 /// Calls still running when the grace period ends are stopped; their clients see the connection
-/// close with 1001.
+/// close with 1001. Each connection's `#[on_disconnect]` hook runs as it closes; `run` waits for the
+/// hooks (each bounded by [`ServerConfig::disconnect_hook_timeout`](crate::ServerConfig::disconnect_hook_timeout))
+/// before it returns.
 ///
 /// ```no_run
 /// # use hardlight::*;

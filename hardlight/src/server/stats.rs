@@ -41,8 +41,9 @@ impl ServerStats {
         self.inner.accepted.load(Ordering::Relaxed)
     }
 
-    /// Connections refused since the server started by a limit: the connection limit, the rate of
-    /// new connections per address, or the origin allow-list.
+    /// Connections refused since the server started, before upgrading: by the connection limit, the
+    /// rate of new connections per address, the origin allow-list, the authentication hook, or one
+    /// connection per identity.
     pub fn connections_refused(&self) -> u64 {
         self.inner.refused.load(Ordering::Relaxed)
     }

@@ -30,6 +30,9 @@ pub const BAD_HANDSHAKE: u16 = 4003;
 pub const SLOW_CONSUMER: u16 = 4008;
 /// Nothing arrived from the peer within the idle timeout, not even a pong to a keepalive ping.
 pub const IDLE_TIMEOUT: u16 = 4009;
+/// A newer connection of the same identity replaced this one (the server allows one connection per
+/// identity and replaces the old one).
+pub const REPLACED: u16 = 4010;
 
 /// True for the codes that mean "the handshake was refused" (4000–4007).
 pub const fn is_handshake_refusal(code: u16) -> bool {

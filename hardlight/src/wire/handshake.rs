@@ -4,13 +4,18 @@
 //! A client offers, in `Sec-WebSocket-Protocol`:
 //! - [`PROTOCOL_TOKEN`] (required; the server selects it in its response),
 //! - `hardlight.schema.<16 lowercase hex digits>`: the fingerprint of the service it was built from,
-//! - optionally `hardlight.deflate.<1-9>`: compression at that level.
+//! - optionally `hardlight.deflate.<1-9>`: compression at that level;
+//! - optionally `hardlight-auth.<token>`: a token for the server's authentication hook
+//!   ([`super::auth`]), which the server never selects.
 //!
 //! Problems that a browser should be able to read (wrong schema, wrong version, a bad parameter) are
 //! reported after the upgrade, as a close frame with a code from [`super::close`] and a reason.
 
 use super::close;
 
+/// Prefix of every subprotocol token of this protocol (versions and parameters); the auth entry
+/// (`hardlight-auth.`) is not one of them.
+pub const HARDLIGHT_PREFIX: &str = "hardlight.";
 /// The subprotocol token of this protocol version.
 pub const PROTOCOL_TOKEN: &str = "hardlight.v1";
 /// Prefix shared by every version's token.

@@ -1,7 +1,8 @@
-//! The hardlight wire format, in one place: handshake tokens, frame layouts, value encoding,
-//! compression and close codes. `docs/PROTOCOL.md` describes the same thing in prose; nothing outside
+//! The hardlight wire format, in one place: handshake tokens, authentication token carriers, frame
+//! layouts, value encoding, compression and close codes. `docs/PROTOCOL.md` describes the same thing in prose; nothing outside
 //! this module builds or parses frames.
 
+pub mod auth;
 pub mod close;
 pub mod codec;
 pub mod compression;

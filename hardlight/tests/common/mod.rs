@@ -253,6 +253,67 @@ impl Drop for TestServer {
     }
 }
 
+/// A server hosting any service (not only the test service) on a free loopback port; stopped when
+/// dropped.
+pub struct Served {
+    pub port: u16,
+    pub fingerprint: Option<CertFingerprint>,
+    pub stats: ServerStats,
+    pub emitter: EventEmitter,
+    pub shutdown: ShutdownHandle,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+impl Served {
+    pub async fn start<H: hardlight::server::Handler>(
+        config: ServerConfig,
+        factory: Factory<H>,
+    ) -> Self {
+        let fingerprint = config.tls().map(ServerTls::fingerprint);
+        let server = Server::new(config, factory);
+        let emitter = server.get_event_emitter();
+        let shutdown = server.shutdown_handle();
+        let bound = server.bind().await.expect("bind loopback");
+        Self {
+            port: bound.local_addr().expect("bound").port(),
+            fingerprint,
+            stats: bound.stats(),
+            emitter,
+            shutdown,
+            task: tokio::spawn(bound.run()),
+        }
+    }
+
+    /// A client configuration trusting exactly this server's certificate (or plaintext).
+    pub fn client_config(&self) -> ClientConfig {
+        let address = format!("localhost:{}", self.port);
+        match self.fingerprint {
+            Some(fp) => ClientConfig::pinned(address, fp),
+            None => ClientConfig::plaintext(address),
+        }
+    }
+
+    /// Waits until the server holds exactly `n` connections (each has finished its hooks).
+    pub async fn settles_at(&self, n: usize) {
+        within(
+            "the server's connections to settle",
+            self.stats.wait_for_connections(|c| c == n),
+        )
+        .await;
+    }
+
+    /// Resolves with what the server's `run` returned (after a graceful shutdown).
+    pub async fn stopped(&mut self) -> Result<(), Error> {
+        (&mut self.task).await.expect("the server task panicked")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A raw WebSocket peer (no hardlight client) for speaking the protocol by hand.
 pub type RawPeer = WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
 

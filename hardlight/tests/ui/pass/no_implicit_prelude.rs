@@ -57,6 +57,19 @@ impl Counter for Handler {
     async fn get(&self) -> HandlerResult<u32> {
         ::core::result::Result::Ok(self.state.read().await.counter)
     }
+
+    /// Every connection starts subscribed to the counter's topic.
+    #[on_connect]
+    async fn joined(&self) {
+        let topic = Topic::new("counter");
+        self.subscriptions.add(&topic);
+        self.state.write().await.topic = topic;
+    }
+
+    #[on_disconnect]
+    async fn left(&self, why: ::hardlight::Disconnect) {
+        let _ = (why.code(), self.identity.name());
+    }
 }
 
 /// A service without state, events or methods.
@@ -88,7 +101,10 @@ async fn log(client: LogClient) -> ::core::result::Result<(), ::hardlight::Error
 }
 
 #[rpc_handler]
-impl Empty for EmptyHandler {}
+impl Empty for EmptyHandler {
+    #[on_disconnect]
+    async fn left(&self) {}
+}
 
 #[allow(dead_code)]
 async fn client(client: CounterClient) -> ::core::result::Result<u32, ::hardlight::CallError> {
