@@ -381,3 +381,40 @@ async fn rejected_credentials_end_the_attempts_at_once() {
         other => panic!("expected GaveUp, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_client_replaced_by_a_newer_connection_of_its_identity_does_not_reconnect() {
+    let server = TestServer::with_config(
+        ServerConfig::plaintext("127.0.0.1:0")
+            .authenticate(|request: hardlight::server::UpgradeRequest| async move {
+                let token = request
+                    .token()
+                    .ok_or_else(|| hardlight::server::Rejection::new("no token"))?;
+                Ok(hardlight::server::Identity::new(token))
+            })
+            .one_connection_per_identity(hardlight::server::IdentityPolicy::ReplaceOld),
+    )
+    .await;
+    let config = server
+        .client_config()
+        .auth_token("ada")
+        .reconnect(quick_reconnect());
+    let (old, mut old_events) = connected(config.clone()).await;
+    let (new, _new_events) = connected(config).await;
+    match within("the old client's disconnect", old_events.recv())
+        .await
+        .unwrap()
+    {
+        ConnectionEvent::Disconnected { code, .. } => {
+            assert_eq!(code, Some(hardlight::wire::close::REPLACED));
+        }
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    // Not reconnecting: a call (which would wait for a reconnect) fails at once, and the newer
+    // connection keeps working.
+    assert!(matches!(
+        within("the old client's call", old.add(1, 1)).await,
+        Err(CallError::Rpc(Error::NotConnected))
+    ));
+    assert_eq!(new.add(1, 1).await.unwrap(), 2);
+}

@@ -10,6 +10,7 @@ use super::session::Session;
 use super::{Inner, Link, native};
 use crate::error::Error;
 use crate::server::handler::ServiceSchema;
+use crate::wire::close;
 
 /// Automatic reconnection: after a connection is lost, the client connects again, waiting longer
 /// after each failed attempt (exponential backoff, with random jitter so that many clients cut off
@@ -109,20 +110,34 @@ pub(crate) async fn supervise<S: ?Sized + ServiceSchema + 'static>(
         let Some(inner) = client.upgrade() else {
             return;
         };
-        inner.emit(ConnectionEvent::disconnected(
-            &why,
-            session.closed_cleanly(),
-        ));
+        let disconnected = ConnectionEvent::disconnected(&why, session.closed_cleanly());
         let current = matches!(&*inner.link.borrow(), Link::Up(s) if Arc::ptr_eq(s, &session));
         if !current {
             // The user disconnected, or connected again: not ours to handle.
+            inner.emit(disconnected);
             return;
         }
-        let Some(policy) = inner.config.reconnect.clone() else {
-            inner.set_link(Link::Down(why));
-            return;
+        // A connection replaced by a newer one of the same identity stays closed: reconnecting
+        // would replace the newer one in turn.
+        let replaced = matches!(
+            why,
+            Error::ConnectionClosed {
+                code: Some(close::REPLACED),
+                ..
+            }
+        );
+        // The link moves on before the event is told, so that whoever reacts to the event sees
+        // where the client is.
+        let policy = match &inner.config.reconnect {
+            Some(policy) if !replaced => policy.clone(),
+            _ => {
+                inner.set_link(Link::Down(why));
+                inner.emit(disconnected);
+                return;
+            }
         };
         inner.set_link(Link::Reconnecting(why));
+        inner.emit(disconnected);
         drop(inner);
         match reconnect(&client, &policy).await {
             Some(next) => session = next,
