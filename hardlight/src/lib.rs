@@ -13,6 +13,8 @@
 //!   hooks in the handler.
 //! - Handlers subscribe their connection to [`Topic`]s; [`EventEmitter`]s publish to them; the
 //!   [`TopicNotifier`] reports topics being created and removed.
+//! - Clients follow their connection ([`client::Client::connection_events`]), give calls deadlines
+//!   and cancel them by dropping them, and reconnect with backoff when told to ([`Reconnect`]).
 //! - TLS by rustls (a self-signed dev server in one line), optional deflate compression.
 //!
 //! The wire protocol is specified in `docs/PROTOCOL.md`.

@@ -1,8 +1,10 @@
 //! The client: one connection to a server, typed calls through the struct `#[rpc]` generates
-//! (`CounterClient` for `trait Counter`), the state mirror, and event subscriptions.
+//! (`CounterClient` for `trait Counter`), the state mirror, event subscriptions, connection events
+//! and reconnecting ([`Reconnect`]).
 //!
-//! The protocol logic lives in [`session`] and [`driver`], which know nothing of sockets; [`native`]
-//! connects them to tokio's TCP and rustls.
+//! Inside, the protocol logic (the private modules `session` and `driver`, with `outbox` for the way
+//! out) knows nothing of sockets; `native` connects it to tokio's TCP and rustls, and `reconnect`
+//! watches each connection and makes the next.
 
 mod config;
 mod driver;
