@@ -148,10 +148,7 @@ where
 {
     let mut text = Some(text);
     let callback = |_: &Request, _: Response| -> Result<Response, ErrorResponse> {
-        Err(admission::refusal(
-            status,
-            text.take().unwrap_or_default(),
-        ))
+        Err(admission::refusal(status, text.take().unwrap_or_default()))
     };
     // Either tungstenite answered our refusal or the request was not even an upgrade: done both ways.
     let _ = tokio_tungstenite::accept_hdr_async(stream, callback).await;

@@ -16,6 +16,8 @@ pub(crate) mod hooks;
 mod identities;
 pub(crate) mod identity;
 mod limits;
+#[cfg(feature = "axum")]
+mod mount;
 pub(crate) mod outbound;
 mod preflight;
 mod service;
@@ -40,6 +42,8 @@ pub use hooks::{Disconnect, Initiator};
 pub use identities::IdentityPolicy;
 pub use identity::Identity;
 pub use limits::RateLimit;
+#[cfg(feature = "axum")]
+pub use mount::AxumService;
 pub use shutdown::ShutdownHandle;
 pub use stats::ServerStats;
 
