@@ -18,6 +18,7 @@ use axum::serve::{Listener, ListenerExt};
 use common::*;
 use futures_util::StreamExt;
 use hardlight::wire::close;
+use hardlight::wire::frame::{ServerFrame, decode_server, encode_call};
 use hardlight::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -652,4 +653,71 @@ async fn the_apps_tls_serves_the_mounted_server_to_a_pinning_client() {
             .is_err()
     );
     task.abort();
+}
+
+#[tokio::test]
+async fn a_websocket_over_http2_is_served_too() {
+    let (server, _ctx) = test_server(ServerConfig::mounted());
+    let app = App::start(server, |router| router).await;
+    let tcp = within("tcp connect", TcpStream::connect(("127.0.0.1", app.port)))
+        .await
+        .unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .expect("HTTP/2 handshake");
+    let connection = tokio::spawn(connection);
+
+    // RFC 8441: an extended CONNECT with the protocol `websocket`, answered 200.
+    let request = axum::http::Request::builder()
+        .method(axum::http::Method::CONNECT)
+        .uri(format!("http://127.0.0.1:{}/rpc", app.port))
+        .extension(hyper::ext::Protocol::from_static("websocket"))
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-protocol", test_offer(None).join(", "))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let mut response = within("the response", sender.send_request(request))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "hardlight.v1"
+    );
+    let upgraded = within("the upgrade", hyper::upgrade::on(&mut response))
+        .await
+        .expect("upgraded");
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        hyper_util::rt::TokioIo::new(upgraded),
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    match within("HELLO", ws.next()).await {
+        Some(Ok(Message::Binary(hello))) => {
+            assert!(matches!(decode_server(&hello), Ok(ServerFrame::Hello(_))));
+        }
+        other => panic!("expected HELLO, got {other:?}"),
+    }
+    // `add` is method 1.
+    send_binary(&mut ws, encode_call(1, 1, &(2u32, 3u32)).unwrap()).await;
+    match within("the reply", ws.next()).await {
+        Some(Ok(Message::Binary(reply))) => match decode_server(&reply) {
+            Ok(ServerFrame::Reply {
+                call_id: 1, body, ..
+            }) => assert_eq!(u32::decode(body).unwrap(), 5),
+            other => panic!("expected the reply, got {other:?}"),
+        },
+        other => panic!("expected the reply, got {other:?}"),
+    }
+    assert_eq!(app.stats().connections(), 1);
+    drop(ws);
+    within(
+        "the connection to end",
+        app.stats().wait_for_connections(|n| n == 0),
+    )
+    .await;
+    connection.abort();
 }
