@@ -22,6 +22,9 @@
 //! ## Feature flags
 //! - `nats`: bridges topic events between servers through NATS (`ServerConfig::nats`,
 //!   `events::NatsBridge`), with `async-nats`.
+//! - `axum`: serves a server as a route of an axum app (`Server::into_axum_service`,
+//!   `ServerConfig::mounted`), sharing the app's listener, TLS and middleware; with `axum`, `hyper`,
+//!   `hyper-util` and `tower-service`, at the versions axum 0.8 uses.
 //!
 //! ## Module map
 //! - [`wire`]: the wire format (frames, handshake tokens, encoding, compression, close codes).
@@ -58,6 +61,8 @@ pub use events::{
 };
 #[cfg(feature = "nats")]
 pub use events::{NatsBridge, NatsConfig, NatsStatus};
+#[cfg(feature = "axum")]
+pub use server::AxumService;
 pub use server::{
     BoundServer, Disconnect, Factory, Identity, IdentityPolicy, Initiator, RateLimit, Rejection,
     Server, ServerConfig, ServerStats, ShutdownHandle, UpgradeRequest,

@@ -11,16 +11,14 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tracing::Instrument;
 
 use super::Shared;
 use super::admission::{self, Decision};
 use super::closing::CLOSE_GRACE;
 use super::preflight::{Head, read_head};
-use super::service::Io;
+use super::service::{self, Io};
 use super::stats::Counted;
-use crate::wire::handshake::Negotiation;
 use crate::ws::websocket_config;
 
 /// Serves one accepted TCP connection until it ends; `counted` counts it among the server's
@@ -105,38 +103,11 @@ async fn serve_websocket(
         upgrade(stream, &admission.selected, shared.config.max_message_size),
     )
     .await;
-    let mut ws = match upgraded {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => return tracing::debug!(error = %e, "WebSocket upgrade failed"),
-        Err(_) => return tracing::debug!("WebSocket upgrade timed out"),
-    };
-    let (service, compression) = match admission.negotiation {
-        Negotiation::Accept {
-            service,
-            compression,
-        } => (service, compression),
-        Negotiation::Refuse { code, reason, .. } => {
-            tracing::debug!(code, %reason, "handshake refused");
-            let frame = CloseFrame {
-                code: code.into(),
-                reason: reason.into(),
-            };
-            let _ = timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
-            return;
-        }
-        Negotiation::NotHardlight(_) => return,
-    };
-    let Some(service) = shared.services.get(service) else {
-        return;
-    };
-    tracing::debug!(
-        service = service.name(),
-        identity = admission.admitted.identity.name(),
-        "serving"
-    );
-    service
-        .serve(shared.clone(), ws, admission.admitted, compression)
-        .await;
+    match upgraded {
+        Ok(Ok(ws)) => service::serve_admitted(shared, ws, admission).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
+        Err(_) => tracing::debug!("WebSocket upgrade timed out"),
+    }
 }
 
 /// Performs the WebSocket upgrade, selecting the subprotocol `selected`.
@@ -177,25 +148,8 @@ where
 {
     let mut text = Some(text);
     let callback = |_: &Request, _: Response| -> Result<Response, ErrorResponse> {
-        Err(http_error(status, text.take().unwrap_or_default()))
+        Err(admission::refusal(status, text.take().unwrap_or_default()))
     };
     // Either tungstenite answered our refusal or the request was not even an upgrade: done both ways.
     let _ = tokio_tungstenite::accept_hdr_async(stream, callback).await;
-}
-
-/// A refusal: `status` with `text` as a plain-text body, after which the server closes.
-fn http_error(status: StatusCode, text: String) -> ErrorResponse {
-    let mut response = ErrorResponse::new(Some(text));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    if status == StatusCode::UNAUTHORIZED {
-        // RFC 9110: a 401 names the scheme it wants.
-        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
 }

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use tokio::time::{Instant, timeout_at};
-use tokio_tungstenite::tungstenite::http::{HeaderMap, StatusCode, header};
+use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
 use super::Shared;
 use super::auth::UpgradeRequest;
@@ -141,4 +141,22 @@ fn check_origin(headers: &HeaderMap, origins: &[String]) -> Result<(), String> {
         tracing::debug!(origin, "origin not allowed");
         Err(format!("origin {origin:?} is not allowed\n"))
     }
+}
+
+/// The answer to a refused upgrade request: `status` with `text` as a plain-text body, after which
+/// the server closes the HTTP connection. The same for a standalone and a mounted server.
+pub(crate) fn refusal(status: StatusCode, text: String) -> Response<Option<String>> {
+    let mut response = Response::new(Some(text));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 9110: a 401 names the scheme it wants.
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }

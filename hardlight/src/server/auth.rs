@@ -83,7 +83,9 @@ impl UpgradeRequest {
         &self.subprotocols
     }
 
-    /// The address of the peer (of the proxy, behind a proxy).
+    /// The address of the peer (of the proxy, behind a proxy). For a server mounted in an axum app
+    /// (feature `axum`), the address axum's `ConnectInfo<SocketAddr>` gives, or `0.0.0.0:0` when the
+    /// app does not provide it (see `Server::into_axum_service`).
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
     }

@@ -103,6 +103,20 @@ impl ServerConfig {
         Self::with_tls(address.into(), None)
     }
 
+    /// For a server mounted as a route of an axum app ([`Server::into_axum_service`](crate::Server::into_axum_service),
+    /// feature `axum`): no address and no TLS of its own, since the app's listener and TLS serve it.
+    /// Every other setting applies as it does to a standalone server.
+    ///
+    /// ```
+    /// use hardlight::ServerConfig;
+    /// let config = ServerConfig::mounted().max_connections(1_000);
+    /// assert!(config.tls().is_none());
+    /// ```
+    #[cfg(feature = "axum")]
+    pub fn mounted() -> Self {
+        Self::with_tls(String::new(), None)
+    }
+
     fn with_tls(address: String, tls: Option<ServerTls>) -> Self {
         Self {
             address,
@@ -143,7 +157,8 @@ impl ServerConfig {
     }
 
     /// Time from TCP accept to a completed TLS and WebSocket handshake (default 10 s), the
-    /// authentication hook ([`ServerConfig::authenticate`]) included.
+    /// authentication hook ([`ServerConfig::authenticate`]) included. A mounted server (feature
+    /// `axum`) counts it from the upgrade request, which the app has read, to the upgraded connection.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -207,7 +222,9 @@ impl ServerConfig {
     }
 
     /// Limits new connections per peer IP address (default: no limit). A connection beyond the rate
-    /// is answered `429 Too Many Requests` without upgrading.
+    /// is answered `429 Too Many Requests` without upgrading. A server mounted in an axum app needs
+    /// the app to provide peer addresses (`into_make_service_with_connect_info::<SocketAddr>()`);
+    /// without them it answers `500`, see `Server::into_axum_service`.
     pub fn connection_rate_limit(mut self, limit: RateLimit) -> Self {
         self.connection_rate_limit = Some(limit);
         self
@@ -298,12 +315,14 @@ impl ServerConfig {
         self
     }
 
-    /// The address the server listens on, as given.
+    /// The address the server listens on, as given; empty for `ServerConfig::mounted`, and not
+    /// used by a mounted server.
     pub fn address(&self) -> &str {
         &self.address
     }
 
     /// The TLS material, if the server uses TLS: its certificate's fingerprint is what clients pin.
+    /// A mounted server does not use it: TLS is the app's.
     pub fn tls(&self) -> Option<&ServerTls> {
         self.tls.as_ref()
     }

@@ -16,6 +16,8 @@ pub(crate) mod hooks;
 mod identities;
 pub(crate) mod identity;
 mod limits;
+#[cfg(feature = "axum")]
+mod mount;
 pub(crate) mod outbound;
 mod preflight;
 mod service;
@@ -30,6 +32,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 pub use auth::{Rejection, UpgradeRequest};
 pub use config::ServerConfig;
@@ -39,6 +42,8 @@ pub use hooks::{Disconnect, Initiator};
 pub use identities::IdentityPolicy;
 pub use identity::Identity;
 pub use limits::RateLimit;
+#[cfg(feature = "axum")]
+pub use mount::AxumService;
 pub use shutdown::ShutdownHandle;
 pub use stats::ServerStats;
 
@@ -97,7 +102,8 @@ impl Shared {
     }
 
     /// Decides on a new connection from `peer`: counted and served, or refused with an HTTP status.
-    fn admit(&self, peer: SocketAddr) -> Result<Counted, (StatusCode, String)> {
+    /// The peer is unknown only to a mounted server whose app does not provide it.
+    fn admit(&self, peer: Option<SocketAddr>) -> Result<Counted, (StatusCode, String)> {
         let max = self.config.max_connections;
         if self.stats.connections() >= max {
             return Err((
@@ -105,15 +111,39 @@ impl Shared {
                 format!("the server is at its limit of {max} connections; try again later\n"),
             ));
         }
-        if let Some(limiter) = &self.peer_limiter
-            && !limiter.allow(peer.ip())
-        {
-            return Err((
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many new connections from this address; try again later\n".to_owned(),
-            ));
+        if let Some(limiter) = &self.peer_limiter {
+            let Some(peer) = peer else {
+                // Limiting an unknown peer would either limit nobody or everybody at once: the
+                // application must provide the address (see `AxumService`).
+                tracing::warn!(
+                    "a connection rate limit is configured but the peer's address is unknown: \
+                     serve the app with into_make_service_with_connect_info::<SocketAddr>()"
+                );
+                return Err((
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the server cannot tell this connection's address; see its log\n".to_owned(),
+                ));
+            };
+            if !limiter.allow(peer.ip()) {
+                return Err((
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many new connections from this address; try again later\n".to_owned(),
+                ));
+            }
         }
         Ok(self.stats.connection_opened())
+    }
+
+    /// When connections still open after a graceful shutdown whose grace period ends at `deadline`
+    /// are aborted: each gets the grace period, then the time to close and to run its hooks (one
+    /// still in `on_connect` finishes it, then closes and runs `on_disconnect`).
+    fn drain_cutoff(&self, deadline: Instant) -> Instant {
+        let config = &self.config;
+        deadline
+            + config.connect_hook_timeout
+            + closing::CLOSE_GRACE
+            + config.disconnect_hook_timeout
+            + Duration::from_millis(500)
     }
 }
 
@@ -259,6 +289,16 @@ impl Server {
         let listener = TcpListener::bind(&address)
             .await
             .map_err(|e| Error::InvalidAddress(address, e.to_string()))?;
+        let background = self.start_background().await?;
+        Ok(BoundServer {
+            listener,
+            shared: Arc::new(self.shared),
+            background,
+        })
+    }
+
+    /// Starts the tasks that live as long as the server: the NATS bridge's, if it has one.
+    async fn start_background(&self) -> Result<JoinSet<()>, Error> {
         #[cfg_attr(not(feature = "nats"), allow(unused_mut))]
         let mut background = JoinSet::new();
         #[cfg(feature = "nats")]
@@ -267,11 +307,7 @@ impl Server {
                 .start(self.shared.registry.clone(), &mut background)
                 .await?;
         }
-        Ok(BoundServer {
-            listener,
-            shared: Arc::new(self.shared),
-            background,
-        })
+        Ok(background)
     }
 
     /// Binds and serves until the task running it is dropped or aborted, which also ends every
@@ -327,7 +363,7 @@ impl BoundServer {
         let deadline = loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((tcp, peer)) => match shared.admit(peer) {
+                    Ok((tcp, peer)) => match shared.admit(Some(peer)) {
                         Ok(counted) => {
                             connections.spawn(accept::serve(shared.clone(), tcp, peer, counted));
                         }
@@ -358,17 +394,11 @@ impl BoundServer {
             }
         };
         // Graceful shutdown: no new connections; each connection finishes its calls and closes
-        // with 1001 by the deadline, plus the time to close and to run its hooks (one still in
-        // on_connect finishes it, then closes and runs on_disconnect).
+        // with 1001 by the deadline.
         drop(listener);
         tracing::info!(connections = connections.len(), "shutting down");
         let all_closed = async { while connections.join_next().await.is_some() {} };
-        let config = &shared.config;
-        let cutoff = deadline
-            + config.connect_hook_timeout
-            + closing::CLOSE_GRACE
-            + config.disconnect_hook_timeout
-            + Duration::from_millis(500);
+        let cutoff = shared.drain_cutoff(deadline);
         if tokio::time::timeout_at(cutoff, all_closed).await.is_err() {
             tracing::warn!("connections still open after the grace period: aborting them");
         }

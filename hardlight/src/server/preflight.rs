@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 /// Largest request head read; beyond it the request is refused (`431`).
 pub(crate) const MAX_HEAD: usize = 8 << 10;
@@ -82,33 +82,34 @@ fn judge(bytes: &[u8]) -> Option<Head> {
             "too many request headers\n",
         )),
         Err(_) => Some(Head::Refuse("400 Bad Request", "malformed HTTP request\n")),
-        Ok(httparse::Status::Complete(_)) => {
-            let has_token = |name: &str, token: &str| {
-                request.headers.iter().any(|h| {
-                    h.name.eq_ignore_ascii_case(name)
-                        && std::str::from_utf8(h.value).is_ok_and(|v| {
-                            v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
-                        })
-                })
-            };
-            if request.method == Some("GET")
-                && has_token("upgrade", "websocket")
-                && has_token("connection", "upgrade")
-            {
-                Some(upgrade_head(&request))
-            } else {
-                Some(Head::Refuse(
-                    "400 Bad Request",
-                    "expected a WebSocket upgrade (GET with Upgrade: websocket) offering the \
-                     subprotocol hardlight.v1\n",
-                ))
-            }
-        }
+        Ok(httparse::Status::Complete(_)) => Some(upgrade_head(&request)),
     }
 }
 
-/// The upgrade request's target and headers, or a 400 for a header `http` cannot hold (which
-/// tungstenite's handshake would refuse as well).
+/// What a request that is not a WebSocket upgrade is told (`400 Bad Request`), here and by a
+/// mounted server.
+pub(crate) const NOT_AN_UPGRADE: &str = "expected a WebSocket upgrade (GET with Upgrade: websocket) \
+                                         offering the subprotocol hardlight.v1\n";
+
+/// Whether an HTTP/1.1 request is a WebSocket upgrade: `GET` with `Upgrade: websocket` and
+/// `Connection: upgrade` (tokens compared ASCII case-insensitively, among comma-separated lists).
+pub(crate) fn is_websocket_upgrade(method: &str, headers: &HeaderMap) -> bool {
+    method == "GET"
+        && has_token(headers, header::UPGRADE, "websocket")
+        && has_token(headers, header::CONNECTION, "upgrade")
+}
+
+/// Whether a header named `name` lists `token`.
+fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value
+            .to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+/// The request's target and headers if it is a WebSocket upgrade, or a 400: for a request that is
+/// not one, or with a header `http` cannot hold (which tungstenite's handshake would refuse as well).
 fn upgrade_head(request: &httparse::Request<'_, '_>) -> Head {
     let malformed = Head::Refuse("400 Bad Request", "malformed HTTP request\n");
     let mut headers = HeaderMap::with_capacity(request.headers.len());
@@ -120,6 +121,9 @@ fn upgrade_head(request: &httparse::Request<'_, '_>) -> Head {
             return malformed;
         };
         headers.append(name, value);
+    }
+    if !is_websocket_upgrade(request.method.unwrap_or(""), &headers) {
+        return Head::Refuse("400 Bad Request", NOT_AN_UPGRADE);
     }
     match request.path {
         Some(target) => Head::Upgrade(RequestHead {

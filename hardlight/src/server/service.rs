@@ -9,12 +9,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use super::Shared;
-use super::admission::Admitted;
+use super::admission::{Admission, Admitted};
+use super::closing::CLOSE_GRACE;
 use super::connection::Connection;
 use super::handler::{Factory, Handler, ServiceSchema};
+use crate::wire::handshake::Negotiation;
 
 /// The byte stream under a connection's WebSocket: plain TCP or TLS, boxed so that services need not
 /// be generic over it.
@@ -66,4 +70,41 @@ impl<H: Handler> Service for Factory<H> {
         let connection = Connection::<H>::new(shared, self, admitted, compression);
         Box::pin(connection.run(ws))
     }
+}
+
+/// Serves an upgraded connection as its admission says: the service the client asked for, or a
+/// close with the handshake refusal (wrong schema, version or parameter). The end of every upgrade,
+/// standalone or mounted.
+pub(crate) async fn serve_admitted(
+    shared: Arc<Shared>,
+    mut ws: WebSocketStream<Io>,
+    admission: Admission,
+) {
+    let (service, compression) = match admission.negotiation {
+        Negotiation::Accept {
+            service,
+            compression,
+        } => (service, compression),
+        Negotiation::Refuse { code, reason, .. } => {
+            tracing::debug!(code, %reason, "handshake refused");
+            let frame = CloseFrame {
+                code: code.into(),
+                reason: reason.into(),
+            };
+            let _ = timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
+            return;
+        }
+        Negotiation::NotHardlight(_) => return,
+    };
+    let Some(service) = shared.services.get(service) else {
+        return;
+    };
+    tracing::debug!(
+        service = service.name(),
+        identity = admission.admitted.identity.name(),
+        "serving"
+    );
+    service
+        .serve(shared.clone(), ws, admission.admitted, compression)
+        .await;
 }

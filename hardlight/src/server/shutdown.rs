@@ -19,6 +19,10 @@ use tokio::time::Instant;
 /// hooks (each bounded by [`ServerConfig::disconnect_hook_timeout`](crate::ServerConfig::disconnect_hook_timeout))
 /// before it returns.
 ///
+/// A server mounted in an axum app (`AxumService`, feature `axum`) answers new upgrade requests
+/// `503 Service Unavailable` instead (the app's other routes go on), and `AxumService::drained`
+/// resolves where `run` would return.
+///
 /// ```no_run
 /// # use hardlight::*;
 /// # #[rpc] trait Ping { async fn ping(&self) -> HandlerResult<()>; }

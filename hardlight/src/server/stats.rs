@@ -31,7 +31,8 @@ struct Inner {
 }
 
 impl ServerStats {
-    /// Connections being served now (from TCP accept until every task of the connection has ended).
+    /// Connections being served now (from TCP accept, or from the upgrade request for a server mounted
+    /// in an axum app, until every task of the connection has ended).
     pub fn connections(&self) -> usize {
         *self.inner.connections.borrow()
     }
