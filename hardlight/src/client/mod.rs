@@ -154,7 +154,8 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     /// [`Error::HandshakeRefused`] with the server's reason if it refused this client (another schema
     /// version, say), [`Error::Unauthorized`] if it refused its credentials (do not retry with the
     /// same ones), [`Error::InvalidToken`] if the configured token cannot be sent, or a transport,
-    /// TLS or timeout error. `connect` tries once: it never retries by itself.
+    /// TLS or timeout error. `connect` tries once; [`ClientConfig::reconnect`] takes over only once
+    /// a connection it made is lost.
     pub async fn connect(&self) -> Result<(), Error> {
         let _one_at_a_time = self.inner.connecting.lock().await;
         if self.session().is_ok() {
