@@ -2,10 +2,14 @@
 //! ([`Disconnect`]), and running either hook with its panic contained and its time bounded.
 
 use std::fmt;
+#[cfg(feature = "native")]
 use std::panic::AssertUnwindSafe;
+#[cfg(feature = "native")]
 use std::time::Duration;
 
+#[cfg(feature = "native")]
 use futures_util::FutureExt;
+#[cfg(feature = "native")]
 use tokio::time::timeout;
 
 use super::handler::Handler;
@@ -143,6 +147,7 @@ impl DisconnectArg for Disconnect {
     }
 }
 
+#[cfg(feature = "native")]
 /// Runs `handler`'s `on_connect` for at most `limit`; the error is the reason to close with 1011.
 pub(crate) async fn on_connect<H: Handler>(handler: &H, limit: Duration) -> Result<(), String> {
     match timeout(limit, AssertUnwindSafe(handler.on_connect()).catch_unwind()).await {
@@ -162,6 +167,7 @@ pub(crate) async fn on_connect<H: Handler>(handler: &H, limit: Duration) -> Resu
     }
 }
 
+#[cfg(feature = "native")]
 /// Runs `handler`'s `on_disconnect` for at most `limit`; a panic or a timeout is logged.
 pub(crate) async fn on_disconnect<H: Handler>(handler: &H, why: Disconnect, limit: Duration) {
     match timeout(
@@ -179,6 +185,7 @@ pub(crate) async fn on_disconnect<H: Handler>(handler: &H, why: Disconnect, limi
     }
 }
 
+#[cfg(feature = "native")]
 /// The text of a panic's payload.
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(text) = panic.downcast_ref::<&str>() {
