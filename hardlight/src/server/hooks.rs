@@ -12,6 +12,7 @@ use futures_util::FutureExt;
 #[cfg(feature = "native")]
 use tokio::time::timeout;
 
+#[cfg(feature = "native")]
 use super::handler::Handler;
 
 /// How a connection ended, as its handler's `#[on_disconnect]` hook is told.
