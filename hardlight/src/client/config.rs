@@ -88,7 +88,7 @@ impl ClientConfig {
     /// the server is **not authenticated**. Prefer [`ClientConfig::pinned`] wherever you can get the
     /// server's fingerprint.
     ///
-    /// In a browser (feature `wasm`), the browser decides whom to trust: this is [`ClientConfig::tls`],
+    /// In a browser (feature `wasm`), the browser decides whom to trust: this is `ClientConfig::tls`,
     /// and a self-signed certificate works only once the browser trusts it.
     pub fn self_signed(address: impl Into<String>) -> Self {
         #[cfg(feature = "native")]
