@@ -20,9 +20,16 @@
 //! The wire protocol is specified in `docs/PROTOCOL.md`.
 //!
 //! ## Feature flags
-//! - `nats`: bridges topic events between servers through NATS (`ServerConfig::nats`,
+//! - `native` (default): the server, and the client over tokio's TCP and rustls; with tokio's runtime,
+//!   `tokio-tungstenite`, `rustls` (ring), `rcgen` and `httparse`.
+//! - `wasm`: the client in a browser (`wasm32-unknown-unknown`, built with
+//!   `--no-default-features --features wasm`): the same [`client::Client`] and generated clients,
+//!   over the browser's WebSocket; with `web-sys`, `wasm-bindgen`, `gloo-timers`, `web-time` and
+//!   `send_wrapper`. Without `native` there is no server, no [`tls`] module (the browser does TLS)
+//!   and no `http` re-export. On other targets `wasm` adds nothing.
+//! - `nats` (implies `native`): bridges topic events between servers through NATS (`ServerConfig::nats`,
 //!   `events::NatsBridge`), with `async-nats`.
-//! - `axum`: serves a server as a route of an axum app (`Server::into_axum_service`,
+//! - `axum` (implies `native`): serves a server as a route of an axum app (`Server::into_axum_service`,
 //!   `ServerConfig::mounted`), sharing the app's listener, TLS and middleware; with `axum`, `hyper`,
 //!   `hyper-util` and `tower-service`, at the versions axum 0.8 uses.
 //!
@@ -33,18 +40,29 @@
 //! - [`tls`]: certificates and trust.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// Without `native` (the browser client), the server-side types stay for the code `#[rpc]` generates,
+// but the server that would use their internals is not built.
+#![cfg_attr(not(feature = "native"), allow(dead_code))]
 
 pub mod client;
 pub mod error;
 pub mod events;
 mod keepalive;
 mod locks;
+mod rt;
 pub mod server;
 pub mod state;
+#[cfg(feature = "native")]
 pub mod tls;
 pub mod topic;
 pub mod wire;
+#[cfg(feature = "native")]
 mod ws;
+
+#[cfg(not(any(feature = "native", all(feature = "wasm", target_arch = "wasm32"))))]
+compile_error!(
+    "hardlight needs a runtime: the `native` feature (the default), or `wasm` on wasm32 targets"
+);
 
 #[doc(hidden)]
 pub mod __private;
@@ -63,11 +81,14 @@ pub use events::{
 pub use events::{NatsBridge, NatsConfig, NatsStatus};
 #[cfg(feature = "axum")]
 pub use server::AxumService;
+#[cfg(feature = "native")]
 pub use server::{
-    BoundServer, Disconnect, Factory, Identity, IdentityPolicy, Initiator, RateLimit, Rejection,
-    Server, ServerConfig, ServerStats, ShutdownHandle, UpgradeRequest,
+    BoundServer, IdentityPolicy, RateLimit, Rejection, Server, ServerConfig, ServerStats,
+    ShutdownHandle, UpgradeRequest,
 };
+pub use server::{Disconnect, Factory, Identity, Initiator};
 pub use state::{StateHandle, StateWriteGuard};
+#[cfg(feature = "native")]
 pub use tls::{CertFingerprint, ServerTls, ServerTrust};
 pub use topic::Topic;
 pub use wire::auth::TokenCarrier;
@@ -75,4 +96,5 @@ pub use wire::{Codable, Compression};
 
 /// The `http` crate's types that [`UpgradeRequest`] hands out (`HeaderMap`, `HeaderValue`, ...), so
 /// that applications need no `http` dependency of their own.
+#[cfg(feature = "native")]
 pub use tokio_tungstenite::tungstenite::http;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::reconnect::Reconnect;
 use crate::error::Error;
+#[cfg(feature = "native")]
 use crate::tls::{CertFingerprint, ServerTrust};
 use crate::wire::Compression;
 use crate::wire::auth::TokenCarrier;
@@ -28,7 +29,7 @@ pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub(crate) address: String,
-    pub(crate) trust: Option<ServerTrust>,
+    pub(crate) trust: Option<Trust>,
     pub(crate) compression: Compression,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_message_size: usize,
@@ -54,6 +55,13 @@ pub enum WhenDisconnected {
     Wait,
 }
 
+/// How the client trusts the server: with rustls, as a [`ServerTrust`] says. In a browser the
+/// browser verifies the server against its own trust store, so only the choice of TLS is kept.
+#[cfg(feature = "native")]
+type Trust = ServerTrust;
+#[cfg(not(feature = "native"))]
+type Trust = ();
+
 /// A token and where it travels; its `Debug` output hides the token.
 #[derive(Clone)]
 pub(crate) struct AuthToken {
@@ -71,6 +79,7 @@ impl std::fmt::Debug for AuthToken {
 
 impl ClientConfig {
     /// TLS, trusting the server as `trust` says.
+    #[cfg(feature = "native")]
     pub fn new(address: impl Into<String>, trust: ServerTrust) -> Self {
         Self::with_trust(address.into(), Some(trust))
     }
@@ -78,11 +87,25 @@ impl ClientConfig {
     /// TLS for local development against a self-signed dev server: the connection is encrypted but
     /// the server is **not authenticated**. Prefer [`ClientConfig::pinned`] wherever you can get the
     /// server's fingerprint.
+    ///
+    /// In a browser (feature `wasm`), the browser decides whom to trust: this is `ClientConfig::tls`,
+    /// and a self-signed certificate works only once the browser trusts it.
     pub fn self_signed(address: impl Into<String>) -> Self {
-        Self::new(address, ServerTrust::AcceptAnyDangerous)
+        #[cfg(feature = "native")]
+        return Self::new(address, ServerTrust::AcceptAnyDangerous);
+        #[cfg(not(feature = "native"))]
+        return Self::tls(address);
+    }
+
+    /// TLS (`wss://`) in a browser: the browser verifies the server's certificate against its own
+    /// trust store, as for any page's WebSocket.
+    #[cfg(not(feature = "native"))]
+    pub fn tls(address: impl Into<String>) -> Self {
+        Self::with_trust(address.into(), Some(()))
     }
 
     /// TLS trusting exactly the certificate with this SHA-256 fingerprint.
+    #[cfg(feature = "native")]
     pub fn pinned(address: impl Into<String>, fingerprint: CertFingerprint) -> Self {
         Self::new(address, ServerTrust::Pinned(fingerprint))
     }
@@ -92,7 +115,7 @@ impl ClientConfig {
         Self::with_trust(address.into(), None)
     }
 
-    fn with_trust(address: String, trust: Option<ServerTrust>) -> Self {
+    fn with_trust(address: String, trust: Option<Trust>) -> Self {
         Self {
             address,
             trust,
@@ -100,8 +123,8 @@ impl ClientConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_message_size: DEFAULT_CLIENT_MAX_MESSAGE_SIZE,
             event_buffer: DEFAULT_EVENT_BUFFER,
-            keepalive_interval: crate::server::config::DEFAULT_KEEPALIVE_INTERVAL,
-            idle_timeout: crate::server::config::DEFAULT_IDLE_TIMEOUT,
+            keepalive_interval: crate::keepalive::DEFAULT_KEEPALIVE_INTERVAL,
+            idle_timeout: crate::keepalive::DEFAULT_IDLE_TIMEOUT,
             call_timeout: None,
             reconnect: None,
             when_disconnected: WhenDisconnected::default(),

@@ -4,14 +4,15 @@ use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{SinkExt, Stream, StreamExt};
 
 use super::outbox::{Batch, BoxSink, Outgoing};
 use super::session::{Incoming, Session};
 use crate::error::Error;
-use crate::keepalive::{Due, Keepalive};
+use crate::keepalive::{Due, Instant, Keepalive};
+use crate::rt;
 use crate::server::handler::ServiceSchema;
 use crate::wire::close;
 
@@ -127,7 +128,7 @@ pub(crate) async fn drive<S, St>(
     session.fail_all(error, clean);
     if let (Some((code, reason)), Some(mut sink)) = (close_frame, sink) {
         let reason = close::truncate_reason(reason);
-        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Outgoing::Close(code, reason))).await;
+        let _ = rt::timeout(CLOSE_GRACE, sink.send(Outgoing::Close(code, reason))).await;
     }
 }
 

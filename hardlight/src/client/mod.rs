@@ -3,15 +3,20 @@
 //! and reconnecting ([`Reconnect`]).
 //!
 //! Inside, the protocol logic (the private modules `session` and `driver`, with `outbox` for the way
-//! out) knows nothing of sockets; `native` connects it to tokio's TCP and rustls, and `reconnect`
-//! watches each connection and makes the next.
+//! out) knows nothing of sockets; `native` connects it to tokio's TCP and rustls, `browser` to a
+//! browser's WebSocket (feature `wasm` on wasm32), and `reconnect` watches each connection and makes
+//! the next.
 
+#[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
+mod browser;
 mod config;
 mod driver;
 mod lifecycle;
+#[cfg(feature = "native")]
 mod native;
 mod outbox;
 mod reconnect;
+#[cfg(feature = "native")]
 mod request;
 mod session;
 mod subscription;
@@ -22,7 +27,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
-use tokio::time::Instant;
 
 pub use config::{
     ClientConfig, DEFAULT_CLIENT_MAX_MESSAGE_SIZE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_BUFFER,
@@ -34,8 +38,13 @@ pub use subscription::{RecvError, StateWatcher, Subscription};
 
 use crate::error::{CallError, Error};
 use crate::events::Event;
+use crate::rt::{self, Instant};
 use crate::server::handler::{MethodReturn, ServiceSchema};
 use crate::wire::{Codable, Compression};
+#[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
+use browser as transport;
+#[cfg(feature = "native")]
+use native as transport;
 use session::Session;
 
 /// A client of service `S` (`dyn Trait` of an `#[rpc]` trait). Use it through the generated
@@ -161,11 +170,11 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         if self.session().is_ok() {
             return Ok(());
         }
-        let session = native::connect::<S>(&self.inner.config, &self.inner.mirror).await?;
+        let session = transport::connect::<S>(&self.inner.config, &self.inner.mirror).await?;
         self.inner.set_link(Link::Up(session.clone()));
         self.inner.connected_once.store(true, Ordering::Release);
         self.inner.emit(ConnectionEvent::Connected);
-        tokio::spawn(reconnect::supervise(Arc::downgrade(&self.inner), session));
+        rt::spawn(reconnect::supervise(Arc::downgrade(&self.inner), session));
         Ok(())
     }
 
@@ -280,7 +289,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         });
         let next = match deadline {
             None => connected.await.ok(),
-            Some(deadline) => match tokio::time::timeout_at(deadline, connected).await {
+            Some(deadline) => match rt::timeout_at(deadline, connected).await {
                 Ok(next) => next.ok(),
                 Err(_) => {
                     return Err(Error::Timeout(format!(

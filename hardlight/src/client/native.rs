@@ -42,7 +42,7 @@ pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
             None => establish::<S, _>(tcp, &target, config, mirror).await,
         }
     };
-    tokio::time::timeout(config.connect_timeout, attempt)
+    crate::rt::timeout(config.connect_timeout, attempt)
         .await
         .map_err(|_| {
             Error::LimitExceeded(format!(
@@ -144,7 +144,7 @@ where
         })
     });
     let keepalive = Keepalive::new(config.keepalive_interval, config.idle_timeout);
-    tokio::spawn(drive(
+    crate::rt::spawn(drive(
         session.clone(),
         Box::pin(sink),
         Box::pin(stream),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::lifecycle::ConnectionEvent;
 use super::session::Session;
-use super::{Inner, Link, native};
+use super::{Inner, Link, transport};
 use crate::error::Error;
 use crate::server::handler::ServiceSchema;
 use crate::wire::close;
@@ -163,13 +163,13 @@ async fn reconnect<S: ?Sized + ServiceSchema + 'static>(
             }
             inner.emit(ConnectionEvent::Reconnecting { attempt, delay });
         }
-        tokio::time::sleep(delay).await;
+        crate::rt::sleep(delay).await;
         let inner = client.upgrade()?;
         let _one_at_a_time = inner.connecting.lock().await;
         if !matches!(*inner.link.borrow(), Link::Reconnecting(_)) {
             return None;
         }
-        let error = match native::connect::<S>(&inner.config, &inner.mirror).await {
+        let error = match transport::connect::<S>(&inner.config, &inner.mirror).await {
             Ok(session) => {
                 inner.set_link(Link::Up(session.clone()));
                 inner.emit(ConnectionEvent::Connected);

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot, watch};
-use tokio::time::Instant;
 
 use crate::error::{CallError, Error};
 use crate::events::{Event, EventDecode};
 use crate::locks::lock;
+use crate::rt::{self, Instant};
 use crate::server::handler::{MethodReturn, ServiceSchema};
 use crate::state::ConnectionState;
 use crate::topic::Topic;
@@ -279,7 +279,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         };
         let deadline = Instant::now() + timeout;
         // Dropping the call at the deadline cancels it (see `CallGuard`).
-        match tokio::time::timeout_at(
+        match rt::timeout_at(
             deadline,
             self.call_until::<A, R>(method, args, Some(deadline)),
         )
@@ -362,7 +362,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             return self.notify_now(method, args).await;
         };
         // Giving up leaves a frame already queued to go out; the deadline bounds only the wait.
-        tokio::time::timeout(timeout, self.notify_now(method, args))
+        rt::timeout(timeout, self.notify_now(method, args))
             .await
             .unwrap_or_else(|_| {
                 Err(Error::Timeout(format!(

@@ -1,12 +1,30 @@
 //! Keepalive, the same on both ends: ping a peer that has been silent for an interval, give it up
 //! when it has been silent for the idle timeout.
 
+#[cfg(feature = "native")]
 mod alarm;
+#[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
+mod browser_alarm;
 
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+#[cfg(feature = "native")]
 use alarm::Alarm;
+#[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
+use browser_alarm::Alarm;
+
+/// The clock the keepalive reads: the process's monotonic clock; in a browser, `performance.now()`
+/// (`std::time::Instant::now()` panics there).
+#[cfg(feature = "native")]
+pub(crate) use std::time::Instant;
+#[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
+pub(crate) use web_time::Instant;
+
+/// Default keepalive interval (`ServerConfig::keepalive`, `ClientConfig::keepalive`): 20 seconds.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+/// Default idle timeout (`ServerConfig::keepalive`, `ClientConfig::keepalive`): 60 seconds.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the keepalive timer asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,10 +18,7 @@ pub const DEFAULT_MAX_CALLS_IN_FLIGHT: u16 = 256;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`ServerConfig::outbound_queue`]: 1024 frames.
 pub const DEFAULT_OUTBOUND_QUEUE: usize = 1024;
-/// Default keepalive interval ([`ServerConfig::keepalive`]): 20 seconds.
-pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
-/// Default idle timeout ([`ServerConfig::keepalive`]): 60 seconds.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::keepalive::{DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL};
 /// Default [`ServerConfig::max_connections`]: 10,000.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default [`ServerConfig::connect_hook_timeout`]: 10 seconds.

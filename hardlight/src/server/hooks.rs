@@ -2,12 +2,17 @@
 //! ([`Disconnect`]), and running either hook with its panic contained and its time bounded.
 
 use std::fmt;
+#[cfg(feature = "native")]
 use std::panic::AssertUnwindSafe;
+#[cfg(feature = "native")]
 use std::time::Duration;
 
+#[cfg(feature = "native")]
 use futures_util::FutureExt;
+#[cfg(feature = "native")]
 use tokio::time::timeout;
 
+#[cfg(feature = "native")]
 use super::handler::Handler;
 
 /// How a connection ended, as its handler's `#[on_disconnect]` hook is told.
@@ -143,6 +148,7 @@ impl DisconnectArg for Disconnect {
     }
 }
 
+#[cfg(feature = "native")]
 /// Runs `handler`'s `on_connect` for at most `limit`; the error is the reason to close with 1011.
 pub(crate) async fn on_connect<H: Handler>(handler: &H, limit: Duration) -> Result<(), String> {
     match timeout(limit, AssertUnwindSafe(handler.on_connect()).catch_unwind()).await {
@@ -162,6 +168,7 @@ pub(crate) async fn on_connect<H: Handler>(handler: &H, limit: Duration) -> Resu
     }
 }
 
+#[cfg(feature = "native")]
 /// Runs `handler`'s `on_disconnect` for at most `limit`; a panic or a timeout is logged.
 pub(crate) async fn on_disconnect<H: Handler>(handler: &H, why: Disconnect, limit: Duration) {
     match timeout(
@@ -179,6 +186,7 @@ pub(crate) async fn on_disconnect<H: Handler>(handler: &H, why: Disconnect, limi
     }
 }
 
+#[cfg(feature = "native")]
 /// The text of a panic's payload.
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(text) = panic.downcast_ref::<&str>() {

@@ -1,0 +1,319 @@
+//! Connecting through the browser's WebSocket (feature `wasm` on wasm32): the same session and
+//! driver as natively, fed by the socket's events and writing with its `send`.
+//!
+//! What browsers do not offer: request headers (a token travels as a subprotocol entry or in the
+//! query, never as `Authorization`), the refusal's HTTP status (a refused upgrade is a failed
+//! connection), and ping frames (the client cannot ping, and never hears the server's pings, so it
+//! does not give the server up for silence: the browser reports a dead connection).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Sink, StreamExt, stream};
+use send_wrapper::SendWrapper;
+use tokio::sync::mpsc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
+
+use super::Mirror;
+use super::config::{ClientConfig, Target};
+use super::driver::drive;
+use super::outbox::Outgoing;
+use super::session::{Incoming, Session};
+use crate::error::Error;
+use crate::keepalive::Keepalive;
+use crate::server::handler::ServiceSchema;
+use crate::wire::auth::{
+    TOKEN_QUERY_PARAMETER, TokenCarrier, auth_subprotocol, encode_query_value,
+};
+use crate::wire::close;
+use crate::wire::handshake::{PROTOCOL_TOKEN, client_offer};
+
+/// How long the client waits for the server without giving it up: browsers hide ping frames, so
+/// silence proves nothing here (about a century: far, but an `Instant` can still add it).
+const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The close code a browser reports when the connection ended without a close frame (RFC 6455
+/// 7.4.1: never sent on the wire).
+const ABNORMAL: u16 = 1006;
+/// The close code a browser reports for a close frame without a code (never sent either).
+const NO_STATUS: u16 = 1005;
+
+/// What the socket's event handlers report.
+enum SocketEvent {
+    Open,
+    Binary(Vec<u8>),
+    Text,
+    /// The connection failed (the browser says no more; a `Close` follows).
+    Failed,
+    Close {
+        code: u16,
+        reason: String,
+    },
+}
+
+/// Opens a connection and starts its driver task.
+pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
+    config: &ClientConfig,
+    mirror: &Mirror<S>,
+) -> Result<Arc<Session<S>>, Error> {
+    let target = Target::parse(&config.address, config.trust.is_some())?;
+    let url = target.url();
+    crate::rt::timeout(
+        config.connect_timeout,
+        establish::<S>(&target, config, mirror),
+    )
+    .await
+    .map_err(|_| {
+        Error::LimitExceeded(format!(
+            "connecting to {url} took longer than {:?}",
+            config.connect_timeout
+        ))
+    })?
+}
+
+async fn establish<S: ?Sized + ServiceSchema + 'static>(
+    target: &Target,
+    config: &ClientConfig,
+    mirror: &Mirror<S>,
+) -> Result<Arc<Session<S>>, Error> {
+    let (url, offer) = url_and_offer(config, target, S::FINGERPRINT)?;
+    let protocols = offer
+        .iter()
+        .map(|entry| wasm_bindgen::JsValue::from_str(entry))
+        .collect::<js_sys::Array>();
+    let ws = WebSocket::new_with_str_sequence(&url, &protocols).map_err(js_error)?;
+    ws.set_binary_type(BinaryType::Arraybuffer);
+    let (socket, mut events) = Socket::attach(ws);
+
+    match events.recv().await {
+        Some(SocketEvent::Open) => {}
+        Some(SocketEvent::Close { code, reason }) if code != ABNORMAL => {
+            return Err(Error::ConnectionClosed {
+                code: Some(code),
+                reason,
+            });
+        }
+        _ => {
+            return Err(Error::Transport(format!(
+                "could not open a WebSocket to {url} (the browser does not say why: refused, \
+                 unreachable or untrusted)"
+            )));
+        }
+    }
+    let selected = socket.ws.protocol();
+    if selected != PROTOCOL_TOKEN {
+        return Err(Error::Protocol(format!(
+            "server selected subprotocol {selected:?}, expected {PROTOCOL_TOKEN}"
+        )));
+    }
+    let hello = match events.recv().await {
+        Some(SocketEvent::Binary(message)) => message,
+        Some(SocketEvent::Close { code, reason }) if close::is_handshake_refusal(code) => {
+            return Err(Error::HandshakeRefused { code, reason });
+        }
+        Some(SocketEvent::Close { code, reason }) => {
+            return Err(Error::ConnectionClosed {
+                code: Some(code),
+                reason,
+            });
+        }
+        Some(SocketEvent::Text) => {
+            return Err(Error::Protocol("expected HELLO as the first frame".into()));
+        }
+        Some(SocketEvent::Open | SocketEvent::Failed) | None => {
+            return Err(Error::ConnectionClosed {
+                code: None,
+                reason: "connection lost during the handshake".into(),
+            });
+        }
+    };
+    let session = Session::<S>::from_hello(
+        &hello,
+        config.max_message_size,
+        mirror.state.clone(),
+        mirror.events.clone(),
+    )?;
+
+    let sink = BrowserSink {
+        ws: SendWrapper::new(socket.ws.clone()),
+    };
+    let max_message_size = config.max_message_size;
+    // The socket (its handlers) lives as long as the stream, which the driver owns.
+    let incoming = stream::poll_fn(move |cx| {
+        let _ = &socket;
+        events.poll_recv(cx)
+    })
+    .filter_map(move |event| {
+        std::future::ready(match event {
+            SocketEvent::Binary(message) if message.len() > max_message_size => {
+                Some(Err(Error::LimitExceeded(format!(
+                    "message of {} bytes from the server; the limit is {max_message_size}",
+                    message.len()
+                ))))
+            }
+            SocketEvent::Binary(message) => Some(Ok(Incoming::Binary(Bytes::from(message)))),
+            SocketEvent::Text => Some(Ok(Incoming::Text)),
+            SocketEvent::Close { code, reason } if code == ABNORMAL => {
+                Some(Err(Error::Transport(if reason.is_empty() {
+                    "connection lost".into()
+                } else {
+                    reason
+                })))
+            }
+            SocketEvent::Close { code, reason } => Some(Ok(Incoming::Close {
+                code: (code != NO_STATUS).then_some(code),
+                reason,
+            })),
+            SocketEvent::Open | SocketEvent::Failed => None,
+        })
+    });
+    let keepalive = Keepalive::new(config.keepalive_interval, NEVER);
+    crate::rt::spawn(drive(
+        session.clone(),
+        Box::pin(sink),
+        Box::pin(incoming),
+        keepalive,
+    ));
+    Ok(session)
+}
+
+/// The URL and the subprotocol offer for a client of the service with schema `fingerprint`, with
+/// the token where the configuration puts it.
+fn url_and_offer(
+    config: &ClientConfig,
+    target: &Target,
+    fingerprint: u64,
+) -> Result<(String, Vec<String>), Error> {
+    let mut offer = client_offer(fingerprint, config.compression.level());
+    let mut url = target.url();
+    if let Some(auth) = &config.auth {
+        auth.carrier
+            .check(&auth.token)
+            .map_err(|why| Error::InvalidToken(format!("{why} ({:?} carrier)", auth.carrier)))?;
+        match auth.carrier {
+            TokenCarrier::Header => {
+                return Err(Error::InvalidToken(
+                    "browsers cannot set headers on a WebSocket: use the subprotocol or query \
+                     carrier"
+                        .into(),
+                ));
+            }
+            TokenCarrier::Subprotocol => offer.push(auth_subprotocol(&auth.token)),
+            TokenCarrier::Query => {
+                let separator = if target.path.contains('?') { '&' } else { '?' };
+                url = format!(
+                    "{url}{separator}{TOKEN_QUERY_PARAMETER}={}",
+                    encode_query_value(&auth.token)
+                );
+            }
+        }
+    }
+    Ok((url, offer))
+}
+
+/// A browser WebSocket with its event handlers, which report into a channel. Dropping it removes
+/// the handlers and closes the socket.
+struct Socket {
+    ws: WebSocket,
+    _handlers: [Closure<dyn FnMut(Event)>; 4],
+}
+
+impl Socket {
+    fn attach(ws: WebSocket) -> (Self, mpsc::UnboundedReceiver<SocketEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handler = |report: fn(Event) -> Option<SocketEvent>| {
+            let tx = tx.clone();
+            Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+                if let Some(event) = report(event) {
+                    // Nobody listening: the connection is over anyway.
+                    let _ = tx.send(event);
+                }
+            })
+        };
+        let on_open = handler(|_| Some(SocketEvent::Open));
+        let on_message = handler(|event| {
+            let data = event.dyn_into::<MessageEvent>().ok()?.data();
+            Some(match data.dyn_into::<js_sys::ArrayBuffer>() {
+                Ok(buffer) => SocketEvent::Binary(js_sys::Uint8Array::new(&buffer).to_vec()),
+                Err(_) => SocketEvent::Text,
+            })
+        });
+        let on_error = handler(|_| Some(SocketEvent::Failed));
+        let on_close = handler(|event| {
+            let event = event.dyn_into::<CloseEvent>().ok()?;
+            Some(SocketEvent::Close {
+                code: event.code(),
+                reason: event.reason(),
+            })
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        let socket = Self {
+            ws,
+            _handlers: [on_open, on_message, on_error, on_close],
+        };
+        (socket, rx)
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onerror(None);
+        self.ws.set_onclose(None);
+        // Already closing or closed is fine.
+        let _ = self.ws.close();
+    }
+}
+
+/// The driver's way out: the socket's `send` (the browser buffers; it offers no back-pressure).
+struct BrowserSink {
+    ws: SendWrapper<WebSocket>,
+}
+
+impl Sink<Outgoing> for BrowserSink {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), Error> {
+        match item {
+            Outgoing::Binary(frame) => self.ws.send_with_u8_array(&frame).map_err(js_error),
+            // Browsers send no ping frames; the server's pings keep the connection checked.
+            Outgoing::Ping => Ok(()),
+            Outgoing::Close(code, reason) => {
+                // Scripts may only send 1000 and 3000-4999; for the others the reason still goes.
+                let code = if code == close::NORMAL || (3000..=4999).contains(&code) {
+                    code
+                } else {
+                    close::NORMAL
+                };
+                self.ws
+                    .close_with_code_and_reason(code, &reason)
+                    .map_err(js_error)
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(self.ws.close().map_err(js_error))
+    }
+}
+
+fn js_error(error: wasm_bindgen::JsValue) -> Error {
+    Error::Transport(format!("browser WebSocket: {error:?}"))
+}
