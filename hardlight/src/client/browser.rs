@@ -23,15 +23,13 @@ use super::Mirror;
 use super::config::{ClientConfig, Target};
 use super::driver::drive;
 use super::outbox::Outgoing;
+use super::request::upgrade;
 use super::session::{Incoming, Session};
 use crate::error::Error;
 use crate::keepalive::Keepalive;
 use crate::server::handler::ServiceSchema;
-use crate::wire::auth::{
-    TOKEN_QUERY_PARAMETER, TokenCarrier, auth_subprotocol, encode_query_value,
-};
 use crate::wire::close;
-use crate::wire::handshake::{PROTOCOL_TOKEN, client_offer};
+use crate::wire::handshake::PROTOCOL_TOKEN;
 
 /// How long the client waits for the server without giving it up: browsers hide ping frames, so
 /// silence proves nothing here (about a century: far, but an `Instant` can still add it).
@@ -183,37 +181,20 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
 }
 
 /// The URL and the subprotocol offer for a client of the service with schema `fingerprint`, with
-/// the token where the configuration puts it.
+/// the token where the configuration puts it; a browser cannot set a header.
 fn url_and_offer(
     config: &ClientConfig,
     target: &Target,
     fingerprint: u64,
 ) -> Result<(String, Vec<String>), Error> {
-    let mut offer = client_offer(fingerprint, config.compression.level());
-    let mut url = target.url();
-    if let Some(auth) = &config.auth {
-        auth.carrier
-            .check(&auth.token)
-            .map_err(|why| Error::InvalidToken(format!("{why} ({:?} carrier)", auth.carrier)))?;
-        match auth.carrier {
-            TokenCarrier::Header => {
-                return Err(Error::InvalidToken(
-                    "browsers cannot set headers on a WebSocket: use the subprotocol or query \
-                     carrier"
-                        .into(),
-                ));
-            }
-            TokenCarrier::Subprotocol => offer.push(auth_subprotocol(&auth.token)),
-            TokenCarrier::Query => {
-                let separator = if target.path.contains('?') { '&' } else { '?' };
-                url = format!(
-                    "{url}{separator}{TOKEN_QUERY_PARAMETER}={}",
-                    encode_query_value(&auth.token)
-                );
-            }
-        }
+    let upgrade = upgrade(config, target, fingerprint)?;
+    if upgrade.authorization.is_some() {
+        return Err(Error::InvalidToken(
+            "browsers cannot set headers on a WebSocket: use the subprotocol or query carrier"
+                .into(),
+        ));
     }
-    Ok((url, offer))
+    Ok((upgrade.url, upgrade.offer))
 }
 
 /// A browser WebSocket with its event handlers, which report into a channel. Dropping it removes

@@ -16,7 +16,6 @@ mod lifecycle;
 mod native;
 mod outbox;
 mod reconnect;
-#[cfg(feature = "native")]
 mod request;
 mod session;
 mod subscription;

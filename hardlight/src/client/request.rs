@@ -1,8 +1,12 @@
 //! The WebSocket upgrade request a client sends: the URL, the subprotocol offer, and the
-//! authentication token where the configuration puts it ([`crate::wire::auth`]).
+//! authentication token where the configuration puts it ([`crate::wire::auth`]). [`upgrade`] decides
+//! all three for every transport; [`upgrade_request`] makes tungstenite's request of them.
 
+#[cfg(feature = "native")]
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+#[cfg(feature = "native")]
 use tokio_tungstenite::tungstenite::handshake::client::Request;
+#[cfg(feature = "native")]
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
 
 use super::config::{ClientConfig, Target};
@@ -12,35 +16,68 @@ use crate::wire::auth::{
 };
 use crate::wire::handshake::client_offer;
 
-/// The upgrade request for a client of the service with schema `fingerprint`.
+/// What an upgrade request carries, whatever sends it.
+pub(crate) struct Upgrade {
+    /// The URL, with the token's query parameter when it travels there.
+    pub url: String,
+    /// The subprotocol offer, with the token's entry when it travels there.
+    pub offer: Vec<String>,
+    /// The `Authorization` header's value when the token travels there.
+    pub authorization: Option<String>,
+}
+
+/// The URL, offer and header for a client of the service with schema `fingerprint`.
 ///
 /// # Errors
-/// [`Error::InvalidToken`] if the token cannot travel where the configuration puts it;
-/// [`Error::Transport`] if the URL cannot make a request.
-pub(crate) fn upgrade_request(
+/// [`Error::InvalidToken`] if the token cannot travel where the configuration puts it.
+pub(crate) fn upgrade(
     config: &ClientConfig,
     target: &Target,
     fingerprint: u64,
-) -> Result<Request, Error> {
-    let mut offer = client_offer(fingerprint, config.compression.level());
-    let mut url = target.url();
-    let mut authorization = None;
+) -> Result<Upgrade, Error> {
+    let mut upgrade = Upgrade {
+        url: target.url(),
+        offer: client_offer(fingerprint, config.compression.level()),
+        authorization: None,
+    };
     if let Some(auth) = &config.auth {
         auth.carrier
             .check(&auth.token)
             .map_err(|why| Error::InvalidToken(format!("{why} ({:?} carrier)", auth.carrier)))?;
         match auth.carrier {
-            TokenCarrier::Header => authorization = Some(format!("{BEARER_SCHEME} {}", auth.token)),
-            TokenCarrier::Subprotocol => offer.push(auth_subprotocol(&auth.token)),
+            TokenCarrier::Header => {
+                upgrade.authorization = Some(format!("{BEARER_SCHEME} {}", auth.token));
+            }
+            TokenCarrier::Subprotocol => upgrade.offer.push(auth_subprotocol(&auth.token)),
             TokenCarrier::Query => {
                 let separator = if target.path.contains('?') { '&' } else { '?' };
-                url = format!(
-                    "{url}{separator}{TOKEN_QUERY_PARAMETER}={}",
+                upgrade.url = format!(
+                    "{}{separator}{TOKEN_QUERY_PARAMETER}={}",
+                    upgrade.url,
                     encode_query_value(&auth.token)
                 );
             }
         }
     }
+    Ok(upgrade)
+}
+
+/// The upgrade request for a client of the service with schema `fingerprint`.
+///
+/// # Errors
+/// [`Error::InvalidToken`] if the token cannot travel where the configuration puts it;
+/// [`Error::Transport`] if the URL cannot make a request.
+#[cfg(feature = "native")]
+pub(crate) fn upgrade_request(
+    config: &ClientConfig,
+    target: &Target,
+    fingerprint: u64,
+) -> Result<Request, Error> {
+    let Upgrade {
+        url,
+        offer,
+        authorization,
+    } = upgrade(config, target, fingerprint)?;
     let mut request = url
         .into_client_request()
         .map_err(|e| Error::Transport(e.to_string()))?;
@@ -57,7 +94,7 @@ pub(crate) fn upgrade_request(
     Ok(request)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "native"))]
 mod tests {
     use super::*;
 
