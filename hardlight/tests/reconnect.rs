@@ -32,6 +32,18 @@ async fn connected(config: ClientConfig) -> (TestClient, ConnectionEvents) {
     (client, events)
 }
 
+/// Shuts `server` down gracefully and waits for the client to report the disconnect.
+async fn stop(server: &mut TestServer, events: &mut ConnectionEvents) {
+    server.shutdown.shutdown(Duration::from_secs(5));
+    within("the server to stop", server.stopped())
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_settled(events).await,
+        ConnectionEvent::Disconnected { .. }
+    ));
+}
+
 /// The next event that is not a `Reconnecting` (those come in any number while the server is down).
 async fn next_settled(events: &mut ConnectionEvents) -> ConnectionEvent {
     loop {
@@ -130,14 +142,7 @@ async fn a_call_made_while_reconnecting_waits_for_the_connection() {
     let mut server = plaintext_server(0).await;
     let port = server.port;
     let (client, mut events) = connected(server.client_config().reconnect(quick_reconnect())).await;
-    server.shutdown.shutdown(Duration::from_secs(5));
-    within("the server to stop", server.stopped())
-        .await
-        .unwrap();
-    assert!(matches!(
-        next_settled(&mut events).await,
-        ConnectionEvent::Disconnected { .. }
-    ));
+    stop(&mut server, &mut events).await;
     assert!(!client.is_connected());
 
     let waiting = tokio::spawn({
@@ -160,14 +165,7 @@ async fn a_call_made_while_reconnecting_waits_for_the_connection() {
 async fn a_waiting_call_fails_at_its_deadline() {
     let mut server = plaintext_server(0).await;
     let (client, mut events) = connected(server.client_config().reconnect(quick_reconnect())).await;
-    server.shutdown.shutdown(Duration::from_secs(5));
-    within("the server to stop", server.stopped())
-        .await
-        .unwrap();
-    assert!(matches!(
-        next_settled(&mut events).await,
-        ConnectionEvent::Disconnected { .. }
-    ));
+    stop(&mut server, &mut events).await;
     let started = tokio::time::Instant::now();
     let result = within(
         "the deadline",
@@ -191,14 +189,7 @@ async fn calls_fail_at_once_while_reconnecting_when_configured_to() {
             .when_disconnected(WhenDisconnected::Fail),
     )
     .await;
-    server.shutdown.shutdown(Duration::from_secs(5));
-    within("the server to stop", server.stopped())
-        .await
-        .unwrap();
-    assert!(matches!(
-        next_settled(&mut events).await,
-        ConnectionEvent::Disconnected { .. }
-    ));
+    stop(&mut server, &mut events).await;
     // No deadline: only failing at once can end this call.
     match within("the call to fail", client.add(1, 1)).await {
         Err(CallError::Rpc(Error::NotConnected)) => {}
@@ -224,14 +215,7 @@ async fn a_refusal_ends_the_attempts_and_fails_the_waiting_calls() {
     let mut server = plaintext_server(0).await;
     let port = server.port;
     let (client, mut events) = connected(server.client_config().reconnect(quick_reconnect())).await;
-    server.shutdown.shutdown(Duration::from_secs(5));
-    within("the server to stop", server.stopped())
-        .await
-        .unwrap();
-    assert!(matches!(
-        next_settled(&mut events).await,
-        ConnectionEvent::Disconnected { .. }
-    ));
+    stop(&mut server, &mut events).await;
 
     // The port now serves another schema: no attempt can succeed.
     let other = Server::new(
@@ -352,14 +336,7 @@ async fn rejected_credentials_end_the_attempts_at_once() {
             .reconnect(quick_reconnect()),
     )
     .await;
-    server.shutdown.shutdown(Duration::from_secs(5));
-    within("the server to stop", server.stopped())
-        .await
-        .unwrap();
-    assert!(matches!(
-        next_settled(&mut events).await,
-        ConnectionEvent::Disconnected { .. }
-    ));
+    stop(&mut server, &mut events).await;
 
     // The restarted server no longer accepts the token.
     let _server = TestServer::with_config(

@@ -24,12 +24,11 @@ use super::config::{ClientConfig, Target};
 use super::driver::drive;
 use super::outbox::Outgoing;
 use super::request::upgrade;
-use super::session::{Incoming, Session};
+use super::session::{Incoming, Session, check_selected, closed_before_hello, lost_before_hello};
 use crate::error::Error;
 use crate::keepalive::Keepalive;
 use crate::server::handler::ServiceSchema;
 use crate::wire::close;
-use crate::wire::handshake::PROTOCOL_TOKEN;
 
 /// How long the client waits for the server without giving it up: browsers hide ping frames, so
 /// silence proves nothing here (about a century: far, but an `Instant` can still add it).
@@ -103,32 +102,16 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
             )));
         }
     }
-    let selected = socket.ws.protocol();
-    if selected != PROTOCOL_TOKEN {
-        return Err(Error::Protocol(format!(
-            "server selected subprotocol {selected:?}, expected {PROTOCOL_TOKEN}"
-        )));
-    }
+    check_selected(Some(&socket.ws.protocol()))?;
     let hello = match events.recv().await {
         Some(SocketEvent::Binary(message)) => message,
-        Some(SocketEvent::Close { code, reason }) if close::is_handshake_refusal(code) => {
-            return Err(Error::HandshakeRefused { code, reason });
-        }
         Some(SocketEvent::Close { code, reason }) => {
-            return Err(Error::ConnectionClosed {
-                code: Some(code),
-                reason,
-            });
+            return Err(closed_before_hello(Some(code), reason));
         }
         Some(SocketEvent::Text) => {
             return Err(Error::Protocol("expected HELLO as the first frame".into()));
         }
-        Some(SocketEvent::Open | SocketEvent::Failed) | None => {
-            return Err(Error::ConnectionClosed {
-                code: None,
-                reason: "connection lost during the handshake".into(),
-            });
-        }
+        Some(SocketEvent::Open | SocketEvent::Failed) | None => return Err(lost_before_hello()),
     };
     let session = Session::<S>::from_hello(
         &hello,

@@ -15,13 +15,11 @@ use super::config::{ClientConfig, Target};
 use super::driver::drive;
 use super::outbox::Outgoing;
 use super::request::upgrade_request;
-use super::session::{Incoming, Session};
+use super::session::{Incoming, Session, check_selected, closed_before_hello, lost_before_hello};
 use crate::error::Error;
 use crate::keepalive::Keepalive;
 use crate::server::handler::ServiceSchema;
 use crate::tls::server_name;
-use crate::wire::close;
-use crate::wire::handshake::PROTOCOL_TOKEN;
 use crate::ws::websocket_config;
 
 /// Opens a connection and starts its driver task.
@@ -80,33 +78,19 @@ where
         .headers()
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok());
-    if selected != Some(PROTOCOL_TOKEN) {
-        return Err(Error::Protocol(format!(
-            "server selected subprotocol {selected:?}, expected {PROTOCOL_TOKEN}"
-        )));
-    }
+    check_selected(selected)?;
 
     let hello = loop {
         match ws.next().await {
             Some(Ok(Message::Binary(message))) => break message,
             Some(Ok(Message::Close(frame))) => {
                 let (code, reason) = close_parts(frame);
-                return Err(match code {
-                    Some(code) if close::is_handshake_refusal(code) => {
-                        Error::HandshakeRefused { code, reason }
-                    }
-                    code => Error::ConnectionClosed { code, reason },
-                });
+                return Err(closed_before_hello(code, reason));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(_)) => return Err(Error::Protocol("expected HELLO as the first frame".into())),
             Some(Err(e)) => return Err(transport(e)),
-            None => {
-                return Err(Error::ConnectionClosed {
-                    code: None,
-                    reason: "connection lost during the handshake".into(),
-                });
-            }
+            None => return Err(lost_before_hello()),
         }
     };
     let session = Session::<S>::from_hello(

@@ -20,11 +20,13 @@ use crate::server::handler::{MethodReturn, ServiceSchema};
 use crate::state::ConnectionState;
 use crate::topic::Topic;
 use crate::wire::Codable;
+use crate::wire::close;
 use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
     FieldList, FrameError, Hello, ReplyStatus, ServerFrame, decode_server, encode_call_within,
     encode_cancel, encode_notify,
 };
+use crate::wire::handshake::PROTOCOL_TOKEN;
 
 use super::outbox::{Outbox, Outgoing, Written};
 
@@ -407,6 +409,34 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         let mut rx = self.shutdown.subscribe();
         // The sender lives in `self`, so waiting cannot fail.
         let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Checks the subprotocol the server selected in its upgrade answer.
+pub(crate) fn check_selected(selected: Option<&str>) -> Result<(), Error> {
+    if selected == Some(PROTOCOL_TOKEN) {
+        Ok(())
+    } else {
+        Err(Error::Protocol(format!(
+            "server selected subprotocol {selected:?}, expected {PROTOCOL_TOKEN}"
+        )))
+    }
+}
+
+/// The error for a connection the server closed before its `HELLO`: a handshake refusal for the
+/// refusal codes, a plain close otherwise.
+pub(crate) fn closed_before_hello(code: Option<u16>, reason: String) -> Error {
+    match code {
+        Some(code) if close::is_handshake_refusal(code) => Error::HandshakeRefused { code, reason },
+        code => Error::ConnectionClosed { code, reason },
+    }
+}
+
+/// The error for a connection lost before the server's `HELLO`.
+pub(crate) fn lost_before_hello() -> Error {
+    Error::ConnectionClosed {
+        code: None,
+        reason: "connection lost during the handshake".into(),
     }
 }
 
