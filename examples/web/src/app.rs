@@ -1,0 +1,172 @@
+//! The native half: the board's handler, and an axum app that serves the page, its client and the
+//! RPC route on one port.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use hardlight::*;
+use tokio::sync::Mutex;
+
+use crate::bundle::Bundle;
+use crate::service::{Board, BoardEvent, board_topic};
+
+/// The page: a visitor's view of the board.
+const INDEX_HTML: &str = include_str!("../page/index.html");
+/// The page the browser test drives: it loads the client and leaves the rest to the test.
+const CHECKS_HTML: &str = include_str!("../page/checks.html");
+
+/// The route the RPC service is mounted at.
+pub const RPC_ROUTE: &str = "/rpc";
+
+/// The board's shared total; its lock also keeps the events in the order of the totals.
+#[derive(Default)]
+pub struct Tally {
+    total: Mutex<i64>,
+}
+
+#[rpc_handler(context = Tally, vis = pub)]
+impl Board for BoardHandler {
+    async fn join(&self, name: String) -> HandlerResult<i64> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 32 {
+            return Err("a name of 1 to 32 characters, please".into());
+        }
+        self.state.write().await.name = name.to_owned();
+        self.subscriptions.add(&board_topic());
+        Ok(*self.context.total.lock().await)
+    }
+
+    async fn bump(&self, amount: i64) -> HandlerResult<i64> {
+        let mut visitor = self.state.write().await;
+        if visitor.name.is_empty() {
+            return Err("join the board first".into());
+        }
+        let mut total = self.context.total.lock().await;
+        let new = total
+            .checked_add(amount)
+            .ok_or("the total would overflow")?;
+        *total = new;
+        visitor.bumps += 1;
+        let event = BoardEvent::Bumped {
+            by: visitor.name.clone(),
+            amount,
+            total: new,
+        };
+        self.events.emit(&board_topic(), event).await?;
+        Ok(new)
+    }
+}
+
+/// A board server with its own total, configured by `config`: mounted in [`router`], or standalone.
+pub fn board_server(config: ServerConfig) -> Server {
+    Server::new(config, factory!(BoardHandler, Tally::default()))
+}
+
+/// The app: the page at `/`, the client's files next to it, the test page at `/checks.html`, and a
+/// board server at [`RPC_ROUTE`]. The service comes back too, for its shutdown handle.
+pub async fn router(bundle: Arc<Bundle>) -> Result<(Router, AxumService), Error> {
+    let rpc = board_server(ServerConfig::mounted())
+        .into_axum_service()
+        .await?;
+    let js = bundle.clone();
+    let wasm = bundle;
+    let app = Router::new()
+        .route("/", get(|| async { Html(INDEX_HTML) }))
+        .route("/checks.html", get(|| async { Html(CHECKS_HTML) }))
+        .route(
+            &format!("/{}", Bundle::JS),
+            get(move || async move { asset("text/javascript", js.js.clone()) }),
+        )
+        .route(
+            &format!("/{}", Bundle::WASM),
+            get(move || async move { asset("application/wasm", wasm.wasm.clone()) }),
+        )
+        .route_service(RPC_ROUTE, rpc.clone());
+    Ok((app, rpc))
+}
+
+fn asset(content_type: &'static str, body: axum::body::Bytes) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            // A rebuilt client shows at the next reload.
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+}
+
+/// The app, serving on a listener of its own.
+pub struct RunningApp {
+    addr: SocketAddr,
+    rpc: AxumService,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl RunningApp {
+    /// Binds `addr` and serves the app there until [`RunningApp::shutdown`].
+    pub async fn start(addr: SocketAddr, bundle: Arc<Bundle>) -> Result<Self, Error> {
+        let (app, rpc) = router(bundle).await?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Transport(format!("could not listen on {addr}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        // Small frames go out at once, as on a standalone server.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+        );
+        Ok(Self {
+            addr,
+            rpc,
+            serving,
+            stop,
+        })
+    }
+
+    /// Where the app listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The page's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// The RPC route's URL, for native clients.
+    pub fn rpc_url(&self) -> String {
+        format!("ws://{}{RPC_ROUTE}", self.addr)
+    }
+
+    /// Stops taking requests, gives calls in flight `grace`, closes the WebSockets with 1001 and
+    /// waits for all of it.
+    pub async fn shutdown(self, grace: Duration) {
+        self.rpc.shutdown_handle().shutdown(grace);
+        let _ = self.stop.send(());
+        if let Ok(Err(e)) = self.serving.await {
+            tracing::warn!("the app's listener failed: {e}");
+        }
+        self.rpc.drained().await;
+    }
+}

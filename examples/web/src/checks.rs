@@ -1,0 +1,157 @@
+//! What the browser test (`tests/browser.rs`) runs inside Chromium, against a native server: the
+//! client's whole API over the browser's WebSocket. Each check fails with what it saw.
+//!
+//! `run_checks(url)` connects and exercises calls, state, events, handler errors and 300 calls at
+//! once (more than the 256 in flight a connection allows: the rest must wait, not fail); it keeps
+//! the client, and `await_close()` then reports the typed error it gets when the server closes.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use hardlight::{CallError, Error};
+use wasm_bindgen::prelude::*;
+
+use crate::browser::{client_config, to_js};
+use crate::service::{BoardClient, BoardEvent};
+
+/// More calls than one connection has in flight at once.
+const CONCURRENT_CALLS: usize = 300;
+
+thread_local! {
+    /// The client `run_checks` connected, for `await_close`.
+    static CLIENT: RefCell<Option<BoardClient>> = const { RefCell::new(None) };
+}
+
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)+) => {
+        if !$condition {
+            return Err(JsValue::from(format!($($message)+)));
+        }
+    };
+}
+
+/// Runs the checks against the board server at `url`; resolves with what was checked, rejects
+/// with the first check that failed.
+#[wasm_bindgen]
+pub async fn run_checks(url: String) -> Result<String, JsValue> {
+    let mut report = Vec::new();
+    let client = BoardClient::new(client_config(&url).connect_timeout(Duration::from_secs(10)));
+    client
+        .connect()
+        .await
+        .map_err(|e| to_js(format!("connect: {e}")))?;
+    report.push(format!("connected to {url}"));
+
+    let snapshot = client.state().await.map_err(to_js)?;
+    ensure!(
+        snapshot.name.is_empty() && snapshot.bumps == 0,
+        "the state snapshot of a new connection is {snapshot:?}"
+    );
+    let mut events = client.subscribe().await.map_err(to_js)?;
+    let mut state = client.watch_state();
+
+    let start = client
+        .join("chromium".into())
+        .await
+        .map_err(|e| to_js(format!("join: {e}")))?;
+    let visitor = client.state().await.map_err(to_js)?;
+    ensure!(
+        visitor.name == "chromium",
+        "after join the state is {visitor:?}"
+    );
+    let changed = state.changed().await.map_err(to_js)?;
+    ensure!(
+        changed.name == "chromium",
+        "the state watcher saw {changed:?}"
+    );
+    report.push(format!("joined (total {start}); state synced"));
+
+    let total = client
+        .bump(5)
+        .await
+        .map_err(|e| to_js(format!("bump: {e}")))?;
+    ensure!(total == start + 5, "bump(5) from {start} returned {total}");
+    let event = events.recv().await.map_err(to_js)?;
+    ensure!(
+        event.payload
+            == BoardEvent::Bumped {
+                by: "chromium".into(),
+                amount: 5,
+                total,
+            },
+        "the event of bump(5) is {event:?}"
+    );
+    ensure!(
+        client.state().await.map_err(to_js)?.bumps == 1,
+        "the state did not count the bump"
+    );
+    report.push("call, event and state change received".into());
+
+    let calls = (0..CONCURRENT_CALLS).map(|_| client.bump(1));
+    let mut totals = BTreeSet::new();
+    for (i, result) in join_all(calls).await.into_iter().enumerate() {
+        let total = result.map_err(|e| to_js(format!("call {i} of {CONCURRENT_CALLS}: {e}")))?;
+        totals.insert(total);
+    }
+    let expected: BTreeSet<i64> = (1..=CONCURRENT_CALLS as i64).map(|n| total + n).collect();
+    ensure!(
+        totals == expected,
+        "{CONCURRENT_CALLS} calls at once returned {} distinct totals, not {}..={}",
+        totals.len(),
+        total + 1,
+        total + CONCURRENT_CALLS as i64
+    );
+    for n in 1..=CONCURRENT_CALLS as i64 {
+        let event = events.recv().await.map_err(to_js)?;
+        let BoardEvent::Bumped { total: seen, .. } = event.payload;
+        ensure!(
+            seen == total + n,
+            "event {n} of the concurrent calls has total {seen}, not {}",
+            total + n
+        );
+    }
+    let bumps = client.state().await.map_err(to_js)?.bumps;
+    ensure!(
+        bumps == 1 + CONCURRENT_CALLS as u32,
+        "the state counted {bumps} bumps"
+    );
+    report.push(format!(
+        "{CONCURRENT_CALLS} concurrent calls all answered, their events in order"
+    ));
+
+    match client.bump(i64::MAX).await {
+        Err(CallError::Handler(error)) if error.message().contains("overflow") => {}
+        other => return Err(to_js(format!("bump(i64::MAX) gave {other:?}"))),
+    }
+    match client.join(String::new()).await {
+        Err(CallError::Handler(_)) => {}
+        other => return Err(to_js(format!("join(\"\") gave {other:?}"))),
+    }
+    report.push("handler errors typed".into());
+
+    CLIENT.with(|slot| *slot.borrow_mut() = Some(client));
+    Ok(report.join("; "))
+}
+
+/// Waits for the server to close the connection `run_checks` made; resolves with the typed error
+/// the client reports, and what a call then gets, as `closed: …; call: …`.
+#[wasm_bindgen]
+pub async fn await_close() -> Result<String, JsValue> {
+    let client = CLIENT
+        .with(|slot| slot.borrow().clone())
+        .ok_or("run_checks has not connected")?;
+    let closed = client.closed().await;
+    let Error::ConnectionClosed { code, reason } = &closed else {
+        return Err(to_js(format!("the connection ended with {closed:?}")));
+    };
+    let call = match client.bump(1).await {
+        Ok(total) => return Err(to_js(format!("a call after the close returned {total}"))),
+        Err(CallError::Rpc(error)) => format!("{error:?}"),
+        Err(CallError::Handler(error)) => {
+            return Err(to_js(format!("a call after the close ran: {error}")));
+        }
+    };
+    Ok(format!("closed: {code:?} {reason}; call: {call}"))
+}
