@@ -55,7 +55,7 @@ pub async fn start(server: Option<String>) -> Result<(), JsValue> {
             show(
                 &page,
                 "visitor",
-                &format!("{}: {} bumps", visitor.name, visitor.bumps),
+                &format!("{} · bumps: {}", visitor.name, visitor.bumps),
             );
             if state.changed().await.is_err() {
                 break;

@@ -1,0 +1,212 @@
+//! The browser client in a real headless Chromium, against native servers on loopback:
+//!
+//! - `checks_pass_in_chromium_against_a_standalone_server`: the page `checks.html` runs the client's
+//!   whole API (`src/checks.rs`) against a standalone `Server`, then sees the typed error of the
+//!   server's shutdown.
+//! - `the_web_example_works_in_chromium`: the web example's app (page and mounted `/rpc` on one
+//!   port) with a native client next to the browser, events both ways, and a screenshot of the page
+//!   written to `target/web-example.png`.
+//!
+//! The client is built for wasm32 once per run (`Bundle::build`: a minute the first time).
+
+mod webdriver;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use hardlight::{ClientConfig, ServerConfig};
+use hardlight_web::app::{RunningApp, board_server};
+use hardlight_web::bundle::Bundle;
+use hardlight_web::service::{BoardClient, BoardEvent};
+use serde_json::json;
+use webdriver::Browser;
+
+/// How long a native step may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The browser client, built once for all the tests of this run.
+async fn bundle() -> Arc<Bundle> {
+    static BUNDLE: OnceLock<Arc<Bundle>> = OnceLock::new();
+    tokio::task::spawn_blocking(|| {
+        BUNDLE
+            .get_or_init(|| {
+                Arc::new(Bundle::build().unwrap_or_else(|e| panic!("building the client: {e}")))
+            })
+            .clone()
+    })
+    .await
+    .expect("the build did not panic")
+}
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_pass_in_chromium_against_a_standalone_server() {
+    let bundle = bundle().await;
+    let server = board_server(ServerConfig::plaintext("127.0.0.1:0"))
+        .bind()
+        .await
+        .expect("bind the standalone server");
+    let server_url = format!("ws://{}", server.local_addr().unwrap());
+    let shutdown = server.shutdown_handle();
+    let serving = tokio::spawn(server.run());
+    // The page comes from another origin, as a page and an API server often do.
+    let pages = RunningApp::start(loopback(), bundle).await.unwrap();
+
+    let browser = Browser::launch(800, 600).await;
+    browser.goto(&format!("{}checks.html", pages.url())).await;
+    let report = browser
+        .execute_async(
+            r#"
+            const [url, done] = arguments;
+            window.hardlight
+                .then((page) => page.run_checks(url))
+                .then((report) => done({ report }), (error) => done({ error: String(error) }));
+            "#,
+            json!([server_url]),
+        )
+        .await;
+    let report = report["report"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the checks failed in Chromium: {report}"));
+    println!("checks in Chromium: {report}");
+
+    // The server shuts down while the page waits for the close.
+    let (closed, ()) = tokio::join!(
+        browser.execute_async(
+            r#"
+            const [done] = arguments;
+            window.hardlight
+                .then((page) => page.await_close())
+                .then((closed) => done({ closed }), (error) => done({ error: String(error) }));
+            "#,
+            json!([]),
+        ),
+        async { shutdown.shutdown(Duration::from_secs(1)) },
+    );
+    let closed = closed["closed"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the page did not see the close: {closed}"));
+    println!("in Chromium: {closed}");
+    assert!(
+        closed.starts_with("closed: Some(1001) "),
+        "the client's error for a server shutting down: {closed}"
+    );
+    assert!(
+        closed.contains("; call: NotConnected"),
+        "a call after the close: {closed}"
+    );
+    tokio::time::timeout(PATIENCE, serving)
+        .await
+        .expect("the server stopped after its shutdown")
+        .unwrap()
+        .unwrap();
+    browser.quit().await;
+    pages.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_example_works_in_chromium() {
+    let bundle = bundle().await;
+    let app = RunningApp::start(loopback(), bundle).await.unwrap();
+
+    let browser = Browser::launch(900, 640).await;
+    browser.goto(&app.url()).await;
+    let status = browser.wait_for_text("status", "connected to ").await;
+    assert!(status.contains(&app.rpc_url()), "the page says {status:?}");
+    let visitor = browser.wait_for_text("visitor", " · bumps: 0").await;
+    let browser_name = visitor.trim_end_matches(" · bumps: 0").to_owned();
+
+    // A native client on the same route: its bump reaches the page as an event.
+    let native = BoardClient::new(ClientConfig::plaintext(app.rpc_url()));
+    native.connect().await.unwrap();
+    let mut events = native.subscribe().await.unwrap();
+    assert_eq!(native.join("native".into()).await.unwrap(), 0);
+    assert_eq!(native.bump(2).await.unwrap(), 2);
+    browser
+        .wait_for_text("log", "native added 2: the total is 2")
+        .await;
+    assert_eq!(browser.text("total").await, "2");
+
+    // The page's button: its call changes the page's state, and the native client hears of it.
+    browser
+        .execute_async(
+            "const [done] = arguments; document.getElementById('bump').click(); done(null);",
+            json!([]),
+        )
+        .await;
+    browser.wait_for_text("visitor", " · bumps: 1").await;
+    browser.wait_for_text("total", "3").await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let event = tokio::time::timeout(PATIENCE, events.recv())
+            .await
+            .expect("the native client hears the bumps")
+            .unwrap();
+        seen.push(event.payload);
+    }
+    assert_eq!(
+        seen,
+        [
+            BoardEvent::Bumped {
+                by: "native".into(),
+                amount: 2,
+                total: 2
+            },
+            BoardEvent::Bumped {
+                by: browser_name,
+                amount: 1,
+                total: 3
+            },
+        ]
+    );
+    browser
+        .wait_for_text("log", "added 1: the total is 3")
+        .await;
+
+    let png = browser.screenshot().await;
+    let (width, height) = png_size(&png).expect("the screenshot is a PNG");
+    assert!(
+        width >= 400 && height >= 300,
+        "the screenshot is {width}×{height}"
+    );
+    let path = screenshot_path();
+    std::fs::write(&path, &png).unwrap();
+    println!("screenshot of the web example: {}", path.display());
+
+    // The app shuts down: the page says why its connection ended.
+    let (status, ()) = tokio::join!(browser.wait_for_text("status", "disconnected: "), async {
+        tokio::time::timeout(PATIENCE, app.shutdown(Duration::from_secs(1)))
+            .await
+            .expect("the app shut down")
+    });
+    assert!(status.contains("1001"), "the page says {status:?}");
+    browser.quit().await;
+}
+
+/// The width and height in a PNG's header, if `bytes` starts like a PNG.
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if bytes.len() < 24 || &bytes[..8] != SIGNATURE || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let width = u32::from_be_bytes(bytes[16..20].try_into().ok()?);
+    let height = u32::from_be_bytes(bytes[20..24].try_into().ok()?);
+    Some((width, height))
+}
+
+/// `target/web-example.png` in the workspace (or under `CARGO_TARGET_DIR`).
+fn screenshot_path() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap();
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+        .join("web-example.png")
+}
