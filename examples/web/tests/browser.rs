@@ -2,7 +2,8 @@
 //!
 //! - `checks_pass_in_chromium_against_a_standalone_server`: the page `checks.html` runs the client's
 //!   whole API (`src/checks.rs`) against a standalone `Server`, then sees the typed error of the
-//!   server's shutdown.
+//!   server's shutdown; `..._over_tls_...` does the same over `wss://` with the dev server's
+//!   self-signed certificate, which that Chromium trusts, and an untrusted one is refused.
 //! - `the_web_example_works_in_chromium`: the web example's app (page and mounted `/rpc` on one
 //!   port) with a native client next to the browser, events both ways, and a screenshot of the page
 //!   written to `target/web-example.png`.
@@ -16,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use hardlight::{ClientConfig, ServerConfig};
+use base64::Engine;
+use hardlight::{BoundServer, ClientConfig, ServerConfig};
 use hardlight_web::app::{RunningApp, board_server};
 use hardlight_web::bundle::Bundle;
 use hardlight_web::service::{BoardClient, BoardEvent};
@@ -46,33 +48,82 @@ fn loopback() -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checks_pass_in_chromium_against_a_standalone_server() {
-    let bundle = bundle().await;
     let server = board_server(ServerConfig::plaintext("127.0.0.1:0"))
         .bind()
         .await
         .expect("bind the standalone server");
-    let server_url = format!("ws://{}", server.local_addr().unwrap());
+    let url = format!("ws://{}", server.local_addr().unwrap());
+    let browser = Browser::launch(800, 600, &[]).await;
+    checks_then_shutdown(&browser, server, &url).await;
+    browser.quit().await;
+}
+
+/// The dev server's self-signed certificate, trusted by this Chromium alone through
+/// `--ignore-certificate-errors-spki-list` (as the README's "TLS in the browser" suggests): the
+/// client verifies nothing itself, the browser does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_pass_in_chromium_over_tls_with_a_trusted_dev_certificate() {
+    let server = board_server(ServerConfig::new_self_signed("127.0.0.1:0"));
+    let certificate = server
+        .config()
+        .tls()
+        .expect("a TLS server")
+        .certificate_der();
+    let pin = spki_pin(certificate).expect("the certificate has a public key");
+    let server = server.bind().await.expect("bind the standalone server");
+    let url = format!("wss://{}", server.local_addr().unwrap());
+    let browser = Browser::launch(
+        800,
+        600,
+        &[format!("--ignore-certificate-errors-spki-list={pin}")],
+    )
+    .await;
+    checks_then_shutdown(&browser, server, &url).await;
+    browser.quit().await;
+}
+
+/// Without that flag the same server is refused: the browser verifies, and the client reports a
+/// failed connection rather than talk to a server nobody vouched for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_refuses_an_untrusted_dev_certificate() {
+    let bundle = bundle().await;
+    let server = board_server(ServerConfig::new_self_signed("127.0.0.1:0"))
+        .bind()
+        .await
+        .expect("bind the standalone server");
+    let url = format!("wss://{}", server.local_addr().unwrap());
+    let shutdown = server.shutdown_handle();
+    let serving = tokio::spawn(server.run());
+    let pages = RunningApp::start(loopback(), bundle).await.unwrap();
+    let browser = Browser::launch(800, 600, &[]).await;
+    browser.goto(&format!("{}checks.html", pages.url())).await;
+    let result = run_checks(&browser, &url).await;
+    let error = result["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an untrusted certificate was accepted: {result}"));
+    assert!(
+        error.contains("connect: transport: ") && error.contains("untrusted"),
+        "the client's error: {error}"
+    );
+    browser.quit().await;
+    shutdown.shutdown(Duration::ZERO);
+    serving.await.unwrap().unwrap();
+    pages.shutdown(Duration::ZERO).await;
+}
+
+/// Runs `checks.html` against the board server `server` (not yet running) at `url`, then shuts the
+/// server down and checks what the page saw.
+async fn checks_then_shutdown(browser: &Browser, server: BoundServer, url: &str) {
+    let bundle = bundle().await;
     let shutdown = server.shutdown_handle();
     let serving = tokio::spawn(server.run());
     // The page comes from another origin, as a page and an API server often do.
     let pages = RunningApp::start(loopback(), bundle).await.unwrap();
-
-    let browser = Browser::launch(800, 600).await;
     browser.goto(&format!("{}checks.html", pages.url())).await;
-    let report = browser
-        .execute_async(
-            r#"
-            const [url, done] = arguments;
-            window.hardlight
-                .then((page) => page.run_checks(url))
-                .then((report) => done({ report }), (error) => done({ error: String(error) }));
-            "#,
-            json!([server_url]),
-        )
-        .await;
-    let report = report["report"]
+    let result = run_checks(browser, url).await;
+    let report = result["report"]
         .as_str()
-        .unwrap_or_else(|| panic!("the checks failed in Chromium: {report}"));
+        .unwrap_or_else(|| panic!("the checks failed in Chromium: {result}"));
     println!("checks in Chromium: {report}");
 
     // The server shuts down while the page waits for the close.
@@ -105,8 +156,22 @@ async fn checks_pass_in_chromium_against_a_standalone_server() {
         .expect("the server stopped after its shutdown")
         .unwrap()
         .unwrap();
-    browser.quit().await;
     pages.shutdown(Duration::ZERO).await;
+}
+
+/// `run_checks(url)` in the page: `{ report }` or `{ error }`.
+async fn run_checks(browser: &Browser, url: &str) -> serde_json::Value {
+    browser
+        .execute_async(
+            r#"
+            const [url, done] = arguments;
+            window.hardlight
+                .then((page) => page.run_checks(url))
+                .then((report) => done({ report }), (error) => done({ error: String(error) }));
+            "#,
+            json!([url]),
+        )
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +179,7 @@ async fn the_web_example_works_in_chromium() {
     let bundle = bundle().await;
     let app = RunningApp::start(loopback(), bundle).await.unwrap();
 
-    let browser = Browser::launch(900, 640).await;
+    let browser = Browser::launch(900, 640, &[]).await;
     browser.goto(&app.url()).await;
     let status = browser.wait_for_text("status", "connected to ").await;
     assert!(status.contains(&app.rpc_url()), "the page says {status:?}");
@@ -209,4 +274,38 @@ fn screenshot_path() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"))
         .join("web-example.png")
+}
+
+/// The key pin Chromium's `--ignore-certificate-errors-spki-list` takes: the base64 of the SHA-256
+/// of the certificate's SubjectPublicKeyInfo, found by walking the DER (RFC 5280 4.1): Certificate
+/// → TBSCertificate → [0] version, serial, signature, issuer, validity, subject, then the key.
+fn spki_pin(certificate: &[u8]) -> Option<String> {
+    /// One DER element at the start of `der`: its whole encoding, and its contents.
+    fn element(der: &[u8]) -> Option<(&[u8], &[u8])> {
+        let first = *der.get(1)? as usize;
+        let (length, header) = if first < 0x80 {
+            (first, 2)
+        } else {
+            let size = first & 0x7f;
+            let bytes = der.get(2..2 + size)?;
+            (
+                bytes.iter().fold(0usize, |n, &b| (n << 8) | b as usize),
+                2 + size,
+            )
+        };
+        let whole = der.get(..header + length)?;
+        Some((whole, &whole[header..]))
+    }
+    let (_, certificate) = element(certificate)?;
+    let (_, mut tbs) = element(certificate)?;
+    // The optional explicit version, [0].
+    if tbs.first() == Some(&0xa0) {
+        tbs = &tbs[element(tbs)?.0.len()..];
+    }
+    for _ in 0..5 {
+        tbs = &tbs[element(tbs)?.0.len()..];
+    }
+    let (spki, _) = element(tbs)?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, spki);
+    Some(base64::engine::general_purpose::STANDARD.encode(digest))
 }

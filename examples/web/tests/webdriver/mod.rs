@@ -32,8 +32,9 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts chromedriver on a free port and a headless Chromium session of `width` × `height`.
-    pub async fn launch(width: u32, height: u32) -> Self {
+    /// Starts chromedriver on a free port and a headless Chromium session of `width` × `height`,
+    /// with `extra_args` on Chromium's command line.
+    pub async fn launch(width: u32, height: u32, extra_args: &[String]) -> Self {
         let driver_path = find(CHROMEDRIVER, "chromedriver");
         let mut driver = Command::new(driver_path)
             .arg("--port=0")
@@ -62,6 +63,9 @@ impl Browser {
                 format!("--window-size={width},{height}"),
             ],
         });
+        if let Some(args) = options["args"].as_array_mut() {
+            args.extend(extra_args.iter().map(|arg| json!(arg)));
+        }
         if let Some(binary) = CHROMIUM.iter().find(|path| Path::new(path).exists()) {
             options["binary"] = json!(binary);
         }
