@@ -8,6 +8,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -45,6 +46,8 @@ enum SocketEvent {
     Open,
     Binary(Vec<u8>),
     Text,
+    /// More arrived than the client had read, past [`Backlog`]'s bound; the socket is closing.
+    Overflow,
     /// The connection failed (the browser says no more; a `Close` follows).
     Failed,
     Close {
@@ -85,7 +88,8 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
         .collect::<js_sys::Array>();
     let ws = WebSocket::new_with_str_sequence(&url, &protocols).map_err(js_error)?;
     ws.set_binary_type(BinaryType::Arraybuffer);
-    let (socket, mut events) = Socket::attach(ws);
+    let backlog = Backlog::new(config.max_message_size);
+    let (socket, mut events) = Socket::attach(ws, backlog.clone());
 
     match events.recv().await {
         Some(SocketEvent::Open) => {}
@@ -104,13 +108,17 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
     }
     check_selected(Some(&socket.ws.protocol()))?;
     let hello = match events.recv().await {
-        Some(SocketEvent::Binary(message)) => message,
+        Some(SocketEvent::Binary(message)) => {
+            backlog.release(message.len());
+            message
+        }
         Some(SocketEvent::Close { code, reason }) => {
             return Err(closed_before_hello(Some(code), reason));
         }
         Some(SocketEvent::Text) => {
             return Err(Error::Protocol("expected HELLO as the first frame".into()));
         }
+        Some(SocketEvent::Overflow) => return Err(fell_behind()),
         Some(SocketEvent::Open | SocketEvent::Failed) | None => return Err(lost_before_hello()),
     };
     let session = Session::<S>::from_hello(
@@ -130,7 +138,11 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
         events.poll_recv(cx)
     })
     .filter_map(move |event| {
+        if let SocketEvent::Binary(message) = &event {
+            backlog.release(message.len());
+        }
         std::future::ready(match event {
+            SocketEvent::Overflow => Some(Err(fell_behind())),
             SocketEvent::Binary(message) if message.len() > max_message_size => {
                 Some(Err(Error::LimitExceeded(format!(
                     "message of {} bytes from the server; the limit is {max_message_size}",
@@ -182,13 +194,54 @@ fn url_and_offer(
 
 /// A browser WebSocket with its event handlers, which report into a channel. Dropping it removes
 /// the handlers and closes the socket.
+///
+/// The browser offers no back-pressure: a message is delivered whether or not the client has read
+/// the last. The channel is bounded by what it holds ([`Backlog`]): past the bound the socket is
+/// closed with 4008 and the client reports [`Error::LimitExceeded`].
 struct Socket {
     ws: WebSocket,
     _handlers: [Closure<dyn FnMut(Event)>; 4],
 }
 
+/// What the channel holds, against its bound: messages received and not yet read.
+struct Backlog {
+    bytes: AtomicUsize,
+    messages: AtomicUsize,
+    max_bytes: usize,
+}
+
+/// The most messages the channel holds, whatever their size.
+const MAX_BACKLOG_MESSAGES: usize = 16 * 1024;
+
+impl Backlog {
+    fn new(max_message_size: usize) -> Arc<Self> {
+        Arc::new(Self {
+            bytes: AtomicUsize::new(0),
+            messages: AtomicUsize::new(0),
+            // Room for a whole largest message and then some.
+            max_bytes: max_message_size.saturating_mul(2),
+        })
+    }
+
+    /// Counts a message in; false if that would pass the bound.
+    fn admit(&self, len: usize) -> bool {
+        let messages = self.messages.fetch_add(1, Ordering::Relaxed) + 1;
+        let bytes = self.bytes.fetch_add(len, Ordering::Relaxed) + len;
+        messages <= MAX_BACKLOG_MESSAGES && bytes <= self.max_bytes
+    }
+
+    /// Counts a message out, once read.
+    fn release(&self, len: usize) {
+        self.messages.fetch_sub(1, Ordering::Relaxed);
+        self.bytes.fetch_sub(len, Ordering::Relaxed);
+    }
+}
+
 impl Socket {
-    fn attach(ws: WebSocket) -> (Self, mpsc::UnboundedReceiver<SocketEvent>) {
+    fn attach(
+        ws: WebSocket,
+        backlog: Arc<Backlog>,
+    ) -> (Self, mpsc::UnboundedReceiver<SocketEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let handler = |report: fn(Event) -> Option<SocketEvent>| {
             let tx = tx.clone();
@@ -200,13 +253,36 @@ impl Socket {
             })
         };
         let on_open = handler(|_| Some(SocketEvent::Open));
-        let on_message = handler(|event| {
-            let data = event.dyn_into::<MessageEvent>().ok()?.data();
-            Some(match data.dyn_into::<js_sys::ArrayBuffer>() {
-                Ok(buffer) => SocketEvent::Binary(js_sys::Uint8Array::new(&buffer).to_vec()),
-                Err(_) => SocketEvent::Text,
+        let on_message = {
+            let tx = tx.clone();
+            let ws = ws.clone();
+            let mut overflowed = false;
+            Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+                let Ok(event) = event.dyn_into::<MessageEvent>() else {
+                    return;
+                };
+                let message = match event.data().dyn_into::<js_sys::ArrayBuffer>() {
+                    Ok(buffer) => js_sys::Uint8Array::new(&buffer).to_vec(),
+                    Err(_) => {
+                        let _ = tx.send(SocketEvent::Text);
+                        return;
+                    }
+                };
+                if overflowed {
+                    return;
+                }
+                if !backlog.admit(message.len()) {
+                    overflowed = true;
+                    let _ = tx.send(SocketEvent::Overflow);
+                    let _ = ws.close_with_code_and_reason(
+                        close::SLOW_CONSUMER,
+                        "the client fell behind reading",
+                    );
+                    return;
+                }
+                let _ = tx.send(SocketEvent::Binary(message));
             })
-        });
+        };
         let on_error = handler(|_| Some(SocketEvent::Failed));
         let on_close = handler(|event| {
             let event = event.dyn_into::<CloseEvent>().ok()?;
@@ -276,6 +352,14 @@ impl Sink<Outgoing> for BrowserSink {
     fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(self.ws.close().map_err(js_error))
     }
+}
+
+fn fell_behind() -> Error {
+    Error::LimitExceeded(format!(
+        "more than {MAX_BACKLOG_MESSAGES} messages or twice the message size limit arrived before \
+         the client read them; closed with {}",
+        close::SLOW_CONSUMER
+    ))
 }
 
 fn js_error(error: wasm_bindgen::JsValue) -> Error {
