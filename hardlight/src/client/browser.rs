@@ -56,6 +56,17 @@ enum SocketEvent {
     },
 }
 
+impl SocketEvent {
+    /// What a message holds against the [`Backlog`]'s bound (a text frame, which ends the
+    /// connection, counts as a message of nothing).
+    fn len(&self) -> usize {
+        match self {
+            SocketEvent::Binary(message) => message.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// Opens a connection and starts its driver task.
 pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
     config: &ClientConfig,
@@ -112,11 +123,11 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
             backlog.release(message.len());
             message
         }
-        Some(SocketEvent::Close { code, reason }) => {
-            return Err(closed_before_hello(Some(code), reason));
-        }
         Some(SocketEvent::Text) => {
             return Err(Error::Protocol("expected HELLO as the first frame".into()));
+        }
+        Some(SocketEvent::Close { code, reason }) => {
+            return Err(closed_before_hello(Some(code), reason));
         }
         Some(SocketEvent::Overflow) => return Err(fell_behind()),
         Some(SocketEvent::Open | SocketEvent::Failed) | None => return Err(lost_before_hello()),
@@ -138,8 +149,8 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
         events.poll_recv(cx)
     })
     .filter_map(move |event| {
-        if let SocketEvent::Binary(message) = &event {
-            backlog.release(message.len());
+        if matches!(event, SocketEvent::Binary(_) | SocketEvent::Text) {
+            backlog.release(event.len());
         }
         std::future::ready(match event {
             SocketEvent::Overflow => Some(Err(fell_behind())),
@@ -261,16 +272,13 @@ impl Socket {
                 let Ok(event) = event.dyn_into::<MessageEvent>() else {
                     return;
                 };
-                let message = match event.data().dyn_into::<js_sys::ArrayBuffer>() {
-                    Ok(buffer) => js_sys::Uint8Array::new(&buffer).to_vec(),
-                    Err(_) => {
-                        let _ = tx.send(SocketEvent::Text);
-                        return;
-                    }
-                };
                 if overflowed {
                     return;
                 }
+                let message = match event.data().dyn_into::<js_sys::ArrayBuffer>() {
+                    Ok(buffer) => SocketEvent::Binary(js_sys::Uint8Array::new(&buffer).to_vec()),
+                    Err(_) => SocketEvent::Text,
+                };
                 if !backlog.admit(message.len()) {
                     overflowed = true;
                     let _ = tx.send(SocketEvent::Overflow);
@@ -280,7 +288,7 @@ impl Socket {
                     );
                     return;
                 }
-                let _ = tx.send(SocketEvent::Binary(message));
+                let _ = tx.send(message);
             })
         };
         let on_error = handler(|_| Some(SocketEvent::Failed));
