@@ -26,7 +26,8 @@
 //!   `--no-default-features --features wasm`): the same [`client::Client`] and generated clients,
 //!   over the browser's WebSocket; with `web-sys`, `wasm-bindgen`, `gloo-timers`, `web-time` and
 //!   `send_wrapper`. Without `native` there is no server, no [`tls`] module (the browser does TLS)
-//!   and no `http` re-export. On other targets `wasm` adds nothing.
+//!   and no `http` re-export. On other targets `wasm` adds nothing. The README's "Browser" section
+//!   covers building, serving and TLS; `examples/web` is a page using it, tested in headless Chromium.
 //! - `nats` (implies `native`): bridges topic events between servers through NATS (`ServerConfig::nats`,
 //!   `events::NatsBridge`), with `async-nats`.
 //! - `axum` (implies `native`): serves a server as a route of an axum app (`Server::into_axum_service`,
