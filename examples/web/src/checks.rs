@@ -4,13 +4,15 @@
 //! `run_checks(url)` connects and exercises calls, state, events, handler errors and 300 calls at
 //! once (more than the 256 in flight a connection allows: the rest must wait, not fail); it keeps
 //! the client, and `await_close()` then reports the typed error it gets when the server closes.
+//! `connect_reconnecting(url)` connects a client that reconnects, and `await_reconnected()` reports
+//! what it went through once the server is back.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use hardlight::{CallError, Error};
+use hardlight::{CallError, ConnectionEvent, ConnectionEvents, Error, Reconnect};
 use wasm_bindgen::prelude::*;
 
 use crate::browser::{client_config, to_js};
@@ -22,6 +24,8 @@ const CONCURRENT_CALLS: usize = 300;
 thread_local! {
     /// The client `run_checks` connected, for `await_close`.
     static CLIENT: RefCell<Option<BoardClient>> = const { RefCell::new(None) };
+    /// The client `connect_reconnecting` connected, with its connection events.
+    static RECONNECTING: RefCell<Option<(BoardClient, ConnectionEvents)>> = const { RefCell::new(None) };
 }
 
 macro_rules! ensure {
@@ -154,4 +158,60 @@ pub async fn await_close() -> Result<String, JsValue> {
         }
     };
     Ok(format!("closed: {code:?} {reason}; call: {call}"))
+}
+
+/// Connects a client that reconnects (quickly: 50 ms, doubling up to 500 ms) to the board at `url`
+/// and joins as `before`.
+#[wasm_bindgen]
+pub async fn connect_reconnecting(url: String) -> Result<String, JsValue> {
+    let policy = Reconnect::default().delays(Duration::from_millis(50), Duration::from_millis(500));
+    let client = BoardClient::new(client_config(&url).reconnect(policy));
+    let events = client.connection_events();
+    client
+        .connect()
+        .await
+        .map_err(|e| to_js(format!("connect: {e}")))?;
+    client
+        .join("before".into())
+        .await
+        .map_err(|e| to_js(format!("join: {e}")))?;
+    RECONNECTING.with(|slot| *slot.borrow_mut() = Some((client, events)));
+    Ok(format!("connected to {url}"))
+}
+
+/// Waits until the client of `connect_reconnecting` has lost its connection and made a new one;
+/// checks the new connection's fresh state and a call on it. Resolves with the connection events
+/// seen, in order.
+#[wasm_bindgen]
+pub async fn await_reconnected() -> Result<String, JsValue> {
+    let (client, mut events) = RECONNECTING
+        .with(|slot| slot.borrow_mut().take())
+        .ok_or("connect_reconnecting has not connected")?;
+    let mut seen = Vec::new();
+    let mut lost = false;
+    loop {
+        let event = events.recv().await.map_err(to_js)?;
+        seen.push(match &event {
+            ConnectionEvent::Connected => "Connected".to_owned(),
+            ConnectionEvent::Disconnected { code, .. } => format!("Disconnected({code:?})"),
+            ConnectionEvent::Reconnecting { attempt, .. } => format!("Reconnecting({attempt})"),
+            other => format!("{other:?}"),
+        });
+        match event {
+            ConnectionEvent::Disconnected { .. } => lost = true,
+            ConnectionEvent::Connected if lost => break,
+            _ => {}
+        }
+    }
+    // The new server knows nothing of the old connection: a fresh snapshot.
+    let state = client.state().await.map_err(to_js)?;
+    ensure!(
+        state.name.is_empty(),
+        "the state after reconnecting is {state:?}"
+    );
+    let total = client
+        .join("after".into())
+        .await
+        .map_err(|e| to_js(format!("join after reconnecting: {e}")))?;
+    Ok(format!("{}; joined again (total {total})", seen.join(", ")))
 }

@@ -4,6 +4,8 @@
 //!   whole API (`src/checks.rs`) against a standalone `Server`, then sees the typed error of the
 //!   server's shutdown; `..._over_tls_...` does the same over `wss://` with the dev server's
 //!   self-signed certificate, which that Chromium trusts, and an untrusted one is refused.
+//! - `the_client_reconnects_in_chromium`: a client with a `Reconnect` policy comes back by itself
+//!   when its server restarts on the same address.
 //! - `the_web_example_works_in_chromium`: the web example's app (page and mounted `/rpc` on one
 //!   port) with a native client next to the browser, events both ways, and a screenshot of the page
 //!   written to `target/web-example.png`.
@@ -97,7 +99,7 @@ async fn chromium_refuses_an_untrusted_dev_certificate() {
     let pages = RunningApp::start(loopback(), bundle).await.unwrap();
     let browser = Browser::launch(800, 600, &[]).await;
     browser.goto(&format!("{}checks.html", pages.url())).await;
-    let result = run_checks(&browser, &url).await;
+    let result = call_page(&browser, "run_checks", json!([url])).await;
     let error = result["error"]
         .as_str()
         .unwrap_or_else(|| panic!("an untrusted certificate was accepted: {result}"));
@@ -111,6 +113,76 @@ async fn chromium_refuses_an_untrusted_dev_certificate() {
     pages.shutdown(Duration::ZERO).await;
 }
 
+/// The client reconnects by itself when its server goes away and comes back on the same address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_reconnects_in_chromium() {
+    let bundle = bundle().await;
+    let first = board_server(ServerConfig::plaintext("127.0.0.1:0"))
+        .bind()
+        .await
+        .expect("bind the first server");
+    let addr = first.local_addr().unwrap();
+    let url = format!("ws://{addr}");
+    let shutdown = first.shutdown_handle();
+    let serving = tokio::spawn(first.run());
+    let pages = RunningApp::start(loopback(), bundle).await.unwrap();
+    let browser = Browser::launch(800, 600, &[]).await;
+    browser.goto(&format!("{}checks.html", pages.url())).await;
+    let connected = call_page(&browser, "connect_reconnecting", json!([url])).await;
+    assert!(connected["ok"].is_string(), "connecting: {connected}");
+
+    shutdown.shutdown(Duration::ZERO);
+    tokio::time::timeout(PATIENCE, serving)
+        .await
+        .expect("the first server stopped")
+        .unwrap()
+        .unwrap();
+    let second = board_server(ServerConfig::plaintext(addr.to_string()))
+        .bind()
+        .await
+        .expect("bind the second server on the first one's address");
+    let shutdown = second.shutdown_handle();
+    let serving = tokio::spawn(second.run());
+
+    let reconnected = call_page(&browser, "await_reconnected", json!([])).await;
+    let report = reconnected["ok"]
+        .as_str()
+        .unwrap_or_else(|| panic!("reconnecting failed in Chromium: {reconnected}"));
+    println!("in Chromium: {report}");
+    assert!(
+        report.starts_with("Connected, Disconnected(Some(1001)), Reconnecting(1), "),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("Connected; joined again (total 0)"),
+        "{report}"
+    );
+    browser.quit().await;
+    shutdown.shutdown(Duration::ZERO);
+    serving.await.unwrap().unwrap();
+    pages.shutdown(Duration::ZERO).await;
+}
+
+/// Calls the page's `window.hardlight[function](...args)`: `{ ok }` with what it resolved to, or
+/// `{ error }`.
+async fn call_page(
+    browser: &Browser,
+    function: &str,
+    args: serde_json::Value,
+) -> serde_json::Value {
+    browser
+        .execute_async(
+            r#"
+            const [name, args, done] = arguments;
+            window.hardlight
+                .then((page) => page[name](...args))
+                .then((ok) => done({ ok }), (error) => done({ error: String(error) }));
+            "#,
+            json!([function, args]),
+        )
+        .await
+}
+
 /// Runs `checks.html` against the board server `server` (not yet running) at `url`, then shuts the
 /// server down and checks what the page saw.
 async fn checks_then_shutdown(browser: &Browser, server: BoundServer, url: &str) {
@@ -120,26 +192,17 @@ async fn checks_then_shutdown(browser: &Browser, server: BoundServer, url: &str)
     // The page comes from another origin, as a page and an API server often do.
     let pages = RunningApp::start(loopback(), bundle).await.unwrap();
     browser.goto(&format!("{}checks.html", pages.url())).await;
-    let result = run_checks(browser, url).await;
-    let report = result["report"]
+    let result = call_page(browser, "run_checks", json!([url])).await;
+    let report = result["ok"]
         .as_str()
         .unwrap_or_else(|| panic!("the checks failed in Chromium: {result}"));
     println!("checks in Chromium: {report}");
 
     // The server shuts down while the page waits for the close.
-    let (closed, ()) = tokio::join!(
-        browser.execute_async(
-            r#"
-            const [done] = arguments;
-            window.hardlight
-                .then((page) => page.await_close())
-                .then((closed) => done({ closed }), (error) => done({ error: String(error) }));
-            "#,
-            json!([]),
-        ),
-        async { shutdown.shutdown(Duration::from_secs(1)) },
-    );
-    let closed = closed["closed"]
+    let (closed, ()) = tokio::join!(call_page(browser, "await_close", json!([])), async {
+        shutdown.shutdown(Duration::from_secs(1))
+    },);
+    let closed = closed["ok"]
         .as_str()
         .unwrap_or_else(|| panic!("the page did not see the close: {closed}"));
     println!("in Chromium: {closed}");
@@ -157,21 +220,6 @@ async fn checks_then_shutdown(browser: &Browser, server: BoundServer, url: &str)
         .unwrap()
         .unwrap();
     pages.shutdown(Duration::ZERO).await;
-}
-
-/// `run_checks(url)` in the page: `{ report }` or `{ error }`.
-async fn run_checks(browser: &Browser, url: &str) -> serde_json::Value {
-    browser
-        .execute_async(
-            r#"
-            const [url, done] = arguments;
-            window.hardlight
-                .then((page) => page.run_checks(url))
-                .then((report) => done({ report }), (error) => done({ error: String(error) }));
-            "#,
-            json!([url]),
-        )
-        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
