@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use hardlight::*;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 
 use crate::bundle::Bundle;
 use crate::service::{Board, BoardEvent, board_topic};
@@ -29,6 +29,25 @@ pub const RPC_ROUTE: &str = "/rpc";
 #[derive(Default)]
 pub struct Tally {
     total: Mutex<i64>,
+    /// Bytes of the notes pinned so far.
+    pinned: watch::Sender<u64>,
+}
+
+impl Tally {
+    /// Bytes of the notes pinned to the board so far.
+    pub fn pinned_bytes(&self) -> u64 {
+        *self.pinned.borrow()
+    }
+
+    /// Waits until notes of `bytes` bytes in all have been pinned.
+    pub async fn pinned_at_least(&self, bytes: u64) {
+        // The sender lives in `self`: the wait cannot fail.
+        let _ = self
+            .pinned
+            .subscribe()
+            .wait_for(|&pinned| pinned >= bytes)
+            .await;
+    }
 }
 
 #[rpc_handler(context = Tally, vis = pub)]
@@ -62,11 +81,22 @@ impl Board for BoardHandler {
         self.events.emit(&board_topic(), event).await?;
         Ok(new)
     }
+
+    async fn pin(&self, note: String) {
+        self.context
+            .pinned
+            .send_modify(|pinned| *pinned += note.len() as u64);
+    }
 }
 
 /// A board server with its own total, configured by `config`: mounted in [`router`], or standalone.
 pub fn board_server(config: ServerConfig) -> Server {
-    Server::new(config, factory!(BoardHandler, Tally::default()))
+    board_server_with(config, Arc::default())
+}
+
+/// A board server keeping its total (and what was pinned) in `tally`.
+pub fn board_server_with(config: ServerConfig, tally: Arc<Tally>) -> Server {
+    Server::new(config, factory!(BoardHandler, tally))
 }
 
 /// The app: the page at `/`, the client's files next to it, the test page at `/checks.html`, and a

@@ -5,7 +5,8 @@
 //! once (more than the 256 in flight a connection allows: the rest must wait, not fail); it keeps
 //! the client, and `await_close()` then reports the typed error it gets when the server closes.
 //! `connect_reconnecting(url)` connects a client that reconnects, and `await_reconnected()` reports
-//! what it went through once the server is back.
+//! what it went through once the server is back. `pin_notes(url, count, size)` sends many large
+//! one-way messages, for a server that reads them slowly.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -214,4 +215,26 @@ pub async fn await_reconnected() -> Result<String, JsValue> {
         .await
         .map_err(|e| to_js(format!("join after reconnecting: {e}")))?;
     Ok(format!("{}; joined again (total {total})", seen.join(", ")))
+}
+
+/// Connects to the board at `url` and pins `count` notes of `size` bytes, one after the other,
+/// each send awaited as an application would; resolves with how many were sent once the last one
+/// has been taken. With a server that reads slowly, that is only once most of them have arrived:
+/// the client waits for room in the browser's send buffer rather than piling messages into it.
+#[wasm_bindgen]
+pub async fn pin_notes(url: String, count: u32, size: u32) -> Result<String, JsValue> {
+    let client = BoardClient::new(client_config(&url).connect_timeout(Duration::from_secs(10)));
+    client
+        .connect()
+        .await
+        .map_err(|e| to_js(format!("connect: {e}")))?;
+    let note = "n".repeat(size as usize);
+    for i in 0..count {
+        client
+            .pin(note.clone())
+            .await
+            .map_err(|e| to_js(format!("note {i} of {count}: {e}")))?;
+    }
+    CLIENT.with(|slot| *slot.borrow_mut() = Some(client));
+    Ok(format!("{count} notes of {size} bytes sent"))
 }

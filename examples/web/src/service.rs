@@ -39,4 +39,9 @@ pub trait Board {
     async fn join(&self, name: String) -> HandlerResult<i64>;
     /// Adds `amount` to the shared total, which everyone on the board hears; returns the new total.
     async fn bump(&self, amount: i64) -> HandlerResult<i64>;
+    /// Pins a note to the board, one-way: no reply, no event; the server only counts the bytes.
+    /// The page does not use it: the browser test sends many large ones, to check that a client
+    /// whose server reads slowly waits instead of buffering without end.
+    #[oneway]
+    async fn pin(&self, note: String);
 }

@@ -6,6 +6,8 @@
 //!   self-signed certificate, which that Chromium trusts, and an untrusted one is refused.
 //! - `the_client_reconnects_in_chromium`: a client with a `Reconnect` policy comes back by itself
 //!   when its server restarts on the same address.
+//! - `a_slow_server_holds_back_one_way_messages_in_chromium`: one-way sends wait for room in the
+//!   browser's send buffer instead of piling messages into it when the server reads slowly.
 //! - `the_web_example_works_in_chromium`: the web example's app (page and mounted `/rpc` on one
 //!   port) with a native client next to the browser, events both ways, and a screenshot of the page
 //!   written to `target/web-example.png`.
@@ -20,8 +22,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine;
+use hardlight::server::RateLimit;
 use hardlight::{BoundServer, ClientConfig, ServerConfig};
-use hardlight_web::app::{RunningApp, board_server};
+use hardlight_web::app::{RunningApp, Tally, board_server, board_server_with};
 use hardlight_web::bundle::Bundle;
 use hardlight_web::service::{BoardClient, BoardEvent};
 use serde_json::json;
@@ -157,6 +160,62 @@ async fn the_client_reconnects_in_chromium() {
         report.ends_with("Connected; joined again (total 0)"),
         "{report}"
     );
+    browser.quit().await;
+    shutdown.shutdown(Duration::ZERO);
+    serving.await.unwrap().unwrap();
+    pages.shutdown(Duration::ZERO).await;
+}
+
+/// A server that reads slowly holds back a browser client's one-way messages: each send resolves
+/// only once the browser's send buffer has room, as a native client's waits for its socket. So when
+/// the last of many large notes has been sent, most of them have already reached the server, and
+/// the rest, still on their way (the kernel's buffers, the browser's, the client's high-water
+/// mark), arrive in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_server_holds_back_one_way_messages_in_chromium() {
+    const NOTES: u64 = 1024;
+    const NOTE: u64 = 64 * 1024;
+    /// More than the buffers between the page and the server hold (measured: about 5 MiB on
+    /// loopback, 1 MiB of it the client's high-water mark), and half of all that is sent.
+    const ON_THE_WAY: u64 = NOTES * NOTE / 2;
+    let bundle = bundle().await;
+    let tally = Arc::new(Tally::default());
+    // 256 notes (16 MiB) a second: sending all of them takes about four seconds.
+    let config = ServerConfig::plaintext("127.0.0.1:0")
+        .call_rate_limit(RateLimit::per_second(256).burst(16));
+    let server = board_server_with(config, tally.clone())
+        .bind()
+        .await
+        .expect("bind the standalone server");
+    let url = format!("ws://{}", server.local_addr().unwrap());
+    let shutdown = server.shutdown_handle();
+    let serving = tokio::spawn(server.run());
+    let pages = RunningApp::start(loopback(), bundle).await.unwrap();
+    let browser = Browser::launch(800, 600, &[]).await;
+    browser.goto(&format!("{}checks.html", pages.url())).await;
+
+    let sent = call_page(&browser, "pin_notes", json!([url, NOTES, NOTE])).await;
+    let arrived = tally.pinned_bytes();
+    assert!(sent["ok"].is_string(), "sending the notes: {sent}");
+    println!(
+        "in Chromium: {NOTES} notes of {NOTE} bytes sent; {arrived} bytes had arrived by then"
+    );
+    assert!(
+        NOTES * NOTE - arrived <= ON_THE_WAY,
+        "the last send resolved with {} of {} bytes not yet at the server: the client let them \
+         pile up in the browser",
+        NOTES * NOTE - arrived,
+        NOTES * NOTE
+    );
+    tokio::time::timeout(PATIENCE, tally.pinned_at_least(NOTES * NOTE))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "only {} of {} bytes arrived",
+                tally.pinned_bytes(),
+                NOTES * NOTE
+            )
+        });
     browser.quit().await;
     shutdown.shutdown(Duration::ZERO);
     serving.await.unwrap().unwrap();

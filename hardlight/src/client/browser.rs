@@ -4,16 +4,19 @@
 //! What browsers do not offer: request headers (a token travels as a subprotocol entry or in the
 //! query, never as `Authorization`), the refusal's HTTP status (a refused upgrade is a failed
 //! connection), and ping frames (the client cannot ping, and never hears the server's pings, so it
-//! does not give the server up for silence: the browser reports a dead connection).
+//! does not give the server up for silence: the browser reports a dead connection). Nor does its
+//! `send` ever push back: the client holds frames back itself while the browser's send buffer is
+//! over a high-water mark.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, StreamExt, stream};
+use gloo_timers::future::TimeoutFuture;
 use send_wrapper::SendWrapper;
 use tokio::sync::mpsc;
 use wasm_bindgen::JsCast;
@@ -141,6 +144,7 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
 
     let sink = BrowserSink {
         ws: SendWrapper::new(socket.ws.clone()),
+        recheck: None,
     };
     let max_message_size = config.max_message_size;
     // The socket (its handlers) lives as long as the stream, which the driver owns.
@@ -322,16 +326,43 @@ impl Drop for Socket {
     }
 }
 
-/// The driver's way out: the socket's `send` (the browser buffers; it offers no back-pressure).
+/// How much may wait in the browser's send buffer before the client holds further frames back.
+/// The browser's `send` never refuses: without this, a client whose server reads slowly would
+/// pile messages up in the browser without end, and a one-way send would resolve at once however
+/// far behind the connection is.
+const SEND_HIGH_WATER: u32 = 1024 * 1024;
+
+/// How often a held-back client looks at the send buffer again, in milliseconds: the browser has no
+/// event for it draining, and 4 ms is the shortest repeated timer browsers allow.
+const SEND_RECHECK_MS: u32 = 4;
+
+/// The driver's way out: the socket's `send`, ready only while the browser's send buffer holds at
+/// most [`SEND_HIGH_WATER`] bytes, so that the browser gives the back-pressure TCP gives natively.
 struct BrowserSink {
     ws: SendWrapper<WebSocket>,
+    /// While the send buffer is over the mark: the timer to look again.
+    recheck: Option<SendWrapper<TimeoutFuture>>,
 }
 
 impl Sink<Outgoing> for BrowserSink {
     type Error = Error;
 
-    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        loop {
+            // A socket that is closing or closed sends nothing more: `send` then reports it.
+            if this.ws.buffered_amount() <= SEND_HIGH_WATER
+                || this.ws.ready_state() != WebSocket::OPEN
+            {
+                this.recheck = None;
+                return Poll::Ready(Ok(()));
+            }
+            let timer = this
+                .recheck
+                .get_or_insert_with(|| SendWrapper::new(TimeoutFuture::new(SEND_RECHECK_MS)));
+            ready!(Pin::new(&mut **timer).poll(cx));
+            this.recheck = None;
+        }
     }
 
     fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), Error> {
