@@ -58,9 +58,7 @@ async fn checks_pass_in_chromium_against_a_standalone_server() {
         .await
         .expect("bind the standalone server");
     let url = format!("ws://{}", server.local_addr().unwrap());
-    let browser = Browser::launch(800, 600, &[]).await;
-    checks_then_shutdown(&browser, server, &url).await;
-    browser.quit().await;
+    checks_then_shutdown(server, &url, &[]).await;
 }
 
 /// The dev server's self-signed certificate, trusted by this Chromium alone through
@@ -77,21 +75,14 @@ async fn checks_pass_in_chromium_over_tls_with_a_trusted_dev_certificate() {
     let pin = spki_pin(certificate).expect("the certificate has a public key");
     let server = server.bind().await.expect("bind the standalone server");
     let url = format!("wss://{}", server.local_addr().unwrap());
-    let browser = Browser::launch(
-        800,
-        600,
-        &[format!("--ignore-certificate-errors-spki-list={pin}")],
-    )
-    .await;
-    checks_then_shutdown(&browser, server, &url).await;
-    browser.quit().await;
+    let flags = [format!("--ignore-certificate-errors-spki-list={pin}")];
+    checks_then_shutdown(server, &url, &flags).await;
 }
 
 /// Without that flag the same server is refused: the browser verifies, and the client reports a
 /// failed connection rather than talk to a server nobody vouched for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_refuses_an_untrusted_dev_certificate() {
-    let bundle = bundle().await;
     let server = board_server(ServerConfig::new_self_signed("127.0.0.1:0"))
         .bind()
         .await
@@ -99,10 +90,8 @@ async fn chromium_refuses_an_untrusted_dev_certificate() {
     let url = format!("wss://{}", server.local_addr().unwrap());
     let shutdown = server.shutdown_handle();
     let serving = tokio::spawn(server.run());
-    let pages = RunningApp::start(loopback(), bundle).await.unwrap();
-    let browser = Browser::launch(800, 600, &[]).await;
-    browser.goto(&format!("{}checks.html", pages.url())).await;
-    let result = call_page(&browser, "run_checks", json!([url])).await;
+    let page = ChecksPage::open(&[]).await;
+    let result = page.call("run_checks", json!([url])).await;
     let error = result["error"]
         .as_str()
         .unwrap_or_else(|| panic!("an untrusted certificate was accepted: {result}"));
@@ -110,16 +99,14 @@ async fn chromium_refuses_an_untrusted_dev_certificate() {
         error.contains("connect: transport: ") && error.contains("untrusted"),
         "the client's error: {error}"
     );
-    browser.quit().await;
+    page.close().await;
     shutdown.shutdown(Duration::ZERO);
     serving.await.unwrap().unwrap();
-    pages.shutdown(Duration::ZERO).await;
 }
 
 /// The client reconnects by itself when its server goes away and comes back on the same address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_reconnects_in_chromium() {
-    let bundle = bundle().await;
     let first = board_server(ServerConfig::plaintext("127.0.0.1:0"))
         .bind()
         .await
@@ -128,10 +115,8 @@ async fn the_client_reconnects_in_chromium() {
     let url = format!("ws://{addr}");
     let shutdown = first.shutdown_handle();
     let serving = tokio::spawn(first.run());
-    let pages = RunningApp::start(loopback(), bundle).await.unwrap();
-    let browser = Browser::launch(800, 600, &[]).await;
-    browser.goto(&format!("{}checks.html", pages.url())).await;
-    let connected = call_page(&browser, "connect_reconnecting", json!([url])).await;
+    let page = ChecksPage::open(&[]).await;
+    let connected = page.call("connect_reconnecting", json!([url])).await;
     assert!(connected["ok"].is_string(), "connecting: {connected}");
 
     shutdown.shutdown(Duration::ZERO);
@@ -147,7 +132,7 @@ async fn the_client_reconnects_in_chromium() {
     let shutdown = second.shutdown_handle();
     let serving = tokio::spawn(second.run());
 
-    let reconnected = call_page(&browser, "await_reconnected", json!([])).await;
+    let reconnected = page.call("await_reconnected", json!([])).await;
     let report = reconnected["ok"]
         .as_str()
         .unwrap_or_else(|| panic!("reconnecting failed in Chromium: {reconnected}"));
@@ -160,10 +145,9 @@ async fn the_client_reconnects_in_chromium() {
         report.ends_with("Connected; joined again (total 0)"),
         "{report}"
     );
-    browser.quit().await;
+    page.close().await;
     shutdown.shutdown(Duration::ZERO);
     serving.await.unwrap().unwrap();
-    pages.shutdown(Duration::ZERO).await;
 }
 
 /// A server that reads slowly holds back a browser client's one-way messages: each send resolves
@@ -178,7 +162,6 @@ async fn a_slow_server_holds_back_one_way_messages_in_chromium() {
     /// More than the buffers between the page and the server hold (measured: about 5 MiB on
     /// loopback, 1 MiB of it the client's high-water mark), and half of all that is sent.
     const ON_THE_WAY: u64 = NOTES * NOTE / 2;
-    let bundle = bundle().await;
     let tally = Arc::new(Tally::default());
     // 256 notes (16 MiB) a second: sending all of them takes about four seconds.
     let config = ServerConfig::plaintext("127.0.0.1:0")
@@ -190,11 +173,9 @@ async fn a_slow_server_holds_back_one_way_messages_in_chromium() {
     let url = format!("ws://{}", server.local_addr().unwrap());
     let shutdown = server.shutdown_handle();
     let serving = tokio::spawn(server.run());
-    let pages = RunningApp::start(loopback(), bundle).await.unwrap();
-    let browser = Browser::launch(800, 600, &[]).await;
-    browser.goto(&format!("{}checks.html", pages.url())).await;
+    let page = ChecksPage::open(&[]).await;
 
-    let sent = call_page(&browser, "pin_notes", json!([url, NOTES, NOTE])).await;
+    let sent = page.call("pin_notes", json!([url, NOTES, NOTE])).await;
     let arrived = tally.pinned_bytes();
     assert!(sent["ok"].is_string(), "sending the notes: {sent}");
     println!(
@@ -216,49 +197,64 @@ async fn a_slow_server_holds_back_one_way_messages_in_chromium() {
                 NOTES * NOTE
             )
         });
-    browser.quit().await;
+    page.close().await;
     shutdown.shutdown(Duration::ZERO);
     serving.await.unwrap().unwrap();
-    pages.shutdown(Duration::ZERO).await;
 }
 
-/// Calls the page's `window.hardlight[function](...args)`: `{ ok }` with what it resolved to, or
-/// `{ error }`.
-async fn call_page(
-    browser: &Browser,
-    function: &str,
-    args: serde_json::Value,
-) -> serde_json::Value {
-    browser
-        .execute_async(
-            r#"
-            const [name, args, done] = arguments;
-            window.hardlight
-                .then((page) => page[name](...args))
-                .then((ok) => done({ ok }), (error) => done({ error: String(error) }));
-            "#,
-            json!([function, args]),
-        )
-        .await
+/// The test page, `checks.html`, open in a new Chromium. An app of its own serves it: the page
+/// comes from another origin than the servers it connects to, as a page and an API server often do.
+struct ChecksPage {
+    pages: RunningApp,
+    browser: Browser,
 }
 
-/// Runs `checks.html` against the board server `server` (not yet running) at `url`, then shuts the
-/// server down and checks what the page saw.
-async fn checks_then_shutdown(browser: &Browser, server: BoundServer, url: &str) {
-    let bundle = bundle().await;
+impl ChecksPage {
+    /// Serves the page and opens it in a Chromium started with `flags`.
+    async fn open(flags: &[String]) -> Self {
+        let pages = RunningApp::start(loopback(), bundle().await).await.unwrap();
+        let browser = Browser::launch(800, 600, flags).await;
+        browser.goto(&format!("{}checks.html", pages.url())).await;
+        Self { pages, browser }
+    }
+
+    /// Calls the page's `window.hardlight[function](...args)`: `{ ok }` with what it resolved to,
+    /// or `{ error }`.
+    async fn call(&self, function: &str, args: serde_json::Value) -> serde_json::Value {
+        self.browser
+            .execute_async(
+                r#"
+                const [name, args, done] = arguments;
+                window.hardlight
+                    .then((page) => page[name](...args))
+                    .then((ok) => done({ ok }), (error) => done({ error: String(error) }));
+                "#,
+                json!([function, args]),
+            )
+            .await
+    }
+
+    /// Quits the browser and stops serving the page.
+    async fn close(self) {
+        self.browser.quit().await;
+        self.pages.shutdown(Duration::ZERO).await;
+    }
+}
+
+/// Runs `checks.html`, in a Chromium started with `flags`, against the board server `server` (not
+/// yet running) at `url`, then shuts the server down and checks what the page saw.
+async fn checks_then_shutdown(server: BoundServer, url: &str, flags: &[String]) {
     let shutdown = server.shutdown_handle();
     let serving = tokio::spawn(server.run());
-    // The page comes from another origin, as a page and an API server often do.
-    let pages = RunningApp::start(loopback(), bundle).await.unwrap();
-    browser.goto(&format!("{}checks.html", pages.url())).await;
-    let result = call_page(browser, "run_checks", json!([url])).await;
+    let page = ChecksPage::open(flags).await;
+    let result = page.call("run_checks", json!([url])).await;
     let report = result["ok"]
         .as_str()
         .unwrap_or_else(|| panic!("the checks failed in Chromium: {result}"));
     println!("checks in Chromium: {report}");
 
     // The server shuts down while the page waits for the close.
-    let (closed, ()) = tokio::join!(call_page(browser, "await_close", json!([])), async {
+    let (closed, ()) = tokio::join!(page.call("await_close", json!([])), async {
         shutdown.shutdown(Duration::from_secs(1))
     },);
     let closed = closed["ok"]
@@ -278,7 +274,7 @@ async fn checks_then_shutdown(browser: &Browser, server: BoundServer, url: &str)
         .expect("the server stopped after its shutdown")
         .unwrap()
         .unwrap();
-    pages.shutdown(Duration::ZERO).await;
+    page.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
