@@ -333,7 +333,7 @@ impl Drop for Socket {
 const SEND_HIGH_WATER: u32 = 1024 * 1024;
 
 /// How often a held-back client looks at the send buffer again, in milliseconds: the browser has no
-/// event for it draining, and 4 ms is the shortest repeated timer browsers allow.
+/// event for it draining, and browsers stretch a chain of shorter timers to 4 ms anyway.
 const SEND_RECHECK_MS: u32 = 4;
 
 /// The driver's way out: the socket's `send`, ready only while the browser's send buffer holds at
