@@ -194,8 +194,11 @@ impl StdDerive {
 
 /// A `#[codable]` struct or enum, passed through with the rkyv derives added.
 pub(crate) struct CodableItem {
-    /// The struct or enum.
+    /// The struct or enum, its fields that contain the type itself marked `#[rkyv(omit_bounds)]`.
     pub item: syn::Item,
+    /// Whether some field contains the type itself (`Vec<Self>`, `Box<Tree>`, ...): rkyv's derives
+    /// then need their bounds stated by hand, or proving them would recurse forever.
+    pub recursive: bool,
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ pub use rkyv;
 
 pub use crate::client::Client;
 pub use crate::server::handler::{
-    CallFuture, ConnectionParts, Dispatch, DispatchError, Handler, MethodReturn, OnewayFuture,
-    ServiceSchema, call, decode_args, oneway,
+    Args, CallFuture, ConnectionParts, Dispatch, DispatchError, Handler, MethodReturn,
+    OnewayFuture, ServiceSchema, call, decode_args, oneway,
 };
 pub use crate::server::hooks::{Disconnect, DisconnectArg};
 pub use crate::server::identity::Identity;

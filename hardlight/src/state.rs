@@ -30,8 +30,15 @@ pub trait ConnectionState: Default + Clone + Send + Sync + 'static {
     /// Appends the archive of field `index` to `out`. An unknown index appends nothing.
     fn encode_field(&self, index: u16, out: Vec<u8>) -> Result<Vec<u8>, EncodeError>;
 
-    /// Validates `bytes` as an archive of field `index` and stores the value in that field.
-    fn apply_field(&mut self, index: u16, bytes: &[u8]) -> Result<(), DecodeError>;
+    /// Validates `bytes` as an archive of field `index`, nested at most `max_depth` levels deep
+    /// (see [`Codable::decode_within`](crate::Codable::decode_within)), and stores the value in that
+    /// field.
+    fn apply_field(
+        &mut self,
+        index: u16,
+        bytes: &[u8],
+        max_depth: usize,
+    ) -> Result<(), DecodeError>;
 }
 
 /// A service without connection state.
@@ -43,7 +50,7 @@ impl ConnectionState for () {
         Ok(out)
     }
 
-    fn apply_field(&mut self, index: u16, _bytes: &[u8]) -> Result<(), DecodeError> {
+    fn apply_field(&mut self, index: u16, _bytes: &[u8], _: usize) -> Result<(), DecodeError> {
         Err(unknown_field(index))
     }
 }

@@ -147,7 +147,7 @@ fn dispatch_impl(service: &Service) -> TokenStream {
                 __handler: &::hardlight::__private::Arc<__H>,
                 __call_id: u32,
                 __method: u16,
-                __args: &[u8],
+                __args: ::hardlight::__private::Args<'_>,
             ) -> ::core::result::Result<
                 ::hardlight::__private::CallFuture,
                 ::hardlight::__private::DispatchError,
@@ -164,7 +164,7 @@ fn dispatch_impl(service: &Service) -> TokenStream {
             fn dispatch_oneway(
                 __handler: &::hardlight::__private::Arc<__H>,
                 __method: u16,
-                __args: &[u8],
+                __args: ::hardlight::__private::Args<'_>,
             ) -> ::core::result::Result<
                 ::hardlight::__private::OnewayFuture,
                 ::hardlight::__private::DispatchError,

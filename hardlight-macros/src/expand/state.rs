@@ -44,7 +44,7 @@ fn connection_state_impl(state: &State) -> TokenStream {
     let apply_arms = state.fields.iter().map(|field| {
         let (index, ident, ty) = (Literal::u16_suffixed(field.index), &field.ident, &field.ty);
         let decode = quote_spanned! {ty.span()=>
-            <#ty as ::hardlight::__private::Codable>::decode(__bytes)
+            <#ty as ::hardlight::__private::Codable>::decode_within(__bytes, __max_depth)
         };
         quote! {
             #index => {
@@ -54,7 +54,10 @@ fn connection_state_impl(state: &State) -> TokenStream {
         }
     });
     // Without fields, `__bytes` would be unused.
-    let unused = state.fields.is_empty().then(|| quote!(let _ = __bytes;));
+    let unused = state
+        .fields
+        .is_empty()
+        .then(|| quote!(let _ = (__bytes, __max_depth);));
     quote! {
         #[automatically_derived]
         impl ::hardlight::__private::ConnectionState for #ident {
@@ -76,6 +79,7 @@ fn connection_state_impl(state: &State) -> TokenStream {
                 &mut self,
                 __index: u16,
                 __bytes: &[u8],
+                __max_depth: usize,
             ) -> ::core::result::Result<(), ::hardlight::__private::DecodeError> {
                 #unused
                 match __index {

@@ -1,7 +1,8 @@
 //! `#[codable]`: a struct or enum → [`CodableItem`].
 
 use proc_macro2::TokenStream;
-use syn::Item;
+use syn::visit::Visit;
+use syn::{Fields, Ident, Item};
 
 use super::{item_head, reject_args};
 use crate::ctxt::Ctxt;
@@ -14,13 +15,56 @@ pub(crate) fn parse(args: TokenStream, item: &Item) -> syn::Result<CodableItem> 
     let ctxt = Ctxt::new();
     reject_args(&ctxt, "codable", args);
     let codable = match item {
-        Item::Struct(_) | Item::Enum(_) => Some(CodableItem { item: item.clone() }),
+        Item::Struct(_) | Item::Enum(_) => Some(mark_recursion(item.clone())),
         other => {
             ctxt.error_spanned_by(item_head(other), PLACEMENT);
             None
         }
     };
     ctxt.finish(codable)
+}
+
+/// Marks the fields whose type names the item itself (`Self` or its own name) with
+/// `#[rkyv(omit_bounds)]`, so that a recursive type derives without an infinite chain of bounds.
+/// A type that contains itself only through another type (`A` holds `B` holds `A`) is not seen here:
+/// the README says how to mark such a field by hand.
+fn mark_recursion(mut item: Item) -> CodableItem {
+    let (ident, fields): (Ident, Vec<&mut Fields>) = match &mut item {
+        Item::Struct(s) => (s.ident.clone(), vec![&mut s.fields]),
+        Item::Enum(e) => (
+            e.ident.clone(),
+            e.variants.iter_mut().map(|v| &mut v.fields).collect(),
+        ),
+        _ => unreachable!("parse only calls this for structs and enums"),
+    };
+    let mut recursive = false;
+    for field in fields.into_iter().flat_map(|fields| fields.iter_mut()) {
+        let mut finder = NamesType {
+            ident: &ident,
+            found: false,
+        };
+        finder.visit_type(&field.ty);
+        if finder.found {
+            recursive = true;
+            field.attrs.push(syn::parse_quote!(#[rkyv(omit_bounds)]));
+        }
+    }
+    CodableItem { item, recursive }
+}
+
+/// Finds `Self` or the type's own name anywhere in a field's type.
+struct NamesType<'a> {
+    ident: &'a Ident,
+    found: bool,
+}
+
+impl<'ast> Visit<'ast> for NamesType<'_> {
+    fn visit_path_segment(&mut self, segment: &'ast syn::PathSegment) {
+        if segment.ident == *self.ident || segment.ident == "Self" {
+            self.found = true;
+        }
+        syn::visit::visit_path_segment(self, segment);
+    }
 }
 
 #[cfg(test)]
@@ -54,6 +98,42 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn fields_that_contain_the_type_are_marked() {
+        let parsed = parse(
+            TokenStream::new(),
+            &syn::parse_quote!(
+                enum Tree {
+                    Leaf(u32),
+                    Node(Vec<Tree>),
+                    Boxed {
+                        next: Option<Box<Self>>,
+                        label: String,
+                    },
+                }
+            ),
+        )
+        .unwrap();
+        assert!(parsed.recursive);
+        let Item::Enum(e) = parsed.item else {
+            panic!("an enum")
+        };
+        let marked: Vec<usize> = e
+            .variants
+            .iter()
+            .map(|v| v.fields.iter().filter(|f| !f.attrs.is_empty()).count())
+            .collect();
+        assert_eq!(marked, [0, 1, 1]);
+        let plain = parse(
+            TokenStream::new(),
+            &syn::parse_quote!(
+                struct A(Vec<u8>);
+            ),
+        )
+        .unwrap();
+        assert!(!plain.recursive);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Arbitrary bytes through `Codable::decode` (rkyv, validated) for representative argument types: the
 //! bytes a server decodes a call's arguments from, and a client a reply, state field or event from.
-//! Decoding untrusted bytes must return `Ok` or `Err`, never panic or read out of bounds.
+//! Decoding untrusted bytes must return `Ok` or `Err`, never panic or read out of bounds, and never
+//! recurse past the maximum nesting depth: `Json` is recursive, and the fuzzer runs on libFuzzer's
+//! thread, whose stack an unbounded recursion would overflow.
 
 #![no_main]
 
@@ -25,7 +27,24 @@ pub enum Shape {
     Named(Option<String>, Vec<(u8, u64)>),
 }
 
+/// A recursive type: what a hostile peer nests tens of thousands of levels deep.
+#[codable]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Flag(bool),
+    Text(String),
+    List(Vec<Json>),
+    Object(Vec<(String, Json)>),
+    Boxed(Box<Json>),
+}
+
 fuzz_target!(|data: &[u8]| {
+    check::<Json>(data);
+    check::<(u32, Json)>(data);
+    if let Err(hardlight::wire::DecodeError::TooDeep { max_depth }) = Json::decode_within(data, 4) {
+        assert_eq!(max_depth, 4);
+    }
     check::<String>(data);
     check::<Vec<u8>>(data);
     check::<(u32, u32)>(data);

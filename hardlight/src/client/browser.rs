@@ -135,12 +135,8 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
         Some(SocketEvent::Overflow) => return Err(fell_behind()),
         Some(SocketEvent::Open | SocketEvent::Failed) | None => return Err(lost_before_hello()),
     };
-    let session = Session::<S>::from_hello(
-        &hello,
-        config.max_message_size,
-        mirror.state.clone(),
-        mirror.events.clone(),
-    )?;
+    let session =
+        Session::<S>::from_hello(&hello, config, mirror.state.clone(), mirror.events.clone())?;
 
     let sink = BrowserSink {
         ws: SendWrapper::new(socket.ws.clone()),

@@ -33,6 +33,7 @@ pub struct ClientConfig {
     pub(crate) compression: Compression,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_message_size: usize,
+    pub(crate) max_nesting_depth: usize,
     pub(crate) event_buffer: usize,
     pub(crate) keepalive_interval: Duration,
     pub(crate) idle_timeout: Duration,
@@ -122,6 +123,7 @@ impl ClientConfig {
             compression: Compression::none(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_message_size: DEFAULT_CLIENT_MAX_MESSAGE_SIZE,
+            max_nesting_depth: crate::wire::codec::DEFAULT_MAX_DEPTH,
             event_buffer: DEFAULT_EVENT_BUFFER,
             keepalive_interval: crate::keepalive::DEFAULT_KEEPALIVE_INTERVAL,
             idle_timeout: crate::keepalive::DEFAULT_IDLE_TIMEOUT,
@@ -147,6 +149,18 @@ impl ClientConfig {
     /// Largest message the client accepts from the server, after inflation (default 16 MiB).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes.max(64);
+        self
+    }
+
+    /// How deeply nested a value received from the server may be (default
+    /// [`DEFAULT_MAX_DEPTH`](crate::wire::codec::DEFAULT_MAX_DEPTH), 128; at least 1), counted as
+    /// [`Codable::decode_within`](crate::Codable::decode_within) does. Validating and decoding
+    /// recurse once per level, so the bound keeps a hostile server from exhausting the stack with a
+    /// deeply nested reply, state field or event. Beyond it a reply fails its call with
+    /// [`Error::Protocol`](crate::Error::Protocol), an event is dropped (logged), and a state field
+    /// ends the connection (close 1002), as for any value that fails validation.
+    pub fn max_nesting_depth(mut self, levels: usize) -> Self {
+        self.max_nesting_depth = levels.max(1);
         self
     }
 

@@ -93,12 +93,8 @@ where
             None => return Err(lost_before_hello()),
         }
     };
-    let session = Session::<S>::from_hello(
-        &hello,
-        config.max_message_size,
-        mirror.state.clone(),
-        mirror.events.clone(),
-    )?;
+    let session =
+        Session::<S>::from_hello(&hello, config, mirror.state.clone(), mirror.events.clone())?;
 
     let (sink, stream) = ws.split();
     let sink = sink

@@ -28,6 +28,7 @@ use crate::wire::frame::{
 };
 use crate::wire::handshake::PROTOCOL_TOKEN;
 
+use super::config::ClientConfig;
 use super::outbox::{Outbox, Outgoing, Written};
 
 /// A message as a transport delivers it.
@@ -106,6 +107,8 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     pub(crate) compression: Option<u8>,
     max_outgoing: usize,
     max_incoming: usize,
+    /// How deeply nested a received value may be.
+    max_depth: usize,
     state: watch::Sender<S::State>,
     events: broadcast::Sender<Event<S::Event>>,
     shutdown: watch::Sender<bool>,
@@ -117,7 +120,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     /// Builds the session from the server's `HELLO`, applying its state snapshot to `state`.
     pub(crate) fn from_hello(
         message: &[u8],
-        max_incoming: usize,
+        config: &ClientConfig,
         state: watch::Sender<S::State>,
         events: broadcast::Sender<Event<S::Event>>,
     ) -> Result<Arc<Self>, Error> {
@@ -133,7 +136,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             state: fields,
         } = hello;
         let mut snapshot = S::State::default();
-        apply_fields(&mut snapshot, fields)?;
+        apply_fields(&mut snapshot, fields, config.max_nesting_depth)?;
         state.send_replace(snapshot);
         let max_calls = usize::from(max_calls.max(1));
         Ok(Arc::new(Self {
@@ -148,7 +151,8 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             next_id: AtomicU32::new(0),
             compression: (compression != 0).then_some(compression),
             max_outgoing: max_message_size as usize,
-            max_incoming,
+            max_incoming: config.max_message_size,
+            max_depth: config.max_nesting_depth,
             state,
             events,
             shutdown: watch::channel(false).0,
@@ -194,13 +198,13 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             ServerFrame::State(fields) => {
                 let mut result = Ok(());
                 self.state.send_if_modified(|state| {
-                    result = apply_fields(state, fields);
+                    result = apply_fields(state, fields, self.max_depth);
                     !fields.is_empty()
                 });
                 result
             }
             ServerFrame::Event { topic, payload } => {
-                match S::Event::decode_event(payload) {
+                match S::Event::decode_event(payload, self.max_depth) {
                     Ok(payload) => {
                         // No receiver is fine: nobody subscribed on this client.
                         let _ = self.events.send(Event {
@@ -348,7 +352,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         };
         let reply = rx.await.map_err(|_| self.closed_error());
         guard.answered = true;
-        decode_reply::<R>(&reply?)
+        decode_reply::<R>(&reply?, self.max_depth)
     }
 
     /// Sends a one-way message: resolves once its frame has been written to the socket and flushed,
@@ -440,17 +444,20 @@ pub(crate) fn lost_before_hello() -> Error {
     }
 }
 
-fn decode_reply<R: MethodReturn>(reply: &Reply) -> Result<R::Ok, CallError<R::Err>> {
+fn decode_reply<R: MethodReturn>(
+    reply: &Reply,
+    max_depth: usize,
+) -> Result<R::Ok, CallError<R::Err>> {
     let body = &reply.message[reply.body_at..];
     let text = || String::from_utf8_lossy(body).into_owned();
     let bad_value = |e: crate::wire::DecodeError| {
         CallError::Rpc(Error::Protocol(format!("reply failed validation: {e}")))
     };
     match reply.status {
-        ReplyStatus::Ok => R::Ok::decode(body).map_err(bad_value),
-        ReplyStatus::HandlerError => {
-            Err(CallError::Handler(R::Err::decode(body).map_err(bad_value)?))
-        }
+        ReplyStatus::Ok => R::Ok::decode_within(body, max_depth).map_err(bad_value),
+        ReplyStatus::HandlerError => Err(CallError::Handler(
+            R::Err::decode_within(body, max_depth).map_err(bad_value)?,
+        )),
         ReplyStatus::Panicked => Err(Error::HandlerPanicked(text()).into()),
         ReplyStatus::UnknownMethod => Err(Error::UnknownMethod(text()).into()),
         ReplyStatus::BadArguments => Err(Error::BadArguments(text()).into()),
@@ -460,10 +467,14 @@ fn decode_reply<R: MethodReturn>(reply: &Reply) -> Result<R::Ok, CallError<R::Er
     }
 }
 
-fn apply_fields<T: ConnectionState>(state: &mut T, fields: FieldList<'_>) -> Result<(), Error> {
+fn apply_fields<T: ConnectionState>(
+    state: &mut T,
+    fields: FieldList<'_>,
+    max_depth: usize,
+) -> Result<(), Error> {
     for (index, bytes) in fields.iter() {
         state
-            .apply_field(index, bytes)
+            .apply_field(index, bytes, max_depth)
             .map_err(|e| Error::Protocol(format!("state field {index} failed validation: {e}")))?;
     }
     Ok(())

@@ -24,9 +24,16 @@ impl EventPayload {
         &self.0
     }
 
-    /// Validates the bytes as an archive of `T` and decodes it.
+    /// Validates the bytes as an archive of `T` (nested at most
+    /// [`DEFAULT_MAX_DEPTH`](crate::wire::codec::DEFAULT_MAX_DEPTH) levels deep) and decodes it.
     pub fn decode<T: Codable>(&self) -> Result<T, DecodeError> {
         T::decode(&self.0)
+    }
+
+    /// Like [`EventPayload::decode`], with a maximum nesting depth of `max_depth` (see
+    /// [`Codable::decode_within`]).
+    pub fn decode_within<T: Codable>(&self, max_depth: usize) -> Result<T, DecodeError> {
+        T::decode_within(&self.0, max_depth)
     }
 }
 
@@ -37,18 +44,19 @@ impl EventPayload {
     note = "name a #[codable] type that also derives Clone in `#[rpc(events = ...)]`"
 )]
 pub trait EventDecode: Clone + Send + Sync + 'static {
-    /// Validates and decodes an event's payload bytes.
-    fn decode_event(bytes: &[u8]) -> Result<Self, DecodeError>;
+    /// Validates and decodes an event's payload bytes, nested at most `max_depth` levels deep.
+    fn decode_event(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError>;
 }
 
 impl<T: Codable + Clone + Sync> EventDecode for T {
-    fn decode_event(bytes: &[u8]) -> Result<Self, DecodeError> {
-        T::decode(bytes)
+    fn decode_event(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError> {
+        T::decode_within(bytes, max_depth)
     }
 }
 
 impl EventDecode for EventPayload {
-    fn decode_event(bytes: &[u8]) -> Result<Self, DecodeError> {
+    /// Keeps the bytes as they are: they are validated when [`EventPayload::decode`] is called.
+    fn decode_event(bytes: &[u8], _: usize) -> Result<Self, DecodeError> {
         Ok(Self(bytes.to_vec()))
     }
 }

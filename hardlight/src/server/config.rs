@@ -41,6 +41,7 @@ pub struct ServerConfig {
     pub(crate) address: String,
     pub(crate) tls: Option<ServerTls>,
     pub(crate) max_message_size: usize,
+    pub(crate) max_nesting_depth: usize,
     pub(crate) max_calls_in_flight: u16,
     pub(crate) handshake_timeout: Duration,
     pub(crate) outbound_queue: usize,
@@ -119,6 +120,7 @@ impl ServerConfig {
             address,
             tls,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_nesting_depth: crate::wire::codec::DEFAULT_MAX_DEPTH,
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             outbound_queue: DEFAULT_OUTBOUND_QUEUE,
@@ -143,6 +145,18 @@ impl ServerConfig {
     /// (default 4 MiB). Bigger messages close the connection with code 1009.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes.clamp(64, u32::MAX as usize);
+        self
+    }
+
+    /// How deeply nested a value received from a client may be (default
+    /// [`DEFAULT_MAX_DEPTH`](crate::wire::codec::DEFAULT_MAX_DEPTH), 128; at least 1): one level for
+    /// the root and one per out-of-line value below it (see
+    /// [`Codable::decode_within`](crate::Codable::decode_within)). Validating and decoding recurse
+    /// once per level, so the bound keeps a recursive argument type (a tree, a JSON-like value) from
+    /// exhausting a worker's stack. A call whose arguments are deeper fails with status 4
+    /// (`BadArguments`); such a one-way message closes the connection with 1007, like any invalid one.
+    pub fn max_nesting_depth(mut self, levels: usize) -> Self {
+        self.max_nesting_depth = levels.max(1);
         self
     }
 

@@ -33,7 +33,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::admission::Admitted;
 use super::closing::{self, End, close_with, lost, reason};
 use super::deadline::with_deadline;
-use super::handler::{Dispatch, Factory, Handler};
+use super::handler::{Args, Dispatch, Factory, Handler};
 use super::hooks::{self, panic_message};
 use super::identities::Claim;
 use super::limits::CallThrottle;
@@ -448,7 +448,12 @@ impl<H: Handler> Connection<H> {
                 format!("more than {limit} calls in flight"),
             ));
         }
-        match <H::Service as Dispatch<H>>::dispatch(&self.handler, call_id, method, args) {
+        match <H::Service as Dispatch<H>>::dispatch(
+            &self.handler,
+            call_id,
+            method,
+            Args::new(args, self.shared.config.max_nesting_depth),
+        ) {
             Ok(call) => {
                 let (abort, registration) = AbortHandle::new_pair();
                 self.in_flight.insert(call_id, abort);

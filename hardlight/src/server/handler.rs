@@ -10,8 +10,8 @@ use super::hooks::Disconnect;
 use super::identity::Identity;
 use crate::events::{EventDecode, EventEmitter, Subscriptions};
 use crate::state::{ConnectionState, StateHandle};
-use crate::wire::Codable;
 use crate::wire::frame::{ReplyStatus, encode_reply_text, reply_header};
+use crate::wire::{Codable, DecodeError};
 
 /// Describes one `#[rpc]` trait. Implemented by `#[rpc]` for `dyn Trait`.
 #[diagnostic::on_unimplemented(
@@ -46,7 +46,7 @@ pub trait Dispatch<H>: ServiceSchema {
         handler: &Arc<H>,
         call_id: u32,
         method: u16,
-        args: &[u8],
+        args: Args<'_>,
     ) -> Result<CallFuture, DispatchError>;
 
     /// Validates the arguments of one-way method `method` and returns the future that runs it.
@@ -54,8 +54,22 @@ pub trait Dispatch<H>: ServiceSchema {
     fn dispatch_oneway(
         handler: &Arc<H>,
         method: u16,
-        args: &[u8],
+        args: Args<'_>,
     ) -> Result<OnewayFuture, DispatchError>;
+}
+
+/// A received argument archive, with the limits its validation applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Args<'a> {
+    bytes: &'a [u8],
+    max_depth: usize,
+}
+
+impl<'a> Args<'a> {
+    /// The archive `bytes`, to be validated nested at most `max_depth` levels deep.
+    pub fn new(bytes: &'a [u8], max_depth: usize) -> Self {
+        Self { bytes, max_depth }
+    }
 }
 
 /// A running call: resolves to its encoded `REPLY` frame.
@@ -113,13 +127,15 @@ impl<T: Codable, E: Codable> MethodReturn for Result<T, E> {
 ///
 /// The reply names the expected type only: the validator's own message can hold memory addresses,
 /// which a remote peer must not learn. It is logged at debug level instead.
-pub fn decode_args<A: Codable>(args: &[u8]) -> Result<A, DispatchError> {
-    A::decode(args).map_err(|e| {
+pub fn decode_args<A: Codable>(args: Args<'_>) -> Result<A, DispatchError> {
+    A::decode_within(args.bytes, args.max_depth).map_err(|e| {
         tracing::debug!(error = %e, "call arguments failed validation");
-        DispatchError::BadArguments(format!(
-            "not a valid archive of {}",
-            std::any::type_name::<A>()
-        ))
+        DispatchError::BadArguments(match e {
+            DecodeError::TooDeep { max_depth } => {
+                format!("arguments nested deeper than the server's maximum depth of {max_depth}")
+            }
+            _ => format!("not a valid archive of {}", std::any::type_name::<A>()),
+        })
     })
 }
 

@@ -3,12 +3,30 @@
 //! hardlight pins rkyv's format so that peers in other languages can produce and read it: little-endian,
 //! unaligned (no padding anywhere) and 32-bit relative pointers. Because the format is unaligned, an
 //! archive can be read in place from any offset of a received message: no copy to realign it.
+//!
+//! Validation, deserialization and dropping a value all recurse once per level of nesting, so a
+//! received archive nested without limit (a recursive `#[codable]` type, a few hundred bytes when
+//! compressed) would overflow the thread's stack and abort the process. Every decode therefore has a
+//! maximum nesting depth ([`DEFAULT_MAX_DEPTH`] unless configured): one level per out-of-line value
+//! the archive points to (a `Vec`, `String`, `Box`, map...), counting the root.
 
-use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
+use std::num::NonZeroUsize;
+
+use rkyv::api::high::{HighDeserializer, HighSerializer};
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
 use rkyv::ser::allocator::ArenaHandle;
+use rkyv::validation::Validator;
+use rkyv::validation::archive::ArchiveValidator;
+use rkyv::validation::shared::SharedValidator;
 use rkyv::{Archive, Deserialize, Serialize};
+
+/// Default maximum nesting depth of a received value (see [`Codable::decode_within`]): 128 levels,
+/// as serde_json's default recursion limit. Deep enough for ordinary data; shallow enough that
+/// validating, deserializing and dropping such a value fits a 512 KiB stack in a debug build (a level
+/// takes about 3 KiB of stack there, under 0.5 KiB in a release build; tokio's worker threads have
+/// 2 MiB).
+pub const DEFAULT_MAX_DEPTH: usize = 128;
 
 /// Why a value could not be encoded.
 #[derive(Debug, thiserror::Error)]
@@ -16,13 +34,77 @@ use rkyv::{Archive, Deserialize, Serialize};
 pub struct EncodeError(#[source] pub(crate) rancor::Error);
 
 /// Why bytes could not be decoded as the expected type: they failed validation.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct DecodeError(pub(crate) String);
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The value is nested deeper than the maximum depth allowed (see [`Codable::decode_within`]).
+    #[error("value nested deeper than the maximum depth of {max_depth}")]
+    TooDeep {
+        /// The maximum depth in force.
+        max_depth: usize,
+    },
+    /// The bytes are not a valid archive of the type.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 impl DecodeError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self::Invalid(message.into())
+    }
+}
+
+/// rkyv's validator, with an error type that remembers whether the depth bound tripped.
+type Checker<'a> = rancor::Strategy<Validator<ArchiveValidator<'a>, SharedValidator>, CheckError>;
+
+/// A validation failure as rkyv reports it: its message, and whether the maximum depth was exceeded.
+#[derive(Debug)]
+struct CheckError {
+    message: String,
+    too_deep: bool,
+}
+
+impl std::fmt::Display for CheckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CheckError {}
+
+impl rancor::Trace for CheckError {
+    fn trace<R>(mut self, trace: R) -> Self
+    where
+        R: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static,
+    {
+        // rkyv signals a depth overrun only through this trace, whose type is private: its text is
+        // what can be matched (`depth_overrun_is_recognised` pins it to rkyv's wording).
+        if trace
+            .to_string()
+            .contains("exceeded the maximum subtree depth")
+        {
+            self.too_deep = true;
+        }
+        self
+    }
+}
+
+impl rancor::Source for CheckError {
+    fn new<T: std::error::Error + Send + Sync + 'static>(source: T) -> Self {
+        Self {
+            message: source.to_string(),
+            too_deep: false,
+        }
+    }
+}
+
+impl CheckError {
+    fn into_decode_error(self, max_depth: usize) -> DecodeError {
+        if self.too_deep {
+            DecodeError::TooDeep { max_depth }
+        } else {
+            DecodeError::Invalid(self.message)
+        }
     }
 }
 
@@ -40,8 +122,18 @@ pub trait Codable: Sized + Send + 'static {
     /// Appends the archive of `self` to `out` and returns it.
     fn encode_into(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError>;
 
-    /// Validates `bytes` as an archive of `Self`, then deserializes it.
-    fn decode(bytes: &[u8]) -> Result<Self, DecodeError>;
+    /// Validates `bytes` as an archive of `Self` nested at most [`DEFAULT_MAX_DEPTH`] levels deep,
+    /// then deserializes it.
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_within(bytes, DEFAULT_MAX_DEPTH)
+    }
+
+    /// Validates `bytes` as an archive of `Self` nested at most `max_depth` levels deep, then
+    /// deserializes it. A level is the root, and each out-of-line value (the contents of a `Vec`,
+    /// `String`, `Box`, map, ...) below it; deeper archives are refused with
+    /// [`DecodeError::TooDeep`] before any recursion could exhaust the stack. A `max_depth` of 0
+    /// counts as 1.
+    fn decode_within(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError>;
 
     /// Encodes `self` into a fresh buffer.
     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
@@ -53,8 +145,7 @@ impl<T> Codable for T
 where
     T: Archive + Send + 'static,
     T: for<'a> Serialize<HighSerializer<Vec<u8>, ArenaHandle<'a>, rancor::Error>>,
-    T::Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-        + Deserialize<T, HighDeserializer<rancor::Error>>,
+    T::Archived: for<'a> CheckBytes<Checker<'a>> + Deserialize<T, HighDeserializer<rancor::Error>>,
 {
     fn encode_into(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
         // The archive is appended after whatever `out` holds (a frame header): relative pointers stay
@@ -62,8 +153,19 @@ where
         rkyv::api::high::to_bytes_in::<_, rancor::Error>(self, out).map_err(EncodeError)
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        rkyv::from_bytes::<T, rancor::Error>(bytes).map_err(|e| DecodeError(e.to_string()))
+    fn decode_within(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError> {
+        let max_depth = max_depth.max(1);
+        // rkyv fails the push that would take its budget to zero: one more than the levels allowed.
+        let budget = NonZeroUsize::new(max_depth.saturating_add(1)).unwrap_or(NonZeroUsize::MAX);
+        let mut validator = Validator::new(
+            ArchiveValidator::with_max_depth(bytes, Some(budget)),
+            SharedValidator::new(),
+        );
+        let archived =
+            rkyv::api::access_with_context::<T::Archived, _, CheckError>(bytes, &mut validator)
+                .map_err(|e| e.into_decode_error(max_depth))?;
+        rkyv::deserialize::<T, rancor::Error>(archived)
+            .map_err(|e| DecodeError::Invalid(e.to_string()))
     }
 }
 
@@ -94,5 +196,50 @@ mod tests {
             .unwrap();
         assert!(String::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(u64::decode(&[1, 2, 3]).is_err());
+    }
+
+    /// `Vec` nested `levels` deep around one `u8`.
+    fn nested(levels: usize) -> Vec<u8> {
+        // Built by hand: the archive of `vec![vec![..vec![7u8]..]]` is each level's 8-byte
+        // (offset, length) header pointing back at the level below it.
+        let mut bytes = vec![7u8];
+        let mut inner_at = 0usize;
+        for _ in 0..levels {
+            let here = bytes.len();
+            let offset = i32::try_from(inner_at as i64 - here as i64).unwrap();
+            bytes.extend_from_slice(&offset.to_le_bytes());
+            bytes.extend_from_slice(&1u32.to_le_bytes());
+            inner_at = here;
+        }
+        bytes
+    }
+
+    #[test]
+    fn the_nested_archive_helper_matches_rkyv() {
+        let value = vec![vec![vec![7u8]]];
+        assert_eq!(value.encode().unwrap(), nested(3));
+    }
+
+    #[test]
+    fn depth_overrun_is_recognised() {
+        let bytes = nested(3);
+        // Three `Vec`s: the root holds the outer header, and three levels are out of line.
+        assert!(<Vec<Vec<Vec<u8>>>>::decode_within(&bytes, 4).is_ok());
+        assert_eq!(
+            <Vec<Vec<Vec<u8>>>>::decode_within(&bytes, 3),
+            Err(DecodeError::TooDeep { max_depth: 3 })
+        );
+        assert_eq!(
+            <Vec<Vec<Vec<u8>>>>::decode_within(&bytes, 0),
+            Err(DecodeError::TooDeep { max_depth: 1 })
+        );
+    }
+
+    #[test]
+    fn other_failures_are_invalid_not_too_deep() {
+        assert!(matches!(
+            u64::decode(&[1, 2, 3]),
+            Err(DecodeError::Invalid(_))
+        ));
     }
 }

@@ -21,7 +21,9 @@ use tokio::time::timeout;
 
 use super::{Connection, Finished, Running, panic_message, reason};
 use crate::server::deadline::with_deadline;
-use crate::server::handler::{Dispatch, DispatchError, Handler, OnewayFuture, ServiceSchema};
+use crate::server::handler::{
+    Args, Dispatch, DispatchError, Handler, OnewayFuture, ServiceSchema,
+};
 use crate::server::outbound::CloseReason;
 use crate::wire::close;
 
@@ -99,7 +101,11 @@ impl<H: Handler> Connection<H> {
             }
             Some(true) => {}
         }
-        <H::Service as Dispatch<H>>::dispatch_oneway(&self.handler, method, args).map_err(|e| {
+        <H::Service as Dispatch<H>>::dispatch_oneway(
+            &self.handler,
+            method,
+            Args::new(args, self.shared.config.max_nesting_depth),
+        ).map_err(|e| {
             let code = match e {
                 DispatchError::BadArguments(_) => close::INVALID_PAYLOAD,
                 DispatchError::UnknownMethod(_) => close::PROTOCOL_ERROR,

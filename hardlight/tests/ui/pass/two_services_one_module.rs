@@ -158,10 +158,10 @@ fn main() {
     let mut copy = State::default();
     for index in 0..u16::try_from(State::FIELDS.len()).unwrap() {
         let bytes = state.encode_field(index, Vec::new()).unwrap();
-        copy.apply_field(index, &bytes).unwrap();
+        copy.apply_field(index, &bytes, 128).unwrap();
     }
     assert_eq!(format!("{copy:?}"), format!("{state:?}"));
-    assert!(copy.apply_field(2, &[]).is_err());
+    assert!(copy.apply_field(2, &[], 128).is_err());
     assert!(state.encode_field(2, Vec::new()).unwrap().is_empty());
 
     let _ = hardlight::factory!(CounterHandler);
