@@ -33,7 +33,8 @@ pub(super) enum End {
 /// Closes the connection as `end` says, within [`CLOSE_GRACE`], and tells how it ended.
 ///
 /// A close the server decides is sent, then the client's answer awaited: its close frame, or the
-/// end of the connection. The answer to a client's close frame (queued by tungstenite) is flushed.
+/// end of the connection. The answer to a client's close frame (queued by tungstenite, echoing its
+/// code) is flushed before the connection is dropped.
 pub(super) async fn close(ws: &mut WebSocketStream<Io>, end: End) -> Disconnect {
     match end {
         End::Close(CloseReason { code, reason }) => {
@@ -58,7 +59,11 @@ pub(super) async fn close(ws: &mut WebSocketStream<Io>, end: End) -> Disconnect 
             Disconnect::by_server(code, reason, answered)
         }
         End::ClosedByClient(frame) => {
-            let _ = timeout(CLOSE_GRACE, ws.close(None)).await;
+            // tungstenite queued the answering close frame when it read the client's; flushing
+            // writes it (a `close` would be refused as a send after closing, and the peer would see
+            // the TCP connection drop without an answer: an unclean close to a browser). Dropping
+            // the stream then closes TCP, the server's part of the closing handshake.
+            let _ = timeout(CLOSE_GRACE, futures_util::SinkExt::flush(ws)).await;
             match frame {
                 Some(frame) => {
                     Disconnect::by_client(Some(frame.code.into()), frame.reason.to_string())

@@ -161,7 +161,8 @@ impl ServerConfig {
     }
 
     /// Calls one connection may have in flight at once (default 256, at least 1). Clients learn the
-    /// limit at the handshake and queue further calls; a peer that exceeds it is disconnected (1008).
+    /// limit at the handshake and queue further calls. A peer that sends more anyway is held back:
+    /// the extra call waits for a slot, and the server reads nothing more from it meanwhile.
     pub fn max_calls_in_flight(mut self, calls: u16) -> Self {
         self.max_calls_in_flight = calls.max(1);
         self

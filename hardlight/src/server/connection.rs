@@ -12,7 +12,7 @@
 
 mod oneway;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
@@ -83,6 +83,12 @@ pub(super) struct Connection<H: Handler> {
     compression: Option<u8>,
     /// Calls in flight, each with the handle that stops it when the client cancels it.
     in_flight: HashMap<u32, AbortHandle>,
+    /// Calls that finished and whose replies wait in `pending`: still in flight as the client sees
+    /// them, so their ids stay taken and they keep their slots until the reply goes to the socket.
+    replies: UnwrittenReplies,
+    /// A `CALL` read while every slot was taken, kept as received: it is handled once a slot frees,
+    /// and nothing more is read meanwhile (the client waits, as it would for a free slot).
+    parked_call: Option<Bytes>,
     /// One-way messages whose handlers are running; they take slots as calls do.
     oneways: usize,
     /// A one-way message read while every slot was taken: validated, not started. Nothing more is
@@ -135,6 +141,8 @@ impl<H: Handler> Connection<H> {
             events,
             compression,
             in_flight: HashMap::new(),
+            replies: UnwrittenReplies::default(),
+            parked_call: None,
             oneways: 0,
             parked: None,
             calls: FuturesUnordered::new(),
@@ -230,7 +238,7 @@ impl<H: Handler> Connection<H> {
             // call rate says wait, one-way messages fill the slots, or the server is shutting down.
             while self.pending.len() < PENDING_LIMIT
                 && self.draining.is_none()
-                && !self.oneways_hold_reading()
+                && !self.slots_hold_reading()
                 && self
                     .throttle
                     .as_mut()
@@ -292,6 +300,10 @@ impl<H: Handler> Connection<H> {
                 self.finish_call(cx, done);
             }
             progressed |= self.start_parked(cx);
+            match self.start_parked_call(cx) {
+                Ok(started) => progressed |= started,
+                Err(reason) => return Poll::Ready(End::Close(reason)),
+            }
             progressed |= self.take_events(cx, EVENT_BATCH);
 
             if self.ping_due {
@@ -321,6 +333,7 @@ impl<H: Handler> Connection<H> {
                 let Some(frame) = self.pending.pop_front() else {
                     break;
                 };
+                self.replies.written(&frame);
                 if let Err(e) = ws.start_send_unpin(self.seal(frame)) {
                     tracing::debug!(error = %e, "write failed");
                     return Poll::Ready(lost("write failed", e));
@@ -348,6 +361,7 @@ impl<H: Handler> Connection<H> {
             if self.in_flight.is_empty()
                 && self.oneways == 0
                 && self.parked.is_none()
+                && self.parked_call.is_none()
                 && self.pending.is_empty()
                 && !self.needs_flush
             {
@@ -377,9 +391,8 @@ impl<H: Handler> Connection<H> {
         }
         match reply {
             Some((call_id, reply)) => {
-                // Freed before the reply is written: once the client has it, it may reuse the id.
                 self.in_flight.remove(&call_id);
-                self.pending.push_back(Bytes::from(reply));
+                self.queue_reply(call_id, reply);
             }
             None => self.oneways -= 1,
         }
@@ -435,18 +448,26 @@ impl<H: Handler> Connection<H> {
             ClientFrame::Notify { method, args } => return self.on_notify(cx, method, args),
         };
         oneway::refuse_call_of_oneway::<H::Service>(method)?;
-        let limit = usize::from(self.shared.config.max_calls_in_flight);
-        if self.in_flight.contains_key(&call_id) {
+        if self.in_flight.contains_key(&call_id) || self.replies.holds(call_id) {
             return Err(reason(
                 close::PROTOCOL_ERROR,
                 format!("call id {call_id} reused while that call is still in flight"),
             ));
         }
-        if self.in_flight.len() >= limit {
-            return Err(reason(
-                close::POLICY_VIOLATION,
-                format!("more than {limit} calls in flight"),
-            ));
+        if !self.slot_free() {
+            // More calls than slots: this one waits, and so does reading (PROTOCOL.md §6).
+            self.parked_call = Some(data.clone());
+            return Ok(());
+        }
+        if budget_ms == Some(0) {
+            // Its deadline passed before it reached the server: it does not run (PROTOCOL.md §5.2).
+            let reply = encode_reply_text(
+                call_id,
+                ReplyStatus::TimedOut,
+                "the call's deadline had passed when it arrived (budget_ms 0)",
+            );
+            self.queue_reply(call_id, reply);
+            return Ok(());
         }
         match <H::Service as Dispatch<H>>::dispatch(
             &self.handler,
@@ -467,9 +488,28 @@ impl<H: Handler> Connection<H> {
                 }
             }
             // Nothing ran: the error reply needs no ordering with events or state.
-            Err(e) => self.pending.push_back(Bytes::from(e.reply(call_id))),
+            Err(e) => self.queue_reply(call_id, e.reply(call_id)),
         }
         Ok(())
+    }
+
+    /// Queues a call's reply; its id and slot stay taken until the reply is handed to the socket.
+    fn queue_reply(&mut self, call_id: u32, reply: Vec<u8>) {
+        let reply = Bytes::from(reply);
+        self.replies.queued(call_id, reply.clone());
+        self.pending.push_back(reply);
+    }
+
+    /// Handles the parked `CALL` if a slot is free now; true if it did. An error is the close it
+    /// calls for.
+    fn start_parked_call(&mut self, cx: &mut Context<'_>) -> Result<bool, CloseReason> {
+        if !self.slot_free() {
+            return Ok(false);
+        }
+        match self.parked_call.take() {
+            Some(data) => self.on_message(cx, &data).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Wraps a dispatched call: contain a panic, stop it when cancelled or out of time, check the
@@ -545,4 +585,38 @@ fn violation(error: FrameError) -> CloseReason {
         _ => close::PROTOCOL_ERROR,
     };
     reason(code, error.to_string())
+}
+
+/// Replies queued and not yet handed to the socket, in queue order, with their call ids.
+#[derive(Default)]
+struct UnwrittenReplies {
+    order: VecDeque<(u32, Bytes)>,
+    ids: HashSet<u32>,
+}
+
+impl UnwrittenReplies {
+    fn queued(&mut self, call_id: u32, reply: Bytes) {
+        self.ids.insert(call_id);
+        self.order.push_back((call_id, reply));
+    }
+
+    /// Notes that `frame` left `pending` for the socket: if it is the oldest unwritten reply, its
+    /// call is over. (Replies leave `pending` in the order they entered it, so comparing the
+    /// oldest one's buffer is enough.)
+    fn written(&mut self, frame: &Bytes) {
+        if let Some((call_id, reply)) = self.order.front()
+            && reply.as_ptr() == frame.as_ptr()
+        {
+            self.ids.remove(call_id);
+            self.order.pop_front();
+        }
+    }
+
+    fn holds(&self, call_id: u32) -> bool {
+        self.ids.contains(&call_id)
+    }
+
+    fn len(&self) -> usize {
+        self.order.len()
+    }
 }

@@ -4,9 +4,9 @@
 //! A one-way message takes one of the connection's `max_calls_in_flight` slots while its handler
 //! runs. The client cannot know when that is over (nothing comes back), so the limit is enforced by
 //! back-pressure rather than by closing: while one-way handlers run and every slot is taken, the
-//! connection reads nothing more, and TCP holds the client back. A `CALL` is therefore never refused
-//! because of one-way messages; it waits. A `NOTIFY` that arrives while calls take every slot is
-//! validated and parked, and reading stops until it has started.
+//! connection reads nothing more, and TCP holds the client back. Calls are held back the same way: a
+//! `CALL` or `NOTIFY` that arrives while every slot is taken is parked, and reading stops until it
+//! has started.
 //!
 //! With no reply to carry an error, a `NOTIFY` the server cannot run closes the connection: 1007
 //! for arguments that fail validation, 1002 for a method that does not exist or is not one-way (and
@@ -44,16 +44,18 @@ impl<H: Handler> Connection<H> {
         if self.slot_free() {
             self.start_oneway(cx, running);
         } else {
-            // Only calls can fill every slot while reading goes on (see `oneways_hold_reading`).
+            // Only calls can fill every slot while reading goes on (see `slots_hold_reading`).
             self.parked = Some(running);
         }
         Ok(())
     }
 
-    /// True while nothing more may be read: a one-way message waits for a slot, or one-way
+    /// True while nothing more may be read: a call or one-way message waits for a slot, or one-way
     /// handlers are running and every slot is taken.
-    pub(super) fn oneways_hold_reading(&self) -> bool {
-        self.parked.is_some() || (self.oneways > 0 && !self.slot_free())
+    pub(super) fn slots_hold_reading(&self) -> bool {
+        self.parked.is_some()
+            || self.parked_call.is_some()
+            || (self.oneways > 0 && !self.slot_free())
     }
 
     /// Starts the parked one-way message if a slot is free now; true if it did.
@@ -70,8 +72,11 @@ impl<H: Handler> Connection<H> {
         }
     }
 
-    fn slot_free(&self) -> bool {
-        self.in_flight.len() + self.oneways < usize::from(self.shared.config.max_calls_in_flight)
+    /// True if a call or a one-way message may start: running calls, calls whose replies are not
+    /// written yet and running one-way handlers together take fewer than `max_calls_in_flight`.
+    pub(super) fn slot_free(&self) -> bool {
+        self.in_flight.len() + self.replies.len() + self.oneways
+            < usize::from(self.shared.config.max_calls_in_flight)
     }
 
     /// Takes a slot and starts the handler here, in arrival order, as a call is started.
