@@ -8,6 +8,8 @@
 //!   when its server restarts on the same address.
 //! - `a_slow_server_holds_back_one_way_messages_in_chromium`: one-way sends wait for room in the
 //!   browser's send buffer instead of piling messages into it when the server reads slowly.
+//! - `closes_are_clean_in_chromium`: a page's close and a server's shutdown both end with a clean
+//!   close (`wasClean`, codes 1000 and 1001).
 //! - `the_web_example_works_in_chromium`: the web example's app (page and mounted `/rpc` on one
 //!   port) with a native client next to the browser, events both ways, and a screenshot of the page
 //!   written to `target/web-example.png`.
@@ -200,6 +202,82 @@ async fn a_slow_server_holds_back_one_way_messages_in_chromium() {
     page.close().await;
     shutdown.shutdown(Duration::ZERO);
     serving.await.unwrap().unwrap();
+}
+
+/// Closes are clean in a browser's eyes (`CloseEvent.wasClean`): a page's own close is answered
+/// with a close frame before the server drops the connection, and a server shutting down sends its
+/// close frame and waits for the answer. Raw WebSockets from the page's script, so that only the
+/// protocol is tested here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closes_are_clean_in_chromium() {
+    let server = board_server(ServerConfig::plaintext("127.0.0.1:0"))
+        .bind()
+        .await
+        .expect("bind the standalone server");
+    let url = format!("ws://{}", server.local_addr().unwrap());
+    let shutdown = server.shutdown_handle();
+    let serving = tokio::spawn(server.run());
+    let offer = hardlight::wire::handshake::client_offer(
+        <dyn hardlight_web::service::Board as hardlight::__private::ServiceSchema>::FINGERPRINT,
+        None,
+    );
+    let page = ChecksPage::open(&[]).await;
+    // Opens a WebSocket as window[name], resolving once HELLO arrived; `window[name + "Closed"]`
+    // resolves with the close event's fields.
+    const OPEN: &str = r#"
+        const [url, offer, name, done] = arguments;
+        const ws = new WebSocket(url, offer);
+        ws.binaryType = "arraybuffer";
+        window[name] = ws;
+        window[name + "Closed"] = new Promise((closed) => {
+            ws.onclose = (e) => closed({ wasClean: e.wasClean, code: e.code, reason: e.reason });
+        });
+        ws.onmessage = () => done({ ok: "hello" });
+        ws.onerror = () => done({ error: "error before HELLO" });
+    "#;
+    const CLOSED: &str = r#"
+        const [name, done] = arguments;
+        window[name + "Closed"].then(done);
+    "#;
+
+    let opened = page
+        .browser
+        .execute_async(OPEN, json!([url, offer, "mine"]))
+        .await;
+    assert_eq!(opened["ok"], "hello", "{opened}");
+    let closed = page
+        .browser
+        .execute_async(
+            &format!("window.mine.close(1000, 'bye'); {CLOSED}"),
+            json!(["mine"]),
+        )
+        .await;
+    assert_eq!(
+        (closed["wasClean"].as_bool(), closed["code"].as_u64()),
+        (Some(true), Some(1000)),
+        "the page's own close: {closed}"
+    );
+
+    let opened = page
+        .browser
+        .execute_async(OPEN, json!([url, offer, "theirs"]))
+        .await;
+    assert_eq!(opened["ok"], "hello", "{opened}");
+    let (closed, ()) = tokio::join!(
+        page.browser.execute_async(CLOSED, json!(["theirs"])),
+        async { shutdown.shutdown(Duration::from_secs(1)) }
+    );
+    assert_eq!(
+        (closed["wasClean"].as_bool(), closed["code"].as_u64()),
+        (Some(true), Some(1001)),
+        "the server's shutdown: {closed}"
+    );
+    tokio::time::timeout(PATIENCE, serving)
+        .await
+        .expect("the server stopped after its shutdown")
+        .unwrap()
+        .unwrap();
+    page.close().await;
 }
 
 /// The test page, `checks.html`, open in a new Chromium. An app of its own serves it: the page
