@@ -489,3 +489,28 @@ async fn a_malformed_nats_url_or_subject_prefix_fails_bind() {
         }
     }
 }
+
+#[tokio::test]
+async fn while_nats_is_away_topic_changes_wait_at_most_one_per_topic() {
+    // Nothing listens at this address: the bridge keeps retrying, and cannot apply changes.
+    let server = Bridged::start(nats_url(free_port())).await;
+    let client = server.client().await;
+    for _ in 0..500 {
+        within("join", client.join("room".to_owned()))
+            .await
+            .unwrap();
+        within("leave", client.leave("room".to_owned()))
+            .await
+            .unwrap();
+    }
+    within("join", client.join("kept".to_owned()))
+        .await
+        .unwrap();
+    let status = server.bridge.status();
+    assert!(!status.connected);
+    assert!(
+        status.pending_changes <= 1,
+        "{} topic changes wait for one topic",
+        status.pending_changes
+    );
+}
