@@ -438,16 +438,11 @@ impl<H: Handler> Connection<H> {
     /// backlog, so this bounds nothing and delays nothing.
     fn take_events(&mut self, cx: &mut Context<'_>) -> bool {
         let mut moved = false;
-        loop {
-            match self.events.poll_recv(cx) {
-                Poll::Ready(Some(frame)) => {
-                    self.pending.push_back(frame);
-                    moved = true;
-                }
-                // The queue's sender lives in this connection's subscriptions; `None` cannot happen
-                // before they are cleared.
-                Poll::Ready(None) | Poll::Pending => break,
-            }
+        // The queue's sender lives in this connection's subscriptions; `None` cannot happen before
+        // they are cleared.
+        while let Poll::Ready(Some(frame)) = self.events.poll_recv(cx) {
+            self.pending.push_back(frame);
+            moved = true;
         }
         moved
     }
