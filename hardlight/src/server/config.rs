@@ -181,8 +181,11 @@ impl ServerConfig {
         self
     }
 
-    /// Frames that may wait to be written to one connection (default 1024). When events fill it, the
-    /// client is too slow: it is disconnected with close code 4008.
+    /// Frames that may wait to be written to one connection, replies, state changes and events
+    /// together (default 1024). When an event finds it full, the client is too slow: it is
+    /// disconnected with close code 4008. Once half of it waits, the connection stops reading
+    /// messages and running its calls until the client reads (see
+    /// [`max_outbound_bytes`](ServerConfig::max_outbound_bytes), the same rule in bytes).
     pub fn outbound_queue(mut self, frames: usize) -> Self {
         self.outbound_queue = frames.max(1);
         self
