@@ -170,6 +170,25 @@ impl Lcg {
 async fn the_notifier_reports_each_topic_lifetime_exactly_once_under_churn() {
     let mut server = TestServer::with_config(ServerConfig::plaintext("127.0.0.1:0")).await;
     let mut notifier = server.notifier.take().unwrap();
+    // Read while the churn runs, as an application would: what waits unread is coalesced (a
+    // topic's change and its next one cancel out), so reading only at the end would see little.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let reader = tokio::spawn(async move {
+        let mut read = Vec::new();
+        loop {
+            tokio::select! {
+                notification = notifier.recv() => match notification {
+                    Some(notification) => read.push(notification),
+                    None => break,
+                },
+                _ = &mut stopped => break,
+            }
+        }
+        while let Some(notification) = notifier.try_recv() {
+            read.push(notification);
+        }
+        read
+    });
     let mut rng = Lcg(0x5eed);
     let topics = ["a", "b", "c", "d"];
 
@@ -215,7 +234,8 @@ async fn the_notifier_reports_each_topic_lifetime_exactly_once_under_churn() {
 
     // Every topic's notifications alternate Created, Removed, ... and end with Removed.
     let mut seen: HashMap<Topic, Vec<TopicNotification>> = HashMap::new();
-    while let Some(notification) = notifier.try_recv() {
+    let _ = stop.send(());
+    for notification in within("the reader", reader).await.unwrap() {
         let topic = match &notification {
             TopicNotification::Created(t) | TopicNotification::Removed(t) => t.clone(),
         };

@@ -31,9 +31,12 @@ impl EventEmitter {
     /// same bytes also go to the topic's subscribers on the other servers, without waiting for NATS.
     ///
     /// # Errors
-    /// [`Error::Encode`] if the event cannot be encoded or the topic is longer than 65535 bytes;
-    /// [`Error::LimitExceeded`] if the frame would exceed the server's maximum message size.
+    /// [`Error::Encode`] if the event cannot be encoded;
+    /// [`Error::LimitExceeded`] if the topic is longer than the server's `max_topic_len` (default
+    /// 1024 bytes; nobody can be subscribed to it), or the frame would exceed the server's maximum
+    /// message size.
     pub async fn emit<E: Codable>(&self, topic: &Topic, event: E) -> Result<usize, Error> {
+        self.registry.check_topic(topic.as_bytes())?;
         let frame = encode_event(topic.as_bytes(), &event).map_err(|e| match e {
             EventEncodeError::Encode(e) => Error::from(e),
             EventEncodeError::Frame(e) => Error::Encode(e.to_string()),

@@ -2,6 +2,7 @@
 //! topic notifier reports topics being created and removed. With the `nats` feature, `NatsBridge`
 //! carries events between servers.
 
+mod changes;
 mod emitter;
 #[cfg(feature = "nats")]
 mod nats;

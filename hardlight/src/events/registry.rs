@@ -1,11 +1,12 @@
 //! The server-wide map from topics to subscribed connections, and the topic notifier.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
+use super::changes::{ChangesSender, TopicChanges};
+use crate::error::Error;
 use crate::locks::{lock, read, write};
 use crate::server::ServerStats;
 use crate::server::outbound::Outbound;
@@ -25,20 +26,35 @@ pub enum TopicNotification {
 /// Bridge topics to other infrastructure with it (another server, a message bus): subscribe upstream on
 /// `Created`, unsubscribe on `Removed`. For each topic, `Created` and `Removed` alternate, starting with
 /// `Created`, each exactly once per lifetime of the topic.
+///
+/// Notifications wait for you to read them, at most one per topic: a topic created and removed
+/// again before you read its `Created` shows neither (and one removed and created again before
+/// you read its `Removed`, neither), so reading late, or never, costs no memory beyond one entry per
+/// topic, and what you read still alternates.
 #[derive(Debug)]
 pub struct TopicNotifier {
-    pub(crate) rx: mpsc::UnboundedReceiver<TopicNotification>,
+    pub(crate) queue: Arc<TopicChanges>,
 }
 
 impl TopicNotifier {
     /// The next notification; `None` once the server is gone.
     pub async fn recv(&mut self) -> Option<TopicNotification> {
-        self.rx.recv().await
+        self.queue.pop().await
     }
 
     /// A notification if one is ready, without waiting.
     pub fn try_recv(&mut self) -> Option<TopicNotification> {
-        self.rx.try_recv().ok()
+        self.queue.try_pop()
+    }
+
+    /// Notifications waiting to be read: at most one per topic.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// True if no notification waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -46,11 +62,13 @@ impl TopicNotifier {
 pub(crate) struct TopicRegistry {
     /// Largest frame that may be sent: the server's maximum message size.
     pub(crate) max_frame: usize,
+    /// Longest topic that may be subscribed to or emitted to.
+    max_topic_len: usize,
     pub(crate) stats: ServerStats,
     topics: RwLock<HashMap<Topic, HashMap<u64, Outbound>>>,
-    // Unbounded because subscribing is synchronous in handlers; it holds at most two entries per
-    // subscription change that the notifier's owner has not read yet, and nothing if nobody took it.
-    notifier: Mutex<Option<mpsc::UnboundedSender<TopicNotification>>>,
+    // Never waits, since subscribing is synchronous in handlers, and holds at most one entry per
+    // topic; nothing if nobody took it.
+    notifier: Mutex<Option<ChangesSender>>,
     notifier_taken: Mutex<bool>,
     // Internal listeners (the NATS bridge), fixed before the registry is shared. Kept apart from the
     // user's notifier so that taking it, or not, changes nothing for them.
@@ -65,9 +83,10 @@ pub(crate) type TopicObserver = Box<dyn Fn(&TopicNotification) + Send + Sync>;
 pub(crate) type EventRelay = Box<dyn Fn(&Bytes) + Send + Sync>;
 
 impl TopicRegistry {
-    pub(crate) fn new(max_frame: usize, stats: ServerStats) -> Self {
+    pub(crate) fn new(max_frame: usize, max_topic_len: usize, stats: ServerStats) -> Self {
         Self {
             max_frame,
+            max_topic_len,
             stats,
             topics: RwLock::default(),
             notifier: Mutex::default(),
@@ -96,9 +115,21 @@ impl TopicRegistry {
             return None;
         }
         *taken = true;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, queue) = TopicChanges::channel();
         *lock(&self.notifier) = Some(tx);
-        Some(TopicNotifier { rx })
+        Some(TopicNotifier { queue })
+    }
+
+    /// Refuses a topic longer than the server allows.
+    pub(crate) fn check_topic(&self, topic: &[u8]) -> Result<(), Error> {
+        if topic.len() > self.max_topic_len {
+            return Err(Error::LimitExceeded(format!(
+                "topic of {} bytes exceeds the limit of {}",
+                topic.len(),
+                self.max_topic_len
+            )));
+        }
+        Ok(())
     }
 
     /// Adds `conn` to `topic`; returns false if it was already there.
@@ -167,8 +198,7 @@ impl TopicRegistry {
             observer(&notification);
         }
         if let Some(tx) = lock(&self.notifier).as_ref() {
-            // A dropped notifier just means nobody listens any more.
-            let _ = tx.send(notification);
+            tx.send(&notification);
         }
     }
 }

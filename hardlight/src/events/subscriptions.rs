@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use super::registry::TopicRegistry;
+use crate::error::Error;
 use crate::locks::lock;
 use crate::server::outbound::Outbound;
 use crate::topic::Topic;
@@ -12,6 +13,10 @@ use crate::topic::Topic;
 ///
 /// Subscribing is immediate: an event emitted to the topic after `add` returns reaches the client. All
 /// subscriptions end when the connection does.
+///
+/// A connection holds at most `ServerConfig::max_topics_per_connection` topics (default 1024), each
+/// at most `ServerConfig::max_topic_len` bytes long (default 1024): topics often come from what
+/// clients send, and each costs the server memory (and, with a NATS bridge, a NATS subscription).
 #[derive(Clone)]
 pub struct Subscriptions {
     inner: Arc<Inner>,
@@ -21,26 +26,53 @@ struct Inner {
     registry: Arc<TopicRegistry>,
     conn: Outbound,
     topics: Mutex<HashSet<Topic>>,
+    max_topics: usize,
 }
 
 impl Subscriptions {
-    pub(crate) fn new(registry: Arc<TopicRegistry>, conn: Outbound) -> Self {
+    pub(crate) fn new(registry: Arc<TopicRegistry>, conn: Outbound, max_topics: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 registry,
                 conn,
                 topics: Mutex::new(HashSet::new()),
+                max_topics,
             }),
         }
     }
 
-    /// Subscribes this connection to `topic`; returns false if it already was.
+    /// Subscribes this connection to `topic`; returns false if it already was, or if a limit
+    /// refused it (logged; [`Subscriptions::try_add`] tells the two apart).
     pub fn add(&self, topic: &Topic) -> bool {
-        let mut topics = self.topics();
-        if !topics.insert(topic.clone()) {
-            return false;
+        match self.try_add(topic) {
+            Ok(added) => added,
+            Err(e) => {
+                tracing::warn!(conn = self.inner.conn.id(), %e, "subscription refused");
+                false
+            }
         }
-        self.inner.registry.subscribe(topic, &self.inner.conn)
+    }
+
+    /// Subscribes this connection to `topic`; `Ok(false)` if it already was.
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] if the topic is longer than `ServerConfig::max_topic_len`, or the
+    /// connection already holds `ServerConfig::max_topics_per_connection` topics; nothing is
+    /// subscribed then.
+    pub fn try_add(&self, topic: &Topic) -> Result<bool, Error> {
+        self.inner.registry.check_topic(topic.as_bytes())?;
+        let mut topics = self.topics();
+        if topics.contains(topic) {
+            return Ok(false);
+        }
+        if topics.len() >= self.inner.max_topics {
+            return Err(Error::LimitExceeded(format!(
+                "a connection may subscribe to at most {} topics",
+                self.inner.max_topics
+            )));
+        }
+        topics.insert(topic.clone());
+        Ok(self.inner.registry.subscribe(topic, &self.inner.conn))
     }
 
     /// Unsubscribes this connection from `topic`; returns false if it was not subscribed.

@@ -25,6 +25,16 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub const DEFAULT_CONNECT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`ServerConfig::disconnect_hook_timeout`]: 5 seconds.
 pub const DEFAULT_DISCONNECT_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default [`ServerConfig::message_timeout`]: 30 seconds.
+pub const DEFAULT_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`ServerConfig::max_partial_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_PARTIAL_BYTES: u64 = 64 << 20;
+/// Default [`ServerConfig::max_outbound_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_OUTBOUND_BYTES: usize = 16 << 20;
+/// Default [`ServerConfig::max_topics_per_connection`]: 1024.
+pub const DEFAULT_MAX_TOPICS_PER_CONNECTION: usize = 1024;
+/// Default [`ServerConfig::max_topic_len`]: 1024 bytes, the longest topic the NATS bridge carries.
+pub const DEFAULT_MAX_TOPIC_LEN: usize = 1024;
 
 /// How a [`Server`](crate::Server) listens and what it allows.
 ///
@@ -59,6 +69,11 @@ pub struct ServerConfig {
     pub(crate) disconnect_hook_timeout: Duration,
     #[cfg(feature = "nats")]
     pub(crate) nats: Option<crate::events::NatsConfig>,
+    pub(crate) message_timeout: Duration,
+    pub(crate) max_partial_bytes: u64,
+    pub(crate) max_outbound_bytes: usize,
+    pub(crate) max_topics_per_connection: usize,
+    pub(crate) max_topic_len: usize,
 }
 
 impl ServerConfig {
@@ -138,6 +153,11 @@ impl ServerConfig {
             disconnect_hook_timeout: DEFAULT_DISCONNECT_HOOK_TIMEOUT,
             #[cfg(feature = "nats")]
             nats: None,
+            message_timeout: DEFAULT_MESSAGE_TIMEOUT,
+            max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
+            max_outbound_bytes: DEFAULT_MAX_OUTBOUND_BYTES,
+            max_topics_per_connection: DEFAULT_MAX_TOPICS_PER_CONNECTION,
+            max_topic_len: DEFAULT_MAX_TOPIC_LEN,
         }
     }
 
@@ -176,8 +196,11 @@ impl ServerConfig {
         self
     }
 
-    /// Frames that may wait to be written to one connection (default 1024). When events fill it, the
-    /// client is too slow: it is disconnected with close code 4008.
+    /// Frames that may wait to be written to one connection, replies, state changes and events
+    /// together (default 1024). When an event finds it full, the client is too slow: it is
+    /// disconnected with close code 4008. Once half of it waits, the connection stops reading
+    /// messages and running its calls until the client reads (see
+    /// [`max_outbound_bytes`](ServerConfig::max_outbound_bytes), the same rule in bytes).
     pub fn outbound_queue(mut self, frames: usize) -> Self {
         self.outbound_queue = frames.max(1);
         self
@@ -325,6 +348,66 @@ impl ServerConfig {
     pub fn nats(mut self, config: impl Into<crate::events::NatsConfig>) -> Self {
         self.nats = Some(config.into());
         self
+    }
+
+    /// Longest a client's message may take to arrive, from its first byte to its last (default
+    /// 30 s): a message still incomplete then (sent slowly, or a fragmented message never finished)
+    /// closes the connection with code 1008. Pings and pongs sent meanwhile are no progress. Time
+    /// during which the server is not reading the connection (its calls' replies wait unread, say)
+    /// does not count. At the default 4 MiB message size, 30 s allows a sender of about 1.1 Mbit/s.
+    pub fn message_timeout(mut self, timeout: Duration) -> Self {
+        self.message_timeout = timeout;
+        self
+    }
+
+    /// Bytes that partly received messages may hold, over all connections of the server (default
+    /// 64 MiB, at least [`max_message_size`](ServerConfig::max_message_size)). A connection whose
+    /// message in progress takes the total over it is closed with code 1008; the others are not
+    /// affected. A message that arrives whole in one read is never counted.
+    pub fn max_partial_bytes(mut self, bytes: u64) -> Self {
+        self.max_partial_bytes = bytes;
+        self
+    }
+
+    /// Bytes waiting to be written to one connection, replies, state changes and events together
+    /// (default 16 MiB, raised to twice [`max_message_size`](ServerConfig::max_message_size) if
+    /// lower, so that a reply of the largest size always fits). Once half of it (or half of
+    /// [`outbound_queue`](ServerConfig::outbound_queue) frames) waits, the connection stops reading
+    /// messages and running its calls until the client has read some: calls wait, none is lost. An
+    /// event that would take the output beyond it closes the connection with code 4008 (slow
+    /// consumer). Frames count at their uncompressed size; the frame being written is not counted.
+    pub fn max_outbound_bytes(mut self, bytes: usize) -> Self {
+        self.max_outbound_bytes = bytes;
+        self
+    }
+
+    /// Topics one connection may be subscribed to at once (default 1024, at least 1). Beyond it
+    /// [`Subscriptions::add`](crate::Subscriptions::add) subscribes nothing and returns false
+    /// ([`Subscriptions::try_add`](crate::Subscriptions::try_add) says why).
+    pub fn max_topics_per_connection(mut self, topics: usize) -> Self {
+        self.max_topics_per_connection = topics.max(1);
+        self
+    }
+
+    /// Longest topic, in bytes, a connection may subscribe to or an event be emitted to (default
+    /// 1024, the longest the NATS bridge carries; at most 65535, the wire's limit). Subscribing to a
+    /// longer topic subscribes nothing; emitting to one fails with
+    /// [`Error::LimitExceeded`](crate::Error::LimitExceeded).
+    pub fn max_topic_len(mut self, bytes: usize) -> Self {
+        self.max_topic_len = bytes.min(u16::MAX as usize);
+        self
+    }
+
+    /// The limit on a connection's unwritten output, as applied: at least twice the message size.
+    pub(crate) fn outbound_bytes_limit(&self) -> usize {
+        self.max_outbound_bytes
+            .max(self.max_message_size.saturating_mul(2))
+    }
+
+    /// The budget for partly received messages, as applied: at least one message of the largest
+    /// size.
+    pub(crate) fn partial_bytes_limit(&self) -> u64 {
+        self.max_partial_bytes.max(self.max_message_size as u64)
     }
 
     /// The address the server listens on, as given; empty for `ServerConfig::mounted`, and not

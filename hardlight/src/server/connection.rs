@@ -37,7 +37,8 @@ use super::handler::{Args, Dispatch, Factory, Handler};
 use super::hooks::{self, panic_message};
 use super::identities::Claim;
 use super::limits::CallThrottle;
-use super::outbound::{CloseReason, CloseSignal, Outbound};
+use super::outbound::{Backlog, CloseReason, CloseSignal, Outbound};
+use super::partial::PartialMessages;
 use super::service::Io;
 use super::state_sync::StateSync;
 use super::{ConnectionParts, Shared};
@@ -48,12 +49,6 @@ use crate::wire::close;
 use crate::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
 use crate::wire::frame::{ClientFrame, FrameError, ReplyStatus, decode_client, encode_reply_text};
 
-/// Frames waiting for the socket beyond which the connection stops reading new calls: a client that
-/// sends but does not read is held back here, and the server's memory for it stays bounded.
-const PENDING_LIMIT: usize = 512;
-/// Queued events are moved to `pending` only while fewer frames than this wait there: a client that
-/// stops reading leaves events in the bounded queue, whose overflow is the slow-consumer signal.
-const EVENT_BATCH: usize = 64;
 /// Rounds of reading and running calls in one wake-up before yielding to other connections.
 const ROUNDS_PER_WAKE: usize = 16;
 
@@ -98,6 +93,10 @@ pub(super) struct Connection<H: Handler> {
     calls: FuturesUnordered<Running>,
     /// Frames produced and not yet handed to the socket, in the order they must be written.
     pending: VecDeque<Bytes>,
+    /// Counts `pending` and the event queue together; the connection holds back while it is full.
+    backlog: Arc<Backlog>,
+    /// The message being received: how long it takes, and the server's budget for such messages.
+    partial: PartialMessages,
     needs_flush: bool,
     /// The connection's hold on its identity (one connection per identity), released once its
     /// `on_disconnect` has run.
@@ -117,9 +116,18 @@ impl<H: Handler> Connection<H> {
             close,
             claim,
         } = admitted;
-        let (outbound, events) = Outbound::new(id, shared.config.outbound_queue, close.clone());
+        let config = &shared.config;
+        let backlog = Arc::new(Backlog::new(
+            config.outbound_queue,
+            config.outbound_bytes_limit(),
+        ));
+        let (outbound, events) = Outbound::new(id, backlog.clone(), close.clone());
         let state = StateHandle::<H::State>::default();
-        let subscriptions = Subscriptions::new(shared.registry.clone(), outbound);
+        let subscriptions = Subscriptions::new(
+            shared.registry.clone(),
+            outbound,
+            config.max_topics_per_connection,
+        );
         let parts = ConnectionParts {
             state: state.clone(),
             subscriptions: subscriptions.clone(),
@@ -127,11 +135,13 @@ impl<H: Handler> Connection<H> {
             identity,
         };
         let handler = Arc::new(factory.make(parts));
-        let config = &shared.config;
+        let partial = PartialMessages::new(config.message_timeout);
+        let keepalive = Keepalive::new(config.keepalive_interval, config.idle_timeout);
+        let throttle = config.call_rate_limit.map(CallThrottle::new);
         Self {
-            keepalive: Keepalive::new(config.keepalive_interval, config.idle_timeout),
+            keepalive,
             ping_due: false,
-            throttle: config.call_rate_limit.map(CallThrottle::new),
+            throttle,
             draining: None,
             shared,
             handler,
@@ -147,6 +157,8 @@ impl<H: Handler> Connection<H> {
             parked: None,
             calls: FuturesUnordered::new(),
             pending: VecDeque::new(),
+            backlog,
+            partial,
             needs_flush: false,
             claim,
         }
@@ -155,6 +167,12 @@ impl<H: Handler> Connection<H> {
     /// Runs the connection: `on_connect`, `HELLO`, calls until the connection ends, then closing and
     /// `on_disconnect` (exactly once, if `on_connect` completed).
     pub(super) async fn run(mut self, mut ws: WebSocketStream<Io>) {
+        // Before anything is read: every byte of every message goes through the watch.
+        self.partial.watch(
+            &mut ws,
+            self.shared.stats.partial_bytes(),
+            self.shared.config.partial_bytes_limit(),
+        );
         // Replaced by a newer connection of its identity before it was served: not served at all.
         if let Some(reason) = self.close.current() {
             self.subscriptions.clear();
@@ -234,16 +252,20 @@ impl<H: Handler> Connection<H> {
             let mut progressed = false;
             let mut heard = false;
 
-            // Read every message already received, unless replies are piling up unwritten, the
+            // Read every message already received, unless output is piling up unwritten, the
             // call rate says wait, one-way messages fill the slots, or the server is shutting down.
-            while self.pending.len() < PENDING_LIMIT
-                && self.draining.is_none()
-                && !self.slots_hold_reading()
-                && self
-                    .throttle
-                    .as_mut()
-                    .is_none_or(|t| t.poll_ready(cx).is_ready())
-            {
+            let mut reading;
+            loop {
+                reading = !self.backlog.holds_back()
+                    && self.draining.is_none()
+                    && !self.slots_hold_reading()
+                    && self
+                        .throttle
+                        .as_mut()
+                        .is_none_or(|t| t.poll_ready(cx).is_ready());
+                if !reading {
+                    break;
+                }
                 let message = ws.poll_next_unpin(cx);
                 if message.is_ready() {
                     heard = true;
@@ -268,6 +290,9 @@ impl<H: Handler> Connection<H> {
                         return Poll::Ready(End::ClosedByClient(frame));
                     }
                     Poll::Ready(None) => {
+                        if let Some(reason) = self.partial.over_budget() {
+                            return Poll::Ready(End::Close(reason));
+                        }
                         return Poll::Ready(End::Lost("the connection ended".to_owned()));
                     }
                     // Ping and pong are answered by tungstenite itself.
@@ -282,6 +307,11 @@ impl<H: Handler> Connection<H> {
                         ));
                     }
                     Poll::Ready(Some(Err(e))) => {
+                        // Reading stops at once for a message over the budget: why it ended.
+                        if let Some(reason) = self.partial.over_budget() {
+                            tracing::warn!(reason = %reason.reason, "closing a peer's unfinished message");
+                            return Poll::Ready(End::Close(reason));
+                        }
                         tracing::debug!(error = %e, "read failed");
                         return Poll::Ready(lost("read failed", e));
                     }
@@ -292,19 +322,29 @@ impl<H: Handler> Connection<H> {
             if heard {
                 self.keepalive.heard();
             }
+            if let Some(reason) = self.partial.poll_violation(cx, reading) {
+                tracing::warn!(reason = %reason.reason, "closing a peer's unfinished message");
+                return Poll::Ready(End::Close(reason));
+            }
 
-            // Collect finished calls. Events a handler emitted are already queued, so they go
-            // out first; then the call's state changes; then its reply.
-            while let Poll::Ready(Some(done)) = self.calls.poll_next_unpin(cx) {
+            // Collect finished calls, while their output fits: the others wait, not polled, so
+            // that a client that does not read cannot make the server buffer every reply. Events
+            // a handler emitted are already queued, so they go out first; then the call's state
+            // changes; then its reply.
+            while !self.backlog.holds_back()
+                && let Poll::Ready(Some(done)) = self.calls.poll_next_unpin(cx)
+            {
                 progressed = true;
                 self.finish_call(cx, done);
             }
-            progressed |= self.start_parked(cx);
-            match self.start_parked_call(cx) {
-                Ok(started) => progressed |= started,
-                Err(reason) => return Poll::Ready(End::Close(reason)),
+            if !self.backlog.holds_back() {
+                progressed |= self.start_parked(cx);
+                match self.start_parked_call(cx) {
+                    Ok(started) => progressed |= started,
+                    Err(reason) => return Poll::Ready(End::Close(reason)),
+                }
             }
-            progressed |= self.take_events(cx, EVENT_BATCH);
+            progressed |= self.take_events(cx);
 
             if self.ping_due {
                 match ws.poll_ready_unpin(cx) {
@@ -334,6 +374,7 @@ impl<H: Handler> Connection<H> {
                     break;
                 };
                 self.replies.written(&frame);
+                self.backlog.release(frame.len());
                 if let Err(e) = ws.start_send_unpin(self.seal(frame)) {
                     tracing::debug!(error = %e, "write failed");
                     return Poll::Ready(lost("write failed", e));
@@ -382,12 +423,13 @@ impl<H: Handler> Connection<H> {
         Poll::Pending
     }
 
-    /// Queues what a finished call or one-way message produced: first the events it emitted (all
-    /// of them, whatever `pending` holds), then its state changes, then a call's reply.
+    /// Queues what a finished call or one-way message produced: first the events it emitted, then
+    /// its state changes, then a call's reply. Moving events changes nothing to the backlog, which
+    /// counts them wherever they wait: the slow-consumer close is not put off by it.
     fn finish_call(&mut self, cx: &mut Context<'_>, Finished { state, reply }: Finished) {
-        self.take_events(cx, usize::MAX);
+        self.take_events(cx);
         if let Some(state) = state {
-            self.pending.push_back(Bytes::from(state));
+            self.push_own(Bytes::from(state));
         }
         match reply {
             Some((call_id, reply)) => {
@@ -398,21 +440,22 @@ impl<H: Handler> Connection<H> {
         }
     }
 
-    /// Moves queued events into `pending` while it holds fewer than `limit` frames; true if any
-    /// moved. Polling (rather than `try_recv`) registers the task to be woken by the next event.
-    /// `pending` stays bounded: the queue holds at most `outbound_queue` frames.
-    fn take_events(&mut self, cx: &mut Context<'_>, limit: usize) -> bool {
+    /// Queues a frame of the connection's own (a reply, a state change), counted in the backlog.
+    fn push_own(&mut self, frame: Bytes) {
+        self.backlog.add(frame.len());
+        self.pending.push_back(frame);
+    }
+
+    /// Moves queued events into `pending`, in order; true if any moved. Polling (rather than
+    /// `try_recv`) registers the task to be woken by the next event. Both are counted in the same
+    /// backlog, so this bounds nothing and delays nothing.
+    fn take_events(&mut self, cx: &mut Context<'_>) -> bool {
         let mut moved = false;
-        while self.pending.len() < limit {
-            match self.events.poll_recv(cx) {
-                Poll::Ready(Some(frame)) => {
-                    self.pending.push_back(frame);
-                    moved = true;
-                }
-                // The queue's sender lives in this connection's subscriptions; `None` cannot happen
-                // before they are cleared.
-                Poll::Ready(None) | Poll::Pending => break,
-            }
+        // The queue's sender lives in this connection's subscriptions; `None` cannot happen before
+        // they are cleared.
+        while let Poll::Ready(Some(frame)) = self.events.poll_recv(cx) {
+            self.pending.push_back(frame);
+            moved = true;
         }
         moved
     }
@@ -497,7 +540,7 @@ impl<H: Handler> Connection<H> {
     fn queue_reply(&mut self, call_id: u32, reply: Vec<u8>) {
         let reply = Bytes::from(reply);
         self.replies.queued(call_id, reply.clone());
-        self.pending.push_back(reply);
+        self.push_own(reply);
     }
 
     /// Handles the parked `CALL` if a slot is free now; true if it did. An error is the close it

@@ -38,6 +38,7 @@ cfg_native! {
     mod deadline;
     mod identities;
     mod limits;
+    mod partial;
     mod preflight;
     mod service;
     mod shutdown;
@@ -182,7 +183,8 @@ impl Server {
         let peer_limiter = config.connection_rate_limit.map(PeerRateLimiter::new);
         let stats = ServerStats::default();
         #[cfg_attr(not(feature = "nats"), allow(unused_mut))]
-        let mut registry = TopicRegistry::new(config.max_message_size, stats.clone());
+        let mut registry =
+            TopicRegistry::new(config.max_message_size, config.max_topic_len, stats.clone());
         // Attached before the registry is shared, so that the bridge sees every topic from its start.
         #[cfg(feature = "nats")]
         let nats = config

@@ -1,6 +1,8 @@
-//! A connection's bounded outbound queue, and the signal that asks the connection to close.
+//! A connection's bounded outbound queue, the count of everything waiting to be written to it, and
+//! the signal that asks the connection to close.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
@@ -62,6 +64,91 @@ fn unreachable_reason() -> CloseReason {
     }
 }
 
+/// Everything waiting to be written to one connection, events queued by other tasks and frames
+/// the connection holds (replies, state changes, events taken from the queue) alike: one count of
+/// frames and one of bytes, each with its limit.
+///
+/// Events are refused beyond the limits (the connection is then closed as a slow consumer). The
+/// connection's own frames are always counted in, and it stops reading and running calls once
+/// half of either limit is taken ([`Backlog::holds_back`]): what a call can add after that (its
+/// reply and state change) still fits in the other half, since the byte limit is at least two
+/// messages of the largest size.
+#[derive(Debug)]
+pub(crate) struct Backlog {
+    frames: AtomicUsize,
+    bytes: AtomicUsize,
+    max_frames: usize,
+    max_bytes: usize,
+}
+
+impl Backlog {
+    pub(crate) fn new(max_frames: usize, max_bytes: usize) -> Self {
+        Self {
+            frames: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            max_frames: max_frames.max(1),
+            max_bytes,
+        }
+    }
+
+    /// Counts in a frame of `len` bytes if both limits allow it; false (nothing counted) if not.
+    fn try_reserve(&self, len: usize) -> bool {
+        let fits = |max: usize, add: usize| {
+            move |now: usize| now.checked_add(add).filter(|total| *total <= max)
+        };
+        if self
+            .bytes
+            .fetch_update(
+                Ordering::AcqRel,
+                Ordering::Acquire,
+                fits(self.max_bytes, len),
+            )
+            .is_err()
+        {
+            return false;
+        }
+        if self
+            .frames
+            .fetch_update(
+                Ordering::AcqRel,
+                Ordering::Acquire,
+                fits(self.max_frames, 1),
+            )
+            .is_err()
+        {
+            self.bytes.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Counts in a frame of `len` bytes whatever the limits: the connection's own output, which is
+    /// bounded by its holding back.
+    pub(crate) fn add(&self, len: usize) {
+        self.bytes.fetch_add(len, Ordering::AcqRel);
+        self.frames.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Counts out a frame of `len` bytes: written, or dropped.
+    pub(crate) fn release(&self, len: usize) {
+        self.bytes.fetch_sub(len, Ordering::AcqRel);
+        self.frames.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// True once half of either limit is taken: the connection then reads no message and runs no
+    /// call until the client has read some of its output.
+    pub(crate) fn holds_back(&self) -> bool {
+        self.bytes.load(Ordering::Acquire) >= self.max_bytes / 2
+            || self.frames.load(Ordering::Acquire) >= self.max_frames.div_ceil(2)
+    }
+
+    /// Bytes waiting now.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Acquire)
+    }
+}
+
 /// The sending side of one connection's outbound queue; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Outbound {
@@ -71,19 +158,28 @@ pub(crate) struct Outbound {
 struct Inner {
     id: u64,
     tx: mpsc::Sender<Bytes>,
+    backlog: Arc<Backlog>,
     close: CloseSignal,
 }
 
 impl Outbound {
+    /// The queue of connection `id`, with `backlog` counting what waits in it; the receiver is the
+    /// connection's.
     pub(crate) fn new(
         id: u64,
-        capacity: usize,
+        backlog: Arc<Backlog>,
         close: CloseSignal,
     ) -> (Self, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        // Never full before the backlog's frame limit is reached.
+        let (tx, rx) = mpsc::channel(backlog.max_frames);
         (
             Self {
-                inner: Arc::new(Inner { id, tx, close }),
+                inner: Arc::new(Inner {
+                    id,
+                    tx,
+                    backlog,
+                    close,
+                }),
             },
             rx,
         )
@@ -96,21 +192,61 @@ impl Outbound {
 
     /// Queues a frame shared with other connections (an event) without waiting. A full queue means the
     /// client stopped reading: it is disconnected rather than let memory grow or slow other subscribers.
+    ///
+    /// Full means the connection's output (events and replies together) would exceed its frame or
+    /// byte limit.
     pub(crate) fn push_shared(&self, frame: Bytes) -> bool {
+        let len = frame.len();
+        if !self.inner.backlog.try_reserve(len) {
+            self.slow_consumer();
+            return false;
+        }
         match self.inner.tx.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(
-                    conn = self.inner.id,
-                    "outbound queue full; disconnecting slow consumer"
-                );
-                self.inner.close.request(
-                    close::SLOW_CONSUMER,
-                    "outbound queue full: the client is not reading fast enough",
-                );
+                self.inner.backlog.release(len);
+                self.slow_consumer();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.inner.backlog.release(len);
+                false
+            }
         }
+    }
+
+    fn slow_consumer(&self) {
+        tracing::warn!(
+            conn = self.inner.id,
+            "outbound queue full; disconnecting slow consumer"
+        );
+        self.inner.close.request(
+            close::SLOW_CONSUMER,
+            "outbound queue full: the client is not reading fast enough",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_refused_beyond_either_limit_and_replies_hold_back_at_half() {
+        let backlog = Arc::new(Backlog::new(4, 1000));
+        let (outbound, mut rx) = Outbound::new(1, backlog.clone(), CloseSignal::new());
+        assert!(outbound.push_shared(Bytes::from(vec![0; 400])));
+        assert!(!backlog.holds_back());
+        backlog.add(100);
+        assert!(backlog.holds_back());
+        assert!(outbound.push_shared(Bytes::from(vec![0; 500])));
+        assert!(!outbound.push_shared(Bytes::from(vec![0; 1])), "bytes");
+        assert_eq!(backlog.bytes(), 1000);
+        if let Ok(frame) = rx.try_recv() {
+            backlog.release(frame.len());
+        }
+        assert!(outbound.push_shared(Bytes::from(vec![0; 1])));
+        assert!(outbound.push_shared(Bytes::from(vec![0; 1])));
+        assert!(!outbound.push_shared(Bytes::from(vec![0; 1])), "frames");
     }
 }

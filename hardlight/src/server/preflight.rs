@@ -40,17 +40,20 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut buffer = BytesMut::with_capacity(1024);
-    let head = loop {
+    let (head, head_len) = loop {
         if stream.read_buf(&mut buffer).await? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        if let Some(head) = judge(&buffer) {
-            break head;
+        if let Some(judged) = judge(&buffer) {
+            break judged;
         }
         if buffer.len() >= MAX_HEAD {
-            break Head::Refuse(
-                "431 Request Header Fields Too Large",
-                "request head over 8 KiB\n",
+            break (
+                Head::Refuse(
+                    "431 Request Header Fields Too Large",
+                    "request head over 8 KiB\n",
+                ),
+                buffer.len(),
             );
         }
     };
@@ -65,24 +68,32 @@ where
     Ok((
         head,
         Rewind {
+            head_left: head_len.min(buffer.len()),
             prefix: buffer.freeze(),
             inner: stream,
         },
     ))
 }
 
-/// The verdict on the bytes read so far; `None` until the head is complete.
-fn judge(bytes: &[u8]) -> Option<Head> {
+/// The verdict on the bytes read so far, and the length of the head; `None` until the head is
+/// complete.
+fn judge(bytes: &[u8]) -> Option<(Head, usize)> {
+    judge_head(bytes).map(|(head, len)| (head, len.unwrap_or(bytes.len())))
+}
+
+/// The verdict, and the head's length once it is complete.
+fn judge_head(bytes: &[u8]) -> Option<(Head, Option<usize>)> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
+    let refuse = |status, text| Some((Head::Refuse(status, text), None));
     match request.parse(bytes) {
         Ok(httparse::Status::Partial) => None,
-        Err(httparse::Error::TooManyHeaders) => Some(Head::Refuse(
+        Err(httparse::Error::TooManyHeaders) => refuse(
             "431 Request Header Fields Too Large",
             "too many request headers\n",
-        )),
-        Err(_) => Some(Head::Refuse("400 Bad Request", "malformed HTTP request\n")),
-        Ok(httparse::Status::Complete(_)) => Some(upgrade_head(&request)),
+        ),
+        Err(_) => refuse("400 Bad Request", "malformed HTTP request\n"),
+        Ok(httparse::Status::Complete(len)) => Some((upgrade_head(&request), Some(len))),
     }
 }
 
@@ -135,8 +146,14 @@ fn upgrade_head(request: &httparse::Request<'_, '_>) -> Head {
 }
 
 /// A stream that first yields `prefix`, then reads from `inner`; writes go to `inner`.
+///
+/// No read returns both the end of the request head and bytes after it: the handshake, which stops
+/// reading once it has the head, then leaves every WebSocket byte in the stream, so that a watch
+/// installed after it (`super::partial`) sees all of them, even frames a client sent early.
 pub(crate) struct Rewind<S> {
     prefix: Bytes,
+    /// Bytes of the head not yet yielded.
+    head_left: usize,
     inner: S,
 }
 
@@ -147,7 +164,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(buf.remaining());
+            let mut n = self.prefix.len().min(buf.remaining());
+            if self.head_left > 0 {
+                n = n.min(self.head_left);
+                self.head_left -= n;
+            }
             buf.put_slice(&self.prefix[..n]);
             self.prefix.advance(n);
             if self.prefix.is_empty() {
@@ -198,7 +219,8 @@ mod tests {
     fn judges_requests() {
         let upgrade = b"GET /rpc?a=1 HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
         match judge(upgrade) {
-            Some(Head::Upgrade(head)) => {
+            Some((Head::Upgrade(head), len)) => {
+                assert_eq!(len, upgrade.len());
                 assert_eq!(head.target, "/rpc?a=1");
                 assert_eq!(
                     head.headers.get("host").map(|v| v.as_bytes()),
@@ -209,11 +231,11 @@ mod tests {
         }
         assert_eq!(judge(&upgrade[..20]), None);
         let plain = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-        assert!(matches!(judge(plain), Some(Head::Refuse(s, _)) if s.starts_with("400")));
+        assert!(matches!(judge(plain), Some((Head::Refuse(s, _), _)) if s.starts_with("400")));
         let post = b"POST / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
-        assert!(matches!(judge(post), Some(Head::Refuse(s, _)) if s.starts_with("400")));
+        assert!(matches!(judge(post), Some((Head::Refuse(s, _), _)) if s.starts_with("400")));
         assert!(
-            matches!(judge(b"\x00\x01garbage\r\n\r\n"), Some(Head::Refuse(s, _)) if s.starts_with("400"))
+            matches!(judge(b"\x00\x01garbage\r\n\r\n"), Some((Head::Refuse(s, _), _)) if s.starts_with("400"))
         );
     }
 
@@ -227,5 +249,19 @@ mod tests {
         let mut replay = vec![0; request.len()];
         rewound.read_exact(&mut replay).await.unwrap();
         assert_eq!(&replay, request);
+    }
+
+    #[tokio::test]
+    async fn no_read_crosses_the_end_of_the_head() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let head = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
+        client.write_all(head).await.unwrap();
+        client.write_all(b"frames").await.unwrap();
+        let (_, mut rewound) = read_head(server).await.unwrap();
+        let mut buf = vec![0; 1024];
+        let n = rewound.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], head);
+        let n = rewound.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"frames");
     }
 }

@@ -5,6 +5,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::watch;
 
+/// Bytes held in partly received messages over all of a server's connections: shared with each
+/// connection's watched stream, which adds and releases its own.
+#[derive(Debug, Default)]
+pub(crate) struct PartialBytes(pub(crate) AtomicU64);
+
 /// Counts of a running server's connections and calls. Cheap to clone; all clones see the same counts.
 ///
 /// ```no_run
@@ -28,6 +33,7 @@ struct Inner {
     oneway_refused: AtomicU64,
     events_encoded: AtomicU64,
     events_queued: AtomicU64,
+    partial_bytes: Arc<PartialBytes>,
 }
 
 impl ServerStats {
@@ -93,6 +99,17 @@ impl ServerStats {
             .fetch_add(queued as u64, Ordering::Relaxed);
     }
 
+    /// Bytes of messages clients have started to send and not finished, over all connections now
+    /// (payload bytes received so far; a message that arrives whole in one read never counts).
+    /// Bounded by [`ServerConfig::max_partial_bytes`](crate::ServerConfig::max_partial_bytes).
+    pub fn partial_message_bytes(&self) -> u64 {
+        self.inner.partial_bytes.0.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn partial_bytes(&self) -> Arc<PartialBytes> {
+        self.inner.partial_bytes.clone()
+    }
+
     /// Resolves once the number of live connections satisfies `condition`.
     pub async fn wait_for_connections(&self, condition: impl Fn(usize) -> bool) {
         let mut rx = self.inner.connections.subscribe();
@@ -134,6 +151,7 @@ impl std::fmt::Debug for ServerStats {
             .field("oneways_refused", &self.oneways_refused())
             .field("events_encoded", &self.events_encoded())
             .field("events_queued", &self.events_queued())
+            .field("partial_message_bytes", &self.partial_message_bytes())
             .finish()
     }
 }

@@ -25,7 +25,8 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::registry::{TopicNotification, TopicRegistry};
+use super::changes::TopicChanges;
+use super::registry::TopicRegistry;
 use crate::error::Error;
 
 /// Default [`NatsConfig::subject_prefix`].
@@ -115,6 +116,9 @@ pub struct NatsStatus {
     pub dropped: u64,
     /// Messages on a bridged subject that were not a valid event for it, and were ignored.
     pub rejected: u64,
+    /// Topic changes waiting for the bridge to apply them on NATS (while NATS is slow or away):
+    /// at most one per topic, since a change and the next one of the same topic cancel out.
+    pub pending_changes: usize,
 }
 
 /// A server's NATS bridge: its status, and a way to wait for it. Get it with
@@ -131,6 +135,8 @@ struct Inner {
     state: watch::Sender<State>,
     /// Topic changes the registry has reported to the router.
     changes_sent: AtomicU64,
+    /// The topic changes the router has yet to apply.
+    changes: Arc<TopicChanges>,
     /// Set while the queue is full, so that a long outage logs once rather than once per event.
     dropping: AtomicBool,
     /// What the tasks take when the server binds.
@@ -146,28 +152,28 @@ struct State {
 
 struct Startup {
     outgoing: mpsc::Receiver<Bytes>,
-    changes: mpsc::UnboundedReceiver<TopicNotification>,
 }
 
 impl NatsBridge {
     /// A bridge fed by `registry`'s emits and topic changes; it does nothing until [`Self::start`].
     pub(crate) fn attach(config: NatsConfig, registry: &mut TopicRegistry) -> Self {
         let (outgoing_tx, outgoing) = mpsc::channel(config.queue);
-        let (changes_tx, changes) = mpsc::unbounded_channel();
+        let (changes_tx, changes) = TopicChanges::channel();
         let inner = Arc::new(Inner {
             config,
             origin: wire::random_origin(),
             state: watch::Sender::default(),
             changes_sent: AtomicU64::new(0),
+            changes,
             dropping: AtomicBool::new(false),
-            startup: Mutex::new(Some(Startup { outgoing, changes })),
+            startup: Mutex::new(Some(Startup { outgoing })),
         });
         let observer = inner.clone();
-        // Unbounded like the user's notifier: subscribing is synchronous in handlers, and the channel
-        // holds at most one entry per subscription change the router has not applied yet.
+        // Like the user's notifier: never waits (subscribing is synchronous in handlers), and holds
+        // at most one change per topic that the router has not applied yet.
         registry.add_observer(Box::new(move |change| {
             observer.changes_sent.fetch_add(1, Ordering::Relaxed);
-            let _ = changes_tx.send(change.clone());
+            changes_tx.send(change);
         }));
         let relay = inner.clone();
         registry.set_relay(Box::new(move |frame| relay.enqueue(frame, &outgoing_tx)));
@@ -211,13 +217,16 @@ impl NatsBridge {
             startup.outgoing,
         ));
         let router = router::Router::new(self.inner.clone(), client, registry);
-        tasks.spawn(router.run(startup.changes, events));
+        tasks.spawn(router.run(self.inner.changes.clone(), events));
         Ok(())
     }
 
     /// What the bridge is doing now.
     pub fn status(&self) -> NatsStatus {
-        self.inner.state.borrow().status
+        NatsStatus {
+            pending_changes: self.inner.changes.len(),
+            ..self.inner.state.borrow().status
+        }
     }
 
     /// Resolves once `condition` holds for the bridge's status.

@@ -11,6 +11,7 @@ use futures_util::stream::{AbortHandle, Abortable, BoxStream, FuturesUnordered, 
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 
+use super::super::changes::TopicChanges;
 use super::wire::{check_event, subject_for};
 use super::{Inner, MAX_BRIDGED_TOPIC, ORIGIN_HEADER};
 use crate::events::registry::{TopicNotification, TopicRegistry};
@@ -30,7 +31,8 @@ pub(super) struct Router {
     registry: Arc<TopicRegistry>,
     active: HashMap<Topic, AbortHandle>,
     incoming: SelectAll<Incoming>,
-    /// Topic changes applied (subscribe or unsubscribe sent to the client).
+    /// Topic changes applied (subscribe or unsubscribe sent to the client), or cancelled out
+    /// before they had to be: every change numbered up to this one.
     applied: u64,
     connected: bool,
     /// Counts connections; a round trip only proves something on the connection it was sent on.
@@ -62,14 +64,18 @@ impl Router {
 
     pub(super) async fn run(
         mut self,
-        mut changes: mpsc::UnboundedReceiver<TopicNotification>,
+        changes: Arc<TopicChanges>,
         mut events: mpsc::UnboundedReceiver<Event>,
     ) {
         loop {
             tokio::select! {
                 Some(event) = events.recv() => self.on_connection(event),
-                change = changes.recv() => match change {
-                    Some(change) => self.on_topic(change).await,
+                change = changes.pop() => match change {
+                    Some(change) => {
+                        let done = changes.done_through();
+                        self.on_topic(change).await;
+                        self.applied = self.applied.max(done);
+                    }
                     None => return,
                 },
                 Some((topic, message)) = self.incoming.next(), if !self.incoming.is_empty() => {
@@ -125,7 +131,6 @@ impl Router {
     }
 
     async fn on_topic(&mut self, change: TopicNotification) {
-        self.applied += 1;
         self.sync_wanted = true;
         match change {
             TopicNotification::Created(topic) => {
