@@ -8,6 +8,7 @@ use super::identities::IdentityPolicy;
 use super::identity::Identity;
 use super::limits::RateLimit;
 use crate::error::Error;
+use crate::rt::bounded;
 use crate::tls::ServerTls;
 
 /// Default [`ServerConfig::max_message_size`]: 4 MiB.
@@ -27,6 +28,9 @@ pub const DEFAULT_CONNECT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_DISCONNECT_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a [`Server`](crate::Server) listens and what it allows.
+///
+/// Any timeout may be given as long as `Duration::MAX` ("never"): one over 100 years is taken as
+/// 100 years.
 ///
 /// ```
 /// use hardlight::ServerConfig;
@@ -157,7 +161,7 @@ impl ServerConfig {
     /// authentication hook ([`ServerConfig::authenticate`]) included. A mounted server (feature
     /// `axum`) counts it from the upgrade request, which the app has read, to the upgraded connection.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
+        self.handshake_timeout = bounded(timeout);
         self
     }
 
@@ -179,8 +183,8 @@ impl ServerConfig {
     /// nothing for `idle_timeout`, the server closes it with code 4009. An `idle_timeout` shorter than
     /// `interval` is raised to it; `interval` is at least 10 ms.
     pub fn keepalive(mut self, interval: Duration, idle_timeout: Duration) -> Self {
-        self.keepalive_interval = interval.max(Duration::from_millis(10));
-        self.idle_timeout = idle_timeout.max(self.keepalive_interval);
+        self.keepalive_interval = bounded(interval).max(Duration::from_millis(10));
+        self.idle_timeout = bounded(idle_timeout).max(self.keepalive_interval);
         self
     }
 
@@ -230,7 +234,7 @@ impl ServerConfig {
     /// Longest a call may run (default: no limit). A call still running then is stopped (its future
     /// dropped) and answered with a timeout error; the connection goes on.
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
-        self.call_timeout = Some(timeout);
+        self.call_timeout = Some(bounded(timeout));
         self
     }
 
@@ -282,14 +286,14 @@ impl ServerConfig {
     /// the connection is closed with code 1011 before `HELLO`, and its `#[on_disconnect]` does not
     /// run.
     pub fn connect_hook_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_hook_timeout = timeout;
+        self.connect_hook_timeout = bounded(timeout);
         self
     }
 
     /// Longest a handler's `#[on_disconnect]` hook may run (default 5 s): a hook that hangs is
     /// stopped (its future dropped) so that it cannot pin the connection.
     pub fn disconnect_hook_timeout(mut self, timeout: Duration) -> Self {
-        self.disconnect_hook_timeout = timeout;
+        self.disconnect_hook_timeout = bounded(timeout);
         self
     }
 
