@@ -22,6 +22,10 @@ pub const DEFAULT_OUTBOUND_QUEUE: usize = 1024;
 pub use crate::keepalive::{DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL};
 /// Default [`ServerConfig::max_connections`]: 10,000.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default [`ServerConfig::max_handshakes_per_ip`]: 32.
+pub const DEFAULT_MAX_HANDSHAKES_PER_IP: usize = 32;
+/// Default [`ServerConfig::first_byte_timeout`]: 5 seconds.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default [`ServerConfig::connect_hook_timeout`]: 10 seconds.
 pub const DEFAULT_CONNECT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`ServerConfig::disconnect_hook_timeout`]: 5 seconds.
@@ -47,11 +51,14 @@ pub struct ServerConfig {
     pub(crate) max_message_size: usize,
     pub(crate) max_calls_in_flight: u16,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
     pub(crate) outbound_queue: usize,
     pub(crate) compression: bool,
     pub(crate) keepalive_interval: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
+    pub(crate) max_handshakes_per_ip: Option<usize>,
+    pub(crate) max_connections_per_ip: Option<usize>,
     pub(crate) allowed_origins: Option<Vec<String>>,
     pub(crate) call_rate_limit: Option<RateLimit>,
     pub(crate) connection_rate_limit: Option<RateLimit>,
@@ -125,11 +132,14 @@ impl ServerConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
             outbound_queue: DEFAULT_OUTBOUND_QUEUE,
             compression: true,
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_handshakes_per_ip: Some(DEFAULT_MAX_HANDSHAKES_PER_IP),
+            max_connections_per_ip: None,
             allowed_origins: None,
             call_rate_limit: None,
             connection_rate_limit: None,
@@ -165,6 +175,17 @@ impl ServerConfig {
         self
     }
 
+    /// Time from TCP accept to the first byte from the client (the start of its TLS `ClientHello`,
+    /// or of its HTTP request on a plaintext server; default 5 s). A connection that sends nothing
+    /// for that long is closed without an answer, so that silent sockets give their slots back
+    /// well before the [`handshake_timeout`](ServerConfig::handshake_timeout), which still bounds
+    /// the whole handshake (the sooner of the two applies). A mounted server (feature `axum`) does
+    /// not use it: the app reads the request.
+    pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
+        self.first_byte_timeout = bounded(timeout);
+        self
+    }
+
     /// Frames that may wait to be written to one connection (default 1024). When events fill it, the
     /// client is too slow: it is disconnected with close code 4008.
     pub fn outbound_queue(mut self, frames: usize) -> Self {
@@ -193,6 +214,41 @@ impl ServerConfig {
     /// connected are not affected.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Connections from one address that may be in their handshake at once (default 32; at least
+    /// 1; `None`: no limit), from TCP accept until the WebSocket upgrade is done, so that one
+    /// address opening silent or slow sockets cannot take every slot of
+    /// [`max_connections`](ServerConfig::max_connections) from the others. A connection beyond it
+    /// is closed at once, before any TLS work, without an answer, and counted in
+    /// [`ServerStats::connections_refused`](crate::ServerStats::connections_refused).
+    ///
+    /// IPv4 addresses count one by one, IPv6 addresses by their /64 prefix. Behind a proxy or a
+    /// load balancer every connection comes from its address: raise the limit or turn it off there.
+    /// A mounted server (feature `axum`) does not use it: the app accepts the connections.
+    ///
+    /// ```
+    /// use hardlight::ServerConfig;
+    /// let direct = ServerConfig::new_self_signed("0.0.0.0:8443").max_handshakes_per_ip(8);
+    /// let behind_a_proxy = ServerConfig::plaintext("127.0.0.1:8080").max_handshakes_per_ip(None);
+    /// ```
+    pub fn max_handshakes_per_ip(mut self, handshakes: impl Into<Option<usize>>) -> Self {
+        self.max_handshakes_per_ip = handshakes.into().map(|n| n.max(1));
+        self
+    }
+
+    /// Connections from one address that may be open at once, handshakes included (default: no
+    /// limit; at least 1). A connection beyond it is closed at once, before any TLS work, without
+    /// an answer, and counted in
+    /// [`ServerStats::connections_refused`](crate::ServerStats::connections_refused). Addresses
+    /// count as for [`max_handshakes_per_ip`](ServerConfig::max_handshakes_per_ip).
+    ///
+    /// Off by default because many legitimate clients can share one address (a company's or a
+    /// mobile carrier's NAT, a proxy in front of the server); set it when clients connect directly.
+    /// A mounted server (feature `axum`) does not use it.
+    pub fn max_connections_per_ip(mut self, connections: impl Into<Option<usize>>) -> Self {
+        self.max_connections_per_ip = connections.into().map(|n| n.max(1));
         self
     }
 

@@ -38,6 +38,7 @@ cfg_native! {
     mod deadline;
     mod identities;
     mod limits;
+    mod peer_slots;
     mod preflight;
     mod service;
     mod shutdown;
@@ -55,13 +56,14 @@ cfg_native! {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
     use tokio::task::JoinSet;
     use tokio::time::Instant;
     use tokio_tungstenite::tungstenite::http::StatusCode;
 
     use identities::Identities;
     use limits::PeerRateLimiter;
+    use peer_slots::PeerSlots;
     use service::Service;
     use stats::Counted;
 
@@ -113,6 +115,9 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     shutdown: ShutdownHandle,
     peer_limiter: Option<PeerRateLimiter>,
+    /// Connections and handshakes per peer address (standalone servers only: a mounted one does
+    /// not accept its connections).
+    peer_slots: PeerSlots,
 }
 
 #[cfg(feature = "native")]
@@ -154,6 +159,45 @@ impl Shared {
         Ok(self.stats.connection_opened())
     }
 
+    /// Takes a connection the listener accepted: serves it on a task in `connections`, answers a
+    /// refusal on one in `refusals`, or closes it at once (an address over its per-address limits,
+    /// or too many refusals in progress).
+    fn take(
+        self: &Arc<Self>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        connections: &mut JoinSet<()>,
+        refusals: &mut JoinSet<()>,
+    ) {
+        let slot = match self.peer_slots.enter(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                // Before any TLS work: closing costs the flooding address's own resources only.
+                tracing::debug!(%peer, "connection dropped: {full}");
+                self.stats.connection_refused();
+                return;
+            }
+        };
+        match self.admit(Some(peer)) {
+            Ok(counted) => {
+                connections.spawn(accept::serve(self.clone(), tcp, peer, counted, slot));
+            }
+            Err((status, text)) => {
+                self.stats.connection_refused();
+                if refusals.len() < MAX_REFUSALS_IN_PROGRESS {
+                    refusals.spawn(accept::refuse_connection(
+                        self.clone(),
+                        tcp,
+                        peer,
+                        slot,
+                        status,
+                        text,
+                    ));
+                }
+            }
+        }
+    }
+
     /// When connections still open after a graceful shutdown whose grace period ends at `deadline`
     /// are aborted: each gets the grace period, then the time to close and to run its hooks (one
     /// still in `on_connect` finishes it, then closes and runs `on_disconnect`).
@@ -180,6 +224,8 @@ impl Server {
     pub fn new<H: Handler>(config: ServerConfig, factory: Factory<H>) -> Self {
         let tls = config.tls.as_ref().map(|tls| tls.acceptor());
         let peer_limiter = config.connection_rate_limit.map(PeerRateLimiter::new);
+        let peer_slots =
+            PeerSlots::new(config.max_handshakes_per_ip, config.max_connections_per_ip);
         let stats = ServerStats::default();
         #[cfg_attr(not(feature = "nats"), allow(unused_mut))]
         let mut registry = TopicRegistry::new(config.max_message_size, stats.clone());
@@ -203,6 +249,7 @@ impl Server {
                 next_id: AtomicU64::new(1),
                 shutdown: ShutdownHandle::new(),
                 peer_limiter,
+                peer_slots,
             },
         }
     }
@@ -387,19 +434,9 @@ impl BoundServer {
         let deadline = loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((tcp, peer)) => match shared.admit(Some(peer)) {
-                        Ok(counted) => {
-                            connections.spawn(accept::serve(shared.clone(), tcp, peer, counted));
-                        }
-                        Err((status, text)) => {
-                            shared.stats.connection_refused();
-                            if refusals.len() < MAX_REFUSALS_IN_PROGRESS {
-                                refusals.spawn(accept::refuse_connection(
-                                    shared.clone(), tcp, peer, status, text,
-                                ));
-                            }
-                        }
-                    },
+                    Ok((tcp, peer)) => {
+                        shared.take(tcp, peer, &mut connections, &mut refusals);
+                    }
                     Err(e) => {
                         // Out of file descriptors and the like: keep serving those already connected.
                         tracing::warn!(error = %e, "accept failed");

@@ -43,8 +43,8 @@ impl ServerStats {
     }
 
     /// Connections refused since the server started, before upgrading: by the connection limit, the
-    /// rate of new connections per address, the origin allow-list, the authentication hook, or one
-    /// connection per identity.
+    /// limits per address (handshakes, open connections, rate of new connections), the origin
+    /// allow-list, the authentication hook, or one connection per identity.
     pub fn connections_refused(&self) -> u64 {
         self.inner.refused.load(Ordering::Relaxed)
     }
