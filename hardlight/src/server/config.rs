@@ -211,7 +211,8 @@ impl ServerConfig {
 
     /// Connections served at once, handshakes included (default 10,000, at least 1). Beyond it a new
     /// connection is answered `503 Service Unavailable` without upgrading, and the ones already
-    /// connected are not affected.
+    /// connected are not affected. A standalone server lowers it, with a warning, to what the
+    /// process's open-files limit leaves room for (see [`Server::bind`](crate::Server::bind)).
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
         self

@@ -36,6 +36,7 @@ cfg_native! {
     pub(crate) mod config;
     mod connection;
     mod deadline;
+    mod file_limit;
     mod identities;
     mod limits;
     mod peer_slots;
@@ -61,6 +62,7 @@ cfg_native! {
     use tokio::time::Instant;
     use tokio_tungstenite::tungstenite::http::StatusCode;
 
+    use file_limit::AcceptBackoff;
     use identities::Identities;
     use limits::PeerRateLimiter;
     use peer_slots::PeerSlots;
@@ -350,10 +352,17 @@ impl Server {
     /// Binds the listening socket, so that the address is known (port 0 picks a free port) before
     /// serving with [`BoundServer::run`]. A NATS bridge starts connecting here.
     ///
+    /// Every connection takes a file descriptor: on Unix the process's soft limit on open files is
+    /// raised to its hard limit here, and if it still leaves room for fewer connections than
+    /// [`ServerConfig::max_connections`] (after 128 kept for everything else), the server serves
+    /// that many at most and logs a warning ([`BoundServer::max_connections`]).
+    ///
     /// # Errors
     /// [`Error::InvalidAddress`] if the address cannot be bound, or the NATS URL or subject prefix
     /// cannot be used (an unreachable NATS is not an error: the bridge retries).
-    pub async fn bind(self) -> Result<BoundServer, Error> {
+    pub async fn bind(mut self) -> Result<BoundServer, Error> {
+        let config = &mut self.shared.config;
+        config.max_connections = file_limit::fit_connections(config.max_connections);
         let address = self.shared.config.address.clone();
         let listener = TcpListener::bind(&address)
             .await
@@ -407,6 +416,12 @@ impl BoundServer {
         self.shared.stats.clone()
     }
 
+    /// Connections served at once: [`ServerConfig::max_connections`], or less if the process's
+    /// open-files limit leaves room for fewer (see [`Server::bind`]).
+    pub fn max_connections(&self) -> usize {
+        self.shared.config.max_connections
+    }
+
     /// A handle that shuts the server down gracefully; see [`ShutdownHandle`].
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shared.shutdown.clone()
@@ -431,18 +446,26 @@ impl BoundServer {
         let mut refusals = JoinSet::new();
         let shutdown = shared.shutdown.clone();
         let mut shutdown_requested = std::pin::pin!(shutdown.requested());
+        let mut backoff = AcceptBackoff::default();
+        // While accepting fails, the loop waits for this instead, serving those connected meanwhile.
+        let mut pause = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
+        let mut paused = false;
         let deadline = loop {
             tokio::select! {
-                accepted = listener.accept() => match accepted {
+                accepted = listener.accept(), if !paused => match accepted {
                     Ok((tcp, peer)) => {
+                        backoff.succeeded();
                         shared.take(tcp, peer, &mut connections, &mut refusals);
                     }
                     Err(e) => {
-                        // Out of file descriptors and the like: keep serving those already connected.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::task::yield_now().await;
+                        shared.stats.accept_failed();
+                        if let Some(wait) = backoff.failed(&e) {
+                            pause.as_mut().reset(Instant::now() + wait);
+                            paused = true;
+                        }
                     }
                 },
+                () = &mut pause, if paused => paused = false,
                 deadline = &mut shutdown_requested => break deadline,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 Some(_) = refusals.join_next(), if !refusals.is_empty() => {}
