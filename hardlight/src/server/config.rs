@@ -309,6 +309,11 @@ impl ServerConfig {
     /// retry. A panic in the hook answers `500`. Refusals count in
     /// [`ServerStats::connections_refused`](crate::ServerStats::connections_refused).
     ///
+    /// A browser sends a site's cookies with a WebSocket upgrade whichever page opens it: a hook
+    /// that trusts cookies needs [`allowed_origins`](ServerConfig::allowed_origins) too, or any web
+    /// page can connect as its visitor. A server with a hook and no allow-list logs a warning when
+    /// it starts.
+    ///
     /// ```
     /// use hardlight::{Identity, Rejection, ServerConfig};
     ///
@@ -371,6 +376,20 @@ impl ServerConfig {
     pub fn nats(mut self, config: impl Into<crate::events::NatsConfig>) -> Self {
         self.nats = Some(config.into());
         self
+    }
+
+    /// Logs a warning, when the server starts, for what in this configuration is likely a mistake.
+    pub(crate) fn warn_about_risks(&self) {
+        if self.authenticate.is_some() && self.allowed_origins.is_none() {
+            // A browser sends a site's cookies with a WebSocket upgrade whatever page opens it.
+            tracing::warn!(
+                "the server authenticates connections but takes upgrades from pages of any \
+                 origin: if the authentication hook trusts cookies (or anything else a browser \
+                 sends by itself), any web page its users visit can connect as them (cross-site \
+                 WebSocket hijacking); list your pages' origins with \
+                 ServerConfig::allowed_origins"
+            );
+        }
     }
 
     /// The address the server listens on, as given; empty for `ServerConfig::mounted`, and not

@@ -362,6 +362,7 @@ impl Server {
     /// cannot be used (an unreachable NATS is not an error: the bridge retries).
     pub async fn bind(mut self) -> Result<BoundServer, Error> {
         let config = &mut self.shared.config;
+        config.warn_about_risks();
         config.max_connections = file_limit::fit_connections(config.max_connections);
         let address = self.shared.config.address.clone();
         let listener = TcpListener::bind(&address)
