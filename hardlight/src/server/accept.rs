@@ -1,19 +1,21 @@
-//! From accepted TCP stream to a served hardlight WebSocket: the first byte, TLS, the request head,
-//! the decision on it ([`super::admission`]: origin, negotiation, authentication, identity), the upgrade, then the
-//! chosen service; and refusing a connection over HTTP when a limit says no.
+//! From accepted TCP stream to a served hardlight WebSocket: the limits per address, the first
+//! byte, TLS, the request head, the decision on it ([`super::admission`]: origin, negotiation,
+//! authentication, identity), the upgrade, then the chosen service; and refusing a connection over
+//! HTTP when a limit says no.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tracing::Instrument;
 
-use super::Shared;
+use super::{MAX_REFUSALS_IN_PROGRESS, Shared};
 use super::admission::{self, Decision};
 use super::closing::CLOSE_GRACE;
 use super::peer_slots::PeerSlot;
@@ -22,9 +24,48 @@ use super::service::{self, Io};
 use super::stats::Counted;
 use crate::ws::websocket_config;
 
+/// Takes a connection the listener accepted: serves it on a task in `connections`, answers a
+/// refusal on one in `refusals`, or closes it at once (an address over its per-address limits,
+/// or too many refusals in progress).
+pub(crate) fn take(
+    shared: &Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    connections: &mut JoinSet<()>,
+    refusals: &mut JoinSet<()>,
+) {
+    let slot = match shared.peer_slots.enter(peer.ip()) {
+        Ok(slot) => slot,
+        Err(full) => {
+            // Before any TLS work: closing costs the flooding address's own resources only.
+            tracing::debug!(%peer, "connection dropped: {full}");
+            shared.stats.connection_refused();
+            return;
+        }
+    };
+    match shared.admit(Some(peer)) {
+        Ok(counted) => {
+            connections.spawn(serve(shared.clone(), tcp, peer, counted, slot));
+        }
+        Err((status, text)) => {
+            shared.stats.connection_refused();
+            if refusals.len() < MAX_REFUSALS_IN_PROGRESS {
+                refusals.spawn(refuse_connection(
+                    shared.clone(),
+                    tcp,
+                    peer,
+                    slot,
+                    status,
+                    text,
+                ));
+            }
+        }
+    }
+}
+
 /// Serves one accepted TCP connection until it ends; `counted` counts it among the server's
 /// connections meanwhile, and `slot` among its address's (in its handshake until the upgrade).
-pub(crate) async fn serve(
+async fn serve(
     shared: Arc<Shared>,
     tcp: TcpStream,
     peer: SocketAddr,
@@ -83,7 +124,7 @@ async fn first_byte(shared: &Shared, tcp: &TcpStream, deadline: Instant) -> bool
 /// Answers a connection a limit refused with an HTTP `status` (after TLS, so that the client can
 /// read it), within the handshake timeout; `slot` counts it among its address's handshakes
 /// meanwhile.
-pub(crate) async fn refuse_connection(
+async fn refuse_connection(
     shared: Arc<Shared>,
     tcp: TcpStream,
     peer: SocketAddr,

@@ -57,7 +57,7 @@ cfg_native! {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpListener;
     use tokio::task::JoinSet;
     use tokio::time::Instant;
     use tokio_tungstenite::tungstenite::http::StatusCode;
@@ -159,45 +159,6 @@ impl Shared {
             }
         }
         Ok(self.stats.connection_opened())
-    }
-
-    /// Takes a connection the listener accepted: serves it on a task in `connections`, answers a
-    /// refusal on one in `refusals`, or closes it at once (an address over its per-address limits,
-    /// or too many refusals in progress).
-    fn take(
-        self: &Arc<Self>,
-        tcp: TcpStream,
-        peer: SocketAddr,
-        connections: &mut JoinSet<()>,
-        refusals: &mut JoinSet<()>,
-    ) {
-        let slot = match self.peer_slots.enter(peer.ip()) {
-            Ok(slot) => slot,
-            Err(full) => {
-                // Before any TLS work: closing costs the flooding address's own resources only.
-                tracing::debug!(%peer, "connection dropped: {full}");
-                self.stats.connection_refused();
-                return;
-            }
-        };
-        match self.admit(Some(peer)) {
-            Ok(counted) => {
-                connections.spawn(accept::serve(self.clone(), tcp, peer, counted, slot));
-            }
-            Err((status, text)) => {
-                self.stats.connection_refused();
-                if refusals.len() < MAX_REFUSALS_IN_PROGRESS {
-                    refusals.spawn(accept::refuse_connection(
-                        self.clone(),
-                        tcp,
-                        peer,
-                        slot,
-                        status,
-                        text,
-                    ));
-                }
-            }
-        }
     }
 
     /// When connections still open after a graceful shutdown whose grace period ends at `deadline`
@@ -456,7 +417,7 @@ impl BoundServer {
                 accepted = listener.accept(), if !paused => match accepted {
                     Ok((tcp, peer)) => {
                         backoff.succeeded();
-                        shared.take(tcp, peer, &mut connections, &mut refusals);
+                        accept::take(&shared, tcp, peer, &mut connections, &mut refusals);
                     }
                     Err(e) => {
                         shared.stats.accept_failed();
