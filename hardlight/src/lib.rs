@@ -21,7 +21,7 @@
 //!
 //! ## Feature flags
 //! - `native` (default): the server, and the client over tokio's TCP and rustls; with tokio's runtime,
-//!   `tokio-tungstenite`, `rustls` (ring), `rcgen` and `httparse`.
+//!   `tokio-tungstenite`, `rustls` (ring), `rcgen`, `httparse` and `rlimit` (the open-files limit).
 //! - `wasm`: the client in a browser (`wasm32-unknown-unknown`, built with
 //!   `--no-default-features --features wasm`): the same [`client::Client`] and generated clients,
 //!   over the browser's WebSocket; with `web-sys`, `wasm-bindgen`, `gloo-timers`, `web-time` and

@@ -8,6 +8,16 @@
 use std::future::Future;
 use std::time::Duration;
 
+/// The longest wait taken literally: 100 years. A longer timeout (`Duration::MAX` is a common way
+/// to say "never") is shortened to it wherever a configuration takes one, because a deadline
+/// further away would overflow the clock (`Instant + Duration` panics).
+pub(crate) const LONGEST_WAIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// `wait`, at most [`LONGEST_WAIT`]: what a configuration stores for a timeout it is given.
+pub(crate) fn bounded(wait: Duration) -> Duration {
+    wait.min(LONGEST_WAIT)
+}
+
 /// A deadline passed before the future completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Elapsed;
@@ -61,9 +71,22 @@ mod imp {
     /// The clock deadlines are measured on: the browser's `performance.now()`.
     pub(crate) use web_time::Instant;
 
-    /// Waits for `duration` (a browser timer; at least a millisecond unless zero).
+    /// The longest one browser timer waits: `setTimeout` takes a signed 32-bit number of
+    /// milliseconds (about 24.8 days) and fires at once when given more; gloo panics past `u32`.
+    const LONGEST_TIMER: Duration = Duration::from_millis(i32::MAX as u64);
+
+    /// Waits for `duration` (browser timers, one after the other for a wait longer than one may
+    /// be; at least a millisecond unless zero).
     pub(crate) async fn sleep(duration: Duration) {
-        gloo_timers::future::sleep(duration).await;
+        let mut left = duration;
+        loop {
+            let step = left.min(LONGEST_TIMER);
+            gloo_timers::future::sleep(step).await;
+            left -= step;
+            if left.is_zero() {
+                break;
+            }
+        }
     }
 
     /// Runs `future` for at most `duration`.

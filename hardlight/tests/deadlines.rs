@@ -120,3 +120,40 @@ async fn a_raw_call_with_a_budget_is_answered_timed_out() {
         }
     }
 }
+
+/// `Duration::MAX` is a natural way to say "never": every timeout of both ends takes it, and
+/// computing a deadline from it (`Instant + Duration`, which panics past the clock's range) must
+/// not bring down a connection, a call or the shutdown.
+#[tokio::test]
+async fn timeouts_of_duration_max_mean_never_and_panic_nowhere() {
+    let mut server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0")
+            .handshake_timeout(Duration::MAX)
+            .call_timeout(Duration::MAX)
+            .keepalive(Duration::MAX, Duration::MAX)
+            .connect_hook_timeout(Duration::MAX)
+            .disconnect_hook_timeout(Duration::MAX)
+            .message_timeout(Duration::MAX)
+            .first_byte_timeout(Duration::MAX),
+    )
+    .await;
+    let client = server
+        .client_with(
+            server
+                .client_config()
+                .connect_timeout(Duration::MAX)
+                .call_timeout(Duration::MAX)
+                .keepalive(Duration::MAX, Duration::MAX),
+        )
+        .await;
+    assert_eq!(within("a call", client.add(1, 2)).await.unwrap(), 3);
+    let endless = client.with_timeout(Duration::MAX);
+    assert_eq!(within("a call", endless.add(2, 2)).await.unwrap(), 4);
+
+    // An endless grace period: with no call running, the server closes everything at once.
+    server.shutdown.shutdown(Duration::MAX);
+    within("the server to stop", server.stopped())
+        .await
+        .expect("a graceful stop");
+    within("the client to see the close", client.closed()).await;
+}

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::reconnect::Reconnect;
 use crate::error::Error;
+use crate::rt::bounded;
 #[cfg(feature = "native")]
 use crate::tls::{CertFingerprint, ServerTrust};
 use crate::wire::Compression;
@@ -21,6 +22,9 @@ pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 /// `address` is `"host:port"`, or a URL `wss://host:port/path` (or `ws://` with
 /// [`ClientConfig::plaintext`]), which may have a query (`wss://host:port/rpc?room=1`): it is sent
 /// as it is.
+///
+/// Any timeout (here and in [`Client::with_timeout`](crate::client::Client::with_timeout)) may be
+/// given as long as `Duration::MAX` ("never"): one over 100 years is taken as 100 years.
 ///
 /// ```
 /// use hardlight::{ClientConfig, Compression};
@@ -142,7 +146,7 @@ impl ClientConfig {
 
     /// Time allowed for TCP connect, TLS, the WebSocket upgrade and the server's `HELLO` (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.connect_timeout = bounded(timeout);
         self
     }
 
@@ -172,7 +176,7 @@ impl ClientConfig {
     /// connection by then fails with `Error::Timeout` too. Override it per handle with
     /// [`Client::with_timeout`](crate::client::Client::with_timeout).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
-        self.call_timeout = Some(timeout);
+        self.call_timeout = Some(bounded(timeout));
         self
     }
 
@@ -201,8 +205,8 @@ impl ClientConfig {
     /// client is disconnected. An `idle_timeout` shorter than `interval` is raised to it; `interval`
     /// is at least 10 ms.
     pub fn keepalive(mut self, interval: Duration, idle_timeout: Duration) -> Self {
-        self.keepalive_interval = interval.max(Duration::from_millis(10));
-        self.idle_timeout = idle_timeout.max(self.keepalive_interval);
+        self.keepalive_interval = bounded(interval).max(Duration::from_millis(10));
+        self.idle_timeout = bounded(idle_timeout).max(self.keepalive_interval);
         self
     }
 

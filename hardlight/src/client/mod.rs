@@ -324,7 +324,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     #[must_use]
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
-            timeout: Some(timeout),
+            timeout: Some(rt::bounded(timeout)),
             ..self.clone()
         }
     }

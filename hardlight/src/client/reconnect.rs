@@ -49,8 +49,8 @@ impl Reconnect {
     /// The delay before the first attempt, and the most any delay grows to (at least `initial`).
     #[must_use]
     pub fn delays(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_delay = initial;
-        self.max_delay = max.max(initial);
+        self.initial_delay = crate::rt::bounded(initial);
+        self.max_delay = crate::rt::bounded(max).max(self.initial_delay);
         self
     }
 

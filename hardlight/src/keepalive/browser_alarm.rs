@@ -51,5 +51,7 @@ fn timer_until(deadline: Instant) -> TimeoutFuture {
     let millis = left
         .as_nanos()
         .div_ceil(Duration::from_millis(1).as_nanos());
-    TimeoutFuture::new(u32::try_from(millis).unwrap_or(u32::MAX))
+    // `setTimeout` fires at once when given more than `i32::MAX` milliseconds (about 24.8 days):
+    // a longer wait takes several timers (`poll` sets the next one).
+    TimeoutFuture::new(u32::try_from(millis.min(i32::MAX as u128)).unwrap_or(u32::MAX))
 }

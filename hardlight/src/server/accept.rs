@@ -1,29 +1,77 @@
-//! From accepted TCP stream to a served hardlight WebSocket: TLS, the request head, the decision
-//! on it ([`super::admission`]: origin, negotiation, authentication, identity), the upgrade, then the
-//! chosen service; and refusing a connection over HTTP when a limit says no.
+//! From accepted TCP stream to a served hardlight WebSocket: the limits per address, the first
+//! byte, TLS, the request head, the decision on it ([`super::admission`]: origin, negotiation,
+//! authentication, identity), the upgrade, then the chosen service; and refusing a connection over
+//! HTTP when a limit says no.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tracing::Instrument;
 
-use super::Shared;
+use super::{MAX_REFUSALS_IN_PROGRESS, Shared};
 use super::admission::{self, Decision};
 use super::closing::CLOSE_GRACE;
+use super::peer_slots::PeerSlot;
 use super::preflight::{Head, read_head};
 use super::service::{self, Io};
 use super::stats::Counted;
 use crate::ws::websocket_config;
 
+/// Takes a connection the listener accepted: serves it on a task in `connections`, answers a
+/// refusal on one in `refusals`, or closes it at once (an address over its per-address limits,
+/// or too many refusals in progress).
+pub(crate) fn take(
+    shared: &Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    connections: &mut JoinSet<()>,
+    refusals: &mut JoinSet<()>,
+) {
+    let slot = match shared.peer_slots.enter(peer.ip()) {
+        Ok(slot) => slot,
+        Err(full) => {
+            // Before any TLS work: closing costs the flooding address's own resources only.
+            tracing::debug!(%peer, "connection dropped: {full}");
+            shared.stats.connection_refused();
+            return;
+        }
+    };
+    match shared.admit(Some(peer)) {
+        Ok(counted) => {
+            connections.spawn(serve(shared.clone(), tcp, peer, counted, slot));
+        }
+        Err((status, text)) => {
+            shared.stats.connection_refused();
+            if refusals.len() < MAX_REFUSALS_IN_PROGRESS {
+                refusals.spawn(refuse_connection(
+                    shared.clone(),
+                    tcp,
+                    peer,
+                    slot,
+                    status,
+                    text,
+                ));
+            }
+        }
+    }
+}
+
 /// Serves one accepted TCP connection until it ends; `counted` counts it among the server's
-/// connections meanwhile.
-pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, counted: Counted) {
+/// connections meanwhile, and `slot` among its address's (in its handshake until the upgrade).
+async fn serve(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    counted: Counted,
+    slot: PeerSlot,
+) {
     let id = shared.next_connection_id();
     let span = tracing::debug_span!("connection", id, %peer);
     async move {
@@ -31,30 +79,66 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr,
         // Small frames are the norm: do not let Nagle's algorithm hold them back.
         let _ = tcp.set_nodelay(true);
         let deadline = Instant::now() + shared.config.handshake_timeout;
+        if !first_byte(&shared, &tcp, deadline).await {
+            return;
+        }
         match shared.tls.clone() {
             Some(acceptor) => match timeout_at(deadline, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => serve_websocket(shared, Box::new(tls), id, peer, deadline).await,
+                Ok(Ok(tls)) => {
+                    serve_websocket(shared, Box::new(tls), id, peer, slot, deadline).await;
+                }
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
             },
-            None => serve_websocket(shared, Box::new(tcp), id, peer, deadline).await,
+            None => serve_websocket(shared, Box::new(tcp), id, peer, slot, deadline).await,
         }
     }
     .instrument(span)
     .await
 }
 
+/// Waits for the client's first byte (without reading it), at most the first-byte timeout and
+/// until the handshake's `deadline`; false if the connection is to be dropped instead.
+async fn first_byte(shared: &Shared, tcp: &TcpStream, deadline: Instant) -> bool {
+    let limit = Instant::now()
+        .checked_add(shared.config.first_byte_timeout)
+        .map_or(deadline, |limit| limit.min(deadline));
+    let mut byte = [0; 1];
+    match timeout_at(limit, tcp.peek(&mut byte)).await {
+        Ok(Ok(n)) if n > 0 => true,
+        Ok(Ok(_)) => {
+            tracing::debug!("closed before sending anything");
+            false
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "waiting for the first byte failed");
+            false
+        }
+        Err(_) => {
+            tracing::debug!("nothing received within the first-byte timeout");
+            false
+        }
+    }
+}
+
 /// Answers a connection a limit refused with an HTTP `status` (after TLS, so that the client can
-/// read it), within the handshake timeout.
-pub(crate) async fn refuse_connection(
+/// read it), within the handshake timeout; `slot` counts it among its address's handshakes
+/// meanwhile.
+async fn refuse_connection(
     shared: Arc<Shared>,
     tcp: TcpStream,
     peer: SocketAddr,
+    slot: PeerSlot,
     status: StatusCode,
     text: String,
 ) {
     tracing::debug!(%peer, %status, %text, "connection refused");
+    let _slot = slot;
     let _ = tcp.set_nodelay(true);
+    let deadline = Instant::now() + shared.config.handshake_timeout;
+    if !first_byte(&shared, &tcp, deadline).await {
+        return;
+    }
     let answer = async {
         match shared.tls.clone() {
             Some(acceptor) => {
@@ -65,7 +149,7 @@ pub(crate) async fn refuse_connection(
             None => refuse(tcp, status, text).await,
         }
     };
-    let _ = timeout(shared.config.handshake_timeout, answer).await;
+    let _ = timeout_at(deadline, answer).await;
 }
 
 /// Decides on the upgrade request, upgrades, picks the service the client asked for, and serves it.
@@ -74,6 +158,7 @@ async fn serve_websocket(
     stream: Io,
     id: u64,
     peer: SocketAddr,
+    mut slot: PeerSlot,
     deadline: Instant,
 ) {
     let (head, stream): (_, Io) = match timeout_at(deadline, read_head(stream)).await {
@@ -104,7 +189,11 @@ async fn serve_websocket(
     )
     .await;
     match upgraded {
-        Ok(Ok(ws)) => service::serve_admitted(shared, ws, admission).await,
+        Ok(Ok(ws)) => {
+            // Still one of its address's open connections until this returns.
+            slot.handshake_done();
+            service::serve_admitted(shared, ws, admission).await;
+        }
         Ok(Err(e)) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         Err(_) => tracing::debug!("WebSocket upgrade timed out"),
     }

@@ -8,6 +8,7 @@ use super::identities::IdentityPolicy;
 use super::identity::Identity;
 use super::limits::RateLimit;
 use crate::error::Error;
+use crate::rt::bounded;
 use crate::tls::ServerTls;
 
 /// Default [`ServerConfig::max_message_size`]: 4 MiB.
@@ -21,6 +22,10 @@ pub const DEFAULT_OUTBOUND_QUEUE: usize = 1024;
 pub use crate::keepalive::{DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL};
 /// Default [`ServerConfig::max_connections`]: 10,000.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default [`ServerConfig::max_handshakes_per_ip`]: 32.
+pub const DEFAULT_MAX_HANDSHAKES_PER_IP: usize = 32;
+/// Default [`ServerConfig::first_byte_timeout`]: 5 seconds.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default [`ServerConfig::connect_hook_timeout`]: 10 seconds.
 pub const DEFAULT_CONNECT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`ServerConfig::disconnect_hook_timeout`]: 5 seconds.
@@ -38,6 +43,9 @@ pub const DEFAULT_MAX_TOPIC_LEN: usize = 1024;
 
 /// How a [`Server`](crate::Server) listens and what it allows.
 ///
+/// Any timeout may be given as long as `Duration::MAX` ("never"): one over 100 years is taken as
+/// 100 years.
+///
 /// ```
 /// use hardlight::ServerConfig;
 /// use std::time::Duration;
@@ -54,11 +62,14 @@ pub struct ServerConfig {
     pub(crate) max_nesting_depth: usize,
     pub(crate) max_calls_in_flight: u16,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
     pub(crate) outbound_queue: usize,
     pub(crate) compression: bool,
     pub(crate) keepalive_interval: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
+    pub(crate) max_handshakes_per_ip: Option<usize>,
+    pub(crate) max_connections_per_ip: Option<usize>,
     pub(crate) allowed_origins: Option<Vec<String>>,
     pub(crate) call_rate_limit: Option<RateLimit>,
     pub(crate) connection_rate_limit: Option<RateLimit>,
@@ -138,11 +149,14 @@ impl ServerConfig {
             max_nesting_depth: crate::wire::codec::DEFAULT_MAX_DEPTH,
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
             outbound_queue: DEFAULT_OUTBOUND_QUEUE,
             compression: true,
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_handshakes_per_ip: Some(DEFAULT_MAX_HANDSHAKES_PER_IP),
+            max_connections_per_ip: None,
             allowed_origins: None,
             call_rate_limit: None,
             connection_rate_limit: None,
@@ -192,7 +206,18 @@ impl ServerConfig {
     /// authentication hook ([`ServerConfig::authenticate`]) included. A mounted server (feature
     /// `axum`) counts it from the upgrade request, which the app has read, to the upgraded connection.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
+        self.handshake_timeout = bounded(timeout);
+        self
+    }
+
+    /// Time from TCP accept to the first byte from the client (the start of its TLS `ClientHello`,
+    /// or of its HTTP request on a plaintext server; default 5 s). A connection that sends nothing
+    /// for that long is closed without an answer, so that silent sockets give their slots back
+    /// well before the [`handshake_timeout`](ServerConfig::handshake_timeout), which still bounds
+    /// the whole handshake (the sooner of the two applies). A mounted server (feature `axum`) does
+    /// not use it: the app reads the request.
+    pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
+        self.first_byte_timeout = bounded(timeout);
         self
     }
 
@@ -217,16 +242,52 @@ impl ServerConfig {
     /// nothing for `idle_timeout`, the server closes it with code 4009. An `idle_timeout` shorter than
     /// `interval` is raised to it; `interval` is at least 10 ms.
     pub fn keepalive(mut self, interval: Duration, idle_timeout: Duration) -> Self {
-        self.keepalive_interval = interval.max(Duration::from_millis(10));
-        self.idle_timeout = idle_timeout.max(self.keepalive_interval);
+        self.keepalive_interval = bounded(interval).max(Duration::from_millis(10));
+        self.idle_timeout = bounded(idle_timeout).max(self.keepalive_interval);
         self
     }
 
     /// Connections served at once, handshakes included (default 10,000, at least 1). Beyond it a new
     /// connection is answered `503 Service Unavailable` without upgrading, and the ones already
-    /// connected are not affected.
+    /// connected are not affected. A standalone server lowers it, with a warning, to what the
+    /// process's open-files limit leaves room for (see [`Server::bind`](crate::Server::bind)).
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Connections from one address that may be in their handshake at once (default 32; at least
+    /// 1; `None`: no limit), from TCP accept until the WebSocket upgrade is done, so that one
+    /// address opening silent or slow sockets cannot take every slot of
+    /// [`max_connections`](ServerConfig::max_connections) from the others. A connection beyond it
+    /// is closed at once, before any TLS work, without an answer, and counted in
+    /// [`ServerStats::connections_refused`](crate::ServerStats::connections_refused).
+    ///
+    /// IPv4 addresses count one by one, IPv6 addresses by their /64 prefix. Behind a proxy or a
+    /// load balancer every connection comes from its address: raise the limit or turn it off there.
+    /// A mounted server (feature `axum`) does not use it: the app accepts the connections.
+    ///
+    /// ```
+    /// use hardlight::ServerConfig;
+    /// let direct = ServerConfig::new_self_signed("0.0.0.0:8443").max_handshakes_per_ip(8);
+    /// let behind_a_proxy = ServerConfig::plaintext("127.0.0.1:8080").max_handshakes_per_ip(None);
+    /// ```
+    pub fn max_handshakes_per_ip(mut self, handshakes: impl Into<Option<usize>>) -> Self {
+        self.max_handshakes_per_ip = handshakes.into().map(|n| n.max(1));
+        self
+    }
+
+    /// Connections from one address that may be open at once, handshakes included (default: no
+    /// limit; at least 1). A connection beyond it is closed at once, before any TLS work, without
+    /// an answer, and counted in
+    /// [`ServerStats::connections_refused`](crate::ServerStats::connections_refused). Addresses
+    /// count as for [`max_handshakes_per_ip`](ServerConfig::max_handshakes_per_ip).
+    ///
+    /// Off by default because many legitimate clients can share one address (a company's or a
+    /// mobile carrier's NAT, a proxy in front of the server); set it when clients connect directly.
+    /// A mounted server (feature `axum`) does not use it.
+    pub fn max_connections_per_ip(mut self, connections: impl Into<Option<usize>>) -> Self {
+        self.max_connections_per_ip = connections.into().map(|n| n.max(1));
         self
     }
 
@@ -268,7 +329,7 @@ impl ServerConfig {
     /// Longest a call may run (default: no limit). A call still running then is stopped (its future
     /// dropped) and answered with a timeout error; the connection goes on.
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
-        self.call_timeout = Some(timeout);
+        self.call_timeout = Some(bounded(timeout));
         self
     }
 
@@ -285,6 +346,11 @@ impl ServerConfig {
     /// [`handshake_timeout`](ServerConfig::handshake_timeout): past it the client gets `503` and may
     /// retry. A panic in the hook answers `500`. Refusals count in
     /// [`ServerStats::connections_refused`](crate::ServerStats::connections_refused).
+    ///
+    /// A browser sends a site's cookies with a WebSocket upgrade whichever page opens it: a hook
+    /// that trusts cookies needs [`allowed_origins`](ServerConfig::allowed_origins) too, or any web
+    /// page can connect as its visitor. A server with a hook and no allow-list logs a warning when
+    /// it starts.
     ///
     /// ```
     /// use hardlight::{Identity, Rejection, ServerConfig};
@@ -320,14 +386,14 @@ impl ServerConfig {
     /// the connection is closed with code 1011 before `HELLO`, and its `#[on_disconnect]` does not
     /// run.
     pub fn connect_hook_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_hook_timeout = timeout;
+        self.connect_hook_timeout = bounded(timeout);
         self
     }
 
     /// Longest a handler's `#[on_disconnect]` hook may run (default 5 s): a hook that hangs is
     /// stopped (its future dropped) so that it cannot pin the connection.
     pub fn disconnect_hook_timeout(mut self, timeout: Duration) -> Self {
-        self.disconnect_hook_timeout = timeout;
+        self.disconnect_hook_timeout = bounded(timeout);
         self
     }
 
@@ -356,7 +422,7 @@ impl ServerConfig {
     /// during which the server is not reading the connection (its calls' replies wait unread, say)
     /// does not count. At the default 4 MiB message size, 30 s allows a sender of about 1.1 Mbit/s.
     pub fn message_timeout(mut self, timeout: Duration) -> Self {
-        self.message_timeout = timeout;
+        self.message_timeout = bounded(timeout);
         self
     }
 
@@ -408,6 +474,20 @@ impl ServerConfig {
     /// size.
     pub(crate) fn partial_bytes_limit(&self) -> u64 {
         self.max_partial_bytes.max(self.max_message_size as u64)
+    }
+
+    /// Logs a warning, when the server starts, for what in this configuration is likely a mistake.
+    pub(crate) fn warn_about_risks(&self) {
+        if self.authenticate.is_some() && self.allowed_origins.is_none() {
+            // A browser sends a site's cookies with a WebSocket upgrade whatever page opens it.
+            tracing::warn!(
+                "the server authenticates connections but takes upgrades from pages of any \
+                 origin: if the authentication hook trusts cookies (or anything else a browser \
+                 sends by itself), any web page its users visit can connect as them (cross-site \
+                 WebSocket hijacking); list your pages' origins with \
+                 ServerConfig::allowed_origins"
+            );
+        }
     }
 
     /// The address the server listens on, as given; empty for `ServerConfig::mounted`, and not

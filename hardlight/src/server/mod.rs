@@ -36,9 +36,11 @@ cfg_native! {
     pub(crate) mod config;
     mod connection;
     mod deadline;
+    mod file_limit;
     mod identities;
     mod limits;
     mod partial;
+    mod peer_slots;
     mod preflight;
     mod service;
     mod shutdown;
@@ -61,8 +63,10 @@ cfg_native! {
     use tokio::time::Instant;
     use tokio_tungstenite::tungstenite::http::StatusCode;
 
+    use file_limit::AcceptBackoff;
     use identities::Identities;
     use limits::PeerRateLimiter;
+    use peer_slots::PeerSlots;
     use service::Service;
     use stats::Counted;
 
@@ -114,6 +118,9 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     shutdown: ShutdownHandle,
     peer_limiter: Option<PeerRateLimiter>,
+    /// Connections and handshakes per peer address (standalone servers only: a mounted one does
+    /// not accept its connections).
+    peer_slots: PeerSlots,
 }
 
 #[cfg(feature = "native")]
@@ -181,6 +188,8 @@ impl Server {
     pub fn new<H: Handler>(config: ServerConfig, factory: Factory<H>) -> Self {
         let tls = config.tls.as_ref().map(|tls| tls.acceptor());
         let peer_limiter = config.connection_rate_limit.map(PeerRateLimiter::new);
+        let peer_slots =
+            PeerSlots::new(config.max_handshakes_per_ip, config.max_connections_per_ip);
         let stats = ServerStats::default();
         #[cfg_attr(not(feature = "nats"), allow(unused_mut))]
         let mut registry =
@@ -205,6 +214,7 @@ impl Server {
                 next_id: AtomicU64::new(1),
                 shutdown: ShutdownHandle::new(),
                 peer_limiter,
+                peer_slots,
             },
         }
     }
@@ -305,10 +315,18 @@ impl Server {
     /// Binds the listening socket, so that the address is known (port 0 picks a free port) before
     /// serving with [`BoundServer::run`]. A NATS bridge starts connecting here.
     ///
+    /// Every connection takes a file descriptor: on Unix the process's soft limit on open files is
+    /// raised to its hard limit here, and if it still leaves room for fewer connections than
+    /// [`ServerConfig::max_connections`] (after 128 kept for everything else), the server serves
+    /// that many at most and logs a warning ([`BoundServer::max_connections`]).
+    ///
     /// # Errors
     /// [`Error::InvalidAddress`] if the address cannot be bound, or the NATS URL or subject prefix
     /// cannot be used (an unreachable NATS is not an error: the bridge retries).
-    pub async fn bind(self) -> Result<BoundServer, Error> {
+    pub async fn bind(mut self) -> Result<BoundServer, Error> {
+        let config = &mut self.shared.config;
+        config.warn_about_risks();
+        config.max_connections = file_limit::fit_connections(config.max_connections);
         let address = self.shared.config.address.clone();
         let listener = TcpListener::bind(&address)
             .await
@@ -362,6 +380,12 @@ impl BoundServer {
         self.shared.stats.clone()
     }
 
+    /// Connections served at once: [`ServerConfig::max_connections`], or less if the process's
+    /// open-files limit leaves room for fewer (see [`Server::bind`]).
+    pub fn max_connections(&self) -> usize {
+        self.shared.config.max_connections
+    }
+
     /// A handle that shuts the server down gracefully; see [`ShutdownHandle`].
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shared.shutdown.clone()
@@ -386,28 +410,26 @@ impl BoundServer {
         let mut refusals = JoinSet::new();
         let shutdown = shared.shutdown.clone();
         let mut shutdown_requested = std::pin::pin!(shutdown.requested());
+        let mut backoff = AcceptBackoff::default();
+        // While accepting fails, the loop waits for this instead, serving those connected meanwhile.
+        let mut pause = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
+        let mut paused = false;
         let deadline = loop {
             tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, peer)) => match shared.admit(Some(peer)) {
-                        Ok(counted) => {
-                            connections.spawn(accept::serve(shared.clone(), tcp, peer, counted));
-                        }
-                        Err((status, text)) => {
-                            shared.stats.connection_refused();
-                            if refusals.len() < MAX_REFUSALS_IN_PROGRESS {
-                                refusals.spawn(accept::refuse_connection(
-                                    shared.clone(), tcp, peer, status, text,
-                                ));
-                            }
-                        }
-                    },
+                accepted = listener.accept(), if !paused => match accepted {
+                    Ok((tcp, peer)) => {
+                        backoff.succeeded();
+                        accept::take(&shared, tcp, peer, &mut connections, &mut refusals);
+                    }
                     Err(e) => {
-                        // Out of file descriptors and the like: keep serving those already connected.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::task::yield_now().await;
+                        shared.stats.accept_failed();
+                        if let Some(wait) = backoff.failed(&e) {
+                            pause.as_mut().reset(Instant::now() + wait);
+                            paused = true;
+                        }
                     }
                 },
+                () = &mut pause, if paused => paused = false,
                 deadline = &mut shutdown_requested => break deadline,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 Some(_) = refusals.join_next(), if !refusals.is_empty() => {}

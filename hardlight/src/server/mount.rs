@@ -112,6 +112,7 @@ impl Server {
     /// [`Error::InvalidAddress`] if the NATS URL or subject prefix cannot be used (an unreachable
     /// NATS is not an error: the bridge retries).
     pub async fn into_axum_service(self) -> Result<AxumService, Error> {
+        self.shared.config.warn_about_risks();
         let background = self.start_background().await?;
         Ok(AxumService {
             mount: Arc::new(Mount {

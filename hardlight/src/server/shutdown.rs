@@ -54,7 +54,7 @@ impl ShutdownHandle {
     /// Starts the shutdown, letting calls in flight run for at most `grace`. Only the first request
     /// counts.
     pub fn shutdown(&self, grace: Duration) {
-        let deadline = Instant::now() + grace;
+        let deadline = Instant::now() + crate::rt::bounded(grace);
         self.deadline.send_if_modified(|current| {
             if current.is_some() {
                 return false;

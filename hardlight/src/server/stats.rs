@@ -28,6 +28,7 @@ struct Inner {
     connections: watch::Sender<usize>,
     accepted: AtomicU64,
     refused: AtomicU64,
+    accepts_failed: AtomicU64,
     calls: AtomicUsize,
     oneway_received: AtomicU64,
     oneway_refused: AtomicU64,
@@ -49,14 +50,25 @@ impl ServerStats {
     }
 
     /// Connections refused since the server started, before upgrading: by the connection limit, the
-    /// rate of new connections per address, the origin allow-list, the authentication hook, or one
-    /// connection per identity.
+    /// limits per address (handshakes, open connections, rate of new connections), the origin
+    /// allow-list, the authentication hook, or one connection per identity.
     pub fn connections_refused(&self) -> u64 {
         self.inner.refused.load(Ordering::Relaxed)
     }
 
     pub(crate) fn connection_refused(&self) {
         self.inner.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Times accepting a TCP connection failed since the server started: mostly out of file
+    /// descriptors, which a monitor should alert on. The server then pauses accepting (10 ms,
+    /// doubling up to 1 s, while it keeps failing) and serves the connections it has meanwhile.
+    pub fn accepts_failed(&self) -> u64 {
+        self.inner.accepts_failed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn accept_failed(&self) {
+        self.inner.accepts_failed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Calls running now, over all connections, one-way messages whose handlers are running
@@ -146,6 +158,8 @@ impl std::fmt::Debug for ServerStats {
         f.debug_struct("ServerStats")
             .field("connections", &self.connections())
             .field("connections_accepted", &self.connections_accepted())
+            .field("connections_refused", &self.connections_refused())
+            .field("accepts_failed", &self.accepts_failed())
             .field("calls_in_flight", &self.calls_in_flight())
             .field("oneways_received", &self.oneways_received())
             .field("oneways_refused", &self.oneways_refused())
