@@ -86,8 +86,14 @@ impl ClientConfig {
     }
 
     /// TLS for local development against a self-signed dev server: the connection is encrypted but
-    /// the server is **not authenticated**. Prefer [`ClientConfig::pinned`] wherever you can get the
-    /// server's fingerprint.
+    /// the server is **not authenticated** (any certificate is accepted, so anyone on the path can
+    /// read what is sent, an [`auth_token`](Self::auth_token) included). Prefer
+    /// [`ClientConfig::pinned`] wherever you can get the server's fingerprint (a dev server prints
+    /// it: [`ServerTls::fingerprint`](crate::tls::ServerTls::fingerprint)).
+    ///
+    /// Connecting with it prints [`UNVERIFIED_WARNING`](crate::tls::UNVERIFIED_WARNING) on stderr,
+    /// with or without a tracing subscriber: once per process in a debug build, for every connection
+    /// in a release build.
     ///
     /// In a browser (feature `wasm`), the browser decides whom to trust: this is `ClientConfig::tls`,
     /// and a self-signed certificate works only once the browser trusts it.
