@@ -4,8 +4,12 @@
 //! ```text
 //! cargo run --example counter                        # server and client in one process
 //! cargo run --example counter -- server 127.0.0.1:8080  # only the server, until Ctrl-C
-//! cargo run --example counter -- client 127.0.0.1:8080  # only the client; exit 0 on success
+//! cargo run --example counter -- client 127.0.0.1:8080 --pin <fingerprint>  # exit 0 on success
 //! ```
+//!
+//! The client trusts exactly the server's certificate: in one process it takes the fingerprint from
+//! the server's configuration, as two processes it takes the one the server prints (`--pin`).
+//! Without `--pin` it accepts any certificate, and hardlight says so loudly on stderr.
 //!
 //! This crate depends on `hardlight` and `tokio` only: everything the macros generate is reached
 //! through `hardlight`.
@@ -105,8 +109,18 @@ async fn main() -> ExitCode {
     {
         [] => demo().await,
         ["server", address] => serve(address).await,
-        ["client", address] => run_client(address).await,
-        _ => Err("usage: counter [server ADDR | client ADDR]".to_owned()),
+        ["client", address] => {
+            run_client(CounterClient::new_self_signed(
+                address,
+                Compression::default(),
+            ))
+            .await
+        }
+        ["client", address, "--pin", fingerprint] => match fingerprint.parse::<CertFingerprint>() {
+            Ok(fingerprint) => run_client(pinned(address, fingerprint)).await,
+            Err(e) => Err(format!("--pin: {e}")),
+        },
+        _ => Err("usage: counter [server ADDR | client ADDR [--pin FINGERPRINT]]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,10 +134,16 @@ async fn main() -> ExitCode {
 /// Server and client in one process.
 async fn demo() -> Result<(), String> {
     let server = make_server("localhost:0");
+    let fingerprint = server
+        .config()
+        .tls()
+        .map(ServerTls::fingerprint)
+        .ok_or("the dev server has TLS")?;
     let bound = server.bind().await.map_err(|e| e.to_string())?;
     let port = bound.local_addr().map_err(|e| e.to_string())?.port();
     let server = tokio::spawn(bound.run());
-    let result = run_client(&format!("localhost:{port}")).await;
+    // The client trusts exactly this server's certificate, taken from its configuration.
+    let result = run_client(pinned(&format!("localhost:{port}"), fingerprint)).await;
     server.abort();
     result
 }
@@ -131,14 +151,14 @@ async fn demo() -> Result<(), String> {
 /// Only the server, until interrupted.
 async fn serve(address: &str) -> Result<(), String> {
     let server = make_server(address);
-    if let Some(tls) = server.config().tls() {
-        println!("certificate fingerprint (SHA-256): {}", tls.fingerprint());
-    }
+    let fingerprint = server.config().tls().map(ServerTls::fingerprint);
     let bound = server.bind().await.map_err(|e| e.to_string())?;
-    println!(
-        "counter server listening on {}",
-        bound.local_addr().map_err(|e| e.to_string())?
-    );
+    let local = bound.local_addr().map_err(|e| e.to_string())?;
+    println!("counter server listening on {local}");
+    if let Some(fingerprint) = fingerprint {
+        println!("certificate fingerprint (SHA-256): {fingerprint}");
+        println!("connect with: cargo run --example counter -- client {local} --pin {fingerprint}");
+    }
     // On Ctrl-C: stop accepting, give calls in flight up to 5 s, then close every connection
     // with 1001; `run` returns once they are all closed.
     let shutdown = bound.shutdown_handle();
@@ -178,9 +198,15 @@ fn make_server(address: &str) -> Server {
     server
 }
 
+/// A client trusting exactly the certificate with this fingerprint.
+fn pinned(address: &str, fingerprint: CertFingerprint) -> CounterClient {
+    CounterClient::new(
+        ClientConfig::pinned(address, fingerprint).compression(Compression::default()),
+    )
+}
+
 /// The client side of the demo. Fails if any step fails or an expected event does not arrive.
-async fn run_client(address: &str) -> Result<(), String> {
-    let client = CounterClient::new_self_signed(address, Compression::default());
+async fn run_client(client: CounterClient) -> Result<(), String> {
     client
         .connect()
         .await

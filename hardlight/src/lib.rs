@@ -50,6 +50,7 @@ pub mod error;
 pub mod events;
 mod keepalive;
 mod locks;
+mod redact;
 mod rt;
 pub mod server;
 pub mod state;

@@ -13,8 +13,11 @@
 //!   certificates whose fingerprint reached the client out of band (printed by the server, written in
 //!   a config file). Rotating the certificate means distributing the new fingerprint.
 //! * [`ServerTrust::AcceptAnyDangerous`] accepts whatever certificate the server presents. Traffic is
-//!   encrypted, but anyone on the path can impersonate the server, so use it only against a local
-//!   development server. Building a connector with it logs a warning.
+//!   encrypted, but anyone on the path can impersonate the server (and read an auth token), so use it
+//!   only against a local development server. Building a connector with it prints
+//!   [`UNVERIFIED_WARNING`] on stderr, whether or not a tracing subscriber is installed (once per
+//!   process in a debug build, for every connection in a release build), and logs a `tracing`
+//!   warning.
 //!
 //! In every mode the server's handshake signature is still verified, so the peer must hold the
 //! private key of the certificate it presents; the modes differ only in which certificates they accept.
@@ -283,8 +286,9 @@ impl fmt::Debug for ServerTls {
 #[derive(Clone)]
 pub enum ServerTrust {
     /// Development only: accept any certificate, such as a server's self-signed development
-    /// certificate. Encrypts but does not authenticate the server. Logs a warning whenever a
-    /// connector is built with it.
+    /// certificate. Encrypts but does not authenticate the server. Prints [`UNVERIFIED_WARNING`] on
+    /// stderr (once per process in a debug build, each time in a release build) and logs a warning
+    /// whenever a connector is built with it. Prefer [`ServerTrust::Pinned`].
     AcceptAnyDangerous,
     /// Trust exactly one certificate, identified by its SHA-256 fingerprint. The names, chain and
     /// validity dates in the certificate are not checked; handshake signatures are.
@@ -330,11 +334,7 @@ impl ServerTrust {
                     provider,
                 })),
             Self::AcceptAnyDangerous => {
-                tracing::warn!(
-                    "TLS server certificate verification is DISABLED (ServerTrust::AcceptAnyDangerous): \
-                     connections are encrypted but the server is not authenticated; \
-                     use only for local development"
-                );
+                warn_unverified();
                 builder
                     .dangerous()
                     .with_custom_certificate_verifier(Arc::new(FingerprintVerifier {
@@ -356,6 +356,38 @@ impl fmt::Debug for ServerTrust {
             Self::Pinned(pin) => f.debug_tuple("Pinned").field(pin).finish(),
             Self::Roots(roots) => write!(f, "Roots({} certificates)", roots.len()),
         }
+    }
+}
+
+/// What a client that does not verify the server's certificate prints on stderr.
+pub const UNVERIFIED_WARNING: &str = "\
+hardlight WARNING: TLS server certificate verification is DISABLED
+  (ClientConfig::self_signed, a generated client's new_self_signed, or ServerTrust::AcceptAnyDangerous).
+  The connection is encrypted, but anyone on the path can impersonate the server and read all that
+  is sent, auth tokens included. Use it only against a local development server. To trust exactly
+  your server, pin its certificate: ClientConfig::pinned(address, fingerprint), with the SHA-256
+  fingerprint the server prints (ServerTls::fingerprint).";
+
+/// Says loudly that a connection will not verify the server's certificate.
+///
+/// On stderr, whether or not the application installed a tracing subscriber, so that a build that
+/// trusts any certificate cannot go unnoticed; and through `tracing` as a warning, each time. A debug
+/// build prints it once per process (the dev demo stays readable); a release build, where it is most
+/// likely a mistake, for every connection.
+fn warn_unverified() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    tracing::warn!(
+        "TLS server certificate verification is DISABLED (ServerTrust::AcceptAnyDangerous): \
+         connections are encrypted but the server is not authenticated; \
+         use only for local development, or pin the certificate (ClientConfig::pinned)"
+    );
+    if cfg!(debug_assertions) {
+        ONCE.call_once(|| eprintln!("{UNVERIFIED_WARNING}"));
+    } else {
+        eprintln!(
+            "{UNVERIFIED_WARNING}\n  This is a release build: this warning is printed for every \
+             connection."
+        );
     }
 }
 

@@ -27,8 +27,12 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
     );
     let new_self_signed_doc = format!(
         " A client of `{ident}` for `address` that accepts the server's self-signed certificate, \
-         using `compression`.\n\n For development and tests only: it does not authenticate the \
-         server."
+         using `compression`.\n\n For development and tests only: it accepts **any** certificate, so \
+         it does not authenticate the server, and anyone on the path can read what it sends, auth \
+         tokens included. Connecting prints a warning on stderr (see \
+         `hardlight::tls::UNVERIFIED_WARNING`). Prefer \
+         `Self::new(ClientConfig::pinned(address, fingerprint))` with the fingerprint the server \
+         prints."
     );
     let methods = service
         .methods

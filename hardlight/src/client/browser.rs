@@ -76,7 +76,7 @@ pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
     mirror: &Mirror<S>,
 ) -> Result<Arc<Session<S>>, Error> {
     let target = Target::parse(&config.address, config.trust.is_some())?;
-    let url = target.url();
+    let url = crate::redact::address(&target.url());
     crate::rt::timeout(
         config.connect_timeout,
         establish::<S>(&target, config, mirror),
@@ -100,7 +100,13 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
         .iter()
         .map(|entry| wasm_bindgen::JsValue::from_str(entry))
         .collect::<js_sys::Array>();
-    let ws = WebSocket::new_with_str_sequence(&url, &protocols).map_err(js_error)?;
+    // The browser's error quotes the URL, which may carry the token: it is not passed on.
+    let ws = WebSocket::new_with_str_sequence(&url, &protocols).map_err(|_| {
+        Error::Transport(format!(
+            "the browser refused to open a WebSocket to {} (an invalid URL or subprotocol)",
+            crate::redact::address(&url)
+        ))
+    })?;
     ws.set_binary_type(BinaryType::Arraybuffer);
     let backlog = Backlog::new(config.max_message_size);
     let (socket, mut events) = Socket::attach(ws, backlog.clone());
@@ -115,8 +121,9 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
         }
         _ => {
             return Err(Error::Transport(format!(
-                "could not open a WebSocket to {url} (the browser does not say why: refused, \
-                 unreachable or untrusted)"
+                "could not open a WebSocket to {} (the browser does not say why: refused, \
+                 unreachable or untrusted)",
+                crate::redact::address(&url)
             )));
         }
     }

@@ -30,7 +30,10 @@ pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 /// use hardlight::{ClientConfig, Compression};
 /// let config = ClientConfig::self_signed("localhost:8080").compression(Compression::none());
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output shows the address without credentials (userinfo and query values read
+/// `<redacted>`) and leaves out the token; so do the errors connecting reports.
+#[derive(Clone)]
 pub struct ClientConfig {
     pub(crate) address: String,
     pub(crate) trust: Option<Trust>,
@@ -82,6 +85,42 @@ impl std::fmt::Debug for AuthToken {
     }
 }
 
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // By hand rather than derived: the address may carry a token (`?token=`) or credentials.
+        let Self {
+            address,
+            trust,
+            compression,
+            connect_timeout,
+            max_message_size,
+            max_nesting_depth,
+            event_buffer,
+            keepalive_interval,
+            idle_timeout,
+            call_timeout,
+            reconnect,
+            when_disconnected,
+            auth,
+        } = self;
+        f.debug_struct("ClientConfig")
+            .field("address", &crate::redact::address(address))
+            .field("trust", trust)
+            .field("compression", compression)
+            .field("connect_timeout", connect_timeout)
+            .field("max_message_size", max_message_size)
+            .field("max_nesting_depth", max_nesting_depth)
+            .field("event_buffer", event_buffer)
+            .field("keepalive_interval", keepalive_interval)
+            .field("idle_timeout", idle_timeout)
+            .field("call_timeout", call_timeout)
+            .field("reconnect", reconnect)
+            .field("when_disconnected", when_disconnected)
+            .field("auth", auth)
+            .finish()
+    }
+}
+
 impl ClientConfig {
     /// TLS, trusting the server as `trust` says.
     #[cfg(feature = "native")]
@@ -90,8 +129,14 @@ impl ClientConfig {
     }
 
     /// TLS for local development against a self-signed dev server: the connection is encrypted but
-    /// the server is **not authenticated**. Prefer [`ClientConfig::pinned`] wherever you can get the
-    /// server's fingerprint.
+    /// the server is **not authenticated** (any certificate is accepted, so anyone on the path can
+    /// read what is sent, an [`auth_token`](Self::auth_token) included). Prefer
+    /// [`ClientConfig::pinned`] wherever you can get the server's fingerprint (a dev server prints
+    /// it: [`ServerTls::fingerprint`](crate::tls::ServerTls::fingerprint)).
+    ///
+    /// Connecting with it prints [`UNVERIFIED_WARNING`](crate::tls::UNVERIFIED_WARNING) on stderr,
+    /// with or without a tracing subscriber: once per process in a debug build, for every connection
+    /// in a release build.
     ///
     /// In a browser (feature `wasm`), the browser decides whom to trust: this is `ClientConfig::tls`,
     /// and a self-signed certificate works only once the browser trusts it.
@@ -252,7 +297,9 @@ impl ClientConfig {
         self
     }
 
-    /// The WebSocket URL this configuration connects to.
+    /// The WebSocket URL this configuration connects to, with the address's query as given (a
+    /// `?token=` in the address included; not a token set with
+    /// [`auth_token_via`](Self::auth_token_via)).
     pub fn url(&self) -> Result<String, Error> {
         let target = Target::parse(&self.address, self.trust.is_some())?;
         Ok(target.url())
@@ -270,7 +317,8 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) fn parse(address: &str, tls: bool) -> Result<Self, Error> {
-        let invalid = |why: &str| Error::InvalidAddress(address.to_owned(), why.to_owned());
+        let invalid =
+            |why: &str| Error::InvalidAddress(crate::redact::address(address), why.to_owned());
         let rest = match address.split_once("://") {
             Some(("wss", rest)) if tls => rest,
             Some(("ws", rest)) if !tls => rest,
@@ -298,8 +346,29 @@ impl Target {
                 None => (authority, None),
             }
         };
+        if authority.contains('@') {
+            // Not sent anywhere, and shown only redacted: credentials travel as a token.
+            return Err(invalid(
+                "credentials in the address are not supported: use ClientConfig::auth_token",
+            ));
+        }
         if host.is_empty() {
             return Err(invalid("no host"));
+        }
+        // Written into the request line and the Host header as they are: nothing that could end
+        // either early.
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'%'))
+        {
+            return Err(invalid(
+                "the host may hold only letters, digits and . - _ : %",
+            ));
+        }
+        if !path.bytes().all(|b| matches!(b, b'!'..=b'~')) || path.contains('#') {
+            return Err(invalid(
+                "the path and query may hold only visible ASCII without '#' (percent-encode the rest)",
+            ));
         }
         let port = match port {
             Some(port) => port.parse().map_err(|_| invalid("bad port"))?,
@@ -346,6 +415,34 @@ mod tests {
         assert_eq!(t.url(), "ws://127.0.0.1:9/rpc?token=a%20b&x");
         let t = Target::parse("localhost:8080?token=abc", true).unwrap();
         assert_eq!((t.port, t.path.as_str()), (8080, "/?token=abc"));
+    }
+
+    #[test]
+    fn addresses_with_credentials_or_odd_characters_are_refused_without_showing_them() {
+        for (address, why) in [
+            ("wss://ada:s3cret@h:1/", "credentials"),
+            ("ada:s3cret@h:1", "credentials"),
+            ("h:1/a b?token=s3cret", "path"),
+            ("h:1/a\r\nX:?token=s3cret", "path"),
+            ("h\r\n:1", "host"),
+        ] {
+            match Target::parse(address, true) {
+                Err(e @ Error::InvalidAddress(..)) => {
+                    let shown = format!("{e} {e:?}");
+                    assert!(shown.contains(why), "{shown}");
+                    assert!(!shown.contains("s3cret"), "{shown}");
+                }
+                other => panic!("{address:?}: expected InvalidAddress, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_address_credentials() {
+        let config = ClientConfig::plaintext("ws://h:1/rpc?token=s3cret");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("ws://h:1/rpc?token=<redacted>"), "{debug}");
     }
 
     #[test]

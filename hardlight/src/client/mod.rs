@@ -145,7 +145,8 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     }
 
     /// A client for a development server with a self-signed certificate (see
-    /// [`ClientConfig::self_signed`]: encrypted, not authenticated).
+    /// [`ClientConfig::self_signed`]: encrypted, not authenticated; connecting prints a warning on
+    /// stderr). Prefer [`ClientConfig::pinned`].
     pub fn new_self_signed(address: &str, compression: Compression) -> Self {
         Self::new(ClientConfig::self_signed(address).compression(compression))
     }

@@ -4,17 +4,19 @@ use std::future::ready;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::http::header;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::Mirror;
 use super::config::{ClientConfig, Target};
 use super::driver::drive;
 use super::outbox::Outgoing;
-use super::request::upgrade_request;
+use super::request::request_head;
 use super::session::{Incoming, Session, check_selected, closed_before_hello, lost_before_hello};
 use crate::error::Error;
 use crate::keepalive::Keepalive;
@@ -45,7 +47,7 @@ pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
         .map_err(|_| {
             Error::LimitExceeded(format!(
                 "connecting to {} took longer than {:?}",
-                target.url(),
+                crate::redact::address(&target.url()),
                 config.connect_timeout
             ))
         })?
@@ -61,24 +63,17 @@ where
     S: ?Sized + ServiceSchema + 'static,
     St: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let request = upgrade_request(config, target, S::FINGERPRINT)?;
-    let (mut ws, response) = tokio_tungstenite::client_async_with_config(
-        request,
+    let key = generate_key();
+    let head = request_head(config, target, S::FINGERPRINT, &key)?;
+    let (stream, selected, tail) = upgrade(stream, &head, &key).await?;
+    check_selected(selected.as_deref())?;
+    let mut ws = WebSocketStream::from_partially_read(
         stream,
+        tail,
+        Role::Client,
         Some(websocket_config(config.max_message_size)),
     )
-    .await
-    .map_err(|e| match e {
-        WsError::Http(response) => {
-            Error::http_refusal(response.status().as_u16(), response.body().as_deref())
-        }
-        e => transport(e),
-    })?;
-    let selected = response
-        .headers()
-        .get(header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|v| v.to_str().ok());
-    check_selected(selected)?;
+    .await;
 
     let hello = loop {
         match ws.next().await {
@@ -131,6 +126,105 @@ where
         keepalive,
     ));
     Ok(session)
+}
+
+/// Most bytes of a response head the client reads: as much as the server accepts of a request head.
+const MAX_RESPONSE_HEAD: usize = 8 << 10;
+/// Most headers in a response head.
+const MAX_RESPONSE_HEADERS: usize = 64;
+/// Most bytes of a refusal's body the client reads for its reason.
+const MAX_REFUSAL_BODY: usize = 4 << 10;
+
+/// The client's side of the WebSocket upgrade (RFC 6455 §4.1): sends `head` (offering `key`), reads
+/// the answer, and checks it. Returns the stream, the subprotocol the server selected, and the bytes
+/// read past the response head (the first frames).
+///
+/// # Errors
+/// [`Error::Unauthorized`] or [`Error::HandshakeRefused`] with the reason for an answer other than
+/// 101; [`Error::Transport`] if the answer is not a valid upgrade or the connection fails.
+async fn upgrade<St: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: St,
+    head: &[u8],
+    key: &str,
+) -> Result<(St, Option<String>, Vec<u8>), Error> {
+    stream.write_all(head).await?;
+    stream.flush().await?;
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+        let mut response = httparse::Response::new(&mut headers);
+        let parsed = response
+            .parse(&buf)
+            .map_err(|e| Error::Transport(format!("invalid upgrade response: {e}")))?;
+        if let httparse::Status::Complete(len) = parsed {
+            let status = response.code.unwrap_or(0);
+            let header = |name: &str| {
+                response
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case(name))
+                    .and_then(|h| std::str::from_utf8(h.value).ok())
+                    .map(str::trim)
+            };
+            if status != 101 {
+                let length = header("content-length").and_then(|v| v.parse::<usize>().ok());
+                let body = read_body(&mut stream, buf.split_off(len), length).await;
+                return Err(Error::http_refusal(status, Some(&body)));
+            }
+            let has_token = |name: &str, token: &str| {
+                header(name).is_some_and(|v| {
+                    v.split(',')
+                        .any(|part| part.trim().eq_ignore_ascii_case(token))
+                })
+            };
+            if !has_token("upgrade", "websocket") || !has_token("connection", "upgrade") {
+                return Err(Error::Transport(
+                    "invalid upgrade response: no `Upgrade: websocket` and `Connection: upgrade`"
+                        .into(),
+                ));
+            }
+            if header("sec-websocket-accept") != Some(derive_accept_key(key.as_bytes()).as_str()) {
+                return Err(Error::Transport(
+                    "invalid upgrade response: wrong Sec-WebSocket-Accept".into(),
+                ));
+            }
+            let selected = header("sec-websocket-protocol").map(str::to_owned);
+            let tail = buf.split_off(len);
+            return Ok((stream, selected, tail));
+        }
+        if buf.len() >= MAX_RESPONSE_HEAD {
+            return Err(Error::Transport(format!(
+                "invalid upgrade response: head longer than {MAX_RESPONSE_HEAD} bytes"
+            )));
+        }
+        let mut chunk = [0u8; 1024];
+        let read = stream.read(&mut chunk).await?;
+        if read == 0 {
+            return Err(Error::Transport(
+                "the server closed the connection during the upgrade".into(),
+            ));
+        }
+        buf.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// The body of a refusal, for its reason: `length` bytes if the server said how many, else until it
+/// closes, at most [`MAX_REFUSAL_BODY`] either way. A read that fails ends the body where it is.
+async fn read_body<St: AsyncRead + Unpin>(
+    stream: &mut St,
+    mut body: Vec<u8>,
+    length: Option<usize>,
+) -> Vec<u8> {
+    let want = length.unwrap_or(usize::MAX).min(MAX_REFUSAL_BODY);
+    let mut chunk = [0u8; 1024];
+    while body.len() < want {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => body.extend_from_slice(&chunk[..read]),
+        }
+    }
+    body.truncate(want);
+    body
 }
 
 fn close_parts(frame: Option<CloseFrame>) -> (Option<u16>, String) {

@@ -1,13 +1,10 @@
 //! The WebSocket upgrade request a client sends: the URL, the subprotocol offer, and the
 //! authentication token where the configuration puts it ([`crate::wire::auth`]). [`upgrade`] decides
-//! all three for every transport; [`upgrade_request`] makes tungstenite's request of them.
-
-#[cfg(feature = "native")]
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-#[cfg(feature = "native")]
-use tokio_tungstenite::tungstenite::handshake::client::Request;
-#[cfg(feature = "native")]
-use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
+//! all three for every transport; [`request_head`] writes the native client's request of them.
+//!
+//! The native client writes its request itself rather than through tungstenite's client handshake,
+//! which logs the whole request (an `Authorization` header, a `hardlight-auth.` entry or a `?token=`
+//! included) at TRACE level: whatever an application's logging captures, the token is not in it.
 
 use super::config::{ClientConfig, Target};
 use crate::error::Error;
@@ -20,6 +17,8 @@ use crate::wire::handshake::client_offer;
 pub(crate) struct Upgrade {
     /// The URL, with the token's query parameter when it travels there.
     pub url: String,
+    /// The request target (the URL's path and query), as the request line carries it.
+    pub path: String,
     /// The subprotocol offer, with the token's entry when it travels there.
     pub offer: Vec<String>,
     /// The `Authorization` header's value when the token travels there.
@@ -37,6 +36,7 @@ pub(crate) fn upgrade(
 ) -> Result<Upgrade, Error> {
     let mut upgrade = Upgrade {
         url: target.url(),
+        path: target.path.clone(),
         offer: client_offer(fingerprint, config.compression.level()),
         authorization: None,
     };
@@ -51,100 +51,118 @@ pub(crate) fn upgrade(
             TokenCarrier::Subprotocol => upgrade.offer.push(auth_subprotocol(&auth.token)),
             TokenCarrier::Query => {
                 let separator = if target.path.contains('?') { '&' } else { '?' };
-                upgrade.url = format!(
-                    "{}{separator}{TOKEN_QUERY_PARAMETER}={}",
-                    upgrade.url,
+                let parameter = format!(
+                    "{separator}{TOKEN_QUERY_PARAMETER}={}",
                     encode_query_value(&auth.token)
                 );
+                upgrade.url.push_str(&parameter);
+                upgrade.path.push_str(&parameter);
             }
         }
     }
     Ok(upgrade)
 }
 
-/// The upgrade request for a client of the service with schema `fingerprint`.
+/// The head of the upgrade request for a client of the service with schema `fingerprint`, offering
+/// `key` as its `Sec-WebSocket-Key`: what tungstenite's client would send, headers in the same order.
 ///
 /// # Errors
-/// [`Error::InvalidToken`] if the token cannot travel where the configuration puts it;
-/// [`Error::Transport`] if the URL cannot make a request.
+/// [`Error::InvalidToken`] if the token cannot travel where the configuration puts it.
 #[cfg(feature = "native")]
-pub(crate) fn upgrade_request(
+pub(crate) fn request_head(
     config: &ClientConfig,
     target: &Target,
     fingerprint: u64,
-) -> Result<Request, Error> {
+    key: &str,
+) -> Result<Vec<u8>, Error> {
     let Upgrade {
-        url,
+        path,
         offer,
         authorization,
+        ..
     } = upgrade(config, target, fingerprint)?;
-    let mut request = url
-        .into_client_request()
-        .map_err(|e| Error::Transport(e.to_string()))?;
-    let headers = request.headers_mut();
-    let value =
-        |text: &str| HeaderValue::from_str(text).map_err(|e| Error::Transport(e.to_string()));
-    headers.insert(header::SEC_WEBSOCKET_PROTOCOL, value(&offer.join(", "))?);
+    // `Target::parse` let through only characters that cannot end the line or the header early;
+    // the offer and the token were checked to be header-safe.
+    let host = if target.host.contains(':') {
+        format!("[{}]:{}", target.host, target.port)
+    } else {
+        format!("{}:{}", target.host, target.port)
+    };
+    let mut head = format!(
+        "GET {path} HTTP/1.1\r\n\
+         Host: {host}\r\n\
+         Connection: Upgrade\r\n\
+         Upgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: {key}\r\n\
+         Sec-WebSocket-Protocol: {}\r\n",
+        offer.join(", ")
+    );
     if let Some(authorization) = authorization {
-        let mut authorization = value(&authorization)?;
-        // Keeps it out of HTTP/2 header tables and debug output of the http crate.
-        authorization.set_sensitive(true);
-        headers.insert(header::AUTHORIZATION, authorization);
+        head.push_str(&format!("Authorization: {authorization}\r\n"));
     }
-    Ok(request)
+    head.push_str("\r\n");
+    Ok(head.into_bytes())
 }
 
 #[cfg(all(test, feature = "native"))]
 mod tests {
     use super::*;
 
-    fn request(config: ClientConfig) -> Result<Request, Error> {
+    fn head(config: ClientConfig) -> Result<String, Error> {
         let target = Target::parse(&config.address, false)?;
-        upgrade_request(&config, &target, 0x0123_4567_89ab_cdef)
-    }
-
-    fn protocols(request: &Request) -> &str {
-        request.headers()[header::SEC_WEBSOCKET_PROTOCOL]
-            .to_str()
-            .expect("ASCII")
+        let head = request_head(&config, &target, 0x0123_4567_89ab_cdef, "a2V5")?;
+        Ok(String::from_utf8(head).expect("ASCII"))
     }
 
     #[test]
     fn each_carrier_puts_the_token_in_its_place() {
         let base = || ClientConfig::plaintext("ws://h:1/rpc?room=1");
-        let header = request(base().auth_token("t.1")).expect("request");
-        assert_eq!(header.headers()[header::AUTHORIZATION], "Bearer t.1");
+        let header = head(base().auth_token("t.1")).expect("request");
         assert_eq!(
-            protocols(&header),
-            "hardlight.v1, hardlight.schema.0123456789abcdef"
+            header,
+            "GET /rpc?room=1 HTTP/1.1\r\nHost: h:1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: a2V5\r\n\
+             Sec-WebSocket-Protocol: hardlight.v1, hardlight.schema.0123456789abcdef\r\n\
+             Authorization: Bearer t.1\r\n\r\n"
         );
 
-        let sub =
-            request(base().auth_token_via(TokenCarrier::Subprotocol, "t.1")).expect("request");
-        assert!(sub.headers().get(header::AUTHORIZATION).is_none());
-        assert_eq!(
-            protocols(&sub),
-            "hardlight.v1, hardlight.schema.0123456789abcdef, hardlight-auth.t.1"
+        let sub = head(base().auth_token_via(TokenCarrier::Subprotocol, "t.1")).expect("request");
+        assert!(!sub.contains("Authorization"), "{sub}");
+        assert!(
+            sub.contains(
+                "Sec-WebSocket-Protocol: hardlight.v1, hardlight.schema.0123456789abcdef, \
+                 hardlight-auth.t.1\r\n"
+            ),
+            "{sub}"
         );
 
-        let query = request(base().auth_token_via(TokenCarrier::Query, "a b/c")).expect("request");
-        assert_eq!(
-            query.uri().to_string(),
-            "ws://h:1/rpc?room=1&token=a%20b%2Fc"
+        let query = head(base().auth_token_via(TokenCarrier::Query, "a b/c")).expect("request");
+        assert!(
+            query.starts_with("GET /rpc?room=1&token=a%20b%2Fc HTTP/1.1\r\n"),
+            "{query}"
+        );
+        let v6 = head(ClientConfig::plaintext("ws://[::1]:7")).expect("request");
+        assert!(
+            v6.starts_with("GET / HTTP/1.1\r\nHost: [::1]:7\r\n"),
+            "{v6}"
         );
     }
 
     #[test]
     fn a_token_its_carrier_cannot_hold_is_an_error() {
-        let bad = request(
+        let bad = head(
             ClientConfig::plaintext("h:1").auth_token_via(TokenCarrier::Subprotocol, "YWJj=="),
         );
         match bad {
-            Err(Error::InvalidToken(why)) => assert!(why.contains("'='"), "{why}"),
+            Err(Error::InvalidToken(why)) => {
+                assert!(why.contains("'='"), "{why}");
+                assert!(!why.contains("YWJj"), "{why}");
+            }
             other => panic!("expected InvalidToken, got {other:?}"),
         }
         assert!(matches!(
-            request(ClientConfig::plaintext("h:1").auth_token("two words")),
+            head(ClientConfig::plaintext("h:1").auth_token("two words")),
             Err(Error::InvalidToken(_))
         ));
     }

@@ -2,8 +2,11 @@
 //! each identity now, shared by every service of a server.
 //!
 //! A connection claims its identity before its upgrade completes and holds the [`Claim`] until its
-//! `on_disconnect` hook has run; dropping the claim frees the identity, but only if the entry is still
-//! that connection's (a newer connection may have replaced it meanwhile).
+//! `on_disconnect` hook has run. An identity's entry lists every connection that claimed it and has
+//! not released it yet: the current holder, and the older ones it replaced that are still closing. A
+//! newcomer waits for all of them, so that it is served only once every older connection's
+//! `on_disconnect` has finished, even when a newcomer in between gave up waiting (its claim gone, the
+//! connection it replaced still closing). The entry goes once the list is empty.
 //!
 //! [`ServerConfig::one_connection_per_identity`]: crate::ServerConfig::one_connection_per_identity
 
@@ -28,30 +31,34 @@ pub enum IdentityPolicy {
     RejectNew,
     /// The old connection is closed with code 4010 (`replaced by a newer connection of the same
     /// identity`), its `on_disconnect` hook runs, and then the new one is served: the new
-    /// connection's `on_connect` runs after the old one's `on_disconnect` has finished. Suits clients
-    /// that reconnect after a network failure.
+    /// connection's `on_connect` runs after the old one's `on_disconnect` has finished (after that of
+    /// every older connection of the identity still closing, when a newcomer in between gave up
+    /// waiting). Suits clients that reconnect after a network failure.
     ReplaceOld,
 }
 
 /// The close reason a replaced connection gets.
 pub(crate) const REPLACED_REASON: &str = "replaced by a newer connection of the same identity";
 
-/// The connection holding each identity.
+/// The connections holding each identity.
 #[derive(Clone, Default)]
 pub(crate) struct Identities {
-    held: Arc<Mutex<HashMap<Arc<str>, Holder>>>,
+    held: Arc<Mutex<HashMap<Arc<str>, Holders>>>,
 }
 
-struct Holder {
-    connection: u64,
-    close: CloseSignal,
-    /// Ends (its sender is dropped) when the holder's claim is dropped.
-    released: watch::Receiver<()>,
+/// An identity's connections that have claimed it and not released it yet.
+struct Holders {
+    /// The connection the identity belongs to now, and how to close it; `None` once it has released
+    /// its claim while connections it replaced are still closing.
+    current: Option<(u64, CloseSignal)>,
+    /// Every connection of `unreleased` ends (its sender is dropped) when its claim is dropped:
+    /// the current one, and those replaced that are still closing.
+    unreleased: Vec<(u64, watch::Receiver<()>)>,
 }
 
 /// A connection's hold on its identity; freed when dropped.
 pub(crate) struct Claim {
-    held: Arc<Mutex<HashMap<Arc<str>, Holder>>>,
+    held: Arc<Mutex<HashMap<Arc<str>, Holders>>>,
     name: Arc<str>,
     connection: u64,
     _released: watch::Sender<()>,
@@ -61,23 +68,26 @@ pub(crate) struct Claim {
 #[derive(Debug)]
 pub(crate) struct AlreadyConnected(pub String);
 
-/// A claim granted, and the connection it replaced, which must have ended before the new one is
+/// A claim granted, and the connections it waits for, which must have ended before the new one is
 /// served.
 pub(crate) struct Granted {
     pub claim: Claim,
     pub replaced: Option<Replaced>,
 }
 
-/// A connection being closed in favour of a newer one.
+/// The older connections of an identity that a newer one waits for: the one it replaced, and any
+/// that one was still waiting for.
 pub(crate) struct Replaced {
-    released: watch::Receiver<()>,
+    released: Vec<watch::Receiver<()>>,
 }
 
 impl Replaced {
-    /// Resolves once the replaced connection has released its claim (its `on_disconnect` has run).
-    pub(crate) async fn ended(mut self) {
-        // The sender never sends: `changed` fails exactly when it is dropped.
-        while self.released.changed().await.is_ok() {}
+    /// Resolves once every older connection has released its claim (its `on_disconnect` has run).
+    pub(crate) async fn ended(self) {
+        for mut released in self.released {
+            // The sender never sends: `changed` fails exactly when it is dropped.
+            while released.changed().await.is_ok() {}
+        }
     }
 }
 
@@ -93,15 +103,13 @@ impl Identities {
     ) -> Result<Granted, AlreadyConnected> {
         let name: Arc<str> = Arc::from(identity.name());
         let (released_tx, released_rx) = watch::channel(());
-        let holder = Holder {
-            connection,
-            close: close.clone(),
-            released: released_rx,
-        };
         let mut held = lock(&self.held);
         let replaced = match held.entry(name.clone()) {
             Entry::Vacant(slot) => {
-                slot.insert(holder);
+                slot.insert(Holders {
+                    current: Some((connection, close.clone())),
+                    unreleased: vec![(connection, released_rx)],
+                });
                 None
             }
             Entry::Occupied(_) if policy == IdentityPolicy::RejectNew => {
@@ -111,16 +119,25 @@ impl Identities {
                 )));
             }
             Entry::Occupied(mut slot) => {
-                let old = slot.insert(holder);
-                tracing::debug!(
-                    identity = identity.name(),
-                    old = old.connection,
-                    "replacing the identity's connection"
-                );
-                old.close.request(close::REPLACED, REPLACED_REASON);
-                Some(Replaced {
-                    released: old.released,
-                })
+                let holders = slot.get_mut();
+                if let Some((old, old_close)) = holders.current.take() {
+                    tracing::debug!(
+                        identity = identity.name(),
+                        old,
+                        "replacing the identity's connection"
+                    );
+                    old_close.request(close::REPLACED, REPLACED_REASON);
+                }
+                // Older connections are waited for even when the one that replaced them is gone:
+                // it may have given up waiting while they still run their on_disconnect.
+                let older = holders
+                    .unreleased
+                    .iter()
+                    .map(|(_, released)| released.clone())
+                    .collect();
+                holders.current = Some((connection, close.clone()));
+                holders.unreleased.push((connection, released_rx));
+                Some(Replaced { released: older })
             }
         };
         Ok(Granted {
@@ -134,7 +151,7 @@ impl Identities {
         })
     }
 
-    /// Identities held now.
+    /// Identities held now (by a connection, or by connections still closing).
     #[cfg(test)]
     fn len(&self) -> usize {
         lock(&self.held).len()
@@ -143,11 +160,22 @@ impl Identities {
 
 impl Drop for Claim {
     fn drop(&mut self) {
+        // Runs before `_released` is dropped: whoever waits on it sees the entry already updated.
         let mut held = lock(&self.held);
-        if held
-            .get(&self.name)
-            .is_some_and(|holder| holder.connection == self.connection)
+        let Some(holders) = held.get_mut(&self.name) else {
+            return;
+        };
+        holders
+            .unreleased
+            .retain(|(connection, _)| *connection != self.connection);
+        if holders
+            .current
+            .as_ref()
+            .is_some_and(|(connection, _)| *connection == self.connection)
         {
+            holders.current = None;
+        }
+        if holders.unreleased.is_empty() {
             held.remove(&self.name);
         }
     }
@@ -206,6 +234,32 @@ mod tests {
         replaced.ended().await;
         assert_eq!(identities.len(), 1);
         drop(new.claim);
+        assert_eq!(identities.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_newcomer_waits_for_every_older_connection_still_closing() {
+        use futures_util::FutureExt;
+
+        let identities = Identities::default();
+        let ada = Identity::new("ada");
+        let claim = |connection| {
+            identities
+                .claim(IdentityPolicy::ReplaceOld, &ada, connection, &CloseSignal::new())
+                .expect("ReplaceOld grants every claim")
+        };
+        let old = claim(1);
+        // The second replaces the first, then gives up waiting for it and goes.
+        let second = claim(2);
+        drop(second);
+        // The first is still closing: the third waits for it, though nobody holds the identity now.
+        let third = claim(3);
+        let mut ended = Box::pin(third.replaced.expect("waits for the first").ended());
+        assert!((&mut ended).now_or_never().is_none());
+        drop(old.claim);
+        ended.await;
+        assert_eq!(identities.len(), 1);
+        drop(third.claim);
         assert_eq!(identities.len(), 0);
     }
 }

@@ -49,16 +49,32 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 /// let config = NatsConfig::new("nats://127.0.0.1:4222").subject_prefix("chat.events");
 /// assert_eq!(config.url(), "nats://127.0.0.1:4222");
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Credentials in the URL (`nats://user:password@host`, `nats://token@host`) are handed to NATS as
+/// its `CONNECT` options, never as part of a URL, and are shown nowhere: `Debug` output, errors and
+/// logs have `<redacted>` in their place.
+#[derive(Clone)]
 pub struct NatsConfig {
     url: String,
     subject_prefix: String,
     queue: usize,
 }
 
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsConfig")
+            .field("url", &crate::redact::addresses(&self.url))
+            .field("subject_prefix", &self.subject_prefix)
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
 impl NatsConfig {
     /// Bridges through the NATS server(s) at `url`: `nats://host:port`, several separated by commas,
-    /// `tls://` for TLS, credentials as `nats://user:password@host:port`.
+    /// `tls://` for TLS, credentials as `nats://user:password@host:port` or a token as
+    /// `nats://token@host:port` (percent-encode `@`, `:` and `%` in them; every URL of the list
+    /// carries the same credentials, or only the first does).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -82,7 +98,7 @@ impl NatsConfig {
         self
     }
 
-    /// The NATS URL, as given.
+    /// The NATS URL, as given (credentials included).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -130,6 +146,8 @@ pub struct NatsBridge {
 
 struct Inner {
     config: NatsConfig,
+    /// The URL as logs and `Debug` show it: without credentials.
+    shown_url: String,
     /// Random per server: marks its publications so that it never delivers them twice.
     origin: String,
     state: watch::Sender<State>,
@@ -160,6 +178,7 @@ impl NatsBridge {
         let (outgoing_tx, outgoing) = mpsc::channel(config.queue);
         let (changes_tx, changes) = TopicChanges::channel();
         let inner = Arc::new(Inner {
+            shown_url: crate::redact::addresses(&config.url),
             config,
             origin: wire::random_origin(),
             state: watch::Sender::default(),
@@ -196,9 +215,18 @@ impl NatsBridge {
         let config = &self.inner.config;
         wire::check_prefix(&config.subject_prefix)
             .map_err(|why| Error::InvalidAddress(config.subject_prefix.clone(), why.to_owned()))?;
-        let urls: Vec<&str> = config.url.split(',').map(str::trim).collect();
+        let invalid = |why: String| Error::InvalidAddress(self.inner.shown_url.clone(), why);
+        let (urls, credentials) =
+            split_credentials(&config.url).map_err(|why| invalid(why.into()))?;
+        let options = match credentials {
+            None => ConnectOptions::new(),
+            Some(Credentials::UserPassword(user, password)) => {
+                ConnectOptions::with_user_and_password(user, password)
+            }
+            Some(Credentials::Token(token)) => ConnectOptions::with_token(token),
+        };
         let (events_tx, events) = mpsc::unbounded_channel();
-        let client = ConnectOptions::new()
+        let client = options
             .name(format!("hardlight {}", self.inner.origin))
             // Our own publications are of no use to us; the origin header still guards against them.
             .no_echo()
@@ -210,7 +238,7 @@ impl NatsBridge {
             })
             .connect(urls.as_slice())
             .await
-            .map_err(|e| Error::InvalidAddress(config.url.clone(), e.to_string()))?;
+            .map_err(|e| invalid(e.to_string()))?;
         tasks.spawn(publisher::run(
             self.inner.clone(),
             client.clone(),
@@ -261,11 +289,80 @@ impl NatsBridge {
 impl std::fmt::Debug for NatsBridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsBridge")
-            .field("url", &self.inner.config.url)
+            .field("url", &self.inner.shown_url)
             .field("origin", &self.inner.origin)
             .field("status", &self.status())
             .finish()
     }
+}
+
+/// Credentials found in a NATS URL.
+#[derive(Debug, PartialEq, Eq)]
+enum Credentials {
+    UserPassword(String, String),
+    Token(String),
+}
+
+/// The URLs of a comma-separated list without their userinfo, and the credentials it held:
+/// `user:password@` or `token@`, percent-decoded. async-nats would neither use credentials left in a
+/// URL nor keep them out of its own logs (it logs server addresses with `Debug`), so they travel as
+/// options. The error says why the list is refused, without the credentials.
+fn split_credentials(list: &str) -> Result<(Vec<String>, Option<Credentials>), &'static str> {
+    let mut urls = Vec::new();
+    let mut found: Option<Credentials> = None;
+    for url in list.split(',').map(str::trim) {
+        let (scheme, rest) = match url.split_once("://") {
+            Some((scheme, rest)) => (Some(scheme), rest),
+            None => (None, url),
+        };
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let Some((userinfo, after)) = rest[..authority_end].rsplit_once('@') else {
+            urls.push(url.to_owned());
+            continue;
+        };
+        let decode = |text: &str| {
+            percent_decode(text).ok_or("credentials in a NATS URL must be UTF-8 once decoded")
+        };
+        let credentials = match userinfo.split_once(':') {
+            Some((user, password)) => Credentials::UserPassword(decode(user)?, decode(password)?),
+            None => Credentials::Token(decode(userinfo)?),
+        };
+        if found.as_ref().is_some_and(|first| *first != credentials) {
+            return Err("the NATS URLs carry different credentials; NATS takes one set");
+        }
+        found = Some(credentials);
+        let scheme = scheme
+            .map(|scheme| format!("{scheme}://"))
+            .unwrap_or_default();
+        urls.push(format!("{scheme}{after}{}", &rest[authority_end..]));
+    }
+    Ok((urls, found))
+}
+
+/// Decodes `%XX` escapes (only: in userinfo a `+` is a `+`); `None` if the result is not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => std::str::from_utf8(hex)
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok()),
+            _ => None,
+        };
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded).ok()
 }
 
 impl Inner {
@@ -296,5 +393,41 @@ impl Inner {
 
     fn update(&self, change: impl FnOnce(&mut State)) {
         self.state.send_modify(change);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_leave_the_urls_and_travel_as_options() {
+        let (urls, credentials) =
+            split_credentials("nats://ada:p%40ss+w@h:1, tls://ada:p%40ss+w@h:2/x").unwrap();
+        assert_eq!(urls, ["nats://h:1", "tls://h:2/x"]);
+        assert_eq!(
+            credentials,
+            Some(Credentials::UserPassword("ada".into(), "p@ss+w".into()))
+        );
+        let (urls, credentials) = split_credentials("s3cret@h:1,nats://h:2").unwrap();
+        assert_eq!(urls, ["h:1", "nats://h:2"]);
+        assert_eq!(credentials, Some(Credentials::Token("s3cret".into())));
+        assert_eq!(
+            split_credentials("nats://h:1").unwrap(),
+            (vec!["nats://h:1".to_owned()], None)
+        );
+        let refused = split_credentials("nats://a:s3cret@h:1,nats://b:other@h:2").unwrap_err();
+        assert!(!refused.contains("s3cret"), "{refused}");
+    }
+
+    #[test]
+    fn debug_hides_the_credentials() {
+        let config = NatsConfig::new("nats://ada:s3cret@127.0.0.1:4222");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(
+            debug.contains("nats://<redacted>@127.0.0.1:4222"),
+            "{debug}"
+        );
     }
 }

@@ -88,7 +88,7 @@ impl Router {
     }
 
     fn on_connection(&mut self, event: Event) {
-        let url = &self.inner.config.url;
+        let url = &self.inner.shown_url;
         match event {
             Event::Connected => {
                 tracing::info!(url, "NATS bridge connected");
