@@ -258,9 +258,10 @@ enum Hostile {
     State,
 }
 
-/// A fake `Trees` server: accepts one plaintext connection, sends `HELLO`, answers the first call
-/// with a deep value as `how` says, and every call with `Tree::Leaf(5)`.
-async fn hostile_server(how: Hostile) -> u16 {
+/// A fake `Trees` server: accepts one plaintext connection, sends `HELLO` (announcing compression at
+/// `level`, if given), answers the first call with a deep value as `how` says, and every call with
+/// `Tree::Leaf(5)`; compressed at `level` if given.
+async fn hostile_server(how: Hostile, level: Option<u8>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let tree = deep_archive(HOSTILE_DEPTH, |tree| tree);
@@ -277,7 +278,7 @@ async fn hostile_server(how: Hostile) -> u16 {
         let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select)
             .await
             .unwrap();
-        let hello = FieldListWriter::hello(256, 1 << 24, 0);
+        let hello = FieldListWriter::hello(256, 1 << 24, level.unwrap_or(0));
         ws.send(Message::Binary(hello.finish().into()))
             .await
             .unwrap();
@@ -314,6 +315,7 @@ async fn hostile_server(how: Hostile) -> u16 {
             reply.extend_from_slice(&body);
             frames.push(reply);
             for frame in frames {
+                let frame = seal(frame, level);
                 if ws.send(Message::Binary(frame.into())).await.is_err() {
                     return;
                 }
@@ -323,54 +325,64 @@ async fn hostile_server(how: Hostile) -> u16 {
     port
 }
 
-async fn client_of(port: u16) -> TreesClient {
-    let client = TreesClient::new(ClientConfig::plaintext(format!("127.0.0.1:{port}")));
+/// The client of a [`hostile_server`] compressing at `level`.
+async fn client_of(port: u16, level: Option<u8>) -> TreesClient {
+    let compression = level.map_or(Compression::none(), Compression::new);
+    let client = TreesClient::new(
+        ClientConfig::plaintext(format!("127.0.0.1:{port}")).compression(compression),
+    );
     within("connect", client.connect()).await.expect("connect");
     client
 }
 
 #[tokio::test]
 async fn a_deep_reply_fails_its_call_and_the_client_goes_on() {
-    let client = client_of(hostile_server(Hostile::Reply).await).await;
-    match within("call", client.grow(1)).await {
-        Err(CallError::Rpc(Error::Protocol(why))) => {
-            assert!(
-                why.contains("nested deeper than the maximum depth of 128"),
-                "{why}"
-            )
+    for level in [None, Some(6)] {
+        let client = client_of(hostile_server(Hostile::Reply, level).await, level).await;
+        match within("call", client.grow(1)).await {
+            Err(CallError::Rpc(Error::Protocol(why))) => {
+                assert!(
+                    why.contains("nested deeper than the maximum depth of 128"),
+                    "{why}"
+                )
+            }
+            other => panic!("expected a protocol error, got {other:?}"),
         }
-        other => panic!("expected a protocol error, got {other:?}"),
+        assert_eq!(within("call", client.grow(1)).await.unwrap(), Tree::Leaf(5));
     }
-    assert_eq!(within("call", client.grow(1)).await.unwrap(), Tree::Leaf(5));
 }
 
 #[tokio::test]
 async fn a_deep_event_is_dropped_and_the_client_goes_on() {
-    let client = client_of(hostile_server(Hostile::Event).await).await;
-    let mut events = client.subscribe().await.expect("subscribe");
-    // Events sent before a reply are handled before it resolves its call.
-    assert_eq!(within("call", client.grow(1)).await.unwrap(), Tree::Leaf(5));
-    match events.try_recv() {
-        Some(Ok(event)) => assert_eq!(event.payload, Tree::Leaf(9)),
-        other => panic!("expected the valid event only, got {other:?}"),
+    for level in [None, Some(6)] {
+        let client = client_of(hostile_server(Hostile::Event, level).await, level).await;
+        let mut events = client.subscribe().await.expect("subscribe");
+        // Events sent before a reply are handled before it resolves its call.
+        assert_eq!(within("call", client.grow(1)).await.unwrap(), Tree::Leaf(5));
+        match events.try_recv() {
+            Some(Ok(event)) => assert_eq!(event.payload, Tree::Leaf(9)),
+            other => panic!("expected the valid event only, got {other:?}"),
+        }
+        assert!(events.try_recv().is_none());
+        assert!(client.is_connected());
     }
-    assert!(events.try_recv().is_none());
-    assert!(client.is_connected());
 }
 
 #[tokio::test]
 async fn a_deep_state_field_ends_the_connection() {
-    let client = client_of(hostile_server(Hostile::State).await).await;
-    match within("call", client.grow(1)).await {
-        Err(CallError::Rpc(Error::Protocol(why))) => {
-            assert!(
-                why.contains("nested deeper than the maximum depth of 128"),
-                "{why}"
-            )
+    for level in [None, Some(6)] {
+        let client = client_of(hostile_server(Hostile::State, level).await, level).await;
+        match within("call", client.grow(1)).await {
+            Err(CallError::Rpc(Error::Protocol(why))) => {
+                assert!(
+                    why.contains("nested deeper than the maximum depth of 128"),
+                    "{why}"
+                )
+            }
+            other => panic!("expected a protocol error, got {other:?}"),
         }
-        other => panic!("expected a protocol error, got {other:?}"),
+        assert!(!client.is_connected());
     }
-    assert!(!client.is_connected());
 }
 
 /// The same hostile bytes, straight into the decoder with the default depth, on a thread whose
