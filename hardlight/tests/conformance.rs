@@ -4,21 +4,30 @@
 //!
 //! | Rule | Test |
 //! |---|---|
-//! | 1000 in answer to the client's close | `a_client_close_is_answered_with_a_close_frame` |
-//! | 1001 on shutdown, replies first | `shutdown.rs` |
-//! | 1002 malformed frame, compressed without negotiation, id reused, `NOTIFY` of a non-one-way or unknown method, `CALL` of a one-way method | `raw_peers.rs` (`malformed_frames_close_only_that_connection`), `two_calls_with_one_id_in_one_write_close_with_1002`, `oneway.rs` |
-//! | 1003 text message | `raw_peers.rs` (`malformed_frames_close_only_that_connection`) |
-//! | 1007 bad `NOTIFY` arguments | `oneway.rs`, `nesting.rs` |
-//! | calls beyond `max_calls` wait; never a close | `calls_beyond_max_calls_in_one_write_are_all_answered` |
-//! | 1009 message or inflation over the limit | `raw_peers.rs` (`a_message_over_the_size_limit_closes_with_1009`, `a_decompression_bomb_…`) |
-//! | 1011 instead of `HELLO` | `hooks.rs` |
-//! | 4001–4003 handshake refusals | `raw_peers.rs`, `protocol_vectors.rs` |
-//! | 4008 slow consumer | `events_scale.rs`, `limits.rs` |
-//! | 4009 idle timeout | `dead_peer.rs` |
-//! | 4010 replaced | `auth.rs` |
-//! | HTTP 400, 401, 403, 409, 429, 431, 503 | `raw_peers.rs`, `auth.rs`, `limits.rs` |
-//! | `budget_ms` 0: answered `TimedOut` without running | `a_budget_of_zero_is_answered_timed_out_without_running` |
-//! | `max_nesting_depth` | `nesting.rs` |
+//! | §9 1000 in answer to the client's close (a clean close) | `a_client_close_is_answered_with_a_close_frame`; in Chromium, `examples/web/tests/browser.rs` (`closes_are_clean_in_chromium`) |
+//! | §9 1001 on shutdown, replies first | `shutdown.rs` (`calls_in_flight_finish_then_clients_see_going_away`, `calls_still_running_at_the_deadline_…`) |
+//! | §9 1002 malformed frame, unknown kind or flag, compressed without negotiation | `raw_peers.rs` (`malformed_frames_close_only_that_connection`) |
+//! | §9 1002 call id reused while in flight, also in one write | `raw_peers.rs` (`a_call_id_reused_while_in_flight_is_a_protocol_error`), `two_calls_with_one_id_in_one_write_close_with_1002` |
+//! | §9 1002 `NOTIFY` of an unknown or non-one-way method, `CALL` of a one-way method | `oneway.rs` (`a_notify_for_an_unknown_method_or_a_call_is_a_protocol_error`, `a_client_and_a_server_that_disagree_…`) |
+//! | §9 1003 text message (server) | `raw_peers.rs` (`malformed_frames_close_only_that_connection`) |
+//! | §9 1007 bad `NOTIFY` arguments | `oneway.rs` (`bad_oneway_arguments_close_the_connection_with_1007`), `nesting.rs` |
+//! | §9 1008 message not completed in time, partial-message budget | `peer_memory.rs` |
+//! | §9 1009 message or inflation over the limit (server) | `raw_peers.rs` (`a_message_over_the_size_limit_closes_with_1009`, `a_decompression_bomb_…`) |
+//! | §9 1011 instead of `HELLO` | `hooks.rs` (`a_panicking_on_connect_closes_with_1011_…`, `an_on_connect_past_its_timeout_…`) |
+//! | §9 4001–4003 handshake refusals | `raw_peers.rs`, `protocol_vectors.rs` (`handshake_refusals_in_the_document_are_the_servers`) |
+//! | §9 4008 slow consumer | `events_scale.rs`, `peer_memory.rs` |
+//! | §9 4009 idle timeout | `limits.rs`, `dead_peer.rs` |
+//! | §9 4010 replaced | `auth.rs`, `replace_old.rs` |
+//! | §9 client 1002, 1003, 1009 | `the_client_closes_with_…` below; `bad_server.rs` |
+//! | §9 HTTP 400, 401, 403, 409, 429, 431, 503; closed before TLS | `raw_peers.rs`, `auth.rs`, `limits.rs`, `peer_limits.rs` |
+//! | §10 `max_calls_in_flight`: calls beyond it wait, never a close | `calls_beyond_max_calls_in_one_write_are_all_answered`, `raw_peers.rs`, `oneway.rs` |
+//! | §10 `handshake_timeout`, `first_byte_timeout`, per-address caps, `max_connections` | `raw_peers.rs`, `peer_limits.rs`, `limits.rs`, `file_limit.rs` |
+//! | §10 `keepalive`, `call_rate_limit`, `call_timeout`, `allowed_origins`, `connection_rate_limit` | `limits.rs` |
+//! | §10 `message_timeout`, `max_partial_bytes`, `outbound_queue`/`max_outbound_bytes` | `peer_memory.rs` |
+//! | §10 `max_nesting_depth` (server and client) | `nesting.rs` |
+//! | §10 `max_topic_len`, `max_topics_per_connection` | `topic_limits.rs` |
+//! | §10 `connect_hook_timeout`, `one_connection_per_identity` | `hooks.rs`, `auth.rs` |
+//! | §5.2 `budget_ms` 0: answered `TimedOut` without running | `a_budget_of_zero_is_answered_timed_out_without_running` |
 mod common;
 
 use common::*;
@@ -168,4 +177,113 @@ async fn calls_beyond_max_calls_in_one_write_are_all_answered() {
         answered.sort_unstable();
         assert_eq!(answered, (0..20).collect::<Vec<_>>(), "gated: {gated}");
     }
+}
+
+// --- the reference client's close codes (§9), against a raw server -------------------------------
+
+/// A raw server: completes the upgrade selecting `hardlight.v1`, sends an empty-state `HELLO`
+/// announcing compression `level` (0: none), answers the first `CALL` with `answer`, then reports
+/// the code of the close frame the client sends (`None`: the connection ended without one).
+async fn raw_server(
+    level: u8,
+    answer: Message,
+) -> (u16, tokio::sync::oneshot::Receiver<Option<u16>>) {
+    use hardlight::wire::frame::FieldListWriter;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (report, reported) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        #[allow(clippy::result_large_err)]
+        let select = |_: &Request, mut response: Response| {
+            response
+                .headers_mut()
+                .insert("sec-websocket-protocol", "hardlight.v1".parse().unwrap());
+            Ok(response)
+        };
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select)
+            .await
+            .unwrap();
+        let hello = FieldListWriter::hello(256, 1 << 20, level).finish();
+        ws.send(Message::Binary(hello.into())).await.unwrap();
+        let mut answer = Some(answer);
+        let mut code = None;
+        while let Some(Ok(message)) = ws.next().await {
+            match message {
+                Message::Binary(_) => {
+                    if let Some(answer) = answer.take() {
+                        let _ = ws.send(answer).await;
+                    }
+                }
+                Message::Close(frame) => {
+                    code = frame.map(|f| u16::from(f.code));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let _ = report.send(code);
+    });
+    (port, reported)
+}
+
+/// Connects a test client to the raw server, makes a call (which the server answers as told) and
+/// returns the close code the server saw.
+async fn client_close_code(level: u8, answer: Message) -> Option<u16> {
+    let (port, reported) = raw_server(level, answer).await;
+    let compression = if level == 0 {
+        Compression::none()
+    } else {
+        Compression::new(level)
+    };
+    let client = TestClient::new(
+        ClientConfig::plaintext(format!("127.0.0.1:{port}"))
+            .compression(compression)
+            .max_message_size(64 << 10),
+    );
+    within("connect", client.connect()).await.expect("connect");
+    assert!(within("the call", client.add(1, 2)).await.is_err());
+    within("the client's close", reported)
+        .await
+        .expect("the raw server reports")
+}
+
+#[tokio::test]
+async fn the_client_closes_with_1003_on_a_text_message() {
+    let code = client_close_code(0, Message::Text("hello".into())).await;
+    assert_eq!(code, Some(hardlight::wire::close::UNSUPPORTED_DATA));
+}
+
+#[tokio::test]
+async fn the_client_closes_with_1009_on_a_message_over_its_limit() {
+    let mut big = hardlight::wire::frame::reply_header(0, ReplyStatus::Ok, 0);
+    big.resize(100 << 10, 0);
+    let code = client_close_code(0, Message::Binary(big.into())).await;
+    assert_eq!(code, Some(hardlight::wire::close::MESSAGE_TOO_BIG));
+}
+
+#[tokio::test]
+async fn the_client_closes_with_1009_on_a_frame_inflating_over_its_limit() {
+    // A REPLY of 1 MiB of zeros, deflated to about a kilobyte: over the client's 64 KiB once inflated.
+    let mut reply = hardlight::wire::frame::reply_header(0, ReplyStatus::Ok, 0);
+    reply.resize(1 << 20, 0);
+    let sealed = hardlight::wire::compression::seal(reply, Some(6));
+    assert!(sealed.len() < 64 << 10);
+    let code = client_close_code(6, Message::Binary(sealed.into())).await;
+    assert_eq!(code, Some(hardlight::wire::close::MESSAGE_TOO_BIG));
+}
+
+#[tokio::test]
+async fn the_client_closes_with_1002_on_a_malformed_frame_or_a_second_hello() {
+    let truncated = Message::Binary(vec![0x11, 0x00, 0x00].into());
+    assert_eq!(
+        client_close_code(0, truncated).await,
+        Some(hardlight::wire::close::PROTOCOL_ERROR)
+    );
+    let hello = hardlight::wire::frame::FieldListWriter::hello(256, 1 << 20, 0).finish();
+    assert_eq!(
+        client_close_code(0, Message::Binary(hello.into())).await,
+        Some(hardlight::wire::close::PROTOCOL_ERROR)
+    );
 }
