@@ -28,6 +28,7 @@
 //! | §10 `max_topic_len`, `max_topics_per_connection` | `topic_limits.rs` |
 //! | §10 `connect_hook_timeout`, `one_connection_per_identity` | `hooks.rs`, `auth.rs` |
 //! | §5.2 `budget_ms` 0: answered `TimedOut` without running | `a_budget_of_zero_is_answered_timed_out_without_running` |
+//! | §9 1011 for a `HELLO` or state change over `max_message_size` | `a_hello_over_the_message_size_…`, `a_state_change_over_the_message_size_…` |
 mod common;
 
 use common::*;
@@ -286,4 +287,72 @@ async fn the_client_closes_with_1002_on_a_malformed_frame_or_a_second_hello() {
         client_close_code(0, Message::Binary(hello.into())).await,
         Some(hardlight::wire::close::PROTOCOL_ERROR)
     );
+}
+
+// --- what the server sends stays within the maximum message size ---------------------------------
+
+/// A service whose connection state can outgrow a message.
+#[connection_state]
+pub struct Heavy {
+    pub blob: Vec<u8>,
+}
+
+#[rpc(state = Heavy)]
+pub trait Swell {
+    /// Sets the state's blob to `len` bytes.
+    async fn swell(&self, len: u32) -> HandlerResult<()>;
+}
+
+/// With a context of `Some(len)`, `on_connect` starts the state at `len` bytes.
+#[rpc_handler(context = Option<u32>)]
+impl Swell for SwellHandler {
+    #[on_connect]
+    async fn start(&self) {
+        if let Some(len) = *self.context {
+            self.state.write().await.blob = vec![1; len as usize];
+        }
+    }
+
+    async fn swell(&self, len: u32) -> HandlerResult<()> {
+        self.state.write().await.blob = vec![2; len as usize];
+        Ok(())
+    }
+}
+
+async fn swell_server(initial: Option<u32>) -> (Served, SwellClient) {
+    let config = ServerConfig::new_self_signed("127.0.0.1:0").max_message_size(64 << 10);
+    let served = Served::start(config, factory!(SwellHandler, initial)).await;
+    let client = SwellClient::new(served.client_config());
+    (served, client)
+}
+
+#[tokio::test]
+async fn a_state_change_over_the_message_size_closes_with_1011_instead_of_being_sent() {
+    let (_served, client) = swell_server(None).await;
+    within("connect", client.connect()).await.expect("connect");
+    within("a small change", client.swell(1_000))
+        .await
+        .expect("a change that fits");
+    match within("a change too large", client.swell(100_000)).await {
+        Err(CallError::Rpc(Error::ConnectionClosed {
+            code: Some(1011),
+            reason,
+        })) => assert!(
+            reason.contains("exceeds the maximum message size"),
+            "{reason}"
+        ),
+        other => panic!("expected a 1011 close, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_hello_over_the_message_size_is_a_1011_close_instead() {
+    let (_served, client) = swell_server(Some(100_000)).await;
+    match within("connect", client.connect()).await {
+        Err(Error::ConnectionClosed {
+            code: Some(1011),
+            reason,
+        }) => assert!(reason.contains("HELLO of"), "{reason}"),
+        other => panic!("expected a 1011 close instead of HELLO, got {other:?}"),
+    }
 }

@@ -98,6 +98,8 @@ pub(super) struct Connection<H: Handler> {
     /// The message being received: how long it takes, and the server's budget for such messages.
     partial: PartialMessages,
     needs_flush: bool,
+    /// Set when the connection cannot go on (a state change too large to send): the close it needs.
+    failed: Option<CloseReason>,
     /// The connection's hold on its identity (one connection per identity), released once its
     /// `on_disconnect` has run.
     claim: Option<Claim>,
@@ -160,6 +162,7 @@ impl<H: Handler> Connection<H> {
             backlog,
             partial,
             needs_flush: false,
+            failed: None,
             claim,
         }
     }
@@ -214,6 +217,15 @@ impl<H: Handler> Connection<H> {
                 self.compression.unwrap_or(0),
             )
             .await;
+        if hello.len() > config.max_message_size {
+            let why = format!(
+                "HELLO of {} bytes (the connection state) exceeds the maximum message size of {}",
+                hello.len(),
+                config.max_message_size
+            );
+            tracing::error!(%why, "closing");
+            return close_with(close::INTERNAL_ERROR, why);
+        }
         if let Err(e) = ws.send(Message::Binary(hello.into())).await {
             return End::Lost(format!("sending HELLO failed: {e}"));
         }
@@ -360,6 +372,10 @@ impl<H: Handler> Connection<H> {
                 }
             }
 
+            if let Some(reason) = self.failed.take() {
+                return Poll::Ready(End::Close(reason));
+            }
+
             // Hand frames to tungstenite's buffer while the socket takes them.
             while !self.pending.is_empty() {
                 match ws.poll_ready_unpin(cx) {
@@ -429,6 +445,18 @@ impl<H: Handler> Connection<H> {
     fn finish_call(&mut self, cx: &mut Context<'_>, Finished { state, reply }: Finished) {
         self.take_events(cx);
         if let Some(state) = state {
+            let max = self.shared.config.max_message_size;
+            if state.len() > max {
+                // The client's mirror cannot follow: the connection ends (before the call's reply,
+                // which must not arrive without its state).
+                let why = format!(
+                    "connection state change of {} bytes exceeds the maximum message size of {max}",
+                    state.len()
+                );
+                tracing::error!(%why, "closing");
+                self.failed = Some(reason(close::INTERNAL_ERROR, why));
+                return;
+            }
             self.push_own(Bytes::from(state));
         }
         match reply {
