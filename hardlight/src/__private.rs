@@ -3,11 +3,12 @@
 pub use rkyv;
 
 pub use crate::client::Client;
-pub use crate::server::handler::{
-    Args, CallFuture, ConnectionParts, Dispatch, DispatchError, Handler, MethodReturn,
-    OnewayFuture, ServiceSchema, call, decode_args, oneway,
+pub use crate::contract::{
+    Args, CallFuture, Dispatch, DispatchError, MethodReturn, OnewayFuture, ServiceSchema, call,
+    decode_args, oneway,
 };
-pub use crate::server::hooks::{Disconnect, DisconnectArg};
+pub use crate::server::disconnect::{Disconnect, DisconnectArg};
+pub use crate::server::handler::{ConnectionParts, Handler};
 pub use crate::server::identity::Identity;
 pub use crate::state::{ConnectionState, StateHandle, unknown_field};
 pub use crate::wire::handshake::{fnv1a64, fnv1a64_extend};

@@ -46,6 +46,7 @@
 #![cfg_attr(not(feature = "native"), allow(dead_code))]
 
 pub mod client;
+pub mod contract;
 pub mod error;
 pub mod events;
 mod keepalive;

@@ -29,9 +29,9 @@ use super::driver::drive;
 use super::outbox::Outgoing;
 use super::request::upgrade;
 use super::session::{Incoming, Session, check_selected, closed_before_hello, lost_before_hello};
+use crate::contract::ServiceSchema;
 use crate::error::Error;
 use crate::keepalive::Keepalive;
-use crate::server::handler::ServiceSchema;
 use crate::wire::close;
 
 /// How long the client waits for the server without giving it up: browsers hide ping frames, so
@@ -142,8 +142,12 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
         Some(SocketEvent::Overflow) => return Err(fell_behind()),
         Some(SocketEvent::Open | SocketEvent::Failed) | None => return Err(lost_before_hello()),
     };
-    let session =
-        Session::<S>::from_hello(&hello, config, mirror.state.clone(), mirror.events.clone())?;
+    let session = Session::<S>::from_hello(
+        &hello,
+        config.received(),
+        mirror.state.clone(),
+        mirror.events.clone(),
+    )?;
 
     let sink = BrowserSink {
         ws: SendWrapper::new(socket.ws.clone()),

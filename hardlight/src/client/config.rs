@@ -201,6 +201,14 @@ impl ClientConfig {
         self
     }
 
+    /// What the client accepts from the server: the limits a session applies.
+    pub(crate) fn received(&self) -> super::session::Received {
+        super::session::Received {
+            max_message_size: self.max_message_size,
+            max_depth: self.max_nesting_depth,
+        }
+    }
+
     /// How deeply nested a value received from the server may be (default
     /// [`DEFAULT_MAX_DEPTH`](crate::wire::codec::DEFAULT_MAX_DEPTH), 128; at least 1), counted as
     /// [`Codable::decode_within`](crate::Codable::decode_within) does. Validating and decoding

@@ -10,10 +10,10 @@ use futures_util::{SinkExt, Stream, StreamExt};
 
 use super::outbox::{Batch, BoxSink, Outgoing};
 use super::session::{Incoming, Session};
+use crate::contract::ServiceSchema;
 use crate::error::Error;
 use crate::keepalive::{Due, Instant, Keepalive};
 use crate::rt;
-use crate::server::handler::ServiceSchema;
 use crate::wire::close;
 
 /// Time allowed to send our close frame.

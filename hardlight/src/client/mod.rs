@@ -35,10 +35,10 @@ pub use lifecycle::{ConnectionEvent, ConnectionEvents};
 pub use reconnect::Reconnect;
 pub use subscription::{RecvError, StateWatcher, Subscription};
 
+use crate::contract::{MethodReturn, ServiceSchema};
 use crate::error::{CallError, Error};
 use crate::events::Event;
 use crate::rt::{self, Instant};
-use crate::server::handler::{MethodReturn, ServiceSchema};
 use crate::wire::{Codable, Compression};
 #[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
 use browser as transport;

@@ -18,9 +18,9 @@ use super::driver::drive;
 use super::outbox::Outgoing;
 use super::request::request_head;
 use super::session::{Incoming, Session, check_selected, closed_before_hello, lost_before_hello};
+use crate::contract::ServiceSchema;
 use crate::error::Error;
 use crate::keepalive::Keepalive;
-use crate::server::handler::ServiceSchema;
 use crate::tls::server_name;
 use crate::ws::websocket_config;
 
@@ -88,8 +88,12 @@ where
             None => return Err(lost_before_hello()),
         }
     };
-    let session =
-        Session::<S>::from_hello(&hello, config, mirror.state.clone(), mirror.events.clone())?;
+    let session = Session::<S>::from_hello(
+        &hello,
+        config.received(),
+        mirror.state.clone(),
+        mirror.events.clone(),
+    )?;
 
     let (sink, stream) = ws.split();
     let sink = sink

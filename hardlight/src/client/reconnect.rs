@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::lifecycle::ConnectionEvent;
 use super::session::Session;
 use super::{Inner, Link, transport};
+use crate::contract::ServiceSchema;
 use crate::error::Error;
-use crate::server::handler::ServiceSchema;
 use crate::wire::close;
 
 /// Automatic reconnection: after a connection is lost, the client connects again, waiting longer

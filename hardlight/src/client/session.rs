@@ -12,11 +12,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot, watch};
 
+use crate::contract::{MethodReturn, ServiceSchema};
 use crate::error::{CallError, Error};
 use crate::events::{Event, EventDecode};
 use crate::locks::lock;
 use crate::rt::{self, Instant};
-use crate::server::handler::{MethodReturn, ServiceSchema};
 use crate::state::ConnectionState;
 use crate::topic::Topic;
 use crate::wire::Codable;
@@ -28,8 +28,16 @@ use crate::wire::frame::{
 };
 use crate::wire::handshake::PROTOCOL_TOKEN;
 
-use super::config::ClientConfig;
 use super::outbox::{Outbox, Outgoing, Written};
+
+/// What the client accepts from the server, from its configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Received {
+    /// Largest message, after inflation.
+    pub(crate) max_message_size: usize,
+    /// Deepest nesting of a value.
+    pub(crate) max_depth: usize,
+}
 
 /// A message as a transport delivers it.
 #[derive(Debug)]
@@ -120,7 +128,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     /// Builds the session from the server's `HELLO`, applying its state snapshot to `state`.
     pub(crate) fn from_hello(
         message: &[u8],
-        config: &ClientConfig,
+        limits: Received,
         state: watch::Sender<S::State>,
         events: broadcast::Sender<Event<S::Event>>,
     ) -> Result<Arc<Self>, Error> {
@@ -136,7 +144,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             state: fields,
         } = hello;
         let mut snapshot = S::State::default();
-        apply_fields(&mut snapshot, fields, config.max_nesting_depth)?;
+        apply_fields(&mut snapshot, fields, limits.max_depth)?;
         state.send_replace(snapshot);
         let max_calls = usize::from(max_calls.max(1));
         Ok(Arc::new(Self {
@@ -151,8 +159,8 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             next_id: AtomicU32::new(0),
             compression: (compression != 0).then_some(compression),
             max_outgoing: max_message_size as usize,
-            max_incoming: config.max_message_size,
-            max_depth: config.max_nesting_depth,
+            max_incoming: limits.max_message_size,
+            max_depth: limits.max_depth,
             state,
             events,
             shutdown: watch::channel(false).0,

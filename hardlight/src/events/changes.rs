@@ -15,9 +15,18 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use super::registry::TopicNotification;
 use crate::locks::lock;
 use crate::topic::Topic;
+
+/// A topic's life events, reported to the server's one
+/// [`TopicNotifier`](crate::events::TopicNotifier).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TopicNotification {
+    /// The topic got its first subscriber on this server.
+    Created(Topic),
+    /// The topic lost its last subscriber on this server (it unsubscribed or disconnected).
+    Removed(Topic),
+}
 
 /// The queue, shared by its one writer ([`ChangesSender`]) and its reader.
 #[derive(Debug, Default)]

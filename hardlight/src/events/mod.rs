@@ -6,6 +6,7 @@ mod changes;
 mod emitter;
 #[cfg(feature = "nats")]
 mod nats;
+pub(crate) mod outbound;
 mod payload;
 pub(crate) mod registry;
 mod subscriptions;

@@ -1,25 +1,17 @@
 //! The server-wide map from topics to subscribed connections, and the topic notifier.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 
+pub use super::changes::TopicNotification;
 use super::changes::{ChangesSender, TopicChanges};
+use super::outbound::Outbound;
 use crate::error::Error;
 use crate::locks::{lock, read, write};
-use crate::server::ServerStats;
-use crate::server::outbound::Outbound;
 use crate::topic::Topic;
-
-/// A topic's life events, reported to the server's one [`TopicNotifier`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum TopicNotification {
-    /// The topic got its first subscriber on this server.
-    Created(Topic),
-    /// The topic lost its last subscriber on this server (it unsubscribed or disconnected).
-    Removed(Topic),
-}
 
 /// Receives [`TopicNotification`]s; get it with `Server::get_topic_notifier`.
 ///
@@ -58,13 +50,22 @@ impl TopicNotifier {
     }
 }
 
+/// What a server's emits did: events encoded and frames queued (read by `ServerStats`).
+#[derive(Debug, Default)]
+pub(crate) struct EventCounts {
+    /// One per emit that reached the registry, whatever the number of subscribers.
+    pub(crate) encoded: AtomicU64,
+    /// One per subscriber an emit's frame was queued to.
+    pub(crate) queued: AtomicU64,
+}
+
 /// Topics and their subscribers.
 pub(crate) struct TopicRegistry {
     /// Largest frame that may be sent: the server's maximum message size.
     pub(crate) max_frame: usize,
     /// Longest topic that may be subscribed to or emitted to.
     max_topic_len: usize,
-    pub(crate) stats: ServerStats,
+    counts: Arc<EventCounts>,
     topics: RwLock<HashMap<Topic, HashMap<u64, Outbound>>>,
     // Never waits, since subscribing is synchronous in handlers, and holds at most one entry per
     // topic; nothing if nobody took it.
@@ -83,11 +84,11 @@ pub(crate) type TopicObserver = Box<dyn Fn(&TopicNotification) + Send + Sync>;
 pub(crate) type EventRelay = Box<dyn Fn(&Bytes) + Send + Sync>;
 
 impl TopicRegistry {
-    pub(crate) fn new(max_frame: usize, max_topic_len: usize, stats: ServerStats) -> Self {
+    pub(crate) fn new(max_frame: usize, max_topic_len: usize, counts: Arc<EventCounts>) -> Self {
         Self {
             max_frame,
             max_topic_len,
-            stats,
+            counts,
             topics: RwLock::default(),
             notifier: Mutex::default(),
             notifier_taken: Mutex::default(),
@@ -167,7 +168,10 @@ impl TopicRegistry {
     /// it to the relay for other servers; returns how many local subscribers got it.
     pub(crate) fn publish(&self, topic: &[u8], frame: &Bytes) -> usize {
         let queued = self.deliver(topic, frame);
-        self.stats.event_published(queued);
+        self.counts.encoded.fetch_add(1, Ordering::Relaxed);
+        self.counts
+            .queued
+            .fetch_add(queued as u64, Ordering::Relaxed);
         if let Some(relay) = &self.relay {
             relay(frame);
         }
@@ -176,7 +180,7 @@ impl TopicRegistry {
 
     /// Queues `frame` on every local subscriber of `topic`; returns how many got it. Events from other
     /// servers come in here: they are not this server's emits, so they are neither counted in
-    /// [`ServerStats`] nor relayed again.
+    /// [`EventCounts`] (`ServerStats::events_encoded`) nor relayed again.
     pub(crate) fn deliver(&self, topic: &[u8], frame: &Bytes) -> usize {
         let topics = read(&self.topics);
         topics.get(topic).map_or(0, |subscribers| {

@@ -3,10 +3,10 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use super::outbound::Outbound;
 use super::registry::TopicRegistry;
 use crate::error::Error;
 use crate::locks::lock;
-use crate::server::outbound::Outbound;
 use crate::topic::Topic;
 
 /// The topics one connection is subscribed to (the `subscriptions` field of a handler).

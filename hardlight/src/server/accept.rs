@@ -20,7 +20,8 @@ use super::admission::{self, Decision};
 use super::closing::CLOSE_GRACE;
 use super::peer_slots::PeerSlot;
 use super::preflight::{Head, read_head};
-use super::service::{self, Io};
+use super::io::Io;
+use super::service;
 use super::stats::Counted;
 use crate::ws::websocket_config;
 

@@ -12,7 +12,7 @@ use super::Shared;
 use super::auth::UpgradeRequest;
 use super::identities::{AlreadyConnected, Claim};
 use super::identity::Identity;
-use super::outbound::CloseSignal;
+use crate::events::outbound::CloseSignal;
 use super::preflight::RequestHead;
 use crate::wire::handshake::{Negotiation, PROTOCOL_TOKEN, negotiate};
 

@@ -9,9 +9,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use super::hooks::Disconnect;
-use super::outbound::CloseReason;
-use super::service::Io;
+use super::disconnect::Disconnect;
+use crate::events::outbound::CloseReason;
+use super::io::Io;
 use crate::wire::close;
 
 /// How long closing may take once decided: flushing the close frame to a peer that does not read,

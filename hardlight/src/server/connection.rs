@@ -33,13 +33,14 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::admission::Admitted;
 use super::closing::{self, End, close_with, lost, reason};
 use super::deadline::with_deadline;
-use super::handler::{Args, Dispatch, Factory, Handler};
+use super::handler::{Factory, Handler};
+use crate::contract::{Args, CallFuture, Dispatch};
 use super::hooks::{self, panic_message};
 use super::identities::Claim;
 use super::limits::CallThrottle;
-use super::outbound::{Backlog, CloseReason, CloseSignal, Outbound};
+use crate::events::outbound::{Backlog, CloseReason, CloseSignal, Outbound};
 use super::partial::PartialMessages;
-use super::service::Io;
+use super::io::Io;
 use super::state_sync::StateSync;
 use super::{ConnectionParts, Shared};
 use crate::events::{EventEmitter, Subscriptions};
@@ -589,7 +590,7 @@ impl<H: Handler> Connection<H> {
         &self,
         call_id: u32,
         budget: Option<Duration>,
-        call: Abortable<super::handler::CallFuture>,
+        call: Abortable<CallFuture>,
     ) -> Running {
         let state = self.state.clone();
         let counted = self.shared.stats.call_started();

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use super::identity::Identity;
-use super::outbound::CloseSignal;
+use crate::events::outbound::CloseSignal;
 use crate::locks::lock;
 use crate::wire::close;
 

@@ -7,14 +7,13 @@
 // Without `native` (the browser client) only what the code `#[rpc]` generates names is built: the
 // handler traits, hooks, identities, outbound frames and statistics. The server proper needs
 // `native`.
+pub(crate) mod disconnect;
 pub(crate) mod handler;
-pub(crate) mod hooks;
 pub(crate) mod identity;
-pub(crate) mod outbound;
 mod stats;
 
+pub use disconnect::{Disconnect, Initiator};
 pub use handler::{ConnectionParts, Factory, Handler};
-pub use hooks::{Disconnect, Initiator};
 pub use identity::Identity;
 pub use stats::ServerStats;
 
@@ -30,6 +29,7 @@ macro_rules! cfg_native {
 
 cfg_native! {
     mod accept;
+    mod hooks;
     mod admission;
     mod auth;
     mod closing;
@@ -38,6 +38,7 @@ cfg_native! {
     mod deadline;
     mod file_limit;
     mod identities;
+    mod io;
     mod limits;
     mod partial;
     mod peer_slots;
@@ -192,8 +193,11 @@ impl Server {
             PeerSlots::new(config.max_handshakes_per_ip, config.max_connections_per_ip);
         let stats = ServerStats::default();
         #[cfg_attr(not(feature = "nats"), allow(unused_mut))]
-        let mut registry =
-            TopicRegistry::new(config.max_message_size, config.max_topic_len, stats.clone());
+        let mut registry = TopicRegistry::new(
+            config.max_message_size,
+            config.max_topic_len,
+            stats.event_counts(),
+        );
         // Attached before the registry is shared, so that the bridge sees every topic from its start.
         #[cfg(feature = "nats")]
         let nats = config
@@ -203,7 +207,7 @@ impl Server {
         Self {
             shared: Shared {
                 config,
-                fingerprints: vec![<H::Service as handler::ServiceSchema>::FINGERPRINT],
+                fingerprints: vec![<H::Service as crate::contract::ServiceSchema>::FINGERPRINT],
                 services: vec![Box::new(factory)],
                 registry: Arc::new(registry),
                 stats,

@@ -27,8 +27,9 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::Instrument;
 
 use super::admission::{self, Admission, Decision};
+use super::io::Io;
 use super::preflight::{NOT_AN_UPGRADE, RequestHead, is_websocket_upgrade};
-use super::service::{self, Io};
+use super::service;
 use super::stats::Counted;
 use super::{Server, ServerStats, Shared, ShutdownHandle};
 use crate::error::Error;

@@ -8,7 +8,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -17,17 +16,10 @@ use super::Shared;
 use super::admission::{Admission, Admitted};
 use super::closing::CLOSE_GRACE;
 use super::connection::Connection;
-use super::handler::{Factory, Handler, ServiceSchema};
+use super::handler::{Factory, Handler};
+use super::io::Io;
+use crate::contract::ServiceSchema;
 use crate::wire::handshake::Negotiation;
-
-/// The byte stream under a connection's WebSocket: plain TCP or TLS, boxed so that services need not
-/// be generic over it.
-pub(crate) type Io = Box<dyn IoStream>;
-
-/// What a connection's byte stream must be.
-pub(crate) trait IoStream: AsyncRead + AsyncWrite + Unpin + Send {}
-
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> IoStream for T {}
 
 /// A future that serves one connection to its end.
 pub(crate) type ServeFuture = Pin<Box<dyn Future<Output = ()> + Send>>;

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::watch;
 
+use crate::events::registry::EventCounts;
+
 /// Bytes held in partly received messages over all of a server's connections: shared with each
 /// connection's watched stream, which adds and releases its own.
 #[derive(Debug, Default)]
@@ -32,8 +34,7 @@ struct Inner {
     calls: AtomicUsize,
     oneway_received: AtomicU64,
     oneway_refused: AtomicU64,
-    events_encoded: AtomicU64,
-    events_queued: AtomicU64,
+    events: Arc<EventCounts>,
     partial_bytes: Arc<PartialBytes>,
 }
 
@@ -96,19 +97,17 @@ impl ServerStats {
     /// Events encoded by this server's emitters: one per successful `emit`, whatever the number of
     /// subscribers.
     pub fn events_encoded(&self) -> u64 {
-        self.inner.events_encoded.load(Ordering::Relaxed)
+        self.inner.events.encoded.load(Ordering::Relaxed)
     }
 
     /// Event frames queued to connections: one per subscriber reached by each emit.
     pub fn events_queued(&self) -> u64 {
-        self.inner.events_queued.load(Ordering::Relaxed)
+        self.inner.events.queued.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn event_published(&self, queued: usize) {
-        self.inner.events_encoded.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .events_queued
-            .fetch_add(queued as u64, Ordering::Relaxed);
+    /// The counts the server's topic registry keeps of its emits.
+    pub(crate) fn event_counts(&self) -> Arc<EventCounts> {
+        self.inner.events.clone()
     }
 
     /// Bytes of messages clients have started to send and not finished, over all connections now

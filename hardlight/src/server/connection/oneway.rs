@@ -21,10 +21,9 @@ use tokio::time::timeout;
 
 use super::{Connection, Finished, Running, panic_message, reason};
 use crate::server::deadline::with_deadline;
-use crate::server::handler::{
-    Args, Dispatch, DispatchError, Handler, OnewayFuture, ServiceSchema,
-};
-use crate::server::outbound::CloseReason;
+use crate::contract::{Args, Dispatch, DispatchError, OnewayFuture, ServiceSchema};
+use crate::server::handler::Handler;
+use crate::events::outbound::CloseReason;
 use crate::wire::close;
 
 impl<H: Handler> Connection<H> {

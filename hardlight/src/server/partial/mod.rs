@@ -24,8 +24,8 @@ use tokio::time::{Instant, Sleep, sleep_until};
 use tokio_tungstenite::WebSocketStream;
 
 use self::frames::FrameScanner;
-use super::outbound::CloseReason;
-use super::service::Io;
+use crate::events::outbound::CloseReason;
+use super::io::Io;
 use super::stats::PartialBytes;
 use crate::locks::lock;
 use crate::wire::close;

@@ -1,5 +1,7 @@
-//! A connection's bounded outbound queue, the count of everything waiting to be written to it, and
-//! the signal that asks the connection to close.
+//! A connection's outbound side, as topics and the connection share it: the bounded queue events
+//! are delivered to ([`Outbound`]), the count of everything waiting to be written ([`Backlog`]), and
+//! the signal that asks the connection to close ([`CloseSignal`]; a slow consumer's full queue is one
+//! reason). It lives with events so that topics deliver without knowing the server.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

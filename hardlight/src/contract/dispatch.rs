@@ -1,0 +1,118 @@
+//! The server's side of the contract that `#[rpc]` generates for every service: running a received
+//! call or one-way message on a handler ([`Dispatch`]), from validated arguments to the encoded
+//! `REPLY` frame.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::schema::{MethodReturn, ServiceSchema};
+use crate::wire::frame::{ReplyStatus, encode_reply_text, reply_header};
+use crate::wire::{Codable, DecodeError};
+
+/// Runs calls of service `Self` on handler `H`. Implemented by `#[rpc]` for `dyn Trait`, for every
+/// `H` implementing the trait.
+pub trait Dispatch<H>: ServiceSchema {
+    /// Validates the arguments of method `method` and returns the future that runs the call and
+    /// produces the complete `REPLY` frame.
+    fn dispatch(
+        handler: &Arc<H>,
+        call_id: u32,
+        method: u16,
+        args: Args<'_>,
+    ) -> Result<CallFuture, DispatchError>;
+
+    /// Validates the arguments of one-way method `method` and returns the future that runs it.
+    /// A method that is not one-way is an [`DispatchError::UnknownMethod`] here.
+    fn dispatch_oneway(
+        handler: &Arc<H>,
+        method: u16,
+        args: Args<'_>,
+    ) -> Result<OnewayFuture, DispatchError>;
+}
+
+/// A received argument archive, with the limits its validation applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Args<'a> {
+    bytes: &'a [u8],
+    max_depth: usize,
+}
+
+impl<'a> Args<'a> {
+    /// The archive `bytes`, to be validated nested at most `max_depth` levels deep.
+    pub fn new(bytes: &'a [u8], max_depth: usize) -> Self {
+        Self { bytes, max_depth }
+    }
+}
+
+/// A running call: resolves to its encoded `REPLY` frame.
+pub type CallFuture = Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'static>>;
+
+/// A running one-way method: resolves when its handler returns; nothing is sent back.
+pub type OnewayFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Why a call could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DispatchError {
+    /// No method has this index.
+    #[error("no method with index {0}")]
+    UnknownMethod(u16),
+    /// The arguments failed validation.
+    #[error("arguments failed validation: {0}")]
+    BadArguments(String),
+}
+
+impl DispatchError {
+    /// The `REPLY` frame that reports this error.
+    pub(crate) fn reply(&self, call_id: u32) -> Vec<u8> {
+        let status = match self {
+            DispatchError::UnknownMethod(_) => ReplyStatus::UnknownMethod,
+            DispatchError::BadArguments(_) => ReplyStatus::BadArguments,
+        };
+        encode_reply_text(call_id, status, &self.to_string())
+    }
+}
+
+/// Validates and decodes a call's argument tuple (used by generated dispatch code).
+///
+/// The reply names the expected type only: the validator's own message can hold memory addresses,
+/// which a remote peer must not learn. It is logged at debug level instead.
+pub fn decode_args<A: Codable>(args: Args<'_>) -> Result<A, DispatchError> {
+    A::decode_within(args.bytes, args.max_depth).map_err(|e| {
+        tracing::debug!(error = %e, "call arguments failed validation");
+        DispatchError::BadArguments(match e {
+            DecodeError::TooDeep { max_depth } => {
+                format!("arguments nested deeper than the server's maximum depth of {max_depth}")
+            }
+            _ => format!("not a valid archive of {}", std::any::type_name::<A>()),
+        })
+    })
+}
+
+/// Wraps a handler method's future so that it resolves to the `REPLY` frame (used by generated code).
+pub fn call<R, F>(call_id: u32, future: F) -> CallFuture
+where
+    R: MethodReturn,
+    F: Future<Output = R> + Send + 'static,
+{
+    Box::pin(async move { encode_reply(call_id, future.await) })
+}
+
+/// Boxes a one-way handler method's future (used by generated code).
+pub fn oneway<F>(future: F) -> OnewayFuture
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    Box::pin(future)
+}
+
+fn encode_reply<R: MethodReturn>(call_id: u32, result: R) -> Vec<u8> {
+    let encoded = match result.into_result() {
+        Ok(value) => value.encode_into(reply_header(call_id, ReplyStatus::Ok, 64)),
+        Err(error) => error.encode_into(reply_header(call_id, ReplyStatus::HandlerError, 64)),
+    };
+    encoded.unwrap_or_else(|e| {
+        tracing::error!(call_id, error = %e, "could not encode a reply");
+        encode_reply_text(call_id, ReplyStatus::Internal, &e.to_string())
+    })
+}
