@@ -35,9 +35,14 @@
 //!   `hyper-util` and `tower-service`, at the versions axum 0.8 uses.
 //!
 //! ## Module map
-//! - [`wire`]: the wire format (frames, handshake tokens, encoding, compression, close codes).
-//! - [`server`], [`client`]: the two ends.
-//! - [`events`], [`state`], [`topic`]: what handlers work with.
+//! From the bottom up (`docs/ARCHITECTURE.md` has the layers and a call's path through them):
+//! - [`wire`]: the wire format (frames, handshake tokens, encoding with validation and a depth
+//!   bound, compression, close codes, where tokens travel).
+//! - [`contract`]: what `#[rpc]` generates against, below both ends: a service's schema and the
+//!   dispatch of a call to a handler.
+//! - [`events`], [`state`], [`topic`]: what handlers work with: topics and their subscribers, the
+//!   connection state.
+//! - [`client`], [`server`]: the two ends.
 //! - [`tls`]: certificates and trust.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
