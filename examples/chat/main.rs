@@ -15,7 +15,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hardlight::*;
+use hardlight::prelude::*;
+use hardlight::{Error, NatsBridge, Subscription};
 
 /// How long the scripted clients wait for anything.
 const PATIENCE: Duration = Duration::from_secs(10);

@@ -18,7 +18,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hardlight::*;
+use hardlight::prelude::*;
 
 /// Events published to a counter's topic.
 #[codable]

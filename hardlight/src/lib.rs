@@ -75,6 +75,8 @@ compile_error!(
 #[doc(hidden)]
 pub mod __private;
 
+pub mod prelude;
+
 pub use hardlight_macros::{codable, connection_state, oneway, rpc, rpc_handler};
 
 pub use client::{
