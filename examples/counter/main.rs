@@ -192,6 +192,8 @@ fn make_server(address: &str) -> Server {
                     }
                 }
                 TopicNotification::Removed(topic) => println!("server: topic removed: {topic:?}"),
+                // The enum may grow (it is `#[non_exhaustive]`).
+                _ => {}
             }
         }
     });

@@ -284,6 +284,7 @@ impl fmt::Debug for ServerTls {
 /// How a client decides to trust the server's certificate. See the [module docs](self) for when to
 /// use each mode.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum ServerTrust {
     /// Development only: accept any certificate, such as a server's self-signed development
     /// certificate. Encrypts but does not authenticate the server. Prints [`UNVERIFIED_WARNING`] on

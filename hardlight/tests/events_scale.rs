@@ -242,9 +242,7 @@ async fn the_notifier_reports_each_topic_lifetime_exactly_once_under_churn() {
     let mut seen: HashMap<Topic, Vec<TopicNotification>> = HashMap::new();
     let _ = stop.send(());
     for notification in within("the reader", reader).await.unwrap() {
-        let topic = match &notification {
-            TopicNotification::Created(t) | TopicNotification::Removed(t) => t.clone(),
-        };
+        let topic = notification.topic().clone();
         seen.entry(topic).or_default().push(notification);
     }
     assert!(!seen.is_empty(), "the churn created no topic");

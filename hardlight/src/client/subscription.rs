@@ -24,6 +24,7 @@ impl<E> std::fmt::Debug for Subscription<E> {
 
 /// Why [`Subscription::recv`] returned no event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecvError {
     /// This subscription fell behind by this many events, which were dropped; the next `recv` returns
     /// the oldest event still kept.

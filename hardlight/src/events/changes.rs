@@ -21,11 +21,21 @@ use crate::topic::Topic;
 /// A topic's life events, reported to the server's one
 /// [`TopicNotifier`](crate::events::TopicNotifier).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TopicNotification {
     /// The topic got its first subscriber on this server.
     Created(Topic),
     /// The topic lost its last subscriber on this server (it unsubscribed or disconnected).
     Removed(Topic),
+}
+
+impl TopicNotification {
+    /// The topic this notification is about.
+    pub fn topic(&self) -> &Topic {
+        match self {
+            Self::Created(topic) | Self::Removed(topic) => topic,
+        }
+    }
 }
 
 /// The queue, shared by its one writer ([`ChangesSender`]) and its reader.

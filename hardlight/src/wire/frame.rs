@@ -49,6 +49,7 @@ pub const MAX_TOPIC_LEN: usize = u16::MAX as usize;
 /// The status byte of a `REPLY` frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum ReplyStatus {
     /// The handler returned `Ok`; the body is the archived value.
     Ok = 0,
@@ -137,6 +138,7 @@ pub enum FrameError {
 
 /// A frame sent by a client, borrowed from the message that carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientFrame<'a> {
     /// Invoke method number `method` with the archived argument tuple `args`.
     Call {
@@ -168,6 +170,7 @@ pub enum ClientFrame<'a> {
 
 /// A frame sent by a server, borrowed from the message that carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ServerFrame<'a> {
     /// The first frame of a connection.
     Hello(Hello<'a>),
