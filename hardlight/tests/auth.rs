@@ -7,11 +7,10 @@ mod common;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::counter::{Counter, CounterHandler, DOCUMENTED_FINGERPRINT};
 use common::*;
 use hardlight::wire::close;
 use hardlight::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 #[codable]
 #[derive(Debug, Clone, PartialEq)]
@@ -121,7 +120,7 @@ async fn start(config: ServerConfig) -> AuthServer {
     let hook_runs = Arc::new(AtomicUsize::new(0));
     let log = Arc::new(Log::default());
     let config = authenticated(config, hook_runs.clone());
-    let server = Served::start(config, factory!(WhoamiHandler, log.clone())).await;
+    let server = Served::spawn(config, factory!(WhoamiHandler, log.clone())).await;
     AuthServer {
         server,
         log,
@@ -138,14 +137,6 @@ impl AuthServer {
         let client = WhoamiClient::new(config);
         within("connect", client.connect()).await?;
         Ok(client)
-    }
-
-    /// Connects, expecting the connection to be refused.
-    async fn refused(&self, config: ClientConfig) -> Error {
-        match self.connect(config).await {
-            Ok(_) => panic!("the connection was accepted"),
-            Err(e) => e,
-        }
     }
 
     async fn who(&self, config: ClientConfig) -> Who {
@@ -214,7 +205,7 @@ async fn the_hook_sees_the_path_query_headers_subprotocols_and_peer() {
             async { Ok(Identity::new("ada")) }
         }
     });
-    let server = Served::start(config, factory!(WhoamiHandler)).await;
+    let server = Served::spawn(config, factory!(WhoamiHandler)).await;
     let address = format!("wss://localhost:{}/lobby/main?room=7", server.port);
     let client_config = ClientConfig::pinned(address, server.fingerprint.unwrap())
         .auth_token_via(TokenCarrier::Subprotocol, "tok.en_1");
@@ -247,7 +238,7 @@ async fn a_rejected_client_gets_unauthorized_with_the_reason_at_once() {
         ),
     ];
     for (i, (config, expected_status, expected_reason)) in cases.into_iter().enumerate() {
-        match server.refused(config).await {
+        match refused(server.connect(config)).await {
             Error::Unauthorized { status, reason } => {
                 assert_eq!(
                     (status, reason.as_str()),
@@ -278,7 +269,7 @@ async fn a_token_its_carrier_cannot_hold_fails_before_anything_is_sent() {
     let config = server
         .config()
         .auth_token_via(TokenCarrier::Subprotocol, "padded==");
-    match server.refused(config).await {
+    match refused(server.connect(config)).await {
         Error::InvalidToken(why) => assert!(why.contains("'='"), "{why}"),
         other => panic!("expected InvalidToken, got {other:?}"),
     }
@@ -287,7 +278,7 @@ async fn a_token_its_carrier_cannot_hold_fails_before_anything_is_sent() {
 
 #[tokio::test]
 async fn without_a_hook_every_connection_is_anonymous() {
-    let server = Served::start(
+    let server = Served::spawn(
         ServerConfig::new_self_signed("127.0.0.1:0"),
         factory!(WhoamiHandler),
     )
@@ -317,10 +308,7 @@ async fn reject_new_refuses_a_second_connection_of_an_identity_with_409() {
         .connect(server.config().auth_token("ada-token"))
         .await
         .unwrap();
-    match server
-        .refused(server.config().auth_token("ada-token"))
-        .await
-    {
+    match refused(server.connect(server.config().auth_token("ada-token"))).await {
         Error::HandshakeRefused { code, reason } => {
             assert_eq!(code, 409);
             assert_eq!(reason, "identity ada is already connected");
@@ -412,55 +400,19 @@ async fn one_connection_per_identity_holds_across_services() {
             .one_connection_per_identity(IdentityPolicy::RejectNew),
         hook_runs,
     );
-    let fingerprint = config.tls().map(ServerTls::fingerprint).unwrap();
-    let bound = Server::new(config, factory!(WhoamiHandler))
-        .service(factory!(SecondHandler))
-        .bind()
-        .await
-        .unwrap();
-    let address = format!("localhost:{}", bound.local_addr().unwrap().port());
-    let task = tokio::spawn(bound.run());
+    let server = Served::bind(
+        Server::new(config, factory!(WhoamiHandler)).service(factory!(SecondHandler)),
+        (),
+    )
+    .await;
 
-    let whoami =
-        WhoamiClient::new(ClientConfig::pinned(&address, fingerprint).auth_token("ada-token"));
+    let whoami = WhoamiClient::new(server.client_config().auth_token("ada-token"));
     within("connect", whoami.connect()).await.unwrap();
-    let second =
-        SecondClient::new(ClientConfig::pinned(&address, fingerprint).auth_token("ada-token"));
-    match within("connect", second.connect()).await {
-        Err(Error::HandshakeRefused { code, .. }) => assert_eq!(code, 409),
+    let second = SecondClient::new(server.client_config().auth_token("ada-token"));
+    match refused(second.connect()).await {
+        Error::HandshakeRefused { code, .. } => assert_eq!(code, 409),
         other => panic!("expected a 409 refusal, got {other:?}"),
     }
-    task.abort();
-}
-
-/// Sends `request` over a fresh plaintext TCP connection; returns the response head (and, for a
-/// refusal, its body: the server closes after it).
-async fn raw_http(port: u16, request: &str) -> String {
-    let mut tcp = within("tcp connect", TcpStream::connect(("127.0.0.1", port)))
-        .await
-        .unwrap();
-    within("send", tcp.write_all(request.as_bytes()))
-        .await
-        .unwrap();
-    let mut response = Vec::new();
-    let mut buffer = [0u8; 4096];
-    loop {
-        let read = within("the response", tcp.read(&mut buffer)).await.unwrap();
-        response.extend_from_slice(&buffer[..read]);
-        let text = String::from_utf8_lossy(&response);
-        let switching = text.starts_with("HTTP/1.1 101") && text.contains("\r\n\r\n");
-        if read == 0 || switching {
-            return text.into_owned();
-        }
-    }
-}
-
-fn upgrade_request(protocols: &str, extra: &str) -> String {
-    format!(
-        "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Protocol: {protocols}\r\n{extra}\r\n"
-    )
 }
 
 #[tokio::test]
@@ -475,9 +427,10 @@ async fn over_the_wire_the_auth_entry_is_never_selected_and_a_refusal_is_plain_h
 
     let accepted = raw_http(
         port,
-        &upgrade_request(&format!("{offer}, hardlight-auth.ada-token"), ""),
+        &upgrade_request("/", &format!("{offer}, hardlight-auth.ada-token"), ""),
     )
-    .await;
+    .await
+    .text;
     assert!(
         accepted.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
         "{accepted}"
@@ -491,9 +444,10 @@ async fn over_the_wire_the_auth_entry_is_never_selected_and_a_refusal_is_plain_h
 
     let refused = raw_http(
         port,
-        &upgrade_request(&format!("{offer}, hardlight-auth.forged"), ""),
+        &upgrade_request("/", &format!("{offer}, hardlight-auth.forged"), ""),
     )
-    .await;
+    .await
+    .text;
     assert!(
         refused.starts_with("HTTP/1.1 401 Unauthorized\r\n"),
         "{refused}"
@@ -505,50 +459,6 @@ async fn over_the_wire_the_auth_entry_is_never_selected_and_a_refusal_is_plain_h
         server.log.lines(),
         ["connect ada #1", "disconnect ada #1 None"]
     );
-}
-
-/// The counter service of docs/PROTOCOL.md §3.4, written exactly as there: its fingerprint is the
-/// one in the document's examples.
-mod counter {
-    use hardlight::*;
-
-    #[rpc(state = State, events = CounterEvent)]
-    pub trait Counter {
-        async fn new_counter(&self) -> HandlerResult<()>;
-        async fn increment(&self, amount: u32) -> HandlerResult<()>;
-        async fn decrement(&self, amount: u32) -> HandlerResult<()>;
-        async fn get(&self) -> HandlerResult<u32>;
-    }
-
-    #[connection_state]
-    pub struct State {
-        counter: u32,
-        topic: Topic,
-    }
-
-    #[codable]
-    #[derive(Debug, Clone, PartialEq)]
-    pub enum CounterEvent {
-        Incremented { to: u32, from: u32 },
-        Decremented { to: u32, from: u32 },
-        ServerSentTest,
-    }
-
-    #[rpc_handler(vis = pub)]
-    impl Counter for CounterHandler {
-        async fn new_counter(&self) -> HandlerResult<()> {
-            Ok(())
-        }
-        async fn increment(&self, _amount: u32) -> HandlerResult<()> {
-            Ok(())
-        }
-        async fn decrement(&self, _amount: u32) -> HandlerResult<()> {
-            Ok(())
-        }
-        async fn get(&self) -> HandlerResult<u32> {
-            Ok(0)
-        }
-    }
 }
 
 /// The lines of the block marked `<!-- text: NAME -->` in docs/PROTOCOL.md.
@@ -582,23 +492,25 @@ async fn the_documented_auth_example_is_what_the_server_answers() {
             _ => Err(Rejection::new("unknown token")),
         }
     });
-    let server = Served::start(config, factory!(counter::CounterHandler)).await;
+    let server = Served::spawn(config, factory!(CounterHandler)).await;
     assert_eq!(
-        <dyn counter::Counter as hardlight::__private::ServiceSchema>::FINGERPRINT,
-        0x6eb0_b5d4_4367_41b3,
+        <dyn Counter as hardlight::__private::ServiceSchema>::FINGERPRINT,
+        DOCUMENTED_FINGERPRINT,
         "the document's counter service"
     );
 
     let request = http_head(&documented("auth_request"));
     assert!(request.contains(TOKEN));
-    let accepted = raw_http(server.port, &request).await;
+    let accepted = raw_http(server.port, &request).await.text;
     let head_end = accepted.find("\r\n\r\n").expect("a complete head") + 4;
     assert_eq!(
         &accepted[..head_end],
         http_head(&documented("auth_accepted"))
     );
 
-    let refused = raw_http(server.port, &request.replace(TOKEN, "forged")).await;
+    let refused = raw_http(server.port, &request.replace(TOKEN, "forged"))
+        .await
+        .text;
     let documented_refusal = documented("auth_refused");
     let blank = documented_refusal
         .iter()
@@ -627,11 +539,15 @@ async fn odd_and_oversized_authorization_headers_are_refused_without_harm() {
 
     // A 7 KiB token: still within the 8 KiB request head, so the hook judges it.
     let long = format!("Authorization: Bearer {}\r\n", "x".repeat(7 << 10));
-    let answer = raw_http(port, &upgrade_request(&offer, &long)).await;
+    let answer = raw_http(port, &upgrade_request("/", &offer, &long))
+        .await
+        .text;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     // Beyond the head limit: refused before any hook runs.
     let huge = format!("Authorization: Bearer {}\r\n", "x".repeat(9 << 10));
-    let answer = raw_http(port, &upgrade_request(&offer, &huge)).await;
+    let answer = raw_http(port, &upgrade_request("/", &offer, &huge))
+        .await
+        .text;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     // Not text, another scheme, no token after the scheme: no token at all.
     for header in [
@@ -639,7 +555,9 @@ async fn odd_and_oversized_authorization_headers_are_refused_without_harm() {
         "Authorization: Basic YWRhOnNlY3JldA==\r\n",
         "Authorization: Bearer    \r\n",
     ] {
-        let answer = raw_http(port, &upgrade_request(&offer, header)).await;
+        let answer = raw_http(port, &upgrade_request("/", &offer, header))
+            .await
+            .text;
         assert!(answer.starts_with("HTTP/1.1 401"), "{header}: {answer}");
         assert!(
             answer.ends_with("send a bearer token\n"),

@@ -20,7 +20,6 @@ use futures_util::StreamExt;
 use hardlight::wire::close;
 use hardlight::wire::frame::{ServerFrame, decode_server, encode_call};
 use hardlight::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -30,7 +29,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 struct App {
     port: u16,
     rpc: AxumService,
-    task: tokio::task::JoinHandle<()>,
+    _task: AbortOnDrop<()>,
 }
 
 impl App {
@@ -66,7 +65,11 @@ impl App {
                 let _ = axum::serve(listener, app).await;
             })
         };
-        Self { port, rpc, task }
+        Self {
+            port,
+            rpc,
+            _task: AbortOnDrop(task),
+        }
     }
 
     fn client_config(&self) -> ClientConfig {
@@ -79,22 +82,8 @@ impl App {
         client
     }
 
-    /// Connects a test client with `config`, expecting a refusal.
-    async fn refused(&self, config: ClientConfig) -> Error {
-        let client = TestClient::new(config);
-        within("a refused connect", client.connect())
-            .await
-            .expect_err("the connection should be refused")
-    }
-
     fn stats(&self) -> ServerStats {
         self.rpc.stats()
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -111,59 +100,10 @@ fn test_server(config: ServerConfig) -> (Server, Arc<Ctx>) {
     (Server::new(config, factory!(TestHandler, ctx.clone())), ctx)
 }
 
-/// An HTTP response as read off the wire.
-#[derive(Debug, PartialEq)]
-struct RawResponse {
-    status: String,
-    /// The head, status line and header lines, header names in lower case.
-    head: String,
-    body: String,
-}
-
-/// Sends `request` over a fresh TCP connection; returns the response, its body read to the end of
-/// the connection (none for `101`).
-async fn raw_http(port: u16, request: &str) -> RawResponse {
-    let mut tcp = within("tcp connect", TcpStream::connect(("127.0.0.1", port)))
-        .await
-        .expect("tcp connect");
-    within("send", tcp.write_all(request.as_bytes()))
-        .await
-        .expect("send");
-    let mut response = Vec::new();
-    let mut buffer = [0u8; 4096];
-    loop {
-        let read = within("the response", tcp.read(&mut buffer))
-            .await
-            .expect("read");
-        response.extend_from_slice(&buffer[..read]);
-        let text = String::from_utf8_lossy(&response).into_owned();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let status = head.lines().next().unwrap_or("").to_owned();
-            if read == 0 || status.starts_with("HTTP/1.1 101") {
-                return RawResponse {
-                    status,
-                    head: head.to_ascii_lowercase(),
-                    body: body.to_owned(),
-                };
-            }
-        }
-        assert!(read > 0, "the connection ended inside the response head");
-    }
-}
-
 /// A plain `GET` of `path`.
 async fn get_path(port: u16, path: &str) -> RawResponse {
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     raw_http(port, &request).await
-}
-
-/// A WebSocket upgrade request to `/rpc` offering `protocols`, with `extra` header lines.
-fn upgrade_request(protocols: &str, extra: &str) -> String {
-    format!(
-        "GET /rpc HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Protocol: {protocols}\r\n{extra}\r\n"
-    )
 }
 
 #[tokio::test]
@@ -351,7 +291,7 @@ async fn a_refusal_by_the_apps_middleware_reaches_the_client_as_unauthorized() {
         router.layer(middleware::from_fn(require_authorization))
     })
     .await;
-    match app.refused(app.client_config()).await {
+    match refused(TestClient::new(app.client_config()).connect()).await {
         Error::Unauthorized { status, reason } => {
             assert_eq!(status, 401);
             assert_eq!(reason, "the app wants credentials");
@@ -386,7 +326,7 @@ fn strict(config: ServerConfig) -> ServerConfig {
 
 #[tokio::test]
 async fn refusals_are_the_standalone_servers_status_and_text() {
-    let standalone = Served::start(
+    let standalone = Served::spawn(
         strict(ServerConfig::plaintext("127.0.0.1:0")),
         factory!(TestHandler, Arc::new(Ctx::new("standalone"))),
     )
@@ -400,14 +340,14 @@ async fn refusals_are_the_standalone_servers_status_and_text() {
         // Not a WebSocket upgrade.
         "GET /rpc HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_owned(),
         // An origin not allowed.
-        upgrade_request(&offer, "Origin: https://evil.example\r\n"),
+        upgrade_request("/rpc", &offer, "Origin: https://evil.example\r\n"),
         // No credentials, and wrong ones.
-        upgrade_request(&offer, ""),
-        upgrade_request(&offer, "Authorization: Bearer forged\r\n"),
+        upgrade_request("/rpc", &offer, ""),
+        upgrade_request("/rpc", &offer, "Authorization: Bearer forged\r\n"),
         // Not a hardlight client.
-        upgrade_request("chat", token),
+        upgrade_request("/rpc", "chat", token),
         // Served.
-        upgrade_request(&offer, token),
+        upgrade_request("/rpc", &offer, token),
     ];
     for request in requests {
         let expected = raw_http(standalone.port, &request).await;
@@ -471,7 +411,7 @@ async fn beyond_max_connections_a_mounted_server_answers_503() {
     let (server, _ctx) = test_server(ServerConfig::mounted().max_connections(1));
     let app = App::start(server, |router| router).await;
     let first = app.client().await;
-    match app.refused(app.client_config()).await {
+    match refused(TestClient::new(app.client_config()).connect()).await {
         Error::HandshakeRefused { code, reason } => {
             assert_eq!(code, 503);
             assert!(reason.contains("limit of 1 connections"), "{reason}");
@@ -492,7 +432,7 @@ async fn new_connections_per_address_are_rate_limited_with_429() {
     let app = App::start(server, |router| router).await;
     let first = app.client().await;
     let _second = app.client().await;
-    match app.refused(app.client_config()).await {
+    match refused(TestClient::new(app.client_config()).connect()).await {
         Error::HandshakeRefused { code, .. } => assert_eq!(code, 429),
         other => panic!("expected a 429 refusal, got {other:?}"),
     }
@@ -517,7 +457,7 @@ async fn without_connect_info_the_peer_is_unknown_and_a_rate_limit_refuses_with_
     let (server, _ctx) =
         test_server(ServerConfig::mounted().connection_rate_limit(RateLimit::per_second(100)));
     let app = App::serve(server, |router| router, false).await;
-    match app.refused(app.client_config()).await {
+    match refused(TestClient::new(app.client_config()).connect()).await {
         Error::HandshakeRefused { code, reason } => {
             assert_eq!(code, 500);
             assert!(
@@ -553,7 +493,7 @@ async fn graceful_shutdown_drains_mounted_connections_with_1001() {
         unexpected => panic!("expected a 1001 close, got {unexpected:?}"),
     }
     // New connections are refused; the app's other routes go on.
-    match app.refused(app.client_config()).await {
+    match refused(TestClient::new(app.client_config()).connect()).await {
         Error::HandshakeRefused { code, reason } => {
             assert_eq!(code, 503);
             assert!(reason.contains("shutting down"), "{reason}");
@@ -702,7 +642,7 @@ async fn a_websocket_over_http2_is_served_too() {
         other => panic!("expected HELLO, got {other:?}"),
     }
     // `add` is method 1.
-    send_binary(&mut ws, encode_call(1, 1, &(2u32, 3u32)).unwrap()).await;
+    send_binary(&mut ws, encode_call(1, method::ADD, &(2u32, 3u32)).unwrap()).await;
     match within("the reply", ws.next()).await {
         Some(Ok(Message::Binary(reply))) => match decode_server(&reply) {
             Ok(ServerFrame::Reply {

@@ -58,12 +58,12 @@ async fn a_raw_cancel_gets_a_cancelled_reply_and_unknown_ids_are_ignored() {
     let server = TestServer::start().await;
     let (mut ws, _hello) = raw_hardlight(server.port, None).await;
     // `gate` (method 2) as call 7, then cancel 7 and an id never used.
-    send_binary(&mut ws, encode_call(7, 2, &()).unwrap()).await;
+    send_binary(&mut ws, encode_call(7, method::GATE, &()).unwrap()).await;
     server.ctx.wait_entered(1).await;
     send_binary(&mut ws, encode_cancel(7)).await;
     send_binary(&mut ws, encode_cancel(99)).await;
     // `add(2, 3)` as call 8: the connection goes on (replies come in any order).
-    send_binary(&mut ws, encode_call(8, 1, &(2u32, 3u32)).unwrap()).await;
+    send_binary(&mut ws, encode_call(8, method::ADD, &(2u32, 3u32)).unwrap()).await;
     let mut replies = Vec::new();
     while replies.len() < 2 {
         match within("a reply", ws.next()).await {

@@ -39,11 +39,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-/// Method indices of the test service (`common::Test`), in declaration order.
-const ADD: u16 = 1;
-const GATE: u16 = 2;
-const BUMP: u16 = 6;
-
 /// Reads frames until a `REPLY`; returns its call id and status.
 async fn next_reply(ws: &mut RawPeer) -> (u32, ReplyStatus) {
     loop {
@@ -93,12 +88,12 @@ async fn a_budget_of_zero_is_answered_timed_out_without_running() {
     // `bump` with flag 0x02 and `budget_ms` 0: its deadline has passed before it starts.
     let mut frame = vec![0x01, 0x02];
     frame.extend_from_slice(&5u32.to_le_bytes());
-    frame.extend_from_slice(&BUMP.to_le_bytes());
+    frame.extend_from_slice(&method::BUMP.to_le_bytes());
     frame.extend_from_slice(&0u32.to_le_bytes());
     send_binary(&mut ws, frame).await;
     assert_eq!(next_reply(&mut ws).await, (5, ReplyStatus::TimedOut));
     // It did not run: the counter is still 0, so the next bump makes it 1.
-    send_binary(&mut ws, encode_call(6, BUMP, &()).unwrap()).await;
+    send_binary(&mut ws, encode_call(6, method::BUMP, &()).unwrap()).await;
     loop {
         match within("a frame", ws.next()).await {
             Some(Ok(Message::Binary(bytes))) => match decode_server(&bytes) {
@@ -125,7 +120,7 @@ async fn two_calls_with_one_id_in_one_write_close_with_1002() {
     let server = TestServer::start().await;
     let (mut ws, _hello) = raw_hardlight(server.port, None).await;
     // `add` finishes at once; the second CALL reuses its id before the client can have its reply.
-    let call = encode_call(3, ADD, &(1u32, 2u32)).unwrap();
+    let call = encode_call(3, method::ADD, &(1u32, 2u32)).unwrap();
     within(
         "two calls in one write",
         ws.send_all(&mut futures_util::stream::iter([
@@ -151,9 +146,9 @@ async fn calls_beyond_max_calls_in_one_write_are_all_answered() {
         // 20 calls for 8 slots, in one write: fast ones (`add`), or ones that wait (`gate`).
         let calls = (0..20u32).map(|id| {
             let frame = if gated {
-                encode_call(id, GATE, &()).unwrap()
+                encode_call(id, method::GATE, &()).unwrap()
             } else {
-                encode_call(id, ADD, &(id, 1u32)).unwrap()
+                encode_call(id, method::ADD, &(id, 1u32)).unwrap()
             };
             Ok(Message::Binary(frame.into()))
         });
@@ -321,7 +316,7 @@ impl Swell for SwellHandler {
 
 async fn swell_server(initial: Option<u32>) -> (Served, SwellClient) {
     let config = ServerConfig::new_self_signed("127.0.0.1:0").max_message_size(64 << 10);
-    let served = Served::start(config, factory!(SwellHandler, initial)).await;
+    let served = Served::spawn(config, factory!(SwellHandler, initial)).await;
     let client = SwellClient::new(served.client_config());
     (served, client)
 }

@@ -47,24 +47,40 @@ async fn an_emit_is_encoded_once_whatever_the_number_of_subscribers() {
 
 #[tokio::test]
 async fn events_of_one_emitter_arrive_in_emit_order() {
+    // More events than any queue on the way holds (the server's outbound queue and the client's
+    // event buffer, 1024 each), emitted while the client reads; the emitter keeps at most `AHEAD`
+    // unread, so that neither queue can overflow however slowly the reader runs.
+    const EVENTS: u32 = 3000;
+    const AHEAD: u32 = 256;
     let server = TestServer::start().await;
     let client = server.client().await;
     let mut sub = client.subscribe().await.unwrap();
     client.join("ordered".into()).await.unwrap();
     let emitter = server.emitter.clone();
-    let emitting = tokio::spawn(async move {
-        for value in 0..1000 {
-            emitter
-                .emit(&Topic::from("ordered"), TestEvent::Value(value))
+    let read = tokio::sync::watch::channel(0u32).0;
+    let emitting = tokio::spawn({
+        let mut read = read.subscribe();
+        async move {
+            for value in 0..EVENTS {
+                within(
+                    "the reader to catch up",
+                    read.wait_for(|n| value < n + AHEAD),
+                )
                 .await
-                .unwrap();
+                .expect("the reader lives as long as the test");
+                emitter
+                    .emit(&Topic::from("ordered"), TestEvent::Value(value))
+                    .await
+                    .unwrap();
+            }
         }
     });
-    for expected in 0..1000 {
+    for expected in 0..EVENTS {
         let event = within("next event", sub.recv()).await.unwrap();
         assert_eq!(event.payload, TestEvent::Value(expected));
+        read.send_replace(expected + 1);
     }
-    emitting.await.unwrap();
+    within("the emitter", emitting).await.unwrap();
 }
 
 #[tokio::test]
@@ -76,11 +92,11 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_keep_up() {
     let mut good_events = good.subscribe().await.unwrap();
     good.join("flood".into()).await.unwrap();
 
-    // A raw peer joins the topic (method 7) and then never reads again.
+    // A raw peer joins the topic and then never reads again.
     let (mut slow, _) = raw_hardlight(server.port, None).await;
     send_binary(
         &mut slow,
-        encode_call(1, 7, &(String::from("flood"),)).unwrap(),
+        encode_call(1, method::JOIN, &(String::from("flood"),)).unwrap(),
     )
     .await;
     loop {
@@ -222,7 +238,7 @@ async fn the_notifier_reports_each_topic_lifetime_exactly_once_under_churn() {
                     // A raw peer that joins a topic and vanishes without a close frame.
                     let (mut ws, _) = raw_hardlight_plain(port).await;
                     let topic = String::from(topics[rng.next(4) as usize]);
-                    send_binary(&mut ws, encode_call(1, 7, &(topic,)).unwrap()).await;
+                    send_binary(&mut ws, encode_call(1, method::JOIN, &(topic,)).unwrap()).await;
                     let _ = within("join reply", ws.next()).await;
                     drop(ws);
                 }

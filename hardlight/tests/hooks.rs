@@ -12,7 +12,6 @@ use futures_util::SinkExt;
 use hardlight::wire::close;
 use hardlight::*;
 use tokio::sync::{Semaphore, watch};
-use tokio_tungstenite::tungstenite::Message;
 
 #[rpc(state = LobbyState, events = TestEvent)]
 trait Lobby {
@@ -153,7 +152,7 @@ impl Lobby for LobbyHandler {
 
 async fn start(config: ServerConfig) -> (Served, std::sync::Arc<Journal>) {
     let journal = std::sync::Arc::new(Journal::default());
-    let server = Served::start(config, factory!(LobbyHandler, journal.clone())).await;
+    let server = Served::spawn(config, factory!(LobbyHandler, journal.clone())).await;
     (server, journal)
 }
 
@@ -165,18 +164,8 @@ async fn connect(server: &Served) -> LobbyClient {
 
 /// A raw WebSocket that completed the handshake of the lobby service and read `HELLO`.
 async fn raw_lobby(port: u16) -> RawPeer {
-    let offer = hardlight::wire::handshake::client_offer(
-        <dyn Lobby as hardlight::__private::ServiceSchema>::FINGERPRINT,
-        None,
-    );
-    let offer: Vec<&str> = offer.iter().map(String::as_str).collect();
-    let mut ws = within("raw connect", raw_connect(port, &offer))
-        .await
-        .expect("raw connect");
-    match within("HELLO", futures_util::StreamExt::next(&mut ws)).await {
-        Some(Ok(Message::Binary(_))) => ws,
-        other => panic!("expected HELLO, got {other:?}"),
-    }
+    let fingerprint = <dyn Lobby as hardlight::__private::ServiceSchema>::FINGERPRINT;
+    raw_service(port, fingerprint, None).await.0
 }
 
 #[tokio::test]

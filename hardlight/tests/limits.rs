@@ -12,14 +12,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-/// Connects a test client, expecting a refusal.
-async fn refused(server: &TestServer) -> Error {
-    let client = TestClient::new(server.client_config());
-    within("a refused connect", client.connect())
-        .await
-        .expect_err("the connection should be refused")
-}
-
 #[tokio::test]
 async fn beyond_max_connections_new_ones_get_503_and_the_others_are_unaffected() {
     let server =
@@ -28,7 +20,7 @@ async fn beyond_max_connections_new_ones_get_503_and_the_others_are_unaffected()
     let first = server.client().await;
     let second = server.client().await;
 
-    match refused(&server).await {
+    match refused(TestClient::new(server.client_config()).connect()).await {
         Error::HandshakeRefused { code, reason } => {
             assert_eq!(code, 503);
             assert!(reason.contains("limit of 2 connections"), "{reason}");
@@ -60,7 +52,7 @@ async fn new_connections_per_address_are_rate_limited_with_429() {
     .await;
     let a = server.client().await;
     let _b = server.client().await;
-    match refused(&server).await {
+    match refused(TestClient::new(server.client_config()).connect()).await {
         Error::HandshakeRefused { code, .. } => assert_eq!(code, 429),
         other => panic!("expected a 429 refusal, got {other:?}"),
     }
@@ -134,7 +126,6 @@ async fn calls_beyond_the_rate_wait_and_none_is_lost() {
     )
     .await;
     let client = server.client().await;
-    let bystander = server.client().await;
     let started = Instant::now();
     let calls = (0..30u32).map(|i| client.add(i, 1));
     let results = within("30 throttled calls", futures_util::future::join_all(calls)).await;
@@ -146,13 +137,32 @@ async fn calls_beyond_the_rate_wait_and_none_is_lost() {
         elapsed >= Duration::from_millis(450),
         "30 calls at 50/s after a burst of 5 took only {elapsed:?}"
     );
-    // Another connection has its own bucket.
-    let started = Instant::now();
-    let calls = (0..5u32).map(|i| bystander.add(i, i));
-    for result in futures_util::future::join_all(calls).await {
+}
+
+#[tokio::test]
+async fn each_connection_has_its_own_call_rate_bucket() {
+    // A burst of 30, then one call a second: had the connections shared a bucket, the bystander's
+    // 30 calls after the client's would need 30 s, far longer than any wait allows.
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0")
+            .call_rate_limit(RateLimit::per_second(1).burst(30)),
+    )
+    .await;
+    let client = server.client().await;
+    let bystander = server.client().await;
+    let calls = (0..30u32).map(|i| client.add(i, 1));
+    for result in within("the client's burst", futures_util::future::join_all(calls)).await {
         result.unwrap();
     }
-    assert!(started.elapsed() < Duration::from_millis(450));
+    let calls = (0..30u32).map(|i| bystander.add(i, 1));
+    for result in within(
+        "the bystander's burst",
+        futures_util::future::join_all(calls),
+    )
+    .await
+    {
+        result.unwrap();
+    }
 }
 
 #[tokio::test]

@@ -3,25 +3,19 @@
 //! `scripts/test` installs `nats-server` when it is missing; without it these tests fail, they never
 //! skip.
 #![cfg(feature = "nats")]
+mod common;
 
 use std::future::Future;
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::nats::{Nats, nats_url};
+use common::{HeldPort, Served, within};
 use hardlight::events::{NatsConfig, ORIGIN_HEADER};
 use hardlight::*;
 
-/// How long an event or a call may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(10);
 /// Patience for what waits on NATS (re)connecting: the client's backoff between attempts reaches 4 s.
 const NATS_PATIENCE: Duration = Duration::from_secs(30);
-
-async fn within<F: Future>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(PATIENCE, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
 
 async fn eventually<F: Future>(what: &str, future: F) -> F::Output {
     match tokio::time::timeout(NATS_PATIENCE, future).await {
@@ -76,116 +70,32 @@ impl Rooms for Handler {
     }
 }
 
-/// A `nats-server` child process, killed when dropped.
-struct Nats {
-    child: Child,
-    port: u16,
-}
-
-impl Nats {
-    fn start() -> Self {
-        Self::start_on(free_port())
-    }
-
-    fn start_on(port: u16) -> Self {
-        let child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server");
-        Self { child, port }
-    }
-
-    fn url(&self) -> String {
-        nats_url(self.port)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn nats_server_binary() -> String {
-    let found = Command::new("which")
-        .arg("nats-server")
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
-    match found {
-        Some(path) if !path.is_empty() => path,
-        _ => panic!(
-            "nats-server is not installed; run `scripts/test`, which installs it (Debian package \
-             `nats-server`) and runs the whole suite"
-        ),
-    }
-}
-
-fn nats_url(port: u16) -> String {
-    format!("nats://127.0.0.1:{port}")
-}
-
-/// A loopback port nothing listens on now.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    listener.local_addr().expect("bound").port()
-}
-
 /// A running test server bridged to NATS.
-struct Bridged {
-    port: u16,
-    fingerprint: CertFingerprint,
-    emitter: EventEmitter,
-    bridge: NatsBridge,
-    notifier: Option<TopicNotifier>,
-    task: tokio::task::JoinHandle<Result<(), Error>>,
-}
+type Bridged = Served<NatsBridge>;
 
 impl Bridged {
     async fn start(nats: impl Into<NatsConfig>) -> Self {
-        let config = ServerConfig::new_self_signed("127.0.0.1:0").nats(nats);
-        let fingerprint = config.tls().expect("TLS").fingerprint();
-        let server = Server::new(config, factory!(Handler));
+        let server = Server::new(
+            ServerConfig::new_self_signed("127.0.0.1:0").nats(nats),
+            factory!(Handler),
+        );
         let bridge = server.nats_bridge().expect("a bridge was configured");
-        let emitter = server.get_event_emitter();
-        let notifier = Some(server.get_topic_notifier().expect("fresh server"));
-        let bound = server.bind().await.expect("bind");
-        let port = bound.local_addr().expect("bound").port();
-        Self {
-            port,
-            fingerprint,
-            emitter,
-            bridge,
-            notifier,
-            task: tokio::spawn(bound.run()),
-        }
+        Served::bind(server, bridge).await
+    }
+
+    fn bridge(&self) -> &NatsBridge {
+        &self.ctx
     }
 
     async fn client(&self) -> RoomsClient {
-        let config = ClientConfig::pinned(format!("localhost:{}", self.port), self.fingerprint);
-        let client = RoomsClient::new(config);
+        let client = RoomsClient::new(self.client_config());
         within("connect", client.connect()).await.expect("connect");
         client
     }
 
     /// Waits until subscriptions made here receive what other servers emit.
     async fn synced(&self) {
-        eventually("the bridge to sync with NATS", self.bridge.wait_synced()).await;
-    }
-}
-
-impl Drop for Bridged {
-    fn drop(&mut self) {
-        self.task.abort();
+        eventually("the bridge to sync with NATS", self.bridge().wait_synced()).await;
     }
 }
 
@@ -248,7 +158,7 @@ async fn events_cross_between_servers_both_ways_exactly_once() {
     assert_no_more_events(&on_a, &mut sub_a).await;
     assert_no_more_events(&on_b, &mut sub_b).await;
 
-    let (status_a, status_b) = (a.bridge.status(), b.bridge.status());
+    let (status_a, status_b) = (a.bridge().status(), b.bridge().status());
     assert_eq!((status_a.received, status_b.received), (3, 1));
     assert_eq!((status_a.rejected, status_b.rejected), (0, 0));
     assert_eq!((status_a.dropped, status_b.dropped), (0, 0));
@@ -283,10 +193,10 @@ async fn a_thousand_events_from_one_emitter_arrive_in_order_on_the_other_server(
         f64::from(EVENTS) / elapsed.as_secs_f64()
     );
     assert_no_more_events(&on_a, &mut sub_a).await;
-    b.bridge
+    b.bridge()
         .wait_for(|s| s.published == u64::from(EVENTS))
         .await;
-    assert_eq!(a.bridge.status().received, u64::from(EVENTS));
+    assert_eq!(a.bridge().status().received, u64::from(EVENTS));
 }
 
 #[tokio::test]
@@ -299,7 +209,7 @@ async fn a_server_holds_a_nats_subscription_only_while_it_has_local_subscribers(
     let mut notifier = a.notifier.take().unwrap();
     a.synced().await;
     b.synced().await;
-    assert_eq!(a.bridge.status().subscriptions, 0);
+    assert_eq!(a.bridge().status().subscriptions, 0);
 
     let first = a.client().await;
     let second = a.client().await;
@@ -307,22 +217,22 @@ async fn a_server_holds_a_nats_subscription_only_while_it_has_local_subscribers(
     first.join("room".into()).await.unwrap();
     second.join("room".into()).await.unwrap();
     a.synced().await;
-    assert_eq!(a.bridge.status().subscriptions, 1);
+    assert_eq!(a.bridge().status().subscriptions, 1);
     // The user's notifier sees each change exactly once, as without a bridge (read as they
     // happen: unread, a topic's change and its next one would cancel out).
     let mut seen = Vec::new();
     seen.extend(notifier.try_recv());
     // B has no local subscriber, so no NATS subscription, though A's topic exists.
     b.synced().await;
-    assert_eq!(b.bridge.status().subscriptions, 0);
+    assert_eq!(b.bridge().status().subscriptions, 0);
 
     first.leave("room".into()).await.unwrap();
     a.synced().await;
-    assert_eq!(a.bridge.status().subscriptions, 1);
+    assert_eq!(a.bridge().status().subscriptions, 1);
     drop(second);
     eventually(
         "the last subscriber's departure to end the NATS subscription",
-        a.bridge.wait_for(|s| s.subscriptions == 0),
+        a.bridge().wait_for(|s| s.subscriptions == 0),
     )
     .await;
     seen.extend(notifier.try_recv());
@@ -330,7 +240,7 @@ async fn a_server_holds_a_nats_subscription_only_while_it_has_local_subscribers(
     // Subscribing again subscribes on NATS again, and events flow.
     first.join("room".into()).await.unwrap();
     a.synced().await;
-    assert_eq!(a.bridge.status().subscriptions, 1);
+    assert_eq!(a.bridge().status().subscriptions, 1);
     b.emitter.emit(&room(), TestEvent::Value(7)).await.unwrap();
     assert_eq!(next_value(&mut sub).await, 7);
 
@@ -349,10 +259,10 @@ async fn a_server_holds_a_nats_subscription_only_while_it_has_local_subscribers(
 
 #[tokio::test]
 async fn a_server_started_without_nats_serves_calls_and_bridges_once_nats_is_up() {
-    let port = free_port();
+    let port = Arc::new(HeldPort::new());
     let (a, b) = (
-        Bridged::start(nats_url(port)).await,
-        Bridged::start(nats_url(port)).await,
+        Bridged::start(nats_url(port.port)).await,
+        Bridged::start(nats_url(port.port)).await,
     );
     let on_a = a.client().await;
     let mut sub_a = on_a.subscribe().await.unwrap();
@@ -364,9 +274,9 @@ async fn a_server_started_without_nats_serves_calls_and_bridges_once_nats_is_up(
         1
     );
     assert_eq!(next_value(&mut sub_a).await, 1);
-    assert!(!a.bridge.status().connected);
+    assert!(!a.bridge().status().connected);
 
-    let _nats = Nats::start_on(port);
+    let _nats = Nats::start_on(port, &[]);
     a.synced().await;
     b.synced().await;
     b.emitter.emit(&room(), TestEvent::Value(2)).await.unwrap();
@@ -390,8 +300,8 @@ async fn the_bridge_reconnects_and_resubscribes_after_nats_restarts() {
     assert_eq!(next_value(&mut sub_a).await, 1);
 
     nats.kill();
-    eventually("A to see NATS go", a.bridge.wait_for(|s| !s.connected)).await;
-    eventually("B to see NATS go", b.bridge.wait_for(|s| !s.connected)).await;
+    eventually("A to see NATS go", a.bridge().wait_for(|s| !s.connected)).await;
+    eventually("B to see NATS go", b.bridge().wait_for(|s| !s.connected)).await;
     // Calls and local events go on meanwhile.
     assert_eq!(on_a.add(2, 3).await.unwrap(), 5);
     assert_eq!(
@@ -400,11 +310,11 @@ async fn the_bridge_reconnects_and_resubscribes_after_nats_restarts() {
     );
     assert_eq!(next_value(&mut sub_a).await, 2);
 
-    let _nats = Nats::start_on(nats.port);
+    let _nats = nats.restart();
     // A subscribed before the outage: the subscription is renewed on the new connection.
     a.synced().await;
     b.synced().await;
-    assert_eq!(a.bridge.status().subscriptions, 1);
+    assert_eq!(a.bridge().status().subscriptions, 1);
     b.emitter.emit(&room(), TestEvent::Value(3)).await.unwrap();
     assert_eq!(next_value(&mut sub_a).await, 3);
     assert_no_more_events(&on_a, &mut sub_a).await;
@@ -435,7 +345,7 @@ async fn messages_on_a_bridged_subject_that_are_not_events_for_it_are_rejected()
     raw.publish(subject, event(b"other", 1)).await.unwrap();
     // Carrying this server's own origin: taken for its own publication and ignored.
     let mut own = async_nats::HeaderMap::new();
-    own.insert(ORIGIN_HEADER, a.bridge.origin());
+    own.insert(ORIGIN_HEADER, a.bridge().origin());
     raw.publish_with_headers(subject, own, event(b"room", 2))
         .await
         .unwrap();
@@ -445,7 +355,7 @@ async fn messages_on_a_bridged_subject_that_are_not_events_for_it_are_rejected()
     // NATS keeps the order of one publisher: the valid event comes after the others were handled.
     assert_eq!(next_value(&mut sub_a).await, 3);
     assert_no_more_events(&on_a, &mut sub_a).await;
-    let status = a.bridge.status();
+    let status = a.bridge().status();
     assert_eq!((status.received, status.rejected), (1, 2));
 }
 
@@ -453,7 +363,8 @@ async fn messages_on_a_bridged_subject_that_are_not_events_for_it_are_rejected()
 async fn a_full_queue_drops_events_for_other_servers_and_never_blocks_emit() {
     const EVENTS: u32 = 5000;
     // Nothing listens there: every event waits for NATS, and the small queue overflows.
-    let a = Bridged::start(NatsConfig::new(nats_url(free_port())).queue(8)).await;
+    let nowhere = HeldPort::new();
+    let a = Bridged::start(NatsConfig::new(nats_url(nowhere.port)).queue(8)).await;
     let on_a = a.client().await;
     within("emits while NATS is away", async {
         for value in 0..EVENTS {
@@ -464,7 +375,7 @@ async fn a_full_queue_drops_events_for_other_servers_and_never_blocks_emit() {
         }
     })
     .await;
-    let status = a.bridge.status();
+    let status = a.bridge().status();
     assert!(!status.connected);
     assert!(
         status.dropped > 0 && status.dropped < u64::from(EVENTS),
@@ -496,7 +407,8 @@ async fn a_malformed_nats_url_or_subject_prefix_fails_bind() {
 #[tokio::test]
 async fn while_nats_is_away_topic_changes_wait_at_most_one_per_topic() {
     // Nothing listens at this address: the bridge keeps retrying, and cannot apply changes.
-    let server = Bridged::start(nats_url(free_port())).await;
+    let nowhere = HeldPort::new();
+    let server = Bridged::start(nats_url(nowhere.port)).await;
     let client = server.client().await;
     for _ in 0..500 {
         within("join", client.join("room".to_owned()))
@@ -509,7 +421,7 @@ async fn while_nats_is_away_topic_changes_wait_at_most_one_per_topic() {
     within("join", client.join("kept".to_owned()))
         .await
         .unwrap();
-    let status = server.bridge.status();
+    let status = server.bridge().status();
     assert!(!status.connected);
     assert!(
         status.pending_changes <= 1,

@@ -4,13 +4,12 @@
 //! process. Both ends refuse values deeper than their maximum nesting depth and keep serving.
 mod common;
 
-use common::{expect_close, send_binary, within};
+use common::{RawPeer, Served, expect_close, method_index, raw_service, send_binary, within};
 use futures_util::{SinkExt, StreamExt};
 use hardlight::wire::compression::seal;
 use hardlight::wire::frame::{FieldListWriter, ReplyStatus, decode_server, reply_header};
 use hardlight::*;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::WebSocketStream;
+use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
@@ -87,59 +86,27 @@ fn args(tree: Tree) -> (Tree,) {
 
 const HOSTILE_DEPTH: usize = 20_000;
 
-type RawPeer = WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
-
-struct Served {
-    port: u16,
-    fingerprint: CertFingerprint,
-    _task: AbortOnDrop,
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<Result<(), Error>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+/// The wire index of `depth`.
+const DEPTH: u16 = method_index(
+    <dyn Trees as hardlight::__private::ServiceSchema>::METHODS,
+    "depth",
+);
 
 async fn serve(config: ServerConfig) -> Served {
-    let fingerprint = config.tls().expect("TLS").fingerprint();
-    let bound = Server::new(config, factory!(TreesHandler))
-        .bind()
-        .await
-        .expect("bind");
-    Served {
-        port: bound.local_addr().expect("bound").port(),
-        fingerprint,
-        _task: AbortOnDrop(tokio::spawn(bound.run())),
-    }
+    Served::spawn(config, factory!(TreesHandler)).await
 }
 
 impl Served {
     async fn client(&self) -> TreesClient {
-        let client = TreesClient::new(ClientConfig::pinned(
-            format!("localhost:{}", self.port),
-            self.fingerprint,
-        ));
+        let client = TreesClient::new(self.client_config());
         within("connect", client.connect()).await.expect("connect");
         client
     }
 
     /// A raw peer of the `Trees` service that read `HELLO`.
     async fn raw(&self, compression: Option<u8>) -> RawPeer {
-        let offer = hardlight::wire::handshake::client_offer(
-            <dyn Trees as hardlight::__private::ServiceSchema>::FINGERPRINT,
-            compression,
-        );
-        let offer: Vec<&str> = offer.iter().map(String::as_str).collect();
-        let mut ws = within("raw connect", common::raw_connect(self.port, &offer))
-            .await
-            .expect("raw connect");
-        match within("HELLO", ws.next()).await {
-            Some(Ok(Message::Binary(_))) => ws,
-            other => panic!("expected HELLO, got {other:?}"),
-        }
+        let fingerprint = <dyn Trees as hardlight::__private::ServiceSchema>::FINGERPRINT;
+        raw_service(self.port, fingerprint, compression).await.0
     }
 }
 
@@ -183,7 +150,7 @@ async fn deep_call_arguments_fail_the_call_and_the_server_keeps_serving() {
     let archive = deep_archive(HOSTILE_DEPTH, args);
     for level in [None, Some(9)] {
         let mut ws = served.raw(level).await;
-        let frame = call_frame(0, &archive, level);
+        let frame = call_frame(DEPTH, &archive, level);
         if level.is_some() {
             // The point of the attack: a few hundred bytes on the wire.
             assert!(frame.len() < 2_000, "{} bytes compressed", frame.len());
@@ -195,7 +162,7 @@ async fn deep_call_arguments_fail_the_call_and_the_server_keeps_serving() {
         assert!(text.contains("128"), "{text}");
         // Only the call failed: the same connection goes on.
         let ok_args = (Tree::Node(vec![Tree::Leaf(3)]),).encode().unwrap();
-        send_binary(&mut ws, call_frame(0, &ok_args, level)).await;
+        send_binary(&mut ws, call_frame(DEPTH, &ok_args, level)).await;
         let (status, text) = next_reply(&mut ws, level.is_some()).await;
         assert_eq!(status, ReplyStatus::Ok, "{text}");
     }
@@ -220,10 +187,10 @@ async fn the_server_depth_is_configurable() {
     let served = serve(ServerConfig::new_self_signed("127.0.0.1:0").max_nesting_depth(300)).await;
     let mut ws = served.raw(None).await;
     // `(Tree,)` of 250 nodes: the root and 250 vectors. Over the default, within 300.
-    send_binary(&mut ws, call_frame(0, &deep_archive(250, args), None)).await;
+    send_binary(&mut ws, call_frame(DEPTH, &deep_archive(250, args), None)).await;
     let (status, text) = next_reply(&mut ws, false).await;
     assert_eq!(status, ReplyStatus::Ok, "{text}");
-    send_binary(&mut ws, call_frame(0, &deep_archive(300, args), None)).await;
+    send_binary(&mut ws, call_frame(DEPTH, &deep_archive(300, args), None)).await;
     let (status, text) = next_reply(&mut ws, false).await;
     assert_eq!(status, ReplyStatus::BadArguments, "{text}");
     assert!(text.contains("depth of 300"), "{text}");

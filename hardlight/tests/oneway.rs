@@ -42,10 +42,11 @@ pub trait Logger {
 }
 
 // Method indices, for raw peers.
-const LOG: u16 = 0;
-const PARK: u16 = 1;
-const LINES: u16 = 4;
-const WAIT: u16 = 5;
+const METHODS: &[&str] = <dyn Logger as ServiceSchema>::METHODS;
+const LOG: u16 = method_index(METHODS, "log");
+const PARK: u16 = method_index(METHODS, "park");
+const LINES: u16 = method_index(METHODS, "lines");
+const WAIT: u16 = method_index(METHODS, "wait");
 
 /// What the handlers share with the test.
 pub struct LogCtx {
@@ -186,16 +187,9 @@ async fn logger_with(config: ClientConfig) -> LoggerClient {
 
 /// A raw peer of `Logger` that completed the handshake and read `HELLO`.
 async fn raw_logger(port: u16) -> RawPeer {
-    let offer =
-        hardlight::wire::handshake::client_offer(<dyn Logger as ServiceSchema>::FINGERPRINT, None);
-    let offer: Vec<&str> = offer.iter().map(String::as_str).collect();
-    let mut ws = within("raw connect", raw_connect(port, &offer))
+    raw_service(port, <dyn Logger as ServiceSchema>::FINGERPRINT, None)
         .await
-        .expect("raw connect");
-    match within("HELLO", ws.next()).await {
-        Some(Ok(Message::Binary(_))) => ws,
-        other => panic!("expected HELLO, got {other:?}"),
-    }
+        .0
 }
 
 /// The next `REPLY` a raw peer receives: its call id and body.

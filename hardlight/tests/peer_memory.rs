@@ -22,8 +22,6 @@ use tokio_tungstenite::tungstenite::Message;
 static ALONE: Mutex<()> = Mutex::const_new(());
 
 const MIB: u64 = 1 << 20;
-/// The test service's `blob` method.
-const BLOB: u16 = 11;
 
 /// The process's resident memory now, in bytes.
 fn resident() -> u64 {
@@ -270,7 +268,7 @@ async fn a_client_that_never_reads_large_replies_is_held_back_with_bounded_memor
     // 300 calls for 1 MiB each, pipelined (at most 256 in flight, each finishes at once), and
     // never a read.
     for id in 0..300u32 {
-        let call = encode_call(id, BLOB, &(MIB as u32,)).expect("encode");
+        let call = encode_call(id, method::BLOB, &(MIB as u32,)).expect("encode");
         ws.get_mut()
             .write_all(&websocket_frame(&call))
             .await
@@ -294,7 +292,7 @@ async fn events_for_a_client_that_never_reads_close_it_with_4008_within_the_byte
     let mut server = TestServer::with_config(ServerConfig::plaintext("127.0.0.1:0")).await;
     let mut notifier = server.notifier.take().expect("notifier");
     let (mut ws, _) = raw_hardlight_plain(server.port).await;
-    let join = encode_call(1, 7, &("big".to_owned(),)).expect("encode");
+    let join = encode_call(1, method::JOIN, &("big".to_owned(),)).expect("encode");
     ws.get_mut()
         .write_all(&websocket_frame(&join))
         .await

@@ -142,7 +142,7 @@ async fn bad_arguments_and_unknown_methods_fail_only_the_call() {
     let server = TestServer::start().await;
     let (mut ws, _) = raw_hardlight(server.port, None).await;
     // `add` is method 1 and takes (u32, u32): three bytes are not a valid archive of that.
-    let mut call = encode_call(1, 1, &()).unwrap();
+    let mut call = encode_call(1, method::ADD, &()).unwrap();
     call.extend_from_slice(&[1, 2, 3]);
     send_binary(&mut ws, call).await;
     match decode_server(&read_frame(&mut ws).await).unwrap() {
@@ -163,7 +163,7 @@ async fn bad_arguments_and_unknown_methods_fail_only_the_call() {
         other => panic!("{other:?}"),
     }
     // Same connection, a good call.
-    send_binary(&mut ws, encode_call(3, 1, &(2u32, 3u32)).unwrap()).await;
+    send_binary(&mut ws, encode_call(3, method::ADD, &(2u32, 3u32)).unwrap()).await;
     match decode_server(&read_frame(&mut ws).await).unwrap() {
         ServerFrame::Reply {
             call_id: 3, body, ..
@@ -182,9 +182,9 @@ async fn a_call_id_reused_while_in_flight_is_a_protocol_error() {
     let bystander = server.client().await;
     let (mut ws, _) = raw_hardlight(server.port, None).await;
     // `gate` (method 2) parks until released, so id 5 stays in flight.
-    send_binary(&mut ws, encode_call(5, 2, &()).unwrap()).await;
+    send_binary(&mut ws, encode_call(5, method::GATE, &()).unwrap()).await;
     server.ctx.wait_entered(1).await;
-    send_binary(&mut ws, encode_call(5, 2, &()).unwrap()).await;
+    send_binary(&mut ws, encode_call(5, method::GATE, &()).unwrap()).await;
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!(code, close::PROTOCOL_ERROR);
     assert!(reason.contains("reused"), "{reason}");
@@ -204,7 +204,7 @@ async fn more_calls_than_slots_wait_for_one_and_reading_stops_meanwhile() {
         other => panic!("{other:?}"),
     }
     for id in 0..5 {
-        send_binary(&mut ws, encode_call(id, 2, &()).unwrap()).await;
+        send_binary(&mut ws, encode_call(id, method::GATE, &()).unwrap()).await;
     }
     // Four run; the fifth waits for a slot, and the connection stays open.
     server.ctx.wait_entered(4).await;
@@ -231,7 +231,11 @@ async fn a_message_over_the_size_limit_closes_with_1009() {
     .await;
     let bystander = server.client().await;
     let (mut ws, _) = raw_hardlight(server.port, None).await;
-    send_binary(&mut ws, encode_call(1, 0, &(vec![7u8; 10_000],)).unwrap()).await;
+    send_binary(
+        &mut ws,
+        encode_call(1, method::ECHO, &(vec![7u8; 10_000],)).unwrap(),
+    )
+    .await;
     let (code, _) = expect_close(&mut ws).await;
     assert_eq!(code, close::MESSAGE_TOO_BIG);
     still_serving(&server, &bystander).await;
@@ -268,11 +272,19 @@ async fn a_decompression_bomb_closes_with_1009_and_memory_stays_bounded() {
 async fn compression_is_negotiated_and_used_only_for_large_frames() {
     let server = TestServer::start().await;
     let (mut ws, _) = raw_hardlight(server.port, Some(6)).await;
-    send_binary(&mut ws, encode_call(1, 0, &(vec![b'x'; 10_000],)).unwrap()).await;
+    send_binary(
+        &mut ws,
+        encode_call(1, method::ECHO, &(vec![b'x'; 10_000],)).unwrap(),
+    )
+    .await;
     let big = read_frame(&mut ws).await;
     assert_eq!(big[1] & FLAG_COMPRESSED, FLAG_COMPRESSED);
     assert!(big.len() < 1_000, "10 kB of one byte compresses well");
-    send_binary(&mut ws, encode_call(2, 0, &(vec![b'x'; 10],)).unwrap()).await;
+    send_binary(
+        &mut ws,
+        encode_call(2, method::ECHO, &(vec![b'x'; 10],)).unwrap(),
+    )
+    .await;
     let small = read_frame(&mut ws).await;
     assert_eq!(
         small[1] & FLAG_COMPRESSED,
@@ -284,7 +296,7 @@ async fn compression_is_negotiated_and_used_only_for_large_frames() {
     let (mut plain, _) = raw_hardlight(server.port, None).await;
     send_binary(
         &mut plain,
-        encode_call(1, 0, &(vec![b'x'; 10_000],)).unwrap(),
+        encode_call(1, method::ECHO, &(vec![b'x'; 10_000],)).unwrap(),
     )
     .await;
     assert_eq!(read_frame(&mut plain).await[1] & FLAG_COMPRESSED, 0);
@@ -353,7 +365,7 @@ async fn pipelined_calls_start_in_arrival_order() {
     let (mut ws, _) = raw_hardlight(server.port, None).await;
     // Three `bump` calls (method 6) in one go: each sees the previous one's change.
     for id in 1..=3 {
-        send_binary(&mut ws, encode_call(id, 6, &()).unwrap()).await;
+        send_binary(&mut ws, encode_call(id, method::BUMP, &()).unwrap()).await;
     }
     let mut counters = Vec::new();
     while counters.len() < 3 {
@@ -473,7 +485,7 @@ async fn a_client_that_sends_calls_but_never_reads_is_held_back_then_dropped() {
     let flood = tokio::spawn(async move {
         let mut sent = 0u32;
         while sent < 1_000_000 {
-            let call = encode_call(sent, 11, &(16_384u32,)).unwrap();
+            let call = encode_call(sent, method::BLOB, &(16_384u32,)).unwrap();
             if futures_util::SinkExt::send(&mut sink, Message::Binary(call.into()))
                 .await
                 .is_err()

@@ -15,8 +15,13 @@ fn quick_reconnect() -> Reconnect {
     Reconnect::default().delays(Duration::from_millis(10), Duration::from_millis(100))
 }
 
-async fn plaintext_server(port: u16) -> TestServer {
-    TestServer::with_config(ServerConfig::plaintext(format!("127.0.0.1:{port}"))).await
+async fn plaintext_server() -> TestServer {
+    TestServer::with_config(ServerConfig::plaintext("127.0.0.1:0")).await
+}
+
+/// A server on `port`, where one may have run before and another may run after.
+async fn plaintext_server_on(port: &HeldPort) -> TestServer {
+    TestServer::with_config(ServerConfig::plaintext(port.address())).await
 }
 
 /// A client connected with `config`, and its connection events from before it connected (the
@@ -57,8 +62,8 @@ async fn next_settled(events: &mut ConnectionEvents) -> ConnectionEvent {
 
 #[tokio::test]
 async fn the_client_reconnects_after_a_restart_with_a_fresh_state() {
-    let mut server = plaintext_server(0).await;
-    let port = server.port;
+    let port = HeldPort::new();
+    let mut server = plaintext_server_on(&port).await;
     let (client, mut events) = connected(server.client_config().reconnect(quick_reconnect())).await;
     client.bump().await.unwrap();
     client.bump().await.unwrap();
@@ -90,7 +95,7 @@ async fn the_client_reconnects_after_a_restart_with_a_fresh_state() {
         }
     }
 
-    let _server = plaintext_server(port).await;
+    let _server = plaintext_server_on(&port).await;
     assert!(matches!(
         next_settled(&mut events).await,
         ConnectionEvent::Connected
@@ -102,8 +107,8 @@ async fn the_client_reconnects_after_a_restart_with_a_fresh_state() {
 
 #[tokio::test]
 async fn a_lost_connection_is_reported_unclean_and_subscriptions_carry_on() {
-    let server = plaintext_server(0).await;
-    let port = server.port;
+    let port = HeldPort::new();
+    let server = plaintext_server_on(&port).await;
     let (client, mut events) = connected(server.client_config().reconnect(quick_reconnect())).await;
     let mut subscription = client.subscribe().await.unwrap();
     client.join("news".into()).await.unwrap();
@@ -122,7 +127,7 @@ async fn a_lost_connection_is_reported_unclean_and_subscriptions_carry_on() {
     };
     assert!(!clean, "a crash is not a clean close");
 
-    let _server = plaintext_server(port).await;
+    let _server = plaintext_server_on(&port).await;
     assert!(matches!(
         next_settled(&mut events).await,
         ConnectionEvent::Connected
@@ -139,8 +144,8 @@ async fn a_lost_connection_is_reported_unclean_and_subscriptions_carry_on() {
 
 #[tokio::test]
 async fn a_call_made_while_reconnecting_waits_for_the_connection() {
-    let mut server = plaintext_server(0).await;
-    let port = server.port;
+    let port = HeldPort::new();
+    let mut server = plaintext_server_on(&port).await;
     let (client, mut events) = connected(server.client_config().reconnect(quick_reconnect())).await;
     stop(&mut server, &mut events).await;
     assert!(!client.is_connected());
@@ -156,14 +161,14 @@ async fn a_call_made_while_reconnecting_waits_for_the_connection() {
     ));
     assert!(!waiting.is_finished());
 
-    let _server = plaintext_server(port).await;
+    let _server = plaintext_server_on(&port).await;
     let sum = within("the waiting call", waiting).await.unwrap().unwrap();
     assert_eq!(sum, 5);
 }
 
 #[tokio::test]
 async fn a_waiting_call_fails_at_its_deadline() {
-    let mut server = plaintext_server(0).await;
+    let mut server = plaintext_server().await;
     let (client, mut events) = connected(server.client_config().reconnect(quick_reconnect())).await;
     stop(&mut server, &mut events).await;
     let started = tokio::time::Instant::now();
@@ -181,7 +186,7 @@ async fn a_waiting_call_fails_at_its_deadline() {
 
 #[tokio::test]
 async fn calls_fail_at_once_while_reconnecting_when_configured_to() {
-    let mut server = plaintext_server(0).await;
+    let mut server = plaintext_server().await;
     let (client, mut events) = connected(
         server
             .client_config()
@@ -212,20 +217,17 @@ impl Other for OtherHandler {
 
 #[tokio::test]
 async fn a_refusal_ends_the_attempts_and_fails_the_waiting_calls() {
-    let mut server = plaintext_server(0).await;
-    let port = server.port;
+    let port = HeldPort::new();
+    let mut server = plaintext_server_on(&port).await;
     let (client, mut events) = connected(server.client_config().reconnect(quick_reconnect())).await;
     stop(&mut server, &mut events).await;
 
     // The port now serves another schema: no attempt can succeed.
-    let other = Server::new(
-        ServerConfig::plaintext(format!("127.0.0.1:{port}")),
+    let _other = Served::spawn(
+        ServerConfig::plaintext(port.address()),
         factory!(OtherHandler),
     )
-    .bind()
-    .await
-    .expect("bind the same port");
-    let _other = tokio::spawn(other.run());
+    .await;
     let waiting = tokio::spawn({
         let client = client.clone();
         async move { client.add(2, 3).await }
@@ -249,7 +251,7 @@ async fn a_refusal_ends_the_attempts_and_fails_the_waiting_calls() {
 
 #[tokio::test]
 async fn gives_up_after_the_configured_attempts() {
-    let mut server = plaintext_server(0).await;
+    let mut server = plaintext_server().await;
     let (client, mut events) = connected(
         server
             .client_config()
@@ -277,7 +279,7 @@ async fn gives_up_after_the_configured_attempts() {
 
 #[tokio::test]
 async fn a_disconnect_by_the_user_is_clean_and_not_followed_by_attempts() {
-    let server = plaintext_server(0).await;
+    let server = plaintext_server().await;
     let (client, mut events) = connected(server.client_config().reconnect(quick_reconnect())).await;
     client.disconnect().await;
     match within("the disconnect", events.recv()).await.unwrap() {
@@ -303,7 +305,7 @@ async fn a_disconnect_by_the_user_is_clean_and_not_followed_by_attempts() {
 
 #[tokio::test]
 async fn without_reconnect_a_subscription_ends_with_the_connection() {
-    let server = plaintext_server(0).await;
+    let server = plaintext_server().await;
     let (client, mut events) = connected(server.client_config()).await;
     let mut subscription = client.subscribe().await.unwrap();
     server.kill();
@@ -327,8 +329,8 @@ async fn without_reconnect_a_subscription_ends_with_the_connection() {
 
 #[tokio::test]
 async fn rejected_credentials_end_the_attempts_at_once() {
-    let mut server = plaintext_server(0).await;
-    let port = server.port;
+    let port = HeldPort::new();
+    let mut server = plaintext_server_on(&port).await;
     let (_client, mut events) = connected(
         server
             .client_config()
@@ -339,13 +341,11 @@ async fn rejected_credentials_end_the_attempts_at_once() {
     stop(&mut server, &mut events).await;
 
     // The restarted server no longer accepts the token.
-    let _server = TestServer::with_config(
-        ServerConfig::plaintext(format!("127.0.0.1:{port}")).authenticate(
-            |_request: hardlight::server::UpgradeRequest| async {
-                Err(hardlight::server::Rejection::new("token expired"))
-            },
-        ),
-    )
+    let _server = TestServer::with_config(ServerConfig::plaintext(port.address()).authenticate(
+        |_request: hardlight::server::UpgradeRequest| async {
+            Err(hardlight::server::Rejection::new("token expired"))
+        },
+    ))
     .await;
     match next_settled(&mut events).await {
         ConnectionEvent::GaveUp { error, .. } => match error {

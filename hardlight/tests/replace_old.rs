@@ -100,7 +100,7 @@ async fn start() -> Setup {
                 _ => Err(Rejection::new("unknown token")),
             }
         });
-    let server = Served::start(config, factory!(PresenceHandler, hooks.clone())).await;
+    let server = Served::spawn(config, factory!(PresenceHandler, hooks.clone())).await;
     Setup { server, hooks }
 }
 

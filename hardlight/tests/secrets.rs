@@ -8,11 +8,11 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::nats::Nats;
 use common::*;
 use hardlight::client::{ConnectionEvent, ConnectionEvents, Reconnect};
 use hardlight::*;
@@ -220,34 +220,6 @@ async fn next_connected(events: &mut ConnectionEvents, shown: &mut Shown) {
     }
 }
 
-/// A `nats-server` requiring `--user`/`--pass` or `--auth`, killed when dropped.
-struct Nats(Child, u16);
-
-impl Nats {
-    fn start(auth: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .args(auth)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (scripts/test installs it)");
-        Self(child, port)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_an_error_or_debug_output() {
     let capture = capture_everything();
@@ -256,8 +228,10 @@ async fn no_secret_reaches_a_log_an_error_or_debug_output() {
     // --- Tokens to a hardlight server, accepted, refused, and reconnecting. ---
     let tls = ServerTls::self_signed(["localhost"]).expect("a certificate");
     let fingerprint = tls.fingerprint();
-    let first = Served::start(
-        authenticated(ServerConfig::new("127.0.0.1:0", tls.clone())),
+    // The port outlives the first server: the clients reconnect to the second one there.
+    let held = HeldPort::new();
+    let first = Served::spawn(
+        authenticated(ServerConfig::new(held.address(), tls.clone())),
         factory!(TestHandler, Arc::new(Ctx::new("first"))),
     )
     .await;
@@ -311,8 +285,8 @@ async fn no_secret_reaches_a_log_an_error_or_debug_output() {
         shown.error(&within("the connection to end", client.closed()).await);
     }
     capture.wait_for("reconnect attempt failed").await;
-    let _second = Served::start(
-        authenticated(ServerConfig::new(format!("127.0.0.1:{port}"), tls)),
+    let _second = Served::spawn(
+        authenticated(ServerConfig::new(held.address(), tls)),
         factory!(TestHandler, Arc::new(Ctx::new("second"))),
     )
     .await;
@@ -338,7 +312,7 @@ async fn no_secret_reaches_a_log_an_error_or_debug_output() {
     drop(silent);
 
     // --- NATS credentials: a password, a wrong one, a token, and two URLs that disagree. ---
-    let with_password = Nats::start(&["--user", "natsuser", "--pass", NATS_PASSWORD]);
+    let with_password = Nats::start_with(&["--user", "natsuser", "--pass", NATS_PASSWORD]);
     let bridged = |url: String| {
         let nats = NatsConfig::new(url);
         shown_debug_of(&nats);
@@ -349,7 +323,7 @@ async fn no_secret_reaches_a_log_an_error_or_debug_output() {
     };
     let server = bridged(format!(
         "nats://natsuser:{NATS_PASSWORD}@127.0.0.1:{}",
-        with_password.1
+        with_password.port
     ));
     let bridge = server.nats_bridge().expect("configured");
     let bound = server.bind().await.expect("bind");
@@ -364,15 +338,15 @@ async fn no_secret_reaches_a_log_an_error_or_debug_output() {
 
     let server = bridged(format!(
         "nats://natsuser:{NATS_WRONG}@127.0.0.1:{}",
-        with_password.1
+        with_password.port
     ));
     shown.debug(&server.nats_bridge());
     let running = tokio::spawn(server.bind().await.expect("bind").run());
     capture.wait_for("authorization violation").await;
     running.abort();
 
-    let with_token = Nats::start(&["--auth", NATS_TOKEN]);
-    let server = bridged(format!("nats://{NATS_TOKEN}@127.0.0.1:{}", with_token.1));
+    let with_token = Nats::start_with(&["--auth", NATS_TOKEN]);
+    let server = bridged(format!("nats://{NATS_TOKEN}@127.0.0.1:{}", with_token.port));
     let bridge = server.nats_bridge().expect("configured");
     let running = tokio::spawn(server.bind().await.expect("bind").run());
     within(

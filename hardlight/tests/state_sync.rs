@@ -60,7 +60,7 @@ async fn hello_carries_every_field_and_state_frames_only_the_changed_ones() {
         other => panic!("{other:?}"),
     }
     // set_name is method 5 and changes only `name` (field 1).
-    let call = encode_call(1, 5, &(String::from("grace"),)).unwrap();
+    let call = encode_call(1, method::SET_NAME, &(String::from("grace"),)).unwrap();
     send_binary(&mut ws, call).await;
     let mut frames = Vec::new();
     while frames.len() < 2 {
@@ -83,7 +83,7 @@ async fn hello_carries_every_field_and_state_frames_only_the_changed_ones() {
         ServerFrame::Reply { call_id: 1, .. }
     ));
     // Setting the same value again changes nothing, so no STATE frame precedes the reply.
-    let call = encode_call(2, 5, &(String::from("grace"),)).unwrap();
+    let call = encode_call(2, method::SET_NAME, &(String::from("grace"),)).unwrap();
     send_binary(&mut ws, call).await;
     match within("reply", ws.next()).await {
         Some(Ok(Message::Binary(b))) => assert!(matches!(

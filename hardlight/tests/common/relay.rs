@@ -2,8 +2,9 @@
 //! either direction and closes nothing, as a dead route or a peer that vanished would (no FIN, no
 //! RST, bytes simply lost). Both sockets of every connection stay open until the relay is dropped.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use hardlight::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,7 +20,16 @@ pub struct Relay {
     pub port: u16,
     cut: watch::Sender<bool>,
     accepted: Arc<AtomicUsize>,
+    forwarded: Forwarded,
     task: JoinHandle<()>,
+}
+
+/// When the relay last began writing bytes to each side (any connection): nothing it forwarded can
+/// have reached that side before.
+#[derive(Clone, Default)]
+struct Forwarded {
+    to_server: Arc<Mutex<Option<Instant>>>,
+    to_client: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Relay {
@@ -29,16 +39,19 @@ impl Relay {
         let port = listener.local_addr().expect("bound").port();
         let cut = watch::channel(false).0;
         let accepted = Arc::new(AtomicUsize::new(0));
+        let forwarded = Forwarded::default();
         let task = tokio::spawn(accept_loop(
             listener,
             upstream,
             cut.subscribe(),
             accepted.clone(),
+            forwarded.clone(),
         ));
         Self {
             port,
             cut,
             accepted,
+            forwarded,
             task,
         }
     }
@@ -69,6 +82,26 @@ impl Relay {
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
+
+    /// When the relay last began handing bytes to the client: the client heard nothing later. After
+    /// a [`cut`](Self::cut), the start of the client's silence.
+    pub fn last_forwarded_to_client(&self) -> Instant {
+        self.forwarded
+            .to_client
+            .lock()
+            .unwrap()
+            .expect("the relay forwarded nothing to the client")
+    }
+
+    /// When the relay last began handing bytes to the server; see
+    /// [`last_forwarded_to_client`](Self::last_forwarded_to_client).
+    pub fn last_forwarded_to_server(&self) -> Instant {
+        self.forwarded
+            .to_server
+            .lock()
+            .unwrap()
+            .expect("the relay forwarded nothing to the server")
+    }
 }
 
 impl Drop for Relay {
@@ -84,6 +117,7 @@ async fn accept_loop(
     upstream: u16,
     cut: watch::Receiver<bool>,
     accepted: Arc<AtomicUsize>,
+    forwarded: Forwarded,
 ) {
     let mut connections = JoinSet::new();
     loop {
@@ -93,6 +127,7 @@ async fn accept_loop(
         accepted.fetch_add(1, Ordering::SeqCst);
         let _ = downstream.set_nodelay(true);
         let cut = cut.clone();
+        let forwarded = forwarded.clone();
         connections.spawn(async move {
             if *cut.borrow() {
                 // A dead route: the connection is taken and nothing more happens.
@@ -106,8 +141,8 @@ async fn accept_loop(
             let (down_read, down_write) = downstream.into_split();
             let (up_read, up_write) = upstream.into_split();
             let halves = tokio::join!(
-                pump(down_read, up_write, cut.clone()),
-                pump(up_read, down_write, cut),
+                pump(down_read, up_write, cut.clone(), forwarded.to_server),
+                pump(up_read, down_write, cut, forwarded.to_client),
             );
             hold(halves).await
         });
@@ -123,11 +158,12 @@ async fn hold<T>(sockets: T) {
 }
 
 /// Copies `from` to `to` until the relay is cut (or `from` ends, whose FIN it passes on); returns
-/// both halves, unclosed, for the caller to hold.
+/// both halves, unclosed, for the caller to hold. Notes in `last` when it begins each write.
 async fn pump(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
     mut cut: watch::Receiver<bool>,
+    last: Arc<Mutex<Option<Instant>>>,
 ) -> (OwnedReadHalf, OwnedWriteHalf) {
     let mut buf = vec![0; 16 * 1024];
     loop {
@@ -148,7 +184,12 @@ async fn pump(
         let written = tokio::select! {
             biased;
             _ = cut.wait_for(|cut| *cut) => break,
-            written = to.write_all(&buf[..n]) => written,
+            // Noted only once the write is polled, so a cut that wins never moves `last` later
+            // than the bytes that really went.
+            written = async {
+                *last.lock().unwrap() = Some(Instant::now());
+                to.write_all(&buf[..n]).await
+            } => written,
         };
         if written.is_err() {
             break;
