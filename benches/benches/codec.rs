@@ -12,10 +12,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use hardlight::Codable;
-use hardlight::wire::frame::{
+use hardlight::__private::wire::frame::{
     ClientFrame, ServerFrame, decode_client, decode_server, encode_call, encode_event,
 };
+use hardlight::Codable;
 use hardlight_benches::measure::payload;
 use hardlight_benches::proto;
 use hardlight_benches::report::size;

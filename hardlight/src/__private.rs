@@ -14,3 +14,25 @@ pub use crate::state::{ConnectionState, StateHandle, unknown_field};
 pub use crate::wire::handshake::{fnv1a64, fnv1a64_extend};
 pub use crate::wire::{Codable, DecodeError, EncodeError};
 pub use std::sync::Arc;
+
+/// The wire format's internals, for the crate's own tests, fuzz targets and benchmarks: frame
+/// encoding and decoding, handshake negotiation, compression, token carriers. Not a stable API.
+pub mod wire {
+    /// Frame layouts: see `hardlight/src/wire/frame.rs`.
+    pub mod frame {
+        pub use crate::wire::frame::*;
+    }
+    /// Handshake tokens and negotiation: see `hardlight/src/wire/handshake.rs`.
+    pub mod handshake {
+        pub use crate::wire::handshake::*;
+    }
+    /// Per-frame deflate: see `hardlight/src/wire/compression.rs`.
+    pub mod compression {
+        pub use crate::wire::compression::*;
+    }
+    /// Where authentication tokens travel: see `hardlight/src/wire/auth.rs`.
+    pub mod auth {
+        pub use crate::wire::auth::*;
+    }
+    pub use crate::wire::{close, codec};
+}

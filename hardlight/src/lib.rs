@@ -101,7 +101,7 @@ pub use state::{StateHandle, StateWriteGuard};
 #[cfg(feature = "native")]
 pub use tls::{CertFingerprint, ServerTls, ServerTrust};
 pub use topic::Topic;
-pub use wire::auth::TokenCarrier;
+pub use wire::TokenCarrier;
 pub use wire::{Codable, Compression};
 
 /// The `http` crate's types that [`UpgradeRequest`] hands out (`HeaderMap`, `HeaderValue`, ...), so

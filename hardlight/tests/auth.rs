@@ -419,7 +419,7 @@ async fn one_connection_per_identity_holds_across_services() {
 async fn over_the_wire_the_auth_entry_is_never_selected_and_a_refusal_is_plain_http() {
     let server = start(ServerConfig::plaintext("127.0.0.1:0")).await;
     let port = server.server.port;
-    let offer = hardlight::wire::handshake::client_offer(
+    let offer = hardlight::__private::wire::handshake::client_offer(
         <dyn Whoami as hardlight::__private::ServiceSchema>::FINGERPRINT,
         None,
     )
@@ -531,7 +531,7 @@ async fn odd_and_oversized_authorization_headers_are_refused_without_harm() {
         .connect(ClientConfig::plaintext(format!("127.0.0.1:{port}")).auth_token("bob-token"))
         .await
         .unwrap();
-    let offer = hardlight::wire::handshake::client_offer(
+    let offer = hardlight::__private::wire::handshake::client_offer(
         <dyn Whoami as hardlight::__private::ServiceSchema>::FINGERPRINT,
         None,
     )

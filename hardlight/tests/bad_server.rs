@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use hardlight::wire::frame::{
+use hardlight::__private::wire::frame::{
     ClientFrame, FieldListWriter, ReplyStatus, decode_client, reply_header,
 };
 use hardlight::*;

@@ -217,7 +217,7 @@ async fn a_client_killed_mid_call_leaves_nothing_behind_on_the_server() {
     for id in 1..=3 {
         send_binary(
             &mut ws,
-            hardlight::wire::frame::encode_call(id, method::GATE, &()).unwrap(),
+            hardlight::__private::wire::frame::encode_call(id, method::GATE, &()).unwrap(),
         )
         .await;
     }

@@ -4,8 +4,10 @@ mod common;
 
 use common::*;
 use futures_util::StreamExt;
+use hardlight::__private::wire::frame::{
+    ReplyStatus, ServerFrame, decode_server, encode_call, encode_cancel,
+};
 use hardlight::wire::close;
-use hardlight::wire::frame::{ReplyStatus, ServerFrame, decode_server, encode_call, encode_cancel};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]

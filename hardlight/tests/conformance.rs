@@ -33,7 +33,7 @@ mod common;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use hardlight::wire::frame::{ReplyStatus, ServerFrame, decode_server, encode_call};
+use hardlight::__private::wire::frame::{ReplyStatus, ServerFrame, decode_server, encode_call};
 use hardlight::*;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -184,7 +184,7 @@ async fn raw_server(
     level: u8,
     answer: Message,
 ) -> (u16, tokio::sync::oneshot::Receiver<Option<u16>>) {
-    use hardlight::wire::frame::FieldListWriter;
+    use hardlight::__private::wire::frame::FieldListWriter;
     use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -253,7 +253,7 @@ async fn the_client_closes_with_1003_on_a_text_message() {
 
 #[tokio::test]
 async fn the_client_closes_with_1009_on_a_message_over_its_limit() {
-    let mut big = hardlight::wire::frame::reply_header(0, ReplyStatus::Ok, 0);
+    let mut big = hardlight::__private::wire::frame::reply_header(0, ReplyStatus::Ok, 0);
     big.resize(100 << 10, 0);
     let code = client_close_code(0, Message::Binary(big.into())).await;
     assert_eq!(code, Some(hardlight::wire::close::MESSAGE_TOO_BIG));
@@ -262,9 +262,9 @@ async fn the_client_closes_with_1009_on_a_message_over_its_limit() {
 #[tokio::test]
 async fn the_client_closes_with_1009_on_a_frame_inflating_over_its_limit() {
     // A REPLY of 1 MiB of zeros, deflated to about a kilobyte: over the client's 64 KiB once inflated.
-    let mut reply = hardlight::wire::frame::reply_header(0, ReplyStatus::Ok, 0);
+    let mut reply = hardlight::__private::wire::frame::reply_header(0, ReplyStatus::Ok, 0);
     reply.resize(1 << 20, 0);
-    let sealed = hardlight::wire::compression::seal(reply, Some(6));
+    let sealed = hardlight::__private::wire::compression::seal(reply, Some(6));
     assert!(sealed.len() < 64 << 10);
     let code = client_close_code(6, Message::Binary(sealed.into())).await;
     assert_eq!(code, Some(hardlight::wire::close::MESSAGE_TOO_BIG));
@@ -277,7 +277,7 @@ async fn the_client_closes_with_1002_on_a_malformed_frame_or_a_second_hello() {
         client_close_code(0, truncated).await,
         Some(hardlight::wire::close::PROTOCOL_ERROR)
     );
-    let hello = hardlight::wire::frame::FieldListWriter::hello(256, 1 << 20, 0).finish();
+    let hello = hardlight::__private::wire::frame::FieldListWriter::hello(256, 1 << 20, 0).finish();
     assert_eq!(
         client_close_code(0, Message::Binary(hello.into())).await,
         Some(hardlight::wire::close::PROTOCOL_ERROR)

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::StreamExt;
-use hardlight::wire::frame::{ReplyStatus, ServerFrame, decode_server, encode_call_within};
+use hardlight::__private::wire::frame::{
+    ReplyStatus, ServerFrame, decode_server, encode_call_within,
+};
 use hardlight::*;
 use tokio_tungstenite::tungstenite::Message;
 

@@ -1,9 +1,9 @@
 //! Any bytes fed to the decoders give a value or an error, never a panic.
-use hardlight::codable;
-use hardlight::wire::compression::{open, seal};
-use hardlight::wire::frame::{
+use hardlight::__private::wire::compression::{open, seal};
+use hardlight::__private::wire::frame::{
     ClientFrame, ServerFrame, decode_client, decode_server, encode_call, encode_notify,
 };
+use hardlight::codable;
 use hardlight::wire::{Codable, DecodeError};
 use hardlight::{HandlerError, Topic};
 use proptest::prelude::*;

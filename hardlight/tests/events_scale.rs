@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use common::*;
 use futures_util::StreamExt;
+use hardlight::__private::wire::frame::{ServerFrame, decode_server, encode_call};
 use hardlight::wire::close;
-use hardlight::wire::frame::{ServerFrame, decode_server, encode_call};
 use hardlight::*;
 use tokio_tungstenite::tungstenite::Message;
 

@@ -131,7 +131,7 @@ async fn a_schema_the_server_does_not_host_is_refused_naming_those_it_does() {
     let server = two_service_server().await;
     let test = <dyn Test as hardlight::__private::ServiceSchema>::FINGERPRINT;
     let lobby = <dyn Lobby as hardlight::__private::ServiceSchema>::FINGERPRINT;
-    let offer = hardlight::wire::handshake::client_offer(0x00de_c0de, None);
+    let offer = hardlight::__private::wire::handshake::client_offer(0x00de_c0de, None);
     let offer: Vec<&str> = offer.iter().map(String::as_str).collect();
     let mut ws = within("upgrade", raw_connect(server.port, &offer))
         .await

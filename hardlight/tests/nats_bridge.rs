@@ -332,7 +332,7 @@ async fn messages_on_a_bridged_subject_that_are_not_events_for_it_are_rejected()
     // The documented subject: the prefix, then the topic's bytes in lowercase hex.
     let subject = "hardlight.events.726f6f6d";
     let event = |topic: &[u8], value| {
-        hardlight::wire::frame::encode_event(topic, &TestEvent::Value(value))
+        hardlight::__private::wire::frame::encode_event(topic, &TestEvent::Value(value))
             .unwrap()
             .into()
     };

@@ -6,8 +6,10 @@ mod common;
 
 use common::{RawPeer, Served, expect_close, method_index, raw_service, send_binary, within};
 use futures_util::{SinkExt, StreamExt};
-use hardlight::wire::compression::seal;
-use hardlight::wire::frame::{FieldListWriter, ReplyStatus, decode_server, reply_header};
+use hardlight::__private::wire::compression::seal;
+use hardlight::__private::wire::frame::{
+    FieldListWriter, ReplyStatus, decode_server, reply_header,
+};
 use hardlight::*;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
@@ -124,10 +126,14 @@ async fn next_reply(ws: &mut RawPeer, compressed: bool) -> (ReplyStatus, String)
     loop {
         match within("a reply", ws.next()).await {
             Some(Ok(Message::Binary(bytes))) => {
-                let frame = hardlight::wire::compression::open(&bytes, compressed, 1 << 24)
-                    .expect("a well-formed frame");
-                if let Ok(hardlight::wire::frame::ServerFrame::Reply { status, body, .. }) =
-                    decode_server(&frame)
+                let frame =
+                    hardlight::__private::wire::compression::open(&bytes, compressed, 1 << 24)
+                        .expect("a well-formed frame");
+                if let Ok(hardlight::__private::wire::frame::ServerFrame::Reply {
+                    status,
+                    body,
+                    ..
+                }) = decode_server(&frame)
                 {
                     return (status, String::from_utf8_lossy(body).into_owned());
                 }
@@ -254,8 +260,8 @@ async fn hostile_server(how: Hostile, level: Option<u8>) -> u16 {
             let Message::Binary(bytes) = message else {
                 continue;
             };
-            let Ok(hardlight::wire::frame::ClientFrame::Call { call_id, .. }) =
-                hardlight::wire::frame::decode_client(&bytes)
+            let Ok(hardlight::__private::wire::frame::ClientFrame::Call { call_id, .. }) =
+                hardlight::__private::wire::frame::decode_client(&bytes)
             else {
                 continue;
             };

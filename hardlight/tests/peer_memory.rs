@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::StreamExt;
+use hardlight::__private::wire::frame::encode_call;
 use hardlight::wire::close;
-use hardlight::wire::frame::encode_call;
 use hardlight::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;

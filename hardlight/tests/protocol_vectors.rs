@@ -11,16 +11,16 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::OnceLock;
 
-use hardlight::wire::Codable;
-use hardlight::wire::auth::{self, TokenCarrier};
-use hardlight::wire::close;
-use hardlight::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
-use hardlight::wire::frame::{
+use hardlight::__private::wire::auth::{self, TokenCarrier};
+use hardlight::__private::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
+use hardlight::__private::wire::frame::{
     ClientFrame, FieldList, FieldListWriter, FrameError, Hello, ReplyStatus, ServerFrame,
     decode_client, decode_server, encode_call, encode_call_within, encode_cancel, encode_event,
     encode_notify, encode_reply_text, kind, reply_header,
 };
-use hardlight::wire::handshake::{self, Negotiation, fnv1a64, fnv1a64_extend};
+use hardlight::__private::wire::handshake::{self, Negotiation, fnv1a64, fnv1a64_extend};
+use hardlight::wire::Codable;
+use hardlight::wire::close;
 use hardlight::{HandlerError, Topic};
 
 const PROTOCOL_MD: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"));
@@ -917,7 +917,7 @@ fn frames_under_the_threshold_are_never_compressed() {
 fn the_cancel_example_is_what_the_client_sends() {
     assert!(PROTOCOL_MD.contains("Example: `02 00 07 00 00 00` cancels call 7."));
     assert_eq!(
-        hardlight::wire::frame::encode_cancel(7),
+        hardlight::__private::wire::frame::encode_cancel(7),
         [0x02, 0x00, 0x07, 0x00, 0x00, 0x00]
     );
     assert_eq!(
@@ -931,7 +931,8 @@ fn the_deadline_example_is_what_the_client_sends() {
     assert!(PROTOCOL_MD.contains(
         "Example: `01 02 07 00 00 00 02 00 e8 03 00 00`\ncalls method 2 as call 7 with one second"
     ));
-    let frame = hardlight::wire::frame::encode_call_within(7, 2, Some(1000), &()).unwrap();
+    let frame =
+        hardlight::__private::wire::frame::encode_call_within(7, 2, Some(1000), &()).unwrap();
     assert_eq!(
         frame,
         [

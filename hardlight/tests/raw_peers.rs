@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::StreamExt;
+use hardlight::__private::wire::frame::{FLAG_COMPRESSED, ServerFrame, decode_server, encode_call};
 use hardlight::wire::close;
-use hardlight::wire::frame::{FLAG_COMPRESSED, ServerFrame, decode_server, encode_call};
 use hardlight::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -149,7 +149,10 @@ async fn bad_arguments_and_unknown_methods_fail_only_the_call() {
         ServerFrame::Reply {
             call_id: 1, status, ..
         } => {
-            assert_eq!(status, hardlight::wire::frame::ReplyStatus::BadArguments)
+            assert_eq!(
+                status,
+                hardlight::__private::wire::frame::ReplyStatus::BadArguments
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -158,7 +161,10 @@ async fn bad_arguments_and_unknown_methods_fail_only_the_call() {
         ServerFrame::Reply {
             call_id: 2, status, ..
         } => {
-            assert_eq!(status, hardlight::wire::frame::ReplyStatus::UnknownMethod)
+            assert_eq!(
+                status,
+                hardlight::__private::wire::frame::ReplyStatus::UnknownMethod
+            )
         }
         other => panic!("{other:?}"),
     }

@@ -3,7 +3,7 @@ mod common;
 
 use common::*;
 use futures_util::StreamExt;
-use hardlight::wire::frame::{ServerFrame, decode_server, encode_call};
+use hardlight::__private::wire::frame::{ServerFrame, decode_server, encode_call};
 use hardlight::*;
 use tokio_tungstenite::tungstenite::Message;
 

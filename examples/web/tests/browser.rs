@@ -217,7 +217,7 @@ async fn closes_are_clean_in_chromium() {
     let url = format!("ws://{}", server.local_addr().unwrap());
     let shutdown = server.shutdown_handle();
     let serving = tokio::spawn(server.run());
-    let offer = hardlight::wire::handshake::client_offer(
+    let offer = hardlight::__private::wire::handshake::client_offer(
         <dyn hardlight_web::service::Board as hardlight::__private::ServiceSchema>::FINGERPRINT,
         None,
     );

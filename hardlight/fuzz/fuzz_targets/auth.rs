@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use hardlight::wire::auth::{
+use hardlight::__private::wire::auth::{
     auth_subprotocol, bearer_token, encode_query_value, is_token, query_param, subprotocol_token,
 };
 use libfuzzer_sys::fuzz_target;

@@ -4,8 +4,8 @@
 
 #![no_main]
 
-use hardlight::wire::compression;
-use hardlight::wire::frame::{self, ClientFrame, FieldList, ServerFrame};
+use hardlight::__private::wire::compression;
+use hardlight::__private::wire::frame::{self, ClientFrame, FieldList, ServerFrame};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_SIZE: usize = 1 << 20;

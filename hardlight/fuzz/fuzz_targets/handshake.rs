@@ -4,7 +4,7 @@
 #![no_main]
 
 use hardlight::wire::close;
-use hardlight::wire::handshake::{self, Negotiation};
+use hardlight::__private::wire::handshake::{self, Negotiation};
 use libfuzzer_sys::fuzz_target;
 
 /// The fingerprints the server serves.

@@ -96,7 +96,8 @@ impl UpgradeRequest {
     /// 2. a subprotocol entry `hardlight-auth.<token>` (what browsers can send);
     /// 3. the query parameter `token=<token>`, percent-decoded.
     ///
-    /// `None` if none of them carries a non-empty token. See [`crate::wire::auth`].
+    /// `None` if none of them carries a non-empty token. See [`TokenCarrier`](crate::TokenCarrier)
+    /// and `docs/PROTOCOL.md` §2.5.
     pub fn token(&self) -> Option<String> {
         let from_header = self
             .headers

@@ -40,7 +40,7 @@ impl TokenCarrier {
     /// Checks that `token` can travel in this carrier; the error says why not.
     ///
     /// ```
-    /// use hardlight::wire::auth::TokenCarrier;
+    /// use hardlight::__private::wire::auth::TokenCarrier;
     /// assert!(TokenCarrier::Subprotocol.check("eyJhbGciOi.eyJzdWIi.c2ln").is_ok());
     /// assert!(TokenCarrier::Subprotocol.check("YWJj=").is_err());
     /// assert!(TokenCarrier::Query.check("any text at all").is_ok());
@@ -88,7 +88,7 @@ pub fn is_token(text: &str) -> bool {
 /// case-insensitively); `None` for another scheme or an empty token.
 ///
 /// ```
-/// use hardlight::wire::auth::bearer_token;
+/// use hardlight::__private::wire::auth::bearer_token;
 /// assert_eq!(bearer_token("Bearer abc.def"), Some("abc.def"));
 /// assert_eq!(bearer_token("bearer   abc "), Some("abc"));
 /// assert_eq!(bearer_token("Basic YWxhZGRpbg"), None);
@@ -119,7 +119,7 @@ pub fn subprotocol_token<'a>(offered: impl IntoIterator<Item = &'a str>) -> Opti
 /// decode to UTF-8.
 ///
 /// ```
-/// use hardlight::wire::auth::query_param;
+/// use hardlight::__private::wire::auth::query_param;
 /// assert_eq!(query_param("room=1&token=a%2Bb%3D", "token").as_deref(), Some("a+b="));
 /// assert_eq!(query_param("token", "token").as_deref(), Some(""));
 /// assert_eq!(query_param("tokens=1", "token"), None);

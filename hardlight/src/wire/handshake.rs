@@ -28,8 +28,8 @@ pub const DEFLATE_PREFIX: &str = "hardlight.deflate.";
 /// FNV-1a, 64 bits: the schema fingerprint of a service is this hash of its canonical schema text.
 ///
 /// ```
-/// assert_eq!(hardlight::wire::handshake::fnv1a64(b""), 0xcbf29ce484222325);
-/// assert_eq!(hardlight::wire::handshake::fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
+/// assert_eq!(hardlight::__private::wire::handshake::fnv1a64(b""), 0xcbf29ce484222325);
+/// assert_eq!(hardlight::__private::wire::handshake::fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
 /// ```
 pub const fn fnv1a64(bytes: &[u8]) -> u64 {
     fnv1a64_extend(0xcbf2_9ce4_8422_2325, bytes)

@@ -1,14 +1,21 @@
 //! The hardlight wire format, in one place: handshake tokens, authentication token carriers, frame
-//! layouts, value encoding, compression and close codes. `docs/PROTOCOL.md` describes the same thing in prose; nothing outside
-//! this module builds or parses frames.
+//! layouts, value encoding, compression and close codes. `docs/PROTOCOL.md` describes the same thing
+//! in prose; nothing outside this module builds or parses frames.
+//!
+//! Public here is what an application uses: the close codes ([`close`]), value encoding
+//! ([`codec`]: [`Codable`], [`DecodeError`], the default nesting depth), [`Compression`] and where
+//! a token travels ([`TokenCarrier`]). The frame codec, handshake negotiation and compression
+//! functions are internal: tests, fuzz targets and benchmarks reach them through the hidden
+//! `hardlight::__private::wire`, which is not a stable API.
 
-pub mod auth;
+pub(crate) mod auth;
 pub mod close;
 pub mod codec;
-pub mod compression;
-pub mod frame;
-pub mod handshake;
+pub(crate) mod compression;
+pub(crate) mod frame;
+pub(crate) mod handshake;
 
+pub use auth::TokenCarrier;
 pub use codec::{Codable, DecodeError, EncodeError};
 pub use compression::Compression;
 pub use frame::FrameError;

@@ -40,7 +40,7 @@ pub async fn raw_connect(
 
 /// The subprotocol list of a correct client of the test service.
 pub fn test_offer(compression: Option<u8>) -> Vec<String> {
-    hardlight::wire::handshake::client_offer(
+    hardlight::__private::wire::handshake::client_offer(
         <dyn Test as hardlight::__private::ServiceSchema>::FINGERPRINT,
         compression,
     )
@@ -63,7 +63,7 @@ pub async fn raw_service(
     fingerprint: u64,
     compression: Option<u8>,
 ) -> (RawPeer, Vec<u8>) {
-    let offer = hardlight::wire::handshake::client_offer(fingerprint, compression);
+    let offer = hardlight::__private::wire::handshake::client_offer(fingerprint, compression);
     let offer: Vec<&str> = offer.iter().map(String::as_str).collect();
     let mut ws = within("raw connect", raw_connect(port, &offer))
         .await
