@@ -32,7 +32,7 @@ use super::service::{self, Io};
 use super::stats::Counted;
 use super::{Server, ServerStats, Shared, ShutdownHandle};
 use crate::error::Error;
-#[cfg(feature = "nats")]
+#[cfg(hardlight_nats)]
 use crate::events::NatsBridge;
 use crate::locks::lock;
 use crate::ws::websocket_config;
@@ -182,7 +182,7 @@ impl AxumService {
     }
 
     /// The NATS bridge, if the configuration has one; see [`Server::nats_bridge`].
-    #[cfg(feature = "nats")]
+    #[cfg(hardlight_nats)]
     pub fn nats_bridge(&self) -> Option<NatsBridge> {
         self.mount.shared.nats.clone()
     }
