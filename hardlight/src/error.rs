@@ -1,6 +1,6 @@
 //! Errors a client or server reports to its user.
 
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 use crate::tls::TlsError;
 use crate::wire::EncodeError;
 
@@ -121,7 +121,7 @@ impl From<EncodeError> for Error {
     }
 }
 
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 impl From<TlsError> for Error {
     fn from(e: TlsError) -> Self {
         Error::Tls(e.to_string())

@@ -22,12 +22,18 @@
 //! ## Feature flags
 //! - `native` (default): the server, and the client over tokio's TCP and rustls; with tokio's runtime,
 //!   `tokio-tungstenite`, `rustls` (ring), `rcgen`, `httparse` and `rlimit` (the open-files limit).
-//! - `wasm`: the client in a browser (`wasm32-unknown-unknown`, built with
-//!   `--no-default-features --features wasm`): the same [`client::Client`] and generated clients,
-//!   over the browser's WebSocket; with `web-sys`, `wasm-bindgen`, `gloo-timers`, `web-time` and
-//!   `send_wrapper`. Without `native` there is no server, no [`tls`] module (the browser does TLS)
-//!   and no `http` re-export. On other targets `wasm` adds nothing. The README's "Browser" section
+//!   Targets other than wasm32 only: on wasm32 it adds nothing (none of its dependencies is built).
+//! - `wasm`: the client in a browser (`wasm32-unknown-unknown`): the same [`client::Client`] and
+//!   generated clients, over the browser's WebSocket; with `web-sys`, `wasm-bindgen`, `gloo-timers`,
+//!   `web-time` and `send_wrapper`. On wasm32 there is no server, no [`tls`] module (the browser does
+//!   TLS) and no `http` re-export. On other targets `wasm` adds nothing. The README's "Browser" section
 //!   covers building, serving and TLS; `examples/web` is a page using it, tested in headless Chromium.
+//!
+//! Features are additive: each transport feature adds nothing on the other's targets, so
+//! `features = ["wasm"]` builds the browser client on wasm32 whether or not the default `native` is
+//! left on (`default-features = false` is not needed there), and a crate may enable both to build
+//! for both. A build with neither transport for its target is a
+//! compile error. (`build.rs` turns features and target into the cfg aliases the code is gated on.)
 //! - `nats` (implies `native`): bridges topic events between servers through NATS (`ServerConfig::nats`,
 //!   `events::NatsBridge`), with `async-nats`.
 //! - `axum` (implies `native`): serves a server as a route of an axum app (`Server::into_axum_service`,
@@ -48,7 +54,10 @@
 #![warn(missing_docs)]
 // Without `native` (the browser client), the server-side types stay for the code `#[rpc]` generates,
 // but the server that would use their internals is not built.
-#![cfg_attr(not(feature = "native"), allow(dead_code))]
+#![cfg_attr(not(hardlight_native), allow(dead_code))]
+
+#[macro_use]
+mod macros;
 
 pub mod client;
 pub mod contract;
@@ -60,16 +69,17 @@ mod redact;
 mod rt;
 pub mod server;
 pub mod state;
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 pub mod tls;
 pub mod topic;
 pub mod wire;
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 mod ws;
 
-#[cfg(not(any(feature = "native", all(feature = "wasm", target_arch = "wasm32"))))]
+#[cfg(not(any(hardlight_native, hardlight_browser)))]
 compile_error!(
-    "hardlight needs a runtime: the `native` feature (the default), or `wasm` on wasm32 targets"
+    "hardlight needs a transport: the `native` feature (the default) on a native target, or `wasm` \
+     on wasm32 (`native` adds nothing on wasm32)"
 );
 
 #[doc(hidden)]
@@ -87,18 +97,18 @@ pub use error::{CallError, Error, HandlerError, HandlerResult};
 pub use events::{
     Event, EventEmitter, EventPayload, Subscriptions, TopicNotification, TopicNotifier,
 };
-#[cfg(feature = "nats")]
+#[cfg(hardlight_nats)]
 pub use events::{NatsBridge, NatsConfig, NatsStatus};
-#[cfg(feature = "axum")]
+#[cfg(hardlight_axum)]
 pub use server::AxumService;
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 pub use server::{
     BoundServer, IdentityPolicy, RateLimit, Rejection, Server, ServerConfig, ServerStats,
     ShutdownHandle, UpgradeRequest,
 };
 pub use server::{Disconnect, Factory, Identity, Initiator};
 pub use state::{StateHandle, StateWriteGuard};
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 pub use tls::{CertFingerprint, ServerTls, ServerTrust};
 pub use topic::Topic;
 pub use wire::TokenCarrier;
@@ -106,5 +116,5 @@ pub use wire::{Codable, Compression};
 
 /// The `http` crate's types that [`UpgradeRequest`] hands out (`HeaderMap`, `HeaderValue`, ...), so
 /// that applications need no `http` dependency of their own.
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 pub use tokio_tungstenite::tungstenite::http;

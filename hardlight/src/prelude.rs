@@ -24,7 +24,6 @@
 //!     }
 //! }
 //!
-//! # #[cfg(feature = "native")]
 //! let server = Server::new(ServerConfig::new_self_signed("localhost:0"), factory!(GreeterHandler));
 //! ```
 
@@ -33,5 +32,5 @@ pub use crate::{
     CallError, ClientConfig, Compression, Disconnect, EventEmitter, HandlerError, HandlerResult,
     Topic, TopicNotification, codable, connection_state, oneway, rpc, rpc_handler,
 };
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 pub use crate::{CertFingerprint, Server, ServerConfig, ServerTls};

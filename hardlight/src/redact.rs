@@ -51,7 +51,7 @@ pub(crate) fn address(address: &str) -> String {
 }
 
 /// A list of addresses separated by commas (as NATS takes them), each as [`address`] shows it.
-#[cfg(any(feature = "nats", test))]
+#[cfg(any(hardlight_nats, test))]
 pub(crate) fn addresses(list: &str) -> String {
     list.split(',')
         .map(|one| address(one.trim()))

@@ -22,7 +22,7 @@ pub(crate) fn bounded(wait: Duration) -> Duration {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Elapsed;
 
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 mod imp {
     use super::{Duration, Elapsed, Future};
 
@@ -63,7 +63,7 @@ mod imp {
     }
 }
 
-#[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
+#[cfg(hardlight_browser)]
 mod imp {
     use super::{Duration, Elapsed, Future};
     use futures_util::future::{Either, select};

@@ -163,29 +163,7 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
         if matches!(event, SocketEvent::Binary(_) | SocketEvent::Text) {
             backlog.release(event.len());
         }
-        std::future::ready(match event {
-            SocketEvent::Overflow => Some(Err(fell_behind())),
-            SocketEvent::Binary(message) if message.len() > max_message_size => {
-                Some(Err(Error::LimitExceeded(format!(
-                    "message of {} bytes from the server; the limit is {max_message_size}",
-                    message.len()
-                ))))
-            }
-            SocketEvent::Binary(message) => Some(Ok(Incoming::Binary(Bytes::from(message)))),
-            SocketEvent::Text => Some(Ok(Incoming::Text)),
-            SocketEvent::Close { code, reason } if code == ABNORMAL => {
-                Some(Err(Error::Transport(if reason.is_empty() {
-                    "connection lost".into()
-                } else {
-                    reason
-                })))
-            }
-            SocketEvent::Close { code, reason } => Some(Ok(Incoming::Close {
-                code: (code != NO_STATUS).then_some(code),
-                reason,
-            })),
-            SocketEvent::Open | SocketEvent::Failed => None,
-        })
+        std::future::ready(incoming_message(event, max_message_size))
     });
     let keepalive = Keepalive::new(config.keepalive_interval, NEVER);
     crate::rt::spawn(drive(
@@ -195,6 +173,37 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
         keepalive,
     ));
     Ok(session)
+}
+
+/// What the driver makes of a socket event: a message, the connection's end, or nothing (`Open`
+/// and `Failed` only matter before `HELLO`).
+fn incoming_message(
+    event: SocketEvent,
+    max_message_size: usize,
+) -> Option<Result<Incoming, Error>> {
+    match event {
+        SocketEvent::Overflow => Some(Err(fell_behind())),
+        SocketEvent::Binary(message) if message.len() > max_message_size => {
+            Some(Err(Error::LimitExceeded(format!(
+                "message of {} bytes from the server; the limit is {max_message_size}",
+                message.len()
+            ))))
+        }
+        SocketEvent::Binary(message) => Some(Ok(Incoming::Binary(Bytes::from(message)))),
+        SocketEvent::Text => Some(Ok(Incoming::Text)),
+        SocketEvent::Close { code, reason } if code == ABNORMAL => {
+            Some(Err(Error::Transport(if reason.is_empty() {
+                "connection lost".into()
+            } else {
+                reason
+            })))
+        }
+        SocketEvent::Close { code, reason } => Some(Ok(Incoming::Close {
+            code: (code != NO_STATUS).then_some(code),
+            reason,
+        })),
+        SocketEvent::Open | SocketEvent::Failed => None,
+    }
 }
 
 /// The URL and the subprotocol offer for a client of the service with schema `fingerprint`, with

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::reconnect::Reconnect;
 use crate::error::Error;
 use crate::rt::bounded;
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 use crate::tls::{CertFingerprint, ServerTrust};
 use crate::wire::Compression;
 use crate::wire::auth::TokenCarrier;
@@ -65,9 +65,9 @@ pub enum WhenDisconnected {
 
 /// How the client trusts the server: with rustls, as a [`ServerTrust`] says. In a browser the
 /// browser verifies the server against its own trust store, so only the choice of TLS is kept.
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 type Trust = ServerTrust;
-#[cfg(not(feature = "native"))]
+#[cfg(hardlight_browser)]
 type Trust = ();
 
 /// A token and where it travels; its `Debug` output hides the token.
@@ -123,7 +123,7 @@ impl std::fmt::Debug for ClientConfig {
 
 impl ClientConfig {
     /// TLS, trusting the server as `trust` says.
-    #[cfg(feature = "native")]
+    #[cfg(hardlight_native)]
     pub fn new(address: impl Into<String>, trust: ServerTrust) -> Self {
         Self::with_trust(address.into(), Some(trust))
     }
@@ -141,21 +141,21 @@ impl ClientConfig {
     /// In a browser (feature `wasm`), the browser decides whom to trust: this is `ClientConfig::tls`,
     /// and a self-signed certificate works only once the browser trusts it.
     pub fn self_signed(address: impl Into<String>) -> Self {
-        #[cfg(feature = "native")]
+        #[cfg(hardlight_native)]
         return Self::new(address, ServerTrust::AcceptAnyDangerous);
-        #[cfg(not(feature = "native"))]
+        #[cfg(hardlight_browser)]
         return Self::tls(address);
     }
 
     /// TLS (`wss://`) in a browser: the browser verifies the server's certificate against its own
     /// trust store, as for any page's WebSocket.
-    #[cfg(not(feature = "native"))]
+    #[cfg(hardlight_browser)]
     pub fn tls(address: impl Into<String>) -> Self {
         Self::with_trust(address.into(), Some(()))
     }
 
     /// TLS trusting exactly the certificate with this SHA-256 fingerprint.
-    #[cfg(feature = "native")]
+    #[cfg(hardlight_native)]
     pub fn pinned(address: impl Into<String>, fingerprint: CertFingerprint) -> Self {
         Self::new(address, ServerTrust::Pinned(fingerprint))
     }

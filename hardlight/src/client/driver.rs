@@ -29,6 +29,38 @@ enum End {
     Shutdown,
 }
 
+impl End {
+    /// The close frame to send (if any) and the error every call still in flight fails with.
+    fn outcome(self) -> (Option<(u16, String)>, Error) {
+        match self {
+            End::Closed(code, reason) => (None, Error::ConnectionClosed { code, reason }),
+            End::Violation(code, error) => {
+                tracing::warn!(%error, "server broke the protocol; closing");
+                (Some((code, error.to_string())), error)
+            }
+            End::Failed(reason) => (None, Error::ConnectionClosed { code: None, reason }),
+            End::Silent(timeout) => {
+                let reason = format!("nothing received from the server for {timeout:?}");
+                tracing::warn!(%reason, "connection presumed dead");
+                (
+                    Some((close::IDLE_TIMEOUT, reason.clone())),
+                    Error::ConnectionClosed {
+                        code: Some(close::IDLE_TIMEOUT),
+                        reason,
+                    },
+                )
+            }
+            End::Shutdown => (
+                Some((close::NORMAL, String::new())),
+                Error::ConnectionClosed {
+                    code: Some(close::NORMAL),
+                    reason: "disconnected by the client".into(),
+                },
+            ),
+        }
+    }
+}
+
 /// Pumps messages between the transport and the session; when the connection ends, for whatever
 /// reason, every call in flight fails with the reason.
 pub(crate) async fn drive<S, St>(
@@ -97,32 +129,7 @@ pub(crate) async fn drive<S, St>(
 
     // A close handshake took place: the server closed, or the user disconnected.
     let clean = matches!(end, End::Closed(..) | End::Shutdown);
-    let (close_frame, error) = match end {
-        End::Closed(code, reason) => (None, Error::ConnectionClosed { code, reason }),
-        End::Violation(code, error) => {
-            tracing::warn!(%error, "server broke the protocol; closing");
-            (Some((code, error.to_string())), error)
-        }
-        End::Failed(reason) => (None, Error::ConnectionClosed { code: None, reason }),
-        End::Silent(timeout) => {
-            let reason = format!("nothing received from the server for {timeout:?}");
-            tracing::warn!(%reason, "connection presumed dead");
-            (
-                Some((close::IDLE_TIMEOUT, reason.clone())),
-                Error::ConnectionClosed {
-                    code: Some(close::IDLE_TIMEOUT),
-                    reason,
-                },
-            )
-        }
-        End::Shutdown => (
-            Some((close::NORMAL, String::new())),
-            Error::ConnectionClosed {
-                code: Some(close::NORMAL),
-                reason: "disconnected by the client".into(),
-            },
-        ),
-    };
+    let (close_frame, error) = end.outcome();
     // Fail the calls first: nothing the peer does from here on may keep a caller waiting.
     let sink = session.outbox.close();
     session.fail_all(error, clean);

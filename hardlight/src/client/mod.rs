@@ -7,12 +7,12 @@
 //! browser's WebSocket (feature `wasm` on wasm32), and `reconnect` watches each connection and makes
 //! the next.
 
-#[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
+#[cfg(hardlight_browser)]
 mod browser;
 mod config;
 mod driver;
 mod lifecycle;
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 mod native;
 mod outbox;
 mod reconnect;
@@ -40,9 +40,9 @@ use crate::error::{CallError, Error};
 use crate::events::Event;
 use crate::rt::{self, Instant};
 use crate::wire::{Codable, Compression};
-#[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
+#[cfg(hardlight_browser)]
 use browser as transport;
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 use native as transport;
 use session::Session;
 

@@ -68,7 +68,7 @@ pub(crate) fn upgrade(
 ///
 /// # Errors
 /// [`Error::InvalidToken`] if the token cannot travel where the configuration puts it.
-#[cfg(feature = "native")]
+#[cfg(hardlight_native)]
 pub(crate) fn request_head(
     config: &ClientConfig,
     target: &Target,
@@ -105,7 +105,7 @@ pub(crate) fn request_head(
     Ok(head.into_bytes())
 }
 
-#[cfg(all(test, feature = "native"))]
+#[cfg(all(test, hardlight_native))]
 mod tests {
     use super::*;
 

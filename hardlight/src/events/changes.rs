@@ -139,7 +139,7 @@ impl TopicChanges {
 
     /// How many of the changes pushed so far are behind the reader (read, or cancelled out): every
     /// change numbered up to this one. (The NATS bridge waits on it.)
-    #[cfg(any(feature = "nats", test))]
+    #[cfg(any(hardlight_nats, test))]
     pub(crate) fn done_through(&self) -> u64 {
         let mut queue = lock(&self.queue);
         queue.skip_cancelled();

@@ -4,7 +4,7 @@
 
 mod changes;
 mod emitter;
-#[cfg(feature = "nats")]
+#[cfg(hardlight_nats)]
 mod nats;
 pub(crate) mod outbound;
 mod payload;
@@ -12,7 +12,7 @@ pub(crate) mod registry;
 mod subscriptions;
 
 pub use emitter::EventEmitter;
-#[cfg(feature = "nats")]
+#[cfg(hardlight_nats)]
 pub use nats::{
     DEFAULT_NATS_QUEUE, DEFAULT_SUBJECT_PREFIX, MAX_BRIDGED_TOPIC, NatsBridge, NatsConfig,
     NatsStatus, ORIGIN_HEADER,

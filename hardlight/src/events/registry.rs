@@ -99,13 +99,13 @@ impl TopicRegistry {
 
     /// Adds an internal observer of topic changes. Only before the registry is shared, so it sees
     /// every topic from its creation.
-    #[cfg(feature = "nats")]
+    #[cfg(hardlight_nats)]
     pub(crate) fn add_observer(&mut self, observer: TopicObserver) {
         self.observers.push(observer);
     }
 
     /// Sets where this server's emits go after local delivery (other servers).
-    #[cfg(feature = "nats")]
+    #[cfg(hardlight_nats)]
     pub(crate) fn set_relay(&mut self, relay: EventRelay) {
         self.relay = Some(relay);
     }

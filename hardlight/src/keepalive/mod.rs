@@ -1,25 +1,23 @@
 //! Keepalive, the same on both ends: ping a peer that has been silent for an interval, give it up
 //! when it has been silent for the idle timeout.
 
-#[cfg(feature = "native")]
-mod alarm;
-#[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
-mod browser_alarm;
+// The clock the keepalive reads (`Instant`): the process's monotonic clock; in a browser,
+// `performance.now()` (`std::time::Instant::now()` panics there).
+cfg_native! {
+    mod alarm;
+
+    use alarm::Alarm;
+    pub(crate) use std::time::Instant;
+}
+cfg_browser! {
+    mod browser_alarm;
+
+    use browser_alarm::Alarm;
+    pub(crate) use web_time::Instant;
+}
 
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-#[cfg(feature = "native")]
-use alarm::Alarm;
-#[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
-use browser_alarm::Alarm;
-
-/// The clock the keepalive reads: the process's monotonic clock; in a browser, `performance.now()`
-/// (`std::time::Instant::now()` panics there).
-#[cfg(feature = "native")]
-pub(crate) use std::time::Instant;
-#[cfg(all(not(feature = "native"), feature = "wasm", target_arch = "wasm32"))]
-pub(crate) use web_time::Instant;
 
 /// Default keepalive interval (`ServerConfig::keepalive`, `ClientConfig::keepalive`): 20 seconds.
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);

@@ -78,7 +78,7 @@ pub struct ServerConfig {
     pub(crate) identity_policy: Option<IdentityPolicy>,
     pub(crate) connect_hook_timeout: Duration,
     pub(crate) disconnect_hook_timeout: Duration,
-    #[cfg(feature = "nats")]
+    #[cfg(hardlight_nats)]
     pub(crate) nats: Option<crate::events::NatsConfig>,
     pub(crate) message_timeout: Duration,
     pub(crate) max_partial_bytes: u64,
@@ -136,7 +136,7 @@ impl ServerConfig {
     /// let config = ServerConfig::mounted().max_connections(1_000);
     /// assert!(config.tls().is_none());
     /// ```
-    #[cfg(feature = "axum")]
+    #[cfg(hardlight_axum)]
     pub fn mounted() -> Self {
         Self::with_tls(String::new(), None)
     }
@@ -165,7 +165,7 @@ impl ServerConfig {
             identity_policy: None,
             connect_hook_timeout: DEFAULT_CONNECT_HOOK_TIMEOUT,
             disconnect_hook_timeout: DEFAULT_DISCONNECT_HOOK_TIMEOUT,
-            #[cfg(feature = "nats")]
+            #[cfg(hardlight_nats)]
             nats: None,
             message_timeout: DEFAULT_MESSAGE_TIMEOUT,
             max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
@@ -410,7 +410,7 @@ impl ServerConfig {
     /// use hardlight::ServerConfig;
     /// let config = ServerConfig::new_self_signed("localhost:8080").nats("nats://127.0.0.1:4222");
     /// ```
-    #[cfg(feature = "nats")]
+    #[cfg(hardlight_nats)]
     pub fn nats(mut self, config: impl Into<crate::events::NatsConfig>) -> Self {
         self.nats = Some(config.into());
         self

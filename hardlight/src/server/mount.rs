@@ -33,7 +33,7 @@ use super::service;
 use super::stats::Counted;
 use super::{Server, ServerStats, Shared, ShutdownHandle};
 use crate::error::Error;
-#[cfg(feature = "nats")]
+#[cfg(hardlight_nats)]
 use crate::events::NatsBridge;
 use crate::locks::lock;
 use crate::ws::websocket_config;
@@ -183,7 +183,7 @@ impl AxumService {
     }
 
     /// The NATS bridge, if the configuration has one; see [`Server::nats_bridge`].
-    #[cfg(feature = "nats")]
+    #[cfg(hardlight_nats)]
     pub fn nats_bridge(&self) -> Option<NatsBridge> {
         self.mount.shared.nats.clone()
     }

@@ -110,46 +110,10 @@ pub fn negotiate<'a>(
         ));
     };
 
-    let mut schema = None;
-    let mut level = None;
-    for token in &tokens {
-        if let Some(hex) = token.strip_prefix(SCHEMA_PREFIX) {
-            let Some(value) = parse_fingerprint(hex) else {
-                return refuse(
-                    selected,
-                    close::BAD_HANDSHAKE,
-                    "malformed schema fingerprint: expected 16 lowercase hex digits".into(),
-                );
-            };
-            if schema.is_some_and(|s| s != value) {
-                return refuse(
-                    selected,
-                    close::BAD_HANDSHAKE,
-                    "two different schema fingerprints offered".into(),
-                );
-            }
-            schema = Some(value);
-        } else if let Some(digit) = token.strip_prefix(DEFLATE_PREFIX) {
-            let value = match digit.as_bytes() {
-                [d @ b'1'..=b'9'] => d - b'0',
-                _ => {
-                    return refuse(
-                        selected,
-                        close::BAD_HANDSHAKE,
-                        "malformed compression level: expected hardlight.deflate.1 to .9".into(),
-                    );
-                }
-            };
-            if level.is_some_and(|l| l != value) {
-                return refuse(
-                    selected,
-                    close::BAD_HANDSHAKE,
-                    "two different compression levels offered".into(),
-                );
-            }
-            level = Some(value);
-        }
-    }
+    let (schema, level) = match options(&tokens) {
+        Ok(options) => options,
+        Err(why) => return refuse(selected, close::BAD_HANDSHAKE, why.into()),
+    };
 
     let served_list = || {
         served
@@ -182,6 +146,33 @@ pub fn negotiate<'a>(
             ),
         ),
     }
+}
+
+/// The schema fingerprint and the compression level among the offered tokens, each offered at most
+/// once (or repeated with the same value); an error says what is malformed.
+fn options(tokens: &[&str]) -> Result<(Option<u64>, Option<u8>), &'static str> {
+    let mut schema = None;
+    let mut level = None;
+    for token in tokens {
+        if let Some(hex) = token.strip_prefix(SCHEMA_PREFIX) {
+            let value = parse_fingerprint(hex)
+                .ok_or("malformed schema fingerprint: expected 16 lowercase hex digits")?;
+            if schema.is_some_and(|s| s != value) {
+                return Err("two different schema fingerprints offered");
+            }
+            schema = Some(value);
+        } else if let Some(digit) = token.strip_prefix(DEFLATE_PREFIX) {
+            let value = match digit.as_bytes() {
+                [d @ b'1'..=b'9'] => d - b'0',
+                _ => return Err("malformed compression level: expected hardlight.deflate.1 to .9"),
+            };
+            if level.is_some_and(|l| l != value) {
+                return Err("two different compression levels offered");
+            }
+            level = Some(value);
+        }
+    }
+    Ok((schema, level))
 }
 
 fn is_version_token(token: &str) -> bool {

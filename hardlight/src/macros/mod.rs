@@ -1,0 +1,4 @@
+//! Macros used inside the crate.
+
+#[macro_use]
+mod cfg;

@@ -1,0 +1,208 @@
+//! Reading: which messages are read and when, and what each one starts.
+//!
+//! Reading is what holds a client back. Nothing is read while output piles up unwritten (the
+//! backlog), while a call or one-way message waits for a slot, while the call rate says wait, or
+//! once the server is shutting down: the client's messages then wait in TCP's buffers, and a client
+//! that sends without reading cannot make the server buffer without bound.
+
+use std::ops::ControlFlow;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::{Connection, Step, oneway};
+use crate::server::closing::{End, close_with, lost, reason};
+use crate::contract::{Args, Dispatch};
+use crate::server::handler::Handler;
+use crate::events::outbound::CloseReason;
+use crate::server::io::Io;
+use crate::wire::close;
+use crate::wire::compression::open;
+use crate::wire::frame::{ClientFrame, FrameError, ReplyStatus, decode_client, encode_reply_text};
+
+impl<H: Handler> Connection<H> {
+    /// Reads and handles every message already received, while reading is allowed (see
+    /// [`may_read`](Self::may_read)); then restarts the idle timer if anything arrived, and checks
+    /// the message being received against its time and byte budgets. True if anything was read.
+    pub(super) fn read_messages(
+        &mut self,
+        cx: &mut Context<'_>,
+        ws: &mut WebSocketStream<Io>,
+    ) -> Step<bool> {
+        let mut read = false;
+        let reading = loop {
+            if !self.may_read(cx) {
+                break false;
+            }
+            let Poll::Ready(message) = ws.poll_next_unpin(cx) else {
+                break true;
+            };
+            read = true;
+            self.on_read(cx, message)?;
+        };
+        if read {
+            self.keepalive.heard();
+        }
+        if let Some(reason) = self.partial.poll_violation(cx, reading) {
+            tracing::warn!(reason = %reason.reason, "closing a peer's unfinished message");
+            return ControlFlow::Break(End::Close(reason));
+        }
+        ControlFlow::Continue(read)
+    }
+
+    /// True unless output is piling up unwritten, a call or one-way message waits for a slot (or
+    /// one-way messages fill them), the server is shutting down, or the call rate says wait (whose
+    /// timer then wakes the task).
+    fn may_read(&mut self, cx: &mut Context<'_>) -> bool {
+        !self.backlog.holds_back()
+            && self.draining.is_none()
+            && !self.slots_hold_reading()
+            && self
+                .throttle
+                .as_mut()
+                .is_none_or(|t| t.poll_ready(cx).is_ready())
+    }
+
+    /// Handles what the socket gave: a message is handled, anything else ends the connection.
+    fn on_read(&mut self, cx: &mut Context<'_>, message: Option<Result<Message, WsError>>) -> Step {
+        match message {
+            Some(Ok(Message::Binary(data))) => {
+                if let Some(throttle) = &mut self.throttle {
+                    throttle.call_read();
+                }
+                if let Err(reason) = self.on_message(cx, &data) {
+                    return ControlFlow::Break(End::Close(reason));
+                }
+            }
+            Some(Ok(Message::Text(_))) => {
+                return ControlFlow::Break(close_with(
+                    close::UNSUPPORTED_DATA,
+                    "text messages are not part of the hardlight protocol; send binary frames",
+                ));
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return ControlFlow::Break(End::ClosedByClient(frame));
+            }
+            None => {
+                if let Some(reason) = self.partial.over_budget() {
+                    return ControlFlow::Break(End::Close(reason));
+                }
+                return ControlFlow::Break(End::Lost("the connection ended".to_owned()));
+            }
+            // Ping and pong are answered by tungstenite itself.
+            Some(Ok(_)) => {}
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                return ControlFlow::Break(close_with(
+                    close::MESSAGE_TOO_BIG,
+                    format!("message of {size} bytes exceeds the limit of {max_size}"),
+                ));
+            }
+            Some(Err(e)) => {
+                // Reading stops at once for a message over the budget: why it ended.
+                if let Some(reason) = self.partial.over_budget() {
+                    tracing::warn!(reason = %reason.reason, "closing a peer's unfinished message");
+                    return ControlFlow::Break(End::Close(reason));
+                }
+                tracing::debug!(error = %e, "read failed");
+                return ControlFlow::Break(lost("read failed", e));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Handles one message from the client; an error is the close it calls for.
+    pub(super) fn on_message(&mut self, cx: &mut Context<'_>, data: &Bytes) -> Result<(), CloseReason> {
+        let max = self.shared.config.max_message_size;
+        let frame = open(data, self.compression.is_some(), max).map_err(violation)?;
+        let (call_id, method, args, budget_ms) = match decode_client(&frame).map_err(violation)? {
+            ClientFrame::Call {
+                call_id,
+                method,
+                args,
+                budget_ms,
+            } => (call_id, method, args, budget_ms),
+            ClientFrame::Cancel { call_id } => {
+                // Stopped at its next poll, which this wakes; it then replies `Cancelled` like any
+                // call. A call no longer in flight has replied already: nothing to do.
+                if let Some(handle) = self.in_flight.get(&call_id) {
+                    handle.abort();
+                }
+                return Ok(());
+            }
+            ClientFrame::Notify { method, args } => return self.on_notify(cx, method, args),
+        };
+        oneway::refuse_call_of_oneway::<H::Service>(method)?;
+        if self.in_flight.contains_key(&call_id) || self.replies.holds(call_id) {
+            return Err(reason(
+                close::PROTOCOL_ERROR,
+                format!("call id {call_id} reused while that call is still in flight"),
+            ));
+        }
+        if !self.slot_free() {
+            // More calls than slots: this one waits, and so does reading (PROTOCOL.md §6).
+            self.parked_call = Some(data.clone());
+            return Ok(());
+        }
+        if budget_ms == Some(0) {
+            // Its deadline passed before it reached the server: it does not run (PROTOCOL.md §5.2).
+            let reply = encode_reply_text(
+                call_id,
+                ReplyStatus::TimedOut,
+                "the call's deadline had passed when it arrived (budget_ms 0)",
+            );
+            self.queue_reply(call_id, reply);
+            return Ok(());
+        }
+        match <H::Service as Dispatch<H>>::dispatch(
+            &self.handler,
+            call_id,
+            method,
+            Args::new(args, self.shared.config.max_nesting_depth),
+        ) {
+            Ok(call) => {
+                let (abort, registration) = AbortHandle::new_pair();
+                self.in_flight.insert(call_id, abort);
+                // Started here, in arrival order (a set of futures would first poll the newest),
+                // and finished at once if it does not wait for anything.
+                let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
+                let mut running = self.running(call_id, budget, Abortable::new(call, registration));
+                match running.as_mut().poll(cx) {
+                    Poll::Ready(done) => self.finish_call(cx, done),
+                    Poll::Pending => self.calls.push(running),
+                }
+            }
+            // Nothing ran: the error reply needs no ordering with events or state.
+            Err(e) => self.queue_reply(call_id, e.reply(call_id)),
+        }
+        Ok(())
+    }
+
+
+    /// Handles the parked `CALL` if a slot is free now; true if it did. An error is the close it
+    /// calls for.
+    pub(super) fn start_parked_call(&mut self, cx: &mut Context<'_>) -> Result<bool, CloseReason> {
+        if !self.slot_free() {
+            return Ok(false);
+        }
+        match self.parked_call.take() {
+            Some(data) => self.on_message(cx, &data).map(|()| true),
+            None => Ok(false),
+        }
+    }
+}
+
+fn violation(error: FrameError) -> CloseReason {
+    tracing::warn!(%error, "protocol violation");
+    let code = match error {
+        FrameError::InflatedTooLarge { .. } => close::MESSAGE_TOO_BIG,
+        _ => close::PROTOCOL_ERROR,
+    };
+    reason(code, error.to_string())
+}
+

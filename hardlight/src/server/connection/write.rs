@@ -1,0 +1,162 @@
+//! Writing: frames leave in the order they were queued, handed to tungstenite's buffer while the
+//! socket takes them and flushed once per wake-up.
+//!
+//! A call's reply keeps its id and its slot until it is handed to the socket
+//! ([`UnwrittenReplies`]): as the client sees it, the call is in flight until then.
+
+use std::collections::{HashSet, VecDeque};
+use std::ops::ControlFlow;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{Connection, Step};
+use crate::server::closing::lost;
+use crate::server::handler::Handler;
+use crate::server::io::Io;
+use crate::wire::compression::{COMPRESSION_THRESHOLD, seal};
+
+impl<H: Handler> Connection<H> {
+    /// Queues a frame of the connection's own (a reply, a state change), counted in the backlog.
+    pub(super) fn push_own(&mut self, frame: Bytes) {
+        self.backlog.add(frame.len());
+        self.pending.push_back(frame);
+    }
+
+    /// Moves queued events into `pending`, in order; true if any moved. Polling (rather than
+    /// `try_recv`) registers the task to be woken by the next event. Both are counted in the same
+    /// backlog, so this bounds nothing and delays nothing.
+    pub(super) fn take_events(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut moved = false;
+        // The queue's sender lives in this connection's subscriptions; `None` cannot happen before
+        // they are cleared.
+        while let Poll::Ready(Some(frame)) = self.events.poll_recv(cx) {
+            self.pending.push_back(frame);
+            moved = true;
+        }
+        moved
+    }
+
+    fn seal(&self, frame: Bytes) -> Message {
+        match self.compression {
+            Some(level) if frame.len() >= COMPRESSION_THRESHOLD => {
+                Message::Binary(seal(frame.to_vec(), Some(level)).into())
+            }
+            _ => Message::Binary(frame),
+        }
+    }
+
+
+    /// Queues a call's reply; its id and slot stay taken until the reply is handed to the socket.
+    pub(super) fn queue_reply(&mut self, call_id: u32, reply: Vec<u8>) {
+        let reply = Bytes::from(reply);
+        self.replies.queued(call_id, reply.clone());
+        self.push_own(reply);
+    }
+
+
+    /// Writes the ping the keepalive asked for, if the socket takes it now (it is kept for the
+    /// next round otherwise).
+    pub(super) fn write_ping(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Step {
+        if !self.ping_due {
+            return ControlFlow::Continue(());
+        }
+        match ws.poll_ready_unpin(cx) {
+            Poll::Ready(Ok(())) => {
+                if let Err(e) = ws.start_send_unpin(Message::Ping(Bytes::new())) {
+                    return ControlFlow::Break(lost("write failed", e));
+                }
+                self.ping_due = false;
+                self.needs_flush = true;
+            }
+            Poll::Ready(Err(e)) => return ControlFlow::Break(lost("write failed", e)),
+            Poll::Pending => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Hands queued frames to tungstenite's buffer, in order, while the socket takes them; each
+    /// leaves the backlog, and a reply frees its call's id and slot. True if any was handed over.
+    pub(super) fn write_pending(
+        &mut self,
+        cx: &mut Context<'_>,
+        ws: &mut WebSocketStream<Io>,
+    ) -> Step<bool> {
+        let mut wrote = false;
+        while !self.pending.is_empty() {
+            match ws.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(error = %e, "write failed");
+                    return ControlFlow::Break(lost("write failed", e));
+                }
+                Poll::Pending => break,
+            }
+            let Some(frame) = self.pending.pop_front() else {
+                break;
+            };
+            self.replies.written(&frame);
+            self.backlog.release(frame.len());
+            if let Err(e) = ws.start_send_unpin(self.seal(frame)) {
+                tracing::debug!(error = %e, "write failed");
+                return ControlFlow::Break(lost("write failed", e));
+            }
+            self.needs_flush = true;
+            wrote = true;
+        }
+        ControlFlow::Continue(wrote)
+    }
+
+    /// Flushes what the rounds handed to tungstenite, once per wake-up; if the socket is full, its
+    /// waker brings the task back.
+    pub(super) fn flush(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Step {
+        if self.needs_flush {
+            match ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(error = %e, "flush failed");
+                    return ControlFlow::Break(lost("flush failed", e));
+                }
+                Poll::Pending => {}
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Replies queued and not yet handed to the socket, in queue order, with their call ids.
+#[derive(Default)]
+pub(super) struct UnwrittenReplies {
+    order: VecDeque<(u32, Bytes)>,
+    ids: HashSet<u32>,
+}
+
+impl UnwrittenReplies {
+    pub(super) fn queued(&mut self, call_id: u32, reply: Bytes) {
+        self.ids.insert(call_id);
+        self.order.push_back((call_id, reply));
+    }
+
+    /// Notes that `frame` left `pending` for the socket: if it is the oldest unwritten reply, its
+    /// call is over. (Replies leave `pending` in the order they entered it, so comparing the
+    /// oldest one's buffer is enough.)
+    pub(super) fn written(&mut self, frame: &Bytes) {
+        if let Some((call_id, reply)) = self.order.front()
+            && reply.as_ptr() == frame.as_ptr()
+        {
+            self.ids.remove(call_id);
+            self.order.pop_front();
+        }
+    }
+
+    pub(super) fn holds(&self, call_id: u32) -> bool {
+        self.ids.contains(&call_id)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.order.len()
+    }
+}
