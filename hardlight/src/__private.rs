@@ -7,9 +7,13 @@ pub use crate::contract::{
     Args, CallFuture, Dispatch, DispatchError, MethodReturn, OnewayFuture, ServiceSchema, call,
     decode_args, oneway,
 };
-pub use crate::server::disconnect::{Disconnect, DisconnectArg};
-pub use crate::server::handler::{ConnectionParts, Handler};
-pub use crate::server::identity::Identity;
+// What `#[rpc_handler]` generates against: handlers are the server's.
+#[cfg(hardlight_native)]
+pub use crate::server::{
+    disconnect::{Disconnect, DisconnectArg},
+    handler::{ConnectionParts, Handler},
+    identity::Identity,
+};
 pub use crate::state::{ConnectionState, StateHandle, unknown_field};
 pub use crate::wire::handshake::{fnv1a64, fnv1a64_extend};
 pub use crate::wire::{Codable, DecodeError, EncodeError};

@@ -103,7 +103,8 @@ fn close_suffix(code: Option<u16>, reason: &str) -> String {
 
 impl Error {
     /// The error for an upgrade the server answered with HTTP `status` and `body` instead of
-    /// switching protocols.
+    /// switching protocols. (A browser does not show the answer to a refused upgrade.)
+    #[cfg(hardlight_native)]
     pub(crate) fn http_refusal(status: u16, body: Option<&[u8]>) -> Self {
         let reason = body
             .map(|body| String::from_utf8_lossy(body).trim().to_owned())

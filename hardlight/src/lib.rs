@@ -52,9 +52,6 @@
 //! - [`tls`]: certificates and trust.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
-// Without `native` (the browser client), the server-side types stay for the code `#[rpc]` generates,
-// but the server that would use their internals is not built.
-#![cfg_attr(not(hardlight_native), allow(dead_code))]
 
 #[macro_use]
 mod macros;
@@ -67,6 +64,7 @@ mod keepalive;
 mod locks;
 mod redact;
 mod rt;
+#[cfg(hardlight_native)]
 pub mod server;
 pub mod state;
 #[cfg(hardlight_native)]
@@ -94,9 +92,9 @@ pub use client::{
     Subscription, WhenDisconnected,
 };
 pub use error::{CallError, Error, HandlerError, HandlerResult};
-pub use events::{
-    Event, EventEmitter, EventPayload, Subscriptions, TopicNotification, TopicNotifier,
-};
+pub use events::{Event, EventPayload};
+#[cfg(hardlight_native)]
+pub use events::{EventEmitter, Subscriptions, TopicNotification, TopicNotifier};
 #[cfg(hardlight_nats)]
 pub use events::{NatsBridge, NatsConfig, NatsStatus};
 #[cfg(hardlight_axum)]
@@ -106,6 +104,7 @@ pub use server::{
     BoundServer, IdentityPolicy, RateLimit, Rejection, Server, ServerConfig, ServerStats,
     ShutdownHandle, UpgradeRequest,
 };
+#[cfg(hardlight_native)]
 pub use server::{Disconnect, Factory, Identity, Initiator};
 pub use state::{StateHandle, StateWriteGuard};
 #[cfg(hardlight_native)]

@@ -27,10 +27,13 @@
 //! let server = Server::new(ServerConfig::new_self_signed("localhost:0"), factory!(GreeterHandler));
 //! ```
 
+#[cfg(hardlight_native)]
 pub use crate::factory;
 pub use crate::{
-    CallError, ClientConfig, Compression, Disconnect, EventEmitter, HandlerError, HandlerResult,
-    Topic, TopicNotification, codable, connection_state, oneway, rpc, rpc_handler,
+    CallError, ClientConfig, Compression, HandlerError, HandlerResult, Topic, codable,
+    connection_state, oneway, rpc, rpc_handler,
 };
 #[cfg(hardlight_native)]
-pub use crate::{CertFingerprint, Server, ServerConfig, ServerTls};
+pub use crate::{
+    CertFingerprint, Disconnect, EventEmitter, Server, ServerConfig, ServerTls, TopicNotification,
+};

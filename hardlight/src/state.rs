@@ -112,6 +112,7 @@ impl<S> StateHandle<S> {
     }
 
     /// Clears the "changed" mark and says whether it was set.
+    #[cfg(hardlight_native)]
     pub(crate) fn take_dirty(&self) -> bool {
         self.cell.dirty.swap(false, Ordering::AcqRel)
     }

@@ -83,6 +83,7 @@ pub(crate) async fn drive<S, St>(
             let next = stream.next().await;
             heard_ms.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
             match next {
+                #[cfg(hardlight_native)]
                 Some(Ok(Incoming::Control)) => {}
                 Some(Ok(Incoming::Binary(message))) => {
                     if let Err(e) = session.on_message(&message) {

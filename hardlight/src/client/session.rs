@@ -46,7 +46,8 @@ pub(crate) enum Incoming {
     Binary(Bytes),
     /// A text message (never valid in this protocol).
     Text,
-    /// A ping or pong: nothing to act on, but the peer is alive.
+    /// A ping or pong: nothing to act on, but the peer is alive. (A browser shows neither.)
+    #[cfg(hardlight_native)]
     Control,
     /// The peer closed the connection.
     Close {

@@ -64,6 +64,7 @@ pub enum DispatchError {
 
 impl DispatchError {
     /// The `REPLY` frame that reports this error.
+    #[cfg(hardlight_native)]
     pub(crate) fn reply(&self, call_id: u32) -> Vec<u8> {
         let status = match self {
             DispatchError::UnknownMethod(_) => ReplyStatus::UnknownMethod,

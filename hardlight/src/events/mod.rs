@@ -2,21 +2,28 @@
 //! topic notifier reports topics being created and removed. With the `nats` feature, `NatsBridge`
 //! carries events between servers.
 
-mod changes;
-mod emitter;
-#[cfg(hardlight_nats)]
-mod nats;
-pub(crate) mod outbound;
 mod payload;
-pub(crate) mod registry;
-mod subscriptions;
 
-pub use emitter::EventEmitter;
-#[cfg(hardlight_nats)]
-pub use nats::{
-    DEFAULT_NATS_QUEUE, DEFAULT_SUBJECT_PREFIX, MAX_BRIDGED_TOPIC, NatsBridge, NatsConfig,
-    NatsStatus, ORIGIN_HEADER,
-};
 pub use payload::{Event, EventDecode, EventPayload};
-pub use registry::{TopicNotification, TopicNotifier};
-pub use subscriptions::Subscriptions;
+
+// Publishing is the server's: a browser client only receives.
+cfg_native! {
+    mod changes;
+    mod emitter;
+    pub(crate) mod outbound;
+    pub(crate) mod registry;
+    mod subscriptions;
+
+    pub use emitter::EventEmitter;
+    pub use registry::{TopicNotification, TopicNotifier};
+    pub use subscriptions::Subscriptions;
+}
+
+cfg_nats! {
+    mod nats;
+
+    pub use nats::{
+        DEFAULT_NATS_QUEUE, DEFAULT_SUBJECT_PREFIX, MAX_BRIDGED_TOPIC, NatsBridge, NatsConfig,
+        NatsStatus, ORIGIN_HEADER,
+    };
+}

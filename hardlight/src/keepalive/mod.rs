@@ -56,7 +56,9 @@ impl Keepalive {
         }
     }
 
-    /// Something arrived from the peer.
+    /// Something arrived from the peer. (The client's driver, which also runs in browsers, notes
+    /// the time itself: [`Keepalive::heard_at`].)
+    #[cfg(hardlight_native)]
     pub(crate) fn heard(&mut self) {
         self.heard_at(Instant::now());
     }

@@ -37,7 +37,8 @@ macro_rules! cfg_nats {
     };
 }
 
-/// Items of the axum mount (feature `axum`).
+/// Items of the axum mount (feature `axum`). Used by the server alone, which a browser build lacks.
+#[cfg_attr(not(hardlight_native), allow(unused_macros))]
 macro_rules! cfg_axum {
     ($($item:item)*) => {
         $(
