@@ -105,7 +105,7 @@ pub use server::{
     ShutdownHandle, UpgradeRequest,
 };
 #[cfg(hardlight_native)]
-pub use server::{Disconnect, Factory, Identity, Initiator};
+pub use server::{Disconnect, Factory, Identity, Initiator, call_deadline};
 pub use state::{StateHandle, StateWriteGuard};
 #[cfg(hardlight_native)]
 pub use tls::{CertFingerprint, ServerTls, ServerTrust};

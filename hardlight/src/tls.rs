@@ -363,7 +363,7 @@ impl fmt::Debug for ServerTrust {
 /// What a client that does not verify the server's certificate prints on stderr.
 pub const UNVERIFIED_WARNING: &str = "\
 hardlight WARNING: TLS server certificate verification is DISABLED
-  (ClientConfig::self_signed, a generated client's new_self_signed, or ServerTrust::AcceptAnyDangerous).
+  (ClientConfig::new_self_signed, a generated client's new_self_signed, or ServerTrust::AcceptAnyDangerous).
   The connection is encrypted, but anyone on the path can impersonate the server and read all that
   is sent, auth tokens included. Use it only against a local development server. To trust exactly
   your server, pin its certificate: ClientConfig::pinned(address, fingerprint), with the SHA-256

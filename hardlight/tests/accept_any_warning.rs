@@ -1,4 +1,4 @@
-//! A client that accepts any certificate (`new_self_signed`, `ClientConfig::self_signed`) says so on
+//! A client that accepts any certificate (`new_self_signed`, `ClientConfig::new_self_signed`) says so on
 //! stderr even when no tracing subscriber is installed; a pinned client says nothing.
 //!
 //! The test runs itself again as a child process, with stderr not captured, and reads what the
@@ -61,6 +61,7 @@ async fn connect_pinned_then_accepting_any() {
     let generated = TestClient::new_self_signed(&server.address(), Compression::none());
     within("connect", generated.connect()).await.unwrap();
     assert_eq!(generated.add(2, 2).await.unwrap(), 4);
-    let configured = TestClient::new(ClientConfig::self_signed(server.address()).auth_token("t"));
+    let configured =
+        TestClient::new(ClientConfig::new_self_signed(server.address()).auth_token("t"));
     within("connect", configured.connect()).await.unwrap();
 }

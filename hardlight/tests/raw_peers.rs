@@ -317,9 +317,10 @@ async fn compression_is_negotiated_and_used_only_for_large_frames() {
 
 #[tokio::test]
 async fn a_server_may_refuse_compression() {
-    let server =
-        TestServer::with_config(ServerConfig::new_self_signed("127.0.0.1:0").compression(false))
-            .await;
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0").allow_compression(false),
+    )
+    .await;
     let (_ws, hello) = raw_hardlight(server.port, Some(6)).await;
     match decode_server(&hello).unwrap() {
         ServerFrame::Hello(hello) => assert_eq!(hello.compression, 0),

@@ -63,7 +63,7 @@ async fn plaintext_works_only_when_both_sides_opt_in() {
             .is_err()
     );
     // And a ws:// URL needs the explicit plaintext configuration.
-    let wrong = TestClient::new(ClientConfig::self_signed(format!(
+    let wrong = TestClient::new(ClientConfig::new_self_signed(format!(
         "ws://{}",
         server.address()
     )));

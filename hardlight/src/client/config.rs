@@ -14,8 +14,15 @@ use crate::wire::auth::TokenCarrier;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`ClientConfig::event_buffer`]: 1024 events.
 pub const DEFAULT_EVENT_BUFFER: usize = 1024;
-/// Default [`ClientConfig::max_message_size`]: 16 MiB.
-pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+/// Default [`ClientConfig::max_message_size`]: 16 MiB (`hardlight::client::DEFAULT_MAX_MESSAGE_SIZE`,
+/// beside the server's `hardlight::server::DEFAULT_MAX_MESSAGE_SIZE`).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+/// The former name of [`DEFAULT_MAX_MESSAGE_SIZE`].
+#[deprecated(
+    since = "0.1.1",
+    note = "renamed `hardlight::client::DEFAULT_MAX_MESSAGE_SIZE`"
+)]
+pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = DEFAULT_MAX_MESSAGE_SIZE;
 
 /// How a client connects.
 ///
@@ -28,7 +35,7 @@ pub const DEFAULT_CLIENT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 ///
 /// ```
 /// use hardlight::{ClientConfig, Compression};
-/// let config = ClientConfig::self_signed("localhost:8080").compression(Compression::none());
+/// let config = ClientConfig::new_self_signed("localhost:8080").compression(Compression::none());
 /// ```
 ///
 /// Its `Debug` output shows the address without credentials (userinfo and query values read
@@ -140,11 +147,18 @@ impl ClientConfig {
     ///
     /// In a browser (feature `wasm`), the browser decides whom to trust: this is `ClientConfig::tls`,
     /// and a self-signed certificate works only once the browser trusts it.
-    pub fn self_signed(address: impl Into<String>) -> Self {
+    pub fn new_self_signed(address: impl Into<String>) -> Self {
         #[cfg(hardlight_native)]
         return Self::new(address, ServerTrust::AcceptAnyDangerous);
         #[cfg(hardlight_browser)]
         return Self::tls(address);
+    }
+
+    /// The former name of [`ClientConfig::new_self_signed`] (one spelling with the server's
+    /// `ServerConfig::new_self_signed` and the generated clients' `new_self_signed`).
+    #[deprecated(since = "0.1.1", note = "renamed `new_self_signed`")]
+    pub fn self_signed(address: impl Into<String>) -> Self {
+        Self::new_self_signed(address)
     }
 
     /// TLS (`wss://`) in a browser: the browser verifies the server's certificate against its own
@@ -171,7 +185,7 @@ impl ClientConfig {
             trust,
             compression: Compression::none(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            max_message_size: DEFAULT_CLIENT_MAX_MESSAGE_SIZE,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_nesting_depth: crate::wire::codec::DEFAULT_MAX_DEPTH,
             event_buffer: DEFAULT_EVENT_BUFFER,
             keepalive_interval: crate::keepalive::DEFAULT_KEEPALIVE_INTERVAL,
@@ -273,7 +287,7 @@ impl ClientConfig {
     ///
     /// ```
     /// use hardlight::ClientConfig;
-    /// let config = ClientConfig::self_signed("localhost:8080").auth_token("eyJhbGciOi.eyJzdWIi.c2ln");
+    /// let config = ClientConfig::new_self_signed("localhost:8080").auth_token("eyJhbGciOi.eyJzdWIi.c2ln");
     /// ```
     pub fn auth_token(self, token: impl Into<String>) -> Self {
         self.auth_token_via(TokenCarrier::Header, token)
@@ -287,7 +301,7 @@ impl ClientConfig {
     ///
     /// ```
     /// use hardlight::{ClientConfig, TokenCarrier};
-    /// let config = ClientConfig::self_signed("localhost:8080")
+    /// let config = ClientConfig::new_self_signed("localhost:8080")
     ///     .auth_token_via(TokenCarrier::Subprotocol, "eyJhbGciOi.eyJzdWIi.c2ln");
     /// ```
     pub fn auth_token_via(mut self, carrier: TokenCarrier, token: impl Into<String>) -> Self {

@@ -27,8 +27,10 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 
+#[allow(deprecated)]
+pub use config::DEFAULT_CLIENT_MAX_MESSAGE_SIZE;
 pub use config::{
-    ClientConfig, DEFAULT_CLIENT_MAX_MESSAGE_SIZE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_BUFFER,
+    ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_BUFFER, DEFAULT_MAX_MESSAGE_SIZE,
     WhenDisconnected,
 };
 pub use lifecycle::{ConnectionEvent, ConnectionEvents};
@@ -145,10 +147,10 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     }
 
     /// A client for a development server with a self-signed certificate (see
-    /// [`ClientConfig::self_signed`]: encrypted, not authenticated; connecting prints a warning on
+    /// [`ClientConfig::new_self_signed`]: encrypted, not authenticated; connecting prints a warning on
     /// stderr). Prefer [`ClientConfig::pinned`].
     pub fn new_self_signed(address: &str, compression: Compression) -> Self {
-        Self::new(ClientConfig::self_signed(address).compression(compression))
+        Self::new(ClientConfig::new_self_signed(address).compression(compression))
     }
 
     /// The configuration.

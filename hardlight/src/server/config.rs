@@ -231,10 +231,18 @@ impl ServerConfig {
         self
     }
 
-    /// Whether clients may turn on compression (default true).
-    pub fn compression(mut self, allowed: bool) -> Self {
+    /// Whether clients may turn on compression (default true): a client asks for a level
+    /// ([`ClientConfig::compression`](crate::ClientConfig::compression)), the server allows it or
+    /// not.
+    pub fn allow_compression(mut self, allowed: bool) -> Self {
         self.compression = allowed;
         self
+    }
+
+    /// The former name of [`ServerConfig::allow_compression`].
+    #[deprecated(since = "0.1.1", note = "renamed `allow_compression`")]
+    pub fn compression(self, allowed: bool) -> Self {
+        self.allow_compression(allowed)
     }
 
     /// Keepalive (defaults 20 s and 60 s): when a connection has sent nothing for `interval`, the
