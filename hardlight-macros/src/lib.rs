@@ -72,7 +72,8 @@ pub(crate) mod schema;
 ///   (`config`, `connect`, `disconnect`, `closed`, `is_connected`, `state`, `watch_state`,
 ///   `subscribe`, `connection_events`, forwarded to the untyped `hardlight::client::Client` it holds),
 ///   and one `async fn` per method returning `Result<T, hardlight::CallError<E>>`
-///   (`Result<(), hardlight::Error>` for a one-way method).
+///   (`Result<(), hardlight::Error>` for a one-way method). It also derefs to that `Client`, through
+///   which no method call resolves: every one of its methods is the generated client's own.
 ///
 /// An rpc method cannot take one of the client's own names (`connect`, `state`, ...): it is an error
 /// at the method's name, which says to rename it. Each argument type, and the `T` and `E` of a

@@ -1,7 +1,11 @@
 //! `#[rpc]`: the typed client, `TraitClient`. It holds the runtime's generic engine,
-//! `Client<dyn Trait>`, and exposes the engine's methods by forwarding to it (composition, as tonic's
-//! clients hold `Grpc<T>`), not through `Deref`: an rpc method can then never silently hide one of
-//! them, and one that would take such a name is refused when parsing (`names::CLIENT_METHODS`).
+//! `Client<dyn Trait>`, and has each of the engine's public methods as an inherent method that
+//! forwards to it (composition, as tonic's clients hold `Grpc<T>`). An rpc method that would take one
+//! of these names is refused when parsing (`names::CLIENT_METHODS`), so neither can hide the other.
+//!
+//! It also derefs to the engine, for code written when that was the only way to reach it
+//! (`&*client` as a `&Client<dyn Trait>`); no method call goes through that `Deref`, since the inherent
+//! methods are found first.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{quote, quote_spanned};
@@ -138,6 +142,17 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
             }
 
             #(#methods)*
+        }
+
+        /// The engine, for code that needs a `&hardlight::client::Client<dyn Trait>`; every one of
+        /// its public methods is also a method of this client.
+        #[automatically_derived]
+        impl ::core::ops::Deref for #client {
+            type Target = #private::Client<dyn #ident>;
+
+            fn deref(&self) -> &Self::Target {
+                &self.#inner
+            }
         }
 
         #[automatically_derived]

@@ -47,8 +47,8 @@ use native as transport;
 use session::Session;
 
 /// A client of service `S` (`dyn Trait` of an `#[rpc]` trait). Use it through the generated
-/// `TraitClient`, which holds one, adds one typed method per rpc method, and forwards this one's
-/// public methods. A public method added here must be forwarded there too: see `CLIENT_METHODS` in
+/// `TraitClient`, which holds one (and derefs to it), adds one typed method per rpc method, and
+/// forwards this one's public methods. A public method added here must be forwarded there too: see `CLIENT_METHODS` in
 /// `hardlight-macros/src/names.rs` (an rpc method cannot take its name).
 ///
 /// Cheap to clone; clones share the connection. Dropping the last clone closes the connection.
