@@ -3,6 +3,11 @@
 //! they generate names everything through `::hardlight::__private`, so a user's crate depends on
 //! `hardlight` alone.
 //!
+//! Every macro takes `crate = "path"` for a crate that reaches the runtime under another path (it
+//! renames the dependency, or re-exports `hardlight` from a crate of its own), as serde's
+//! `#[serde(crate = "...")]`: `#[rpc(crate = "::my_runtime::hardlight")]`. The generated code then
+//! names `<path>::__private::...` only. It compiles under `#![no_implicit_prelude]`.
+//!
 //! Each macro works in three steps, as `serde_derive` does:
 //!
 //! 1. `parse` turns the `syn` input into a small validated model (`model`), reporting every user
@@ -35,9 +40,9 @@ pub(crate) mod schema;
 /// Turns a trait into an rpc service: the trait handlers implement, its wire description and
 /// dispatch, and a typed client.
 ///
-/// Arguments, both optional: `state = Type` (a `#[connection_state]` struct; `()` when absent) and
+/// Arguments, all optional: `state = Type` (a `#[connection_state]` struct; `()` when absent),
 /// `events = Type` (the `#[codable]` type of the events clients receive; `hardlight::EventPayload`,
-/// the raw bytes, when absent).
+/// the raw bytes, when absent) and `crate = "path"` (where the runtime is, `::hardlight` by default).
 ///
 /// ```ignore
 /// use hardlight::{HandlerResult, rpc};
@@ -63,9 +68,17 @@ pub(crate) mod schema;
 /// - `ServiceSchema` and `Dispatch<H>` for `dyn Trait` (name, method list, schema text and
 ///   fingerprint; decoding a call's arguments and running the handler method);
 /// - `TraitClient`, a cloneable typed client with the trait's visibility: `new(config)`,
-///   `new_self_signed(address, compression)`, and one `async fn` per method returning
-///   `Result<T, hardlight::CallError<E>>` (`Result<(), hardlight::Error>` for a one-way method). It
-///   derefs to the untyped `Client`.
+///   `new_self_signed(address, compression)`, `with_timeout(duration)`, the connection's own methods
+///   (`config`, `connect`, `disconnect`, `closed`, `is_connected`, `state`, `watch_state`,
+///   `subscribe`, `connection_events`, forwarded to the untyped `hardlight::client::Client` it holds),
+///   and one `async fn` per method returning `Result<T, hardlight::CallError<E>>`
+///   (`Result<(), hardlight::Error>` for a one-way method). It does not deref to that `Client`:
+///   every method a user calls is the generated client's own.
+///
+/// An rpc method cannot take one of the client's own names (`connect`, `state`, ...): it is an error
+/// at the method's name, which says to rename it. Each argument type, and the `T` and `E` of a
+/// `HandlerResult<T>` or `Result<T, E>` return type, is checked to be `Codable` at its own span: a
+/// type that is not is reported there, with "add `#[hardlight::codable]`".
 #[proc_macro_attribute]
 pub fn rpc(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::rpc(args.into(), item.into()).into()
@@ -108,7 +121,7 @@ pub fn oneway(args: TokenStream, item: TokenStream) -> TokenStream {
 /// methods of the generated struct.
 ///
 /// Arguments, all optional: `context = Type`; `vis = pub` or `vis = pub(crate)` for the struct's
-/// visibility (private by default).
+/// visibility (private by default); `crate = "path"` (where the runtime is).
 ///
 /// ```ignore
 /// #[rpc_handler(context = AppContext)]
@@ -136,6 +149,8 @@ pub fn rpc_handler(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `ConnectionState` (field names and indices, the state's schema text, per-field encoding). Every
 /// field's type must be `Codable`.
 ///
+/// Argument, optional: `crate = "path"` (where the runtime is).
+///
 /// Write `#[connection_state]` above the struct's own `#[derive(...)]`: an attribute sees only the
 /// attributes below it, so a `#[derive(Clone)]` above it would be derived twice.
 ///
@@ -152,7 +167,8 @@ pub fn connection_state(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Makes a struct or enum `Codable`: derives its rkyv archive, with validation, through hardlight's
-/// own copy of rkyv (users need no rkyv dependency). Other attributes and derives are kept.
+/// own copy of rkyv (users need no rkyv dependency). Other attributes and derives are kept. Argument,
+/// optional: `crate = "path"` (where the runtime is).
 ///
 /// ```ignore
 /// #[codable]

@@ -6,6 +6,18 @@
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Ident, Path, Token, Type, TypeParamBound, Visibility};
 
+/// Where the generated code finds the runtime: `::hardlight` unless the macro was given
+/// `crate = "..."` (a crate that renames or re-exports `hardlight`). Generated code reaches everything
+/// through its hidden module, `<path>::__private`.
+#[derive(Clone)]
+pub(crate) struct CratePath(pub Path);
+
+impl Default for CratePath {
+    fn default() -> Self {
+        Self(syn::parse_quote!(::hardlight))
+    }
+}
+
 /// An `#[rpc]` trait.
 pub(crate) struct Service {
     /// The trait's attributes other than `#[rpc]` (docs, lints), kept on the trait.
@@ -24,6 +36,8 @@ pub(crate) struct Service {
     pub events: Option<Type>,
     /// The methods, in declaration order (a method's index on the wire is its position here).
     pub methods: Vec<Method>,
+    /// `crate = "..."`.
+    pub krate: CratePath,
 }
 
 /// One method of an `#[rpc]` trait: `async fn ident(&self, args...) -> output`, or
@@ -89,6 +103,8 @@ pub(crate) struct HandlerImpl {
     pub item: syn::ItemImpl,
     /// The methods marked `#[on_connect]` and `#[on_disconnect]`.
     pub hooks: Hooks,
+    /// `crate = "..."`.
+    pub krate: CratePath,
 }
 
 /// The connection hooks of an `#[rpc_handler]` impl, at most one of each kind.
@@ -155,6 +171,8 @@ pub(crate) struct State {
     pub missing_derives: Vec<StdDerive>,
     /// The struct, passed through unchanged.
     pub item: syn::ItemStruct,
+    /// `crate = "..."`.
+    pub krate: CratePath,
 }
 
 /// One field of a connection state.
@@ -199,6 +217,8 @@ pub(crate) struct CodableItem {
     /// Whether some field contains the type itself (`Vec<Self>`, `Box<Tree>`, ...): rkyv's derives
     /// then need their bounds stated by hand, or proving them would recurse forever.
     pub recursive: bool,
+    /// `crate = "..."`.
+    pub krate: CratePath,
 }
 
 #[cfg(test)]

@@ -14,20 +14,28 @@ pub(crate) fn client(service: &Ident) -> Ident {
     format_ident!("{}Client", service, span = service.span())
 }
 
-/// The client's constructor taking a `ClientConfig`.
-pub(crate) const CLIENT_NEW: &str = "new";
+/// The generated client's own methods, besides one per rpc method: its constructors and the engine's
+/// methods it forwards (`expand::client` writes them; a unit test there checks this list against
+/// what it writes). An `#[rpc]` method cannot take one of these names.
+///
+/// The engine, `hardlight::client::Client`, has a public method for each name after `with_timeout`;
+/// one added there must be forwarded by the generated client, and named here.
+pub(crate) const CLIENT_METHODS: [&str; 12] = [
+    "new",
+    "new_self_signed",
+    "with_timeout",
+    "config",
+    "connect",
+    "disconnect",
+    "closed",
+    "is_connected",
+    "state",
+    "watch_state",
+    "subscribe",
+    "connection_events",
+];
 
-/// The client's constructor for development servers with self-signed certificates.
-pub(crate) const CLIENT_NEW_SELF_SIGNED: &str = "new_self_signed";
-
-/// The client's method returning a handle with another per-call deadline.
-pub(crate) const CLIENT_WITH_TIMEOUT: &str = "with_timeout";
-
-/// Method names an `#[rpc]` trait cannot use: the generated client's own methods have them.
-pub(crate) const RESERVED_METHODS: [&str; 3] =
-    [CLIENT_NEW, CLIENT_NEW_SELF_SIGNED, CLIENT_WITH_TIMEOUT];
-
-/// The client's field holding the untyped `Client`.
+/// The client's field holding the engine, the untyped `Client`.
 pub(crate) fn client_inner() -> Ident {
     Ident::new("inner", Span::call_site())
 }

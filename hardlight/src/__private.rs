@@ -1,13 +1,21 @@
 //! What generated code uses. Not a public API: names here change without notice.
+//!
+//! The macros reach the runtime only through this module (`::hardlight::__private::...`, or
+//! `<crate>::__private::...` with `crate = "..."`), so that the paths they write stay valid whatever
+//! the public modules become, and the user's crate needs no dependency other than `hardlight`.
 
 pub use rkyv;
 
-pub use crate::client::Client;
+pub use crate::client::{Client, ClientConfig, ConnectionEvents, StateWatcher, Subscription};
 pub use crate::contract::{
     Args, CallFuture, Dispatch, DispatchError, MethodReturn, OnewayFuture, ServiceSchema, call,
     decode_args, oneway,
 };
+pub use crate::error::{CallError, Error};
+pub use crate::events::EventPayload;
 // What `#[rpc_handler]` generates against: handlers are the server's.
+#[cfg(hardlight_native)]
+pub use crate::events::{EventEmitter, Subscriptions};
 #[cfg(hardlight_native)]
 pub use crate::server::{
     disconnect::{Disconnect, DisconnectArg},
@@ -16,7 +24,7 @@ pub use crate::server::{
 };
 pub use crate::state::{ConnectionState, StateHandle, unknown_field};
 pub use crate::wire::handshake::{fnv1a64, fnv1a64_extend};
-pub use crate::wire::{Codable, DecodeError, EncodeError};
+pub use crate::wire::{Codable, Compression, DecodeError, EncodeError};
 pub use std::sync::Arc;
 
 /// The wire format's internals, for the crate's own tests, fuzz targets and benchmarks: frame
@@ -39,4 +47,11 @@ pub mod wire {
         pub use crate::wire::auth::*;
     }
     pub use crate::wire::{close, codec};
+}
+
+/// What rkyv's derives name without a path: `#[codable]` glob-imports this next to the type, so that
+/// it also derives in a module under `#![no_implicit_prelude]`. A glob import, so that it yields to
+/// any `Sized` the module has, and two of them in one module do not clash.
+pub mod derive_scope {
+    pub use core::marker::Sized;
 }

@@ -257,7 +257,7 @@ async fn no_secret_reaches_a_log_an_error_or_debug_output() {
         let events = client.connection_events();
         within("connect", client.connect()).await.expect("accepted");
         assert_eq!(client.add(1, 1).await.expect("a call"), 2);
-        shown.debug(&*client);
+        shown.debug(&client);
         clients.push((client, events));
     }
     for config in [

@@ -5,7 +5,8 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::in_anonymous_const;
+use super::{in_anonymous_const, private_at};
+use crate::model::CratePath;
 use crate::model::{HandlerImpl, Hooks};
 use crate::names;
 
@@ -18,7 +19,10 @@ pub(crate) fn expand(handler: &HandlerImpl) -> TokenStream {
         context,
         item,
         hooks,
+        krate,
     } = handler;
+    // At the trait path, as the `Handler` impl below: errors about the service point there.
+    let private = private_at(krate, service.span());
     let state = names::handler::state();
     let subscriptions = names::handler::subscriptions();
     let events = names::handler::events();
@@ -29,10 +33,10 @@ pub(crate) fn expand(handler: &HandlerImpl) -> TokenStream {
     // reported there.
     let service_ty = quote_spanned!(service.span()=> dyn #service);
     let state_ty = quote_spanned! {service.span()=>
-        <#service_ty as ::hardlight::__private::ServiceSchema>::State
+        <#service_ty as #private::ServiceSchema>::State
     };
     let state_handle = quote_spanned! {service.span()=>
-        ::hardlight::__private::StateHandle<<Self as ::hardlight::__private::Handler>::State>
+        #private::StateHandle<<Self as #private::Handler>::State>
     };
     let context_ty = match context {
         Some(context) => context.to_token_stream(),
@@ -53,7 +57,7 @@ pub(crate) fn expand(handler: &HandlerImpl) -> TokenStream {
             ));
             let decl = quote! {
                 #[allow(dead_code)]
-                #context_field: ::hardlight::__private::Arc<#context_ty>,
+                #context_field: #private::Arc<#context_ty>,
             };
             (decl, quote!(#context_field: __context,), None)
         }
@@ -64,18 +68,18 @@ pub(crate) fn expand(handler: &HandlerImpl) -> TokenStream {
         }
     };
 
-    let (hook_methods, hook_impls) = expand_hooks(ident, hooks);
+    let (hook_methods, hook_impls) = expand_hooks(ident, hooks, krate);
 
     let handler_impl = in_anonymous_const(quote_spanned! {service.span()=>
         #[automatically_derived]
-        impl ::hardlight::__private::Handler for #ident {
+        impl #private::Handler for #ident {
             type State = #state_ty;
             type Context = #context_ty;
             type Service = #service_ty;
 
             fn new(
-                __parts: ::hardlight::__private::ConnectionParts<Self::State>,
-                __context: ::hardlight::__private::Arc<Self::Context>,
+                __parts: #private::ConnectionParts<Self::State>,
+                __context: #private::Arc<Self::Context>,
             ) -> Self {
                 #discard_context
                 Self {
@@ -97,11 +101,11 @@ pub(crate) fn expand(handler: &HandlerImpl) -> TokenStream {
             #[allow(dead_code)]
             #state: #state_handle,
             #[allow(dead_code)]
-            #subscriptions: ::hardlight::Subscriptions,
+            #subscriptions: #private::Subscriptions,
             #[allow(dead_code)]
-            #events: ::hardlight::EventEmitter,
+            #events: #private::EventEmitter,
             #[allow(dead_code)]
-            #identity: ::hardlight::__private::Identity,
+            #identity: #private::Identity,
             #context_decl
         }
 
@@ -114,7 +118,11 @@ pub(crate) fn expand(handler: &HandlerImpl) -> TokenStream {
 }
 
 /// The hook methods as inherent methods of the handler, and the `Handler` methods that call them.
-fn expand_hooks(handler: &syn::Ident, hooks: &Hooks) -> (TokenStream, TokenStream) {
+fn expand_hooks(
+    handler: &syn::Ident,
+    hooks: &Hooks,
+    krate: &CratePath,
+) -> (TokenStream, TokenStream) {
     if hooks.iter().next().is_none() {
         return (TokenStream::new(), TokenStream::new());
     }
@@ -144,8 +152,9 @@ fn expand_hooks(handler: &syn::Ident, hooks: &Hooks) -> (TokenStream, TokenStrea
         let call = match &hook.reason {
             // Spanned at the user's type: a type other than `Disconnect` is reported there.
             Some(ty) => {
+                let private = private_at(krate, ty.span());
                 let why = quote_spanned! {ty.span()=>
-                    <#ty as ::hardlight::__private::DisconnectArg>::from_disconnect(__why)
+                    <#ty as #private::DisconnectArg>::from_disconnect(__why)
                 };
                 quote!(#handler::#name(self, #why))
             }
@@ -154,10 +163,11 @@ fn expand_hooks(handler: &syn::Ident, hooks: &Hooks) -> (TokenStream, TokenStrea
                 #handler::#name(self)
             }),
         };
+        let private = private_at(krate, name.span());
         calls.extend(quote_spanned! {name.span()=>
             fn #on_disconnect(
                 &self,
-                __why: ::hardlight::__private::Disconnect,
+                __why: #private::Disconnect,
             ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {
                 #call
             }

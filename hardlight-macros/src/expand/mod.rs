@@ -5,16 +5,18 @@
 //! `#![no_implicit_prelude]` and next to any user item names. Trait impls are wrapped in
 //! `const _: () = { ... };` so their helper items never leak into the user's namespace.
 
+mod bounds;
 mod client;
 mod codable;
 mod handler;
 mod service;
 mod state;
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::quote;
 use syn::Item;
 
+use crate::model::{CratePath, Service};
 use crate::parse;
 
 /// `#[rpc]`.
@@ -109,7 +111,7 @@ fn without_patterns(mut item: Item) -> Option<Item> {
             };
             method
                 .attrs
-                .retain(|attr| !parse::rpc::is_oneway(attr.path()));
+                .retain(|attr| !parse::rpc::is_oneway(attr.path(), &CratePath::default()));
             if method.default.is_some() {
                 continue;
             }
@@ -124,6 +126,56 @@ fn without_patterns(mut item: Item) -> Option<Item> {
         }
     }
     Some(item)
+}
+
+/// `<crate>::__private`: the runtime's module for generated code, through which every generated path
+/// to the runtime goes (`::hardlight`, or the path given as `crate = "..."`).
+fn private(krate: &CratePath) -> TokenStream {
+    let krate = &krate.0;
+    quote!(#krate::__private)
+}
+
+/// `tokens` with every token at `span`: a path written by the macro, interpolated into a
+/// `quote_spanned!` at the user's type, must be at that type too, or the error is reported at the
+/// attribute.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                tree = TokenTree::Group(respanned);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
+/// [`private`], at `span`.
+fn private_at(krate: &CratePath, span: Span) -> TokenStream {
+    respan(private(krate), span)
+}
+
+/// The service's connection state type: `state = Type`, or `()`.
+fn state_type(service: &Service) -> TokenStream {
+    match &service.state {
+        Some(state) => quote!(#state),
+        None => quote!(()),
+    }
+}
+
+/// The service's event type: `events = Type`, or the raw payload.
+fn events_type(service: &Service) -> TokenStream {
+    match &service.events {
+        Some(events) => quote!(#events),
+        None => {
+            let private = private(&service.krate);
+            quote!(#private::EventPayload)
+        }
+    }
 }
 
 /// Wraps impls in an anonymous constant, so that nothing they need is visible outside them.
@@ -213,6 +265,135 @@ mod tests {
         );
         assert!(!has_compile_error(&codable), "{codable}");
         parses(codable);
+    }
+
+    /// `crate = "..."` reaches every generated path: with the runtime renamed, nothing names
+    /// `hardlight` any more (docs aside), and every path into it goes through its `__private`.
+    #[test]
+    fn a_renamed_crate_is_used_for_every_path() {
+        let outputs = [
+            rpc(
+                quote!(crate = "::hl", state = State),
+                quote!(
+                    pub trait Counter {
+                        async fn get(&self, key: String) -> HandlerResult<u32>;
+                        #[hl::oneway]
+                        async fn reset(&self);
+                    }
+                ),
+            ),
+            rpc(
+                quote!(crate = "::hl"),
+                quote!(
+                    pub trait Empty {}
+                ),
+            ),
+            rpc_handler(
+                quote!(crate = "::hl", context = Ctx),
+                quote!(
+                    impl Counter for Handler {
+                        #[on_connect]
+                        async fn joined(&self) {}
+                        #[on_disconnect]
+                        async fn left(&self, why: hl::Disconnect) {}
+                    }
+                ),
+            ),
+            connection_state(
+                quote!(crate = "::hl"),
+                quote!(
+                    struct State {
+                        counter: u32,
+                    }
+                ),
+            ),
+            codable(
+                quote!(crate = "::hl"),
+                quote!(
+                    enum Tree {
+                        Leaf(u32),
+                        Node(Vec<Tree>),
+                    }
+                ),
+            ),
+        ];
+        for output in outputs {
+            assert!(!has_compile_error(&output), "{output}");
+            let file = parses(output);
+            // Doc strings mention `hardlight` in prose: only the tokens are checked.
+            let without_docs: String = file
+                .items
+                .iter()
+                .map(|item| strip_docs(quote!(#item)).to_string())
+                .collect();
+            assert!(!without_docs.contains("hardlight"), "{without_docs}");
+            let mut rest = without_docs.as_str();
+            while let Some(at) = rest.find(":: hl ::") {
+                rest = &rest[at + ":: hl ::".len()..];
+                assert!(rest.starts_with(" __private"), "{without_docs}");
+            }
+        }
+    }
+
+    /// `tokens` without `#[doc = "..."]` attributes, at any depth.
+    fn strip_docs(tokens: TokenStream) -> TokenStream {
+        use proc_macro2::{Group, TokenTree};
+        let mut out = Vec::new();
+        let mut trees = tokens.into_iter().peekable();
+        while let Some(tree) = trees.next() {
+            if let TokenTree::Punct(punct) = &tree
+                && punct.as_char() == '#'
+                && let Some(TokenTree::Group(group)) = trees.peek()
+                && group.to_string().starts_with("[doc")
+            {
+                trees.next();
+                continue;
+            }
+            out.push(match tree {
+                TokenTree::Group(group) => {
+                    let mut stripped = Group::new(group.delimiter(), strip_docs(group.stream()));
+                    stripped.set_span(group.span());
+                    TokenTree::Group(stripped)
+                }
+                other => other,
+            });
+        }
+        out.into_iter().collect()
+    }
+
+    /// The generated client's methods other than the rpc methods are exactly the names an rpc method
+    /// cannot take.
+    #[test]
+    fn the_client_s_own_methods_are_the_reserved_names() {
+        let output = rpc(
+            TokenStream::new(),
+            quote!(
+                pub trait Counter {
+                    async fn get(&self) -> HandlerResult<u32>;
+                }
+            ),
+        );
+        let file = parses(output);
+        let mut own = Vec::new();
+        for item in &file.items {
+            let Item::Const(konst) = item else { continue };
+            let syn::Expr::Block(block) = &*konst.expr else {
+                continue;
+            };
+            for stmt in &block.block.stmts {
+                if let syn::Stmt::Item(Item::Impl(imp)) = stmt
+                    && imp.trait_.is_none()
+                {
+                    for item in &imp.items {
+                        if let syn::ImplItem::Fn(f) = item {
+                            own.push(f.sig.ident.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(own.pop().as_deref(), Some("get"), "{own:?}");
+        assert_eq!(own, crate::names::CLIENT_METHODS);
     }
 
     #[test]

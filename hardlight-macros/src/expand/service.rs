@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
-use super::{client, in_anonymous_const};
+use super::{bounds, client, events_type, in_anonymous_const, private, private_at, state_type};
 use crate::model::{Method, MethodKind, Service};
 use crate::schema;
 
@@ -76,14 +76,9 @@ fn trait_definition(service: &Service) -> TokenStream {
 /// `ServiceSchema for dyn Trait`: names, schema text and fingerprint.
 fn schema_impl(service: &Service) -> TokenStream {
     let ident = &service.ident;
-    let state = match &service.state {
-        Some(state) => quote!(#state),
-        None => quote!(()),
-    };
-    let events = match &service.events {
-        Some(events) => quote!(#events),
-        None => quote!(::hardlight::EventPayload),
-    };
+    let private = private(&service.krate);
+    let state = state_type(service);
+    let events = events_type(service);
     let name = ident.unraw().to_string();
     let methods = service
         .methods
@@ -97,7 +92,7 @@ fn schema_impl(service: &Service) -> TokenStream {
     quote! {
         // For every lifetime: a `dyn Trait` inside a spawned future is otherwise "not general enough".
         #[automatically_derived]
-        impl<'__a> ::hardlight::__private::ServiceSchema for dyn #ident + '__a {
+        impl<'__a> #private::ServiceSchema for dyn #ident + '__a {
             type State = #state;
             type Event = #events;
             const NAME: &'static str = #name;
@@ -109,10 +104,10 @@ fn schema_impl(service: &Service) -> TokenStream {
 
         // Generic, so that `S::State: ConnectionState` is the trait's promise: a state type that
         // breaks it is reported once, at `type State`, not again here.
-        const fn __fingerprint<S: ?::core::marker::Sized + ::hardlight::__private::ServiceSchema>() -> u64 {
-            ::hardlight::__private::fnv1a64_extend(
-                ::hardlight::__private::fnv1a64(S::SCHEMA.as_bytes()),
-                <S::State as ::hardlight::__private::ConnectionState>::SCHEMA.as_bytes(),
+        const fn __fingerprint<S: ?::core::marker::Sized + #private::ServiceSchema>() -> u64 {
+            #private::fnv1a64_extend(
+                #private::fnv1a64(S::SCHEMA.as_bytes()),
+                <S::State as #private::ConnectionState>::SCHEMA.as_bytes(),
             )
         }
     }
@@ -122,13 +117,14 @@ fn schema_impl(service: &Service) -> TokenStream {
 /// starts the handler's method; calls in `dispatch`, one-way methods in `dispatch_oneway`.
 fn dispatch_impl(service: &Service) -> TokenStream {
     let ident = &service.ident;
+    let private = private(&service.krate);
     let (oneway, calls): (Vec<&Method>, Vec<&Method>) = service
         .methods
         .iter()
         .partition(|method| matches!(method.kind, MethodKind::Oneway));
     let call_arms = calls.iter().map(|method| dispatch_arm(service, method));
     let oneway_arms = oneway.iter().map(|method| dispatch_arm(service, method));
-    let bounds = wire_bounds(service);
+    let bounds = bounds::wire_bounds(service);
     // Without methods of a kind, the parameters of its function would be unused.
     let unused_calls = calls
         .is_empty()
@@ -138,42 +134,42 @@ fn dispatch_impl(service: &Service) -> TokenStream {
         .then(|| quote!(let _ = (__handler, __args);));
     quote! {
         #[automatically_derived]
-        impl<'__a, __H> ::hardlight::__private::Dispatch<__H> for dyn #ident + '__a
+        impl<'__a, __H> #private::Dispatch<__H> for dyn #ident + '__a
         where
             __H: #ident + ::core::marker::Send + ::core::marker::Sync + 'static,
             #(#bounds,)*
         {
             fn dispatch(
-                __handler: &::hardlight::__private::Arc<__H>,
+                __handler: &#private::Arc<__H>,
                 __call_id: u32,
                 __method: u16,
-                __args: ::hardlight::__private::Args<'_>,
+                __args: #private::Args<'_>,
             ) -> ::core::result::Result<
-                ::hardlight::__private::CallFuture,
-                ::hardlight::__private::DispatchError,
+                #private::CallFuture,
+                #private::DispatchError,
             > {
                 #unused_calls
                 match __method {
                     #(#call_arms)*
                     __other => ::core::result::Result::Err(
-                        ::hardlight::__private::DispatchError::UnknownMethod(__other),
+                        #private::DispatchError::UnknownMethod(__other),
                     ),
                 }
             }
 
             fn dispatch_oneway(
-                __handler: &::hardlight::__private::Arc<__H>,
+                __handler: &#private::Arc<__H>,
                 __method: u16,
-                __args: ::hardlight::__private::Args<'_>,
+                __args: #private::Args<'_>,
             ) -> ::core::result::Result<
-                ::hardlight::__private::OnewayFuture,
-                ::hardlight::__private::DispatchError,
+                #private::OnewayFuture,
+                #private::DispatchError,
             > {
                 #unused_oneway
                 match __method {
                     #(#oneway_arms)*
                     __other => ::core::result::Result::Err(
-                        ::hardlight::__private::DispatchError::UnknownMethod(__other),
+                        #private::DispatchError::UnknownMethod(__other),
                     ),
                 }
             }
@@ -185,6 +181,7 @@ fn dispatch_impl(service: &Service) -> TokenStream {
 /// that it produces the `REPLY` frame.
 fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
     let service_ident = &service.ident;
+    let private = private(&service.krate);
     let name = &method.ident;
     let index = Literal::u16_suffixed(method.index);
     // Fresh names: the user's argument names could shadow the parameters used below.
@@ -201,47 +198,17 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
     let started = match method.output() {
         Some(output) => {
             // Spanned at the return type: "cannot be returned by an rpc method" is reported there.
-            let call = quote_spanned!(output.span()=> ::hardlight::__private::call);
+            let private = private_at(&service.krate, output.span());
+            let call = quote_spanned!(output.span()=> #private::call);
             quote!(#call(__call_id, #run))
         }
-        None => quote!(::hardlight::__private::oneway(#run)),
+        None => quote!(#private::oneway(#run)),
     };
     quote! {
         #index => {
-            let (#(#vars,)*) = ::hardlight::__private::decode_args::<(#(#tys,)*)>(__args)?;
-            let __h = <::hardlight::__private::Arc<__H> as ::core::clone::Clone>::clone(__handler);
+            let (#(#vars,)*) = #private::decode_args::<(#(#tys,)*)>(__args)?;
+            let __h = <#private::Arc<__H> as ::core::clone::Clone>::clone(__handler);
             ::core::result::Result::Ok(#started)
         }
     }
-}
-
-/// What the generated dispatch and client need of the user's types: each method's argument tuple is
-/// `Codable` and its return type is a `MethodReturn`.
-///
-/// Stated as `where` clauses of the generated impls, spanned at the user's types, so that a type that
-/// does not qualify is reported once, there, with the runtime trait's explanation; the bodies, which
-/// assume the clauses, then report nothing more. Identical clauses are given once.
-pub(super) fn wire_bounds(service: &Service) -> Vec<TokenStream> {
-    let mut seen = std::collections::HashSet::new();
-    let mut bounds = Vec::new();
-    for method in &service.methods {
-        if !method.args.is_empty() {
-            let tys = method.args.iter().map(|arg| &arg.ty);
-            // One argument: at its type; more: at the method's name (a span cannot cover them).
-            let span = match method.args.as_slice() {
-                [arg] => arg.ty.span(),
-                _ => method.ident.span(),
-            };
-            bounds.push(quote_spanned! {span=>
-                (#(#tys,)*): ::hardlight::__private::Codable
-            });
-        }
-        if let Some(output) = method.output() {
-            bounds.push(quote_spanned! {output.span()=>
-                #output: ::hardlight::__private::MethodReturn
-            });
-        }
-    }
-    bounds.retain(|bound| seen.insert(bound.to_string()));
-    bounds
 }

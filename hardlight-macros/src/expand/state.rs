@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
-use super::in_anonymous_const;
+use super::{in_anonymous_const, private, private_at};
 use crate::model::{State, StdDerive};
 use crate::schema;
 
@@ -29,22 +29,35 @@ pub(crate) fn expand(state: &State) -> TokenStream {
 /// `ConnectionState`: field names, schema text, and per-field encoding by index.
 fn connection_state_impl(state: &State) -> TokenStream {
     let ident = &state.ident;
+    let private = private(&state.krate);
     let names = state
         .fields
         .iter()
         .map(|field| field.ident.unraw().to_string());
     let schema = schema::state_text(state);
-    // Spanned at each field's type: "cannot be sent over a hardlight connection" is reported there.
+    // Each field's type is `Codable`: a `where` clause spanned at the type, so that "cannot be sent
+    // over a hardlight connection" is reported there, once; the methods assume it.
+    let mut seen = std::collections::HashSet::new();
+    let bounds: Vec<TokenStream> = state
+        .fields
+        .iter()
+        .map(|field| {
+            let ty = &field.ty;
+            let private = private_at(&state.krate, ty.span());
+            quote_spanned!(ty.span()=> #ty: #private::Codable)
+        })
+        .filter(|bound| seen.insert(bound.to_string()))
+        .collect();
     let encode_arms = state.fields.iter().map(|field| {
         let (index, ident, ty) = (Literal::u16_suffixed(field.index), &field.ident, &field.ty);
-        quote_spanned! {ty.span()=>
-            #index => <#ty as ::hardlight::__private::Codable>::encode_into(&self.#ident, __out),
+        quote! {
+            #index => <#ty as #private::Codable>::encode_into(&self.#ident, __out),
         }
     });
     let apply_arms = state.fields.iter().map(|field| {
         let (index, ident, ty) = (Literal::u16_suffixed(field.index), &field.ident, &field.ty);
-        let decode = quote_spanned! {ty.span()=>
-            <#ty as ::hardlight::__private::Codable>::decode_within(__bytes, __max_depth)
+        let decode = quote! {
+            <#ty as #private::Codable>::decode_within(__bytes, __max_depth)
         };
         quote! {
             #index => {
@@ -60,7 +73,10 @@ fn connection_state_impl(state: &State) -> TokenStream {
         .then(|| quote!(let _ = (__bytes, __max_depth);));
     quote! {
         #[automatically_derived]
-        impl ::hardlight::__private::ConnectionState for #ident {
+        impl #private::ConnectionState for #ident
+        where
+            #(#bounds,)*
+        {
             const FIELDS: &'static [&'static str] = &[#(#names),*];
             const SCHEMA: &'static str = #schema;
 
@@ -68,7 +84,7 @@ fn connection_state_impl(state: &State) -> TokenStream {
                 &self,
                 __index: u16,
                 __out: ::std::vec::Vec<u8>,
-            ) -> ::core::result::Result<::std::vec::Vec<u8>, ::hardlight::__private::EncodeError> {
+            ) -> ::core::result::Result<::std::vec::Vec<u8>, #private::EncodeError> {
                 match __index {
                     #(#encode_arms)*
                     _ => ::core::result::Result::Ok(__out),
@@ -80,12 +96,12 @@ fn connection_state_impl(state: &State) -> TokenStream {
                 __index: u16,
                 __bytes: &[u8],
                 __max_depth: usize,
-            ) -> ::core::result::Result<(), ::hardlight::__private::DecodeError> {
+            ) -> ::core::result::Result<(), #private::DecodeError> {
                 #unused
                 match __index {
                     #(#apply_arms)*
                     __other => ::core::result::Result::Err(
-                        ::hardlight::__private::unknown_field(__other),
+                        #private::unknown_field(__other),
                     ),
                 }
             }

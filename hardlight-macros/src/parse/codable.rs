@@ -4,18 +4,18 @@ use proc_macro2::TokenStream;
 use syn::visit::Visit;
 use syn::{Fields, Ident, Item};
 
-use super::{item_head, reject_args};
+use super::{item_head, parse_crate_only};
 use crate::ctxt::Ctxt;
-use crate::model::CodableItem;
+use crate::model::{CodableItem, CratePath};
 
 const PLACEMENT: &str = "#[codable] goes on a struct or enum: it derives the type's wire encoding";
 
 /// Parses `#[codable(args)]` on `item`.
 pub(crate) fn parse(args: TokenStream, item: &Item) -> syn::Result<CodableItem> {
     let ctxt = Ctxt::new();
-    reject_args(&ctxt, "codable", args);
+    let krate = parse_crate_only(&ctxt, "codable", args);
     let codable = match item {
-        Item::Struct(_) | Item::Enum(_) => Some(mark_recursion(item.clone())),
+        Item::Struct(_) | Item::Enum(_) => Some(mark_recursion(item.clone(), krate)),
         other => {
             ctxt.error_spanned_by(item_head(other), PLACEMENT);
             None
@@ -28,7 +28,7 @@ pub(crate) fn parse(args: TokenStream, item: &Item) -> syn::Result<CodableItem> 
 /// `#[rkyv(omit_bounds)]`, so that a recursive type derives without an infinite chain of bounds.
 /// A type that contains itself only through another type (`A` holds `B` holds `A`) is not seen here:
 /// the README says how to mark such a field by hand.
-fn mark_recursion(mut item: Item) -> CodableItem {
+fn mark_recursion(mut item: Item, krate: CratePath) -> CodableItem {
     let (ident, fields): (Ident, Vec<&mut Fields>) = match &mut item {
         Item::Struct(s) => (s.ident.clone(), vec![&mut s.fields]),
         Item::Enum(e) => (
@@ -49,7 +49,11 @@ fn mark_recursion(mut item: Item) -> CodableItem {
             field.attrs.push(syn::parse_quote!(#[rkyv(omit_bounds)]));
         }
     }
-    CodableItem { item, recursive }
+    CodableItem {
+        item,
+        recursive,
+        krate,
+    }
 }
 
 /// Finds `Self` or the type's own name anywhere in a field's type.
@@ -158,7 +162,10 @@ mod tests {
                     struct A;
                 )
             ),
-            ["#[codable] takes no arguments: write `#[codable]`"]
+            [
+                "expected `compare = ...`: #[codable] accepts only `crate = \"path\"` (where the \
+                 `hardlight` crate is, when renamed)"
+            ]
         );
     }
 }

@@ -5,9 +5,9 @@ use proc_macro2::TokenStream;
 use syn::{Item, ItemImpl, Path, Type, Visibility};
 
 use super::hooks::take_hooks;
-use super::{head, item_head, parse_args, parse_type_arg};
+use super::{head, item_head, parse_args, parse_crate_arg, parse_type_arg};
 use crate::ctxt::Ctxt;
-use crate::model::HandlerImpl;
+use crate::model::{CratePath, HandlerImpl};
 
 const PLACEMENT: &str =
     "#[rpc_handler] goes on `impl YourRpcTrait for YourHandler`; the struct is generated for you";
@@ -15,9 +15,9 @@ const PLACEMENT: &str =
 /// Parses `#[rpc_handler(args)]` on `item`.
 pub(crate) fn parse(args: TokenStream, item: &Item) -> syn::Result<HandlerImpl> {
     let ctxt = Ctxt::new();
-    let (vis, context) = parse_handler_args(&ctxt, args);
+    let (vis, context, krate) = parse_handler_args(&ctxt, args);
     let handler = match item {
-        Item::Impl(item) => parse_impl(&ctxt, item, vis, context),
+        Item::Impl(item) => parse_impl(&ctxt, item, vis, context, krate),
         other => {
             ctxt.error_spanned_by(item_head(other), PLACEMENT);
             None
@@ -26,18 +26,21 @@ pub(crate) fn parse(args: TokenStream, item: &Item) -> syn::Result<HandlerImpl> 
     ctxt.finish(handler)
 }
 
-/// `context = Type, vis = Visibility`, both optional.
-fn parse_handler_args(ctxt: &Ctxt, args: TokenStream) -> (Visibility, Option<Type>) {
+/// `context = Type, vis = Visibility, crate = "path"`, all optional.
+fn parse_handler_args(ctxt: &Ctxt, args: TokenStream) -> (Visibility, Option<Type>, CratePath) {
     let mut vis: Option<Visibility> = None;
     let mut context = None;
+    let mut krate = None;
     parse_args(
         ctxt,
         "rpc_handler",
-        "`context = Type` and `vis = pub` (or another visibility)",
+        "`context = Type`, `vis = pub` (or another visibility) and `crate = \"path\"`",
         args,
         |key, input| {
             if key == "context" {
                 parse_type_arg(ctxt, &mut context, key, input)?;
+            } else if key == "crate" {
+                parse_crate_arg(ctxt, &mut krate, key, input)?;
             } else if key == "vis" {
                 let value: Visibility = input.parse()?;
                 if matches!(value, Visibility::Inherited) {
@@ -56,7 +59,11 @@ fn parse_handler_args(ctxt: &Ctxt, args: TokenStream) -> (Visibility, Option<Typ
             Ok(true)
         },
     );
-    (vis.unwrap_or(Visibility::Inherited), context)
+    (
+        vis.unwrap_or(Visibility::Inherited),
+        context,
+        krate.unwrap_or_default(),
+    )
 }
 
 fn parse_impl(
@@ -64,6 +71,7 @@ fn parse_impl(
     item: &ItemImpl,
     vis: Visibility,
     context: Option<Type>,
+    krate: CratePath,
 ) -> Option<HandlerImpl> {
     let Some((negative, service, _)) = &item.trait_ else {
         ctxt.error_spanned_by(head(&item.impl_token, &item.self_ty), PLACEMENT);
@@ -111,6 +119,7 @@ fn parse_impl(
         context,
         item,
         hooks,
+        krate,
     })
 }
 

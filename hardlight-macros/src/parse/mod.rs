@@ -16,9 +16,10 @@ use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::visit::Visit;
-use syn::{Ident, Item, Token, Type};
+use syn::{Ident, Item, Path, Token, Type};
 
 use crate::ctxt::Ctxt;
+use crate::model::CratePath;
 
 /// Parses a macro's arguments, `key = value, ...`.
 ///
@@ -82,6 +83,70 @@ pub(crate) fn parse_type_arg(
     Ok(())
 }
 
+/// Parses the value of `crate = "path"`: the path at which the generated code finds the runtime, for a
+/// crate that renames `hardlight` or re-exports it (serde's `crate = "..."`). Reports a duplicate, a
+/// value that is not a string, and a string that is not a path.
+pub(crate) fn parse_crate_arg(
+    ctxt: &Ctxt,
+    slot: &mut Option<CratePath>,
+    key: &Ident,
+    input: ParseStream,
+) -> syn::Result<()> {
+    const WHAT: &str = "the path where the `hardlight` crate is, such as \
+                        `crate = \"::hardlight\"` or `crate = \"my_runtime::hardlight\"` (for a \
+                        crate that renames or re-exports it)";
+    if !input.peek(syn::LitStr) {
+        let found: TokenStream = input.step(|cursor| {
+            cursor
+                .token_tree()
+                .map(|(tree, next)| (tree.into_token_stream(), next))
+                .ok_or_else(|| cursor.error("missing value"))
+        })?;
+        ctxt.error_spanned_by(&found, format!("expected a string after `crate =`: {WHAT}"));
+        skip_value(input);
+        return Ok(());
+    }
+    let lit: syn::LitStr = input.parse()?;
+    let path = match lit.parse_with(Path::parse_mod_style) {
+        Ok(path) => Some(path),
+        Err(_) => {
+            let value = lit.value();
+            let what = if value.trim().is_empty() {
+                "an empty string is not a path".to_owned()
+            } else {
+                format!("`{value}` is not a path")
+            };
+            ctxt.error_spanned_by(&lit, format!("{what}: `crate = ...` gives {WHAT}"));
+            None
+        }
+    };
+    if slot.is_some() {
+        ctxt.error_spanned_by(key, format!("duplicate argument `{key}`: give it once"));
+    } else if let Some(path) = path {
+        *slot = Some(CratePath(path));
+    }
+    Ok(())
+}
+
+/// Parses the arguments of a macro whose only argument is `crate = "path"`.
+pub(crate) fn parse_crate_only(ctxt: &Ctxt, macro_name: &str, args: TokenStream) -> CratePath {
+    let mut krate = None;
+    parse_args(
+        ctxt,
+        macro_name,
+        "only `crate = \"path\"` (where the `hardlight` crate is, when renamed)",
+        args,
+        |key, input| {
+            if key != "crate" {
+                return Ok(false);
+            }
+            parse_crate_arg(ctxt, &mut krate, key, input)?;
+            Ok(true)
+        },
+    );
+    krate.unwrap_or_default()
+}
+
 /// Skips the tokens of an unknown argument's value, up to the next `,` outside `<...>`.
 fn skip_value(input: ParseStream) {
     let _ = input.step(|cursor| {
@@ -100,16 +165,6 @@ fn skip_value(input: ParseStream) {
         }
         Ok(((), rest))
     });
-}
-
-/// Reports arguments given to a macro that takes none.
-pub(crate) fn reject_args(ctxt: &Ctxt, macro_name: &str, args: TokenStream) {
-    if !args.is_empty() {
-        ctxt.error_spanned_by(
-            args,
-            format!("#[{macro_name}] takes no arguments: write `#[{macro_name}]`"),
-        );
-    }
 }
 
 /// The head of an item, `struct Name`, `fn name`, `impl Type`...: a short span to point at when the

@@ -8,9 +8,9 @@ use syn::{
     TraitItemFn, Type,
 };
 
-use super::{check_wire_type, head, item_head, parse_args, parse_type_arg};
+use super::{check_wire_type, head, item_head, parse_args, parse_crate_arg, parse_type_arg};
 use crate::ctxt::Ctxt;
-use crate::model::{Arg, Method, MethodKind, Service};
+use crate::model::{Arg, CratePath, Method, MethodKind, Service};
 use crate::{names, schema};
 
 /// The most arguments a method can take: its arguments travel as one tuple, and rkyv 0.8 implements
@@ -20,9 +20,9 @@ pub(crate) const MAX_ARGS: usize = 13;
 /// Parses `#[rpc(args)]` on `item`.
 pub(crate) fn parse(args: TokenStream, item: &Item) -> syn::Result<Service> {
     let ctxt = Ctxt::new();
-    let (state, events) = parse_rpc_args(&ctxt, args);
+    let args = parse_rpc_args(&ctxt, args);
     let service = match item {
-        Item::Trait(item) => Some(parse_trait(&ctxt, item, state, events)),
+        Item::Trait(item) => Some(parse_trait(&ctxt, item, args)),
         other => {
             ctxt.error_spanned_by(
                 item_head(other),
@@ -35,20 +35,34 @@ pub(crate) fn parse(args: TokenStream, item: &Item) -> syn::Result<Service> {
     ctxt.finish(service)
 }
 
-/// `state = Type, events = Type`, both optional.
-fn parse_rpc_args(ctxt: &Ctxt, args: TokenStream) -> (Option<Type>, Option<Type>) {
+/// The arguments of `#[rpc(...)]`.
+struct RpcArgs {
+    /// `state = Type`.
+    state: Option<Type>,
+    /// `events = Type`.
+    events: Option<Type>,
+    /// `crate = "path"`.
+    krate: CratePath,
+}
+
+/// `state = Type, events = Type, crate = "path"`, all optional.
+fn parse_rpc_args(ctxt: &Ctxt, args: TokenStream) -> RpcArgs {
     let mut state = None;
     let mut events = None;
+    let mut krate = None;
     parse_args(
         ctxt,
         "rpc",
-        "`state = Type` and `events = Type`",
+        "`state = Type`, `events = Type` and `crate = \"path\"`",
         args,
         |key, input| {
             let slot = if key == "state" {
                 &mut state
             } else if key == "events" {
                 &mut events
+            } else if key == "crate" {
+                parse_crate_arg(ctxt, &mut krate, key, input)?;
+                return Ok(true);
             } else {
                 return Ok(false);
             };
@@ -56,15 +70,19 @@ fn parse_rpc_args(ctxt: &Ctxt, args: TokenStream) -> (Option<Type>, Option<Type>
             Ok(true)
         },
     );
-    (state, events)
+    RpcArgs {
+        state,
+        events,
+        krate: krate.unwrap_or_default(),
+    }
 }
 
-fn parse_trait(
-    ctxt: &Ctxt,
-    item: &ItemTrait,
-    state: Option<Type>,
-    events: Option<Type>,
-) -> Service {
+fn parse_trait(ctxt: &Ctxt, item: &ItemTrait, args: RpcArgs) -> Service {
+    let RpcArgs {
+        state,
+        events,
+        krate,
+    } = args;
     if let Some(auto) = &item.auto_token {
         ctxt.error_spanned_by(
             auto,
@@ -100,7 +118,7 @@ fn parse_trait(
                         break;
                     }
                 };
-                methods.push(parse_method(ctxt, method, index));
+                methods.push(parse_method(ctxt, item, method, index, &krate));
             }
             TraitItem::Const(item) => {
                 not_a_method(ctxt, head(&item.const_token, &item.ident), "const")
@@ -122,6 +140,7 @@ fn parse_trait(
         state,
         events,
         methods,
+        krate,
     }
 }
 
@@ -132,9 +151,15 @@ fn not_a_method(ctxt: &Ctxt, tokens: impl ToTokens, what: &str) {
     );
 }
 
-fn parse_method(ctxt: &Ctxt, method: &TraitItemFn, index: u16) -> Method {
+fn parse_method(
+    ctxt: &Ctxt,
+    service: &ItemTrait,
+    method: &TraitItemFn,
+    index: u16,
+    krate: &CratePath,
+) -> Method {
     let sig = &method.sig;
-    let (oneway, attrs) = parse_method_attrs(ctxt, &method.attrs);
+    let (oneway, attrs) = parse_method_attrs(ctxt, &method.attrs, krate);
     check_signature_head(ctxt, sig);
     check_generics(ctxt, sig);
     let args = parse_inputs(ctxt, sig);
@@ -156,16 +181,7 @@ fn parse_method(ctxt: &Ctxt, method: &TraitItemFn, index: u16) -> Method {
              implement the method in your #[rpc_handler] impl",
         );
     }
-    let name = sig.ident.unraw().to_string();
-    if names::RESERVED_METHODS.contains(&name.as_str()) {
-        ctxt.error_spanned_by(
-            &sig.ident,
-            format!(
-                "an rpc method cannot be named `{name}`: the generated client's own method `{name}` \
-                 has this name; rename the method"
-            ),
-        );
-    }
+    check_name(ctxt, service, sig);
     Method {
         attrs,
         ident: sig.ident.clone(),
@@ -175,12 +191,55 @@ fn parse_method(ctxt: &Ctxt, method: &TraitItemFn, index: u16) -> Method {
     }
 }
 
+/// An rpc method becomes a method of the generated client: it cannot take the name of one of the
+/// client's own methods, which it would hide (or which would hide it).
+fn check_name(ctxt: &Ctxt, service: &ItemTrait, sig: &Signature) {
+    let name = sig.ident.unraw().to_string();
+    if names::CLIENT_METHODS.contains(&name.as_str()) {
+        let client = names::client(&service.ident);
+        let reserved = names::CLIENT_METHODS
+            .iter()
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        ctxt.error_spanned_by(
+            &sig.ident,
+            format!(
+                "an rpc method cannot be named `{name}`: the generated `{client}` has its own \
+                 method `{name}`, and the two would clash; rename the rpc method (for example \
+                 `{}_{name}`). The client's own methods are {reserved}",
+                snake_case(&service.ident.unraw().to_string()),
+            ),
+        );
+    }
+}
+
+/// `ChatRoom` → `chat_room`, for suggested names.
+fn snake_case(name: &str) -> String {
+    let mut snake = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                snake.push('_');
+            }
+            snake.extend(c.to_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    snake
+}
+
 /// Splits `#[oneway]` off a method's attributes: whether it is there, and the other attributes.
-fn parse_method_attrs(ctxt: &Ctxt, attrs: &[Attribute]) -> (bool, Vec<Attribute>) {
+fn parse_method_attrs(
+    ctxt: &Ctxt,
+    attrs: &[Attribute],
+    krate: &CratePath,
+) -> (bool, Vec<Attribute>) {
     let mut oneway = false;
     let mut others = Vec::new();
     for attr in attrs {
-        if !is_oneway(attr.path()) {
+        if !is_oneway(attr.path(), krate) {
             others.push(attr.clone());
             continue;
         }
@@ -198,19 +257,33 @@ fn parse_method_attrs(ctxt: &Ctxt, attrs: &[Attribute]) -> (bool, Vec<Attribute>
     (oneway, others)
 }
 
-/// `oneway`, `hardlight::oneway` or `::hardlight::oneway`.
-pub(crate) fn is_oneway(path: &Path) -> bool {
-    let segments: Vec<Option<String>> = path
-        .segments
-        .iter()
-        .map(|segment| {
-            segment
-                .arguments
-                .is_none()
-                .then(|| segment.ident.to_string())
-        })
-        .collect();
-    path.is_ident("oneway") || segments == [Some("hardlight".to_owned()), Some("oneway".to_owned())]
+/// `oneway`, `hardlight::oneway` or `::hardlight::oneway`, or `<crate>::oneway` with
+/// `crate = "<crate>"`.
+pub(crate) fn is_oneway(path: &Path, krate: &CratePath) -> bool {
+    fn segments(path: &Path) -> Option<Vec<String>> {
+        path.segments
+            .iter()
+            .map(|segment| {
+                segment
+                    .arguments
+                    .is_none()
+                    .then(|| segment.ident.unraw().to_string())
+            })
+            .collect()
+    }
+    let Some(names) = segments(path) else {
+        return false;
+    };
+    let Some((last, prefix)) = names.split_last() else {
+        return false;
+    };
+    if last != "oneway" {
+        return false;
+    }
+    match prefix {
+        [] => path.leading_colon.is_none(),
+        _ => prefix == ["hardlight"] || segments(&krate.0).is_some_and(|krate| prefix == krate),
+    }
 }
 
 /// A one-way method returns nothing: no return type, or `-> ()`.
@@ -326,8 +399,8 @@ fn parse_inputs(ctxt: &Ctxt, sig: &Signature) -> Vec<Arg> {
         ctxt.error_spanned_by(
             excess,
             format!(
-                "rpc methods take at most {MAX_ARGS} arguments (they travel as one tuple, and rkyv \
-                 encodes tuples of up to {MAX_ARGS}): group some in a #[codable] struct"
+                "rpc methods take at most {MAX_ARGS} arguments (they travel as one tuple, and the \
+                 wire encodes tuples of up to {MAX_ARGS}): group some in a #[codable] struct"
             ),
         );
     }
@@ -457,7 +530,7 @@ mod tests {
         };
         let errors = errors(quote::quote!(state = S, colour = Red, state = T), item);
         let expected = [
-            "unknown argument `colour`: #[rpc] accepts `state = Type` and `events = Type`",
+            "unknown argument `colour`: #[rpc] accepts `state = Type`, `events = Type` and `crate",
             "duplicate argument `state`: give it once",
             "an #[rpc] trait cannot have generic or lifetime parameters",
             "an #[rpc] trait cannot have a `where` clause",
@@ -483,6 +556,83 @@ mod tests {
                 "{error:?} ≠ {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_client_s_own_method_names_are_refused_with_what_to_do() {
+        let item: Item = syn::parse_quote! {
+            trait ChatRoom {
+                async fn connect(&self) -> HandlerResult<()>;
+                async fn r#state(&self) -> HandlerResult<u32>;
+                #[oneway]
+                async fn subscribe(&self, topic: String);
+                async fn clone(&self) -> HandlerResult<()>;
+                async fn call(&self) -> HandlerResult<()>;
+            }
+        };
+        let errors = errors(TokenStream::new(), item);
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(
+            errors[0].starts_with(
+                "an rpc method cannot be named `connect`: the generated `ChatRoomClient` has its own \
+                 method `connect`, and the two would clash; rename the rpc method (for example \
+                 `chat_room_connect`)"
+            ),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[1].starts_with("an rpc method cannot be named `state`"));
+        assert!(errors[2].starts_with("an rpc method cannot be named `subscribe`"));
+    }
+
+    #[test]
+    fn the_crate_path_is_parsed_and_bad_values_are_reported() {
+        let item: Item = syn::parse_quote!(
+            trait Empty {}
+        );
+        let service = parse(quote::quote!(crate = "::hl"), &item).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(service.krate.0.to_token_stream().to_string(), ":: hl");
+        let service = parse(TokenStream::new(), &item).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            service.krate.0.to_token_stream().to_string(),
+            ":: hardlight"
+        );
+
+        let errors = errors(
+            quote::quote!(
+                crate = hl,
+                crate = "not a path",
+                crate = "a::b",
+                crate = "c"
+            ),
+            item,
+        );
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(
+            errors[0].starts_with(
+                "expected a string after `crate =`: the path where the `hardlight` crate is"
+            ),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].starts_with("`not a path` is not a path"),
+            "{}",
+            errors[1]
+        );
+        assert_eq!(errors[2], "duplicate argument `crate`: give it once");
+    }
+
+    #[test]
+    fn oneway_under_the_renamed_crate_is_oneway() {
+        let item: Item = syn::parse_quote! {
+            trait Logger {
+                #[hl::oneway]
+                async fn log(&self, line: String);
+            }
+        };
+        let service = parse(quote::quote!(crate = "::hl"), &item).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(service.methods[0].kind, MethodKind::Oneway));
     }
 
     #[test]
@@ -560,7 +710,12 @@ mod tests {
             (quote::quote!(doc), false),
         ] {
             let path: Path = syn::parse2(path.clone()).unwrap();
-            assert_eq!(is_oneway(&path), expected, "{}", path.to_token_stream());
+            assert_eq!(
+                is_oneway(&path, &CratePath::default()),
+                expected,
+                "{}",
+                path.to_token_stream()
+            );
         }
     }
 

@@ -4,9 +4,9 @@ use proc_macro2::TokenStream;
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Fields, Item, ItemStruct, Path, Token};
 
-use super::{head, item_head, reject_args};
+use super::{head, item_head, parse_crate_only};
 use crate::ctxt::Ctxt;
-use crate::model::{State, StateField, StdDerive};
+use crate::model::{CratePath, State, StateField, StdDerive};
 
 const PLACEMENT: &str = "#[connection_state] goes on a struct with named fields: \
                          `#[connection_state] pub struct State { counter: u32 }`";
@@ -14,9 +14,9 @@ const PLACEMENT: &str = "#[connection_state] goes on a struct with named fields:
 /// Parses `#[connection_state(args)]` on `item`.
 pub(crate) fn parse(args: TokenStream, item: &Item) -> syn::Result<State> {
     let ctxt = Ctxt::new();
-    reject_args(&ctxt, "connection_state", args);
+    let krate = parse_crate_only(&ctxt, "connection_state", args);
     let state = match item {
-        Item::Struct(item) => parse_struct(&ctxt, item),
+        Item::Struct(item) => parse_struct(&ctxt, item, krate),
         other => {
             ctxt.error_spanned_by(item_head(other), PLACEMENT);
             None
@@ -25,7 +25,7 @@ pub(crate) fn parse(args: TokenStream, item: &Item) -> syn::Result<State> {
     ctxt.finish(state)
 }
 
-fn parse_struct(ctxt: &Ctxt, item: &ItemStruct) -> Option<State> {
+fn parse_struct(ctxt: &Ctxt, item: &ItemStruct, krate: CratePath) -> Option<State> {
     if !item.generics.params.is_empty() {
         ctxt.error_spanned_by(
             &item.generics,
@@ -76,6 +76,7 @@ fn parse_struct(ctxt: &Ctxt, item: &ItemStruct) -> Option<State> {
         fields,
         missing_derives,
         item: item.clone(),
+        krate,
     })
 }
 
@@ -180,7 +181,9 @@ mod tests {
         );
         let errors = errors(quote::quote!(sync), item);
         assert_eq!(errors.len(), 3, "{errors:#?}");
-        assert!(errors[0].starts_with("#[connection_state] takes no arguments"));
+        assert!(
+            errors[0].starts_with("expected `sync = ...`: #[connection_state] accepts only `crate")
+        );
         assert!(errors[1].starts_with("a #[connection_state] struct cannot have generic"));
         assert!(errors[2].starts_with("a #[connection_state] struct cannot have a `where`"));
     }

@@ -49,7 +49,10 @@ use native as transport;
 use session::Session;
 
 /// A client of service `S` (`dyn Trait` of an `#[rpc]` trait). Use it through the generated
-/// `TraitClient`, which adds one typed method per rpc method and derefs to this.
+/// `TraitClient`, which holds one (by composition, without `Deref`), adds one typed method per rpc
+/// method, and forwards this one's public methods. A public method added here must be forwarded
+/// there too: see `CLIENT_METHODS` in `hardlight-macros/src/names.rs` (an rpc method cannot take its
+/// name).
 ///
 /// Cheap to clone; clones share the connection. Dropping the last clone closes the connection.
 pub struct Client<S: ?Sized + ServiceSchema> {

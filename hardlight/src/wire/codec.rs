@@ -116,9 +116,25 @@ impl CheckError {
 /// undefined behaviour or a panic.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent over a hardlight connection",
-    note = "add `#[hardlight::codable]` to the type's definition (it derives the rkyv encoding with validation)"
+    note = "add `#[hardlight::codable]` to the type's definition, or use a type that is already codable (numbers, `String`, `Vec`, `Option`, tuples, other #[codable] types)"
 )]
-pub trait Codable: Sized + Send + 'static {
+// The supertraits are what the blanket impl below requires, stated on the trait so that they follow
+// from `T: Codable`: the tuple of a method's arguments is then `Codable` wherever each argument is, and
+// the code `#[rpc]` generates checks each argument on its own, at its own span. `Checker` is private:
+// nobody names these bounds, they are only implied.
+#[expect(
+    private_bounds,
+    reason = "the validator type is an implementation detail; the bound is only ever implied"
+)]
+pub trait Codable:
+    Archive<
+        Archived: for<'a> CheckBytes<Checker<'a>>
+                      + Deserialize<Self, HighDeserializer<rancor::Error>>,
+    > + for<'a> Serialize<HighSerializer<Vec<u8>, ArenaHandle<'a>, rancor::Error>>
+    + Sized
+    + Send
+    + 'static
+{
     /// Appends the archive of `self` to `out` and returns it.
     fn encode_into(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError>;
 
@@ -141,6 +157,7 @@ pub trait Codable: Sized + Send + 'static {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T> Codable for T
 where
     T: Archive + Send + 'static,

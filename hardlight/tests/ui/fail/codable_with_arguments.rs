@@ -1,6 +1,6 @@
 use hardlight::codable;
 
-#[codable(crate = rkyv)]
+#[codable(crate = hardlight)]
 pub struct Point {
     x: i32,
     y: i32,

@@ -1,11 +1,10 @@
-//! The counter service (and services without methods or with one-way methods only) under
-//! `#![no_implicit_prelude]`: every path the macros generate is absolute.
+//! The counter service (and services without methods or with one-way methods only) and its #[codable]
+//! event type under `#![no_implicit_prelude]`: every path the macros generate is absolute.
+//! `renamed_crate.rs` does the same with the runtime renamed.
 
 #![no_implicit_prelude]
 
 use ::hardlight::{HandlerResult, Topic, connection_state, rpc, rpc_handler};
-
-use self::events::CounterEvent;
 
 #[connection_state]
 pub struct State {
@@ -13,15 +12,10 @@ pub struct State {
     topic: Topic,
 }
 
-/// rkyv's derives, which `#[codable]` applies, name `Sized` without a path: they need the prelude.
-mod events {
-    use ::std::prelude::rust_2024::*;
-
-    #[::hardlight::codable]
-    #[derive(Debug, Clone, PartialEq)]
-    pub enum CounterEvent {
-        Changed(u32),
-    }
+#[::hardlight::codable]
+#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+pub enum CounterEvent {
+    Changed(u32),
 }
 
 #[rpc(state = State, events = CounterEvent)]

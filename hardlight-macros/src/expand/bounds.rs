@@ -1,0 +1,64 @@
+//! The `where` clauses that check the user's types for `#[rpc]`'s generated impls, each at the
+//! user's own span: shared by the dispatch ([`super::service`]) and the client ([`super::client`]).
+
+use proc_macro2::TokenStream;
+use quote::quote_spanned;
+use syn::spanned::Spanned;
+use syn::{GenericArgument, PathArguments, Type};
+
+use super::private_at;
+use crate::model::Service;
+
+/// What the generated dispatch and client need of the user's types: each argument type is
+/// `Codable`, and each return type is a `MethodReturn` whose success and error types are `Codable`.
+///
+/// Stated as `where` clauses of the generated impls, each spanned at the user's type, so that a type
+/// that does not qualify is reported once, there, with the runtime trait's explanation ("add
+/// #[codable]"); the bodies, which assume the clauses, then report nothing more. Each argument is
+/// checked on its own (the tuple they travel as is `Codable` when each of them is), and so are the
+/// type arguments of a return type written `HandlerResult<T>` or `Result<T, E>`: the error names the
+/// user's type rather than the `Result` around it. Identical clauses are given once.
+pub(super) fn wire_bounds(service: &Service) -> Vec<TokenStream> {
+    let codable = |ty: &Type| {
+        let private = private_at(&service.krate, ty.span());
+        quote_spanned! {ty.span()=>
+            #ty: #private::Codable
+        }
+    };
+    let mut bounds = Vec::new();
+    for method in &service.methods {
+        bounds.extend(method.args.iter().map(|arg| codable(&arg.ty)));
+        if let Some(output) = method.output() {
+            bounds.extend(result_type_arguments(output).map(codable));
+            let private = private_at(&service.krate, output.span());
+            bounds.push(quote_spanned! {output.span()=>
+                #output: #private::MethodReturn
+            });
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    bounds.retain(|bound| seen.insert(bound.to_string()));
+    bounds
+}
+
+/// The type arguments of `HandlerResult<T>` or `Result<T, E>` (by any path): `T` and `E`. None for
+/// another return type, which is then checked as a whole.
+fn result_type_arguments(output: &Type) -> impl Iterator<Item = &Type> {
+    let arguments = match output {
+        Type::Path(ty) if ty.qself.is_none() => ty.path.segments.last().and_then(|last| {
+            let named = last.ident == "Result" || last.ident == "HandlerResult";
+            match &last.arguments {
+                PathArguments::AngleBracketed(arguments) if named => Some(&arguments.args),
+                _ => None,
+            }
+        }),
+        _ => None,
+    };
+    arguments
+        .into_iter()
+        .flatten()
+        .filter_map(|argument| match argument {
+            GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        })
+}
