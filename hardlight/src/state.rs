@@ -55,7 +55,9 @@ impl ConnectionState for () {
     }
 }
 
-/// The error for a field index the state does not have (used by generated code).
+/// The error for a field index the state does not have (used by generated code, through
+/// `__private`; not part of the API).
+#[doc(hidden)]
 pub fn unknown_field(index: u16) -> DecodeError {
     DecodeError::new(format!("connection state has no field with index {index}"))
 }
