@@ -5,34 +5,10 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use hardlight::__private::wire::frame::{
-    ClientFrame, FieldListWriter, ReplyStatus, decode_client, reply_header,
-};
+use hardlight::__private::wire::frame::{ClientFrame, ReplyStatus, decode_client, reply_header};
 use hardlight::*;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::WebSocketStream;
+use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
-
-/// Accepts one connection, completes the upgrade selecting `hardlight.v1` and sends an empty-state
-/// `HELLO`, as a hardlight server would.
-// tungstenite's handshake callback returns an HTTP response as its error, however large.
-#[allow(clippy::result_large_err)]
-async fn accept_with_hello(listener: &TcpListener) -> WebSocketStream<TcpStream> {
-    let (tcp, _) = listener.accept().await.unwrap();
-    let select = |_: &Request, mut response: Response| {
-        response
-            .headers_mut()
-            .insert("sec-websocket-protocol", "hardlight.v1".parse().unwrap());
-        Ok(response)
-    };
-    let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select)
-        .await
-        .unwrap();
-    let hello = FieldListWriter::hello(256, 1 << 20, 0).finish();
-    ws.send(Message::Binary(hello.into())).await.unwrap();
-    ws
-}
 
 /// A fake server: completes the handshake, sends an empty-state HELLO, then answers the first call
 /// with whatever `answer` makes of its call id.
@@ -40,7 +16,7 @@ async fn fake_server(answer: fn(u32) -> Vec<u8>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
-        let mut ws = accept_with_hello(&listener).await;
+        let mut ws = accept_with_hello(&listener, 0).await;
         while let Some(Ok(message)) = ws.next().await {
             if let Message::Binary(bytes) = message {
                 let Ok(ClientFrame::Call { call_id, .. }) = decode_client(&bytes) else {
@@ -112,7 +88,7 @@ async fn silent_server() -> (u16, tokio::sync::oneshot::Sender<()>) {
     let port = listener.local_addr().unwrap().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        let ws = accept_with_hello(&listener).await;
+        let ws = accept_with_hello(&listener, 0).await;
         // Hold the socket open, unread, until the test ends.
         let _ = stopped.await;
         drop(ws);

@@ -184,25 +184,11 @@ async fn raw_server(
     level: u8,
     answer: Message,
 ) -> (u16, tokio::sync::oneshot::Receiver<Option<u16>>) {
-    use hardlight::__private::wire::frame::FieldListWriter;
-    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (report, reported) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        #[allow(clippy::result_large_err)]
-        let select = |_: &Request, mut response: Response| {
-            response
-                .headers_mut()
-                .insert("sec-websocket-protocol", "hardlight.v1".parse().unwrap());
-            Ok(response)
-        };
-        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select)
-            .await
-            .unwrap();
-        let hello = FieldListWriter::hello(256, 1 << 20, level).finish();
-        ws.send(Message::Binary(hello.into())).await.unwrap();
+        let mut ws = accept_with_hello(&listener, level).await;
         let mut answer = Some(answer);
         let mut code = None;
         while let Some(Ok(message)) = ws.next().await {

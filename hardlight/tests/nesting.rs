@@ -13,7 +13,6 @@ use hardlight::__private::wire::frame::{
 use hardlight::*;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
 /// A recursive wire type: what a JSON-like value or a syntax tree looks like.
 #[codable]
@@ -240,21 +239,7 @@ async fn hostile_server(how: Hostile, level: Option<u8>) -> u16 {
     let tree = deep_archive(HOSTILE_DEPTH, |tree| tree);
     let some_tree = deep_archive(HOSTILE_DEPTH, Some);
     tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        #[allow(clippy::result_large_err)]
-        let select = |_: &Request, mut response: Response| {
-            response
-                .headers_mut()
-                .insert("sec-websocket-protocol", "hardlight.v1".parse().unwrap());
-            Ok(response)
-        };
-        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select)
-            .await
-            .unwrap();
-        let hello = FieldListWriter::hello(256, 1 << 24, level.unwrap_or(0));
-        ws.send(Message::Binary(hello.finish().into()))
-            .await
-            .unwrap();
+        let mut ws = common::accept_with_hello(&listener, level.unwrap_or(0)).await;
         let mut first = true;
         while let Some(Ok(message)) = ws.next().await {
             let Message::Binary(bytes) = message else {

@@ -1,5 +1,6 @@
 //! Raw peers, for speaking HTTP and the protocol by hand: WebSocket connections with or without TLS
-//! that completed the handshake and read `HELLO`, and HTTP requests over bare TCP.
+//! that completed the handshake and read `HELLO`, HTTP requests over bare TCP, and the server's side
+//! of a raw connection (a fake server that tests the client).
 
 use futures_util::{SinkExt, StreamExt};
 use hardlight::*;
@@ -175,4 +176,32 @@ pub fn upgrade_request(path: &str, protocols: &str, extra: &str) -> String {
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Protocol: {protocols}\r\n{extra}\r\n"
     )
+}
+
+/// A raw server's side of one connection: accepts a plaintext TCP connection on `listener`,
+/// completes the upgrade selecting `hardlight.v1` and sends an empty-state `HELLO` announcing
+/// compression `level` (0: none), as a hardlight server would. What follows is the test's.
+// tungstenite's handshake callback returns an HTTP response as its error, however large.
+#[allow(clippy::result_large_err)]
+pub async fn accept_with_hello(
+    listener: &tokio::net::TcpListener,
+    level: u8,
+) -> WebSocketStream<TcpStream> {
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    let (tcp, _) = listener.accept().await.expect("accept");
+    let select = |_: &Request, mut response: Response| {
+        response.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("hardlight.v1"),
+        );
+        Ok(response)
+    };
+    let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select)
+        .await
+        .expect("upgrade");
+    let hello = hardlight::__private::wire::frame::FieldListWriter::hello(256, 1 << 20, level);
+    ws.send(Message::Binary(hello.finish().into()))
+        .await
+        .expect("HELLO");
+    ws
 }
