@@ -127,8 +127,8 @@ pub fn subprotocol_token<'a>(offered: impl IntoIterator<Item = &'a str>) -> Opti
 pub fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(key).as_deref() == Some(name))
-            .then(|| percent_decode(value))
+        (percent_decode(key, Plus::Space).as_deref() == Some(name))
+            .then(|| percent_decode(value, Plus::Space))
             .flatten()
     })
 }
@@ -146,9 +146,19 @@ pub fn encode_query_value(value: &str) -> String {
     encoded
 }
 
-/// Decodes `%XX` escapes and `+`; `None` if the result is not UTF-8. A `%` not followed by two hex
-/// digits is kept as it is, as browsers do.
-fn percent_decode(text: &str) -> Option<String> {
+/// What a `+` means in percent-encoded text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plus {
+    /// A space, as in a query string (HTML forms).
+    Space,
+    /// Itself, as in a URL's userinfo (the NATS bridge's credentials).
+    #[cfg(hardlight_nats)]
+    Literal,
+}
+
+/// Decodes `%XX` escapes, and `+` as `plus` says; `None` if the result is not UTF-8. A `%` not
+/// followed by two hex digits is kept as it is, as browsers do.
+pub(crate) fn percent_decode(text: &str, plus: Plus) -> Option<String> {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -163,7 +173,10 @@ fn percent_decode(text: &str) -> Option<String> {
                 i += 3;
             }
             None => {
-                decoded.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+                decoded.push(match (bytes[i], plus) {
+                    (b'+', Plus::Space) => b' ',
+                    (byte, _) => byte,
+                });
                 i += 1;
             }
         }

@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use super::changes::TopicChanges;
 use super::registry::TopicRegistry;
 use crate::error::Error;
+use crate::wire::auth::{Plus, percent_decode};
 
 /// Default [`NatsConfig::subject_prefix`].
 pub const DEFAULT_SUBJECT_PREFIX: &str = "hardlight.events";
@@ -321,7 +322,7 @@ fn split_credentials(list: &str) -> Result<(Vec<String>, Option<Credentials>), &
             continue;
         };
         let decode = |text: &str| {
-            percent_decode(text).ok_or("credentials in a NATS URL must be UTF-8 once decoded")
+            percent_decode(text, Plus::Literal).ok_or("credentials in a NATS URL must be UTF-8 once decoded")
         };
         let credentials = match userinfo.split_once(':') {
             Some((user, password)) => Credentials::UserPassword(decode(user)?, decode(password)?),
@@ -337,32 +338,6 @@ fn split_credentials(list: &str) -> Result<(Vec<String>, Option<Credentials>), &
         urls.push(format!("{scheme}{after}{}", &rest[authority_end..]));
     }
     Ok((urls, found))
-}
-
-/// Decodes `%XX` escapes (only: in userinfo a `+` is a `+`); `None` if the result is not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = match (bytes[i], bytes.get(i + 1..i + 3)) {
-            (b'%', Some(hex)) => std::str::from_utf8(hex)
-                .ok()
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok()),
-            _ => None,
-        };
-        match escaped {
-            Some(byte) => {
-                decoded.push(byte);
-                i += 3;
-            }
-            None => {
-                decoded.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(decoded).ok()
 }
 
 impl Inner {
