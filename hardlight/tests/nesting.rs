@@ -293,19 +293,22 @@ async fn client_of(port: u16, level: Option<u8>) -> TreesClient {
     client
 }
 
+/// A call whose answer was refused for nesting deeper than the client's default maximum.
+fn expect_too_deep(result: Result<Tree, CallError>) {
+    match result {
+        Err(CallError::Rpc(Error::Protocol(why))) => assert!(
+            why.contains("nested deeper than the maximum depth of 128"),
+            "{why}"
+        ),
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_deep_reply_fails_its_call_and_the_client_goes_on() {
     for level in [None, Some(6)] {
         let client = client_of(hostile_server(Hostile::Reply, level).await, level).await;
-        match within("call", client.grow(1)).await {
-            Err(CallError::Rpc(Error::Protocol(why))) => {
-                assert!(
-                    why.contains("nested deeper than the maximum depth of 128"),
-                    "{why}"
-                )
-            }
-            other => panic!("expected a protocol error, got {other:?}"),
-        }
+        expect_too_deep(within("call", client.grow(1)).await);
         assert_eq!(within("call", client.grow(1)).await.unwrap(), Tree::Leaf(5));
     }
 }
@@ -330,15 +333,7 @@ async fn a_deep_event_is_dropped_and_the_client_goes_on() {
 async fn a_deep_state_field_ends_the_connection() {
     for level in [None, Some(6)] {
         let client = client_of(hostile_server(Hostile::State, level).await, level).await;
-        match within("call", client.grow(1)).await {
-            Err(CallError::Rpc(Error::Protocol(why))) => {
-                assert!(
-                    why.contains("nested deeper than the maximum depth of 128"),
-                    "{why}"
-                )
-            }
-            other => panic!("expected a protocol error, got {other:?}"),
-        }
+        expect_too_deep(within("call", client.grow(1)).await);
         assert!(!client.is_connected());
     }
 }
