@@ -171,7 +171,7 @@ async fn serve(address: &str) -> Result<(), String> {
     bound.run().await.map_err(|e| e.to_string())
 }
 
-fn make_server(address: &str) -> Server {
+fn make_server(address: &str) -> Server<CounterEvent> {
     let server = Server::new(ServerConfig::new_self_signed(address), factory!(Handler));
     // Any number of emitters can be made; this one greets each new topic.
     let event_emitter = server.get_event_emitter();

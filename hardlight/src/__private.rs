@@ -8,8 +8,8 @@ pub use rkyv;
 
 pub use crate::client::{Client, ClientConfig, ConnectionEvents, StateWatcher, Subscription};
 pub use crate::contract::{
-    Args, CallFuture, Dispatch, DispatchError, MethodReturn, OnewayFuture, ServiceSchema, call,
-    decode_args, oneway,
+    Args, CallFuture, Dispatch, DispatchError, EmittedBy, MethodReturn, OnewayFuture,
+    ServiceSchema, call, decode_args, oneway,
 };
 pub use crate::error::{CallError, Error};
 pub use crate::events::EventPayload;

@@ -34,13 +34,13 @@ struct App {
 
 impl App {
     /// Serves `server` at `/rpc` with `layers` applied to the router, and axum's `ConnectInfo`.
-    async fn start(server: Server, layers: impl FnOnce(Router) -> Router) -> Self {
+    async fn start<E>(server: Server<E>, layers: impl FnOnce(Router) -> Router) -> Self {
         Self::serve(server, layers, true).await
     }
 
     /// The same, with or without axum's `ConnectInfo`.
-    async fn serve(
-        server: Server,
+    async fn serve<E>(
+        server: Server<E>,
         layers: impl FnOnce(Router) -> Router,
         connect_info: bool,
     ) -> Self {
@@ -95,7 +95,7 @@ fn router(rpc: &AxumService) -> Router {
 }
 
 /// A server hosting the test service, and its context.
-fn test_server(config: ServerConfig) -> (Server, Arc<Ctx>) {
+fn test_server(config: ServerConfig) -> (Server<TestEvent>, Arc<Ctx>) {
     let ctx = Arc::new(Ctx::new("mounted"));
     (Server::new(config, factory!(TestHandler, ctx.clone())), ctx)
 }

@@ -36,6 +36,46 @@ impl Lobby for LobbyHandler {
     }
 }
 
+/// A third service, with an event type of its own.
+#[rpc(events = Notice)]
+trait Board {
+    /// Subscribes this connection (a `Board` one) to `topic`.
+    async fn watch(&self, topic: String) -> HandlerResult<()>;
+    /// Emits `Notice { text }` to `topic` with the handler's typed emitter.
+    async fn post(&self, topic: String, text: String) -> HandlerResult<usize>;
+    /// Emits `TestEvent::Text(text)` to `topic`, for `Test`'s clients: not `Board`'s event type, so
+    /// through `untyped()`.
+    async fn relay(&self, topic: String, text: String) -> HandlerResult<usize>;
+}
+
+#[codable]
+#[derive(Debug, Clone, PartialEq)]
+struct Notice {
+    text: String,
+}
+
+#[rpc_handler]
+impl Board for BoardHandler {
+    async fn watch(&self, topic: String) -> HandlerResult<()> {
+        self.subscriptions.add(&Topic::from(topic));
+        Ok(())
+    }
+
+    async fn post(&self, topic: String, text: String) -> HandlerResult<usize> {
+        Ok(self
+            .events
+            .emit(&Topic::from(topic), Notice { text })
+            .await?)
+    }
+
+    async fn relay(&self, topic: String, text: String) -> HandlerResult<usize> {
+        let untyped = self.events.untyped();
+        Ok(untyped
+            .emit(&Topic::from(topic), TestEvent::Text(text))
+            .await?)
+    }
+}
+
 async fn two_service_server() -> TestServer {
     TestServer::hosting(ServerConfig::new_self_signed("127.0.0.1:0"), |server| {
         server.service(factory!(LobbyHandler))
@@ -145,6 +185,46 @@ async fn a_schema_the_server_does_not_host_is_refused_naming_those_it_does() {
     // The server goes on serving both.
     assert_eq!(server.client().await.add(1, 1).await.unwrap(), 2);
     lobby_client(&server).await.enter("x".into()).await.unwrap();
+}
+
+#[tokio::test]
+async fn on_a_topic_shared_by_services_of_different_event_types_each_client_gets_its_own_type() {
+    let server = TestServer::hosting(ServerConfig::new_self_signed("127.0.0.1:0"), |server| {
+        server.service(factory!(BoardHandler))
+    })
+    .await;
+    let test = server.client().await;
+    let board = BoardClient::new(server.client_config());
+    within("board connect", board.connect()).await.unwrap();
+    let mut test_events = test.subscribe().await.unwrap();
+    let mut board_events = board.subscribe().await.unwrap();
+    test.join("hall".into()).await.unwrap();
+    board.watch("hall".into()).await.unwrap();
+
+    // A notice reaches both connections: the Board client decodes it; the Test client cannot
+    // (it is no `TestEvent`) and drops it.
+    assert_eq!(board.post("hall".into(), "hi".into()).await.unwrap(), 2);
+    // A `TestEvent` sent through the untyped emitter of a Board handler reaches the Test client.
+    assert_eq!(board.relay("hall".into(), "psst".into()).await.unwrap(), 2);
+    assert_eq!(
+        within("notice", board_events.recv()).await.unwrap().payload,
+        Notice { text: "hi".into() }
+    );
+    // The first event the Test client sees is the relayed one: the notice was dropped.
+    assert_eq!(
+        within("relayed", test_events.recv()).await.unwrap().payload,
+        TestEvent::Text("psst".into())
+    );
+}
+
+#[test]
+fn a_one_service_servers_emitter_publishes_its_event_type_a_shared_servers_any() {
+    let config = || ServerConfig::new_self_signed("127.0.0.1:0");
+    let one = Server::new(config(), factory!(BoardHandler));
+    let _: EventEmitter<Notice> = one.get_event_emitter();
+    let shared = Server::new(config(), factory!(BoardHandler)).service(factory!(LobbyHandler));
+    let any: EventEmitter = shared.get_event_emitter();
+    let _: EventEmitter<TestEvent> = any.typed::<TestEvent>();
 }
 
 #[test]

@@ -49,7 +49,7 @@ impl Bench for Handler {
 /// If the port cannot be bound.
 pub async fn start(
     tls: Option<ServerTls>,
-) -> Result<(u16, EventEmitter, JoinHandle<()>), BoxError> {
+) -> Result<(u16, EventEmitter<Tick>, JoinHandle<()>), BoxError> {
     let config = match tls {
         Some(tls) => ServerConfig::new("127.0.0.1:0", tls),
         None => ServerConfig::plaintext("127.0.0.1:0"),
@@ -76,7 +76,7 @@ pub async fn start(
 ///
 /// # Errors
 /// If the event cannot be encoded.
-pub async fn publish(emitter: &EventEmitter, seq: u64) -> Result<usize, BoxError> {
+pub async fn publish(emitter: &EventEmitter<Tick>, seq: u64) -> Result<usize, BoxError> {
     let tick = Tick {
         seq,
         label: "fan-out".to_owned(),

@@ -99,7 +99,7 @@ impl ClientTrust {
 }
 
 enum Publisher {
-    Hardlight(EventEmitter),
+    Hardlight(EventEmitter<hardlight::Tick>),
     Tonic(Arc<tonic::Hub>),
     RawWs(Arc<raw_ws::Hub>),
 }

@@ -90,12 +90,12 @@ impl Board for BoardHandler {
 }
 
 /// A board server with its own total, configured by `config`: mounted in [`router`], or standalone.
-pub fn board_server(config: ServerConfig) -> Server {
+pub fn board_server(config: ServerConfig) -> Server<BoardEvent> {
     board_server_with(config, Arc::default())
 }
 
 /// A board server keeping its total (and what was pinned) in `tally`.
-pub fn board_server_with(config: ServerConfig, tally: Arc<Tally>) -> Server {
+pub fn board_server_with(config: ServerConfig, tally: Arc<Tally>) -> Server<BoardEvent> {
     Server::new(config, factory!(BoardHandler, tally))
 }
 

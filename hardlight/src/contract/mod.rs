@@ -15,4 +15,4 @@ pub mod schema;
 pub use dispatch::{
     Args, CallFuture, Dispatch, DispatchError, OnewayFuture, call, decode_args, oneway,
 };
-pub use schema::{MethodReturn, ServiceSchema};
+pub use schema::{EmittedBy, MethodReturn, ServiceSchema};

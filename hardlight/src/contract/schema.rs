@@ -29,6 +29,10 @@ pub trait ServiceSchema {
     const FINGERPRINT: u64;
 }
 
+/// What the server's emitters publish for clients of service `S`: its event type, or
+/// [`AnyEvent`](crate::events::AnyEvent) (any codable type) when it declares none.
+pub type EmittedBy<S> = <<S as ServiceSchema>::Event as EventDecode>::Emitted;
+
 /// The return type of an rpc method: `Result<T, E>` with both sides codable.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned by an rpc method",

@@ -4,7 +4,7 @@
 
 mod payload;
 
-pub use payload::{Event, EventDecode, EventPayload};
+pub use payload::{AnyEvent, Event, EventDecode, EventPayload};
 
 // Publishing is the server's: a browser client only receives.
 cfg_native! {

@@ -37,6 +37,13 @@ impl EventPayload {
     }
 }
 
+/// Marks an emitter that publishes events of any [`Codable`] type: the emitter of a service that
+/// declares no event type (its clients receive [`EventPayload`]s and decode them themselves), of a
+/// server hosting several services, or one made by `EventEmitter::untyped` to publish to topics
+/// shared by services with different event types. No value of it exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnyEvent {}
+
 /// A type a client can decode received events as: any [`Codable`] type, or [`EventPayload`] to keep
 /// the raw archive.
 #[diagnostic::on_unimplemented(
@@ -44,17 +51,25 @@ impl EventPayload {
     note = "name a #[codable] type that also derives Clone in `#[rpc(events = ...)]`"
 )]
 pub trait EventDecode: Clone + Send + Sync + 'static {
+    /// What the server's emitters publish for clients that decode events as `Self`: `Self` for a
+    /// [`Codable`] type, [`AnyEvent`] (any codable type) for [`EventPayload`].
+    type Emitted: 'static;
+
     /// Validates and decodes an event's payload bytes, nested at most `max_depth` levels deep.
     fn decode_event(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError>;
 }
 
 impl<T: Codable + Clone + Sync> EventDecode for T {
+    type Emitted = T;
+
     fn decode_event(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError> {
         T::decode_within(bytes, max_depth)
     }
 }
 
 impl EventDecode for EventPayload {
+    type Emitted = AnyEvent;
+
     /// Keeps the bytes as they are: they are validated when [`EventPayload::decode`] is called.
     fn decode_event(bytes: &[u8], _: usize) -> Result<Self, DecodeError> {
         Ok(Self(bytes.to_vec()))

@@ -147,7 +147,7 @@ impl<H: Handler> Connection<H> {
         let parts = ConnectionParts {
             state: state.clone(),
             subscriptions: subscriptions.clone(),
-            events: EventEmitter::new(shared.registry.clone()),
+            events: EventEmitter::new(shared.registry.clone()).retyped(),
             identity,
         };
         let handler = Arc::new(factory.make(parts));

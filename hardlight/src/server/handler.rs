@@ -1,5 +1,6 @@
 //! What `#[rpc_handler]` generates code against: a connection's handler ([`Handler`]), what it is
-//! built from ([`ConnectionParts`]) and the per-connection construction of handlers ([`Factory`]).
+//! built from (`ConnectionParts`, not public) and the per-connection construction of handlers
+//! ([`Factory`]).
 //! The service contract the handler implements lives in [`crate::contract`].
 
 use std::future::Future;
@@ -8,12 +9,15 @@ use std::sync::Arc;
 
 use super::disconnect::Disconnect;
 use super::identity::Identity;
-use crate::contract::{Dispatch, ServiceSchema};
-use crate::events::{EventEmitter, Subscriptions};
+use crate::contract::{Dispatch, EmittedBy, ServiceSchema};
+use crate::events::{AnyEvent, EventEmitter, Subscriptions};
 use crate::state::{ConnectionState, StateHandle};
 
 /// A handler: one value per connection, made by the server when the connection is accepted.
-/// Implemented by `#[rpc_handler]` for the struct it generates.
+///
+/// Implemented by `#[rpc_handler]` for the struct it generates, and by nothing else: name it in
+/// bounds (`fn serve<H: Handler>(factory: Factory<H>)`), but do not implement it by hand (what its
+/// constructor takes is not part of the public API and changes without notice).
 pub trait Handler: Send + Sync + Sized + 'static {
     /// The connection state this handler works on.
     type State: ConnectionState;
@@ -23,7 +27,11 @@ pub trait Handler: Send + Sync + Sized + 'static {
     type Service: ?Sized + ServiceSchema<State = Self::State> + Dispatch<Self>;
 
     /// Builds the handler of a new connection.
-    fn new(connection: ConnectionParts<Self::State>, context: Arc<Self::Context>) -> Self;
+    #[doc(hidden)]
+    fn new(
+        connection: ConnectionParts<Self::State, EmittedBy<Self::Service>>,
+        context: Arc<Self::Context>,
+    ) -> Self;
 
     /// Runs once the handler is built, before the client gets `HELLO`: state set here is in the
     /// client's first snapshot, and topics subscribed here deliver from the start. `#[rpc_handler]`
@@ -49,14 +57,16 @@ pub trait Handler: Send + Sync + Sized + 'static {
 }
 
 /// What a new connection hands its handler: the generated struct's `state`, `subscriptions`,
-/// `events` and `identity` fields.
-pub struct ConnectionParts<S> {
+/// `events` and `identity` fields. `E` is what the handler's emitter publishes: its service's
+/// event type.
+#[doc(hidden)]
+pub struct ConnectionParts<S, E = AnyEvent> {
     /// The connection's state.
     pub state: StateHandle<S>,
     /// The connection's topic subscriptions.
     pub subscriptions: Subscriptions,
-    /// An emitter to publish events to any topic.
-    pub events: EventEmitter,
+    /// An emitter to publish the service's events to any topic.
+    pub events: EventEmitter<E>,
     /// Who the connection belongs to, as authenticated ([`Identity::anonymous`] without
     /// authentication).
     pub identity: Identity,
@@ -85,7 +95,7 @@ impl<H: Handler> Factory<H> {
         }
     }
 
-    pub(crate) fn make(&self, parts: ConnectionParts<H::State>) -> H {
+    pub(crate) fn make(&self, parts: ConnectionParts<H::State, EmittedBy<H::Service>>) -> H {
         H::new(parts, self.context.clone())
     }
 }

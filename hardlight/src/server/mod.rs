@@ -13,7 +13,8 @@ pub(crate) mod identity;
 mod stats;
 
 pub use disconnect::{Disconnect, Initiator};
-pub use handler::{ConnectionParts, Factory, Handler};
+pub(crate) use handler::ConnectionParts;
+pub use handler::{Factory, Handler};
 pub use identity::Identity;
 pub use stats::ServerStats;
 
@@ -63,7 +64,10 @@ cfg_native! {
 
     use crate::error::Error;
     use crate::events::registry::TopicRegistry;
-    use crate::events::{EventEmitter, TopicNotifier};
+    use std::marker::PhantomData;
+
+    use crate::contract::EmittedBy;
+    use crate::events::{AnyEvent, EventEmitter, TopicNotifier};
 }
 
 cfg_axum! {
@@ -89,8 +93,13 @@ cfg_nats! {
 /// server.run().await
 /// # }
 /// ```
-pub struct Server {
+///
+/// `E` is what its emitters publish ([`Server::get_event_emitter`]): the event type of the service
+/// it hosts, or [`AnyEvent`] (any codable type) when that service declares none or the server hosts
+/// several.
+pub struct Server<E = AnyEvent> {
     shared: Shared,
+    _event: PhantomData<fn(E)>,
 }
 
 #[cfg(hardlight_native)]
@@ -178,7 +187,10 @@ impl Server {
     /// A server with this configuration, hosting one service: each of its connections gets a
     /// handler made by `factory` (see [`factory!`](crate::factory)). Add more with
     /// [`Server::service`].
-    pub fn new<H: Handler>(config: ServerConfig, factory: Factory<H>) -> Self {
+    pub fn new<H: Handler>(
+        config: ServerConfig,
+        factory: Factory<H>,
+    ) -> Server<EmittedBy<H::Service>> {
         let tls = config.tls.as_ref().map(|tls| tls.acceptor());
         let peer_limiter = config.connection_rate_limit.map(PeerRateLimiter::new);
         let peer_slots =
@@ -196,7 +208,8 @@ impl Server {
             .nats
             .clone()
             .map(|nats| NatsBridge::attach(nats, &mut registry));
-        Self {
+        Server {
+            _event: PhantomData,
             shared: Shared {
                 config,
                 fingerprints: vec![<H::Service as crate::contract::ServiceSchema>::FINGERPRINT],
@@ -214,14 +227,18 @@ impl Server {
             },
         }
     }
+}
 
+#[cfg(hardlight_native)]
+impl<E> Server<E> {
     /// Hosts one more service on this server: clients built from `H`'s trait connect to the same
     /// address and are told apart by the schema fingerprint they offer. Every service shares the
     /// server's topics (a handler of one trait can subscribe its connection to a topic that handlers
     /// of another emit to), its emitters, its topic notifier, its configuration and its statistics.
     ///
     /// Services that share a topic should agree on its event type: a client decodes every event as
-    /// its own service's event type.
+    /// its own service's event type. The server's emitters then publish any codable type
+    /// ([`EventEmitter::typed`] makes one that publishes a single type).
     ///
     /// ```no_run
     /// # use hardlight::*;
@@ -243,7 +260,7 @@ impl Server {
     /// If the server already hosts a service with the same schema fingerprint (the same trait
     /// twice): a client could not say which one it wants.
     #[must_use]
-    pub fn service<H: Handler>(mut self, factory: Factory<H>) -> Self {
+    pub fn service<H: Handler>(mut self, factory: Factory<H>) -> Server {
         let added: Box<dyn Service> = Box::new(factory);
         if let Some(existing) = self
             .shared
@@ -261,7 +278,10 @@ impl Server {
         }
         self.shared.fingerprints.push(added.fingerprint());
         self.shared.services.push(added);
-        self
+        Server {
+            shared: self.shared,
+            _event: PhantomData,
+        }
     }
 
     /// Names of the hosted services' traits, in the order they were added.
@@ -270,8 +290,11 @@ impl Server {
     }
 
     /// An emitter that publishes events to this server's topics. Make as many as you need.
-    pub fn get_event_emitter(&self) -> EventEmitter {
-        EventEmitter::new(self.shared.registry.clone())
+    ///
+    /// It publishes `E`s: the hosted service's event type, the only type its clients decode, so
+    /// that emitting another is a compile error; see [`EventEmitter`] for publishing other types.
+    pub fn get_event_emitter(&self) -> EventEmitter<E> {
+        EventEmitter::new(self.shared.registry.clone()).retyped()
     }
 
     /// The server's one topic notifier: it reports topics being created and removed.

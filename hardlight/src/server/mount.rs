@@ -45,7 +45,7 @@ const UNKNOWN_PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::
 /// What an upgrade request gets once the server is shutting down.
 const SHUTTING_DOWN: &str = "the server is shutting down; try again later\n";
 
-impl Server {
+impl<E> Server<E> {
     /// Turns the server into a tower service that an axum app mounts as a route (feature `axum`):
     /// `Router::route_service("/rpc", rpc)`. The app keeps its listener, its TLS and its middleware
     /// (tower layers see the upgrade request like any other); the service answers WebSocket upgrades

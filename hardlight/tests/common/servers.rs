@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hardlight::*;
 use tokio::task::JoinHandle;
 
-use super::{Ctx, TestClient, TestHandler, within};
+use super::{Ctx, TestClient, TestEvent, TestHandler, within};
 
 /// A task aborted when this is dropped: a server or an app that must not outlive its test.
 pub struct AbortOnDrop<T>(pub JoinHandle<T>);
@@ -60,9 +60,10 @@ impl Served {
 
 impl<C> Served<C> {
     /// Binds `server`, built by the test, and runs it.
-    pub async fn bind(server: Server, ctx: C) -> Self {
+    pub async fn bind<E>(server: Server<E>, ctx: C) -> Self {
         let fingerprint = server.config().tls().map(ServerTls::fingerprint);
-        let emitter = server.get_event_emitter();
+        // Untyped: tests also publish what the clients do not expect.
+        let emitter = server.get_event_emitter().untyped();
         let notifier = Some(server.get_topic_notifier().expect("a fresh server"));
         let shutdown = server.shutdown_handle();
         let bound = server.bind().await.expect("bind loopback");
@@ -122,7 +123,10 @@ impl TestServer {
     }
 
     /// A server hosting the test service and whatever `more` adds ([`Server::service`]).
-    pub async fn hosting(config: ServerConfig, more: impl FnOnce(Server) -> Server) -> Self {
+    pub async fn hosting<E>(
+        config: ServerConfig,
+        more: impl FnOnce(Server<TestEvent>) -> Server<E>,
+    ) -> Self {
         let ctx = Arc::new(Ctx::new("test-context"));
         let server = more(Server::new(config, factory!(TestHandler, ctx.clone())));
         Self::bind(server, ctx).await
