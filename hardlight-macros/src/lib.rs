@@ -16,8 +16,10 @@
 //! 3. on error, the item is given back unchanged next to the errors, so the rest of the crate still
 //!    resolves its name and the user sees only the errors that matter.
 //!
-//! The canonical schema text that client and server fingerprint at the handshake is described in
-//! the `schema` module. Names of generated items (`CounterClient`, the handler's fields) live in
+//! The canonical schema text that client and server fingerprint at the handshake is built at run
+//! time from what the macros generate (`hardlight::wire::shape`, `docs/PROTOCOL.md` §3): `#[rpc]`
+//! lists each method's argument and return types, `#[connection_state]` its fields' types, and
+//! `#[codable]` describes its type's structure (`Shape`). Names of generated items (`CounterClient`, the handler's fields) live in
 //! `names`.
 //!
 //! The examples below are not compiled here (this crate cannot depend on the runtime); the runtime's
@@ -35,7 +37,7 @@ pub(crate) mod expand;
 pub(crate) mod model;
 pub(crate) mod names;
 pub(crate) mod parse;
-pub(crate) mod schema;
+pub(crate) mod text;
 
 /// Turns a trait into an rpc service: the trait handlers implement, its wire description and
 /// dispatch, and a typed client.
@@ -65,8 +67,8 @@ pub(crate) mod schema;
 /// Generates:
 /// - the trait, each method rewritten as `fn ... -> impl Future<Output = Return> + Send` (so handlers
 ///   still write `async fn`, and their futures are checked to be `Send`);
-/// - `ServiceSchema` and `Dispatch<H>` for `dyn Trait` (name, method list, schema text and
-///   fingerprint; decoding a call's arguments and running the handler method);
+/// - `ServiceSchema` and `Dispatch<H>` for `dyn Trait` (name, method list, the types that make up its
+///   schema text and fingerprint; decoding a call's arguments and running the handler method);
 /// - `TraitClient`, a cloneable typed client with the trait's visibility: `new(config)`,
 ///   `new_self_signed(address, compression)`, `with_timeout(duration)`, the connection's own methods
 ///   (`config`, `connect`, `disconnect`, `closed`, `is_connected`, `state`, `watch_state`,
@@ -146,7 +148,8 @@ pub fn rpc_handler(args: TokenStream, item: TokenStream) -> TokenStream {
 /// and mirrored, field by field, on the client.
 ///
 /// Derives `Default`, `Clone` and `Debug` unless the struct already derives them, and implements
-/// `ConnectionState` (field names and indices, the state's schema text, per-field encoding). Every
+/// `ConnectionState` (field names and indices, the fields' types for the schema text, per-field
+/// encoding). Every
 /// field's type must be `Codable`.
 ///
 /// Argument, optional: `crate = "path"` (where the runtime is).
@@ -167,8 +170,10 @@ pub fn connection_state(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Makes a struct or enum `Codable`: derives its rkyv archive, with validation, through hardlight's
-/// own copy of rkyv (users need no rkyv dependency). Other attributes and derives are kept. Argument,
-/// optional: `crate = "path"` (where the runtime is).
+/// own copy of rkyv (users need no rkyv dependency), and implements `Shape`, the description of its
+/// structure (field names, order and types; variants) that services using it fold into their
+/// schema fingerprint. Other attributes and derives are kept. Argument, optional:
+/// `crate = "path"` (where the runtime is).
 ///
 /// ```ignore
 /// #[codable]

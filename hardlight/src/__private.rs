@@ -8,8 +8,8 @@ pub use rkyv;
 
 pub use crate::client::{Client, ClientConfig, ConnectionEvents, StateWatcher, Subscription};
 pub use crate::contract::{
-    Args, CallFuture, Dispatch, DispatchError, EmittedBy, MethodReturn, OnewayFuture,
-    ServiceSchema, call, decode_args, oneway,
+    Args, CallFuture, Dispatch, DispatchError, EmittedBy, MethodReturn, OnewayFuture, Schema,
+    SchemaWriter, ServiceSchema, call, decode_args, oneway,
 };
 pub use crate::error::{CallError, Error};
 pub use crate::events::EventPayload;
@@ -23,9 +23,38 @@ pub use crate::server::{
     identity::Identity,
 };
 pub use crate::state::{ConnectionState, StateHandle, unknown_field};
-pub use crate::wire::handshake::{fnv1a64, fnv1a64_extend};
+pub use crate::wire::shape::{Definition, Fields, Shape, ShapeFn, Shapes, TypeArg, Variant};
+
+/// The shape of `T` in generated code, where `T` was written by the user: `ShapeOf::<T>::NEW.get()`.
+/// When `T` is not codable, method resolution falls back to [`NoShape::get`] (imported as `_` by the
+/// generated code), so that the description adds no error of its own: the generated `where`
+/// clauses already report such a type, once, at its span, and the program does not compile.
+pub struct ShapeOf<T: ?Sized>(core::marker::PhantomData<fn() -> *const T>);
+
+impl<T: ?Sized> ShapeOf<T> {
+    /// The one value.
+    pub const NEW: Self = Self(core::marker::PhantomData);
+}
+
+impl<T: Codable> ShapeOf<T> {
+    /// `T`'s shape.
+    pub fn get(&self) -> ShapeFn {
+        T::SHAPE
+    }
+}
+
+/// The fallback of [`ShapeOf::get`] for a type without a shape (only in programs that do not
+/// compile).
+pub trait NoShape {
+    /// Writes `?`.
+    fn get(&self) -> ShapeFn {
+        |_, out| out.push('?')
+    }
+}
+
+impl<T: ?Sized> NoShape for ShapeOf<T> {}
 pub use crate::wire::{Codable, Compression, DecodeError, EncodeError};
-pub use std::sync::Arc;
+pub use std::sync::{Arc, OnceLock};
 
 /// The wire format's internals, for the crate's own tests, fuzz targets and benchmarks: frame
 /// encoding and decoding, handshake negotiation, compression, token carriers. Not a stable API.

@@ -91,6 +91,7 @@ pub use client::{
     ClientConfig, ConnectionEvent, ConnectionEvents, Reconnect, RecvError, StateWatcher,
     Subscription, WhenDisconnected,
 };
+pub use contract::{fingerprint, schema};
 pub use error::{CallError, Error, HandlerError, HandlerResult};
 pub use events::{Event, EventPayload};
 #[cfg(hardlight_native)]

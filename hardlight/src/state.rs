@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::wire::shape::Shapes;
 use crate::wire::{DecodeError, EncodeError};
 
 /// A struct whose fields are synced from server to client field by field.
@@ -24,8 +25,12 @@ use crate::wire::{DecodeError, EncodeError};
 pub trait ConnectionState: Default + Clone + Send + Sync + 'static {
     /// Field names, in declaration order; a field's index on the wire is its position here.
     const FIELDS: &'static [&'static str];
-    /// Canonical text of the struct's shape (part of the service's schema fingerprint).
-    const SCHEMA: &'static str;
+    /// The struct's name in the service's schema text; `None` for `()`, a service without state.
+    const NAME: Option<&'static str>;
+
+    /// Writes the type of field `index` by reference (part of the service's schema text; see
+    /// [`Shape`](crate::wire::Shape)). An unknown index writes nothing.
+    fn write_field_shape(index: u16, shapes: &mut Shapes, out: &mut String);
 
     /// Appends the archive of field `index` to `out`. An unknown index appends nothing.
     fn encode_field(&self, index: u16, out: Vec<u8>) -> Result<Vec<u8>, EncodeError>;
@@ -44,7 +49,9 @@ pub trait ConnectionState: Default + Clone + Send + Sync + 'static {
 /// A service without connection state.
 impl ConnectionState for () {
     const FIELDS: &'static [&'static str] = &[];
-    const SCHEMA: &'static str = "()";
+    const NAME: Option<&'static str> = None;
+
+    fn write_field_shape(_index: u16, _shapes: &mut Shapes, _out: &mut String) {}
 
     fn encode_field(&self, _index: u16, out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
         Ok(out)

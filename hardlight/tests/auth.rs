@@ -420,7 +420,7 @@ async fn over_the_wire_the_auth_entry_is_never_selected_and_a_refusal_is_plain_h
     let server = start(ServerConfig::plaintext("127.0.0.1:0")).await;
     let port = server.server.port;
     let offer = hardlight::__private::wire::handshake::client_offer(
-        <dyn Whoami as hardlight::__private::ServiceSchema>::FINGERPRINT,
+        hardlight::fingerprint::<dyn Whoami>(),
         None,
     )
     .join(", ");
@@ -494,7 +494,7 @@ async fn the_documented_auth_example_is_what_the_server_answers() {
     });
     let server = Served::spawn(config, factory!(CounterHandler)).await;
     assert_eq!(
-        <dyn Counter as hardlight::__private::ServiceSchema>::FINGERPRINT,
+        hardlight::fingerprint::<dyn Counter>(),
         DOCUMENTED_FINGERPRINT,
         "the document's counter service"
     );
@@ -532,7 +532,7 @@ async fn odd_and_oversized_authorization_headers_are_refused_without_harm() {
         .await
         .unwrap();
     let offer = hardlight::__private::wire::handshake::client_offer(
-        <dyn Whoami as hardlight::__private::ServiceSchema>::FINGERPRINT,
+        hardlight::fingerprint::<dyn Whoami>(),
         None,
     )
     .join(", ");

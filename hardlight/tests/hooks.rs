@@ -164,7 +164,7 @@ async fn connect(server: &Served) -> LobbyClient {
 
 /// A raw WebSocket that completed the handshake of the lobby service and read `HELLO`.
 async fn raw_lobby(port: u16) -> RawPeer {
-    let fingerprint = <dyn Lobby as hardlight::__private::ServiceSchema>::FINGERPRINT;
+    let fingerprint = hardlight::fingerprint::<dyn Lobby>();
     raw_service(port, fingerprint, None).await.0
 }
 

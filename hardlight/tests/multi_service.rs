@@ -169,8 +169,8 @@ async fn handlers_of_either_trait_share_the_servers_topics() {
 #[tokio::test]
 async fn a_schema_the_server_does_not_host_is_refused_naming_those_it_does() {
     let server = two_service_server().await;
-    let test = <dyn Test as hardlight::__private::ServiceSchema>::FINGERPRINT;
-    let lobby = <dyn Lobby as hardlight::__private::ServiceSchema>::FINGERPRINT;
+    let test = hardlight::fingerprint::<dyn Test>();
+    let lobby = hardlight::fingerprint::<dyn Lobby>();
     let offer = hardlight::__private::wire::handshake::client_offer(0x00de_c0de, None);
     let offer: Vec<&str> = offer.iter().map(String::as_str).collect();
     let mut ws = within("upgrade", raw_connect(server.port, &offer))

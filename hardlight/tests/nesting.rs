@@ -106,7 +106,7 @@ impl Served {
 
     /// A raw peer of the `Trees` service that read `HELLO`.
     async fn raw(&self, compression: Option<u8>) -> RawPeer {
-        let fingerprint = <dyn Trees as hardlight::__private::ServiceSchema>::FINGERPRINT;
+        let fingerprint = hardlight::fingerprint::<dyn Trees>();
         raw_service(self.port, fingerprint, compression).await.0
     }
 }

@@ -1,8 +1,7 @@
 //! Pins `docs/PROTOCOL.md` to the implementation: every test vector in the document is produced byte
-//! for byte by the wire module's encoders and decodes back to the value the document describes, the
-//! counter's schema texts hash to the fingerprint it gives, and its handshake examples and tables say
-//! what the code does. The one-way example's schema text is also checked against what `#[rpc]`
-//! writes for it.
+//! for byte by the wire module's encoders and decodes back to the value the document describes, every
+//! schema text of §3 is the one the macros' description of that service gives (and hashes to the
+//! fingerprint the document gives), and its handshake examples and tables say what the code does.
 //!
 //! A vector is a line `<!-- vector: NAME -->` followed by a fenced `hex` block (lowercase hex digits,
 //! whitespace anywhere); a text is `<!-- text: NAME -->` followed by a fenced `text` block.
@@ -18,7 +17,7 @@ use hardlight::__private::wire::frame::{
     decode_client, decode_server, encode_call, encode_call_within, encode_cancel, encode_event,
     encode_notify, encode_reply_text, kind, reply_header,
 };
-use hardlight::__private::wire::handshake::{self, Negotiation, fnv1a64, fnv1a64_extend};
+use hardlight::__private::wire::handshake::{self, Negotiation, fnv1a64};
 use hardlight::wire::Codable;
 use hardlight::wire::close;
 use hardlight::{HandlerError, Topic};
@@ -61,14 +60,9 @@ const VECTORS: &[&str] = &[
     "reply_ok_long_deflate",
 ];
 
-/// The counter example's event type. `#[hardlight::codable]` expands to these derives; they are
-/// written out so that this test does not depend on the macro crate.
-#[derive(Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-enum CounterEvent {
-    Incremented { to: u32, from: u32 },
-    Decremented { to: u32, from: u32 },
-    ServerSentTest,
-}
+mod common;
+
+use common::counter::{Counter, CounterEvent, DOCUMENTED_FINGERPRINT};
 
 // The counter's method and state-field indices (declaration order).
 const NEW_COUNTER: u16 = 0;
@@ -240,13 +234,6 @@ fn counter_fields(list: FieldList<'_>) -> (Vec<u16>, Option<u32>, Option<Topic>)
     (indices, counter, topic)
 }
 
-fn counter_fingerprint() -> u64 {
-    fnv1a64_extend(
-        fnv1a64(text("counter_service").as_bytes()),
-        text("counter_state").as_bytes(),
-    )
-}
-
 // ---------------------------------------------------------------------------------------------
 // The document
 
@@ -261,22 +248,32 @@ fn the_document_holds_exactly_the_pinned_vectors() {
 // ---------------------------------------------------------------------------------------------
 // §3 Schema fingerprint
 
-#[test]
-fn counter_fingerprint_is_the_hash_of_the_documented_schema_texts() {
-    let service = text("counter_service");
-    let state = text("counter_state");
-    assert!(service.starts_with("service Counter\nevents CounterEvent\n"));
-    assert!(state.starts_with("state State\n") && state.ends_with('\n'));
-
-    let fingerprint = counter_fingerprint();
+/// Checks that `text` is the schema text of `S` and that the document gives its fingerprint as
+/// `fingerprint_text`.
+fn assert_schema<S: ?Sized + hardlight::__private::ServiceSchema>(
+    schema_text: &str,
+    fingerprint_text: &str,
+) {
+    let text = text(schema_text);
     assert_eq!(
-        fingerprint,
-        fnv1a64(format!("{service}{state}").as_bytes()),
-        "the fingerprint hashes the two texts as one byte string"
+        hardlight::schema::<S>(),
+        text,
+        "the schema text `#[rpc]` describes (left) differs from PROTOCOL.md's `{schema_text}` (right)"
     );
+    let fingerprint = fnv1a64(text.as_bytes());
+    assert_eq!(fingerprint, hardlight::fingerprint::<S>());
     assert_eq!(
-        text("counter_fingerprint").trim(),
+        self::text(fingerprint_text).trim(),
         format!("{}{fingerprint:016x}", handshake::SCHEMA_PREFIX)
+    );
+}
+
+#[test]
+fn the_counter_schema_is_the_documented_text_and_fingerprint() {
+    assert_schema::<dyn Counter>("counter_schema", "counter_fingerprint");
+    assert_eq!(
+        hardlight::fingerprint::<dyn Counter>(),
+        DOCUMENTED_FINGERPRINT
     );
 }
 
@@ -294,23 +291,62 @@ mod logger {
 
 #[test]
 fn the_oneway_example_is_the_schema_rpc_writes() {
-    use hardlight::__private::{ConnectionState, ServiceSchema};
+    assert_schema::<dyn logger::Logger>("logger_schema", "logger_fingerprint");
+    assert_eq!(
+        <dyn logger::Logger as hardlight::__private::ServiceSchema>::ONEWAY,
+        [true, false]
+    );
+}
 
-    let service = text("logger_service");
-    assert_eq!(<dyn logger::Logger as ServiceSchema>::SCHEMA, service);
-    assert!(service.contains("\noneway fn log(String)\n"));
-    let state = <() as ConnectionState>::SCHEMA;
-    assert_eq!(state, "()");
-    let fingerprint = fnv1a64_extend(fnv1a64(service.as_bytes()), state.as_bytes());
-    assert_eq!(
-        fingerprint,
-        <dyn logger::Logger as ServiceSchema>::FINGERPRINT
-    );
-    assert_eq!(
-        text("logger_fingerprint").trim(),
-        format!("{}{fingerprint:016x}", handshake::SCHEMA_PREFIX)
-    );
-    assert_eq!(<dyn logger::Logger as ServiceSchema>::ONEWAY, [true, false]);
+/// The example of §3.6: nested, recursive and generic types, as `#[codable]` and `#[rpc]` see them.
+mod library {
+    use std::collections::HashMap;
+
+    use hardlight::{HandlerResult, Topic, codable, connection_state, rpc};
+
+    /// A recursive type.
+    #[codable]
+    #[derive(Clone)]
+    pub enum Shelf {
+        Book { title: String, tags: Vec<String> },
+        Nested(Vec<Shelf>),
+        Empty,
+    }
+
+    /// A generic type, used with two arguments.
+    #[codable]
+    pub struct Page<T> {
+        pub items: Vec<T>,
+        pub next: Option<u32>,
+    }
+
+    /// A tuple struct and explicit discriminants.
+    #[codable]
+    pub struct Isbn(pub [u8; 13]);
+
+    #[codable]
+    pub enum Format {
+        Paper = 1,
+        Ebook = 2,
+    }
+
+    #[connection_state]
+    pub struct Reader {
+        pub name: String,
+        pub room: Topic,
+    }
+
+    #[rpc(state = Reader, events = Shelf)]
+    pub trait Library {
+        async fn browse(&self, at: Option<u32>) -> HandlerResult<Page<Shelf>>;
+        async fn lookup(&self, isbns: Vec<Isbn>) -> HandlerResult<HashMap<String, (Format, u16)>>;
+        async fn count(&self) -> Result<Page<u64>, String>;
+    }
+}
+
+#[test]
+fn the_nested_recursive_and_generic_example_is_the_schema_rpc_writes() {
+    assert_schema::<dyn library::Library>("library_schema", "library_fingerprint");
 }
 
 #[test]
@@ -329,7 +365,7 @@ fn fnv_known_answers_in_the_document_are_right() {
 
 #[test]
 fn handshake_example_offer_is_what_the_client_sends_and_the_server_accepts() {
-    let fingerprint = counter_fingerprint();
+    let fingerprint = hardlight::fingerprint::<dyn Counter>();
     let offer = handshake::client_offer(fingerprint, Some(6));
     let header = format!("Sec-WebSocket-Protocol: {}", offer.join(", "));
     assert!(
@@ -351,7 +387,7 @@ fn handshake_example_offer_is_what_the_client_sends_and_the_server_accepts() {
 
 #[test]
 fn handshake_refusals_in_the_document_are_the_servers() {
-    let fingerprint = counter_fingerprint();
+    let fingerprint = hardlight::fingerprint::<dyn Counter>();
     let schema = format!("{}{fingerprint:016x}", handshake::SCHEMA_PREFIX);
     let cases: [(Vec<&str>, &str, u16); 6] = [
         (
@@ -424,7 +460,7 @@ const AUTH_TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJl";
 
 #[test]
 fn auth_example_carries_the_token_in_a_subprotocol_entry_the_server_does_not_select() {
-    let fingerprint = counter_fingerprint();
+    let fingerprint = hardlight::fingerprint::<dyn Counter>();
     let mut offer = handshake::client_offer(fingerprint, None);
     offer.push(auth::auth_subprotocol(AUTH_TOKEN));
     let header = format!("Sec-WebSocket-Protocol: {}", offer.join(", "));

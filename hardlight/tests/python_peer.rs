@@ -9,7 +9,7 @@ use hardlight::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_peer_written_from_the_spec_gets_the_documented_behaviour() {
     assert_eq!(
-        <dyn Counter as hardlight::__private::ServiceSchema>::FINGERPRINT,
+        hardlight::fingerprint::<dyn Counter>(),
         DOCUMENTED_FINGERPRINT,
         "the reference service's fingerprint is the one docs/PROTOCOL.md gives"
     );

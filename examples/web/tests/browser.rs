@@ -218,7 +218,7 @@ async fn closes_are_clean_in_chromium() {
     let shutdown = server.shutdown_handle();
     let serving = tokio::spawn(server.run());
     let offer = hardlight::__private::wire::handshake::client_offer(
-        <dyn hardlight_web::service::Board as hardlight::__private::ServiceSchema>::FINGERPRINT,
+        hardlight::fingerprint::<dyn hardlight_web::service::Board>(),
         None,
     );
     let page = ChecksPage::open(&[]).await;

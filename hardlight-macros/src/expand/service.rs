@@ -8,7 +8,6 @@ use syn::spanned::Spanned;
 
 use super::{bounds, client, events_type, in_anonymous_const, private, private_at, state_type};
 use crate::model::{Method, MethodKind, Service};
-use crate::schema;
 
 /// Everything `#[rpc]` generates.
 pub(crate) fn expand(service: &Service) -> TokenStream {
@@ -73,7 +72,7 @@ fn trait_definition(service: &Service) -> TokenStream {
     }
 }
 
-/// `ServiceSchema for dyn Trait`: names, schema text and fingerprint.
+/// `ServiceSchema for dyn Trait`: names, and the description its schema text is built from.
 fn schema_impl(service: &Service) -> TokenStream {
     let ident = &service.ident;
     let private = private(&service.krate);
@@ -88,7 +87,10 @@ fn schema_impl(service: &Service) -> TokenStream {
         .methods
         .iter()
         .map(|method| matches!(method.kind, MethodKind::Oneway));
-    let schema = schema::service_text(service);
+    let describe = service
+        .methods
+        .iter()
+        .map(|method| describe_method(service, method));
     quote! {
         // For every lifetime: a `dyn Trait` inside a spawned future is otherwise "not general enough".
         #[automatically_derived]
@@ -98,18 +100,39 @@ fn schema_impl(service: &Service) -> TokenStream {
             const NAME: &'static str = #name;
             const METHODS: &'static [&'static str] = &[#(#methods),*];
             const ONEWAY: &'static [bool] = &[#(#oneway),*];
-            const SCHEMA: &'static str = #schema;
-            const FINGERPRINT: u64 = __fingerprint::<Self>();
-        }
 
-        // Generic, so that `S::State: ConnectionState` is the trait's promise: a state type that
-        // breaks it is reported once, at `type State`, not again here.
-        const fn __fingerprint<S: ?::core::marker::Sized + #private::ServiceSchema>() -> u64 {
-            #private::fnv1a64_extend(
-                #private::fnv1a64(S::SCHEMA.as_bytes()),
-                <S::State as #private::ConnectionState>::SCHEMA.as_bytes(),
-            )
+            fn describe_methods(__schema: &mut #private::SchemaWriter) {
+                #[allow(unused_imports)]
+                use #private::NoShape as _;
+                #(#describe)*
+            }
+
+            fn schema() -> &'static #private::Schema {
+                static SCHEMA: #private::OnceLock<#private::Schema> = #private::OnceLock::new();
+                SCHEMA.get_or_init(#private::Schema::of::<Self>)
+            }
         }
+    }
+}
+
+/// One method's line of the schema text: its name, the shapes of its arguments, and of its return
+/// type for a call. A type that is not codable has no shape; it is reported once, by the checks
+/// of the dispatch and the client (`bounds`), and the description falls back to `NoShape` rather
+/// than report it again.
+fn describe_method(service: &Service, method: &Method) -> TokenStream {
+    let name = method.ident.unraw().to_string();
+    let args = method.args.iter().map(|arg| {
+        let ty = &arg.ty;
+        let private = private_at(&service.krate, ty.span());
+        quote_spanned!(ty.span()=> #private::ShapeOf::<#ty>::NEW.get())
+    });
+    match method.output() {
+        Some(output) => {
+            let private = private_at(&service.krate, output.span());
+            let returns = quote_spanned!(output.span()=> #private::ShapeOf::<#output>::NEW.get());
+            quote!(__schema.call(#name, &[#(#args),*], #returns);)
+        }
+        None => quote!(__schema.oneway(#name, &[#(#args),*]);),
     }
 }
 

@@ -7,7 +7,6 @@ use syn::spanned::Spanned;
 
 use super::{in_anonymous_const, private, private_at};
 use crate::model::{State, StdDerive};
-use crate::schema;
 
 /// Everything `#[connection_state]` generates.
 pub(crate) fn expand(state: &State) -> TokenStream {
@@ -34,7 +33,7 @@ fn connection_state_impl(state: &State) -> TokenStream {
         .fields
         .iter()
         .map(|field| field.ident.unraw().to_string());
-    let schema = schema::state_text(state);
+    let name = ident.unraw().to_string();
     // Each field's type is `Codable`: a `where` clause spanned at the type, so that "cannot be sent
     // over a hardlight connection" is reported there, once; the methods assume it.
     let mut seen = std::collections::HashSet::new();
@@ -48,6 +47,12 @@ fn connection_state_impl(state: &State) -> TokenStream {
         })
         .filter(|bound| seen.insert(bound.to_string()))
         .collect();
+    let shape_arms = state.fields.iter().map(|field| {
+        let (index, ty) = (Literal::u16_suffixed(field.index), &field.ty);
+        quote! {
+            #index => (<#ty as #private::Codable>::SHAPE)(__shapes, __out),
+        }
+    });
     let encode_arms = state.fields.iter().map(|field| {
         let (index, ident, ty) = (Literal::u16_suffixed(field.index), &field.ident, &field.ty);
         quote! {
@@ -78,7 +83,19 @@ fn connection_state_impl(state: &State) -> TokenStream {
             #(#bounds,)*
         {
             const FIELDS: &'static [&'static str] = &[#(#names),*];
-            const SCHEMA: &'static str = #schema;
+            const NAME: ::core::option::Option<&'static str> =
+                ::core::option::Option::Some(#name);
+
+            fn write_field_shape(
+                __index: u16,
+                __shapes: &mut #private::Shapes,
+                __out: &mut ::std::string::String,
+            ) {
+                match __index {
+                    #(#shape_arms)*
+                    _ => {}
+                }
+            }
 
             fn encode_field(
                 &self,

@@ -11,7 +11,7 @@ use syn::{
 use super::{check_wire_type, head, item_head, parse_args, parse_crate_arg, parse_type_arg};
 use crate::ctxt::Ctxt;
 use crate::model::{Arg, CratePath, Method, MethodKind, Service};
-use crate::{names, schema};
+use crate::names;
 
 /// The most arguments a method can take: its arguments travel as one tuple, and rkyv 0.8 implements
 /// `Archive` for tuples of up to 13 elements.
@@ -299,7 +299,7 @@ fn check_oneway_output(ctxt: &Ctxt, sig: &Signature) {
         format!(
             "a #[oneway] method has no reply, so it returns nothing: remove `-> {}`, or remove \
              #[oneway] to make `{}` a call whose caller waits for the result",
-            schema::type_text(ty),
+            crate::text::compact_text(ty),
             sig.ident
         ),
     );
@@ -437,7 +437,6 @@ fn parse_inputs(ctxt: &Ctxt, sig: &Signature) -> Vec<Arg> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema;
 
     fn errors(args: TokenStream, item: Item) -> Vec<String> {
         super::super::error_messages(parse(args, &item))
@@ -455,7 +454,7 @@ mod tests {
     }
 
     #[test]
-    fn counter_parses_with_its_schema_text() {
+    fn counter_parses() {
         let service = parse(
             quote::quote!(state = State, events = CounterEvent),
             &counter(),
@@ -470,18 +469,10 @@ mod tests {
         assert_eq!(service.methods[1].index, 1);
         assert_eq!(service.methods[1].args[0].ident, "amount");
         assert_eq!(service.methods[0].docs().count(), 1);
-        assert_eq!(
-            schema::service_text(&service),
-            "service Counter\n\
-             events CounterEvent\n\
-             fn new_counter() -> HandlerResult<()>\n\
-             fn increment(u32) -> HandlerResult<()>\n\
-             fn get() -> HandlerResult<u32>\n"
-        );
     }
 
     #[test]
-    fn schema_text_defaults_events_and_joins_arguments_without_spaces() {
+    fn events_default_to_none() {
         let item: Item = syn::parse_quote! {
             trait Chat {
                 async fn send(&self, room: String, text: Vec<u8>, at: Option<(u64, u32)>)
@@ -490,11 +481,6 @@ mod tests {
         };
         let service = parse(TokenStream::new(), &item).unwrap_or_else(|e| panic!("{e}"));
         assert!(service.state.is_none());
-        assert_eq!(
-            schema::service_text(&service),
-            "service Chat\nevents EventPayload\n\
-             fn send(String,Vec<u8>,Option<(u64,u32)>) -> Result<(),ChatError>\n"
-        );
     }
 
     #[test]
@@ -503,10 +489,7 @@ mod tests {
             pub trait Empty {}
         );
         let service = parse(TokenStream::new(), &item).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            schema::service_text(&service),
-            "service Empty\nevents EventPayload\n"
-        );
+        assert!(service.methods.is_empty());
     }
 
     #[test]
@@ -636,7 +619,7 @@ mod tests {
     }
 
     #[test]
-    fn oneway_methods_are_marked_in_the_model_and_the_schema_text() {
+    fn oneway_methods_are_marked_in_the_model() {
         let item: Item = syn::parse_quote! {
             trait Logger {
                 /// Appends a line.
@@ -658,13 +641,6 @@ mod tests {
         assert_eq!(service.methods[0].attrs.len(), 1);
         assert_eq!(service.methods[0].docs().count(), 1);
         assert!(service.methods[1].attrs.is_empty());
-        assert_eq!(
-            schema::service_text(&service),
-            "service Logger\nevents EventPayload\n\
-             oneway fn log(String,u8)\n\
-             oneway fn flush()\n\
-             fn count() -> HandlerResult<u64>\n"
-        );
     }
 
     #[test]

@@ -95,7 +95,7 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
     config: &ClientConfig,
     mirror: &Mirror<S>,
 ) -> Result<Arc<Session<S>>, Error> {
-    let (url, offer) = url_and_offer(config, target, S::FINGERPRINT)?;
+    let (url, offer) = url_and_offer(config, target, S::schema().fingerprint())?;
     let protocols = offer
         .iter()
         .map(|entry| wasm_bindgen::JsValue::from_str(entry))

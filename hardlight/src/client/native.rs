@@ -64,7 +64,7 @@ where
     St: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let key = generate_key();
-    let head = request_head(config, target, S::FINGERPRINT, &key)?;
+    let head = request_head(config, target, S::schema().fingerprint(), &key)?;
     let (stream, selected, tail) = upgrade(stream, &head, &key).await?;
     check_selected(selected.as_deref())?;
     let mut ws = WebSocketStream::from_partially_read(

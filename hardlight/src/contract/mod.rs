@@ -1,7 +1,7 @@
 //! The service contract both ends build on, below the client and the server (as tonic's `codegen`
 //! support sits apart from its client and server): what `#[rpc]` generates for every service.
 //!
-//! - [`schema`]: a service's description and fingerprint ([`ServiceSchema`]), and what its methods
+//! - [`schema`](mod@schema): a service's description and fingerprint ([`ServiceSchema`]), and what its methods
 //!   return ([`MethodReturn`]); the client makes calls from them.
 //! - [`dispatch`]: running a received call on a handler ([`Dispatch`]), from validated arguments to
 //!   the `REPLY` frame; the server runs calls through it.
@@ -15,4 +15,6 @@ pub mod schema;
 pub use dispatch::{
     Args, CallFuture, Dispatch, DispatchError, OnewayFuture, call, decode_args, oneway,
 };
-pub use schema::{EmittedBy, MethodReturn, ServiceSchema};
+pub use schema::{
+    EmittedBy, MethodReturn, Schema, SchemaWriter, ServiceSchema, fingerprint, schema,
+};

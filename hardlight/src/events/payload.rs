@@ -1,6 +1,7 @@
 //! What a client receives for each event.
 
 use crate::topic::Topic;
+use crate::wire::shape::ShapeFn;
 use crate::wire::{Codable, DecodeError};
 
 /// One event received by a client: the topic it was published to and its payload, already validated
@@ -51,6 +52,10 @@ pub enum AnyEvent {}
     note = "name a #[codable] type that also derives Clone in `#[rpc(events = ...)]`"
 )]
 pub trait EventDecode: Clone + Send + Sync + 'static {
+    /// How the type is written in the service's schema text (its shape; `EventPayload` for
+    /// [`EventPayload`]).
+    const SHAPE: ShapeFn;
+
     /// What the server's emitters publish for clients that decode events as `Self`: `Self` for a
     /// [`Codable`] type, [`AnyEvent`] (any codable type) for [`EventPayload`].
     type Emitted: 'static;
@@ -60,6 +65,7 @@ pub trait EventDecode: Clone + Send + Sync + 'static {
 }
 
 impl<T: Codable + Clone + Sync> EventDecode for T {
+    const SHAPE: ShapeFn = T::SHAPE;
     type Emitted = T;
 
     fn decode_event(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError> {
@@ -68,6 +74,7 @@ impl<T: Codable + Clone + Sync> EventDecode for T {
 }
 
 impl EventDecode for EventPayload {
+    const SHAPE: ShapeFn = |_, out| out.push_str("EventPayload");
     type Emitted = AnyEvent;
 
     /// Keeps the bytes as they are: they are validated when [`EventPayload::decode`] is called.

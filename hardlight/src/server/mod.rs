@@ -212,7 +212,7 @@ impl Server {
             _event: PhantomData,
             shared: Shared {
                 config,
-                fingerprints: vec![<H::Service as crate::contract::ServiceSchema>::FINGERPRINT],
+                fingerprints: vec![crate::contract::fingerprint::<H::Service>()],
                 services: vec![Box::new(factory)],
                 registry: Arc::new(registry),
                 stats,

@@ -45,7 +45,7 @@ pub(crate) trait Service: Send + Sync + 'static {
 
 impl<H: Handler> Service for Factory<H> {
     fn fingerprint(&self) -> u64 {
-        <H::Service as ServiceSchema>::FINGERPRINT
+        <H::Service as ServiceSchema>::schema().fingerprint()
     }
 
     fn name(&self) -> &'static str {

@@ -21,6 +21,8 @@ use rkyv::validation::archive::ArchiveValidator;
 use rkyv::validation::shared::SharedValidator;
 use rkyv::{Archive, Deserialize, Serialize};
 
+use super::shape::{Shape, ShapeFn, Shapes};
+
 /// Default maximum nesting depth of a received value (see [`Codable::decode_within`]): 128 levels,
 /// as serde_json's default recursion limit. Deep enough for ordinary data; shallow enough that
 /// validating, deserializing and dropping such a value fits a 512 KiB stack in a debug build (a level
@@ -111,17 +113,18 @@ impl CheckError {
 /// A type that can cross the wire: every `#[codable]` type, the primitives, `String`, `Vec`, `Option`,
 /// tuples and the other types rkyv supports.
 ///
-/// Implemented automatically for every type whose rkyv archive can be validated; you never implement it
-/// by hand. Decoding validates the bytes first, so untrusted input yields a [`DecodeError`], never
+/// Implemented automatically for every type whose rkyv archive can be validated and that describes
+/// its structure ([`Shape`], for the schema fingerprint); you never implement it by hand. Decoding validates the bytes first, so untrusted input yields a [`DecodeError`], never
 /// undefined behaviour or a panic.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent over a hardlight connection",
-    note = "add `#[hardlight::codable]` to the type's definition, or use a type that is already codable (numbers, `String`, `Vec`, `Option`, tuples, other #[codable] types)"
+    note = "add `#[hardlight::codable]` to the type's definition (deriving rkyv's traits is not enough), or use a type that is already codable (numbers, `String`, `Vec`, `Option`, tuples, other #[codable] types)"
 )]
 // The supertraits are what the blanket impl below requires, stated on the trait so that they follow
 // from `T: Codable`: the tuple of a method's arguments is then `Codable` wherever each argument is, and
 // the code `#[rpc]` generates checks each argument on its own, at its own span. `Checker` is private:
-// nobody names these bounds, they are only implied.
+// nobody names these bounds, they are only implied. `Shape` is required by the impl only (as a
+// supertrait, a type without it would be reported twice); `SHAPE` reaches it from `T: Codable`.
 #[expect(
     private_bounds,
     reason = "the validator type is an implementation detail; the bound is only ever implied"
@@ -135,6 +138,10 @@ pub trait Codable:
     + Send
     + 'static
 {
+    /// How the type describes its structure: its [`Shape`], which a service's schema fingerprint is
+    /// built from.
+    const SHAPE: ShapeFn;
+
     /// Appends the archive of `self` to `out` and returns it.
     fn encode_into(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError>;
 
@@ -160,10 +167,12 @@ pub trait Codable:
 #[diagnostic::do_not_recommend]
 impl<T> Codable for T
 where
-    T: Archive + Send + 'static,
+    T: Archive + Shape + Send + 'static,
     T: for<'a> Serialize<HighSerializer<Vec<u8>, ArenaHandle<'a>, rancor::Error>>,
     T::Archived: for<'a> CheckBytes<Checker<'a>> + Deserialize<T, HighDeserializer<rancor::Error>>,
 {
+    const SHAPE: ShapeFn = T::write_shape;
+
     fn encode_into(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
         // The archive is appended after whatever `out` holds (a frame header): relative pointers stay
         // valid because the unaligned format never pads relative to the buffer's start.
@@ -184,6 +193,35 @@ where
         rkyv::deserialize::<T, rancor::Error>(archived)
             .map_err(|e| DecodeError::Invalid(e.to_string()))
     }
+}
+
+/// The shape of tuples, written `(A,B,...)` (see [`Shape`]). Here rather than with the other shapes:
+/// their elements need only be [`Codable`], so that the argument tuple of a method is codable
+/// wherever each argument is, as the `where` clauses of generated code state.
+macro_rules! tuple_shapes {
+    ($(($($param:ident),+)),* $(,)?) => {$(
+        impl<$($param: Codable),+> Shape for ($($param,)+) {
+            fn write_shape(shapes: &mut Shapes, out: &mut String) {
+                out.push('(');
+                let mut first = true;
+                $(
+                    if !std::mem::take(&mut first) {
+                        out.push(',');
+                    }
+                    ($param::SHAPE)(shapes, out);
+                )+
+                let _ = first;
+                out.push(')');
+            }
+        }
+    )*};
+}
+
+tuple_shapes! {
+    (A), (A, B), (A, B, C), (A, B, C, D), (A, B, C, D, E), (A, B, C, D, E, F),
+    (A, B, C, D, E, F, G), (A, B, C, D, E, F, G, H), (A, B, C, D, E, F, G, H, I),
+    (A, B, C, D, E, F, G, H, I, J), (A, B, C, D, E, F, G, H, I, J, K),
+    (A, B, C, D, E, F, G, H, I, J, K, L), (A, B, C, D, E, F, G, H, I, J, K, L, M),
 }
 
 #[cfg(test)]

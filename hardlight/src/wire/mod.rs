@@ -14,8 +14,10 @@ pub mod codec;
 pub(crate) mod compression;
 pub(crate) mod frame;
 pub(crate) mod handshake;
+pub mod shape;
 
 pub use auth::TokenCarrier;
 pub use codec::{Codable, DecodeError, EncodeError};
 pub use compression::Compression;
 pub use frame::FrameError;
+pub use shape::Shape;

@@ -5,7 +5,7 @@
 use hardlight::*;
 
 /// The fingerprint docs/PROTOCOL.md gives the counter service.
-pub const DOCUMENTED_FINGERPRINT: u64 = 0x6eb0_b5d4_4367_41b3;
+pub const DOCUMENTED_FINGERPRINT: u64 = 0x2eb9_2116_5746_77d2;
 
 #[codable]
 #[derive(Debug, Clone, PartialEq)]

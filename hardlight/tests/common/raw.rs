@@ -42,19 +42,14 @@ pub async fn raw_connect(
 /// The subprotocol list of a correct client of the test service.
 pub fn test_offer(compression: Option<u8>) -> Vec<String> {
     hardlight::__private::wire::handshake::client_offer(
-        <dyn Test as hardlight::__private::ServiceSchema>::FINGERPRINT,
+        hardlight::fingerprint::<dyn Test>(),
         compression,
     )
 }
 
 /// A raw peer of the test service that completed the handshake and read `HELLO`.
 pub async fn raw_hardlight(port: u16, compression: Option<u8>) -> (RawPeer, Vec<u8>) {
-    raw_service(
-        port,
-        <dyn Test as hardlight::__private::ServiceSchema>::FINGERPRINT,
-        compression,
-    )
-    .await
+    raw_service(port, hardlight::fingerprint::<dyn Test>(), compression).await
 }
 
 /// A raw peer of the service with schema `fingerprint` that completed the handshake and read

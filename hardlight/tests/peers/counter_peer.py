@@ -36,7 +36,7 @@ def recv(s):
     if n == 126: n = struct.unpack(">H", recv_exact(s, 2))[0]
     elif n == 127: n = struct.unpack(">Q", recv_exact(s, 8))[0]
     return op, recv_exact(s, n)
-GOOD = "hardlight.v1, hardlight.schema.6eb0b5d4436741b3"
+GOOD = "hardlight.v1, hardlight.schema.2eb92116574677d2"
 # 1. honest: new_counter (method 0, no args), increment(5) (method 1), get (method 3)
 s, head = connect(GOOD)
 assert head.startswith("HTTP/1.1 101"), head

@@ -109,14 +109,17 @@ fn main() {
         ["move", "widest", "clone", "call", "inner"]
     );
     assert_eq!(
-        <dyn Edges as ServiceSchema>::SCHEMA,
+        hardlight::schema::<dyn Edges>(),
         "service Edges\n\
-         events model::Tick\n\
-         fn move(u32) -> HandlerResult<u32>\n\
-         fn widest(u8,u8,u8,u8,u8,u8,u8,u8,u8,u8,u8,u8,u8) -> HandlerResult<u32>\n\
-         fn clone() -> HandlerResult<()>\n\
-         fn call(Pair<String>) -> HandlerResult<Pair<String>>\n\
-         fn inner(u8,u8) -> Result<(),String>\n"
+         events Tick\n\
+         fn move(u32) -> Result<u32,HandlerError>\n\
+         fn widest(u8,u8,u8,u8,u8,u8,u8,u8,u8,u8,u8,u8,u8) -> Result<u32,HandlerError>\n\
+         fn clone() -> Result<(),HandlerError>\n\
+         fn call(Pair<String>) -> Result<Pair<String>,HandlerError>\n\
+         fn inner(u8,u8) -> Result<(),String>\n\
+         type Tick = struct(u64)\n\
+         type HandlerError = struct { message: String }\n\
+         type Pair<String> = struct { left: String, right: String }\n"
     );
     let _ = hardlight::factory!(Handler);
 }

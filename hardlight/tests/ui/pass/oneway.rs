@@ -40,8 +40,8 @@ async fn use_client(client: &LoggerClient) -> Result<(), Error> {
 fn main() {
     assert_eq!(<dyn Logger as ServiceSchema>::ONEWAY, [true, true, false]);
     assert_eq!(
-        <dyn Logger as ServiceSchema>::SCHEMA,
+        hardlight::schema::<dyn Logger>(),
         "service Logger\nevents EventPayload\noneway fn log(String,u8)\noneway fn flush()\n\
-         fn count() -> HandlerResult<u64>\n"
+         fn count() -> Result<u64,HandlerError>\ntype HandlerError = struct { message: String }\n"
     );
 }

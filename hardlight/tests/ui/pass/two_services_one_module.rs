@@ -118,36 +118,41 @@ fn main() {
         ["new_counter", "increment", "get"]
     );
     assert_eq!(
-        <dyn Counter as ServiceSchema>::SCHEMA,
+        hardlight::schema::<dyn Counter>(),
         "service Counter\n\
          events CounterEvent\n\
-         fn new_counter() -> HandlerResult<()>\n\
-         fn increment(u32) -> HandlerResult<()>\n\
-         fn get() -> HandlerResult<u32>\n"
+         fn new_counter() -> Result<(),HandlerError>\n\
+         fn increment(u32) -> Result<(),HandlerError>\n\
+         fn get() -> Result<u32,HandlerError>\n\
+         state State\n\
+         field counter: u32\n\
+         field topic: Topic\n\
+         type CounterEvent = enum { Changed(u32) }\n\
+         type HandlerError = struct { message: String }\n"
     );
     assert_eq!(State::FIELDS, ["counter", "topic"]);
-    assert_eq!(State::SCHEMA, "state State\ncounter: u32\ntopic: Topic\n");
-    let whole = format!(
-        "{}{}",
-        <dyn Counter as ServiceSchema>::SCHEMA,
-        State::SCHEMA
-    );
     assert_eq!(
-        <dyn Counter as ServiceSchema>::FINGERPRINT,
-        hardlight::__private::fnv1a64(whole.as_bytes())
+        hardlight::fingerprint::<dyn Counter>(),
+        hardlight::__private::wire::handshake::fnv1a64(
+            hardlight::schema::<dyn Counter>().as_bytes()
+        )
     );
 
-    assert_eq!(
-        <dyn Chat as ServiceSchema>::SCHEMA,
-        "service Chat\n\
-         events EventPayload\n\
-         fn join(String) -> HandlerResult<()>\n\
-         fn send(String,String) -> Result<u64,ChatError>\n\
-         fn clone() -> HandlerResult<Vec<Message>>\n"
+    let chat = hardlight::schema::<dyn Chat>();
+    assert!(
+        chat.starts_with(
+            "service Chat\n\
+             events EventPayload\n\
+             fn join(String) -> Result<(),HandlerError>\n\
+             fn send(String,String) -> Result<u64,ChatError>\n\
+             fn clone() -> Result<Vec<Message>,HandlerError>\n\
+             state ChatState\n"
+        ),
+        "{chat}"
     );
     assert_ne!(
-        <dyn Counter as ServiceSchema>::FINGERPRINT,
-        <dyn Chat as ServiceSchema>::FINGERPRINT
+        hardlight::fingerprint::<dyn Counter>(),
+        hardlight::fingerprint::<dyn Chat>()
     );
 
     // Each field round-trips through its index.
