@@ -228,6 +228,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 Ok(())
             }
             ServerFrame::Hello(_) => Err(Error::Protocol("second HELLO frame".into())),
+            ServerFrame::Schema(_) => Err(Error::Protocol("SCHEMA frame after HELLO".into())),
         }
     }
 

@@ -3,12 +3,14 @@
 //!
 //! - [`schema`](mod@schema): a service's description and fingerprint ([`ServiceSchema`]), and what its methods
 //!   return ([`MethodReturn`]); the client makes calls from them.
+//! - [`compare`]: what differs between two schema texts, for a client refused at the handshake.
 //! - [`dispatch`]: running a received call on a handler ([`Dispatch`]), from validated arguments to
 //!   the `REPLY` frame; the server runs calls through it.
 //!
 //! Nothing here knows sockets, connections or tasks: the contract depends on the wire format and the
 //! value types alone.
 
+pub mod compare;
 pub mod dispatch;
 pub mod schema;
 

@@ -65,6 +65,7 @@ pub struct ServerConfig {
     pub(crate) first_byte_timeout: Duration,
     pub(crate) outbound_queue: usize,
     pub(crate) compression: bool,
+    pub(crate) explain_schema_mismatch: bool,
     pub(crate) keepalive_interval: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
@@ -152,6 +153,7 @@ impl ServerConfig {
             first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
             outbound_queue: DEFAULT_OUTBOUND_QUEUE,
             compression: true,
+            explain_schema_mismatch: true,
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -236,6 +238,15 @@ impl ServerConfig {
     /// not.
     pub fn allow_compression(mut self, allowed: bool) -> Self {
         self.compression = allowed;
+        self
+    }
+
+    /// Whether a client refused for its schema fingerprint (close code 4001) is first sent the
+    /// schema texts of the services this server hosts (a `SCHEMA` frame, `docs/PROTOCOL.md` §2.2),
+    /// so that it can say what differs (default true). Only a client that passed authentication
+    /// gets this far; turn it off to tell such clients nothing about the services.
+    pub fn explain_schema_mismatch(mut self, explain: bool) -> Self {
+        self.explain_schema_mismatch = explain;
         self
     }
 

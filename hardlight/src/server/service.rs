@@ -8,8 +8,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures_util::SinkExt;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use super::Shared;
@@ -19,6 +21,8 @@ use super::connection::Connection;
 use super::handler::{Factory, Handler};
 use super::io::Io;
 use crate::contract::ServiceSchema;
+use crate::wire::close;
+use crate::wire::frame::encode_schema;
 use crate::wire::handshake::Negotiation;
 
 /// A future that serves one connection to its end.
@@ -31,6 +35,9 @@ pub(crate) trait Service: Send + Sync + 'static {
 
     /// The trait's name, for logs and refusals.
     fn name(&self) -> &'static str;
+
+    /// The trait's schema text, for a client whose fingerprint differs.
+    fn schema(&self) -> &'static str;
 
     /// Serves an accepted connection of this service: makes its handler, runs its hooks, sends
     /// `HELLO`, runs calls.
@@ -52,6 +59,10 @@ impl<H: Handler> Service for Factory<H> {
         <H::Service as ServiceSchema>::NAME
     }
 
+    fn schema(&self) -> &'static str {
+        <H::Service as ServiceSchema>::schema().text()
+    }
+
     fn serve(
         &self,
         shared: Arc<Shared>,
@@ -61,6 +72,16 @@ impl<H: Handler> Service for Factory<H> {
     ) -> ServeFuture {
         let connection = Connection::<H>::new(shared, self, admitted, compression);
         Box::pin(connection.run(ws))
+    }
+}
+
+/// Sends the schema texts of the hosted services (a `SCHEMA` frame), ahead of a 4001 close.
+async fn send_schemas(shared: &Shared, ws: &mut WebSocketStream<Io>) {
+    match encode_schema(shared.services.iter().map(|service| service.schema())) {
+        Ok(frame) => {
+            let _ = ws.feed(Message::Binary(frame.into())).await;
+        }
+        Err(e) => tracing::warn!(error = %e, "the services' schema texts could not be encoded"),
     }
 }
 
@@ -83,7 +104,13 @@ pub(crate) async fn serve_admitted(
                 code: code.into(),
                 reason: reason.into(),
             };
-            let _ = timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
+            let refuse = async {
+                if code == close::SCHEMA_MISMATCH && shared.config.explain_schema_mismatch {
+                    send_schemas(&shared, &mut ws).await;
+                }
+                ws.close(Some(frame)).await
+            };
+            let _ = timeout(CLOSE_GRACE, refuse).await;
             return;
         }
         Negotiation::NotHardlight(_) => return,

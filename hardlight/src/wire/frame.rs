@@ -29,6 +29,9 @@ pub mod kind {
     pub const STATE: u8 = 0x12;
     /// Server → client: an event published to a topic the connection is subscribed to.
     pub const EVENT: u8 = 0x13;
+    /// Server → client, only as the first message of a connection refused with 4001: the schema
+    /// texts of the services the server hosts, so that the client can say what differs.
+    pub const SCHEMA: u8 = 0x14;
 }
 
 /// Header sizes, in bytes, before the variable part of each frame.
@@ -43,6 +46,9 @@ pub const NOTIFY_HEADER: usize = 4;
 pub const REPLY_HEADER: usize = 7;
 /// `HELLO` header: kind, flags, max calls, max message size, compression level.
 pub const HELLO_HEADER: usize = 9;
+/// Largest `SCHEMA` frame a server sends: the texts of the services it hosts that fit, in the order
+/// they were added.
+pub const MAX_SCHEMA_FRAME: usize = 64 * 1024;
 /// Longest topic an `EVENT` frame can carry (its length is a `u16`).
 pub const MAX_TOPIC_LEN: usize = u16::MAX as usize;
 
@@ -192,6 +198,9 @@ pub enum ServerFrame<'a> {
         /// rkyv archive of the event value.
         payload: &'a [u8],
     },
+    /// Before a 4001 refusal: rkyv archive of a `Vec<String>`, the schema texts of the server's
+    /// services.
+    Schema(&'a [u8]),
 }
 
 /// The `HELLO` frame's content.
@@ -494,8 +503,24 @@ pub fn decode_server(msg: &[u8]) -> Result<ServerFrame<'_>, FrameError> {
                 payload: &msg[4 + len..],
             })
         }
+        kind::SCHEMA => Ok(ServerFrame::Schema(&msg[2..])),
         other => Err(FrameError::UnknownKind(other)),
     }
+}
+
+/// A `SCHEMA` frame holding as many of `texts` as fit in [`MAX_SCHEMA_FRAME`], in order.
+pub fn encode_schema<'a>(texts: impl IntoIterator<Item = &'a str>) -> Result<Vec<u8>, EncodeError> {
+    let mut kept: Vec<String> = Vec::new();
+    let mut size = 2 + 8;
+    for text in texts {
+        // An archived string is its bytes and an 8-byte header.
+        if size + text.len() + 8 > MAX_SCHEMA_FRAME {
+            break;
+        }
+        size += text.len() + 8;
+        kept.push(text.to_owned());
+    }
+    kept.encode_into(vec![kind::SCHEMA, 0])
 }
 
 /// Checks the two-byte prefix and returns the kind. Compression must already have been undone.
