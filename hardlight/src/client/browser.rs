@@ -28,7 +28,7 @@ use super::config::{ClientConfig, Target};
 use super::driver::drive;
 use super::outbox::Outgoing;
 use super::request::upgrade;
-use super::session::{Incoming, Session, check_selected, closed_before_hello, lost_before_hello};
+use super::session::{BeforeHello, Incoming, Session, check_selected, lost_before_hello};
 use crate::contract::ServiceSchema;
 use crate::error::Error;
 use crate::keepalive::Keepalive;
@@ -128,19 +128,26 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
         }
     }
     check_selected(Some(&socket.ws.protocol()))?;
-    let hello = match events.recv().await {
-        Some(SocketEvent::Binary(message)) => {
-            backlog.release(message.len());
-            message
+    let mut before = BeforeHello::default();
+    let hello = loop {
+        match events.recv().await {
+            Some(SocketEvent::Binary(message)) => {
+                backlog.release(message.len());
+                if !before.take(&message, config.max_nesting_depth) {
+                    break message;
+                }
+            }
+            Some(SocketEvent::Text) => {
+                return Err(Error::Protocol("expected HELLO as the first frame".into()));
+            }
+            Some(SocketEvent::Close { code, reason }) => {
+                return Err(before.closed::<S>(Some(code), reason));
+            }
+            Some(SocketEvent::Overflow) => return Err(fell_behind()),
+            Some(SocketEvent::Open | SocketEvent::Failed) | None => {
+                return Err(lost_before_hello());
+            }
         }
-        Some(SocketEvent::Text) => {
-            return Err(Error::Protocol("expected HELLO as the first frame".into()));
-        }
-        Some(SocketEvent::Close { code, reason }) => {
-            return Err(closed_before_hello(Some(code), reason));
-        }
-        Some(SocketEvent::Overflow) => return Err(fell_behind()),
-        Some(SocketEvent::Open | SocketEvent::Failed) | None => return Err(lost_before_hello()),
     };
     let session = Session::<S>::from_hello(
         &hello,

@@ -17,7 +17,7 @@ use super::config::{ClientConfig, Target};
 use super::driver::drive;
 use super::outbox::Outgoing;
 use super::request::request_head;
-use super::session::{Incoming, Session, check_selected, closed_before_hello, lost_before_hello};
+use super::session::{BeforeHello, Incoming, Session, check_selected, lost_before_hello};
 use crate::contract::ServiceSchema;
 use crate::error::Error;
 use crate::keepalive::Keepalive;
@@ -75,12 +75,17 @@ where
     )
     .await;
 
+    let mut before = BeforeHello::default();
     let hello = loop {
         match ws.next().await {
-            Some(Ok(Message::Binary(message))) => break message,
+            Some(Ok(Message::Binary(message))) => {
+                if !before.take(&message, config.max_nesting_depth) {
+                    break message;
+                }
+            }
             Some(Ok(Message::Close(frame))) => {
                 let (code, reason) = close_parts(frame);
-                return Err(closed_before_hello(code, reason));
+                return Err(before.closed::<S>(code, reason));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(_)) => return Err(Error::Protocol("expected HELLO as the first frame".into())),

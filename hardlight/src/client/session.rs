@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot, watch};
 
+use crate::contract::compare::first_difference;
 use crate::contract::{MethodReturn, ServiceSchema};
 use crate::error::{CallError, Error};
 use crate::events::{Event, EventDecode};
@@ -437,12 +438,51 @@ pub(crate) fn check_selected(selected: Option<&str>) -> Result<(), Error> {
     }
 }
 
-/// The error for a connection the server closed before its `HELLO`: a handshake refusal for the
-/// refusal codes, a plain close otherwise.
-pub(crate) fn closed_before_hello(code: Option<u16>, reason: String) -> Error {
-    match code {
-        Some(code) if close::is_handshake_refusal(code) => Error::HandshakeRefused { code, reason },
-        code => Error::ConnectionClosed { code, reason },
+/// What a server sent before `HELLO`: the schema texts of its services, when it refused the
+/// client's fingerprint (a `SCHEMA` frame, then a 4001 close).
+#[derive(Debug, Default)]
+pub(crate) struct BeforeHello {
+    schemas: Vec<String>,
+}
+
+impl BeforeHello {
+    /// Takes `message` if it is a `SCHEMA` frame (true), to explain the refusal that follows it.
+    /// A `SCHEMA` frame that does not validate is ignored: the refusal is reported as the server
+    /// words it.
+    pub(crate) fn take(&mut self, message: &[u8], max_depth: usize) -> bool {
+        let Ok(ServerFrame::Schema(archive)) = decode_server(message) else {
+            return false;
+        };
+        if let Ok(schemas) = <Vec<String>>::decode_within(archive, max_depth) {
+            self.schemas = schemas;
+        }
+        true
+    }
+
+    /// The error for a connection the server closed before its `HELLO`: a handshake refusal for
+    /// the refusal codes, a plain close otherwise. A schema refusal the server explained says what
+    /// differs between its services and `S`.
+    pub(crate) fn closed<S: ?Sized + ServiceSchema>(
+        self,
+        code: Option<u16>,
+        reason: String,
+    ) -> Error {
+        match code {
+            Some(close::SCHEMA_MISMATCH) if !self.schemas.is_empty() => {
+                let reason = match first_difference(S::schema().text(), &self.schemas) {
+                    Some(difference) => format!("schema mismatch: {difference} ({reason})"),
+                    None => reason,
+                };
+                Error::HandshakeRefused {
+                    code: close::SCHEMA_MISMATCH,
+                    reason,
+                }
+            }
+            Some(code) if close::is_handshake_refusal(code) => {
+                Error::HandshakeRefused { code, reason }
+            }
+            code => Error::ConnectionClosed { code, reason },
+        }
     }
 }
 
