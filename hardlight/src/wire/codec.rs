@@ -11,6 +11,7 @@
 //! the archive points to (a `Vec`, `String`, `Box`, map...), counting the root.
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use rkyv::api::high::{HighDeserializer, HighSerializer};
 use rkyv::bytecheck::CheckBytes;
@@ -29,9 +30,18 @@ use rkyv::{Archive, Deserialize, Serialize};
 pub const DEFAULT_MAX_DEPTH: usize = 128;
 
 /// Why a value could not be encoded.
-#[derive(Debug, thiserror::Error)]
-#[error("could not encode value: {0}")]
-pub struct EncodeError(#[source] pub(crate) rancor::Error);
+///
+/// rkyv's error is the [`source`](std::error::Error::source) (shared, so that the error is cheap
+/// to clone).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("could not encode value")]
+pub struct EncodeError(#[source] Arc<rancor::Error>);
+
+impl EncodeError {
+    pub(crate) fn new(e: rancor::Error) -> Self {
+        Self(Arc::new(e))
+    }
+}
 
 /// Why bytes could not be decoded as the expected type: they failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,7 +177,7 @@ where
     fn encode_into(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
         // The archive is appended after whatever `out` holds (a frame header): relative pointers stay
         // valid because the unaligned format never pads relative to the buffer's start.
-        rkyv::api::high::to_bytes_in::<_, rancor::Error>(self, out).map_err(EncodeError)
+        rkyv::api::high::to_bytes_in::<_, rancor::Error>(self, out).map_err(EncodeError::new)
     }
 
     fn decode_within(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError> {
