@@ -31,15 +31,32 @@ pub const DEFAULT_MAX_DEPTH: usize = 128;
 
 /// Why a value could not be encoded.
 ///
-/// rkyv's error is the [`source`](std::error::Error::source) (shared, so that the error is cheap
-/// to clone).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("could not encode value")]
-pub struct EncodeError(#[source] Arc<rancor::Error>);
+/// The error the value's serializer failed with is the [`source`](std::error::Error::source) (in
+/// a debug build; a release build of rkyv keeps no detail). Shared, so that the error is cheap to
+/// clone.
+#[derive(Debug, Clone)]
+pub struct EncodeError(Arc<rancor::Error>);
 
 impl EncodeError {
     pub(crate) fn new(e: rancor::Error) -> Self {
         Self(Arc::new(e))
+    }
+}
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("could not encode value")
+    }
+}
+
+impl std::error::Error for EncodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // rkyv's error boxes the serializer's: that one is the cause, as it was raised.
+        let held = rancor::Error::inner(&self.0);
+        Some(match held.downcast_ref::<rancor::BoxedError>() {
+            Some(boxed) => rancor::BoxedError::inner(boxed),
+            None => held,
+        })
     }
 }
 
