@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hardlight::prelude::*;
-use hardlight::{Error, NatsBridge, Subscription};
+use hardlight::{NatsBridge, ServerError, Subscription};
 
 /// How long the scripted clients wait for anything.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -118,7 +118,7 @@ async fn main() -> ExitCode {
 struct Running {
     address: String,
     bridge: Option<NatsBridge>,
-    task: tokio::task::JoinHandle<Result<(), Error>>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
 }
 
 impl Drop for Running {

@@ -74,7 +74,7 @@ pub(crate) mod text;
 ///   (`config`, `connect`, `disconnect`, `closed`, `is_connected`, `state`, `watch_state`,
 ///   `subscribe`, `connection_events`, forwarded to the untyped `hardlight::client::Client` it holds),
 ///   and one `async fn` per method returning `Result<T, hardlight::CallError<E>>`
-///   (`Result<(), hardlight::Error>` for a one-way method). It does not deref to that `Client`:
+///   (`Result<(), hardlight::RpcError>` for a one-way method). It does not deref to that `Client`:
 ///   every method a user calls is the generated client's own.
 ///
 /// An rpc method cannot take one of the client's own names (`connect`, `state`, ...): it is an error
@@ -91,7 +91,7 @@ pub fn rpc(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Meaningful only on a method inside an `#[rpc]` trait, which reads and removes it; anywhere else it
 /// is an error. The method has no return type (or `-> ()`); the handler implements it as
 /// `async fn log(&self, line: String) {}`, and the generated client's method returns
-/// `Result<(), hardlight::Error>`, `Ok` once the message has been written to the connection. The
+/// `Result<(), hardlight::RpcError>`, `Ok` once the message has been written to the connection. The
 /// server validates the arguments and runs the handler like a call's, within the same limits, and
 /// sends nothing back.
 ///

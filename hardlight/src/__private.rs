@@ -11,7 +11,7 @@ pub use crate::contract::{
     Args, CallFuture, Dispatch, DispatchError, EmittedBy, MethodReturn, OnewayFuture, Schema,
     SchemaWriter, ServiceSchema, call, decode_args, oneway,
 };
-pub use crate::error::{CallError, Error};
+pub use crate::error::{CallError, ClosedError, ConnectError, RpcError};
 pub use crate::events::EventPayload;
 // What `#[rpc_handler]` generates against: handlers are the server's.
 #[cfg(hardlight_native)]

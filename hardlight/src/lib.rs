@@ -92,7 +92,12 @@ pub use client::{
     Subscription, WhenDisconnected,
 };
 pub use contract::{fingerprint, schema};
-pub use error::{CallError, Error, HandlerError, HandlerResult};
+pub use error::{
+    CallError, ClosedError, ConnectError, Error, HandlerError, HandlerResult, ProtocolError,
+    RpcError, TransportError,
+};
+#[cfg(hardlight_native)]
+pub use error::{EmitError, NotifierTaken, ServerError, SubscribeError, TopicTooLong};
 pub use events::{Event, EventPayload};
 #[cfg(hardlight_native)]
 pub use events::{EventEmitter, Subscriptions, TopicNotification, TopicNotifier};
@@ -109,7 +114,7 @@ pub use server::{
 pub use server::{Disconnect, Factory, Identity, Initiator, call_deadline};
 pub use state::{StateHandle, StateWriteGuard};
 #[cfg(hardlight_native)]
-pub use tls::{CertFingerprint, ServerTls, ServerTrust};
+pub use tls::{CertFingerprint, ServerTls, ServerTrust, TlsError};
 pub use topic::Topic;
 pub use wire::TokenCarrier;
 pub use wire::{Codable, Compression};

@@ -54,7 +54,7 @@ const SELF_SIGNED_VALIDITY: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 const SELF_SIGNED_BACKDATE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Errors of the TLS layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
     /// A fingerprint string was not 64 hex digits (optionally colon-separated between bytes).
@@ -78,6 +78,10 @@ pub enum TlsError {
     /// A host could be used neither as a DNS name nor as an IP address.
     #[error("invalid server name {0:?}")]
     ServerName(String),
+    /// The TLS handshake failed: the server's certificate is not one the client trusts, the peer
+    /// sent an alert, or it does not speak TLS as configured.
+    #[error("TLS handshake failed")]
+    Handshake(#[source] rustls::Error),
 }
 
 /// SHA-256 of a certificate's DER bytes: the identity used by [`ServerTrust::Pinned`].

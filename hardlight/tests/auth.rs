@@ -1,7 +1,7 @@
 //! Authentication at the upgrade: a token in the `Authorization` header, in the subprotocol list (the
 //! browser's way) or in the query reaches the server's hook; what it accepts is the connection's
-//! identity in every handler, what it rejects the client gets as `Error::Unauthorized`, at once; and
-//! one connection per identity, refusing the new one or replacing the old one.
+//! identity in every handler, what it rejects the client gets as `ConnectError::Unauthorized`, at
+//! once; and one connection per identity, refusing the new one or replacing the old one.
 mod common;
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -133,7 +133,7 @@ impl AuthServer {
         self.server.client_config()
     }
 
-    async fn connect(&self, config: ClientConfig) -> Result<WhoamiClient, Error> {
+    async fn connect(&self, config: ClientConfig) -> Result<WhoamiClient, ConnectError> {
         let client = WhoamiClient::new(config);
         within("connect", client.connect()).await?;
         Ok(client)
@@ -239,7 +239,7 @@ async fn a_rejected_client_gets_unauthorized_with_the_reason_at_once() {
     ];
     for (i, (config, expected_status, expected_reason)) in cases.into_iter().enumerate() {
         match refused(server.connect(config)).await {
-            Error::Unauthorized { status, reason } => {
+            ConnectError::Unauthorized { status, reason } => {
                 assert_eq!(
                     (status, reason.as_str()),
                     (expected_status, expected_reason)
@@ -270,7 +270,7 @@ async fn a_token_its_carrier_cannot_hold_fails_before_anything_is_sent() {
         .config()
         .auth_token_via(TokenCarrier::Subprotocol, "padded==");
     match refused(server.connect(config)).await {
-        Error::InvalidToken(why) => assert!(why.contains("'='"), "{why}"),
+        ConnectError::InvalidToken(why) => assert!(why.contains("'='"), "{why}"),
         other => panic!("expected InvalidToken, got {other:?}"),
     }
     assert_eq!(server.hook_runs.load(Ordering::SeqCst), 0);
@@ -309,7 +309,7 @@ async fn reject_new_refuses_a_second_connection_of_an_identity_with_409() {
         .await
         .unwrap();
     match refused(server.connect(server.config().auth_token("ada-token"))).await {
-        Error::HandshakeRefused { code, reason } => {
+        ConnectError::HandshakeRefused { code, reason } => {
             assert_eq!(code, 409);
             assert_eq!(reason, "identity ada is already connected");
         }
@@ -357,7 +357,7 @@ async fn replace_old_closes_the_old_connection_with_4010_and_serves_the_new_one(
         .await
         .unwrap();
     match within("the old client to see the close", old.closed()).await {
-        Error::ConnectionClosed { code, reason } => {
+        ClosedError::Ended(RpcError::ConnectionClosed { code, reason, .. }) => {
             assert_eq!(code, Some(close::REPLACED));
             assert_eq!(
                 reason,
@@ -385,7 +385,9 @@ async fn replace_old_closes_the_old_connection_with_4010_and_serves_the_new_one(
         .await
         .unwrap();
     match within("the second client to see the close", new.closed()).await {
-        Error::ConnectionClosed { code, .. } => assert_eq!(code, Some(close::REPLACED)),
+        ClosedError::Ended(RpcError::ConnectionClosed { code, .. }) => {
+            assert_eq!(code, Some(close::REPLACED))
+        }
         other => panic!("expected a 4010 close, got {other:?}"),
     }
     assert_eq!(third.state().await.unwrap().serial, 3);
@@ -410,7 +412,7 @@ async fn one_connection_per_identity_holds_across_services() {
     within("connect", whoami.connect()).await.unwrap();
     let second = SecondClient::new(server.client_config().auth_token("ada-token"));
     match refused(second.connect()).await {
-        Error::HandshakeRefused { code, .. } => assert_eq!(code, 409),
+        ConnectError::HandshakeRefused { code, .. } => assert_eq!(code, 409),
         other => panic!("expected a 409 refusal, got {other:?}"),
     }
 }

@@ -259,7 +259,7 @@ async fn the_apps_middleware_reaches_the_auth_hook_and_identities_and_hooks_work
     // One connection per identity holds for mounted connections too.
     let second = WhoamiClient::new(config);
     match within("a refused connect", second.connect()).await {
-        Err(Error::HandshakeRefused { code, reason }) => {
+        Err(ConnectError::HandshakeRefused { code, reason }) => {
             assert_eq!(code, 409);
             assert_eq!(reason, "identity ada is already connected");
         }
@@ -292,7 +292,7 @@ async fn a_refusal_by_the_apps_middleware_reaches_the_client_as_unauthorized() {
     })
     .await;
     match refused(TestClient::new(app.client_config()).connect()).await {
-        Error::Unauthorized { status, reason } => {
+        ConnectError::Unauthorized { status, reason } => {
             assert_eq!(status, 401);
             assert_eq!(reason, "the app wants credentials");
         }
@@ -391,6 +391,11 @@ async fn a_wrong_schema_is_refused_after_the_upgrade_with_4001() {
         response.headers().get("sec-websocket-protocol").unwrap(),
         "hardlight.v1"
     );
+    // First the server's schema texts (a SCHEMA frame), then the close.
+    match within("the SCHEMA frame", ws.next()).await {
+        Some(Ok(Message::Binary(frame))) => assert_eq!(frame[0], 0x14),
+        other => panic!("expected a SCHEMA frame, got {other:?}"),
+    }
     match within("the close", ws.next()).await {
         Some(Ok(Message::Close(Some(frame)))) => {
             assert_eq!(u16::from(frame.code), close::SCHEMA_MISMATCH);
@@ -401,7 +406,9 @@ async fn a_wrong_schema_is_refused_after_the_upgrade_with_4001() {
     // The typed client reports it as a refusal of the handshake.
     let wrong = WhoamiClient::new(app.client_config());
     match within("a refused connect", wrong.connect()).await {
-        Err(Error::HandshakeRefused { code, .. }) => assert_eq!(code, close::SCHEMA_MISMATCH),
+        Err(ConnectError::HandshakeRefused { code, .. }) => {
+            assert_eq!(code, close::SCHEMA_MISMATCH)
+        }
         other => panic!("expected a 4001 refusal, got {other:?}"),
     }
 }
@@ -412,7 +419,7 @@ async fn beyond_max_connections_a_mounted_server_answers_503() {
     let app = App::start(server, |router| router).await;
     let first = app.client().await;
     match refused(TestClient::new(app.client_config()).connect()).await {
-        Error::HandshakeRefused { code, reason } => {
+        ConnectError::HandshakeRefused { code, reason } => {
             assert_eq!(code, 503);
             assert!(reason.contains("limit of 1 connections"), "{reason}");
         }
@@ -433,7 +440,7 @@ async fn new_connections_per_address_are_rate_limited_with_429() {
     let first = app.client().await;
     let _second = app.client().await;
     match refused(TestClient::new(app.client_config()).connect()).await {
-        Error::HandshakeRefused { code, .. } => assert_eq!(code, 429),
+        ConnectError::HandshakeRefused { code, .. } => assert_eq!(code, 429),
         other => panic!("expected a 429 refusal, got {other:?}"),
     }
     assert_eq!(first.add(1, 1).await.unwrap(), 2);
@@ -458,7 +465,7 @@ async fn without_connect_info_the_peer_is_unknown_and_a_rate_limit_refuses_with_
         test_server(ServerConfig::mounted().connection_rate_limit(RateLimit::per_second(100)));
     let app = App::serve(server, |router| router, false).await;
     match refused(TestClient::new(app.client_config()).connect()).await {
-        Error::HandshakeRefused { code, reason } => {
+        ConnectError::HandshakeRefused { code, reason } => {
             assert_eq!(code, 500);
             assert!(
                 reason.contains("cannot tell this connection's address"),
@@ -489,12 +496,14 @@ async fn graceful_shutdown_drains_mounted_connections_with_1001() {
     });
     // The idle connection closes at once with 1001; the busy one waits for its call.
     match within("the idle client to see the close", idle.closed()).await {
-        Error::ConnectionClosed { code, .. } => assert_eq!(code, Some(close::GOING_AWAY)),
+        ClosedError::Ended(RpcError::ConnectionClosed { code, .. }) => {
+            assert_eq!(code, Some(close::GOING_AWAY))
+        }
         unexpected => panic!("expected a 1001 close, got {unexpected:?}"),
     }
     // New connections are refused; the app's other routes go on.
     match refused(TestClient::new(app.client_config()).connect()).await {
-        Error::HandshakeRefused { code, reason } => {
+        ConnectError::HandshakeRefused { code, reason } => {
             assert_eq!(code, 503);
             assert!(reason.contains("shutting down"), "{reason}");
         }
@@ -508,7 +517,7 @@ async fn graceful_shutdown_drains_mounted_connections_with_1001() {
     within("the mount to drain", drained).await.unwrap();
     assert_eq!(app.stats().connections(), 0);
     match within("the client to see the close", client.closed()).await {
-        Error::ConnectionClosed { code, reason } => {
+        ClosedError::Ended(RpcError::ConnectionClosed { code, reason, .. }) => {
             assert_eq!(code, Some(close::GOING_AWAY));
             assert_eq!(reason, "server shutting down");
         }

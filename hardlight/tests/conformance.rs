@@ -315,9 +315,10 @@ async fn a_state_change_over_the_message_size_closes_with_1011_instead_of_being_
         .await
         .expect("a change that fits");
     match within("a change too large", client.swell(100_000)).await {
-        Err(CallError::Rpc(Error::ConnectionClosed {
+        Err(CallError::Rpc(RpcError::ConnectionClosed {
             code: Some(1011),
             reason,
+            ..
         })) => assert!(
             reason.contains("exceeds the maximum message size"),
             "{reason}"
@@ -330,7 +331,7 @@ async fn a_state_change_over_the_message_size_closes_with_1011_instead_of_being_
 async fn a_hello_over_the_message_size_is_a_1011_close_instead() {
     let (_served, client) = swell_server(Some(100_000)).await;
     match within("connect", client.connect()).await {
-        Err(Error::ConnectionClosed {
+        Err(ConnectError::ConnectionClosed {
             code: Some(1011),
             reason,
         }) => assert!(reason.contains("HELLO of"), "{reason}"),

@@ -52,15 +52,23 @@ fn server_config(interval: Duration, idle: Duration) -> ServerConfig {
 
 /// Checks that the client gave the server up by itself: 4009 with its own reason (the server's
 /// close, had it arrived, would say `nothing received for ...`).
-fn assert_client_idle_timeout(error: &Error) {
+fn assert_client_idle_timeout(error: &RpcError) {
     match error {
-        Error::ConnectionClosed { code, reason } => {
+        RpcError::ConnectionClosed { code, reason, .. } => {
             assert_eq!(*code, Some(close::IDLE_TIMEOUT), "{reason}");
             assert!(
                 reason.contains("nothing received from the server for 1s"),
                 "{reason}"
             );
         }
+        other => panic!("expected the client's idle timeout (4009), got {other:?}"),
+    }
+}
+
+/// As [`assert_client_idle_timeout`], for what `closed()` says.
+fn assert_closed_by_idle_timeout(error: &ClosedError) {
+    match error {
+        ClosedError::Ended(error) => assert_client_idle_timeout(error),
         other => panic!("expected the client's idle timeout (4009), got {other:?}"),
     }
 }
@@ -93,10 +101,10 @@ async fn the_client_detects_a_dead_route_and_fails_its_call_in_flight_with_4009(
         other => panic!("expected the call to fail with 4009, got {other:?}"),
     }
     assert_silent_for_the_idle_timeout("client", relay.last_forwarded_to_client(), gave_up);
-    assert_client_idle_timeout(&within("closed()", client.closed()).await);
+    assert_closed_by_idle_timeout(&within("closed()", client.closed()).await);
     assert!(!client.is_connected());
     match within("a call after the end", client.add(1, 1)).await {
-        Err(CallError::Rpc(Error::NotConnected)) => {}
+        Err(CallError::Rpc(RpcError::NotConnected)) => {}
         other => panic!("expected NotConnected, got {other:?}"),
     }
 
@@ -176,7 +184,7 @@ async fn both_ends_stay_up_while_the_route_lives_and_both_detect_its_death() {
         futures_util::future::join(client_side, server_side),
     )
     .await;
-    assert_client_idle_timeout(&error);
+    assert_closed_by_idle_timeout(&error);
     assert_silent_for_the_idle_timeout("client", relay.last_forwarded_to_client(), client_gave_up);
     assert_silent_for_the_idle_timeout("server", relay.last_forwarded_to_server(), server_gave_up);
     assert!(!client.is_connected());

@@ -1,5 +1,5 @@
 //! Deadlines: a client-wide default and a per-handle override; a call past its deadline fails with
-//! `Error::Timeout`, the server stops it, and the handler can read how long it has.
+//! `RpcError::Timeout`, the server stops it, and the handler can read how long it has.
 mod common;
 
 use std::time::Duration;
@@ -53,7 +53,7 @@ async fn the_client_wide_deadline_fails_the_call_and_the_server_stops_it() {
     // Nobody opens the gate. Client and server give up at about the same time: the error is the
     // client's own ("no reply within 200ms") or the server's ("did not finish within 199ms").
     match within("the call to time out", client.gate()).await {
-        Err(CallError::Rpc(Error::Timeout(message))) => {
+        Err(CallError::Rpc(RpcError::Timeout(message))) => {
             assert!(message.contains("within"), "{message}")
         }
         other => panic!("expected a timeout, got {other:?}"),
@@ -69,7 +69,7 @@ async fn a_handle_can_override_the_deadline() {
     let hurried = client.with_timeout(Duration::from_millis(100));
     assert!(matches!(
         within("the hurried call", hurried.gate()).await,
-        Err(CallError::Rpc(Error::Timeout(_)))
+        Err(CallError::Rpc(RpcError::Timeout(_)))
     ));
     // The original handle has no deadline; both share the connection.
     assert_eq!(client.add(1, 2).await.unwrap(), 3);

@@ -123,8 +123,5 @@ async fn a_server_has_one_topic_notifier() {
         factory!(NothingHandler),
     );
     let _first = server.get_topic_notifier().unwrap();
-    assert!(matches!(
-        server.get_topic_notifier(),
-        Err(Error::NotifierTaken)
-    ));
+    assert!(matches!(server.get_topic_notifier(), Err(NotifierTaken)));
 }

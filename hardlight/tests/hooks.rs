@@ -250,7 +250,9 @@ async fn on_disconnect_runs_once_at_server_shutdown() {
     assert_eq!(why.initiator(), Initiator::Server);
     assert!(why.is_clean(), "the client answered the close: {why}");
     match within("the client to see the close", client.closed()).await {
-        Error::ConnectionClosed { code, .. } => assert_eq!(code, Some(close::GOING_AWAY)),
+        ClosedError::Ended(RpcError::ConnectionClosed { code, .. }) => {
+            assert_eq!(code, Some(close::GOING_AWAY))
+        }
         other => panic!("expected a 1001 close, got {other:?}"),
     }
 }
@@ -294,7 +296,7 @@ async fn a_panicking_on_connect_closes_with_1011_skips_on_disconnect_and_the_ser
     journal.on_connect.store(CONNECT_PANICS, Ordering::SeqCst);
     let refused = LobbyClient::new(server.client_config());
     match within("a failed connect", refused.connect()).await {
-        Err(Error::ConnectionClosed { code, reason }) => {
+        Err(ConnectError::ConnectionClosed { code, reason }) => {
             assert_eq!(code, Some(close::INTERNAL_ERROR));
             assert_eq!(reason, "on_connect failed: no entry today");
         }
@@ -319,7 +321,7 @@ async fn an_on_connect_past_its_timeout_closes_with_1011() {
     journal.on_connect.store(CONNECT_HANGS, Ordering::SeqCst);
     let client = LobbyClient::new(server.client_config());
     match within("a failed connect", client.connect()).await {
-        Err(Error::ConnectionClosed { code, reason }) => {
+        Err(ConnectError::ConnectionClosed { code, reason }) => {
             assert_eq!(code, Some(close::INTERNAL_ERROR));
             assert_eq!(reason, "on_connect did not finish within 200ms");
         }

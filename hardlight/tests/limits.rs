@@ -21,7 +21,7 @@ async fn beyond_max_connections_new_ones_get_503_and_the_others_are_unaffected()
     let second = server.client().await;
 
     match refused(TestClient::new(server.client_config()).connect()).await {
-        Error::HandshakeRefused { code, reason } => {
+        ConnectError::HandshakeRefused { code, reason } => {
             assert_eq!(code, 503);
             assert!(reason.contains("limit of 2 connections"), "{reason}");
         }
@@ -53,7 +53,7 @@ async fn new_connections_per_address_are_rate_limited_with_429() {
     let a = server.client().await;
     let _b = server.client().await;
     match refused(TestClient::new(server.client_config()).connect()).await {
-        Error::HandshakeRefused { code, .. } => assert_eq!(code, 429),
+        ConnectError::HandshakeRefused { code, .. } => assert_eq!(code, 429),
         other => panic!("expected a 429 refusal, got {other:?}"),
     }
     assert_eq!(server.stats.connections_refused(), 1);
@@ -174,7 +174,7 @@ async fn a_call_that_never_returns_is_stopped_at_the_call_timeout() {
     let client = server.client().await;
     // Nobody opens the gate: the handler would wait forever.
     match within("the timed-out call", client.gate()).await {
-        Err(CallError::Rpc(Error::Timeout(message))) => {
+        Err(CallError::Rpc(RpcError::Timeout(message))) => {
             assert!(message.contains("200ms"), "{message}");
         }
         other => panic!("expected a timeout, got {other:?}"),

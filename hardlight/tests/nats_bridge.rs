@@ -397,7 +397,7 @@ async fn a_malformed_nats_url_or_subject_prefix_fails_bind() {
             factory!(Handler),
         );
         match server.bind().await {
-            Err(Error::InvalidAddress(..)) => {}
+            Err(ServerError::InvalidNatsUrl { .. } | ServerError::InvalidNatsPrefix { .. }) => {}
             Err(other) => panic!("{what}: unexpected error {other}"),
             Ok(_) => panic!("{what}: bound"),
         }

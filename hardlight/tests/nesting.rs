@@ -208,7 +208,7 @@ async fn a_value_at_the_default_depth_is_accepted() {
     // 127 nodes and a leaf: the root's vector and 126 more below it make 127 levels, plus the root.
     assert_eq!(within("call", client.depth(chain(127))).await.unwrap(), 128);
     match within("call", client.depth(chain(128))).await {
-        Err(CallError::Rpc(Error::BadArguments(text))) => {
+        Err(CallError::Rpc(RpcError::BadArguments(text))) => {
             assert!(text.contains("nested deeper"), "{text}")
         }
         other => panic!("expected BadArguments, got {other:?}"),
@@ -293,13 +293,18 @@ async fn client_of(port: u16, level: Option<u8>) -> TreesClient {
     client
 }
 
-/// A call whose answer was refused for nesting deeper than the client's default maximum.
+/// A call whose answer (its reply, or the state change before it) was refused for nesting deeper
+/// than the client's default maximum.
 fn expect_too_deep(result: Result<Tree, CallError>) {
+    use hardlight::wire::DecodeError::TooDeep;
     match result {
-        Err(CallError::Rpc(Error::Protocol(why))) => assert!(
-            why.contains("nested deeper than the maximum depth of 128"),
-            "{why}"
-        ),
+        Err(CallError::Rpc(RpcError::Protocol(
+            ProtocolError::Reply(TooDeep { max_depth: 128 })
+            | ProtocolError::StateField {
+                source: TooDeep { max_depth: 128 },
+                ..
+            },
+        ))) => {}
         other => panic!("expected a protocol error, got {other:?}"),
     }
 }

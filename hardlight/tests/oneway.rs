@@ -278,13 +278,13 @@ async fn a_oneway_message_without_a_connection_is_not_connected() {
     let client = LoggerClient::new(server.client_config());
     assert!(matches!(
         client.log("never sent".into()).await,
-        Err(Error::NotConnected)
+        Err(RpcError::NotConnected)
     ));
     within("connect", client.connect()).await.unwrap();
     client.disconnect().await;
     assert!(matches!(
         client.log("never sent".into()).await,
-        Err(Error::NotConnected)
+        Err(RpcError::NotConnected)
     ));
     assert_eq!(server.stats.oneways_received(), 0);
 }
@@ -295,7 +295,7 @@ async fn a_oneway_message_over_the_servers_size_limit_is_refused_locally() {
         log_server(ServerConfig::new_self_signed("127.0.0.1:0").max_message_size(1024)).await;
     let client = logger_with(server.client_config()).await;
     match client.log("x".repeat(2000)).await {
-        Err(Error::LimitExceeded(why)) => assert!(why.contains("1024"), "{why}"),
+        Err(RpcError::LimitExceeded(why)) => assert!(why.contains("1024"), "{why}"),
         other => panic!("expected LimitExceeded, got {other:?}"),
     }
     // Nothing was sent; the connection goes on.
@@ -322,7 +322,7 @@ async fn a_oneway_message_the_connection_ends_under_fails_with_connection_closed
     assert!((&mut send).now_or_never().is_none());
     client.disconnect().await;
     match within("the stuck message to fail", send).await {
-        Err(Error::ConnectionClosed { code, reason }) => {
+        Err(RpcError::ConnectionClosed { code, reason, .. }) => {
             assert_eq!(code, Some(close::NORMAL), "{reason}");
         }
         other => panic!("expected ConnectionClosed, got {other:?}"),
@@ -339,7 +339,7 @@ async fn a_oneway_message_that_cannot_leave_in_time_fails_with_a_timeout() {
     )
     .await
     {
-        Err(Error::Timeout(why)) => assert!(why.contains("200ms"), "{why}"),
+        Err(RpcError::Timeout(why)) => assert!(why.contains("200ms"), "{why}"),
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert!(started.elapsed() >= Duration::from_millis(200));
@@ -443,7 +443,9 @@ async fn a_client_and_a_server_that_disagree_about_oneway_refuse_each_other() {
     let (server, _ctx) = log_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
     let client = as_a_call::LoggerClient::new(server.client_config());
     match within("refused connect", client.connect()).await {
-        Err(Error::HandshakeRefused { code, .. }) => assert_eq!(code, close::SCHEMA_MISMATCH),
+        Err(ConnectError::HandshakeRefused { code, .. }) => {
+            assert_eq!(code, close::SCHEMA_MISMATCH)
+        }
         other => panic!("expected a schema mismatch, got {other:?}"),
     }
 }

@@ -178,7 +178,7 @@ async fn a_waiting_call_fails_at_its_deadline() {
     )
     .await;
     match result {
-        Err(CallError::Rpc(Error::Timeout(_))) => {}
+        Err(CallError::Rpc(RpcError::Timeout(_))) => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert!(started.elapsed() >= Duration::from_millis(150));
@@ -197,7 +197,7 @@ async fn calls_fail_at_once_while_reconnecting_when_configured_to() {
     stop(&mut server, &mut events).await;
     // No deadline: only failing at once can end this call.
     match within("the call to fail", client.add(1, 1)).await {
-        Err(CallError::Rpc(Error::NotConnected)) => {}
+        Err(CallError::Rpc(RpcError::NotConnected)) => {}
         other => panic!("expected NotConnected, got {other:?}"),
     }
 }
@@ -236,14 +236,14 @@ async fn a_refusal_ends_the_attempts_and_fails_the_waiting_calls() {
         ConnectionEvent::GaveUp { error, attempts } => {
             assert!(attempts >= 1);
             assert!(
-                matches!(error, Error::HandshakeRefused { .. }),
+                matches!(error, ConnectError::HandshakeRefused { .. }),
                 "expected a handshake refusal, got {error:?}"
             );
         }
         other => panic!("expected GaveUp, got {other:?}"),
     }
     match within("the waiting call", waiting).await.unwrap() {
-        Err(CallError::Rpc(Error::NotConnected)) => {}
+        Err(CallError::Rpc(RpcError::NotConnected)) => {}
         other => panic!("expected NotConnected, got {other:?}"),
     }
     assert!(!client.is_connected());
@@ -323,7 +323,7 @@ async fn without_reconnect_a_subscription_ends_with_the_connection() {
     ));
     assert!(matches!(
         client.add(1, 1).await,
-        Err(CallError::Rpc(Error::NotConnected))
+        Err(CallError::Rpc(RpcError::NotConnected))
     ));
 }
 
@@ -349,7 +349,7 @@ async fn rejected_credentials_end_the_attempts_at_once() {
     .await;
     match next_settled(&mut events).await {
         ConnectionEvent::GaveUp { error, .. } => match error {
-            Error::Unauthorized { status, reason } => {
+            ConnectError::Unauthorized { status, reason } => {
                 assert_eq!(status, 401);
                 assert!(reason.contains("token expired"), "{reason}");
             }
@@ -391,7 +391,7 @@ async fn a_client_replaced_by_a_newer_connection_of_its_identity_does_not_reconn
     // connection keeps working.
     assert!(matches!(
         within("the old client's call", old.add(1, 1)).await,
-        Err(CallError::Rpc(Error::NotConnected))
+        Err(CallError::Rpc(RpcError::NotConnected))
     ));
     assert_eq!(new.add(1, 1).await.unwrap(), 2);
 }

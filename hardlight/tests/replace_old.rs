@@ -110,7 +110,7 @@ impl Setup {
     }
 
     /// Connects a client of ada; the connect's result.
-    async fn connect(&self) -> (PresenceClient, Result<(), Error>) {
+    async fn connect(&self) -> (PresenceClient, Result<(), ConnectError>) {
         let client = self.ada();
         let result = within("connect", client.connect()).await;
         (client, result)
@@ -145,9 +145,9 @@ impl Setup {
     }
 }
 
-fn assert_refused_503(who: &str, result: Result<(), Error>) {
+fn assert_refused_503(who: &str, result: Result<(), ConnectError>) {
     match result {
-        Err(Error::HandshakeRefused { code: 503, .. }) => {}
+        Err(ConnectError::HandshakeRefused { code: 503, .. }) => {}
         other => {
             panic!("{who}: expected a 503 refusal while the old connection closes, got {other:?}")
         }

@@ -190,13 +190,14 @@ fn authenticated(config: ServerConfig) -> ServerConfig {
     })
 }
 
-/// Everything the test shows or logs of what it did: each error, and each `Debug` output.
+/// Everything the test shows or logs of what it did: each error (with its causes), and each
+/// `Debug` output.
 #[derive(Default)]
 struct Shown(Vec<String>);
 
 impl Shown {
-    fn error(&mut self, error: &Error) {
-        self.0.push(format!("{error} {error:?}"));
+    fn error(&mut self, error: &(dyn std::error::Error + 'static)) {
+        self.0.push(format!("{} {error:?}", chain(error)));
     }
 
     fn debug(&mut self, value: &dyn std::fmt::Debug) {

@@ -28,12 +28,14 @@ async fn calls_in_flight_finish_then_clients_see_going_away() {
     )
     .await;
     match within("the idle client to see the close", other.closed()).await {
-        Error::ConnectionClosed { code, .. } => assert_eq!(code, Some(close::GOING_AWAY)),
+        ClosedError::Ended(RpcError::ConnectionClosed { code, .. }) => {
+            assert_eq!(code, Some(close::GOING_AWAY))
+        }
         unexpected => panic!("expected a 1001 close, got {unexpected:?}"),
     }
     assert!(!other.is_connected());
     match other.add(1, 1).await {
-        Err(CallError::Rpc(Error::NotConnected)) => {}
+        Err(CallError::Rpc(RpcError::NotConnected)) => {}
         unexpected => panic!("expected NotConnected, got {unexpected:?}"),
     }
     // No new connection is accepted.
@@ -47,7 +49,7 @@ async fn calls_in_flight_finish_then_clients_see_going_away() {
     assert_eq!(server.stats.connections(), 0);
     // The client saw a clean 1001 close.
     match within("the client to see the close", client.closed()).await {
-        Error::ConnectionClosed { code, reason } => {
+        ClosedError::Ended(RpcError::ConnectionClosed { code, reason, .. }) => {
             assert_eq!(code, Some(close::GOING_AWAY));
             assert_eq!(reason, "server shutting down");
         }
@@ -68,7 +70,7 @@ async fn calls_still_running_at_the_deadline_fail_with_going_away() {
     server.shutdown.shutdown(Duration::from_millis(200));
     // Nobody opens the gate.
     match within("the cut-off call", call).await.unwrap() {
-        Err(CallError::Rpc(Error::ConnectionClosed { code, reason })) => {
+        Err(CallError::Rpc(RpcError::ConnectionClosed { code, reason, .. })) => {
             assert_eq!(code, Some(close::GOING_AWAY));
             assert!(reason.contains("stopped"), "{reason}");
         }

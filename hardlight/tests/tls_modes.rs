@@ -22,7 +22,10 @@ async fn a_pinned_certificate_is_trusted_and_any_other_refused() {
     let other = ServerTls::self_signed(["localhost"]).unwrap().fingerprint();
     let client = TestClient::new(ClientConfig::pinned(server.address(), other));
     match within("refused connect", client.connect()).await {
-        Err(Error::Transport(why)) => assert!(why.to_lowercase().contains("certificate"), "{why}"),
+        Err(e @ ConnectError::Tls(TlsError::Handshake(_))) => {
+            let why = chain(&e);
+            assert!(why.to_lowercase().contains("certificate"), "{why}");
+        }
         other => panic!("expected a certificate error, got {other:?}"),
     }
 }
@@ -41,7 +44,7 @@ async fn roots_verify_the_chain_and_the_name() {
     let client = TestClient::new(ClientConfig::new(server.address(), wrong_roots));
     assert!(matches!(
         within("refused connect", client.connect()).await,
-        Err(Error::Transport(_))
+        Err(ConnectError::Tls(TlsError::Handshake(_)))
     ));
 }
 
@@ -69,6 +72,6 @@ async fn plaintext_works_only_when_both_sides_opt_in() {
     )));
     assert!(matches!(
         wrong.connect().await,
-        Err(Error::InvalidAddress(..))
+        Err(ConnectError::InvalidAddress { .. })
     ));
 }

@@ -52,8 +52,14 @@ async fn topics_longer_than_the_limit_are_neither_subscribed_nor_emitted_to() {
         .emit(&Topic::from(long.as_str()), TestEvent::Value(1))
         .await
     {
-        Err(Error::LimitExceeded(why)) => assert!(why.contains("topic of 17 bytes"), "{why}"),
-        other => panic!("expected LimitExceeded, got {other:?}"),
+        Err(EmitError::TopicTooLong(too_long)) => {
+            assert_eq!((too_long.len, too_long.max), (17, 16));
+            assert!(
+                too_long.to_string().contains("topic of 17 bytes"),
+                "{too_long}"
+            );
+        }
+        other => panic!("expected TopicTooLong, got {other:?}"),
     }
 }
 

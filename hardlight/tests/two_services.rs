@@ -69,6 +69,6 @@ async fn two_services_in_one_module_work_side_by_side() {
     let crossed = AlphaClient::new(ClientConfig::pinned(beta_addr, beta_fp));
     assert!(matches!(
         within("refused connect", crossed.connect()).await,
-        Err(Error::HandshakeRefused { .. })
+        Err(ConnectError::HandshakeRefused { .. })
     ));
 }

@@ -101,7 +101,7 @@ pub fn board_server_with(config: ServerConfig, tally: Arc<Tally>) -> Server<Boar
 
 /// The app: the page at `/`, the client's files next to it, the test page at `/checks.html`, and a
 /// board server at [`RPC_ROUTE`]. The service comes back too, for its shutdown handle.
-pub async fn router(bundle: Arc<Bundle>) -> Result<(Router, AxumService), Error> {
+pub async fn router(bundle: Arc<Bundle>) -> Result<(Router, AxumService), ServerError> {
     let rpc = board_server(ServerConfig::mounted())
         .into_axum_service()
         .await?;
@@ -133,6 +133,40 @@ fn asset(content_type: &'static str, body: axum::body::Bytes) -> impl IntoRespon
     )
 }
 
+/// Why the app could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The RPC route could not be set up.
+    Rpc(ServerError),
+    /// The app's listener could not be bound, or could not tell its address.
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Rpc(e) => write!(f, "the RPC route: {e}"),
+            StartError::Listen { addr, source } => {
+                write!(f, "could not listen on {addr}: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Rpc(e) => Some(e),
+            StartError::Listen { source, .. } => Some(source),
+        }
+    }
+}
+
 /// The app, serving on a listener of its own.
 pub struct RunningApp {
     addr: SocketAddr,
@@ -143,14 +177,11 @@ pub struct RunningApp {
 
 impl RunningApp {
     /// Binds `addr` and serves the app there until [`RunningApp::shutdown`].
-    pub async fn start(addr: SocketAddr, bundle: Arc<Bundle>) -> Result<Self, Error> {
-        let (app, rpc) = router(bundle).await?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| Error::Transport(format!("could not listen on {addr}: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::Transport(e.to_string()))?;
+    pub async fn start(addr: SocketAddr, bundle: Arc<Bundle>) -> Result<Self, StartError> {
+        let (app, rpc) = router(bundle).await.map_err(StartError::Rpc)?;
+        let listen = |source| StartError::Listen { addr, source };
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen)?;
+        let addr = listener.local_addr().map_err(listen)?;
         // Small frames go out at once, as on a standalone server.
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);

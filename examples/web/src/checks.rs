@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use hardlight::{CallError, ConnectionEvent, ConnectionEvents, Error, Reconnect};
+use hardlight::{CallError, ClosedError, ConnectionEvent, ConnectionEvents, Reconnect, RpcError};
 use wasm_bindgen::prelude::*;
 
 use crate::browser::{client_config, to_js};
@@ -148,7 +148,7 @@ pub async fn await_close() -> Result<String, JsValue> {
         .with(|slot| slot.borrow().clone())
         .ok_or("run_checks has not connected")?;
     let closed = client.closed().await;
-    let Error::ConnectionClosed { code, reason } = &closed else {
+    let ClosedError::Ended(RpcError::ConnectionClosed { code, reason, .. }) = &closed else {
         return Err(to_js(format!("the connection ended with {closed:?}")));
     };
     let call = match client.bump(1).await {

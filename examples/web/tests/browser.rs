@@ -98,7 +98,7 @@ async fn chromium_refuses_an_untrusted_dev_certificate() {
         .as_str()
         .unwrap_or_else(|| panic!("an untrusted certificate was accepted: {result}"));
     assert!(
-        error.contains("connect: transport: ") && error.contains("untrusted"),
+        error.contains("connect: could not open a WebSocket") && error.contains("untrusted"),
         "the client's error: {error}"
     );
     page.close().await;

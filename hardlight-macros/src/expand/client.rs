@@ -67,8 +67,8 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
             }
 
             /// Another handle to the same connection whose calls each have this deadline (instead
-            /// of `ClientConfig::call_timeout`). A call past it fails with `Error::Timeout`, and the
-            /// server is told to stop it.
+            /// of `ClientConfig::call_timeout`). A call past it fails with `RpcError::Timeout`, and
+            /// the server is told to stop it.
             #[must_use]
             #vis fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
                 Self {
@@ -85,22 +85,22 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
             /// handshake. When it returns `Ok`, the initial state snapshot is in `state()`.
             ///
             /// # Errors
-            /// `Error::HandshakeRefused`, `Error::Unauthorized`, or a transport, TLS or timeout
-            /// error; see `hardlight::client::Client::connect`.
-            #vis async fn connect(&self) -> ::core::result::Result<(), #private::Error> {
+            /// `ConnectError::HandshakeRefused`, `ConnectError::Unauthorized`, or a transport, TLS
+            /// or timeout error; see `hardlight::client::Client::connect`.
+            #vis async fn connect(&self) -> ::core::result::Result<(), #private::ConnectError> {
                 self.#inner.connect().await
             }
 
             /// Closes the connection (and stops reconnecting). Calls in flight fail with
-            /// `Error::ConnectionClosed`.
+            /// `RpcError::ConnectionClosed`.
             #vis async fn disconnect(&self) {
                 self.#inner.disconnect().await
             }
 
             /// Resolves once the last connection made has ended (at once if it already has), with
-            /// why; `Error::NotConnected` at once if the client never connected or was disconnected
-            /// by its user.
-            #vis async fn closed(&self) -> #private::Error {
+            /// why (`ClosedError::GaveUp` when reconnecting gave up); `RpcError::NotConnected` at
+            /// once if the client never connected or was disconnected by its user.
+            #vis async fn closed(&self) -> #private::ClosedError {
                 self.#inner.closed().await
             }
 
@@ -114,8 +114,8 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
             /// returns.
             ///
             /// # Errors
-            /// `Error::NotConnected` if the client never connected.
-            #vis async fn state(&self) -> ::core::result::Result<#state, #private::Error> {
+            /// `RpcError::NotConnected` if the client never connected.
+            #vis async fn state(&self) -> ::core::result::Result<#state, #private::RpcError> {
                 self.#inner.state().await
             }
 
@@ -127,10 +127,10 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
             /// Receives the events of the topics the server subscribes this connection to.
             ///
             /// # Errors
-            /// `Error::NotConnected` if not connected.
+            /// `RpcError::NotConnected` if not connected.
             #vis async fn subscribe(
                 &self,
-            ) -> ::core::result::Result<#private::Subscription<#events>, #private::Error> {
+            ) -> ::core::result::Result<#private::Subscription<#events>, #private::RpcError> {
                 self.#inner.subscribe().await
             }
 
@@ -161,7 +161,7 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
 }
 
 /// `async fn m(&self, args...) -> Result<R::Ok, CallError<R::Err>>` for a call, `async fn m(&self,
-/// args...) -> Result<(), Error>` for a one-way method; with the trait method's docs.
+/// args...) -> Result<(), RpcError>` for a one-way method; with the trait method's docs.
 fn client_method(service: &Service, method: &Method) -> TokenStream {
     let vis = &service.vis;
     let private = private(&service.krate);
@@ -182,7 +182,9 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
             /// One-way: resolves once the message has been written to the connection, not when the
             /// server has handled it; nothing comes back.
             #[allow(clippy::too_many_arguments)]
-            #vis async fn #name(&self #(, #params)*) -> ::core::result::Result<(), #private::Error> {
+            #vis async fn #name(
+                &self #(, #params)*
+            ) -> ::core::result::Result<(), #private::RpcError> {
                 self.#inner.notify::<(#(#tys,)*)>(#index, &(#(#idents,)*)).await
             }
         };

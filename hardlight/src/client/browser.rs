@@ -28,9 +28,11 @@ use super::config::{ClientConfig, Target};
 use super::driver::drive;
 use super::outbox::Outgoing;
 use super::request::upgrade;
-use super::session::{BeforeHello, Incoming, Session, check_selected, lost_before_hello};
+use super::session::{
+    BeforeHello, Incoming, ReadError, Session, check_selected, expected_hello, lost_before_hello,
+};
 use crate::contract::ServiceSchema;
-use crate::error::Error;
+use crate::error::{ConnectError, TransportError};
 use crate::keepalive::Keepalive;
 use crate::wire::close;
 
@@ -74,19 +76,15 @@ impl SocketEvent {
 pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
     config: &ClientConfig,
     mirror: &Mirror<S>,
-) -> Result<Arc<Session<S>>, Error> {
+) -> Result<Arc<Session<S>>, ConnectError> {
     let target = Target::parse(&config.address, config.trust.is_some())?;
-    let url = crate::redact::address(&target.url());
     crate::rt::timeout(
         config.connect_timeout,
         establish::<S>(&target, config, mirror),
     )
     .await
-    .map_err(|_| {
-        Error::LimitExceeded(format!(
-            "connecting to {url} took longer than {:?}",
-            config.connect_timeout
-        ))
+    .map_err(|_| ConnectError::Timeout {
+        after: config.connect_timeout,
     })?
 }
 
@@ -94,7 +92,7 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
     target: &Target,
     config: &ClientConfig,
     mirror: &Mirror<S>,
-) -> Result<Arc<Session<S>>, Error> {
+) -> Result<Arc<Session<S>>, ConnectError> {
     let (url, offer) = url_and_offer(config, target, S::schema().fingerprint())?;
     let protocols = offer
         .iter()
@@ -102,7 +100,7 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
         .collect::<js_sys::Array>();
     // The browser's error quotes the URL, which may carry the token: it is not passed on.
     let ws = WebSocket::new_with_str_sequence(&url, &protocols).map_err(|_| {
-        Error::Transport(format!(
+        TransportError::message(format!(
             "the browser refused to open a WebSocket to {} (an invalid URL or subprotocol)",
             crate::redact::address(&url)
         ))
@@ -114,17 +112,18 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
     match events.recv().await {
         Some(SocketEvent::Open) => {}
         Some(SocketEvent::Close { code, reason }) if code != ABNORMAL => {
-            return Err(Error::ConnectionClosed {
+            return Err(ConnectError::ConnectionClosed {
                 code: Some(code),
                 reason,
             });
         }
         _ => {
-            return Err(Error::Transport(format!(
+            return Err(TransportError::message(format!(
                 "could not open a WebSocket to {} (the browser does not say why: refused, \
                  unreachable or untrusted)",
                 crate::redact::address(&url)
-            )));
+            ))
+            .into());
         }
     }
     check_selected(Some(&socket.ws.protocol()))?;
@@ -138,12 +137,12 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
                 }
             }
             Some(SocketEvent::Text) => {
-                return Err(Error::Protocol("expected HELLO as the first frame".into()));
+                return Err(expected_hello().into());
             }
             Some(SocketEvent::Close { code, reason }) => {
                 return Err(before.closed::<S>(Some(code), reason));
             }
-            Some(SocketEvent::Overflow) => return Err(fell_behind()),
+            Some(SocketEvent::Overflow) => return Err(ConnectError::LimitExceeded(fell_behind())),
             Some(SocketEvent::Open | SocketEvent::Failed) | None => {
                 return Err(lost_before_hello());
             }
@@ -187,24 +186,24 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
 fn incoming_message(
     event: SocketEvent,
     max_message_size: usize,
-) -> Option<Result<Incoming, Error>> {
+) -> Option<Result<Incoming, ReadError>> {
     match event {
-        SocketEvent::Overflow => Some(Err(fell_behind())),
+        SocketEvent::Overflow => Some(Err(ReadError::TooLarge(fell_behind()))),
         SocketEvent::Binary(message) if message.len() > max_message_size => {
-            Some(Err(Error::LimitExceeded(format!(
+            Some(Err(ReadError::TooLarge(format!(
                 "message of {} bytes from the server; the limit is {max_message_size}",
                 message.len()
             ))))
         }
         SocketEvent::Binary(message) => Some(Ok(Incoming::Binary(Bytes::from(message)))),
         SocketEvent::Text => Some(Ok(Incoming::Text)),
-        SocketEvent::Close { code, reason } if code == ABNORMAL => {
-            Some(Err(Error::Transport(if reason.is_empty() {
-                "connection lost".into()
+        SocketEvent::Close { code, reason } if code == ABNORMAL => Some(Err(ReadError::Failed(
+            TransportError::message(if reason.is_empty() {
+                "the browser's WebSocket failed".into()
             } else {
                 reason
-            })))
-        }
+            }),
+        ))),
         SocketEvent::Close { code, reason } => Some(Ok(Incoming::Close {
             code: (code != NO_STATUS).then_some(code),
             reason,
@@ -219,10 +218,10 @@ fn url_and_offer(
     config: &ClientConfig,
     target: &Target,
     fingerprint: u64,
-) -> Result<(String, Vec<String>), Error> {
+) -> Result<(String, Vec<String>), ConnectError> {
     let upgrade = upgrade(config, target, fingerprint)?;
     if upgrade.authorization.is_some() {
-        return Err(Error::InvalidToken(
+        return Err(ConnectError::InvalidToken(
             "browsers cannot set headers on a WebSocket: use the subprotocol or query carrier"
                 .into(),
         ));
@@ -235,7 +234,8 @@ fn url_and_offer(
 ///
 /// The browser offers no back-pressure: a message is delivered whether or not the client has read
 /// the last. The channel is bounded by what it holds ([`Backlog`]): past the bound the socket is
-/// closed with 4008 and the client reports [`Error::LimitExceeded`].
+/// closed with 4008 and the client reports
+/// [`RpcError::LimitExceeded`](crate::RpcError::LimitExceeded).
 struct Socket {
     ws: WebSocket,
     _handlers: [Closure<dyn FnMut(Event)>; 4],
@@ -368,9 +368,9 @@ struct BrowserSink {
 }
 
 impl Sink<Outgoing> for BrowserSink {
-    type Error = Error;
+    type Error = TransportError;
 
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
         let this = self.get_mut();
         loop {
             // A socket that is closing or closed sends nothing more: `send` then reports it.
@@ -388,7 +388,7 @@ impl Sink<Outgoing> for BrowserSink {
         }
     }
 
-    fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), Error> {
+    fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), TransportError> {
         match item {
             Outgoing::Binary(frame) => self.ws.send_with_u8_array(&frame).map_err(js_error),
             // Browsers send no ping frames; the server's pings keep the connection checked.
@@ -407,23 +407,24 @@ impl Sink<Outgoing> for BrowserSink {
         }
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
         Poll::Ready(self.ws.close().map_err(js_error))
     }
 }
 
-fn fell_behind() -> Error {
-    Error::LimitExceeded(format!(
+fn fell_behind() -> String {
+    format!(
         "more than {MAX_BACKLOG_MESSAGES} messages or twice the message size limit arrived before \
          the client read them; closed with {}",
         close::SLOW_CONSUMER
-    ))
+    )
 }
 
-fn js_error(error: wasm_bindgen::JsValue) -> Error {
-    Error::Transport(format!("browser WebSocket: {error:?}"))
+fn js_error(error: wasm_bindgen::JsValue) -> TransportError {
+    // A `JsValue` is neither `Send` nor an error: its description stands for it.
+    TransportError::message(format!("browser WebSocket: {error:?}"))
 }

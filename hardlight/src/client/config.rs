@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::reconnect::Reconnect;
-use crate::error::Error;
+use crate::error::ConnectError;
 use crate::rt::bounded;
 #[cfg(hardlight_native)]
 use crate::tls::{CertFingerprint, ServerTrust};
@@ -61,11 +61,11 @@ pub struct ClientConfig {
 /// [`ClientConfig::when_disconnected`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WhenDisconnected {
-    /// Fail at once with [`Error::NotConnected`](crate::Error::NotConnected).
+    /// Fail at once with [`RpcError::NotConnected`](crate::RpcError::NotConnected).
     Fail,
     /// While the client is reconnecting, wait for the connection, up to the call's deadline; fail
-    /// with [`Error::NotConnected`](crate::Error::NotConnected) if reconnecting gives up, and at
-    /// once when the client is not reconnecting. The default.
+    /// with [`RpcError::NotConnected`](crate::RpcError::NotConnected) if reconnecting gives up,
+    /// and at once when the client is not reconnecting. The default.
     #[default]
     Wait,
 }
@@ -228,8 +228,8 @@ impl ClientConfig {
     /// [`Codable::decode_within`](crate::Codable::decode_within) does. Validating and decoding
     /// recurse once per level, so the bound keeps a hostile server from exhausting the stack with a
     /// deeply nested reply, state field or event. Beyond it a reply fails its call with
-    /// [`Error::Protocol`](crate::Error::Protocol), an event is dropped (logged), and a state field
-    /// ends the connection (close 1002), as for any value that fails validation.
+    /// [`RpcError::Protocol`](crate::RpcError::Protocol), an event is dropped (logged), and a state
+    /// field ends the connection (close 1002), as for any value that fails validation.
     pub fn max_nesting_depth(mut self, levels: usize) -> Self {
         self.max_nesting_depth = levels.max(1);
         self
@@ -237,10 +237,10 @@ impl ClientConfig {
 
     /// Deadline of every call made through this client (default: none), counted from the call's
     /// start, waiting for a free slot included. A call past it fails with
-    /// [`Error::Timeout`](crate::Error::Timeout) and the server is told to stop it. The time left
-    /// travels with the call, so the server stops it too and its handler can read it
+    /// [`RpcError::Timeout`](crate::RpcError::Timeout) and the server is told to stop it. The time
+    /// left travels with the call, so the server stops it too and its handler can read it
     /// ([`call_deadline`](crate::server::call_deadline)). A one-way message not written to the
-    /// connection by then fails with `Error::Timeout` too. Override it per handle with
+    /// connection by then fails with `RpcError::Timeout` too. Override it per handle with
     /// [`Client::with_timeout`](crate::client::Client::with_timeout).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = Some(bounded(timeout));
@@ -268,9 +268,9 @@ impl ClientConfig {
     /// Keepalive (defaults 20 s and 60 s, as on the server): when the server has sent nothing for
     /// `interval`, the client pings it; when it has sent nothing for `idle_timeout`, the connection
     /// is presumed dead (a cable pulled, a peer that vanished without closing): every call in flight
-    /// fails with [`Error::ConnectionClosed`](crate::Error::ConnectionClosed) (code 4009) and the
-    /// client is disconnected. An `idle_timeout` shorter than `interval` is raised to it; `interval`
-    /// is at least 10 ms.
+    /// fails with [`RpcError::ConnectionClosed`](crate::RpcError::ConnectionClosed) (code 4009) and
+    /// the client is disconnected. An `idle_timeout` shorter than `interval` is raised to it;
+    /// `interval` is at least 10 ms.
     pub fn keepalive(mut self, interval: Duration, idle_timeout: Duration) -> Self {
         self.keepalive_interval = bounded(interval).max(Duration::from_millis(10));
         self.idle_timeout = bounded(idle_timeout).max(self.keepalive_interval);
@@ -280,10 +280,10 @@ impl ClientConfig {
     /// Authenticates with `token`, sent as the header `Authorization: Bearer <token>` (default: no
     /// token). The server's authentication hook reads it with `UpgradeRequest::token`. A server that
     /// refuses it answers 401 or 403, which [`Client::connect`](crate::client::Client::connect)
-    /// reports as [`Error::Unauthorized`](crate::Error::Unauthorized).
+    /// reports as [`ConnectError::Unauthorized`](crate::ConnectError::Unauthorized).
     ///
     /// The token must be visible ASCII without spaces; otherwise `connect` fails with
-    /// [`Error::InvalidToken`](crate::Error::InvalidToken) and sends nothing.
+    /// [`ConnectError::InvalidToken`](crate::ConnectError::InvalidToken) and sends nothing.
     ///
     /// ```
     /// use hardlight::ClientConfig;
@@ -297,7 +297,7 @@ impl ClientConfig {
     /// [`ClientConfig::auth_token`]), the subprotocol entry `hardlight-auth.<token>` (what a browser
     /// can send; RFC 7230 token characters only, so unpadded base64url), or the query parameter
     /// `token` (percent-encoded; query strings end up in logs). A token the carrier cannot hold fails
-    /// `connect` with [`Error::InvalidToken`](crate::Error::InvalidToken).
+    /// `connect` with [`ConnectError::InvalidToken`](crate::ConnectError::InvalidToken).
     ///
     /// ```
     /// use hardlight::{ClientConfig, TokenCarrier};
@@ -322,7 +322,7 @@ impl ClientConfig {
     /// The WebSocket URL this configuration connects to, with the address's query as given (a
     /// `?token=` in the address included; not a token set with
     /// [`auth_token_via`](Self::auth_token_via)).
-    pub fn url(&self) -> Result<String, Error> {
+    pub fn url(&self) -> Result<String, ConnectError> {
         let target = Target::parse(&self.address, self.trust.is_some())?;
         Ok(target.url())
     }
@@ -338,9 +338,9 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    pub(crate) fn parse(address: &str, tls: bool) -> Result<Self, Error> {
+    pub(crate) fn parse(address: &str, tls: bool) -> Result<Self, ConnectError> {
         let invalid =
-            |why: &str| Error::InvalidAddress(crate::redact::address(address), why.to_owned());
+            |why: &str| ConnectError::invalid_address(crate::redact::address(address), why);
         let rest = match address.split_once("://") {
             Some(("wss", rest)) if tls => rest,
             Some(("ws", rest)) if !tls => rest,
@@ -407,10 +407,15 @@ impl Target {
 
     pub(crate) fn url(&self) -> String {
         let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}{}", self.authority(), self.path)
+    }
+
+    /// `host:port`, with an IPv6 host in brackets.
+    pub(crate) fn authority(&self) -> String {
         if self.host.contains(':') {
-            format!("{scheme}://[{}]:{}{}", self.host, self.port, self.path)
+            format!("[{}]:{}", self.host, self.port)
         } else {
-            format!("{scheme}://{}:{}{}", self.host, self.port, self.path)
+            format!("{}:{}", self.host, self.port)
         }
     }
 }
@@ -449,7 +454,7 @@ mod tests {
             ("h\r\n:1", "host"),
         ] {
             match Target::parse(address, true) {
-                Err(e @ Error::InvalidAddress(..)) => {
+                Err(e @ ConnectError::InvalidAddress { .. }) => {
                     let shown = format!("{e} {e:?}");
                     assert!(shown.contains(why), "{shown}");
                     assert!(!shown.contains("s3cret"), "{shown}");

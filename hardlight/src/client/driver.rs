@@ -9,9 +9,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, Stream, StreamExt};
 
 use super::outbox::{Batch, BoxSink, Outgoing};
-use super::session::{Incoming, Session};
+use super::session::{Incoming, ReadError, Session};
 use crate::contract::ServiceSchema;
-use crate::error::Error;
+use crate::error::{Chain, ProtocolError, RpcError, TransportError};
 use crate::keepalive::{Due, Instant, Keepalive};
 use crate::rt;
 use crate::wire::close;
@@ -24,38 +24,37 @@ enum End {
     /// Nothing arrived within the idle timeout.
     Silent(Duration),
     /// The server broke the protocol: close with this code.
-    Violation(u16, Error),
-    Failed(String),
+    Violation(u16, RpcError),
+    /// The transport failed under the connection.
+    Failed(TransportError),
+    /// The transport ended without a close frame or a failure.
+    Lost,
     Shutdown,
 }
 
 impl End {
     /// The close frame to send (if any) and the error every call still in flight fails with.
-    fn outcome(self) -> (Option<(u16, String)>, Error) {
+    fn outcome(self) -> (Option<(u16, String)>, RpcError) {
         match self {
-            End::Closed(code, reason) => (None, Error::ConnectionClosed { code, reason }),
+            End::Closed(code, reason) => (None, RpcError::closed(code, reason)),
             End::Violation(code, error) => {
-                tracing::warn!(%error, "server broke the protocol; closing");
-                (Some((code, error.to_string())), error)
+                let reason = Chain(&error).to_string();
+                tracing::warn!(error = %reason, "server broke the protocol; closing");
+                (Some((code, reason)), error)
             }
-            End::Failed(reason) => (None, Error::ConnectionClosed { code: None, reason }),
+            End::Failed(why) => (None, RpcError::lost(why)),
+            End::Lost => (None, RpcError::closed(None, "connection lost")),
             End::Silent(timeout) => {
                 let reason = format!("nothing received from the server for {timeout:?}");
                 tracing::warn!(%reason, "connection presumed dead");
                 (
                     Some((close::IDLE_TIMEOUT, reason.clone())),
-                    Error::ConnectionClosed {
-                        code: Some(close::IDLE_TIMEOUT),
-                        reason,
-                    },
+                    RpcError::closed(Some(close::IDLE_TIMEOUT), reason),
                 )
             }
             End::Shutdown => (
                 Some((close::NORMAL, String::new())),
-                Error::ConnectionClosed {
-                    code: Some(close::NORMAL),
-                    reason: "disconnected by the client".into(),
-                },
+                RpcError::closed(Some(close::NORMAL), "disconnected by the client"),
             ),
         }
     }
@@ -70,7 +69,7 @@ pub(crate) async fn drive<S, St>(
     keepalive: Keepalive,
 ) where
     S: ?Sized + ServiceSchema,
-    St: Stream<Item = Result<Incoming, Error>> + Unpin,
+    St: Stream<Item = Result<Incoming, ReadError>> + Unpin,
 {
     session.outbox.attach(sink);
     // The reader notes when it last heard the server (milliseconds since `base`); the writer, which
@@ -93,15 +92,15 @@ pub(crate) async fn drive<S, St>(
                 Some(Ok(Incoming::Text)) => {
                     return End::Violation(
                         close::UNSUPPORTED_DATA,
-                        Error::Protocol("text message from the server".into()),
+                        ProtocolError::Unexpected("text message from the server".into()).into(),
                     );
                 }
                 Some(Ok(Incoming::Close { code, reason })) => return End::Closed(code, reason),
-                Some(Err(e @ Error::LimitExceeded(_))) => {
-                    return End::Violation(close::MESSAGE_TOO_BIG, e);
+                Some(Err(ReadError::TooLarge(why))) => {
+                    return End::Violation(close::MESSAGE_TOO_BIG, RpcError::LimitExceeded(why));
                 }
-                Some(Err(e)) => return End::Failed(e.to_string()),
-                None => return End::Failed("connection lost".into()),
+                Some(Err(ReadError::Failed(why))) => return End::Failed(why),
+                None => return End::Lost,
             }
         }
     };
@@ -120,7 +119,7 @@ pub(crate) async fn drive<S, St>(
         session
             .outbox
             .poll_write(cx, &mut batch, || session.calls_in_flight())
-            .map(|e| End::Failed(e.to_string()))
+            .map(End::Failed)
     });
     let end = tokio::select! {
         end = reader => end,
@@ -141,9 +140,9 @@ pub(crate) async fn drive<S, St>(
 }
 
 /// The close code for a violation found in a message: too big after inflation, or malformed.
-fn violation_code(error: &Error) -> u16 {
+fn violation_code(error: &RpcError) -> u16 {
     match error {
-        Error::LimitExceeded(_) => close::MESSAGE_TOO_BIG,
+        RpcError::LimitExceeded(_) => close::MESSAGE_TOO_BIG,
         _ => close::PROTOCOL_ERROR,
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use super::subscription::RecvError;
-use crate::error::Error;
+use crate::error::{Chain, ConnectError, RpcError};
 
 /// Connection events kept for a [`ConnectionEvents`] receiver that has not read them yet.
 pub(crate) const EVENT_BUFFER: usize = 64;
@@ -19,12 +19,12 @@ pub enum ConnectionEvent {
     /// snapshot is fresh and calls go through.
     Connected,
     /// The connection ended. Calls in flight failed with
-    /// [`Error::ConnectionClosed`](crate::Error::ConnectionClosed); none is retried.
+    /// [`RpcError::ConnectionClosed`](crate::RpcError::ConnectionClosed); none is retried.
     Disconnected {
         /// The close code, if the connection was closed with one (sent by the server, or by this
         /// client: 1000 when its user disconnected, 4009 when the server went silent).
         code: Option<u16>,
-        /// The close reason, or how the connection was lost.
+        /// The close reason, or how the connection was lost (with the failure's causes).
         reason: String,
         /// True when the connection was closed with a close handshake (the server closed it, or
         /// the user disconnected); false when it was lost (reset, dropped, silent, broken).
@@ -45,15 +45,24 @@ pub enum ConnectionEvent {
         /// Attempts made.
         attempts: u32,
         /// Why the last one failed.
-        error: Error,
+        error: ConnectError,
     },
 }
 
 impl ConnectionEvent {
-    pub(crate) fn disconnected(why: &Error, clean: bool) -> Self {
+    pub(crate) fn disconnected(why: &RpcError, clean: bool) -> Self {
         let (code, reason) = match why {
-            Error::ConnectionClosed { code, reason } => (*code, reason.clone()),
-            other => (None, other.to_string()),
+            RpcError::ConnectionClosed {
+                code,
+                reason,
+                source: None,
+            } => (*code, reason.clone()),
+            RpcError::ConnectionClosed {
+                code,
+                reason,
+                source: Some(failure),
+            } => (*code, format!("{reason}: {}", Chain(failure))),
+            other => (None, Chain(other).to_string()),
         };
         Self::Disconnected {
             code,

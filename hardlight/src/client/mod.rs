@@ -38,7 +38,7 @@ pub use reconnect::Reconnect;
 pub use subscription::{RecvError, StateWatcher, Subscription};
 
 use crate::contract::{MethodReturn, ServiceSchema};
-use crate::error::{CallError, Error};
+use crate::error::{CallError, ClosedError, ConnectError, RpcError};
 use crate::events::Event;
 use crate::rt::{self, Instant};
 use crate::wire::{Codable, Compression};
@@ -88,10 +88,10 @@ enum Link<S: ?Sized + ServiceSchema> {
     /// Connected (the session may have just ended: its watcher moves the link on).
     Up(Arc<Session<S>>),
     /// Lost (why), reconnecting.
-    Reconnecting(Error),
+    Reconnecting(RpcError),
     /// Lost, and not reconnecting (not configured, or given up): why the connection ended, or why
     /// the last attempt to reconnect failed.
-    Down(Error),
+    Down(ClosedError),
 }
 
 impl<S: ?Sized + ServiceSchema> Inner<S> {
@@ -165,12 +165,13 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     /// returns `Ok`, the initial state snapshot is in [`Client::state`].
     ///
     /// # Errors
-    /// [`Error::HandshakeRefused`] with the server's reason if it refused this client (another schema
-    /// version, say), [`Error::Unauthorized`] if it refused its credentials (do not retry with the
-    /// same ones), [`Error::InvalidToken`] if the configured token cannot be sent, or a transport,
-    /// TLS or timeout error. `connect` tries once; [`ClientConfig::reconnect`] takes over only once
-    /// a connection it made is lost.
-    pub async fn connect(&self) -> Result<(), Error> {
+    /// [`ConnectError::HandshakeRefused`] with the server's reason if it refused this client
+    /// (another schema version, say), [`ConnectError::Unauthorized`] if it refused its credentials
+    /// (do not retry with the same ones), [`ConnectError::InvalidToken`] if the configured token
+    /// cannot be sent, [`ConnectError::InvalidAddress`], or a transport, TLS or timeout error (the
+    /// I/O or rustls error underneath as the source). `connect` tries once;
+    /// [`ClientConfig::reconnect`] takes over only once a connection it made is lost.
+    pub async fn connect(&self) -> Result<(), ConnectError> {
         let _one_at_a_time = self.inner.connecting.lock().await;
         if self.session().is_ok() {
             return Ok(());
@@ -184,7 +185,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     }
 
     /// Closes the connection (and stops reconnecting). Calls in flight fail with
-    /// [`Error::ConnectionClosed`].
+    /// [`RpcError::ConnectionClosed`].
     pub async fn disconnect(&self) {
         if let Link::Up(session) = self.inner.set_link(Link::Idle) {
             session.shutdown();
@@ -200,19 +201,21 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         }
     }
 
-    /// Resolves once the last connection made has ended (at once if it already has), with why (after
-    /// reconnecting gave up: why its last attempt failed):
-    /// [`Error::ConnectionClosed`] with the server's close code and reason (1001 `server shutting
-    /// down` when it shut down gracefully, 4009 when it went silent past the keepalive's idle
-    /// timeout), or how the connection was lost. [`Error::NotConnected`] at once when the client
-    /// never connected or was disconnected by its user.
-    pub async fn closed(&self) -> Error {
+    /// Resolves once the last connection made has ended (at once if it already has), with why:
+    /// [`ClosedError::Ended`] with [`RpcError::ConnectionClosed`] and the server's close code and
+    /// reason (1001 `server shutting down` when it shut down gracefully, 4009 when it went silent
+    /// past the keepalive's idle timeout), or how the connection was lost;
+    /// [`ClosedError::GaveUp`] with why the last attempt failed after reconnecting gave up;
+    /// `ClosedError::Ended(RpcError::NotConnected)` at once when the client never connected or
+    /// was disconnected by its user.
+    pub async fn closed(&self) -> ClosedError {
         let session = match &*self.inner.link.borrow() {
             Link::Up(session) => session.clone(),
-            Link::Reconnecting(why) | Link::Down(why) => return why.clone(),
-            Link::Idle => return Error::NotConnected,
+            Link::Reconnecting(why) => return ClosedError::Ended(why.clone()),
+            Link::Down(why) => return why.clone(),
+            Link::Idle => return ClosedError::Ended(RpcError::NotConnected),
         };
-        session.ended().await
+        ClosedError::Ended(session.ended().await)
     }
 
     /// True while connected.
@@ -224,10 +227,10 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     /// server sent since. A change made by a call is already here when the call returns.
     ///
     /// # Errors
-    /// [`Error::NotConnected`] if the client never connected.
-    pub async fn state(&self) -> Result<S::State, Error> {
+    /// [`RpcError::NotConnected`] if the client never connected.
+    pub async fn state(&self) -> Result<S::State, RpcError> {
         if !self.inner.connected_once.load(Ordering::Acquire) {
-            return Err(Error::NotConnected);
+            return Err(RpcError::NotConnected);
         }
         Ok(self.inner.mirror.state.borrow().clone())
     }
@@ -244,8 +247,8 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     /// gives up (events sent while the client was disconnected are lost).
     ///
     /// # Errors
-    /// [`Error::NotConnected`] if not connected.
-    pub async fn subscribe(&self) -> Result<Subscription<S::Event>, Error> {
+    /// [`RpcError::NotConnected`] if not connected.
+    pub async fn subscribe(&self) -> Result<Subscription<S::Event>, RpcError> {
         self.session()?;
         Ok(Subscription {
             rx: self.inner.mirror.events.subscribe(),
@@ -280,10 +283,14 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     }
 
     /// The connection for a call made while not connected: the next one if the client is
-    /// reconnecting and configured to wait (until `deadline`), [`Error::NotConnected`] otherwise.
-    async fn wait_for_session(&self, deadline: Option<Instant>) -> Result<Arc<Session<S>>, Error> {
+    /// reconnecting and configured to wait (until `deadline`), [`RpcError::NotConnected`]
+    /// otherwise.
+    async fn wait_for_session(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Arc<Session<S>>, RpcError> {
         if self.inner.config.when_disconnected == WhenDisconnected::Fail {
-            return Err(Error::NotConnected);
+            return Err(RpcError::NotConnected);
         }
         let mut link = self.inner.link.subscribe();
         let connected = link.wait_for(|link| match link {
@@ -297,7 +304,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
             Some(deadline) => match rt::timeout_at(deadline, connected).await {
                 Ok(next) => next.ok(),
                 Err(_) => {
-                    return Err(Error::Timeout(format!(
+                    return Err(RpcError::Timeout(format!(
                         "not connected within {:?}",
                         self.timeout.unwrap_or_default()
                     )));
@@ -308,12 +315,12 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
             Link::Up(session) => Some(session.clone()),
             _ => None,
         })
-        .ok_or(Error::NotConnected)
+        .ok_or(RpcError::NotConnected)
     }
 
     /// Sends a one-way message (used by the generated client methods).
     #[doc(hidden)]
-    pub async fn notify<A: Codable>(&self, method: u16, args: &A) -> Result<(), Error> {
+    pub async fn notify<A: Codable>(&self, method: u16, args: &A) -> Result<(), RpcError> {
         if let Ok(session) = self.session() {
             return session.notify(method, args, self.timeout).await;
         }
@@ -325,8 +332,8 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
 
     /// Another handle to the same connection whose calls have this deadline each (instead of
     /// [`ClientConfig::call_timeout`]): `client.with_timeout(Duration::from_millis(200)).get(key)`.
-    /// A call past it fails with [`Error::Timeout`] and the server is told to stop it. A one-way
-    /// message not written to the connection by then fails with [`Error::Timeout`] too.
+    /// A call past it fails with [`RpcError::Timeout`] and the server is told to stop it. A one-way
+    /// message not written to the connection by then fails with [`RpcError::Timeout`] too.
     #[must_use]
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
@@ -335,10 +342,10 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         }
     }
 
-    fn session(&self) -> Result<Arc<Session<S>>, Error> {
+    fn session(&self) -> Result<Arc<Session<S>>, RpcError> {
         match &*self.inner.link.borrow() {
             Link::Up(session) if !session.is_closed() => Ok(session.clone()),
-            _ => Err(Error::NotConnected),
+            _ => Err(RpcError::NotConnected),
         }
     }
 }

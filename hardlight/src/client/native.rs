@@ -17,26 +17,35 @@ use super::config::{ClientConfig, Target};
 use super::driver::drive;
 use super::outbox::Outgoing;
 use super::request::request_head;
-use super::session::{BeforeHello, Incoming, Session, check_selected, lost_before_hello};
+use super::session::{
+    BeforeHello, Incoming, ReadError, Session, check_selected, expected_hello, lost_before_hello,
+};
 use crate::contract::ServiceSchema;
-use crate::error::Error;
+use crate::error::{ConnectError, TransportError};
 use crate::keepalive::Keepalive;
-use crate::tls::server_name;
+use crate::tls::{TlsError, server_name};
 use crate::ws::websocket_config;
 
 /// Opens a connection and starts its driver task.
 pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
     config: &ClientConfig,
     mirror: &Mirror<S>,
-) -> Result<Arc<Session<S>>, Error> {
+) -> Result<Arc<Session<S>>, ConnectError> {
     let target = Target::parse(&config.address, config.trust.is_some())?;
     let attempt = async {
-        let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+        let tcp = TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| {
+                TransportError::new(format!("could not connect to {}", target.authority()), e)
+            })?;
         let _ = tcp.set_nodelay(true);
         match &config.trust {
             Some(trust) => {
                 let connector = trust.connector()?;
-                let tls = connector.connect(server_name(&target.host)?, tcp).await?;
+                let tls = connector
+                    .connect(server_name(&target.host)?, tcp)
+                    .await
+                    .map_err(tls_handshake)?;
                 establish::<S, _>(tls, &target, config, mirror).await
             }
             None => establish::<S, _>(tcp, &target, config, mirror).await,
@@ -44,13 +53,21 @@ pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
     };
     crate::rt::timeout(config.connect_timeout, attempt)
         .await
-        .map_err(|_| {
-            Error::LimitExceeded(format!(
-                "connecting to {} took longer than {:?}",
-                crate::redact::address(&target.url()),
-                config.connect_timeout
-            ))
+        .map_err(|_| ConnectError::Timeout {
+            after: config.connect_timeout,
         })?
+}
+
+/// The error for a TLS handshake that failed: rustls's verdict (an untrusted certificate, an
+/// alert) as a TLS error, anything else (the connection reset) as a transport failure.
+fn tls_handshake(e: std::io::Error) -> ConnectError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rejected) => TlsError::Handshake(rejected.clone()).into(),
+        None => TransportError::new("the TLS handshake failed", e).into(),
+    }
 }
 
 async fn establish<S, St>(
@@ -58,7 +75,7 @@ async fn establish<S, St>(
     target: &Target,
     config: &ClientConfig,
     mirror: &Mirror<S>,
-) -> Result<Arc<Session<S>>, Error>
+) -> Result<Arc<Session<S>>, ConnectError>
 where
     S: ?Sized + ServiceSchema + 'static,
     St: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -88,8 +105,8 @@ where
                 return Err(before.closed::<S>(code, reason));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(_)) => return Err(Error::Protocol("expected HELLO as the first frame".into())),
-            Some(Err(e)) => return Err(transport(e)),
+            Some(Ok(_)) => return Err(expected_hello().into()),
+            Some(Err(e)) => return Err(transport(e).into()),
             None => return Err(lost_before_hello()),
         }
     };
@@ -123,8 +140,8 @@ where
             }
             Ok(Message::Ping(_) | Message::Pong(_)) => Some(Ok(Incoming::Control)),
             Ok(Message::Frame(_)) => None,
-            Err(WsError::Capacity(e)) => Some(Err(Error::LimitExceeded(e.to_string()))),
-            Err(e) => Some(Err(transport(e))),
+            Err(WsError::Capacity(e)) => Some(Err(ReadError::TooLarge(e.to_string()))),
+            Err(e) => Some(Err(ReadError::Failed(transport(e)))),
         })
     });
     let keepalive = Keepalive::new(config.keepalive_interval, config.idle_timeout);
@@ -149,22 +166,24 @@ const MAX_REFUSAL_BODY: usize = 4 << 10;
 /// read past the response head (the first frames).
 ///
 /// # Errors
-/// [`Error::Unauthorized`] or [`Error::HandshakeRefused`] with the reason for an answer other than
-/// 101; [`Error::Transport`] if the answer is not a valid upgrade or the connection fails.
+/// [`ConnectError::Unauthorized`] or [`ConnectError::HandshakeRefused`] with the reason for an
+/// answer other than 101; [`ConnectError::Transport`] if the answer is not a valid upgrade or the
+/// connection fails.
 async fn upgrade<St: AsyncRead + AsyncWrite + Unpin>(
     mut stream: St,
     head: &[u8],
     key: &str,
-) -> Result<(St, Option<String>, Vec<u8>), Error> {
-    stream.write_all(head).await?;
-    stream.flush().await?;
+) -> Result<(St, Option<String>, Vec<u8>), ConnectError> {
+    let sending = |e| TransportError::new("could not send the upgrade request", e);
+    stream.write_all(head).await.map_err(sending)?;
+    stream.flush().await.map_err(sending)?;
     let mut buf = Vec::with_capacity(1024);
     loop {
         let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
         let parsed = response
             .parse(&buf)
-            .map_err(|e| Error::Transport(format!("invalid upgrade response: {e}")))?;
+            .map_err(|e| TransportError::new("invalid upgrade response", e))?;
         if let httparse::Status::Complete(len) = parsed {
             let status = response.code.unwrap_or(0);
             let header = |name: &str| {
@@ -178,7 +197,7 @@ async fn upgrade<St: AsyncRead + AsyncWrite + Unpin>(
             if status != 101 {
                 let length = header("content-length").and_then(|v| v.parse::<usize>().ok());
                 let body = read_body(&mut stream, buf.split_off(len), length).await;
-                return Err(Error::http_refusal(status, Some(&body)));
+                return Err(ConnectError::http_refusal(status, Some(&body)));
             }
             let has_token = |name: &str, token: &str| {
                 header(name).is_some_and(|v| {
@@ -187,31 +206,37 @@ async fn upgrade<St: AsyncRead + AsyncWrite + Unpin>(
                 })
             };
             if !has_token("upgrade", "websocket") || !has_token("connection", "upgrade") {
-                return Err(Error::Transport(
-                    "invalid upgrade response: no `Upgrade: websocket` and `Connection: upgrade`"
-                        .into(),
-                ));
+                return Err(TransportError::message(
+                    "invalid upgrade response: no `Upgrade: websocket` and `Connection: upgrade`",
+                )
+                .into());
             }
             if header("sec-websocket-accept") != Some(derive_accept_key(key.as_bytes()).as_str()) {
-                return Err(Error::Transport(
-                    "invalid upgrade response: wrong Sec-WebSocket-Accept".into(),
-                ));
+                return Err(TransportError::message(
+                    "invalid upgrade response: wrong Sec-WebSocket-Accept",
+                )
+                .into());
             }
             let selected = header("sec-websocket-protocol").map(str::to_owned);
             let tail = buf.split_off(len);
             return Ok((stream, selected, tail));
         }
         if buf.len() >= MAX_RESPONSE_HEAD {
-            return Err(Error::Transport(format!(
+            return Err(TransportError::message(format!(
                 "invalid upgrade response: head longer than {MAX_RESPONSE_HEAD} bytes"
-            )));
+            ))
+            .into());
         }
         let mut chunk = [0u8; 1024];
-        let read = stream.read(&mut chunk).await?;
+        let read = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| TransportError::new("could not read the upgrade response", e))?;
         if read == 0 {
-            return Err(Error::Transport(
-                "the server closed the connection during the upgrade".into(),
-            ));
+            return Err(TransportError::message(
+                "the server closed the connection during the upgrade",
+            )
+            .into());
         }
         buf.extend_from_slice(&chunk[..read]);
     }
@@ -243,6 +268,6 @@ fn close_parts(frame: Option<CloseFrame>) -> (Option<u16>, String) {
     }
 }
 
-fn transport(e: WsError) -> Error {
-    Error::Transport(e.to_string())
+fn transport(e: WsError) -> TransportError {
+    TransportError::new("the WebSocket failed", e)
 }

@@ -22,7 +22,7 @@ use std::task::{Context, Poll, Waker};
 use futures_util::Sink;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
-use crate::error::Error;
+use crate::error::TransportError;
 use crate::locks::lock;
 
 /// Frames written before one flush.
@@ -40,7 +40,7 @@ pub(crate) enum Outgoing {
 }
 
 /// The write half of a transport.
-pub(crate) type BoxSink = Pin<Box<dyn Sink<Outgoing, Error = Error> + Send>>;
+pub(crate) type BoxSink = Pin<Box<dyn Sink<Outgoing, Error = TransportError> + Send>>;
 
 /// The connection's outgoing side. Lock order: `writer`, then `queue`.
 pub(crate) struct Outbox {
@@ -56,7 +56,7 @@ struct Writer {
     /// Signals of the one-way frames handed to the sink since its last completed flush.
     unflushed: Vec<Written>,
     /// A caller's direct write failed: the driver ends the connection with this.
-    failed: Option<Error>,
+    failed: Option<TransportError>,
 }
 
 struct Queue {
@@ -256,7 +256,7 @@ impl Outbox {
         cx: &mut Context<'_>,
         batch: &mut Batch,
         in_flight: impl Fn() -> usize,
-    ) -> Poll<Error> {
+    ) -> Poll<TransportError> {
         let mut writer = lock(&self.writer);
         let Writer {
             sink,

@@ -9,7 +9,9 @@ use super::lifecycle::ConnectionEvent;
 use super::session::Session;
 use super::{Inner, Link, transport};
 use crate::contract::ServiceSchema;
-use crate::error::Error;
+use crate::error::{ClosedError, ConnectError, RpcError};
+#[cfg(hardlight_native)]
+use crate::tls::TlsError;
 use crate::wire::close;
 
 /// Automatic reconnection: after a connection is lost, the client connects again, waiting longer
@@ -84,16 +86,20 @@ fn random_fraction() -> f64 {
 }
 
 /// Whether another attempt could succeed after `error`.
-pub(crate) fn worth_retrying(error: &Error) -> bool {
+pub(crate) fn worth_retrying(error: &ConnectError) -> bool {
     match error {
         // The identity's previous connection not yet gone, rate-limited, a failing hook, over
         // capacity: later may work. Anything else refused is refused for good.
-        Error::HandshakeRefused { code, .. } => matches!(code, 409 | 429 | 500 | 503),
-        Error::Unauthorized { .. }
-        | Error::InvalidToken(_)
-        | Error::InvalidAddress(..)
-        | Error::Tls(_)
-        | Error::Protocol(_) => false,
+        ConnectError::HandshakeRefused { code, .. } => matches!(code, 409 | 429 | 500 | 503),
+        // A handshake the server's certificate failed: it may be replaced meanwhile.
+        #[cfg(hardlight_native)]
+        ConnectError::Tls(TlsError::Handshake(_)) => true,
+        #[cfg(hardlight_native)]
+        ConnectError::Tls(_) => false,
+        ConnectError::Unauthorized { .. }
+        | ConnectError::InvalidToken(_)
+        | ConnectError::InvalidAddress { .. }
+        | ConnectError::Protocol(_) => false,
         _ => true,
     }
 }
@@ -121,7 +127,7 @@ pub(crate) async fn supervise<S: ?Sized + ServiceSchema + 'static>(
         // would replace the newer one in turn.
         let replaced = matches!(
             why,
-            Error::ConnectionClosed {
+            RpcError::ConnectionClosed {
                 code: Some(close::REPLACED),
                 ..
             }
@@ -131,7 +137,7 @@ pub(crate) async fn supervise<S: ?Sized + ServiceSchema + 'static>(
         let policy = match &inner.config.reconnect {
             Some(policy) if !replaced => policy.clone(),
             _ => {
-                inner.set_link(Link::Down(why));
+                inner.set_link(Link::Down(ClosedError::Ended(why)));
                 inner.emit(disconnected);
                 return;
             }
@@ -180,7 +186,7 @@ async fn reconnect<S: ?Sized + ServiceSchema + 'static>(
         tracing::debug!(attempt, %error, "reconnect attempt failed");
         let out_of_attempts = policy.max_attempts.is_some_and(|max| attempt >= max);
         if out_of_attempts || !worth_retrying(&error) {
-            inner.set_link(Link::Down(error.clone()));
+            inner.set_link(Link::Down(ClosedError::GaveUp(error.clone())));
             inner.emit(ConnectionEvent::GaveUp {
                 attempts: attempt,
                 error,
@@ -228,7 +234,7 @@ mod tests {
 
     #[test]
     fn refusals_no_attempt_can_change_are_not_retried() {
-        let refused = |code| Error::HandshakeRefused {
+        let refused = |code| ConnectError::HandshakeRefused {
             code,
             reason: String::new(),
         };
@@ -236,14 +242,16 @@ mod tests {
         assert!(worth_retrying(&refused(429)));
         assert!(!worth_retrying(&refused(4001)));
         assert!(!worth_retrying(&refused(400)));
-        assert!(!worth_retrying(&Error::Unauthorized {
+        assert!(!worth_retrying(&ConnectError::Unauthorized {
             status: 401,
             reason: "sign in".into()
         }));
-        assert!(worth_retrying(&Error::Transport("refused".into())));
-        assert!(!worth_retrying(&Error::InvalidAddress(
-            "x".into(),
-            "bad".into()
+        assert!(worth_retrying(&ConnectError::Transport(
+            crate::error::TransportError::message("refused")
         )));
+        assert!(!worth_retrying(&ConnectError::invalid_address("x", "bad")));
+        assert!(worth_retrying(&ConnectError::Timeout {
+            after: Duration::from_secs(1)
+        }));
     }
 }

@@ -7,7 +7,7 @@
 //! included) at TRACE level: whatever an application's logging captures, the token is not in it.
 
 use super::config::{ClientConfig, Target};
-use crate::error::Error;
+use crate::error::ConnectError;
 use crate::wire::auth::{
     BEARER_SCHEME, TOKEN_QUERY_PARAMETER, TokenCarrier, auth_subprotocol, encode_query_value,
 };
@@ -28,12 +28,12 @@ pub(crate) struct Upgrade {
 /// The URL, offer and header for a client of the service with schema `fingerprint`.
 ///
 /// # Errors
-/// [`Error::InvalidToken`] if the token cannot travel where the configuration puts it.
+/// [`ConnectError::InvalidToken`] if the token cannot travel where the configuration puts it.
 pub(crate) fn upgrade(
     config: &ClientConfig,
     target: &Target,
     fingerprint: u64,
-) -> Result<Upgrade, Error> {
+) -> Result<Upgrade, ConnectError> {
     let mut upgrade = Upgrade {
         url: target.url(),
         path: target.path.clone(),
@@ -41,9 +41,9 @@ pub(crate) fn upgrade(
         authorization: None,
     };
     if let Some(auth) = &config.auth {
-        auth.carrier
-            .check(&auth.token)
-            .map_err(|why| Error::InvalidToken(format!("{why} ({:?} carrier)", auth.carrier)))?;
+        auth.carrier.check(&auth.token).map_err(|why| {
+            ConnectError::InvalidToken(format!("{why} ({:?} carrier)", auth.carrier))
+        })?;
         match auth.carrier {
             TokenCarrier::Header => {
                 upgrade.authorization = Some(format!("{BEARER_SCHEME} {}", auth.token));
@@ -67,14 +67,14 @@ pub(crate) fn upgrade(
 /// `key` as its `Sec-WebSocket-Key`: what tungstenite's client would send, headers in the same order.
 ///
 /// # Errors
-/// [`Error::InvalidToken`] if the token cannot travel where the configuration puts it.
+/// [`ConnectError::InvalidToken`] if the token cannot travel where the configuration puts it.
 #[cfg(hardlight_native)]
 pub(crate) fn request_head(
     config: &ClientConfig,
     target: &Target,
     fingerprint: u64,
     key: &str,
-) -> Result<Vec<u8>, Error> {
+) -> Result<Vec<u8>, ConnectError> {
     let Upgrade {
         path,
         offer,
@@ -109,7 +109,7 @@ pub(crate) fn request_head(
 mod tests {
     use super::*;
 
-    fn head(config: ClientConfig) -> Result<String, Error> {
+    fn head(config: ClientConfig) -> Result<String, ConnectError> {
         let target = Target::parse(&config.address, false)?;
         let head = request_head(&config, &target, 0x0123_4567_89ab_cdef, "a2V5")?;
         Ok(String::from_utf8(head).expect("ASCII"))
@@ -155,7 +155,7 @@ mod tests {
             ClientConfig::plaintext("h:1").auth_token_via(TokenCarrier::Subprotocol, "YWJj=="),
         );
         match bad {
-            Err(Error::InvalidToken(why)) => {
+            Err(ConnectError::InvalidToken(why)) => {
                 assert!(why.contains("'='"), "{why}");
                 assert!(!why.contains("YWJj"), "{why}");
             }
@@ -163,7 +163,7 @@ mod tests {
         }
         assert!(matches!(
             head(ClientConfig::plaintext("h:1").auth_token("two words")),
-            Err(Error::InvalidToken(_))
+            Err(ConnectError::InvalidToken(_))
         ));
     }
 }

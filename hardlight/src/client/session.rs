@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot, watch};
 
 use crate::contract::compare::first_difference;
 use crate::contract::{MethodReturn, ServiceSchema};
-use crate::error::{CallError, Error};
+use crate::error::{CallError, ConnectError, ProtocolError, RpcError, TransportError};
 use crate::events::{Event, EventDecode};
 use crate::locks::lock;
 use crate::rt::{self, Instant};
@@ -38,6 +38,16 @@ pub(crate) struct Received {
     pub(crate) max_message_size: usize,
     /// Deepest nesting of a value.
     pub(crate) max_depth: usize,
+}
+
+/// Why a transport delivers no more messages, other than a close.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// A message over the client's maximum message size (or, in a browser, more than the client
+    /// holds unread): the client closes the connection with 1009 (or 4008).
+    TooLarge(String),
+    /// The transport failed.
+    Failed(TransportError),
 }
 
 /// A message as a transport delivers it.
@@ -100,7 +110,7 @@ struct PendingCall {
 struct Pending {
     calls: HashMap<u32, PendingCall>,
     /// Set once the connection has ended: the error every later call gets at once.
-    closed: Option<Error>,
+    closed: Option<RpcError>,
     /// Whether it ended with a close handshake.
     clean: bool,
 }
@@ -133,11 +143,11 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         limits: Received,
         state: watch::Sender<S::State>,
         events: broadcast::Sender<Event<S::Event>>,
-    ) -> Result<Arc<Self>, Error> {
+    ) -> Result<Arc<Self>, ProtocolError> {
         let hello = match decode_server(message) {
             Ok(ServerFrame::Hello(hello)) => hello,
-            Ok(_) => return Err(Error::Protocol("expected HELLO as the first frame".into())),
-            Err(e) => return Err(protocol(e)),
+            Ok(_) => return Err(expected_hello()),
+            Err(e) => return Err(ProtocolError::Frame(e)),
         };
         let Hello {
             max_calls,
@@ -171,7 +181,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     }
 
     /// Handles one message from the server. An error means the server broke the protocol.
-    pub(crate) fn on_message(&self, message: &Bytes) -> Result<(), Error> {
+    pub(crate) fn on_message(&self, message: &Bytes) -> Result<(), RpcError> {
         let frame =
             open(message, self.compression.is_some(), self.max_incoming).map_err(protocol)?;
         match decode_server(&frame).map_err(protocol)? {
@@ -200,9 +210,10 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                         }
                         Ok(())
                     }
-                    None => Err(Error::Protocol(format!(
+                    None => Err(ProtocolError::Unexpected(format!(
                         "reply to unknown call id {call_id}"
-                    ))),
+                    ))
+                    .into()),
                 }
             }
             ServerFrame::State(fields) => {
@@ -211,7 +222,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                     result = apply_fields(state, fields, self.max_depth);
                     !fields.is_empty()
                 });
-                result
+                Ok(result?)
             }
             ServerFrame::Event { topic, payload } => {
                 match S::Event::decode_event(payload, self.max_depth) {
@@ -228,14 +239,18 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 }
                 Ok(())
             }
-            ServerFrame::Hello(_) => Err(Error::Protocol("second HELLO frame".into())),
-            ServerFrame::Schema(_) => Err(Error::Protocol("SCHEMA frame after HELLO".into())),
+            ServerFrame::Hello(_) => {
+                Err(ProtocolError::Unexpected("second HELLO frame".into()).into())
+            }
+            ServerFrame::Schema(_) => {
+                Err(ProtocolError::Unexpected("SCHEMA frame after HELLO".into()).into())
+            }
         }
     }
 
     /// Ends the session: every call in flight and every later call fails with `error`. `clean`:
     /// the connection ended with a close handshake.
-    pub(crate) fn fail_all(&self, error: Error, clean: bool) {
+    pub(crate) fn fail_all(&self, error: RpcError, clean: bool) {
         let waiters = {
             let mut pending = lock(&self.pending);
             if pending.closed.is_none() {
@@ -252,7 +267,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     }
 
     /// Resolves once the connection has ended, with why.
-    pub(crate) async fn ended(&self) -> Error {
+    pub(crate) async fn ended(&self) -> RpcError {
         let mut rx = self.ended.subscribe();
         // The sender lives in `self`, so waiting cannot fail.
         let _ = rx.wait_for(|ended| *ended).await;
@@ -274,14 +289,11 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         lock(&self.pending).closed.is_some()
     }
 
-    fn closed_error(&self) -> Error {
+    fn closed_error(&self) -> RpcError {
         lock(&self.pending)
             .closed
             .clone()
-            .unwrap_or(Error::ConnectionClosed {
-                code: None,
-                reason: "connection lost".into(),
-            })
+            .unwrap_or_else(|| RpcError::closed(None, "connection lost"))
     }
 
     /// Makes one call: waits for a free slot, sends, waits for the reply and decodes it.
@@ -303,7 +315,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         .await
         {
             Ok(result) => result,
-            Err(_) => Err(Error::Timeout(format!("no reply within {timeout:?}")).into()),
+            Err(_) => Err(RpcError::Timeout(format!("no reply within {timeout:?}")).into()),
         }
     }
 
@@ -326,9 +338,10 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             let left = deadline.saturating_duration_since(Instant::now());
             u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1)
         });
-        let frame = encode_call_within(call_id, method, budget_ms, args).map_err(Error::from)?;
+        let frame =
+            encode_call_within(call_id, method, budget_ms, args).map_err(RpcError::Encode)?;
         if frame.len() > self.max_outgoing {
-            return Err(Error::LimitExceeded(format!(
+            return Err(RpcError::LimitExceeded(format!(
                 "call of {} bytes exceeds the server's maximum message size of {}",
                 frame.len(),
                 self.max_outgoing
@@ -374,7 +387,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         method: u16,
         args: &A,
         timeout: Option<Duration>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), RpcError> {
         let Some(timeout) = timeout else {
             return self.notify_now(method, args).await;
         };
@@ -382,16 +395,16 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         rt::timeout(timeout, self.notify_now(method, args))
             .await
             .unwrap_or_else(|_| {
-                Err(Error::Timeout(format!(
+                Err(RpcError::Timeout(format!(
                     "one-way message not written within {timeout:?}"
                 )))
             })
     }
 
-    async fn notify_now<A: Codable>(&self, method: u16, args: &A) -> Result<(), Error> {
+    async fn notify_now<A: Codable>(&self, method: u16, args: &A) -> Result<(), RpcError> {
         let frame = encode_notify(method, args)?;
         if frame.len() > self.max_outgoing {
-            return Err(Error::LimitExceeded(format!(
+            return Err(RpcError::LimitExceeded(format!(
                 "one-way message of {} bytes exceeds the server's maximum message size of {}",
                 frame.len(),
                 self.max_outgoing
@@ -428,14 +441,19 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
 }
 
 /// Checks the subprotocol the server selected in its upgrade answer.
-pub(crate) fn check_selected(selected: Option<&str>) -> Result<(), Error> {
+pub(crate) fn check_selected(selected: Option<&str>) -> Result<(), ProtocolError> {
     if selected == Some(PROTOCOL_TOKEN) {
         Ok(())
     } else {
-        Err(Error::Protocol(format!(
-            "server selected subprotocol {selected:?}, expected {PROTOCOL_TOKEN}"
-        )))
+        Err(ProtocolError::Subprotocol {
+            selected: selected.map(str::to_owned),
+        })
     }
+}
+
+/// The error for a first message that is not the server's `HELLO`.
+pub(crate) fn expected_hello() -> ProtocolError {
+    ProtocolError::Unexpected("expected HELLO as the first frame".into())
 }
 
 /// What a server sent before `HELLO`: the schema texts of its services, when it refused the
@@ -466,29 +484,29 @@ impl BeforeHello {
         self,
         code: Option<u16>,
         reason: String,
-    ) -> Error {
+    ) -> ConnectError {
         match code {
             Some(close::SCHEMA_MISMATCH) if !self.schemas.is_empty() => {
                 let reason = match first_difference(S::schema().text(), &self.schemas) {
                     Some(difference) => format!("schema mismatch: {difference} ({reason})"),
                     None => reason,
                 };
-                Error::HandshakeRefused {
+                ConnectError::HandshakeRefused {
                     code: close::SCHEMA_MISMATCH,
                     reason,
                 }
             }
             Some(code) if close::is_handshake_refusal(code) => {
-                Error::HandshakeRefused { code, reason }
+                ConnectError::HandshakeRefused { code, reason }
             }
-            code => Error::ConnectionClosed { code, reason },
+            code => ConnectError::ConnectionClosed { code, reason },
         }
     }
 }
 
 /// The error for a connection lost before the server's `HELLO`.
-pub(crate) fn lost_before_hello() -> Error {
-    Error::ConnectionClosed {
+pub(crate) fn lost_before_hello() -> ConnectError {
+    ConnectError::ConnectionClosed {
         code: None,
         reason: "connection lost during the handshake".into(),
     }
@@ -500,20 +518,18 @@ fn decode_reply<R: MethodReturn>(
 ) -> Result<R::Ok, CallError<R::Err>> {
     let body = &reply.message[reply.body_at..];
     let text = || String::from_utf8_lossy(body).into_owned();
-    let bad_value = |e: crate::wire::DecodeError| {
-        CallError::Rpc(Error::Protocol(format!("reply failed validation: {e}")))
-    };
+    let bad_value = |e: crate::wire::DecodeError| CallError::from(ProtocolError::Reply(e));
     match reply.status {
         ReplyStatus::Ok => R::Ok::decode_within(body, max_depth).map_err(bad_value),
         ReplyStatus::HandlerError => Err(CallError::Handler(
             R::Err::decode_within(body, max_depth).map_err(bad_value)?,
         )),
-        ReplyStatus::Panicked => Err(Error::HandlerPanicked(text()).into()),
-        ReplyStatus::UnknownMethod => Err(Error::UnknownMethod(text()).into()),
-        ReplyStatus::BadArguments => Err(Error::BadArguments(text()).into()),
-        ReplyStatus::Internal => Err(Error::Internal(text()).into()),
-        ReplyStatus::TimedOut => Err(Error::Timeout(text()).into()),
-        ReplyStatus::Cancelled => Err(Error::Cancelled(text()).into()),
+        ReplyStatus::Panicked => Err(RpcError::HandlerPanicked(text()).into()),
+        ReplyStatus::UnknownMethod => Err(RpcError::UnknownMethod(text()).into()),
+        ReplyStatus::BadArguments => Err(RpcError::BadArguments(text()).into()),
+        ReplyStatus::Internal => Err(RpcError::Internal(text()).into()),
+        ReplyStatus::TimedOut => Err(RpcError::Timeout(text()).into()),
+        ReplyStatus::Cancelled => Err(RpcError::Cancelled(text()).into()),
     }
 }
 
@@ -521,18 +537,20 @@ fn apply_fields<T: ConnectionState>(
     state: &mut T,
     fields: FieldList<'_>,
     max_depth: usize,
-) -> Result<(), Error> {
+) -> Result<(), ProtocolError> {
     for (index, bytes) in fields.iter() {
         state
             .apply_field(index, bytes, max_depth)
-            .map_err(|e| Error::Protocol(format!("state field {index} failed validation: {e}")))?;
+            .map_err(|source| ProtocolError::StateField { index, source })?;
     }
     Ok(())
 }
 
-fn protocol(e: FrameError) -> Error {
+/// The error for a received message that is not a valid frame: over the limit once inflated, or
+/// malformed.
+fn protocol(e: FrameError) -> RpcError {
     match e {
-        FrameError::InflatedTooLarge { .. } => Error::LimitExceeded(e.to_string()),
-        e => Error::Protocol(e.to_string()),
+        FrameError::InflatedTooLarge { .. } => RpcError::LimitExceeded(e.to_string()),
+        e => ProtocolError::Frame(e).into(),
     }
 }

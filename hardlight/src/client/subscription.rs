@@ -2,7 +2,7 @@
 
 use tokio::sync::{broadcast, watch};
 
-use crate::error::Error;
+use crate::error::RpcError;
 use crate::events::Event;
 
 /// The events of the topics the server subscribed this connection to; see `Client::subscribe`.
@@ -86,9 +86,12 @@ impl<T: Clone> StateWatcher<T> {
     /// Waits for the next change and returns the state after it.
     ///
     /// # Errors
-    /// [`Error::NotConnected`] once the client is gone.
-    pub async fn changed(&mut self) -> Result<T, Error> {
-        self.rx.changed().await.map_err(|_| Error::NotConnected)?;
+    /// [`RpcError::NotConnected`] once the client is gone.
+    pub async fn changed(&mut self) -> Result<T, RpcError> {
+        self.rx
+            .changed()
+            .await
+            .map_err(|_| RpcError::NotConnected)?;
         Ok(self.rx.borrow_and_update().clone())
     }
 }

@@ -113,7 +113,8 @@ fn encode_reply<R: MethodReturn>(call_id: u32, result: R) -> Vec<u8> {
         Err(error) => error.encode_into(reply_header(call_id, ReplyStatus::HandlerError, 64)),
     };
     encoded.unwrap_or_else(|e| {
-        tracing::error!(call_id, error = %e, "could not encode a reply");
-        encode_reply_text(call_id, ReplyStatus::Internal, &e.to_string())
+        let error = crate::error::Chain(&e).to_string();
+        tracing::error!(call_id, %error, "could not encode a reply");
+        encode_reply_text(call_id, ReplyStatus::Internal, &error)
     })
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::payload::AnyEvent;
 use super::registry::TopicRegistry;
-use crate::error::Error;
+use crate::error::{EmitError, TopicTooLong};
 use crate::topic::Topic;
 use crate::wire::Codable;
 use crate::wire::frame::{EventEncodeError, encode_event};
@@ -73,18 +73,17 @@ impl<E> EventEmitter<E> {
     }
 
     /// Encodes `event` once and queues it to `topic`'s subscribers; see [`EventEmitter::emit`].
-    fn publish<T: Codable>(&self, topic: &Topic, event: &T) -> Result<usize, Error> {
+    fn publish<T: Codable>(&self, topic: &Topic, event: &T) -> Result<usize, EmitError> {
         self.registry.check_topic(topic.as_bytes())?;
         let frame = encode_event(topic.as_bytes(), event).map_err(|e| match e {
-            EventEncodeError::Encode(e) => Error::from(e),
-            EventEncodeError::Frame(e) => Error::Encode(e.to_string()),
+            EventEncodeError::Encode(e) => EmitError::Encode(e),
+            EventEncodeError::TopicTooLong { len, max } => TopicTooLong { len, max }.into(),
         })?;
         if frame.len() > self.registry.max_frame {
-            return Err(Error::LimitExceeded(format!(
-                "event of {} bytes exceeds the maximum message size of {}",
-                frame.len(),
-                self.registry.max_frame
-            )));
+            return Err(EmitError::FrameTooLarge {
+                size: frame.len(),
+                max: self.registry.max_frame,
+            });
         }
         Ok(self.registry.publish(topic.as_bytes(), &Bytes::from(frame)))
     }
@@ -106,11 +105,11 @@ impl<E: Codable> EventEmitter<E> {
     /// same bytes also go to the topic's subscribers on the other servers, without waiting for NATS.
     ///
     /// # Errors
-    /// [`Error::Encode`] if the event cannot be encoded;
-    /// [`Error::LimitExceeded`] if the topic is longer than the server's `max_topic_len` (default
-    /// 1024 bytes; nobody can be subscribed to it), or the frame would exceed the server's maximum
-    /// message size.
-    pub async fn emit(&self, topic: &Topic, event: E) -> Result<usize, Error> {
+    /// [`EmitError::Encode`] if the event cannot be encoded (rkyv's error as the source);
+    /// [`EmitError::TopicTooLong`] if the topic is longer than the server's `max_topic_len`
+    /// (default 1024 bytes; nobody can be subscribed to it); [`EmitError::FrameTooLarge`] if the
+    /// frame would exceed the server's maximum message size.
+    pub async fn emit(&self, topic: &Topic, event: E) -> Result<usize, EmitError> {
         self.publish(topic, &event)
     }
 }
@@ -121,7 +120,7 @@ impl EventEmitter<AnyEvent> {
     ///
     /// # Errors
     /// As [`EventEmitter::emit`].
-    pub async fn emit<T: Codable>(&self, topic: &Topic, event: T) -> Result<usize, Error> {
+    pub async fn emit<T: Codable>(&self, topic: &Topic, event: T) -> Result<usize, EmitError> {
         self.publish(topic, &event)
     }
 }

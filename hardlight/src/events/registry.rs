@@ -9,7 +9,7 @@ use bytes::Bytes;
 pub use super::changes::TopicNotification;
 use super::changes::{ChangesSender, TopicChanges};
 use super::outbound::Outbound;
-use crate::error::Error;
+use crate::error::TopicTooLong;
 use crate::locks::{lock, read, write};
 use crate::topic::Topic;
 
@@ -122,13 +122,12 @@ impl TopicRegistry {
     }
 
     /// Refuses a topic longer than the server allows.
-    pub(crate) fn check_topic(&self, topic: &[u8]) -> Result<(), Error> {
+    pub(crate) fn check_topic(&self, topic: &[u8]) -> Result<(), TopicTooLong> {
         if topic.len() > self.max_topic_len {
-            return Err(Error::LimitExceeded(format!(
-                "topic of {} bytes exceeds the limit of {}",
-                topic.len(),
-                self.max_topic_len
-            )));
+            return Err(TopicTooLong {
+                len: topic.len(),
+                max: self.max_topic_len,
+            });
         }
         Ok(())
     }

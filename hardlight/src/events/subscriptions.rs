@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::outbound::Outbound;
 use super::registry::TopicRegistry;
-use crate::error::Error;
+use crate::error::SubscribeError;
 use crate::locks::lock;
 use crate::topic::Topic;
 
@@ -56,20 +56,19 @@ impl Subscriptions {
     /// Subscribes this connection to `topic`; `Ok(false)` if it already was.
     ///
     /// # Errors
-    /// [`Error::LimitExceeded`] if the topic is longer than `ServerConfig::max_topic_len`, or the
-    /// connection already holds `ServerConfig::max_topics_per_connection` topics; nothing is
-    /// subscribed then.
-    pub fn try_add(&self, topic: &Topic) -> Result<bool, Error> {
+    /// [`SubscribeError::TopicTooLong`] if the topic is longer than `ServerConfig::max_topic_len`,
+    /// [`SubscribeError::TooManyTopics`] if the connection already holds
+    /// `ServerConfig::max_topics_per_connection` topics; nothing is subscribed then.
+    pub fn try_add(&self, topic: &Topic) -> Result<bool, SubscribeError> {
         self.inner.registry.check_topic(topic.as_bytes())?;
         let mut topics = self.topics();
         if topics.contains(topic) {
             return Ok(false);
         }
         if topics.len() >= self.inner.max_topics {
-            return Err(Error::LimitExceeded(format!(
-                "a connection may subscribe to at most {} topics",
-                self.inner.max_topics
-            )));
+            return Err(SubscribeError::TooManyTopics {
+                max: self.inner.max_topics,
+            });
         }
         topics.insert(topic.clone());
         Ok(self.inner.registry.subscribe(topic, &self.inner.conn))

@@ -130,7 +130,7 @@ impl fmt::Debug for UpgradeRequest {
 
 /// Why the authentication hook refused a connection: an HTTP status (401 or 403) and a reason,
 /// which the client receives as the body of the refusal and reports as
-/// [`Error::Unauthorized`](crate::Error::Unauthorized).
+/// [`ConnectError::Unauthorized`](crate::ConnectError::Unauthorized).
 ///
 /// ```
 /// use hardlight::Rejection;

@@ -7,9 +7,8 @@ use super::auth::{AuthHook, Rejection, UpgradeRequest};
 use super::identities::IdentityPolicy;
 use super::identity::Identity;
 use super::limits::RateLimit;
-use crate::error::Error;
 use crate::rt::bounded;
-use crate::tls::ServerTls;
+use crate::tls::{ServerTls, TlsError};
 
 /// Default [`ServerConfig::max_message_size`]: 4 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 << 20;
@@ -109,7 +108,10 @@ impl ServerConfig {
     }
 
     /// Like [`ServerConfig::new_self_signed`], returning an error instead of panicking.
-    pub fn try_new_self_signed(address: impl Into<String>) -> Result<Self, Error> {
+    ///
+    /// # Errors
+    /// The [`TlsError`] of making the certificate (a host name that is not a valid DNS name).
+    pub fn try_new_self_signed(address: impl Into<String>) -> Result<Self, TlsError> {
         let address = address.into();
         let host = host_of(&address);
         let names: Vec<String> = if host.is_empty() || host == "0.0.0.0" || host == "::" {
@@ -358,7 +360,7 @@ impl ServerConfig {
     /// may put one) and returns the connection's [`Identity`], which its handlers read as their
     /// `identity` field, or a [`Rejection`]: the client gets that HTTP status (401, or 403 with
     /// [`Rejection::forbidden`]) with the reason as the body, and reports it as
-    /// [`Error::Unauthorized`](crate::Error::Unauthorized).
+    /// [`ConnectError::Unauthorized`](crate::ConnectError::Unauthorized).
     ///
     /// The hook runs on the connection's own task, after the `Origin` check and before the schema
     /// is checked (an unauthenticated client learns nothing of the server's services), within the
@@ -477,7 +479,7 @@ impl ServerConfig {
     /// Longest topic, in bytes, a connection may subscribe to or an event be emitted to (default
     /// 1024, the longest the NATS bridge carries; at most 65535, the wire's limit). Subscribing to a
     /// longer topic subscribes nothing; emitting to one fails with
-    /// [`Error::LimitExceeded`](crate::Error::LimitExceeded).
+    /// [`EmitError::TopicTooLong`](crate::EmitError::TopicTooLong).
     pub fn max_topic_len(mut self, bytes: usize) -> Self {
         self.max_topic_len = bytes.min(u16::MAX as usize);
         self

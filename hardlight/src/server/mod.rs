@@ -62,7 +62,7 @@ cfg_native! {
     use service::Service;
     use stats::Counted;
 
-    use crate::error::Error;
+    use crate::error::{NotifierTaken, ServerError};
     use crate::events::registry::TopicRegistry;
     use std::marker::PhantomData;
 
@@ -87,7 +87,7 @@ cfg_nats! {
 /// # use hardlight::*;
 /// # #[rpc] trait Ping { async fn ping(&self) -> HandlerResult<()>; }
 /// # #[rpc_handler] impl Ping for Handler { async fn ping(&self) -> HandlerResult<()> { Ok(()) } }
-/// # async fn run() -> Result<(), hardlight::Error> {
+/// # async fn run() -> Result<(), hardlight::ServerError> {
 /// let server = Server::new(ServerConfig::new_self_signed("localhost:8080"), factory!(Handler));
 /// let events = server.get_event_emitter();
 /// server.run().await
@@ -248,7 +248,7 @@ impl<E> Server<E> {
     /// # #[rpc] trait Admin { async fn kick(&self, user: String) -> HandlerResult<()>; }
     /// # #[rpc_handler] impl Admin for AdminHandler {
     /// #     async fn kick(&self, _user: String) -> HandlerResult<()> { Ok(()) } }
-    /// # async fn run() -> Result<(), hardlight::Error> {
+    /// # async fn run() -> Result<(), hardlight::ServerError> {
     /// Server::new(ServerConfig::new_self_signed("localhost:8080"), factory!(ChatHandler))
     ///     .service(factory!(AdminHandler))
     ///     .run()
@@ -300,12 +300,9 @@ impl<E> Server<E> {
     /// The server's one topic notifier: it reports topics being created and removed.
     ///
     /// # Errors
-    /// [`Error::NotifierTaken`] if it was already taken.
-    pub fn get_topic_notifier(&self) -> Result<TopicNotifier, Error> {
-        self.shared
-            .registry
-            .take_notifier()
-            .ok_or(Error::NotifierTaken)
+    /// [`NotifierTaken`] if it was already taken.
+    pub fn get_topic_notifier(&self) -> Result<TopicNotifier, NotifierTaken> {
+        self.shared.registry.take_notifier().ok_or(NotifierTaken)
     }
 
     /// Live counts of connections and calls.
@@ -340,16 +337,18 @@ impl<E> Server<E> {
     /// that many at most and logs a warning ([`BoundServer::max_connections`]).
     ///
     /// # Errors
-    /// [`Error::InvalidAddress`] if the address cannot be bound, or the NATS URL or subject prefix
-    /// cannot be used (an unreachable NATS is not an error: the bridge retries).
-    pub async fn bind(mut self) -> Result<BoundServer, Error> {
+    /// [`ServerError::Bind`] if the address cannot be bound (the I/O error as its source: an
+    /// address in use is [`std::io::ErrorKind::AddrInUse`]); `ServerError::InvalidNatsUrl` or
+    /// `ServerError::InvalidNatsPrefix` if the NATS URL or subject prefix cannot be used (an
+    /// unreachable NATS is not an error: the bridge retries).
+    pub async fn bind(mut self) -> Result<BoundServer, ServerError> {
         let config = &mut self.shared.config;
         config.warn_about_risks();
         config.max_connections = file_limit::fit_connections(config.max_connections);
         let address = self.shared.config.address.clone();
         let listener = TcpListener::bind(&address)
             .await
-            .map_err(|e| Error::InvalidAddress(address, e.to_string()))?;
+            .map_err(|e| ServerError::bind(address, e))?;
         let background = self.start_background().await?;
         Ok(BoundServer {
             listener,
@@ -359,7 +358,7 @@ impl<E> Server<E> {
     }
 
     /// Starts the tasks that live as long as the server: the NATS bridge's, if it has one.
-    async fn start_background(&self) -> Result<JoinSet<()>, Error> {
+    async fn start_background(&self) -> Result<JoinSet<()>, ServerError> {
         #[cfg_attr(not(hardlight_nats), allow(unused_mut))]
         let mut background = JoinSet::new();
         #[cfg(hardlight_nats)]
@@ -373,7 +372,10 @@ impl<E> Server<E> {
 
     /// Binds and serves until the task running it is dropped or aborted, which also ends every
     /// connection.
-    pub async fn run(self) -> Result<(), Error> {
+    ///
+    /// # Errors
+    /// As [`Server::bind`].
+    pub async fn run(self) -> Result<(), ServerError> {
         self.bind().await?.run().await
     }
 }
@@ -390,7 +392,10 @@ pub struct BoundServer {
 #[cfg(hardlight_native)]
 impl BoundServer {
     /// The address the server listens on.
-    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+    ///
+    /// # Errors
+    /// [`ServerError::Io`] if the socket cannot tell.
+    pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
         Ok(self.listener.local_addr()?)
     }
 
@@ -419,7 +424,11 @@ impl BoundServer {
     /// Serves connections until the task running it is dropped or aborted, which ends every
     /// connection at once (they are owned by this future), or until a graceful shutdown
     /// ([`ShutdownHandle`]) has closed them all; it then returns `Ok(())`.
-    pub async fn run(self) -> Result<(), Error> {
+    ///
+    /// # Errors
+    /// None yet: a failure to accept a connection is retried (and counted in
+    /// [`ServerStats::accepts_failed`]).
+    pub async fn run(self) -> Result<(), ServerError> {
         let BoundServer {
             listener,
             shared,

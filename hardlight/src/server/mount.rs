@@ -32,7 +32,7 @@ use super::preflight::{NOT_AN_UPGRADE, RequestHead, is_websocket_upgrade};
 use super::service;
 use super::stats::Counted;
 use super::{Server, ServerStats, Shared, ShutdownHandle};
-use crate::error::Error;
+use crate::error::ServerError;
 #[cfg(hardlight_nats)]
 use crate::events::NatsBridge;
 use crate::locks::lock;
@@ -110,9 +110,9 @@ impl<E> Server<E> {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidAddress`] if the NATS URL or subject prefix cannot be used (an unreachable
-    /// NATS is not an error: the bridge retries).
-    pub async fn into_axum_service(self) -> Result<AxumService, Error> {
+    /// `ServerError::InvalidNatsUrl` or `ServerError::InvalidNatsPrefix` if the NATS URL or subject
+    /// prefix cannot be used (an unreachable NATS is not an error: the bridge retries).
+    pub async fn into_axum_service(self) -> Result<AxumService, ServerError> {
         self.shared.config.warn_about_risks();
         let background = self.start_background().await?;
         Ok(AxumService {

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 /// # use hardlight::*;
 /// # #[rpc] trait Ping { async fn ping(&self) -> HandlerResult<()>; }
 /// # #[rpc_handler] impl Ping for Handler { async fn ping(&self) -> HandlerResult<()> { Ok(()) } }
-/// # async fn run() -> Result<(), hardlight::Error> {
+/// # async fn run() -> Result<(), hardlight::ServerError> {
 /// use std::time::Duration;
 /// let server = Server::new(ServerConfig::new_self_signed("localhost:8080"), factory!(Handler));
 /// let shutdown = server.shutdown_handle();

@@ -74,7 +74,8 @@ fn encode<S: ConnectionState>(state: &S, index: u16) -> Option<Vec<u8>> {
         Ok(bytes) => Some(bytes),
         Err(e) => {
             let field = S::FIELDS.get(usize::from(index)).copied().unwrap_or("?");
-            tracing::error!(field, error = %e, "could not encode a state field");
+            let error = crate::error::Chain(&e);
+            tracing::error!(field, %error, "could not encode a state field");
             None
         }
     }

@@ -11,6 +11,7 @@
 //! the archive points to (a `Vec`, `String`, `Box`, map...), counting the root.
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use rkyv::api::high::{HighDeserializer, HighSerializer};
 use rkyv::bytecheck::CheckBytes;
@@ -31,9 +32,35 @@ use super::shape::{Shape, ShapeFn, Shapes};
 pub const DEFAULT_MAX_DEPTH: usize = 128;
 
 /// Why a value could not be encoded.
-#[derive(Debug, thiserror::Error)]
-#[error("could not encode value: {0}")]
-pub struct EncodeError(#[source] pub(crate) rancor::Error);
+///
+/// The error the value's serializer failed with is the [`source`](std::error::Error::source) (in
+/// a debug build; a release build of rkyv keeps no detail). Shared, so that the error is cheap to
+/// clone.
+#[derive(Debug, Clone)]
+pub struct EncodeError(Arc<rancor::Error>);
+
+impl EncodeError {
+    pub(crate) fn new(e: rancor::Error) -> Self {
+        Self(Arc::new(e))
+    }
+}
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("could not encode value")
+    }
+}
+
+impl std::error::Error for EncodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // rkyv's error boxes the serializer's: that one is the cause, as it was raised.
+        let held = rancor::Error::inner(&self.0);
+        Some(match held.downcast_ref::<rancor::BoxedError>() {
+            Some(boxed) => rancor::BoxedError::inner(boxed),
+            None => held,
+        })
+    }
+}
 
 /// Why bytes could not be decoded as the expected type: they failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,7 +203,7 @@ where
     fn encode_into(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
         // The archive is appended after whatever `out` holds (a frame header): relative pointers stay
         // valid because the unaligned format never pads relative to the buffer's start.
-        rkyv::api::high::to_bytes_in::<_, rancor::Error>(self, out).map_err(EncodeError)
+        rkyv::api::high::to_bytes_in::<_, rancor::Error>(self, out).map_err(EncodeError::new)
     }
 
     fn decode_within(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError> {

@@ -409,9 +409,10 @@ pub fn encode_reply_text(call_id: u32, status: ReplyStatus, message: &str) -> Ve
 /// Encodes an `EVENT` frame.
 pub fn encode_event<E: Codable>(topic: &[u8], event: &E) -> Result<Vec<u8>, EventEncodeError> {
     if topic.len() > MAX_TOPIC_LEN {
-        return Err(EventEncodeError::Frame(FrameError::TopicTooLong(
-            topic.len(),
-        )));
+        return Err(EventEncodeError::TopicTooLong {
+            len: topic.len(),
+            max: MAX_TOPIC_LEN,
+        });
     }
     let mut buf = Vec::with_capacity(4 + topic.len() + 64);
     buf.extend_from_slice(&[kind::EVENT, 0]);
@@ -427,8 +428,13 @@ pub enum EventEncodeError {
     #[error(transparent)]
     Encode(EncodeError),
     /// The frame cannot carry the topic.
-    #[error(transparent)]
-    Frame(FrameError),
+    #[error("topic of {len} bytes is longer than the {max} bytes a frame can carry")]
+    TopicTooLong {
+        /// The topic's length.
+        len: usize,
+        /// [`MAX_TOPIC_LEN`].
+        max: usize,
+    },
 }
 
 /// Parses a client frame (already inflated, see [`super::compression::open`]).

@@ -36,12 +36,38 @@ pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output 
 /// Awaits a connect that must be refused; returns why. Fails the test if it is accepted or takes
 /// longer than [`PATIENCE`].
 pub async fn refused<T>(
-    connect: impl std::future::Future<Output = Result<T, hardlight::Error>>,
-) -> hardlight::Error {
+    connect: impl std::future::Future<Output = Result<T, hardlight::ConnectError>>,
+) -> hardlight::ConnectError {
     match within("a refused connect", connect).await {
         Ok(_) => panic!("the connection was accepted"),
         Err(e) => e,
     }
+}
+
+/// `error` with its causes, `outer: cause: cause's cause`.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut shown = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        shown.push_str(": ");
+        shown.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    shown
+}
+
+/// The first error of type `T` in `error`'s source chain (`error` itself included).
+pub fn find_cause<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if let Some(found) = cause.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = cause.source();
+    }
+    None
 }
 
 /// The wire index of method `name` in `methods` (a service's

@@ -42,7 +42,7 @@ pub struct Served<C = ()> {
     pub notifier: Option<TopicNotifier>,
     pub shutdown: ShutdownHandle,
     pub ctx: C,
-    task: AbortOnDrop<Result<(), Error>>,
+    task: AbortOnDrop<Result<(), ServerError>>,
 }
 
 /// A running server hosting the test service (and whatever a test adds).
@@ -102,7 +102,7 @@ impl<C> Served<C> {
     }
 
     /// Resolves with what the server's `run` returned (after a graceful shutdown).
-    pub async fn stopped(&mut self) -> Result<(), Error> {
+    pub async fn stopped(&mut self) -> Result<(), ServerError> {
         self.task.finished().await
     }
 

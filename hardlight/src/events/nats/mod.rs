@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 
 use super::changes::TopicChanges;
 use super::registry::TopicRegistry;
-use crate::error::Error;
+use crate::error::ServerError;
 use crate::wire::auth::{Plus, percent_decode};
 
 /// Default [`NatsConfig::subject_prefix`].
@@ -204,21 +204,32 @@ impl NatsBridge {
     /// bridge's tasks into `tasks`, which stop when it is dropped.
     ///
     /// # Errors
-    /// [`Error::InvalidAddress`] if the URL or the subject prefix cannot be used.
+    /// [`ServerError::InvalidNatsPrefix`] or [`ServerError::InvalidNatsUrl`] if the subject
+    /// prefix or the URL cannot be used.
     pub(crate) async fn start(
         &self,
         registry: Arc<TopicRegistry>,
         tasks: &mut JoinSet<()>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), ServerError> {
         let Some(startup) = self.inner.startup.lock().ok().and_then(|mut s| s.take()) else {
             return Ok(());
         };
         let config = &self.inner.config;
-        wire::check_prefix(&config.subject_prefix)
-            .map_err(|why| Error::InvalidAddress(config.subject_prefix.clone(), why.to_owned()))?;
-        let invalid = |why: String| Error::InvalidAddress(self.inner.shown_url.clone(), why);
+        wire::check_prefix(&config.subject_prefix).map_err(|why| {
+            ServerError::InvalidNatsPrefix {
+                prefix: config.subject_prefix.clone(),
+                reason: why.to_owned(),
+            }
+        })?;
+        let invalid = |reason: &str, source: Option<Arc<dyn std::error::Error + Send + Sync>>| {
+            ServerError::InvalidNatsUrl {
+                url: self.inner.shown_url.clone(),
+                reason: reason.to_owned(),
+                source,
+            }
+        };
         let (urls, credentials) =
-            split_credentials(&config.url).map_err(|why| invalid(why.into()))?;
+            split_credentials(&config.url).map_err(|why| invalid(why, None))?;
         let options = match credentials {
             None => ConnectOptions::new(),
             Some(Credentials::UserPassword(user, password)) => {
@@ -239,7 +250,7 @@ impl NatsBridge {
             })
             .connect(urls.as_slice())
             .await
-            .map_err(|e| invalid(e.to_string()))?;
+            .map_err(|e| invalid("the NATS client refused it", Some(Arc::new(e))))?;
         tasks.spawn(publisher::run(
             self.inner.clone(),
             client.clone(),

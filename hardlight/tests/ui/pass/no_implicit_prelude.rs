@@ -91,7 +91,8 @@ impl Log for LogHandler {
 #[allow(dead_code)]
 async fn log(client: LogClient) -> ::core::result::Result<(), ::hardlight::Error> {
     client.log(::std::string::String::new()).await?;
-    client.flush().await
+    let flushed: ::core::result::Result<(), ::hardlight::RpcError> = client.flush().await;
+    ::core::result::Result::Ok(flushed?)
 }
 
 #[rpc_handler]

@@ -81,7 +81,9 @@ async fn client(client: CounterClient) -> ::core::result::Result<(), ::hl::Error
     let _: ::core::result::Result<u32, ::hl::CallError<::std::string::String>> = quick.get().await;
     quick.reset().await?;
     client.disconnect().await;
-    let _: ::hl::Error = client.closed().await;
+    let _: ::hl::ClosedError = client.closed().await;
+    let _: ::core::result::Result<(), ::hl::ConnectError> = client.connect().await;
+    let _: ::core::result::Result<State, ::hl::RpcError> = client.state().await;
     ::core::result::Result::Ok(())
 }
 
