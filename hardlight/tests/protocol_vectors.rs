@@ -6,9 +6,14 @@
 //! A vector is a line `<!-- vector: NAME -->` followed by a fenced `hex` block (lowercase hex digits,
 //! whitespace anywhere); a text is `<!-- text: NAME -->` followed by a fenced `text` block.
 
-use std::collections::BTreeMap;
+#[path = "common/wide.rs"]
+#[macro_use]
+mod wide;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
-use std::sync::OnceLock;
+use std::num::NonZeroU32;
+use std::sync::{Arc, OnceLock};
 
 use hardlight::__private::wire::auth::{self, TokenCarrier};
 use hardlight::__private::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
@@ -41,6 +46,49 @@ const VECTORS: &[&str] = &[
     "value_counter_event_decremented",
     "value_counter_event_server_sent_test",
     "value_handler_error",
+    "value_u8",
+    "value_i8",
+    "value_u16",
+    "value_i16",
+    "value_u32",
+    "value_i32",
+    "value_u64",
+    "value_i64",
+    "value_u128",
+    "value_i128",
+    "value_usize",
+    "value_isize",
+    "value_f32",
+    "value_f64",
+    "value_bool",
+    "value_char",
+    "value_unit_struct",
+    "value_tuple_struct",
+    "value_enum_unit_variant",
+    "value_enum_struct_variant",
+    "value_enum_tuple_variant",
+    "value_enum_string_variant",
+    "value_enum_256th_variant",
+    "value_box_u32",
+    "value_box_str",
+    "value_option_box_none",
+    "value_option_box_some",
+    "value_option_nonzero_none",
+    "value_option_nonzero_some",
+    "value_niched_none",
+    "value_niched_some",
+    "value_array_u16",
+    "value_array_string",
+    "value_result_ok",
+    "value_result_err",
+    "value_arc_shared",
+    "value_hashmap_empty",
+    "value_hashmap_one",
+    "value_hashmap_three",
+    "value_hashset_u32",
+    "value_btreemap_empty",
+    "value_btreemap_two",
+    "value_btreeset_seven",
     "call_increment",
     "call_new_counter",
     "call_increment_deadline",
@@ -63,6 +111,60 @@ const VECTORS: &[&str] = &[
 mod common;
 
 use common::counter::{Counter, CounterEvent, DOCUMENTED_FINGERPRINT};
+
+// The example types of §4.4, as `#[codable]` derives them.
+
+#[hardlight::codable]
+#[derive(Debug, PartialEq)]
+struct Unit;
+
+#[hardlight::codable]
+#[derive(Debug, PartialEq)]
+struct Pair(u8, String);
+
+#[hardlight::codable]
+#[derive(Debug, PartialEq)]
+enum Shape {
+    Empty,
+    Circle { radius: f32 },
+    Rect(u16, u16),
+    Named(String),
+}
+
+/// The niched layouts of `Option<Box<T>>` and `Option<NonZero*>`, which a field asks for.
+#[hardlight::codable]
+#[derive(Debug, PartialEq)]
+struct Niched {
+    #[rkyv(with = rkyv::with::Niche)]
+    boxed: Option<Box<u32>>,
+    #[rkyv(with = rkyv::with::Niche)]
+    count: Option<NonZeroU32>,
+}
+
+/// A niched unsized box: its `None` is the "no pointer" offset and a zero length.
+#[hardlight::codable]
+#[derive(Debug, PartialEq)]
+struct NichedText {
+    #[rkyv(with = rkyv::with::Niche)]
+    text: Option<Box<str>>,
+}
+
+macro_rules! wide_enum {
+    ($($variant:ident)*) => {
+        /// The widest enum the wire allows: 256 unit variants, tags `00` to `ff`.
+        #[hardlight::codable]
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        enum Wide {
+            $($variant),*
+        }
+
+        impl Wide {
+            const ALL: [Wide; 256] = [$(Wide::$variant),*];
+        }
+    };
+}
+
+with_256_variants!(wide_enum);
 
 // The counter's method and state-field indices (declaration order).
 const NEW_COUNTER: u16 = 0;
@@ -620,6 +722,273 @@ fn options_and_enums_are_a_tag_byte_then_the_variant() {
 #[test]
 fn handler_error_is_a_struct_of_one_string() {
     assert_value("value_handler_error", HandlerError::new("counter overflow"));
+}
+
+#[test]
+fn every_integer_width_is_little_endian() {
+    assert_value("value_u8", 0xfeu8);
+    assert_value("value_i8", -2i8);
+    assert_value("value_u16", 0x1234u16);
+    assert_value("value_i16", -300i16);
+    assert_value("value_u32", 0xdead_beefu32);
+    assert_value("value_i32", -123_456i32);
+    assert_value("value_u64", 0x0123_4567_89ab_cdefu64);
+    assert_value("value_i64", -2i64);
+    assert_value("value_u128", 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10u128);
+    assert_value("value_i128", -2i128);
+    assert_value("value_usize", 70_000usize);
+    assert_value("value_isize", -70_000isize);
+}
+
+#[test]
+fn usize_beyond_32_bits_loses_its_high_bits() {
+    assert_eq!(
+        hex(&((1usize << 32) | 5).encode().expect("encodes")),
+        "05 00 00 00"
+    );
+    assert_eq!(
+        hex(&(-(1isize << 40) - 1).encode().expect("encodes")),
+        "ff ff ff ff"
+    );
+}
+
+#[test]
+fn floats_bools_and_chars_are_their_bits() {
+    assert_value("value_f32", 1.5f32);
+    assert_value("value_f64", -0.1f64);
+    assert_value("value_bool", (false, true));
+    assert_value("value_char", '😀');
+    assert!(bool::decode(&[2]).is_err());
+    assert!(char::decode(&0xd800u32.to_le_bytes()).is_err());
+    assert!(char::decode(&0x11_0000u32.to_le_bytes()).is_err());
+}
+
+#[test]
+fn unit_and_tuple_structs_are_their_fields() {
+    assert_value("value_unit_struct", Unit);
+    assert_value("value_tuple_struct", Pair(7, String::from("hi")));
+}
+
+#[test]
+fn enum_variants_are_a_tag_and_the_largest_variants_size() {
+    assert_value("value_enum_unit_variant", Shape::Empty);
+    assert_value("value_enum_struct_variant", Shape::Circle { radius: 1.5 });
+    assert_value("value_enum_tuple_variant", Shape::Rect(3, 4));
+    assert_value(
+        "value_enum_string_variant",
+        Shape::Named(String::from("a longer name")),
+    );
+    assert!(Shape::decode(&[4, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    assert_value("value_enum_256th_variant", Wide::V255);
+    for (tag, variant) in Wide::ALL.into_iter().enumerate() {
+        assert_eq!(variant.encode().expect("encodes"), [tag as u8]);
+    }
+}
+
+#[test]
+fn boxes_point_at_their_value() {
+    assert_value("value_box_u32", Box::new(7u32));
+    assert_value("value_box_str", Box::<str>::from("hi"));
+    let slice = Box::<[u16]>::from([1u16, 2]).encode().expect("encodes");
+    assert_eq!(hex(&slice), "01 00 02 00 fc ff ff ff 02 00 00 00");
+    // A zero-sized value writes nothing: the box points at the write position.
+    assert_eq!(hex(&Box::new(()).encode().expect("encodes")), "00 00 00 00");
+}
+
+#[test]
+fn options_of_boxes_and_nonzero_integers_have_a_tag_unless_a_field_niches_them() {
+    assert_value("value_option_box_none", None::<Box<u32>>);
+    assert_value("value_option_box_some", Some(Box::new(7u32)));
+    assert_value("value_option_nonzero_none", None::<NonZeroU32>);
+    assert_value("value_option_nonzero_some", NonZeroU32::new(9));
+    assert!(Option::<NonZeroU32>::decode(&[1, 0, 0, 0, 0]).is_err());
+    assert_value(
+        "value_niched_none",
+        Niched {
+            boxed: None,
+            count: None,
+        },
+    );
+    assert_value(
+        "value_niched_some",
+        Niched {
+            boxed: Some(Box::new(7)),
+            count: NonZeroU32::new(9),
+        },
+    );
+    let none = NichedText { text: None }.encode().expect("encodes");
+    assert_eq!(hex(&none), "01 00 00 00 00 00 00 00");
+    let some = NichedText {
+        text: Some(Box::from("hi")),
+    };
+    assert_eq!(
+        hex(&some.encode().expect("encodes")),
+        "68 69 fe ff ff ff 02 00 00 00"
+    );
+}
+
+#[test]
+fn arrays_are_their_elements_inline() {
+    assert_value("value_array_u16", [1u16, 2, 3]);
+    assert_value(
+        "value_array_string",
+        [String::from("a"), String::from("long enough string")],
+    );
+}
+
+#[test]
+fn results_are_enums_of_two_variants() {
+    assert_value("value_result_ok", Ok::<u32, String>(7));
+    assert_value("value_result_err", Err::<u32, String>(String::from("oops")));
+    assert!(Result::<u32, String>::decode(&[2, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+}
+
+#[test]
+fn arcs_to_one_value_share_its_bytes() {
+    let seven = Arc::new(7u32);
+    assert_value("value_arc_shared", (Arc::clone(&seven), seven));
+    let (a, b) = <(Arc<u32>, Arc<u32>)>::decode(vector("value_arc_shared")).expect("validates");
+    assert!(Arc::ptr_eq(&a, &b), "one value in the archive is one Arc");
+    let apart = (Arc::new(7u32), Arc::new(7u32)).encode().expect("encodes");
+    assert_eq!(
+        hex(&apart),
+        "07 00 00 00 07 00 00 00 f8 ff ff ff f8 ff ff ff"
+    );
+    // A zero-sized value gets a byte of its own; unsized values carry their length.
+    assert_eq!(
+        hex(&Arc::new(()).encode().expect("encodes")),
+        "00 ff ff ff ff"
+    );
+    let text = Arc::<str>::from("hi").encode().expect("encodes");
+    assert_eq!(hex(&text), "68 69 fe ff ff ff 02 00 00 00");
+    // One position read as two types is refused.
+    assert!(<(Arc<u32>, Arc<i32>)>::decode(vector("value_arc_shared")).is_err());
+}
+
+/// `HashMap::new` gives each map its own random hasher, so each iterates (and rkyv inserts) in its
+/// own order: a vector whose keys never compete for a slot encodes the same whatever that order.
+fn assert_every_order<T: Codable + PartialEq + Debug>(name: &str, make: impl Fn() -> T) {
+    for _ in 0..32 {
+        assert_value(name, make());
+    }
+}
+
+#[test]
+fn hash_maps_and_sets_are_swiss_tables() {
+    assert_value("value_hashmap_empty", HashMap::<String, u32>::new());
+    assert_every_order("value_hashmap_one", || {
+        HashMap::from([(String::from("a"), 1u32)])
+    });
+    assert_every_order("value_hashmap_three", || {
+        HashMap::from([
+            (String::from("one"), 1u32),
+            (String::from("two"), 2),
+            (String::from("a key longer than eight"), 3),
+        ])
+    });
+    assert_every_order("value_hashset_u32", || HashSet::from([1u32, 2, 3]));
+}
+
+#[test]
+fn fx_known_answers_in_the_document_are_rkyvs_hasher() {
+    use rkyv::hash::{FxHasher64, hash_value};
+    for line in [
+        format!("`fx(1u32) = {:016x}`", hash_value::<u32, FxHasher64>(&1)),
+        format!("`fx(\"a\") = {:016x}`", hash_value::<str, FxHasher64>("a")),
+    ] {
+        assert!(PROTOCOL_MD.contains(&line), "PROTOCOL.md lacks {line}");
+    }
+    // What the vectors' tables were placed by.
+    for (key, hash) in [
+        ("one", 0x0ba4_e8cd_c93d_4bf8u64),
+        ("two", 0x4ff0_e945_ba95_1d2f),
+        ("a key longer than eight", 0xf87e_5ba9_04c5_e9fa),
+    ] {
+        assert_eq!(hash_value::<String, FxHasher64>(&String::from(key)), hash);
+        assert!(PROTOCOL_MD.contains(&format!("`{hash:016x}`")));
+    }
+}
+
+#[test]
+fn hash_tables_are_checked_but_never_probed() {
+    let one = vector("value_hashmap_one");
+    let root = one.len() - 12;
+    let control = 24; // after the two 12-byte buckets
+    let decoded = |bytes: &[u8]| HashMap::<String, u32>::decode(bytes);
+    let expected = HashMap::from([(String::from("a"), 1u32)]);
+
+    // The entry moved from slot 1 to slot 0, with another control byte: not where rkyv puts it,
+    // but the receiver reads every full slot and never looks a key up.
+    let mut moved = one.to_vec();
+    moved.copy_within(0..12, 12);
+    moved[..12].fill(0);
+    moved[control..control + 4].copy_from_slice(&[0x00, 0xff, 0x00, 0xff]);
+    assert_eq!(decoded(&moved), Ok(expected));
+
+    // Refused: a length that is not below the capacity, a length that is not the number of full
+    // slots, and a repeated control byte that does not repeat.
+    let mut full = one.to_vec();
+    full[root + 4] = 2;
+    assert!(decoded(&full).is_err());
+    let mut miscounted = one.to_vec();
+    miscounted[control] = 0x12;
+    miscounted[control + 2] = 0x12;
+    assert!(decoded(&miscounted).is_err());
+    let mut unrepeated = one.to_vec();
+    unrepeated[control + 3] = 0xff;
+    assert!(decoded(&unrepeated).is_err());
+
+    // A key twice (slot 3's "two" made "one"): the later slot's value wins.
+    let mut twice = vector("value_hashmap_three").to_vec();
+    twice[23..26].copy_from_slice(b"one");
+    assert_eq!(
+        decoded(&twice),
+        Ok(HashMap::from([
+            (String::from("one"), 2),
+            (String::from("a key longer than eight"), 3),
+        ]))
+    );
+}
+
+#[test]
+fn btree_maps_and_sets_are_b_trees_of_five_entries_a_node() {
+    assert_value("value_btreemap_empty", BTreeMap::<u32, String>::new());
+    assert_value(
+        "value_btreemap_two",
+        BTreeMap::from([(1u32, String::from("one")), (2, String::from("two"))]),
+    );
+    assert_value(
+        "value_btreeset_seven",
+        (1u32..=7).collect::<BTreeSet<u32>>(),
+    );
+
+    let seven = vector("value_btreeset_seven");
+    let mut miscounted = seven.to_vec();
+    let root = seven.len() - 8;
+    miscounted[root + 4] = 6;
+    assert!(BTreeSet::<u32>::decode(&miscounted).is_err());
+    let mut overfull = seven.to_vec();
+    overfull[21] = 6; // the leaf's count
+    assert!(BTreeSet::<u32>::decode(&overfull).is_err());
+
+    // Keys out of order are not refused; a key twice keeps its last value.
+    let two = vector("value_btreemap_two");
+    let mut swapped = two.to_vec();
+    swapped[1] = 2;
+    swapped[5] = 1;
+    assert_eq!(
+        BTreeMap::<u32, String>::decode(&swapped),
+        Ok(BTreeMap::from([
+            (2, String::from("one")),
+            (1, String::from("two"))
+        ]))
+    );
+    let mut twice = two.to_vec();
+    twice[5] = 1;
+    assert_eq!(
+        BTreeMap::<u32, String>::decode(&twice),
+        Ok(BTreeMap::from([(1, String::from("two"))]))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ fn fields_shape(fields: &Fields, krate: &CratePath) -> TokenStream {
         let at = private_at(krate, ty.span());
         match rkyv_with(field) {
             Some(with) => {
-                let suffix = format!(" with {}", compact_text(&with));
+                let suffix = format!(" with {}", wrapper_name(&with));
                 quote_spanned! {ty.span()=>
                     |__shapes: &mut #at::Shapes, __out: &mut ::std::string::String| {
                         <#ty as #at::Shape>::write_shape(__shapes, __out);
@@ -162,6 +162,19 @@ fn fields_shape(fields: &Fields, krate: &CratePath) -> TokenStream {
             quote!(#private::Fields::Unnamed(&[#(#entries),*]))
         }
         Fields::Unit => quote!(#private::Fields::Unit),
+    }
+}
+
+/// A wrapper as the schema text writes it: its last path segment, with its generic arguments
+/// (`rkyv::with::Niche` and `Niche` are both `Niche`).
+fn wrapper_name(with: &syn::Type) -> String {
+    match with {
+        syn::Type::Path(path) if path.qself.is_none() => path
+            .path
+            .segments
+            .last()
+            .map_or_else(|| compact_text(with), compact_text),
+        other => compact_text(other),
     }
 }
 

@@ -10,11 +10,23 @@ use crate::model::{CodableItem, CratePath};
 
 const PLACEMENT: &str = "#[codable] goes on a struct or enum: it derives the type's wire encoding";
 
+/// The most variants an enum can have: its archived tag is one byte (docs/PROTOCOL.md §4.3).
+const MAX_VARIANTS: usize = 256;
+
+const TOO_MANY_VARIANTS: &str = "a #[codable] enum has at most 256 variants: the variant travels as a \
+                                 one-byte tag (docs/PROTOCOL.md §4.3); group some variants into an \
+                                 enum of their own, held by one variant";
+
 /// Parses `#[codable(args)]` on `item`.
 pub(crate) fn parse(args: TokenStream, item: &Item) -> syn::Result<CodableItem> {
     let ctxt = Ctxt::new();
     let krate = parse_crate_only(&ctxt, "codable", args);
     let codable = match item {
+        // rkyv's derive would refuse it too, but among hundreds of follow-on errors.
+        Item::Enum(e) if e.variants.len() > MAX_VARIANTS => {
+            ctxt.error_spanned_by(&e.ident, TOO_MANY_VARIANTS);
+            None
+        }
         Item::Struct(_) | Item::Enum(_) => Some(mark_recursion(item.clone(), krate)),
         other => {
             ctxt.error_spanned_by(item_head(other), PLACEMENT);
@@ -138,6 +150,21 @@ mod tests {
         )
         .unwrap();
         assert!(!plain.recursive);
+    }
+
+    #[test]
+    fn enums_of_up_to_256_variants_are_accepted_and_wider_ones_refused() {
+        let enum_of = |count: usize| -> Item {
+            let variants = (0..count).map(|i| quote::format_ident!("V{i}"));
+            syn::parse_quote!(
+                enum Wide { #(#variants),* }
+            )
+        };
+        assert!(errors(TokenStream::new(), enum_of(MAX_VARIANTS)).is_empty());
+        assert_eq!(
+            errors(TokenStream::new(), enum_of(MAX_VARIANTS + 1)),
+            [TOO_MANY_VARIANTS]
+        );
     }
 
     #[test]

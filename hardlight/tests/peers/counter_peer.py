@@ -2,40 +2,14 @@
 
 Usage: counter_peer.py HOST PORT. Talks to a server of the counter service over TLS (any certificate),
 checks the documented behaviour for honest and hostile input, and exits non-zero on any mismatch."""
-import os, socket, ssl, struct, sys, base64
+import os, struct, sys
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hlwire  # the WebSocket client and frame helpers shared with kinds_peer.py
+from hlwire import send, recv, expect_close
 host, port = sys.argv[1], int(sys.argv[2])
 def connect(protocols):
-    raw = socket.create_connection((host, port), timeout=5)
-    ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-    s = ctx.wrap_socket(raw, server_hostname="localhost")
-    key = base64.b64encode(os.urandom(16)).decode()
-    req = (f"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
-    if protocols: req += f"Sec-WebSocket-Protocol: {protocols}\r\n"
-    s.sendall((req + "\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(1)
-        if not chunk: break
-        head += chunk
-    return s, head.decode(errors="replace")
-def send(s, payload, opcode=2):
-    mask = os.urandom(4); n = len(payload)
-    hdr = bytes([0x80 | opcode])
-    hdr += bytes([0x80 | n]) if n < 126 else (bytes([0x80 | 126]) + struct.pack(">H", n) if n < 65536 else bytes([0x80|127]) + struct.pack(">Q", n))
-    s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-def recv_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c: raise EOFError
-        b += c
-    return b
-def recv(s):
-    h = recv_exact(s, 2); op = h[0] & 0xF; n = h[1] & 0x7F
-    if n == 126: n = struct.unpack(">H", recv_exact(s, 2))[0]
-    elif n == 127: n = struct.unpack(">Q", recv_exact(s, 8))[0]
-    return op, recv_exact(s, n)
+    return hlwire.connect(host, port, protocols)
 GOOD = "hardlight.v1, hardlight.schema.2eb92116574677d2"
 # 1. honest: new_counter (method 0, no args), increment(5) (method 1), get (method 3)
 s, head = connect(GOOD)
@@ -55,10 +29,6 @@ while len(got) < 3:
 assert got[1] == (0, b"") and got[2] == (0, b""), got
 assert got[3] == (0, struct.pack("<I", 5)), got[3]
 # 2. hostile: reused call id, text frame, garbage, wrong schema, unknown version, no subprotocol
-def expect_close(s):
-    while True:
-        op, f = recv(s)
-        if op == 8: return struct.unpack(">H", f[:2])[0], f[2:].decode()
 for name, payload, opcode, code in [
         ("text", b"hi", 1, 1003), ("garbage", b"\xff\x00\x01", 2, 1002),
         ("truncated call", b"\x01\x00\x01", 2, 1002), ("bad flags", b"\x01\x80" + b"\0" * 6, 2, 1002),
