@@ -106,6 +106,7 @@ const VECTORS: &[&str] = &[
     "event_counter_incremented",
     "reply_ok_long",
     "reply_ok_long_deflate",
+    "schema_frame",
 ];
 
 mod common;
@@ -534,6 +535,7 @@ fn handshake_refusals_in_the_document_are_the_servers() {
                 selected,
                 code,
                 reason,
+                ..
             } => {
                 assert_eq!(
                     (selected.as_str(), code),
@@ -1355,4 +1357,16 @@ fn the_deadline_example_is_what_the_client_sends() {
     );
     // The deadline flag is for CALL only.
     assert!(decode_client(&[0x02, 0x02, 0x07, 0x00, 0x00, 0x00]).is_err());
+}
+
+#[test]
+fn schema_frame_vector_is_what_the_server_sends() {
+    let frame = hardlight::__private::wire::frame::encode_schema(["service A\n"]).unwrap();
+    assert_vector("schema_frame", &frame);
+    match decode_server(vector("schema_frame")).expect("a server frame") {
+        ServerFrame::Schema(archive) => {
+            assert_eq!(<Vec<String>>::decode(archive).unwrap(), ["service A\n"]);
+        }
+        other => panic!("expected SCHEMA, got {other:?}"),
+    }
 }

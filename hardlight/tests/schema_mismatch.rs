@@ -1,6 +1,7 @@
 //! A client whose schema differs from the server's is refused with 4001, and learns what differs:
-//! the server sends the schema texts of the services it hosts before the close (a `SCHEMA` frame),
-//! and the client names the first method or type that differs, with both sides' definitions.
+//! asked to (`hardlight.explain` in the offer, which the client always sends), the server sends the
+//! schema texts of the services it hosts before the close (a `SCHEMA` frame), and the client names
+//! the first method or type that differs, with both sides' definitions.
 mod common;
 
 use common::counter::CounterHandler;
@@ -66,7 +67,11 @@ async fn a_refused_client_names_the_type_that_differs() {
 #[tokio::test]
 async fn the_schema_frame_holds_the_hosted_services_texts_then_the_server_closes() {
     let server = counter_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
-    let offer = ["hardlight.v1", "hardlight.schema.0000000000000001"];
+    let offer = [
+        "hardlight.v1",
+        "hardlight.schema.0000000000000001",
+        "hardlight.explain",
+    ];
     let mut ws = within("upgrade", raw_connect(server.port, &offer))
         .await
         .expect("the upgrade completes");
@@ -90,10 +95,29 @@ async fn the_schema_frame_holds_the_hosted_services_texts_then_the_server_closes
 }
 
 #[tokio::test]
+async fn a_peer_that_does_not_ask_gets_only_the_close() {
+    let server = counter_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let offer = ["hardlight.v1", "hardlight.schema.0000000000000001"];
+    let mut ws = within("upgrade", raw_connect(server.port, &offer))
+        .await
+        .expect("the upgrade completes");
+    match within("the close", ws.next()).await {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(u16::from(frame.code), close::SCHEMA_MISMATCH);
+        }
+        other => panic!("expected only the 4001 close, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_server_told_not_to_explain_sends_only_the_close() {
     let config = ServerConfig::new_self_signed("127.0.0.1:0").explain_schema_mismatch(false);
     let server = counter_server(config).await;
-    let offer = ["hardlight.v1", "hardlight.schema.0000000000000001"];
+    let offer = [
+        "hardlight.v1",
+        "hardlight.schema.0000000000000001",
+        "hardlight.explain",
+    ];
     let mut ws = within("upgrade", raw_connect(server.port, &offer))
         .await
         .expect("the upgrade completes");

@@ -21,7 +21,6 @@ use super::connection::Connection;
 use super::handler::{Factory, Handler};
 use super::io::Io;
 use crate::contract::ServiceSchema;
-use crate::wire::close;
 use crate::wire::frame::encode_schema;
 use crate::wire::handshake::Negotiation;
 
@@ -98,14 +97,19 @@ pub(crate) async fn serve_admitted(
             service,
             compression,
         } => (service, compression),
-        Negotiation::Refuse { code, reason, .. } => {
+        Negotiation::Refuse {
+            code,
+            reason,
+            explain,
+            ..
+        } => {
             tracing::debug!(code, %reason, "handshake refused");
             let frame = CloseFrame {
                 code: code.into(),
                 reason: reason.into(),
             };
             let refuse = async {
-                if code == close::SCHEMA_MISMATCH && shared.config.explain_schema_mismatch {
+                if explain && shared.config.explain_schema_mismatch {
                     send_schemas(&shared, &mut ws).await;
                 }
                 ws.close(Some(frame)).await

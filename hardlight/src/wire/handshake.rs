@@ -5,6 +5,8 @@
 //! - [`PROTOCOL_TOKEN`] (required; the server selects it in its response),
 //! - `hardlight.schema.<16 lowercase hex digits>`: the fingerprint of the service it was built from,
 //! - optionally `hardlight.deflate.<1-9>`: compression at that level;
+//! - optionally [`EXPLAIN_TOKEN`]: if the server refuses the fingerprint, send the schema texts of
+//!   its services first (a `SCHEMA` frame), so that the client can say what differs;
 //! - optionally `hardlight-auth.<token>`: a token for the server's authentication hook
 //!   ([`super::auth`]), which the server never selects.
 //!
@@ -24,6 +26,9 @@ pub const VERSION_PREFIX: &str = "hardlight.v";
 pub const SCHEMA_PREFIX: &str = "hardlight.schema.";
 /// Prefix of the compression parameter.
 pub const DEFLATE_PREFIX: &str = "hardlight.deflate.";
+/// Asks a server that refuses the offered fingerprint to send its services' schema texts first.
+/// A server that does not know it ignores it, as it ignores every unknown token.
+pub const EXPLAIN_TOKEN: &str = "hardlight.explain";
 
 /// FNV-1a, 64 bits: the schema fingerprint of a service is this hash of its canonical schema text.
 ///
@@ -51,6 +56,7 @@ pub fn client_offer(fingerprint: u64, compression: Option<u8>) -> Vec<String> {
     let mut offer = vec![
         PROTOCOL_TOKEN.to_owned(),
         format!("{SCHEMA_PREFIX}{fingerprint:016x}"),
+        EXPLAIN_TOKEN.to_owned(),
     ];
     if let Some(level) = compression {
         offer.push(format!("{DEFLATE_PREFIX}{level}"));
@@ -77,6 +83,9 @@ pub enum Negotiation {
         code: u16,
         /// Human-readable reason (at most 123 bytes, the WebSocket limit).
         reason: String,
+        /// A schema refusal (4001) of a client that offered [`EXPLAIN_TOKEN`]: the server may send
+        /// its services' schema texts before the close.
+        explain: bool,
     },
     /// Not a hardlight client: answer the HTTP request with 400 and this text.
     NotHardlight(String),
@@ -122,14 +131,15 @@ pub fn negotiate<'a>(
             .collect::<Vec<_>>()
             .join(" or ")
     };
+    let explain = tokens.contains(&EXPLAIN_TOKEN);
     let Some(client) = schema else {
-        return refuse(
+        return refuse_schema(
             selected,
-            close::SCHEMA_MISMATCH,
             format!(
                 "missing schema fingerprint: offer {SCHEMA_PREFIX}{}",
                 served_list()
             ),
+            explain,
         );
     };
     match served.iter().position(|&f| f == client) {
@@ -137,13 +147,13 @@ pub fn negotiate<'a>(
             service,
             compression: level.filter(|_| allow_compression),
         },
-        None => refuse(
+        None => refuse_schema(
             selected,
-            close::SCHEMA_MISMATCH,
             format!(
                 "schema mismatch: client {client:016x}, server {}",
                 served_list()
             ),
+            explain,
         ),
     }
 }
@@ -188,11 +198,22 @@ fn parse_fingerprint(hex: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
+/// A 4001 refusal; `explain` if the client asked for the server's schema texts.
+fn refuse_schema(selected: &str, reason: String, explain: bool) -> Negotiation {
+    Negotiation::Refuse {
+        selected: selected.to_owned(),
+        code: close::SCHEMA_MISMATCH,
+        reason: close::truncate_reason(reason),
+        explain,
+    }
+}
+
 fn refuse(selected: &str, code: u16, reason: String) -> Negotiation {
     Negotiation::Refuse {
         selected: selected.to_owned(),
         code,
         reason: close::truncate_reason(reason),
+        explain: false,
     }
 }
 
