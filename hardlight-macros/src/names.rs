@@ -20,7 +20,7 @@ pub(crate) fn client(service: &Ident) -> Ident {
 ///
 /// The engine, `hardlight::client::Client`, has a public method for each name after `with_timeout`;
 /// one added there must be forwarded by the generated client, and named here.
-pub(crate) const CLIENT_METHODS: [&str; 12] = [
+pub(crate) const CLIENT_METHODS: [&str; 13] = [
     "new",
     "new_self_signed",
     "with_timeout",
@@ -29,6 +29,7 @@ pub(crate) const CLIENT_METHODS: [&str; 12] = [
     "disconnect",
     "closed",
     "is_connected",
+    "server_schemas",
     "state",
     "watch_state",
     "subscribe",

@@ -6,7 +6,9 @@
 
 pub use rkyv;
 
-pub use crate::client::{Client, ClientConfig, ConnectionEvents, StateWatcher, Subscription};
+pub use crate::client::{
+    Client, ClientConfig, ConnectionEvents, OfferedService, StateWatcher, Subscription,
+};
 pub use crate::contract::{
     Args, CallFuture, Dispatch, DispatchError, EmittedBy, MethodReturn, OnewayFuture, Schema,
     SchemaWriter, ServiceSchema, call, decode_args, oneway,

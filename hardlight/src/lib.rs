@@ -91,7 +91,7 @@ pub use client::{
     ClientConfig, ConnectionEvent, ConnectionEvents, Reconnect, RecvError, StateWatcher,
     Subscription, WhenDisconnected,
 };
-pub use contract::{fingerprint, schema};
+pub use contract::schema::{fingerprint, schema};
 pub use error::{
     CallError, ClosedError, ConnectError, Error, HandlerError, HandlerResult, ProtocolError,
     RpcError, TransportError,

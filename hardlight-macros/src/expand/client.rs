@@ -109,6 +109,13 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
                 self.#inner.is_connected()
             }
 
+            /// The services the server said it hosts when it last refused this client's schema
+            /// (close code 4001): names, fingerprints and schema texts. Empty if it never did or
+            /// did not say.
+            #vis fn server_schemas(&self) -> ::std::vec::Vec<#private::OfferedService> {
+                self.#inner.server_schemas()
+            }
+
             /// The client's copy of the connection state: the snapshot from connecting, with every
             /// change the server sent since. A change made by a call is already here when the call
             /// returns.

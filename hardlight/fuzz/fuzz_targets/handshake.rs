@@ -51,8 +51,13 @@ fuzz_target!(|data: &[u8]| {
             selected,
             code,
             reason,
+            explain,
         } => {
             assert!(reason.len() <= 123, "reason of {} bytes", reason.len());
+            assert!(
+                !explain || code == close::SCHEMA_MISMATCH,
+                "schema texts offered for a refusal with code {code}"
+            );
             assert!(
                 tokens.contains(&selected.as_str()),
                 "selected {selected:?} was not offered"

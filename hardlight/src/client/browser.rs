@@ -140,7 +140,7 @@ async fn establish<S: ?Sized + ServiceSchema + 'static>(
                 return Err(expected_hello().into());
             }
             Some(SocketEvent::Close { code, reason }) => {
-                return Err(before.closed::<S>(Some(code), reason));
+                return Err(before.closed(Some(code), reason, mirror));
             }
             Some(SocketEvent::Overflow) => return Err(ConnectError::LimitExceeded(fell_behind())),
             Some(SocketEvent::Open | SocketEvent::Failed) | None => {

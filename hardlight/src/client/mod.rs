@@ -10,6 +10,7 @@
 #[cfg(hardlight_browser)]
 mod browser;
 mod config;
+mod discovery;
 mod driver;
 mod lifecycle;
 #[cfg(hardlight_native)]
@@ -33,6 +34,7 @@ pub use config::{
     ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_BUFFER, DEFAULT_MAX_MESSAGE_SIZE,
     WhenDisconnected,
 };
+pub use discovery::{OfferedService, offered_services};
 pub use lifecycle::{ConnectionEvent, ConnectionEvents};
 pub use reconnect::Reconnect;
 pub use subscription::{RecvError, StateWatcher, Subscription};
@@ -79,6 +81,9 @@ struct Inner<S: ?Sized + ServiceSchema> {
 pub(crate) struct Mirror<S: ?Sized + ServiceSchema> {
     state: watch::Sender<S::State>,
     events: broadcast::Sender<Event<S::Event>>,
+    /// The schema texts of the services a server hosts, as it sent them when it last refused this
+    /// client's fingerprint.
+    server_schemas: std::sync::Mutex<Vec<String>>,
 }
 
 /// Where the client's connection is.
@@ -140,6 +145,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
                 mirror: Mirror {
                     state: watch::channel(S::State::default()).0,
                     events: broadcast::channel(config.event_buffer).0,
+                    server_schemas: std::sync::Mutex::new(Vec::new()),
                 },
                 connected_once: AtomicBool::new(false),
                 events: broadcast::channel(lifecycle::EVENT_BUFFER).0,
@@ -182,6 +188,18 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         self.inner.emit(ConnectionEvent::Connected);
         rt::spawn(reconnect::supervise(Arc::downgrade(&self.inner), session));
         Ok(())
+    }
+
+    /// The services the server said it hosts when it last refused this client's schema
+    /// (`ConnectError::HandshakeRefused` with code 4001): their names, fingerprints and schema
+    /// texts, to compare with [`schema`](fn@crate::schema)`::<S>()`. Empty if it never refused this
+    /// client, or did not say (`ServerConfig::explain_schema_mismatch(false)`, or a server that
+    /// does not know the `SCHEMA` frame).
+    pub fn server_schemas(&self) -> Vec<OfferedService> {
+        crate::locks::lock(&self.inner.mirror.server_schemas)
+            .iter()
+            .map(|text| OfferedService::from_text(text))
+            .collect()
     }
 
     /// Closes the connection (and stops reconnecting). Calls in flight fail with

@@ -102,7 +102,7 @@ where
             }
             Some(Ok(Message::Close(frame))) => {
                 let (code, reason) = close_parts(frame);
-                return Err(before.closed::<S>(code, reason));
+                return Err(before.closed(code, reason, mirror));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(_)) => return Err(expected_hello().into()),

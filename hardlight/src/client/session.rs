@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot, watch};
 
+use super::Mirror;
 use crate::contract::compare::first_difference;
 use crate::contract::{MethodReturn, ServiceSchema};
 use crate::error::{CallError, ConnectError, ProtocolError, RpcError, TransportError};
@@ -480,11 +481,16 @@ impl BeforeHello {
     /// The error for a connection the server closed before its `HELLO`: a handshake refusal for
     /// the refusal codes, a plain close otherwise. A schema refusal the server explained says what
     /// differs between its services and `S`.
+    /// The texts are kept in `mirror`, for [`Client::server_schemas`](super::Client::server_schemas).
     pub(crate) fn closed<S: ?Sized + ServiceSchema>(
         self,
         code: Option<u16>,
         reason: String,
+        mirror: &Mirror<S>,
     ) -> ConnectError {
+        if code == Some(close::SCHEMA_MISMATCH) {
+            crate::locks::lock(&mirror.server_schemas).clone_from(&self.schemas);
+        }
         match code {
             Some(close::SCHEMA_MISMATCH) if !self.schemas.is_empty() => {
                 let reason = match first_difference(S::schema().text(), &self.schemas) {

@@ -17,6 +17,6 @@ pub mod schema;
 pub use dispatch::{
     Args, CallFuture, Dispatch, DispatchError, OnewayFuture, call, decode_args, oneway,
 };
-pub use schema::{
-    EmittedBy, MethodReturn, Schema, SchemaWriter, ServiceSchema, fingerprint, schema,
-};
+// `schema::schema` and `schema::fingerprint` are re-exported at the crate root only: here, `schema`
+// names the module.
+pub use schema::{EmittedBy, MethodReturn, Schema, SchemaWriter, ServiceSchema};

@@ -212,7 +212,7 @@ impl Server {
             _event: PhantomData,
             shared: Shared {
                 config,
-                fingerprints: vec![crate::contract::fingerprint::<H::Service>()],
+                fingerprints: vec![crate::contract::schema::fingerprint::<H::Service>()],
                 services: vec![Box::new(factory)],
                 registry: Arc::new(registry),
                 stats,
