@@ -88,6 +88,25 @@ mod respelled {
     }
 }
 
+/// The same service, written by hand: other argument names, doc comments, the types taken from
+/// another module (`base`), `Topic` by another path.
+mod renamed_arguments {
+    use hardlight::{HandlerResult, rpc};
+
+    use super::base::{Marker, Point};
+
+    /// A map of markers.
+    #[rpc(events = Marker)]
+    pub trait Map {
+        /// Places a marker at `position` in `channel`.
+        async fn place(
+            &self,
+            position: Point,
+            channel: ::hardlight::topic::Topic,
+        ) -> HandlerResult<Vec<Marker>>;
+    }
+}
+
 /// A recursive type, and one type of the same name from another module.
 mod recursive {
     use hardlight::{HandlerResult, codable, rpc};
@@ -149,6 +168,14 @@ fn paths_and_aliases_do_not_change_the_fingerprint() {
     );
     assert_eq!(
         fingerprint::<dyn respelled::Map>(),
+        fingerprint::<dyn base::Map>()
+    );
+}
+
+#[test]
+fn argument_names_docs_and_modules_do_not_change_the_fingerprint() {
+    assert_eq!(
+        fingerprint::<dyn renamed_arguments::Map>(),
         fingerprint::<dyn base::Map>()
     );
 }

@@ -239,7 +239,7 @@ impl ClientConfig {
     /// start, waiting for a free slot included. A call past it fails with
     /// [`RpcError::Timeout`](crate::RpcError::Timeout) and the server is told to stop it. The time
     /// left travels with the call, so the server stops it too and its handler can read it
-    /// ([`call_deadline`](crate::server::call_deadline)). A one-way message not written to the
+    /// (`hardlight::call_deadline`, on the server). A one-way message not written to the
     /// connection by then fails with `RpcError::Timeout` too. Override it per handle with
     /// [`Client::with_timeout`](crate::client::Client::with_timeout).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
