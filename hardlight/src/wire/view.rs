@@ -69,7 +69,7 @@ impl<T: Codable> Archived<T> {
     ///
     /// # Errors
     /// When `value` cannot be encoded, or is nested deeper than
-    /// [`DEFAULT_MAX_DEPTH`](super::codec::DEFAULT_MAX_DEPTH).
+    /// [`DEFAULT_MAX_DEPTH`].
     pub fn new(value: &T) -> Result<Self, EncodeError> {
         let bytes = Bytes::from(value.encode()?);
         Self::from_bytes(bytes)
@@ -77,7 +77,7 @@ impl<T: Codable> Archived<T> {
     }
 
     /// Validates `bytes` as an archive of `T` nested at most
-    /// [`DEFAULT_MAX_DEPTH`](super::codec::DEFAULT_MAX_DEPTH) levels deep, and views it in place.
+    /// [`DEFAULT_MAX_DEPTH`] levels deep, and views it in place.
     ///
     /// # Errors
     /// When the bytes are not a valid archive of `T`, or are nested too deep.
