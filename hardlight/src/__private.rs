@@ -38,12 +38,31 @@ impl<T: ?Sized> ShapeOf<T> {
     pub const NEW: Self = Self(core::marker::PhantomData);
 }
 
-impl<T: Codable> ShapeOf<T> {
-    /// `T`'s shape.
+impl<T: WireValue> ShapeOf<T> {
+    /// `T`'s shape (a view's is its owned type's).
     pub fn get(&self) -> ShapeFn {
-        T::SHAPE
+        <T as WireValue>::SHAPE
     }
 }
+
+/// The shape of a method's return type `R` in generated code: `ReturnShapeOf::<R>::NEW.get()`,
+/// written with its wire types (a view as its owned type); [`NoShape::get`] when `R` is not a
+/// `MethodReturn`.
+pub struct ReturnShapeOf<T: ?Sized>(core::marker::PhantomData<fn() -> *const T>);
+
+impl<T: ?Sized> ReturnShapeOf<T> {
+    /// The one value.
+    pub const NEW: Self = Self(core::marker::PhantomData);
+}
+
+impl<R: MethodReturn> ReturnShapeOf<R> {
+    /// `R`'s shape.
+    pub fn get(&self) -> ShapeFn {
+        R::SHAPE
+    }
+}
+
+impl<T: ?Sized> NoShape for ReturnShapeOf<T> {}
 
 /// The fallback of [`ShapeOf::get`] for a type without a shape (only in programs that do not
 /// compile).
@@ -55,7 +74,8 @@ pub trait NoShape {
 }
 
 impl<T: ?Sized> NoShape for ShapeOf<T> {}
-pub use crate::wire::{Codable, Compression, DecodeError, EncodeError};
+pub use crate::wire::view::{WireArgs, WireValue};
+pub use crate::wire::{Archived, Codable, Compression, DecodeError, EncodeError};
 pub use std::sync::{Arc, OnceLock};
 
 /// The wire format's internals, for the crate's own tests, fuzz targets and benchmarks: frame

@@ -43,7 +43,7 @@
 //! ## Module map
 //! From the bottom up (`docs/ARCHITECTURE.md` has the layers and a call's path through them):
 //! - [`wire`]: the wire format (frames, handshake tokens, encoding with validation and a depth
-//!   bound, compression, close codes, where tokens travel).
+//!   bound, zero-copy views ([`Archived`]), compression, close codes, where tokens travel).
 //! - [`contract`]: what `#[rpc]` generates against, below both ends: a service's schema and the
 //!   dispatch of a call to a handler.
 //! - [`events`], [`state`], [`topic`]: what handlers work with: topics and their subscribers, the
@@ -117,7 +117,7 @@ pub use state::{StateHandle, StateWriteGuard};
 pub use tls::{CertFingerprint, ServerTls, ServerTrust, TlsError};
 pub use topic::Topic;
 pub use wire::TokenCarrier;
-pub use wire::{Codable, Compression};
+pub use wire::{Archived, Codable, Compression};
 
 /// The `http` crate's types that [`UpgradeRequest`] hands out (`HeaderMap`, `HeaderValue`, ...), so
 /// that applications need no `http` dependency of their own.

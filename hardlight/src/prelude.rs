@@ -30,8 +30,8 @@
 #[cfg(hardlight_native)]
 pub use crate::factory;
 pub use crate::{
-    CallError, ClientConfig, Compression, ConnectError, HandlerError, HandlerResult, RpcError,
-    Topic, codable, connection_state, oneway, rpc, rpc_handler,
+    Archived, CallError, ClientConfig, Compression, ConnectError, HandlerError, HandlerResult,
+    RpcError, Topic, codable, connection_state, oneway, rpc, rpc_handler,
 };
 #[cfg(hardlight_native)]
 pub use crate::{

@@ -9,16 +9,24 @@ use syn::{GenericArgument, PathArguments, Type};
 use super::private_at;
 use crate::model::Service;
 
-/// What the generated dispatch and client need of the user's types: each argument type is
-/// `Codable`, and each return type is a `MethodReturn` whose success and error types are `Codable`.
+/// What the generated dispatch and client need of the user's types: each argument type is a
+/// `WireValue` (a `Codable` type, or a view of one: `Archived<T>`), and each return type is a
+/// `MethodReturn` whose success and error types are too.
 ///
 /// Stated as `where` clauses of the generated impls, each spanned at the user's type, so that a type
 /// that does not qualify is reported once, there, with the runtime trait's explanation ("add
 /// #[codable]"); the bodies, which assume the clauses, then report nothing more. Each argument is
-/// checked on its own (the tuple they travel as is `Codable` when each of them is), and so are the
+/// checked on its own (the tuple they travel as is `WireArgs` when each of them is a `WireValue`), and so are the
 /// type arguments of a return type written `HandlerResult<T>` or `Result<T, E>`: the error names the
 /// user's type rather than the `Result` around it. Identical clauses are given once.
 pub(super) fn wire_bounds(service: &Service) -> Vec<TokenStream> {
+    let wire_value = |ty: &Type| {
+        let private = private_at(&service.krate, ty.span());
+        quote_spanned! {ty.span()=>
+            #ty: #private::WireValue
+        }
+    };
+    // The error type of a `Result` is codable (never a view): as `MethodReturn` requires.
     let codable = |ty: &Type| {
         let private = private_at(&service.krate, ty.span());
         quote_spanned! {ty.span()=>
@@ -27,9 +35,13 @@ pub(super) fn wire_bounds(service: &Service) -> Vec<TokenStream> {
     };
     let mut bounds = Vec::new();
     for method in &service.methods {
-        bounds.extend(method.args.iter().map(|arg| codable(&arg.ty)));
+        bounds.extend(method.args.iter().map(|arg| wire_value(&arg.ty)));
         if let Some(output) = method.output() {
-            bounds.extend(result_type_arguments(output).map(codable));
+            bounds.extend(
+                result_type_arguments(output)
+                    .enumerate()
+                    .map(|(i, ty)| if i == 0 { wire_value(ty) } else { codable(ty) }),
+            );
             let private = private_at(&service.krate, output.span());
             bounds.push(quote_spanned! {output.span()=>
                 #output: #private::MethodReturn

@@ -192,7 +192,7 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
             #vis async fn #name(
                 &self #(, #params)*
             ) -> ::core::result::Result<(), #private::RpcError> {
-                self.#inner.notify::<(#(#tys,)*)>(#index, &(#(#idents,)*)).await
+                self.#inner.notify::<(#(#tys,)*)>(#index, (#(#idents,)*)).await
             }
         };
     };
@@ -208,7 +208,7 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
             #method_return::Ok,
             #private::CallError<#method_return::Err>,
         > {
-            self.#inner.call::<(#(#tys,)*), #output>(#index, &(#(#idents,)*)).await
+            self.#inner.call::<(#(#tys,)*), #output>(#index, (#(#idents,)*)).await
         }
     }
 }

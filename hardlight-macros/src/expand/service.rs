@@ -129,7 +129,8 @@ fn describe_method(service: &Service, method: &Method) -> TokenStream {
     match method.output() {
         Some(output) => {
             let private = private_at(&service.krate, output.span());
-            let returns = quote_spanned!(output.span()=> #private::ShapeOf::<#output>::NEW.get());
+            let returns =
+                quote_spanned!(output.span()=> #private::ReturnShapeOf::<#output>::NEW.get());
             quote!(__schema.call(#name, &[#(#args),*], #returns);)
         }
         None => quote!(__schema.oneway(#name, &[#(#args),*]);),

@@ -43,7 +43,8 @@ use crate::contract::{MethodReturn, ServiceSchema};
 use crate::error::{CallError, ClosedError, ConnectError, RpcError};
 use crate::events::Event;
 use crate::rt::{self, Instant};
-use crate::wire::{Codable, Compression};
+use crate::wire::Compression;
+use crate::wire::view::{Body, WireArgs};
 #[cfg(hardlight_browser)]
 use browser as transport;
 #[cfg(hardlight_native)]
@@ -276,20 +277,22 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
 
     /// Makes a call (used by the generated client methods).
     #[doc(hidden)]
-    pub async fn call<A: Codable, R: MethodReturn>(
+    pub async fn call<A: WireArgs, R: MethodReturn>(
         &self,
         method: u16,
-        args: &A,
+        args: A,
     ) -> Result<R::Ok, CallError<R::Err>> {
+        // Once, before any wait: a lone view is then sent as its received bytes.
+        let args = args.into_outgoing().map_err(RpcError::Encode)?;
         let Ok(session) = self.session() else {
-            return self.call_when_connected::<A, R>(method, args).await;
+            return self.call_when_connected::<_, R>(method, &args).await;
         };
-        session.call::<A, R>(method, args, self.timeout).await
+        session.call::<_, R>(method, &args, self.timeout).await
     }
 
     /// A call made while not connected: waits for the reconnect if configured to, within the
     /// call's deadline, then makes the call with what is left of it.
-    async fn call_when_connected<A: Codable, R: MethodReturn>(
+    async fn call_when_connected<A: Body + ?Sized, R: MethodReturn>(
         &self,
         method: u16,
         args: &A,
@@ -338,7 +341,8 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
 
     /// Sends a one-way message (used by the generated client methods).
     #[doc(hidden)]
-    pub async fn notify<A: Codable>(&self, method: u16, args: &A) -> Result<(), RpcError> {
+    pub async fn notify<A: WireArgs>(&self, method: u16, args: A) -> Result<(), RpcError> {
+        let args = &args.into_outgoing().map_err(RpcError::Encode)?;
         if let Ok(session) = self.session() {
             return session.notify(method, args, self.timeout).await;
         }

@@ -29,6 +29,8 @@ use crate::wire::frame::{
     encode_cancel, encode_notify,
 };
 use crate::wire::handshake::PROTOCOL_TOKEN;
+use crate::wire::view::Body;
+use crate::wire::{Archived, WireValue};
 
 use super::outbox::{Outbox, Outgoing, Written};
 
@@ -183,8 +185,13 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
 
     /// Handles one message from the server. An error means the server broke the protocol.
     pub(crate) fn on_message(&self, message: &Bytes) -> Result<(), RpcError> {
+        // Replies and events keep the received buffer (or the inflated one) instead of copying
+        // their bodies out of it.
         let frame =
-            open(message, self.compression.is_some(), self.max_incoming).map_err(protocol)?;
+            match open(message, self.compression.is_some(), self.max_incoming).map_err(protocol)? {
+                std::borrow::Cow::Borrowed(_) => message.clone(),
+                std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
+            };
         match decode_server(&frame).map_err(protocol)? {
             ServerFrame::Reply {
                 call_id,
@@ -192,11 +199,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 body,
             } => {
                 let body_at = frame.len() - body.len();
-                // The reply keeps the received buffer alive instead of copying the body out of it.
-                let message = match frame {
-                    std::borrow::Cow::Borrowed(_) => message.clone(),
-                    std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
-                };
+                let message = frame.clone();
                 // Removing the entry frees its slot.
                 let call = lock(&self.pending).calls.remove(&call_id);
                 match call {
@@ -226,7 +229,10 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 Ok(result?)
             }
             ServerFrame::Event { topic, payload } => {
-                match S::Event::decode_event(payload, self.max_depth) {
+                // Where the payload lies in the frame (addresses compared as integers).
+                let start = payload.as_ptr() as usize - frame.as_ptr() as usize;
+                let at = start..start + payload.len();
+                match S::Event::decode_event(&frame, at, self.max_depth) {
                     Ok(payload) => {
                         // No receiver is fine: nobody subscribed on this client.
                         let _ = self.events.send(Event {
@@ -298,7 +304,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     }
 
     /// Makes one call: waits for a free slot, sends, waits for the reply and decodes it.
-    pub(crate) async fn call<A: Codable, R: MethodReturn>(
+    pub(crate) async fn call<A: Body + ?Sized, R: MethodReturn>(
         &self,
         method: u16,
         args: &A,
@@ -320,7 +326,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         }
     }
 
-    async fn call_until<A: Codable, R: MethodReturn>(
+    async fn call_until<A: Body + ?Sized, R: MethodReturn>(
         &self,
         method: u16,
         args: &A,
@@ -377,13 +383,13 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         };
         let reply = rx.await.map_err(|_| self.closed_error());
         guard.answered = true;
-        decode_reply::<R>(&reply?, self.max_depth)
+        decode_reply::<R>(reply?, self.max_depth)
     }
 
     /// Sends a one-way message: resolves once its frame has been written to the socket and flushed,
     /// or fails if that cannot happen (within `timeout`, when given). Takes no call slot: nothing
     /// comes back.
-    pub(crate) async fn notify<A: Codable>(
+    pub(crate) async fn notify<A: Body + ?Sized>(
         &self,
         method: u16,
         args: &A,
@@ -402,7 +408,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             })
     }
 
-    async fn notify_now<A: Codable>(&self, method: u16, args: &A) -> Result<(), RpcError> {
+    async fn notify_now<A: Body + ?Sized>(&self, method: u16, args: &A) -> Result<(), RpcError> {
         let frame = encode_notify(method, args)?;
         if frame.len() > self.max_outgoing {
             return Err(RpcError::LimitExceeded(format!(
@@ -519,14 +525,24 @@ pub(crate) fn lost_before_hello() -> ConnectError {
 }
 
 fn decode_reply<R: MethodReturn>(
-    reply: &Reply,
+    reply: Reply,
     max_depth: usize,
 ) -> Result<R::Ok, CallError<R::Err>> {
     let body = &reply.message[reply.body_at..];
     let text = || String::from_utf8_lossy(body).into_owned();
     let bad_value = |e: crate::wire::DecodeError| CallError::from(ProtocolError::Reply(e));
     match reply.status {
-        ReplyStatus::Ok => R::Ok::decode_within(body, max_depth).map_err(bad_value),
+        // Validated once in the received buffer: a view keeps it, an owned value is deserialized.
+        ReplyStatus::Ok => {
+            let range = reply.body_at..reply.message.len();
+            Archived::<<R::Ok as WireValue>::Wire>::validate(
+                reply.message.clone(),
+                range,
+                max_depth,
+            )
+            .and_then(<R::Ok as WireValue>::from_view)
+            .map_err(bad_value)
+        }
         ReplyStatus::HandlerError => Err(CallError::Handler(
             R::Err::decode_within(body, max_depth).map_err(bad_value)?,
         )),

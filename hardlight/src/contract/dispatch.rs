@@ -6,9 +6,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use std::ops::Range;
+
+use bytes::Bytes;
+
 use super::schema::{MethodReturn, ServiceSchema};
 use crate::wire::frame::{ReplyStatus, encode_reply_text, reply_header};
-use crate::wire::{Codable, DecodeError};
+use crate::wire::view::WireArgs;
+use crate::wire::{Archived, Codable, DecodeError, WireValue};
 
 /// Runs calls of service `Self` on handler `H`. Implemented by `#[rpc]` for `dyn Trait`, for every
 /// `H` implementing the trait.
@@ -31,17 +36,49 @@ pub trait Dispatch<H>: ServiceSchema {
     ) -> Result<OnewayFuture, DispatchError>;
 }
 
-/// A received argument archive, with the limits its validation applies.
+/// A received argument archive, with the limits its validation applies: a slice of the received
+/// message, which arguments received as views ([`Archived`]) share.
 #[derive(Debug, Clone, Copy)]
 pub struct Args<'a> {
+    message: Option<&'a Bytes>,
     bytes: &'a [u8],
     max_depth: usize,
 }
 
 impl<'a> Args<'a> {
-    /// The archive `bytes`, to be validated nested at most `max_depth` levels deep.
+    /// The archive `bytes`, to be validated nested at most `max_depth` levels deep. Views of these
+    /// arguments get a copy of them; see [`Args::in_message`].
     pub fn new(bytes: &'a [u8], max_depth: usize) -> Self {
-        Self { bytes, max_depth }
+        Self {
+            message: None,
+            bytes,
+            max_depth,
+        }
+    }
+
+    /// The archive `bytes`, a slice of `message`, to be validated nested at most `max_depth` levels
+    /// deep. Views of these arguments share `message`.
+    pub fn in_message(message: &'a Bytes, bytes: &'a [u8], max_depth: usize) -> Self {
+        Self {
+            message: Some(message),
+            bytes,
+            max_depth,
+        }
+    }
+
+    /// The message the arguments lie in, shared, and their range in it (a copy of them when they
+    /// are not a slice of the message).
+    fn shared(&self) -> (Bytes, Range<usize>) {
+        if let Some(message) = self.message {
+            // Addresses compared as integers (safe code): where the slice starts in the message.
+            let start = (self.bytes.as_ptr() as usize).wrapping_sub(message.as_ptr() as usize);
+            if let Some(end) = start.checked_add(self.bytes.len())
+                && end <= message.len()
+            {
+                return (message.clone(), start..end);
+            }
+        }
+        (Bytes::copy_from_slice(self.bytes), 0..self.bytes.len())
     }
 }
 
@@ -74,20 +111,29 @@ impl DispatchError {
     }
 }
 
-/// Validates and decodes a call's argument tuple (used by generated dispatch code).
+/// Validates a call's argument tuple once and gives each argument as declared: a view into the
+/// received message ([`Archived`]) or a deserialized value (used by generated dispatch code).
 ///
 /// The reply names the expected type only: the validator's own message can hold memory addresses,
 /// which a remote peer must not learn. It is logged at debug level instead.
-pub fn decode_args<A: Codable>(args: Args<'_>) -> Result<A, DispatchError> {
-    A::decode_within(args.bytes, args.max_depth).map_err(|e| {
-        tracing::debug!(error = %e, "call arguments failed validation");
-        DispatchError::BadArguments(match e {
-            DecodeError::TooDeep { max_depth } => {
-                format!("arguments nested deeper than the server's maximum depth of {max_depth}")
-            }
-            _ => format!("not a valid archive of {}", std::any::type_name::<A>()),
+pub fn decode_args<A: WireArgs>(args: Args<'_>) -> Result<A, DispatchError> {
+    let (message, range) = args.shared();
+    Archived::<A::Wire>::validate(message, range, args.max_depth)
+        .and_then(A::from_view)
+        .map_err(|e| {
+            tracing::debug!(error = %e, "call arguments failed validation");
+            DispatchError::BadArguments(match e {
+                DecodeError::TooDeep { max_depth } => {
+                    format!(
+                        "arguments nested deeper than the server's maximum depth of {max_depth}"
+                    )
+                }
+                _ => format!(
+                    "not a valid archive of {}",
+                    std::any::type_name::<A::Wire>()
+                ),
+            })
         })
-    })
 }
 
 /// Wraps a handler method's future so that it resolves to the `REPLY` frame (used by generated code).
@@ -109,7 +155,7 @@ where
 
 fn encode_reply<R: MethodReturn>(call_id: u32, result: R) -> Vec<u8> {
     let encoded = match result.into_result() {
-        Ok(value) => value.encode_into(reply_header(call_id, ReplyStatus::Ok, 64)),
+        Ok(value) => value.write_wire(reply_header(call_id, ReplyStatus::Ok, 64)),
         Err(error) => error.encode_into(reply_header(call_id, ReplyStatus::HandlerError, 64)),
     };
     encoded.unwrap_or_else(|e| {

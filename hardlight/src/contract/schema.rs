@@ -10,9 +10,9 @@ use std::fmt::Write;
 use crate::error::HandlerError;
 use crate::events::EventDecode;
 use crate::state::ConnectionState;
-use crate::wire::Codable;
 use crate::wire::handshake::fnv1a64;
 use crate::wire::shape::{Definition, Fields, Shape, ShapeFn, Shapes};
+use crate::wire::{Codable, WireValue};
 
 /// Describes one `#[rpc]` trait. Implemented by `#[rpc]` for `dyn Trait`.
 #[diagnostic::on_unimplemented(
@@ -176,17 +176,30 @@ pub type EmittedBy<S> = <<S as ServiceSchema>::Event as EventDecode>::Emitted;
     note = "rpc methods return `HandlerResult<T>` or `Result<T, E>` where `T` and `E` are #[codable] types"
 )]
 pub trait MethodReturn: Send + 'static {
-    /// The success value.
-    type Ok: Codable;
+    /// The success value: a [`Codable`] type, or a view of one ([`Archived`](crate::wire::Archived)).
+    type Ok: WireValue;
     /// The handler's error value.
     type Err: Codable;
+    /// How the return type is written in the schema text: as the `Result` of the wire types, so
+    /// that a view (`Archived<T>`) is written as `T`.
+    const SHAPE: ShapeFn;
     /// As a plain `Result`.
     fn into_result(self) -> Result<Self::Ok, Self::Err>;
 }
 
-impl<T: Codable, E: Codable> MethodReturn for Result<T, E> {
+/// `Result<T,E>`, as the shape of `Result` writes it, with `T`'s wire type.
+fn result_shape<T: WireValue, E: Codable>(shapes: &mut Shapes, out: &mut String) {
+    out.push_str("Result<");
+    (<T as WireValue>::SHAPE)(shapes, out);
+    out.push(',');
+    (E::SHAPE)(shapes, out);
+    out.push('>');
+}
+
+impl<T: WireValue, E: Codable> MethodReturn for Result<T, E> {
     type Ok = T;
     type Err = E;
+    const SHAPE: ShapeFn = result_shape::<T, E>;
 
     fn into_result(self) -> Result<T, E> {
         self

@@ -31,7 +31,7 @@ impl From<ClosedError> for Error {
 }
 
 // Lets a handler use `?` on hardlight's own fallible operations: `EventEmitter::emit`,
-// `Subscriptions::try_add`, a call through a client. A handler's error travels to its caller as a
+// `Subscriptions::try_add`, a call through a client, `Archived::new` and `Archived::deserialize`. A handler's error travels to its caller as a
 // message: the error's text, with its causes ("could not encode the event: ...").
 macro_rules! handler_error_from {
     ($($(#[$cfg:meta])* $error:ty),* $(,)?) => {
@@ -49,6 +49,9 @@ macro_rules! handler_error_from {
 handler_error_from!(
     Error,
     RpcError,
+    // Making a view (`Archived::new`), or deserializing one.
+    crate::wire::EncodeError,
+    crate::wire::DecodeError,
     ConnectError,
     ClosedError,
     #[cfg(hardlight_native)]

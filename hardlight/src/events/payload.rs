@@ -1,6 +1,11 @@
 //! What a client receives for each event.
 
+use std::ops::Range;
+
+use bytes::Bytes;
+
 use crate::topic::Topic;
+use crate::wire::Archived;
 use crate::wire::shape::ShapeFn;
 use crate::wire::{Codable, DecodeError};
 
@@ -60,17 +65,47 @@ pub trait EventDecode: Clone + Send + Sync + 'static {
     /// [`Codable`] type, [`AnyEvent`] (any codable type) for [`EventPayload`].
     type Emitted: 'static;
 
-    /// Validates and decodes an event's payload bytes, nested at most `max_depth` levels deep.
-    fn decode_event(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError>;
+    /// Validates and decodes an event's payload, `message[payload]`, nested at most `max_depth`
+    /// levels deep. A view ([`Archived`]) shares `message`.
+    fn decode_event(
+        message: &Bytes,
+        payload: Range<usize>,
+        max_depth: usize,
+    ) -> Result<Self, DecodeError>;
 }
 
 impl<T: Codable + Clone + Sync> EventDecode for T {
     const SHAPE: ShapeFn = T::SHAPE;
     type Emitted = T;
 
-    fn decode_event(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError> {
-        T::decode_within(bytes, max_depth)
+    fn decode_event(
+        message: &Bytes,
+        payload: Range<usize>,
+        max_depth: usize,
+    ) -> Result<Self, DecodeError> {
+        T::decode_within(bytes_at(message, payload)?, max_depth)
     }
+}
+
+/// Events as zero-copy views (`#[rpc(events = Archived<Tick>)]`): each event is validated once and
+/// read in place in the received message; the server's emitters publish `T`.
+impl<T: Codable + Sync> EventDecode for Archived<T> {
+    const SHAPE: ShapeFn = T::SHAPE;
+    type Emitted = T;
+
+    fn decode_event(
+        message: &Bytes,
+        payload: Range<usize>,
+        max_depth: usize,
+    ) -> Result<Self, DecodeError> {
+        Archived::validate(message.clone(), payload, max_depth)
+    }
+}
+
+fn bytes_at(message: &Bytes, at: Range<usize>) -> Result<&[u8], DecodeError> {
+    message
+        .get(at)
+        .ok_or_else(|| DecodeError::new("event payload out of the message's bounds"))
 }
 
 impl EventDecode for EventPayload {
@@ -78,7 +113,7 @@ impl EventDecode for EventPayload {
     type Emitted = AnyEvent;
 
     /// Keeps the bytes as they are: they are validated when [`EventPayload::decode`] is called.
-    fn decode_event(bytes: &[u8], _: usize) -> Result<Self, DecodeError> {
-        Ok(Self(bytes.to_vec()))
+    fn decode_event(message: &Bytes, payload: Range<usize>, _: usize) -> Result<Self, DecodeError> {
+        Ok(Self(bytes_at(message, payload)?.to_vec()))
     }
 }

@@ -159,7 +159,9 @@ impl CheckError {
 pub trait Codable:
     Archive<
         Archived: for<'a> CheckBytes<Checker<'a>>
-                      + Deserialize<Self, HighDeserializer<rancor::Error>>,
+                      + Deserialize<Self, HighDeserializer<rancor::Error>>
+                      + Sync
+                      + 'static,
     > + for<'a> Serialize<HighSerializer<Vec<u8>, ArenaHandle<'a>, rancor::Error>>
     + Sized
     + Send
@@ -196,7 +198,10 @@ impl<T> Codable for T
 where
     T: Archive + Shape + Send + 'static,
     T: for<'a> Serialize<HighSerializer<Vec<u8>, ArenaHandle<'a>, rancor::Error>>,
-    T::Archived: for<'a> CheckBytes<Checker<'a>> + Deserialize<T, HighDeserializer<rancor::Error>>,
+    T::Archived: for<'a> CheckBytes<Checker<'a>>
+        + Deserialize<T, HighDeserializer<rancor::Error>>
+        + Sync
+        + 'static,
 {
     const SHAPE: ShapeFn = T::write_shape;
 
@@ -207,19 +212,28 @@ where
     }
 
     fn decode_within(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError> {
-        let max_depth = max_depth.max(1);
-        // rkyv fails the push that would take its budget to zero: one more than the levels allowed.
-        let budget = NonZeroUsize::new(max_depth.saturating_add(1)).unwrap_or(NonZeroUsize::MAX);
-        let mut validator = Validator::new(
-            ArchiveValidator::with_max_depth(bytes, Some(budget)),
-            SharedValidator::new(),
-        );
-        let archived =
-            rkyv::api::access_with_context::<T::Archived, _, CheckError>(bytes, &mut validator)
-                .map_err(|e| e.into_decode_error(max_depth))?;
+        let archived = access_within::<T>(bytes, max_depth)?;
         rkyv::deserialize::<T, rancor::Error>(archived)
             .map_err(|e| DecodeError::Invalid(e.to_string()))
     }
+}
+
+/// Validates `bytes` as an archive of `T` nested at most `max_depth` levels deep (see
+/// [`Codable::decode_within`]) and returns the archived value, in place: the one validation both
+/// decoding and views ([`Archived`](super::view::Archived)) rely on.
+pub(crate) fn access_within<T: Codable>(
+    bytes: &[u8],
+    max_depth: usize,
+) -> Result<&T::Archived, DecodeError> {
+    let max_depth = max_depth.max(1);
+    // rkyv fails the push that would take its budget to zero: one more than the levels allowed.
+    let budget = NonZeroUsize::new(max_depth.saturating_add(1)).unwrap_or(NonZeroUsize::MAX);
+    let mut validator = Validator::new(
+        ArchiveValidator::with_max_depth(bytes, Some(budget)),
+        SharedValidator::new(),
+    );
+    rkyv::api::access_with_context::<T::Archived, _, CheckError>(bytes, &mut validator)
+        .map_err(|e| e.into_decode_error(max_depth))
 }
 
 /// The shape of tuples, written `(A,B,...)` (see [`Shape`]). Here rather than with the other shapes:

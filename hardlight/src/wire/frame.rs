@@ -4,6 +4,7 @@
 //! normative description; the constants here are its single implementation.
 
 use super::codec::{Codable, EncodeError};
+use super::view::Body;
 
 /// Flag bit: the bytes after the two-byte prefix are raw-deflate compressed.
 pub const FLAG_COMPRESSED: u8 = 0x01;
@@ -353,7 +354,7 @@ pub fn encode_call<A: Codable>(
 }
 
 /// Encodes a `CALL` frame, with a time budget in milliseconds if `budget_ms` is set.
-pub fn encode_call_within<A: Codable>(
+pub fn encode_call_within<A: Body + ?Sized>(
     call_id: u32,
     method: u16,
     budget_ms: Option<u32>,
@@ -371,7 +372,7 @@ pub fn encode_call_within<A: Codable>(
     if let Some(budget) = budget_ms {
         buf.extend_from_slice(&budget.to_le_bytes());
     }
-    args.encode_into(buf)
+    args.encode_body(buf)
 }
 
 /// Encodes a `CANCEL` frame.
@@ -383,11 +384,11 @@ pub fn encode_cancel(call_id: u32) -> Vec<u8> {
 }
 
 /// Encodes a `NOTIFY` frame: one-way method `method` with the argument tuple `args`.
-pub fn encode_notify<A: Codable>(method: u16, args: &A) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_notify<A: Body + ?Sized>(method: u16, args: &A) -> Result<Vec<u8>, EncodeError> {
     let mut buf = Vec::with_capacity(64);
     buf.extend_from_slice(&[kind::NOTIFY, 0]);
     buf.extend_from_slice(&method.to_le_bytes());
-    args.encode_into(buf)
+    args.encode_body(buf)
 }
 
 /// Starts a `REPLY` frame; append the body to the returned buffer.

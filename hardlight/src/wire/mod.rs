@@ -15,9 +15,11 @@ pub(crate) mod compression;
 pub(crate) mod frame;
 pub(crate) mod handshake;
 pub mod shape;
+pub mod view;
 
 pub use auth::TokenCarrier;
 pub use codec::{Codable, DecodeError, EncodeError};
 pub use compression::Compression;
 pub use frame::FrameError;
 pub use shape::Shape;
+pub use view::{Archived, WireValue};

@@ -33,7 +33,7 @@ impl<H: Handler> Connection<H> {
         &mut self,
         cx: &mut Context<'_>,
         method: u16,
-        args: &[u8],
+        args: Args<'_>,
     ) -> Result<(), CloseReason> {
         let work = self.dispatch_oneway(method, args).inspect_err(|refusal| {
             self.shared.stats.oneway_refused();
@@ -88,7 +88,7 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Checks that `method` is one-way and validates its arguments.
-    fn dispatch_oneway(&self, method: u16, args: &[u8]) -> Result<OnewayFuture, CloseReason> {
+    fn dispatch_oneway(&self, method: u16, args: Args<'_>) -> Result<OnewayFuture, CloseReason> {
         let name = method_name::<H::Service>(method);
         match <H::Service as ServiceSchema>::ONEWAY.get(usize::from(method)) {
             None => {
@@ -108,7 +108,7 @@ impl<H: Handler> Connection<H> {
         <H::Service as Dispatch<H>>::dispatch_oneway(
             &self.handler,
             method,
-            Args::new(args, self.shared.config.max_nesting_depth),
+            args,
         ).map_err(|e| {
             let code = match e {
                 DispatchError::BadArguments(_) => close::INVALID_PAYLOAD,

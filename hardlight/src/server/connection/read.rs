@@ -119,7 +119,13 @@ impl<H: Handler> Connection<H> {
     /// Handles one message from the client; an error is the close it calls for.
     pub(super) fn on_message(&mut self, cx: &mut Context<'_>, data: &Bytes) -> Result<(), CloseReason> {
         let max = self.shared.config.max_message_size;
-        let frame = open(data, self.compression.is_some(), max).map_err(violation)?;
+        // The frame as shared bytes (the received buffer, or the inflated one), so that arguments
+        // received as views keep it rather than a copy.
+        let frame = match open(data, self.compression.is_some(), max).map_err(violation)? {
+            std::borrow::Cow::Borrowed(_) => data.clone(),
+            std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
+        };
+        let depth = self.shared.config.max_nesting_depth;
         let (call_id, method, args, budget_ms) = match decode_client(&frame).map_err(violation)? {
             ClientFrame::Call {
                 call_id,
@@ -135,7 +141,9 @@ impl<H: Handler> Connection<H> {
                 }
                 return Ok(());
             }
-            ClientFrame::Notify { method, args } => return self.on_notify(cx, method, args),
+            ClientFrame::Notify { method, args } => {
+                return self.on_notify(cx, method, Args::in_message(&frame, args, depth));
+            }
         };
         oneway::refuse_call_of_oneway::<H::Service>(method)?;
         if self.in_flight.contains_key(&call_id) || self.replies.holds(call_id) {
@@ -163,7 +171,7 @@ impl<H: Handler> Connection<H> {
             &self.handler,
             call_id,
             method,
-            Args::new(args, self.shared.config.max_nesting_depth),
+            Args::in_message(&frame, args, depth),
         ) {
             Ok(call) => {
                 let (abort, registration) = AbortHandle::new_pair();

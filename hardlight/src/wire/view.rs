@@ -1,0 +1,461 @@
+//! Zero-copy views: a received value read in place, in the buffer it arrived in.
+//!
+//! [`Archived<T>`] holds the received message's buffer (a reference-counted [`Bytes`], not a copy)
+//! and a reference to the archive of a `T` inside it, validated once, with the same nesting-depth
+//! bound as decoding. It derefs to `T`'s archived form (`ArchivedVec`, `ArchivedString`, the
+//! `Archived...` struct `#[codable]` derives); [`Archived::deserialize`] gives the owned `T`.
+//!
+//! Owned and archived forms are the same on the wire and have the same fingerprint: a method
+//! declared with `Vec<u8>` on one side and `Archived<Vec<u8>>` on the other is the same method.
+//! Which form a method uses is said by its signature: [`WireValue`] is implemented by every
+//! [`Codable`] type (received by deserializing it) and by every `Archived<T>` (received in place).
+//!
+//! The reference into the shared buffer is kept by [`yoke`] (ICU4X's self-referential cart),
+//! so that this crate needs no `unsafe` code and no unchecked access: the only way to a view is
+//! through the validator.
+//!
+//! ## Where the copies are
+//!
+//! Between the socket and a view, the payload is copied only where the transport must: TLS
+//! decryption writes the plaintext into the WebSocket reader's buffer, the WebSocket layer assembles
+//! a message from its frames into one buffer (tungstenite hands that buffer over as [`Bytes`]
+//! without copying it again; a browser copies the `ArrayBuffer` into wasm memory), and a frame
+//! compressed with hardlight's per-message deflate is inflated into a new buffer. Nothing after
+//! that copies it: the frame is decoded in place, the argument, reply or event archive is validated
+//! in place, and the view points into that buffer. An owned value adds one more copy (and an
+//! allocation per `Vec`, `String`, ...) when it is deserialized.
+
+use std::fmt;
+use std::ops::{Deref, Range};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rkyv::rancor;
+use yoke::Yoke;
+
+use super::codec::{Codable, DEFAULT_MAX_DEPTH, DecodeError, EncodeError, access_within};
+use super::shape::ShapeFn;
+
+/// The shared buffer a view points into. An `Arc` around the `Bytes` because [`Yoke`] needs a cart
+/// whose address is stable (`StableDeref`), which `Bytes` does not declare: one small allocation per
+/// received message, never a copy of the payload.
+type Cart = Arc<Bytes>;
+
+/// A zero-copy view of a received `T`: the received message's buffer, shared, and `T`'s archive in
+/// it, validated once. Derefs to `T::Archived`.
+///
+/// Usable wherever a method's signature names a value: as a handler argument
+/// (`async fn ingest(&self, batch: Archived<Vec<Sample>>) -> HandlerResult<u64>`), as a method's
+/// return (`-> HandlerResult<Archived<Report>>`: the client's method then returns the view), and as
+/// a service's event type (`#[rpc(events = Archived<Tick>)]`). On the wire it is `T` itself, with
+/// `T`'s fingerprint: a peer declaring `T` talks to one declaring `Archived<T>`.
+///
+/// Cloning is cheap (a reference count). Holding a view keeps the whole received message alive:
+/// call [`deserialize`](Self::deserialize) to keep a small part of a large message.
+///
+/// A view can also be made from a value with [`Archived::new`] (encode once, validate once) and sent
+/// as an argument or returned by a handler: its archive is copied into each frame as it is, without
+/// serializing again. See the module documentation for where the transport itself copies bytes.
+pub struct Archived<T: Codable> {
+    yoke: Yoke<&'static T::Archived, Cart>,
+    /// Where, in the buffer, the archive that was validated lies (the whole argument tuple for an
+    /// argument: its elements are views into it).
+    range: Range<usize>,
+}
+
+impl<T: Codable> Archived<T> {
+    /// Encodes `value` and validates the result as a view: a pre-encoded value, sent as it is each
+    /// time it is used as an argument or a reply (encode once, send to many).
+    ///
+    /// # Errors
+    /// When `value` cannot be encoded, or is nested deeper than
+    /// [`DEFAULT_MAX_DEPTH`].
+    pub fn new(value: &T) -> Result<Self, EncodeError> {
+        let bytes = Bytes::from(value.encode()?);
+        Self::from_bytes(bytes)
+            .map_err(|e| EncodeError::new(<rancor::Error as rancor::Source>::new(e)))
+    }
+
+    /// Validates `bytes` as an archive of `T` nested at most
+    /// [`DEFAULT_MAX_DEPTH`] levels deep, and views it in place.
+    ///
+    /// # Errors
+    /// When the bytes are not a valid archive of `T`, or are nested too deep.
+    pub fn from_bytes(bytes: Bytes) -> Result<Self, DecodeError> {
+        Self::from_bytes_within(bytes, DEFAULT_MAX_DEPTH)
+    }
+
+    /// Like [`Archived::from_bytes`], nested at most `max_depth` levels deep (see
+    /// [`Codable::decode_within`]).
+    ///
+    /// # Errors
+    /// When the bytes are not a valid archive of `T`, or are nested too deep.
+    pub fn from_bytes_within(bytes: Bytes, max_depth: usize) -> Result<Self, DecodeError> {
+        let range = 0..bytes.len();
+        Self::validate(bytes, range, max_depth)
+    }
+
+    /// Validates `message[range]` as an archive of `T` and views it, sharing `message`.
+    pub(crate) fn validate(
+        message: Bytes,
+        range: Range<usize>,
+        max_depth: usize,
+    ) -> Result<Self, DecodeError> {
+        let at = range.clone();
+        let yoke = Yoke::try_attach_to_cart(Arc::new(message), move |bytes: &Bytes| {
+            let archive = bytes
+                .get(at)
+                .ok_or_else(|| DecodeError::new("archive out of the message's bounds"))?;
+            access_within::<T>(archive, max_depth)
+        })?;
+        Ok(Self { yoke, range })
+    }
+
+    /// The view of a part of this value (an element of the argument tuple), sharing the buffer and
+    /// the validation.
+    pub(crate) fn project<U: Codable>(
+        &self,
+        part: impl for<'a> FnOnce(&'a T::Archived) -> &'a U::Archived,
+    ) -> Archived<U> {
+        Archived {
+            yoke: self
+                .yoke
+                .map_project_cloned(move |archived, _| part(archived)),
+            range: self.range.clone(),
+        }
+    }
+
+    /// The archived value (as `*view`).
+    pub fn get(&self) -> &T::Archived {
+        self.yoke.get()
+    }
+
+    /// Deserializes the owned `T`.
+    ///
+    /// # Errors
+    /// Only if deserializing fails, which a validated archive of the standard types never does
+    /// (rkyv reports, for example, a shared pointer it cannot rebuild).
+    pub fn deserialize(&self) -> Result<T, DecodeError> {
+        rkyv::deserialize::<T, rancor::Error>(self.get())
+            .map_err(|e| DecodeError::Invalid(e.to_string()))
+    }
+
+    /// The received bytes of this value's archive, when they form an archive of `T` by themselves:
+    /// the value is the root of the range validated (it ends the range), as a whole reply, event or
+    /// single argument is. `None` for an element of a tuple of several arguments other than the
+    /// last.
+    pub fn archive_bytes(&self) -> Option<&[u8]> {
+        let buffer: &Bytes = self.yoke.backing_cart();
+        let base = buffer.as_ptr() as usize;
+        // Addresses compared as integers: safe, and never turned back into references.
+        let at = std::ptr::from_ref::<T::Archived>(self.get()) as *const u8 as usize;
+        let end = at - base + size_of::<T::Archived>();
+        (end == self.range.end).then(|| &buffer[self.range.clone()])
+    }
+
+    /// The buffer the view shares: the received message (frame header included), or the bytes it
+    /// was made from.
+    pub fn buffer(&self) -> &Bytes {
+        self.yoke.backing_cart()
+    }
+
+    /// Appends this value's archive to `out`: its bytes as received when they stand alone
+    /// ([`Archived::archive_bytes`]), otherwise by deserializing and encoding it again.
+    fn write_to(&self, mut out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
+        match self.archive_bytes() {
+            Some(bytes) => {
+                out.extend_from_slice(bytes);
+                Ok(out)
+            }
+            None => self.to_owned_value()?.encode_into(out),
+        }
+    }
+
+    fn to_owned_value(&self) -> Result<T, EncodeError> {
+        rkyv::deserialize::<T, rancor::Error>(self.get()).map_err(EncodeError::new)
+    }
+}
+
+impl<T: Codable> Deref for Archived<T> {
+    type Target = T::Archived;
+
+    fn deref(&self) -> &T::Archived {
+        self.get()
+    }
+}
+
+impl<T: Codable> Clone for Archived<T> {
+    fn clone(&self) -> Self {
+        Self {
+            yoke: self.yoke.clone(),
+            range: self.range.clone(),
+        }
+    }
+}
+
+/// The type and the size of the archive: archived types need not implement `Debug`.
+impl<T: Codable> fmt::Debug for Archived<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Archived<{}>({} bytes)",
+            std::any::type_name::<T>(),
+            self.range.len()
+        )
+    }
+}
+
+/// Compares the archived values.
+impl<T: Codable> PartialEq for Archived<T>
+where
+    T::Archived: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+/// Compares the archived value with an owned one (where rkyv can: `ArchivedVec<u8>` with `Vec<u8>`,
+/// `ArchivedString` with `String`, ...).
+impl<T: Codable> PartialEq<T> for Archived<T>
+where
+    T::Archived: PartialEq<T>,
+{
+    fn eq(&self, other: &T) -> bool {
+        self.get() == other
+    }
+}
+
+/// What a method's argument, return value or event may be declared as: a [`Codable`] type, received
+/// by deserializing it, or an [`Archived`] view of one, received in place. Both travel as
+/// [`WireValue::Wire`], with its shape. Implemented for those two only.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent over a hardlight connection",
+    note = "add `#[hardlight::codable]` to the type's definition (deriving rkyv's traits is not enough), or use a type that is already codable (numbers, `String`, `Vec`, `Option`, tuples, other #[codable] types), or `hardlight::Archived<T>` of one"
+)]
+pub trait WireValue: Sized + Send + 'static {
+    /// The type on the wire: `T` for both `T` and `Archived<T>`.
+    type Wire: Codable;
+
+    /// The shape of [`WireValue::Wire`]: a view and its owned form have the same fingerprint.
+    const SHAPE: ShapeFn = <Self::Wire as Codable>::SHAPE;
+
+    /// The received value from its validated view: the view itself, or its deserialization.
+    ///
+    /// # Errors
+    /// When deserializing fails.
+    fn from_view(view: Archived<Self::Wire>) -> Result<Self, DecodeError>;
+
+    /// Appends the archive of `self` to `out`.
+    ///
+    /// # Errors
+    /// When encoding fails.
+    fn write_wire(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError>;
+
+    /// `self` as the owned wire value: `self` for an owned value, deserialized for a view (which a
+    /// tuple of several arguments needs to encode it).
+    ///
+    /// # Errors
+    /// When deserializing fails.
+    fn into_wire(self) -> Result<Self::Wire, EncodeError>;
+
+    /// What to send for `self` as a lone argument: the view's bytes as they are, or the value.
+    #[doc(hidden)]
+    fn into_outgoing(self) -> Result<Outgoing<Self::Wire>, EncodeError>;
+
+    /// Whether `Self` is a view. An argument tuple without views is deserialized whole, so that
+    /// values shared between arguments (an `Arc` sent twice) stay shared.
+    #[doc(hidden)]
+    const IS_VIEW: bool;
+
+    /// `Self` from its deserialized wire value: `Some` for an owned type, `None` for a view.
+    #[doc(hidden)]
+    fn from_owned(wire: Self::Wire) -> Option<Self>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Codable> WireValue for T {
+    type Wire = T;
+
+    fn from_view(view: Archived<T>) -> Result<T, DecodeError> {
+        view.deserialize()
+    }
+
+    fn write_wire(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
+        self.encode_into(out)
+    }
+
+    fn into_wire(self) -> Result<T, EncodeError> {
+        Ok(self)
+    }
+
+    fn into_outgoing(self) -> Result<Outgoing<T>, EncodeError> {
+        Ok(Outgoing::Value(self))
+    }
+
+    const IS_VIEW: bool = false;
+
+    fn from_owned(wire: T) -> Option<T> {
+        Some(wire)
+    }
+}
+
+impl<T: Codable> WireValue for Archived<T> {
+    type Wire = T;
+
+    fn from_view(view: Archived<T>) -> Result<Self, DecodeError> {
+        Ok(view)
+    }
+
+    fn write_wire(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
+        self.write_to(out)
+    }
+
+    fn into_wire(self) -> Result<T, EncodeError> {
+        self.to_owned_value()
+    }
+
+    fn into_outgoing(self) -> Result<Outgoing<T>, EncodeError> {
+        Ok(match self.archive_bytes() {
+            Some(_) => Outgoing::Archive(self.buffer().slice(self.range.clone())),
+            None => Outgoing::Value(self.to_owned_value()?),
+        })
+    }
+
+    const IS_VIEW: bool = true;
+
+    fn from_owned(_: T) -> Option<Self> {
+        None
+    }
+}
+
+/// An argument tuple ready to be encoded: a value, or the bytes of a view's archive, sent as they
+/// are.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Outgoing<W> {
+    /// An owned value, serialized when the frame is encoded.
+    Value(W),
+    /// The archive of a `W`, standing alone (see [`Archived::archive_bytes`]); shares the buffer of
+    /// the view it comes from.
+    Archive(Bytes),
+}
+
+impl<W: Codable> Outgoing<W> {
+    /// Appends the archive to `out`.
+    ///
+    /// # Errors
+    /// When encoding the value fails.
+    pub fn encode_into(&self, mut out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
+        match self {
+            Outgoing::Value(value) => value.encode_into(out),
+            Outgoing::Archive(bytes) => {
+                out.extend_from_slice(bytes);
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// What a frame's body can be encoded from: a [`Codable`] value, or [`Outgoing`] arguments.
+#[doc(hidden)]
+pub trait Body {
+    /// Appends the archive to `out`.
+    ///
+    /// # Errors
+    /// When encoding fails.
+    fn encode_body(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError>;
+}
+
+impl<T: Codable> Body for T {
+    fn encode_body(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
+        self.encode_into(out)
+    }
+}
+
+impl<W: Codable> Body for Outgoing<W> {
+    fn encode_body(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
+        self.encode_into(out)
+    }
+}
+
+/// A method's argument tuple, each element a [`WireValue`]: on the wire, the tuple of their
+/// [`WireValue::Wire`] types. Implemented for tuples of up to 13 elements.
+#[doc(hidden)]
+pub trait WireArgs: Sized + Send + 'static {
+    /// The tuple on the wire.
+    type Wire: Codable;
+
+    /// The arguments from the tuple's validated view: each element a view into it, or deserialized.
+    ///
+    /// # Errors
+    /// When deserializing an element fails.
+    fn from_view(view: Archived<Self::Wire>) -> Result<Self, DecodeError>;
+
+    /// The arguments ready to be encoded: a lone view is sent as it is; a tuple of several, with
+    /// its views deserialized (their archives cannot be moved into the tuple's).
+    ///
+    /// # Errors
+    /// When deserializing a view fails.
+    fn into_outgoing(self) -> Result<Outgoing<Self::Wire>, EncodeError>;
+}
+
+impl WireArgs for () {
+    type Wire = ();
+
+    fn from_view(_: Archived<()>) -> Result<(), DecodeError> {
+        Ok(())
+    }
+
+    fn into_outgoing(self) -> Result<Outgoing<()>, EncodeError> {
+        Ok(Outgoing::Value(()))
+    }
+}
+
+impl<A: WireValue> WireArgs for (A,) {
+    type Wire = (A::Wire,);
+
+    fn from_view(view: Archived<(A::Wire,)>) -> Result<Self, DecodeError> {
+        Ok((A::from_view(view.project::<A::Wire>(|tuple| &tuple.0))?,))
+    }
+
+    fn into_outgoing(self) -> Result<Outgoing<(A::Wire,)>, EncodeError> {
+        // The archive of a 1-tuple is its element's: a view's bytes stand for the tuple as they are.
+        Ok(match self.0.into_outgoing()? {
+            Outgoing::Value(value) => Outgoing::Value((value,)),
+            Outgoing::Archive(bytes) => Outgoing::Archive(bytes),
+        })
+    }
+}
+
+macro_rules! wire_args {
+    ($(($($param:ident $index:tt),+)),* $(,)?) => {$(
+        impl<$($param: WireValue),+> WireArgs for ($($param,)+) {
+            type Wire = ($($param::Wire,)+);
+
+            fn from_view(view: Archived<Self::Wire>) -> Result<Self, DecodeError> {
+                if !($($param::IS_VIEW)||+) {
+                    // No views: deserialized whole, so that what the arguments share stays shared.
+                    let owned = view.deserialize()?;
+                    let not_a_view = || DecodeError::new("an owned argument is a view");
+                    return Ok(($($param::from_owned(owned.$index).ok_or_else(not_a_view)?,)+));
+                }
+                Ok(($($param::from_view(view.project::<$param::Wire>(|tuple| &tuple.$index))?,)+))
+            }
+
+            fn into_outgoing(self) -> Result<Outgoing<Self::Wire>, EncodeError> {
+                Ok(Outgoing::Value(($(self.$index.into_wire()?,)+)))
+            }
+        }
+    )*};
+}
+
+wire_args! {
+    (A 0, B 1), (A 0, B 1, C 2), (A 0, B 1, C 2, D 3), (A 0, B 1, C 2, D 3, E 4),
+    (A 0, B 1, C 2, D 3, E 4, F 5), (A 0, B 1, C 2, D 3, E 4, F 5, G 6),
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7), (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8),
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9),
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10),
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11),
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12),
+}

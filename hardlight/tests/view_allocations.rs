@@ -1,0 +1,168 @@
+//! No copy of the payload between the socket and a view: a counting global allocator measures the
+//! bytes the server allocates per call, over a real loopback socket, for a 1 MiB argument received
+//! as a view and as an owned `Vec<u8>`. The server runs alone on its own thread (a current-thread
+//! runtime), and only that thread's allocations are counted: the client's encoding is not.
+//!
+//! Plaintext, so that TLS's own buffers are not counted (they are the transport's copy, see
+//! `hardlight::wire::view`).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hardlight::*;
+
+struct Counting;
+
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// True on the server's thread: only its allocations are counted.
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counted() -> bool {
+    COUNTED.try_with(Cell::get).unwrap_or(false)
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if counted() {
+            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if counted() {
+            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if counted() && new_size > layout.size() {
+            // A growth allocates the new size (the old block is freed or extended).
+            ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const PAYLOAD: usize = 1 << 20;
+const CALLS: usize = 8;
+
+pub mod viewing {
+    use super::*;
+
+    #[rpc]
+    pub trait Sink {
+        async fn ingest(&self, data: Archived<Vec<u8>>) -> HandlerResult<u64>;
+    }
+
+    #[rpc_handler(vis = pub)]
+    impl Sink for SinkHandler {
+        async fn ingest(&self, data: Archived<Vec<u8>>) -> HandlerResult<u64> {
+            Ok(data.iter().map(|b| u64::from(*b)).sum())
+        }
+    }
+}
+
+pub mod owning {
+    use super::*;
+
+    #[rpc]
+    pub trait Sink {
+        async fn ingest(&self, data: Vec<u8>) -> HandlerResult<u64>;
+    }
+
+    #[rpc_handler(vis = pub)]
+    impl Sink for SinkHandler {
+        async fn ingest(&self, data: Vec<u8>) -> HandlerResult<u64> {
+            Ok(data.iter().map(|b| u64::from(*b)).sum())
+        }
+    }
+}
+
+/// Runs `factory`'s service on its own counted thread; returns its port.
+fn serve<H: hardlight::server::Handler>(factory: Factory<H>) -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        COUNTED.with(|c| c.set(true));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let config = ServerConfig::plaintext("127.0.0.1:0").max_message_size(4 << 20);
+            let bound = Server::new(config, factory).bind().await.expect("bind");
+            tx.send(bound.local_addr().expect("bound").port())
+                .expect("the test waits");
+            let _ = bound.run().await;
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the server binds")
+}
+
+/// The server's bytes allocated per call (the median of `CALLS` calls) for a 1 MiB argument.
+async fn per_call(port: u16) -> usize {
+    // The owned client: both servers host the same service, by fingerprint.
+    let client = owning::SinkClient::new(
+        ClientConfig::plaintext(format!("127.0.0.1:{port}")).max_message_size(4 << 20),
+    );
+    tokio::time::timeout(Duration::from_secs(10), client.connect())
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let data = vec![1u8; PAYLOAD];
+    // A warm-up call: buffers that a connection keeps are allocated once.
+    let sum = client.ingest(data.clone()).await.expect("call");
+    assert_eq!(sum, PAYLOAD as u64);
+    let mut samples = Vec::new();
+    for _ in 0..CALLS {
+        let data = data.clone();
+        let before = ALLOCATED.load(Ordering::SeqCst);
+        let sum = tokio::time::timeout(Duration::from_secs(10), client.ingest(data))
+            .await
+            .expect("a reply in time")
+            .expect("call");
+        samples.push(ALLOCATED.load(Ordering::SeqCst) - before);
+        assert_eq!(sum, PAYLOAD as u64);
+    }
+    samples.sort_unstable();
+    samples[CALLS / 2]
+}
+
+#[tokio::test]
+async fn a_view_argument_costs_the_server_one_payload_not_two() {
+    let views = per_call(serve(factory!(viewing::SinkHandler))).await;
+    let owned = per_call(serve(factory!(owning::SinkHandler))).await;
+    eprintln!(
+        "server bytes allocated per 1 MiB call: views {views} ({:.2} payloads), owned {owned} \
+         ({:.2} payloads)",
+        views as f64 / PAYLOAD as f64,
+        owned as f64 / PAYLOAD as f64
+    );
+    // The view path: a constant. The WebSocket message buffer is not even allocated per call:
+    // tungstenite reads into a `BytesMut` whose allocation comes back once the message is dropped.
+    assert!(views < PAYLOAD / 16, "views: {views} bytes per call");
+    // The owned path: one more payload, the deserialized `Vec<u8>`.
+    assert!(
+        owned >= views + PAYLOAD - PAYLOAD / 16,
+        "owned {owned}, views {views}"
+    );
+}
