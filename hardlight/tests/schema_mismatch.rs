@@ -5,7 +5,7 @@
 mod common;
 
 use common::counter::CounterHandler;
-use common::{Served, raw_connect, within};
+use common::{RawPeer, Served, raw_connect, within};
 use futures_util::StreamExt;
 use hardlight::__private::wire::frame::{ServerFrame, decode_server, kind};
 use hardlight::wire::{Codable, close};
@@ -36,6 +36,17 @@ mod older {
         async fn increment(&self, amount: u32) -> HandlerResult<()>;
         async fn decrement(&self, amount: u32) -> HandlerResult<()>;
         async fn get(&self) -> HandlerResult<u32>;
+    }
+}
+
+/// Fails the test unless the next message on `ws` is the 4001 close (`expected` says what else was
+/// wanted).
+async fn next_is_the_refusal(ws: &mut RawPeer, expected: &str) {
+    match within("the close", ws.next()).await {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(u16::from(frame.code), close::SCHEMA_MISMATCH);
+        }
+        other => panic!("{expected}, got {other:?}"),
     }
 }
 
@@ -86,12 +97,7 @@ async fn the_schema_frame_holds_the_hosted_services_texts_then_the_server_closes
         other => panic!("expected a SCHEMA frame, got {other:?}"),
     };
     assert_eq!(texts, [hardlight::schema::<dyn common::counter::Counter>()]);
-    match within("the close", ws.next()).await {
-        Some(Ok(Message::Close(Some(frame)))) => {
-            assert_eq!(u16::from(frame.code), close::SCHEMA_MISMATCH);
-        }
-        other => panic!("expected the 4001 close, got {other:?}"),
-    }
+    next_is_the_refusal(&mut ws, "expected the 4001 close").await;
 }
 
 #[tokio::test]
@@ -101,12 +107,7 @@ async fn a_peer_that_does_not_ask_gets_only_the_close() {
     let mut ws = within("upgrade", raw_connect(server.port, &offer))
         .await
         .expect("the upgrade completes");
-    match within("the close", ws.next()).await {
-        Some(Ok(Message::Close(Some(frame)))) => {
-            assert_eq!(u16::from(frame.code), close::SCHEMA_MISMATCH);
-        }
-        other => panic!("expected only the 4001 close, got {other:?}"),
-    }
+    next_is_the_refusal(&mut ws, "expected only the 4001 close").await;
 }
 
 #[tokio::test]
@@ -121,12 +122,7 @@ async fn a_server_told_not_to_explain_sends_only_the_close() {
     let mut ws = within("upgrade", raw_connect(server.port, &offer))
         .await
         .expect("the upgrade completes");
-    match within("the close", ws.next()).await {
-        Some(Ok(Message::Close(Some(frame)))) => {
-            assert_eq!(u16::from(frame.code), close::SCHEMA_MISMATCH);
-        }
-        other => panic!("expected only the 4001 close, got {other:?}"),
-    }
+    next_is_the_refusal(&mut ws, "expected only the 4001 close").await;
     // The typed client is refused with the server's words alone.
     let client = older::CounterClient::new(server.client_config());
     match within("a refused connect", client.connect()).await {
