@@ -343,6 +343,27 @@ async fn a_view_client_talks_to_an_owned_server() {
     assert_eq!(event.payload.seq, 2);
 }
 
+/// A view encoded from a borrowed slice is the same archive as one of the vector, and is sent
+/// from data the caller keeps (no `Vec` is built) to a server declaring the owned type.
+#[tokio::test]
+async fn a_view_encoded_from_a_slice_is_the_vectors_archive() {
+    let samples = samples();
+    let from_slice = Archived::<Vec<Sample>>::from_slice(&samples).expect("encode the slice");
+    let from_vec = Archived::new(&samples).expect("encode the vector");
+    assert_eq!(from_slice.archive_bytes(), from_vec.archive_bytes());
+    assert_eq!(from_slice.deserialize().expect("deserialize"), samples);
+    let bytes = [7u8; 3000];
+    let served = owned_server().await;
+    let client = view_client(&served).await;
+    let total = within("ingest", client.ingest(from_slice, "hello".into()))
+        .await
+        .expect("ingest");
+    assert_eq!(total, EXPECTED_TOTAL);
+    let view = Archived::<Vec<u8>>::from_slice(&bytes[..1000]).expect("encode");
+    let echoed = within("echo", client.echo(view)).await.expect("echo");
+    assert_eq!(echoed.as_slice(), &bytes[..1000]);
+}
+
 /// A received view forwarded as an argument: its archive is sent as it arrived.
 #[tokio::test]
 async fn a_received_view_is_forwarded_as_it_is() {

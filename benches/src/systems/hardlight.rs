@@ -1,8 +1,8 @@
 //! The hardlight rows: the `Bench` service, its server, and its typed client.
 
 use hardlight::{
-    CertFingerprint, ClientConfig, Compression, EventEmitter, HandlerResult, ServerConfig,
-    ServerTls, Subscription, Topic, codable, factory, rpc, rpc_handler,
+    Archived, CertFingerprint, ClientConfig, Compression, EventEmitter, HandlerResult,
+    ServerConfig, ServerTls, Subscription, Topic, codable, factory, rpc, rpc_handler,
 };
 use tokio::task::JoinHandle;
 
@@ -26,6 +26,9 @@ pub struct Tick {
 pub trait Bench {
     /// Returns the payload it was given.
     async fn echo(&self, payload: Vec<u8>) -> HandlerResult<Vec<u8>>;
+    /// The same echo through zero-copy views: the handler gets the argument where it arrived and
+    /// sends those bytes back; the client reads the reply in place.
+    async fn echo_view(&self, payload: Archived<Vec<u8>>) -> HandlerResult<Archived<Vec<u8>>>;
     /// Subscribes this connection to [`TOPIC`].
     async fn join(&self) -> HandlerResult<()>;
 }
@@ -33,6 +36,10 @@ pub trait Bench {
 #[rpc_handler]
 impl Bench for Handler {
     async fn echo(&self, payload: Vec<u8>) -> HandlerResult<Vec<u8>> {
+        Ok(payload)
+    }
+
+    async fn echo_view(&self, payload: Archived<Vec<u8>>) -> HandlerResult<Archived<Vec<u8>>> {
         Ok(payload)
     }
 
@@ -119,6 +126,21 @@ pub async fn echo(client: &BenchClient, payload: Vec<u8>) -> Result<Vec<u8>, Box
         .echo(payload)
         .await
         .map_err(|e| error(format!("hardlight: echo: {e}")))
+}
+
+/// One call of `echo_view`: the payload is encoded once into a view (as the owned call encodes it
+/// into its frame), and the reply is read in place. Returns the reply's length.
+///
+/// # Errors
+/// If the call fails.
+pub async fn echo_view(client: &BenchClient, payload: &[u8]) -> Result<usize, BoxError> {
+    let view = Archived::<Vec<u8>>::new(&payload.to_vec())
+        .map_err(|e| error(format!("hardlight: encoding the view: {e}")))?;
+    let reply = client
+        .echo_view(view)
+        .await
+        .map_err(|e| error(format!("hardlight: echo_view: {e}")))?;
+    Ok(reply.len())
 }
 
 /// A connection subscribed to [`TOPIC`], and the events it receives.

@@ -176,6 +176,60 @@ impl<T: Codable> Archived<T> {
     }
 }
 
+impl<U: Codable> Archived<Vec<U>>
+where
+    Vec<U>: Codable,
+{
+    /// Encodes a borrowed slice as the archive of a `Vec<U>`, without building the `Vec`: the bytes
+    /// are the same as [`Archived::new`] of a vector with these elements. For an argument declared
+    /// `Archived<Vec<U>>` (or `Archived<Vec<u8>>`) sent from data the caller keeps, e.g. a buffer
+    /// it reuses: one copy, into the archive, where an owned `Vec<U>` argument costs a clone and
+    /// then that copy.
+    ///
+    /// ```
+    /// use hardlight::Archived;
+    ///
+    /// let frame = [0xde_u8, 0xad, 0xbe, 0xef];
+    /// let view = Archived::<Vec<u8>>::from_slice(&frame)?;
+    /// assert_eq!(view.as_slice(), &frame);
+    /// assert_eq!(view.archive_bytes(), Archived::new(&frame.to_vec())?.archive_bytes());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// When an element cannot be encoded, or the result is nested deeper than
+    /// [`DEFAULT_MAX_DEPTH`].
+    pub fn from_slice(items: &[U]) -> Result<Self, EncodeError> {
+        let bytes =
+            rkyv::api::high::to_bytes_in::<_, rancor::Error>(&SliceAsVec(items), Vec::new())
+                .map_err(EncodeError::new)?;
+        Self::from_bytes(Bytes::from(bytes))
+            .map_err(|e| EncodeError::new(<rancor::Error as rancor::Source>::new(e)))
+    }
+}
+
+/// A slice archived as a `Vec` of its elements: rkyv's `Vec` impl, without owning the elements.
+struct SliceAsVec<'a, U>(&'a [U]);
+
+impl<U: rkyv::Archive> rkyv::Archive for SliceAsVec<'_, U> {
+    type Archived = rkyv::vec::ArchivedVec<U::Archived>;
+    type Resolver = rkyv::vec::VecResolver;
+
+    fn resolve(&self, resolver: Self::Resolver, out: rkyv::Place<Self::Archived>) {
+        rkyv::vec::ArchivedVec::resolve_from_slice(self.0, resolver, out);
+    }
+}
+
+impl<U, S> rkyv::Serialize<S> for SliceAsVec<'_, U>
+where
+    U: rkyv::Serialize<S>,
+    S: rancor::Fallible + rkyv::ser::Allocator + rkyv::ser::Writer + ?Sized,
+{
+    fn serialize(&self, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+        rkyv::vec::ArchivedVec::serialize_from_slice(self.0, serializer)
+    }
+}
+
 impl<T: Codable> Deref for Archived<T> {
     type Target = T::Archived;
 
