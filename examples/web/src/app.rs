@@ -1,6 +1,7 @@
 //! The native half: the board's handler, and an axum app that serves the page, its client and the
 //! RPC route on one port.
 
+use std::collections::VecDeque;
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use hardlight::*;
 use tokio::sync::{Mutex, watch};
 
 use crate::bundle::Bundle;
-use crate::service::{Board, BoardEvent, board_topic};
+use crate::service::{Board, BoardEvent, RECENT_EVENTS, board_topic};
 
 /// The page: a visitor's view of the board.
 const INDEX_HTML: &str = include_str!("../page/index.html");
@@ -25,10 +26,11 @@ const CHECKS_HTML: &str = include_str!("../page/checks.html");
 /// The route the RPC service is mounted at.
 pub const RPC_ROUTE: &str = "/rpc";
 
-/// The board's shared total; its lock also keeps the events in the order of the totals.
+/// The board's shared total and its latest events; their lock also keeps the events in the order
+/// of the totals.
 #[derive(Default)]
 pub struct Tally {
-    total: Mutex<i64>,
+    board: Mutex<Ledger>,
     /// Bytes of the notes pinned so far.
     pinned: watch::Sender<u64>,
 }
@@ -50,6 +52,50 @@ impl Tally {
     }
 }
 
+/// What the tally's lock guards.
+#[derive(Default)]
+struct Ledger {
+    total: i64,
+    /// The last [`RECENT_EVENTS`] events, oldest first.
+    recent: VecDeque<BoardEvent>,
+}
+
+impl Ledger {
+    /// Keeps `event` as the newest, forgetting the oldest beyond [`RECENT_EVENTS`].
+    fn record(&mut self, event: BoardEvent) {
+        if self.recent.len() == RECENT_EVENTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(event);
+    }
+}
+
+impl BoardHandler {
+    /// Adds `amount` to the total for this connection's visitor, who must have joined: one bump,
+    /// one event. Returns the new total.
+    async fn add(&self, amount: i64) -> HandlerResult<i64> {
+        let mut visitor = self.state.write().await;
+        if visitor.name.is_empty() {
+            return Err("join the board first".into());
+        }
+        let mut board = self.context.board.lock().await;
+        let total = board
+            .total
+            .checked_add(amount)
+            .ok_or("the total would overflow")?;
+        board.total = total;
+        visitor.bumps += 1;
+        let event = BoardEvent::Bumped {
+            by: visitor.name.clone(),
+            amount,
+            total,
+        };
+        board.record(event.clone());
+        self.events.emit(&board_topic(), event).await?;
+        Ok(total)
+    }
+}
+
 #[rpc_handler(context = Tally, vis = pub)]
 impl Board for BoardHandler {
     async fn join(&self, name: String) -> HandlerResult<i64> {
@@ -59,27 +105,30 @@ impl Board for BoardHandler {
         }
         self.state.write().await.name = name.to_owned();
         self.subscriptions.add(&board_topic());
-        Ok(*self.context.total.lock().await)
+        Ok(self.context.board.lock().await.total)
     }
 
     async fn bump(&self, amount: i64) -> HandlerResult<i64> {
-        let mut visitor = self.state.write().await;
-        if visitor.name.is_empty() {
-            return Err("join the board first".into());
-        }
-        let mut total = self.context.total.lock().await;
-        let new = total
-            .checked_add(amount)
-            .ok_or("the total would overflow")?;
-        *total = new;
-        visitor.bumps += 1;
-        let event = BoardEvent::Bumped {
-            by: visitor.name.clone(),
-            amount,
-            total: new,
-        };
-        self.events.emit(&board_topic(), event).await?;
-        Ok(new)
+        self.add(amount).await
+    }
+
+    async fn bump_many(&self, amounts: Archived<Vec<i64>>) -> HandlerResult<i64> {
+        // Summed where they arrived, without building a `Vec`; in i128, which a message's worth of
+        // i64s cannot overflow.
+        let sum: i128 = amounts.iter().map(|a| i128::from(a.to_native())).sum();
+        let sum = i64::try_from(sum).map_err(|_| "the sum would overflow")?;
+        self.add(sum).await
+    }
+
+    async fn recent(&self, limit: u32) -> HandlerResult<Archived<Vec<BoardEvent>>> {
+        let board = self.context.board.lock().await;
+        let skip = board
+            .recent
+            .len()
+            .saturating_sub(usize::try_from(limit).unwrap_or(usize::MAX));
+        let newest: Vec<BoardEvent> = board.recent.iter().skip(skip).cloned().collect();
+        drop(board);
+        Ok(Archived::new(&newest)?)
     }
 
     async fn pin(&self, note: String) {

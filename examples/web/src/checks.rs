@@ -1,8 +1,9 @@
 //! What the browser test (`tests/browser.rs`) runs inside Chromium, against a native server: the
 //! client's whole API over the browser's WebSocket. Each check fails with what it saw.
 //!
-//! `run_checks(url)` connects and exercises calls, state, events, handler errors and 300 calls at
-//! once (more than the 256 in flight a connection allows: the rest must wait, not fail); it keeps
+//! `run_checks(url)` connects and exercises calls, state, events, handler errors, 300 calls at once
+//! (more than the 256 in flight a connection allows: the rest must wait, not fail) and zero-copy
+//! views both ways (an argument the server reads in place, a reply read in place here); it keeps
 //! the client, and `await_close()` then reports the typed error it gets when the server closes.
 //! `connect_reconnecting(url)` connects a client that reconnects, and `await_reconnected()` reports
 //! what it went through once the server is back. `pin_notes(url, count, size)` sends many large
@@ -13,11 +14,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use hardlight::{CallError, ClosedError, ConnectionEvent, ConnectionEvents, Reconnect, RpcError};
+use hardlight::{
+    Archived, CallError, ClosedError, ConnectionEvent, ConnectionEvents, Reconnect, RpcError,
+};
 use wasm_bindgen::prelude::*;
 
 use crate::browser::{client_config, to_js};
-use crate::service::{BoardClient, BoardEvent};
+use crate::service::{ArchivedBoardEvent, BoardClient, BoardEvent, RECENT_EVENTS};
 
 /// More calls than one connection has in flight at once.
 const CONCURRENT_CALLS: usize = 300;
@@ -126,9 +129,78 @@ pub async fn run_checks(url: String) -> Result<String, JsValue> {
         "{CONCURRENT_CALLS} concurrent calls all answered, their events in order"
     ));
 
+    // Views: a list sent as a view built here, which the server sums in place; then the board's
+    // latest events, a reply read in place in this page's memory, then deserialized.
+    let total = total + CONCURRENT_CALLS as i64;
+    let amounts = Archived::new(&vec![7, -3, 10]).map_err(to_js)?;
+    let after = client
+        .bump_many(amounts)
+        .await
+        .map_err(|e| to_js(format!("bump_many: {e}")))?;
+    ensure!(
+        after == total + 14,
+        "bump_many([7, -3, 10]) from {total} returned {after}"
+    );
+    let event = events.recv().await.map_err(to_js)?;
+    let summed = BoardEvent::Bumped {
+        by: "chromium".into(),
+        amount: 14,
+        total: after,
+    };
+    ensure!(
+        event.payload == summed,
+        "the event of bump_many is {event:?}"
+    );
+    let recent = client
+        .recent(3)
+        .await
+        .map_err(|e| to_js(format!("recent(3): {e}")))?;
+    ensure!(
+        recent.len() == 3,
+        "recent(3) returned {} events",
+        recent.len()
+    );
+    let ArchivedBoardEvent::Bumped {
+        by,
+        amount,
+        total: newest,
+    } = &recent[2];
+    ensure!(
+        by.as_str() == "chromium" && amount.to_native() == 14 && newest.to_native() == after,
+        "the newest of recent(3), read in place, is by {:?}, of {}, to {}",
+        by.as_str(),
+        amount.to_native(),
+        newest.to_native()
+    );
+    let bumped_by_one = |total| BoardEvent::Bumped {
+        by: "chromium".into(),
+        amount: 1,
+        total,
+    };
+    let expected = vec![bumped_by_one(total - 1), bumped_by_one(total), summed];
+    let owned = recent.deserialize().map_err(to_js)?;
+    ensure!(owned == expected, "recent(3) deserialized is {owned:?}");
+    let all = client
+        .recent(u32::MAX)
+        .await
+        .map_err(|e| to_js(format!("recent(u32::MAX): {e}")))?;
+    ensure!(
+        all.len() == RECENT_EVENTS,
+        "recent(u32::MAX) returned {} events, not the {RECENT_EVENTS} kept",
+        all.len()
+    );
+    report.push(
+        "views: argument read in place on the server, reply read in place in the browser".into(),
+    );
+
     match client.bump(i64::MAX).await {
         Err(CallError::Handler(error)) if error.message().contains("overflow") => {}
         other => return Err(to_js(format!("bump(i64::MAX) gave {other:?}"))),
+    }
+    let too_much = Archived::new(&vec![i64::MAX, i64::MAX]).map_err(to_js)?;
+    match client.bump_many(too_much).await {
+        Err(CallError::Handler(error)) if error.message().contains("overflow") => {}
+        other => return Err(to_js(format!("bump_many([i64::MAX; 2]) gave {other:?}"))),
     }
     match client.join(String::new()).await {
         Err(CallError::Handler(_)) => {}

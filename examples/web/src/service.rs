@@ -8,6 +8,9 @@ pub fn board_topic() -> Topic {
     Topic::new("board")
 }
 
+/// How many of the board's latest events the server keeps for [`Board::recent`].
+pub const RECENT_EVENTS: usize = 32;
+
 /// What visitors on the board hear.
 #[codable]
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +42,13 @@ pub trait Board {
     async fn join(&self, name: String) -> HandlerResult<i64>;
     /// Adds `amount` to the shared total, which everyone on the board hears; returns the new total.
     async fn bump(&self, amount: i64) -> HandlerResult<i64>;
+    /// Adds the sum of `amounts` to the shared total as one bump, which everyone on the board hears
+    /// (one event, with the sum); returns the new total. The server reads the list in place, in the
+    /// message it arrived in: a zero-copy view, the same on the wire as a `Vec<i64>`.
+    async fn bump_many(&self, amounts: Archived<Vec<i64>>) -> HandlerResult<i64>;
+    /// The board's latest events, oldest first: the newest `limit` of the last [`RECENT_EVENTS`]
+    /// the server keeps. The client reads the reply in place, a view of the message it arrived in.
+    async fn recent(&self, limit: u32) -> HandlerResult<Archived<Vec<BoardEvent>>>;
     /// Pins a note to the board, one-way: no reply, no event; the server only counts the bytes.
     /// The page does not use it: the browser test sends many large ones, to check that a client
     /// whose server reads slowly waits instead of buffering without end.

@@ -330,6 +330,12 @@ async fn checks_then_shutdown(server: BoundServer, url: &str, flags: &[String]) 
         .as_str()
         .unwrap_or_else(|| panic!("the checks failed in Chromium: {result}"));
     println!("checks in Chromium: {report}");
+    assert!(
+        report.contains(
+            "views: argument read in place on the server, reply read in place in the browser"
+        ),
+        "the checks did not report views: {report}"
+    );
 
     // The server shuts down while the page waits for the close.
     let (closed, ()) = tokio::join!(page.call("await_close", json!([])), async {
