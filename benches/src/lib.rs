@@ -40,6 +40,10 @@
 //! ## Figures
 //! - **Unary latency**: p50 and p99 in microseconds (hdrhistogram), one call at a time, for payloads
 //!   of 64 B, 1 KiB and 64 KiB.
+//! - **Large messages**: the same latency for 64 KiB and 1 MiB payloads, in a table of its own with
+//!   `hardlight` (owned `Vec<u8>`), `hardlight_views` (the echo declared with
+//!   `Archived<Vec<u8>>`: read in place on both ends, the client encoding from the slice with
+//!   `Archived::from_slice`), `tonic` and `raw_ws`.
 //! - **Throughput**: calls per second with 1, 16 and 256 calls of 64 B in flight on *one* connection
 //!   (one tonic `Channel`). For hardlight and tonic that is N tasks calling concurrently on one
 //!   client; raw ws pipelines N messages on its socket.

@@ -7,6 +7,8 @@ use crate::systems::System;
 
 /// Payload sizes of the latency columns, in bytes.
 pub const LATENCY_PAYLOADS: [usize; 3] = [64, 1024, 64 * 1024];
+/// Payload sizes of the large-message table, in bytes.
+pub const LARGE_PAYLOADS: [usize; 2] = [64 * 1024, 1024 * 1024];
 /// Calls in flight of the throughput columns.
 pub const IN_FLIGHT: [usize; 3] = [1, 16, 256];
 
@@ -77,12 +79,47 @@ impl Column {
     }
 }
 
-/// `64 B`, `1 KiB`, `64 KiB`.
+/// `64 B`, `1 KiB`, `64 KiB`, `1 MiB`.
 pub fn size(bytes: usize) -> String {
-    if bytes >= 1024 && bytes.is_multiple_of(1024) {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
         format!("{} KiB", bytes / 1024)
     } else {
         format!("{bytes} B")
+    }
+}
+
+/// A column of the large-message table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LargeColumn {
+    /// Median echo latency, µs, for the payload `LARGE_PAYLOADS[i]`.
+    P50(usize),
+    /// 99th-percentile echo latency, µs, for the payload `LARGE_PAYLOADS[i]`.
+    P99(usize),
+}
+
+impl LargeColumn {
+    /// Every column, in table order.
+    pub const ALL: [LargeColumn; 4] = [
+        LargeColumn::P50(0),
+        LargeColumn::P99(0),
+        LargeColumn::P50(1),
+        LargeColumn::P99(1),
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|&c| c == self)
+            .expect("every column is listed in LargeColumn::ALL")
+    }
+
+    fn title(self) -> String {
+        match self {
+            LargeColumn::P50(i) => format!("p50 {} (µs)", size(LARGE_PAYLOADS[i])),
+            LargeColumn::P99(i) => format!("p99 {} (µs)", size(LARGE_PAYLOADS[i])),
+        }
     }
 }
 
@@ -92,6 +129,7 @@ pub struct Report {
     header: Vec<String>,
     fanout_connections: usize,
     rows: Vec<(System, [Figure; Column::ALL.len()])>,
+    large: Vec<(System, [Figure; LargeColumn::ALL.len()])>,
 }
 
 impl Report {
@@ -104,7 +142,34 @@ impl Report {
                 .into_iter()
                 .map(|system| (system, [Figure::Failed; Column::ALL.len()]))
                 .collect(),
+            large: System::LARGE
+                .into_iter()
+                .map(|system| (system, [Figure::Failed; LargeColumn::ALL.len()]))
+                .collect(),
         }
+    }
+
+    /// Sets one cell of the large-message table.
+    pub fn set_large(&mut self, system: System, column: LargeColumn, figure: Figure) {
+        if let Some((_, figures)) = self.large.iter_mut().find(|(s, _)| *s == system) {
+            figures[column.index()] = figure;
+        }
+    }
+
+    /// One cell's value in the large-message table, if it was measured.
+    pub fn large_value(&self, system: System, column: LargeColumn) -> Option<f64> {
+        self.large
+            .iter()
+            .find(|(s, _)| *s == system)
+            .and_then(|(_, figures)| match figures[column.index()] {
+                Figure::Value(v) => Some(v),
+                _ => None,
+            })
+    }
+
+    /// `a`'s figure divided by `b`'s, in one column of the large-message table.
+    pub fn large_ratio(&self, a: System, b: System, column: LargeColumn) -> Option<f64> {
+        Some(self.large_value(a, column)? / self.large_value(b, column)?)
     }
 
     /// Sets one cell.
@@ -127,9 +192,9 @@ impl Report {
 
     /// True if no figure failed.
     pub fn is_complete(&self) -> bool {
-        self.rows
-            .iter()
-            .all(|(_, figures)| !figures.contains(&Figure::Failed))
+        let complete = |figures: &[Figure]| !figures.contains(&Figure::Failed);
+        self.rows.iter().all(|(_, figures)| complete(figures))
+            && self.large.iter().all(|(_, figures)| complete(figures))
     }
 
     /// `a`'s figure divided by `b`'s, in one column.
@@ -145,6 +210,8 @@ impl Report {
         }
         out.push('\n');
         self.render_table(&mut out);
+        out.push('\n');
+        self.render_large(&mut out);
         out.push('\n');
         self.render_targets(&mut out);
         out.push('\n');
@@ -201,6 +268,29 @@ impl Report {
         }
     }
 
+    fn render_large(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "large messages: echo latency, one call at a time; `hardlight_views` declares the echo \
+             with `Archived<Vec<u8>>` (zero-copy views)"
+        );
+        out.push('\n');
+        let titles: Vec<String> = LargeColumn::ALL.iter().map(|c| c.title()).collect();
+        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
+        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        for (system, figures) in &self.large {
+            let cells: Vec<String> = figures
+                .iter()
+                .map(|figure| match figure {
+                    Figure::Value(v) => format!("{v:.1}"),
+                    Figure::NotApplicable => "n/a".to_owned(),
+                    Figure::Failed => "error".to_owned(),
+                })
+                .collect();
+            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+        }
+    }
+
     /// The issue's targets for plaintext hardlight, each met or missed, and by how much.
     fn render_targets(&self, out: &mut String) {
         let _ = writeln!(out, "targets (plaintext hardlight):");
@@ -230,6 +320,18 @@ impl Report {
                 true,
             ),
         ];
+        let views = |i: usize| {
+            (
+                format!("view echo p50 {} ≤ 1.10 × raw ws", size(LARGE_PAYLOADS[i])),
+                self.large_ratio(System::HardlightViews, System::RawWs, LargeColumn::P50(i)),
+                1.10,
+                true,
+            )
+        };
+        let targets = targets
+            .into_iter()
+            .map(|(what, value, limit, at_most)| (what.to_owned(), value, limit, at_most))
+            .chain([views(0), views(1)]);
         for (what, value, limit, at_most) in targets {
             let verdict = match value {
                 None => "not measured".to_owned(),
@@ -257,6 +359,16 @@ mod tests {
                 report.set(system, column, Figure::Value(10.0));
             }
         }
+        for system in System::LARGE {
+            for column in LargeColumn::ALL {
+                report.set_large(system, column, Figure::Value(1000.0));
+            }
+        }
+        report.set_large(
+            System::HardlightViews,
+            LargeColumn::P50(1),
+            Figure::Value(1200.0),
+        );
         report.set(System::Hardlight, Column::P50(0), Figure::Value(20.0));
         report.set(System::Tonic, Column::P50(0), Figure::Value(40.0));
         report.set(System::RawWs, Column::P50(0), Figure::Value(16.0));
@@ -291,12 +403,22 @@ mod tests {
     fn table_has_a_row_per_system_and_a_cell_per_column() {
         let rendered = sample().render();
         let rows: Vec<&str> = rendered.lines().filter(|l| l.starts_with('|')).collect();
-        assert_eq!(rows.len(), 2 + System::ALL.len());
-        for row in rows {
+        assert_eq!(rows.len(), 2 + System::ALL.len() + 2 + System::LARGE.len());
+        let (main, large) = rows.split_at(2 + System::ALL.len());
+        for row in main {
             assert_eq!(row.matches('|').count(), Column::ALL.len() + 2, "{row}");
+        }
+        for row in large {
+            assert_eq!(
+                row.matches('|').count(),
+                LargeColumn::ALL.len() + 2,
+                "{row}"
+            );
         }
         assert!(rendered.contains("| p50 64 B (µs) |"));
         assert!(rendered.contains("fan-out ×1000 (µs)"));
+        assert!(rendered.contains("| hardlight_views | 1000.0 | 1000.0 | 1200.0 | 1000.0 |"));
+        assert!(rendered.contains("| p50 1 MiB (µs) |"));
     }
 
     #[test]
@@ -306,6 +428,9 @@ mod tests {
         report.set(System::Tonic, Column::Fanout, Figure::Failed);
         report.set(System::Tonic, Column::Throughput(2), Figure::Failed);
         assert!(!report.is_complete());
+        let mut large_failed = sample();
+        large_failed.set_large(System::RawWs, LargeColumn::P99(1), Figure::Failed);
+        assert!(!large_failed.is_complete());
         let rendered = report.render();
         assert!(rendered.contains("| error |"));
         assert!(rendered.ends_with("ratio c256_throughput hardlight/tonic: n/a\n"));
@@ -316,5 +441,9 @@ mod tests {
         let rendered = sample().render();
         assert!(rendered.contains("- unary p50 64 B ≤ 0.50 × tonic: met (0.50)"));
         assert!(rendered.contains("- c256 throughput ≥ 5.00 × tonic: missed (2.50, off by 50%)"));
+        assert!(rendered.contains("- view echo p50 64 KiB ≤ 1.10 × raw ws: met (1.00)"));
+        assert!(
+            rendered.contains("- view echo p50 1 MiB ≤ 1.10 × raw ws: missed (1.20, off by 9%)")
+        );
     }
 }

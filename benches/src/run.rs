@@ -7,7 +7,9 @@ use tokio::runtime::{Handle, Runtime};
 use crate::cert::BenchCert;
 use crate::measure::{fanout, latency, memory, throughput, within};
 use crate::options::{Options, Plan};
-use crate::report::{Column, Figure, IN_FLIGHT, LATENCY_PAYLOADS, Report, size};
+use crate::report::{
+    Column, Figure, IN_FLIGHT, LARGE_PAYLOADS, LATENCY_PAYLOADS, LargeColumn, Report, size,
+};
 use crate::systems::{Client, ClientTrust, RunningServer, System};
 use crate::{BoxError, error};
 
@@ -57,6 +59,11 @@ pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<Strin
             plan.latency_samples,
             plan.latency_warmup,
             plan.latency_time
+        ),
+        format!(
+            "- large messages: the latency cells for {}, plaintext, owned and view echo beside \
+             tonic and the raw echo (each client copies the payload once per call)",
+            LARGE_PAYLOADS.map(size).join(" / ")
         ),
         format!(
             "- throughput: {} echo, N calls in flight on one connection (one tonic channel), \
@@ -114,6 +121,11 @@ pub async fn compare(
     };
     for system in System::ALL {
         if let Err(e) = calls_and_fanout(system, plan, servers, cert, &trust, &mut report).await {
+            eprintln!("{}: {e}", system.name());
+        }
+    }
+    for system in System::LARGE {
+        if let Err(e) = large_messages(system, plan, servers, cert, &trust, &mut report).await {
             eprintln!("{}: {e}", system.name());
         }
     }
@@ -194,6 +206,40 @@ async fn calls_and_fanout(
     )
     .await;
     report.set(system, Column::Fanout, figure(system, "fan-out", measured));
+    Ok(())
+}
+
+/// The large-message latency figures of one system, on a server of its own.
+async fn large_messages(
+    system: System,
+    plan: &Plan,
+    servers: &Handle,
+    cert: &BenchCert,
+    trust: &ClientTrust,
+    report: &mut Report,
+) -> Result<(), BoxError> {
+    let name = system.name();
+    let server = RunningServer::start(system, cert, servers).await?;
+    let client = within(
+        "connect",
+        SLACK,
+        Client::connect(system, server.port, trust),
+    )
+    .await?;
+    for (i, payload) in LARGE_PAYLOADS.into_iter().enumerate() {
+        eprintln!("{name}: large message {}", size(payload));
+        let limit = plan.latency_time + SLACK;
+        let measured = within("latency", limit, latency::unary(&client, payload, plan)).await;
+        let (p50, p99) = match measured {
+            Ok(l) => (Figure::Value(l.p50_us), Figure::Value(l.p99_us)),
+            Err(e) => {
+                eprintln!("{name}: large message latency failed: {e}");
+                (Figure::Failed, Figure::Failed)
+            }
+        };
+        report.set_large(system, LargeColumn::P50(i), p50);
+        report.set_large(system, LargeColumn::P99(i), p99);
+    }
     Ok(())
 }
 

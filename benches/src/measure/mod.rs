@@ -64,12 +64,11 @@ pub async fn within<T>(
 /// # Errors
 /// If the call fails or the reply has the wrong length.
 pub async fn echo_checked(client: &Client, payload: &[u8]) -> Result<(), BoxError> {
-    let reply = client.echo(payload.to_vec()).await?;
-    if reply.len() != payload.len() {
+    let reply = client.echo(payload).await?;
+    if reply != payload.len() {
         return Err(error(format!(
-            "echo of {} bytes came back as {} bytes",
+            "echo of {} bytes came back as {reply} bytes",
             payload.len(),
-            reply.len()
         )));
     }
     Ok(())

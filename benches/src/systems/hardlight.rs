@@ -117,24 +117,26 @@ pub async fn connect(
     Ok(client)
 }
 
-/// One call of `echo`.
+/// One call of `echo` with a copy of `payload`; returns the reply's length.
 ///
 /// # Errors
 /// If the call fails.
-pub async fn echo(client: &BenchClient, payload: Vec<u8>) -> Result<Vec<u8>, BoxError> {
-    client
-        .echo(payload)
+pub async fn echo(client: &BenchClient, payload: &[u8]) -> Result<usize, BoxError> {
+    let reply = client
+        .echo(payload.to_vec())
         .await
-        .map_err(|e| error(format!("hardlight: echo: {e}")))
+        .map_err(|e| error(format!("hardlight: echo: {e}")))?;
+    Ok(reply.len())
 }
 
-/// One call of `echo_view`: the payload is encoded once into a view (as the owned call encodes it
-/// into its frame), and the reply is read in place. Returns the reply's length.
+/// One call of `echo_view`: the payload is encoded from the caller's buffer into a view (one copy,
+/// as the owned call copies it into a `Vec` and then its frame), and the reply is read in place.
+/// Returns the reply's length.
 ///
 /// # Errors
 /// If the call fails.
 pub async fn echo_view(client: &BenchClient, payload: &[u8]) -> Result<usize, BoxError> {
-    let view = Archived::<Vec<u8>>::new(&payload.to_vec())
+    let view = Archived::<Vec<u8>>::from_slice(payload)
         .map_err(|e| error(format!("hardlight: encoding the view: {e}")))?;
     let reply = client
         .echo_view(view)

@@ -21,6 +21,9 @@ use crate::{BoxError, error};
 pub enum System {
     /// hardlight over plain WebSocket.
     Hardlight,
+    /// hardlight over plain WebSocket, the echo declared with zero-copy views
+    /// (`Archived<Vec<u8>>`): only in the large-message table.
+    HardlightViews,
     /// hardlight over TLS, the client pinning the certificate.
     HardlightTls,
     /// hardlight over TLS with `Compression::default()`.
@@ -44,10 +47,19 @@ impl System {
         System::RawWs,
     ];
 
+    /// The systems of the large-message table: owned and view echo beside tonic and the floor.
+    pub const LARGE: [System; 4] = [
+        System::Hardlight,
+        System::HardlightViews,
+        System::Tonic,
+        System::RawWs,
+    ];
+
     /// The name in the report and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             System::Hardlight => "hardlight",
+            System::HardlightViews => "hardlight_views",
             System::HardlightTls => "hardlight_tls",
             System::HardlightTlsDeflate => "hardlight_tls_deflate",
             System::Tonic => "tonic",
@@ -63,6 +75,7 @@ impl System {
     pub fn from_name(name: &str) -> Result<Self, BoxError> {
         Self::ALL
             .into_iter()
+            .chain(Self::LARGE)
             .find(|s| s.name() == name)
             .ok_or_else(|| error(format!("no system is called {name:?}")))
     }
@@ -133,7 +146,10 @@ impl RunningServer {
         let started = runtime
             .spawn(async move {
                 Ok::<_, BoxError>(match system {
-                    System::Hardlight | System::HardlightTls | System::HardlightTlsDeflate => {
+                    System::Hardlight
+                    | System::HardlightViews
+                    | System::HardlightTls
+                    | System::HardlightTlsDeflate => {
                         let (port, emitter, task) = hardlight::start(hardlight_tls).await?;
                         (port, Publisher::Hardlight(emitter), task)
                     }
@@ -199,6 +215,8 @@ impl Drop for RunningServer {
 pub enum Client {
     /// A hardlight client.
     Hardlight(hardlight::BenchClient),
+    /// A hardlight client calling the echo declared with views.
+    HardlightViews(hardlight::BenchClient),
     /// A tonic client.
     Tonic(TonicClient<Channel>),
     /// A raw WebSocket client.
@@ -216,6 +234,9 @@ impl Client {
             System::Hardlight | System::HardlightTls => {
                 Client::Hardlight(hardlight::connect(port, fingerprint, Compression::none()).await?)
             }
+            System::HardlightViews => Client::HardlightViews(
+                hardlight::connect(port, fingerprint, Compression::none()).await?,
+            ),
             System::HardlightTlsDeflate => Client::Hardlight(
                 hardlight::connect(port, fingerprint, Compression::default()).await?,
             ),
@@ -228,13 +249,15 @@ impl Client {
         })
     }
 
-    /// One echo call: sends `payload`, returns what came back.
+    /// One echo call: sends a copy of `payload` (as each system's API takes it: an owned `Vec`, a
+    /// `Bytes`, or a view encoded from the slice), returns the length of what came back.
     ///
     /// # Errors
     /// If the call fails.
-    pub async fn echo(&self, payload: Vec<u8>) -> Result<Vec<u8>, BoxError> {
+    pub async fn echo(&self, payload: &[u8]) -> Result<usize, BoxError> {
         match self {
             Client::Hardlight(client) => hardlight::echo(client, payload).await,
+            Client::HardlightViews(client) => hardlight::echo_view(client, payload).await,
             Client::Tonic(client) => tonic::echo(client, payload).await,
             Client::RawWs(client) => client.echo(payload).await,
         }
@@ -246,7 +269,9 @@ impl Client {
     /// If subscribing fails.
     pub async fn subscribe(self) -> Result<Events, BoxError> {
         Ok(match self {
-            Client::Hardlight(client) => Events::Hardlight(hardlight::Events::join(client).await?),
+            Client::Hardlight(client) | Client::HardlightViews(client) => {
+                Events::Hardlight(hardlight::Events::join(client).await?)
+            }
             Client::Tonic(client) => {
                 Events::Tonic(Box::new(tonic::Events::subscribe(client).await?))
             }

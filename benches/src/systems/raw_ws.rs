@@ -202,18 +202,18 @@ pub async fn connect(port: u16) -> Result<Client, BoxError> {
 }
 
 impl Client {
-    /// Sends `payload` and waits for its echo.
+    /// Sends a copy of `payload` and waits for its echo; returns the echo's length.
     ///
     /// # Errors
     /// If the connection fails.
-    pub async fn echo(&self, payload: Vec<u8>) -> Result<Vec<u8>, BoxError> {
+    pub async fn echo(&self, payload: &[u8]) -> Result<usize, BoxError> {
         let mut ws = self.ws.lock().await;
-        ws.send(Message::Binary(payload.into()))
+        ws.send(Message::Binary(Bytes::copy_from_slice(payload)))
             .await
             .map_err(|e| error(format!("raw ws: send: {e}")))?;
         loop {
             if let Some(data) = binary(ws.next().await)? {
-                return Ok(data.into());
+                return Ok(data.len());
             }
         }
     }

@@ -145,14 +145,16 @@ pub async fn connect(
 ///
 /// # Errors
 /// If the call fails.
-pub async fn echo(client: &BenchClient<Channel>, payload: Vec<u8>) -> Result<Vec<u8>, BoxError> {
+pub async fn echo(client: &BenchClient<Channel>, payload: &[u8]) -> Result<usize, BoxError> {
     // Generated clients take `&mut self`; a clone shares the channel.
     let reply = client
         .clone()
-        .echo(Payload { data: payload })
+        .echo(Payload {
+            data: payload.to_vec(),
+        })
         .await
         .map_err(|e| error(format!("tonic: echo: {e}")))?;
-    Ok(reply.into_inner().data)
+    Ok(reply.into_inner().data.len())
 }
 
 /// A `Subscribe` stream and the ticks it receives.
