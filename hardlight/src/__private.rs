@@ -10,8 +10,8 @@ pub use crate::client::{
     Client, ClientConfig, ConnectionEvents, OfferedService, StateWatcher, Subscription,
 };
 pub use crate::contract::{
-    Args, CallFuture, Dispatch, DispatchError, EmittedBy, MethodReturn, OnewayFuture, Schema,
-    SchemaWriter, ServiceSchema, call, decode_args, oneway,
+    Args, Dispatch, DispatchError, EmittedBy, MethodReturn, OnewayFuture, Schema, SchemaWriter,
+    ServiceSchema, Started, call, decode_args, oneway,
 };
 pub use crate::error::{CallError, ClosedError, ConnectError, RpcError};
 pub use crate::events::EventPayload;

@@ -91,6 +91,7 @@ pub use client::{
     ClientConfig, ConnectionEvent, ConnectionEvents, Reconnect, RecvError, StateWatcher,
     Subscription, WhenDisconnected,
 };
+pub use contract::Streaming;
 pub use contract::schema::{fingerprint, schema};
 pub use error::{
     CallError, ClosedError, ConnectError, Error, HandlerError, HandlerResult, ProtocolError,

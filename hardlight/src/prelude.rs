@@ -31,7 +31,7 @@
 pub use crate::factory;
 pub use crate::{
     Archived, CallError, ClientConfig, Compression, ConnectError, HandlerError, HandlerResult,
-    RpcError, Topic, codable, connection_state, oneway, rpc, rpc_handler,
+    RpcError, Streaming, Topic, codable, connection_state, oneway, rpc, rpc_handler,
 };
 #[cfg(hardlight_native)]
 pub use crate::{

@@ -18,6 +18,9 @@ pub(crate) fn bounded(wait: Duration) -> Duration {
     wait.min(LONGEST_WAIT)
 }
 
+/// A timer a `Send` value can hold and poll: see [`timer`].
+pub(crate) type Timer = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// A deadline passed before the future completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Elapsed;
@@ -52,6 +55,11 @@ mod imp {
         tokio::time::timeout_at(deadline, future)
             .await
             .map_err(|_| Elapsed)
+    }
+
+    /// A timer that fires at `deadline`, for a value that polls it itself.
+    pub(crate) fn timer(deadline: Instant) -> Option<super::Timer> {
+        Some(Box::pin(tokio::time::sleep_until(deadline)))
     }
 
     /// Runs `future` in the background, on the current tokio runtime.
@@ -110,6 +118,12 @@ mod imp {
         timeout(deadline.saturating_duration_since(Instant::now()), future).await
     }
 
+    /// None: a browser's timers cannot be sent between threads, so a `Send` value cannot hold one.
+    /// What needs a deadline there relies on the server's (a call's budget travels with it).
+    pub(crate) fn timer(_deadline: Instant) -> Option<super::Timer> {
+        None
+    }
+
     /// Runs `future` in the background, on the browser's event loop.
     pub(crate) fn spawn<F>(future: F)
     where
@@ -119,4 +133,4 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{Instant, sleep, spawn, timeout, timeout_at};
+pub(crate) use imp::{Instant, sleep, spawn, timeout, timeout_at, timer};

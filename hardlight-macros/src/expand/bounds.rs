@@ -37,11 +37,18 @@ pub(super) fn wire_bounds(service: &Service) -> Vec<TokenStream> {
     for method in &service.methods {
         bounds.extend(method.args.iter().map(|arg| wire_value(&arg.ty)));
         if let Some(output) = method.output() {
-            bounds.extend(
-                result_type_arguments(output)
-                    .enumerate()
-                    .map(|(i, ty)| if i == 0 { wire_value(ty) } else { codable(ty) }),
-            );
+            for (i, ty) in result_type_arguments(output).enumerate() {
+                match streaming_type_arguments(ty) {
+                    // A stream's items are values as a reply is; its error type is codable.
+                    Some(items) if i == 0 => bounds.extend(
+                        items
+                            .enumerate()
+                            .map(|(i, ty)| if i == 0 { wire_value(ty) } else { codable(ty) }),
+                    ),
+                    _ if i == 0 => bounds.push(wire_value(ty)),
+                    _ => bounds.push(codable(ty)),
+                }
+            }
             let private = private_at(&service.krate, output.span());
             bounds.push(quote_spanned! {output.span()=>
                 #output: #private::MethodReturn
@@ -56,9 +63,21 @@ pub(super) fn wire_bounds(service: &Service) -> Vec<TokenStream> {
 /// The type arguments of `HandlerResult<T>` or `Result<T, E>` (by any path): `T` and `E`. None for
 /// another return type, which is then checked as a whole.
 fn result_type_arguments(output: &Type) -> impl Iterator<Item = &Type> {
-    let arguments = match output {
+    type_arguments(output, &["Result", "HandlerResult"])
+        .into_iter()
+        .flatten()
+}
+
+/// The type arguments of `Streaming<T>` or `Streaming<T, E>` (by any path), if `ty` is one.
+fn streaming_type_arguments(ty: &Type) -> Option<impl Iterator<Item = &Type>> {
+    type_arguments(ty, &["Streaming"])
+}
+
+/// The type arguments of `ty` if it is a path whose last segment is one of `names`.
+fn type_arguments<'a>(ty: &'a Type, names: &[&str]) -> Option<impl Iterator<Item = &'a Type>> {
+    let arguments = match ty {
         Type::Path(ty) if ty.qself.is_none() => ty.path.segments.last().and_then(|last| {
-            let named = last.ident == "Result" || last.ident == "HandlerResult";
+            let named = names.iter().any(|name| last.ident == name);
             match &last.arguments {
                 PathArguments::AngleBracketed(arguments) if named => Some(&arguments.args),
                 _ => None,
@@ -66,11 +85,10 @@ fn result_type_arguments(output: &Type) -> impl Iterator<Item = &Type> {
         }),
         _ => None,
     };
-    arguments
-        .into_iter()
-        .flatten()
-        .filter_map(|argument| match argument {
+    arguments.map(|arguments| {
+        arguments.iter().filter_map(|argument| match argument {
             GenericArgument::Type(ty) => Some(ty),
             _ => None,
         })
+    })
 }

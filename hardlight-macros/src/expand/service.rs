@@ -169,7 +169,7 @@ fn dispatch_impl(service: &Service) -> TokenStream {
                 __method: u16,
                 __args: #private::Args<'_>,
             ) -> ::core::result::Result<
-                #private::CallFuture,
+                #private::Started,
                 #private::DispatchError,
             > {
                 #unused_calls

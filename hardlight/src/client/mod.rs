@@ -19,6 +19,7 @@ mod outbox;
 mod reconnect;
 mod request;
 mod session;
+mod stream;
 mod subscription;
 
 use std::marker::PhantomData;

@@ -6,15 +6,18 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot, watch};
+use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 
 use super::Mirror;
+use super::stream::{STREAM_WINDOW, StreamControl, StreamReceiver};
 use crate::contract::compare::first_difference;
-use crate::contract::{MethodReturn, ServiceSchema};
+use crate::contract::{
+    MethodReturn, RawReply, RawStreamMsg, Received as CallReceived, ServiceSchema,
+};
 use crate::error::{CallError, ConnectError, ProtocolError, RpcError, TransportError};
 use crate::events::{Event, EventDecode};
 use crate::locks::lock;
@@ -25,12 +28,11 @@ use crate::wire::Codable;
 use crate::wire::close;
 use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
-    FieldList, FrameError, Hello, ReplyStatus, ServerFrame, decode_server, encode_call_within,
-    encode_cancel, encode_notify,
+    FieldList, FrameError, Hello, ServerFrame, decode_server, encode_call_within, encode_cancel,
+    encode_credit, encode_notify,
 };
 use crate::wire::handshake::PROTOCOL_TOKEN;
 use crate::wire::view::Body;
-use crate::wire::{Archived, WireValue};
 
 use super::outbox::{Outbox, Outgoing, Written};
 
@@ -82,31 +84,27 @@ struct CallGuard<'a, S: ?Sized + ServiceSchema> {
 
 impl<S: ?Sized + ServiceSchema> Drop for CallGuard<'_, S> {
     fn drop(&mut self) {
-        if self.answered {
-            return;
-        }
-        let mut pending = lock(&self.session.pending);
-        if let Some(call) = pending.calls.get_mut(&self.call_id) {
-            call.waiter = None;
-            drop(pending);
-            let frame = seal(encode_cancel(self.call_id), self.session.compression);
-            // Refused only once the connection is gone, and then there is nothing to stop.
-            let _ = self.session.outbox.queue(Outgoing::Binary(frame));
+        if !self.answered {
+            StreamControl::cancel(self.session, self.call_id);
         }
     }
 }
 
-/// A reply as received: the whole message, and where its body starts.
-struct Reply {
-    status: ReplyStatus,
-    message: Bytes,
-    body_at: usize,
+/// Who waits for what a call receives.
+enum Waiter {
+    /// A call: its `REPLY`.
+    Reply(oneshot::Sender<RawReply>),
+    /// A streaming call: its items, then its `REPLY` (at most [`STREAM_WINDOW`] items wait here).
+    Stream(mpsc::UnboundedSender<RawStreamMsg>),
 }
 
 /// A call whose reply has not arrived. It keeps its slot until then, even when its caller gave up
 /// (then `waiter` is `None`): the server counts it in flight until it replies.
 struct PendingCall {
-    waiter: Option<oneshot::Sender<Reply>>,
+    waiter: Option<Waiter>,
+    /// Items the server may still send (granted and not yet received); 0 for a call that does not
+    /// stream, so that an `ITEM` for one breaks the protocol.
+    credit: u32,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -198,19 +196,24 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 status,
                 body,
             } => {
-                let body_at = frame.len() - body.len();
-                let message = frame.clone();
+                let reply = RawReply {
+                    status,
+                    body_at: frame.len() - body.len(),
+                    message: frame.clone(),
+                };
                 // Removing the entry frees its slot.
                 let call = lock(&self.pending).calls.remove(&call_id);
                 match call {
                     Some(call) => {
                         // No waiter, or a dropped receiver: the caller gave up; nothing to do.
-                        if let Some(waiter) = call.waiter {
-                            let _ = waiter.send(Reply {
-                                status,
-                                message,
-                                body_at,
-                            });
+                        match call.waiter {
+                            Some(Waiter::Reply(waiter)) => {
+                                let _ = waiter.send(reply);
+                            }
+                            Some(Waiter::Stream(items)) => {
+                                let _ = items.send(RawStreamMsg::End(reply));
+                            }
+                            None => {}
                         }
                         Ok(())
                     }
@@ -219,6 +222,53 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                     ))
                     .into()),
                 }
+            }
+            ServerFrame::Opened { call_id } => {
+                let pending = lock(&self.pending);
+                match pending.calls.get(&call_id).map(|call| &call.waiter) {
+                    Some(Some(Waiter::Stream(items))) => {
+                        let _ = items.send(RawStreamMsg::Opened);
+                        Ok(())
+                    }
+                    // The caller gave up: nothing to tell.
+                    Some(None) => Ok(()),
+                    Some(Some(Waiter::Reply(_))) => Err(ProtocolError::Unexpected(format!(
+                        "OPENED for call id {call_id}, whose method does not stream"
+                    ))
+                    .into()),
+                    None => Err(ProtocolError::Unexpected(format!(
+                        "OPENED for unknown call id {call_id}"
+                    ))
+                    .into()),
+                }
+            }
+            ServerFrame::Item { call_id, item } => {
+                let start = item.as_ptr() as usize - frame.as_ptr() as usize;
+                let range = start..start + item.len();
+                let mut pending = lock(&self.pending);
+                let Some(call) = pending.calls.get_mut(&call_id) else {
+                    return Err(ProtocolError::Unexpected(format!(
+                        "ITEM for unknown call id {call_id}"
+                    ))
+                    .into());
+                };
+                // Beyond the credit (or for a call that does not stream): the server broke the
+                // flow control that bounds what waits here.
+                let Some(left) = call.credit.checked_sub(1) else {
+                    return Err(ProtocolError::Unexpected(format!(
+                        "ITEM for call id {call_id} beyond the credit the client granted"
+                    ))
+                    .into());
+                };
+                call.credit = left;
+                // Validated when the caller takes it; a caller that gave up drops it.
+                if let Some(Waiter::Stream(items)) = &call.waiter {
+                    let _ = items.send(RawStreamMsg::Item {
+                        message: frame.clone(),
+                        range,
+                    });
+                }
+                Ok(())
             }
             ServerFrame::State(fields) => {
                 let mut result = Ok(());
@@ -305,11 +355,14 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
 
     /// Makes one call: waits for a free slot, sends, waits for the reply and decodes it.
     pub(crate) async fn call<A: Body + ?Sized, R: MethodReturn>(
-        &self,
+        self: &Arc<Self>,
         method: u16,
         args: &A,
         timeout: Option<Duration>,
-    ) -> Result<R::Ok, CallError<R::Err>> {
+    ) -> Result<R::Ok, CallError<R::Err>>
+    where
+        S: 'static,
+    {
         let Some(timeout) = timeout else {
             return self.call_until::<A, R>(method, args, None).await;
         };
@@ -327,11 +380,58 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     }
 
     async fn call_until<A: Body + ?Sized, R: MethodReturn>(
+        self: &Arc<Self>,
+        method: u16,
+        args: &A,
+        deadline: Option<Instant>,
+    ) -> Result<R::Ok, CallError<R::Err>>
+    where
+        S: 'static,
+    {
+        if R::STREAMING {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let call_id = self
+                .send(method, args, deadline, Waiter::Stream(tx))
+                .await?;
+            // From here, dropping the receiver cancels the call.
+            let mut items = StreamReceiver::new(self.clone(), call_id, rx, deadline);
+            // Granted at once: items can follow `OPENED` without waiting for a round trip.
+            self.grant(call_id, STREAM_WINDOW);
+            // The call resolves once its handler accepted it (or refused, with its reply).
+            let received = match items.next().await {
+                Some(RawStreamMsg::Opened) => CallReceived::Stream(Box::pin(items)),
+                Some(RawStreamMsg::End(reply)) => CallReceived::Reply(reply),
+                Some(RawStreamMsg::Failed(error)) => return Err(error.into()),
+                Some(RawStreamMsg::Item { .. }) => {
+                    let why = format!("ITEM before OPENED for call id {call_id}");
+                    return Err(RpcError::from(ProtocolError::Unexpected(why)).into());
+                }
+                None => return Err(self.closed_error().into()),
+            };
+            return R::receive(received, self.max_depth);
+        }
+        let (tx, rx) = oneshot::channel();
+        let call_id = self.send(method, args, deadline, Waiter::Reply(tx)).await?;
+        // From here, dropping this future (the caller gave up) cancels the call.
+        let mut guard = CallGuard {
+            session: self,
+            call_id,
+            answered: false,
+        };
+        let reply = rx.await.map_err(|_| self.closed_error());
+        guard.answered = true;
+        R::receive(CallReceived::Reply(reply?), self.max_depth)
+    }
+
+    /// Sends a `CALL` once a slot is free, registered as waiting for what `waiter` receives; its
+    /// call id.
+    async fn send<A: Body + ?Sized>(
         &self,
         method: u16,
         args: &A,
         deadline: Option<Instant>,
-    ) -> Result<R::Ok, CallError<R::Err>> {
+        waiter: Waiter,
+    ) -> Result<u32, RpcError> {
         // Waiting here is how the 257th call waits for a free slot instead of failing.
         let slot = self
             .slots
@@ -352,20 +452,19 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 "call of {} bytes exceeds the server's maximum message size of {}",
                 frame.len(),
                 self.max_outgoing
-            ))
-            .into());
+            )));
         }
         let frame = seal(frame, self.compression);
-        let (tx, rx) = oneshot::channel();
         let lone = {
             let mut pending = lock(&self.pending);
             if let Some(error) = &pending.closed {
-                return Err(error.clone().into());
+                return Err(error.clone());
             }
             pending.calls.insert(
                 call_id,
                 PendingCall {
-                    waiter: Some(tx),
+                    waiter: Some(waiter),
+                    credit: 0,
                     _slot: slot,
                 },
             );
@@ -373,17 +472,9 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         };
         if self.outbox.send_call(frame, lone).is_err() {
             lock(&self.pending).calls.remove(&call_id);
-            return Err(self.closed_error().into());
+            return Err(self.closed_error());
         }
-        // From here, dropping this future (the caller gave up) cancels the call.
-        let mut guard = CallGuard {
-            session: self,
-            call_id,
-            answered: false,
-        };
-        let reply = rx.await.map_err(|_| self.closed_error());
-        guard.answered = true;
-        decode_reply::<R>(reply?, self.max_depth)
+        Ok(call_id)
     }
 
     /// Sends a one-way message: resolves once its frame has been written to the socket and flushed,
@@ -444,6 +535,40 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         let mut rx = self.shutdown.subscribe();
         // The sender lives in `self`, so waiting cannot fail.
         let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+impl<S: ?Sized + ServiceSchema> StreamControl for Session<S> {
+    /// Lets streaming call `call_id` send `items` more items (counted in before the frame leaves,
+    /// so that an item sent in answer is never taken for a violation).
+    fn grant(&self, call_id: u32, items: u32) {
+        let mut pending = lock(&self.pending);
+        // A call that has ended needs no more.
+        let Some(call) = pending.calls.get_mut(&call_id) else {
+            return;
+        };
+        call.credit = call.credit.saturating_add(items);
+        drop(pending);
+        let frame = seal(encode_credit(call_id, items), self.compression);
+        // Refused only once the connection is gone, and then the stream has ended.
+        let _ = self.outbox.queue(Outgoing::Binary(frame));
+    }
+
+    /// Stops waiting for call `call_id` and asks the server to stop it; its slot stays taken until
+    /// the server's reply. Nothing to do for a call that has been answered.
+    fn cancel(&self, call_id: u32) {
+        let mut pending = lock(&self.pending);
+        if let Some(call) = pending.calls.get_mut(&call_id) {
+            call.waiter = None;
+            drop(pending);
+            let frame = seal(encode_cancel(call_id), self.compression);
+            // Refused only once the connection is gone, and then there is nothing to stop.
+            let _ = self.outbox.queue(Outgoing::Binary(frame));
+        }
+    }
+
+    fn closed_error(&self) -> RpcError {
+        Session::closed_error(self)
     }
 }
 
@@ -521,37 +646,6 @@ pub(crate) fn lost_before_hello() -> ConnectError {
     ConnectError::ConnectionClosed {
         code: None,
         reason: "connection lost during the handshake".into(),
-    }
-}
-
-fn decode_reply<R: MethodReturn>(
-    reply: Reply,
-    max_depth: usize,
-) -> Result<R::Ok, CallError<R::Err>> {
-    let body = &reply.message[reply.body_at..];
-    let text = || String::from_utf8_lossy(body).into_owned();
-    let bad_value = |e: crate::wire::DecodeError| CallError::from(ProtocolError::Reply(e));
-    match reply.status {
-        // Validated once in the received buffer: a view keeps it, an owned value is deserialized.
-        ReplyStatus::Ok => {
-            let range = reply.body_at..reply.message.len();
-            Archived::<<R::Ok as WireValue>::Wire>::validate(
-                reply.message.clone(),
-                range,
-                max_depth,
-            )
-            .and_then(<R::Ok as WireValue>::from_view)
-            .map_err(bad_value)
-        }
-        ReplyStatus::HandlerError => Err(CallError::Handler(
-            R::Err::decode_within(body, max_depth).map_err(bad_value)?,
-        )),
-        ReplyStatus::Panicked => Err(RpcError::HandlerPanicked(text()).into()),
-        ReplyStatus::UnknownMethod => Err(RpcError::UnknownMethod(text()).into()),
-        ReplyStatus::BadArguments => Err(RpcError::BadArguments(text()).into()),
-        ReplyStatus::Internal => Err(RpcError::Internal(text()).into()),
-        ReplyStatus::TimedOut => Err(RpcError::Timeout(text()).into()),
-        ReplyStatus::Cancelled => Err(RpcError::Cancelled(text()).into()),
     }
 }
 

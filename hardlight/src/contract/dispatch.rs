@@ -10,22 +10,24 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::schema::{MethodReturn, ServiceSchema};
-use crate::wire::frame::{ReplyStatus, encode_reply_text, reply_header};
+use super::method::Started;
+use super::schema::ServiceSchema;
+#[cfg(hardlight_native)]
+use crate::wire::frame::{ReplyStatus, encode_reply_text};
 use crate::wire::view::WireArgs;
-use crate::wire::{Archived, Codable, DecodeError, WireValue};
+use crate::wire::{Archived, DecodeError};
 
 /// Runs calls of service `Self` on handler `H`. Implemented by `#[rpc]` for `dyn Trait`, for every
 /// `H` implementing the trait.
 pub trait Dispatch<H>: ServiceSchema {
-    /// Validates the arguments of method `method` and returns the future that runs the call and
-    /// produces the complete `REPLY` frame.
+    /// Validates the arguments of method `method` and starts the call: a future that produces the
+    /// complete `REPLY` frame, or for a streaming method the stream of its `ITEM` frames.
     fn dispatch(
         handler: &Arc<H>,
         call_id: u32,
         method: u16,
         args: Args<'_>,
-    ) -> Result<CallFuture, DispatchError>;
+    ) -> Result<Started, DispatchError>;
 
     /// Validates the arguments of one-way method `method` and returns the future that runs it.
     /// A method that is not one-way is an [`DispatchError::UnknownMethod`] here.
@@ -82,9 +84,6 @@ impl<'a> Args<'a> {
     }
 }
 
-/// A running call: resolves to its encoded `REPLY` frame.
-pub type CallFuture = Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'static>>;
-
 /// A running one-way method: resolves when its handler returns; nothing is sent back.
 pub type OnewayFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -136,31 +135,10 @@ pub fn decode_args<A: WireArgs>(args: Args<'_>) -> Result<A, DispatchError> {
         })
 }
 
-/// Wraps a handler method's future so that it resolves to the `REPLY` frame (used by generated code).
-pub fn call<R, F>(call_id: u32, future: F) -> CallFuture
-where
-    R: MethodReturn,
-    F: Future<Output = R> + Send + 'static,
-{
-    Box::pin(async move { encode_reply(call_id, future.await) })
-}
-
 /// Boxes a one-way handler method's future (used by generated code).
 pub fn oneway<F>(future: F) -> OnewayFuture
 where
     F: Future<Output = ()> + Send + 'static,
 {
     Box::pin(future)
-}
-
-fn encode_reply<R: MethodReturn>(call_id: u32, result: R) -> Vec<u8> {
-    let encoded = match result.into_result() {
-        Ok(value) => value.write_wire(reply_header(call_id, ReplyStatus::Ok, 64)),
-        Err(error) => error.encode_into(reply_header(call_id, ReplyStatus::HandlerError, 64)),
-    };
-    encoded.unwrap_or_else(|e| {
-        let error = crate::error::Chain(&e).to_string();
-        tracing::error!(call_id, %error, "could not encode a reply");
-        encode_reply_text(call_id, ReplyStatus::Internal, &error)
-    })
 }

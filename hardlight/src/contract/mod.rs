@@ -1,8 +1,12 @@
 //! The service contract both ends build on, below the client and the server (as tonic's `codegen`
 //! support sits apart from its client and server): what `#[rpc]` generates for every service.
 //!
-//! - [`schema`](mod@schema): a service's description and fingerprint ([`ServiceSchema`]), and what its methods
-//!   return ([`MethodReturn`]); the client makes calls from them.
+//! - [`schema`](mod@schema): a service's description and fingerprint ([`ServiceSchema`]); the
+//!   client makes calls from it.
+//! - [`method`]: what a method returns ([`MethodReturn`]): one value, or a [`Streaming`] of items;
+//!   what that starts on the server ([`Started`]) and what the client makes of what it receives.
+//! - [`stream`]: [`Streaming<T, E>`], the items of a streaming call on both ends.
+//! - [`reply`]: a handler's result as a `REPLY` frame, an item as an `ITEM` frame, and back.
 //! - [`compare`]: what differs between two schema texts, for a client refused at the handshake.
 //! - [`dispatch`]: running a received call on a handler ([`Dispatch`]), from validated arguments to
 //!   the `REPLY` frame; the server runs calls through it.
@@ -12,11 +16,15 @@
 
 pub mod compare;
 pub mod dispatch;
+pub mod method;
+pub mod reply;
 pub mod schema;
+pub mod stream;
 
-pub use dispatch::{
-    Args, CallFuture, Dispatch, DispatchError, OnewayFuture, call, decode_args, oneway,
-};
+pub use dispatch::{Args, Dispatch, DispatchError, OnewayFuture, decode_args, oneway};
+pub use method::{CallFuture, MethodReturn, Received, Started, StreamFuture, call};
+pub use reply::RawReply;
+pub use stream::{ItemSource, RawStream, RawStreamMsg, SourceItem, Streaming};
 // `schema::schema` and `schema::fingerprint` are re-exported at the crate root only: here, `schema`
 // names the module.
-pub use schema::{EmittedBy, MethodReturn, Schema, SchemaWriter, ServiceSchema};
+pub use schema::{EmittedBy, Schema, SchemaWriter, ServiceSchema};

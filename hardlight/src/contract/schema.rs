@@ -1,5 +1,5 @@
 //! What a service is, as both ends see it: its description and fingerprint ([`ServiceSchema`],
-//! [`Schema`]) and what its methods return ([`MethodReturn`]).
+//! [`Schema`]).
 //!
 //! The schema text is built from the structure of every type the service uses ([`Shape`]), so
 //! that peers whose types differ refuse each other at the handshake; `docs/PROTOCOL.md` §3
@@ -12,7 +12,6 @@ use crate::events::EventDecode;
 use crate::state::ConnectionState;
 use crate::wire::handshake::fnv1a64;
 use crate::wire::shape::{Definition, Fields, Shape, ShapeFn, Shapes};
-use crate::wire::{Codable, WireValue};
 
 /// Describes one `#[rpc]` trait. Implemented by `#[rpc]` for `dyn Trait`.
 #[diagnostic::on_unimplemented(
@@ -169,39 +168,3 @@ impl Shape for HandlerError {
 /// What the server's emitters publish for clients of service `S`: its event type, or
 /// [`AnyEvent`](crate::events::AnyEvent) (any codable type) when it declares none.
 pub type EmittedBy<S> = <<S as ServiceSchema>::Event as EventDecode>::Emitted;
-
-/// The return type of an rpc method: `Result<T, E>` with both sides codable.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be returned by an rpc method",
-    note = "rpc methods return `HandlerResult<T>` or `Result<T, E>` where `T` and `E` are #[codable] types"
-)]
-pub trait MethodReturn: Send + 'static {
-    /// The success value: a [`Codable`] type, or a view of one ([`Archived`](crate::wire::Archived)).
-    type Ok: WireValue;
-    /// The handler's error value.
-    type Err: Codable;
-    /// How the return type is written in the schema text: as the `Result` of the wire types, so
-    /// that a view (`Archived<T>`) is written as `T`.
-    const SHAPE: ShapeFn;
-    /// As a plain `Result`.
-    fn into_result(self) -> Result<Self::Ok, Self::Err>;
-}
-
-/// `Result<T,E>`, as the shape of `Result` writes it, with `T`'s wire type.
-fn result_shape<T: WireValue, E: Codable>(shapes: &mut Shapes, out: &mut String) {
-    out.push_str("Result<");
-    (<T as WireValue>::SHAPE)(shapes, out);
-    out.push(',');
-    (E::SHAPE)(shapes, out);
-    out.push('>');
-}
-
-impl<T: WireValue, E: Codable> MethodReturn for Result<T, E> {
-    type Ok = T;
-    type Err = E;
-    const SHAPE: ShapeFn = result_shape::<T, E>;
-
-    fn into_result(self) -> Result<T, E> {
-        self
-    }
-}

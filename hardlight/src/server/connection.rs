@@ -10,7 +10,8 @@
 //! wake:   check_keepalive
 //!         round × up to ROUNDS_PER_WAKE, while a round makes progress:
 //!             read_messages       (read.rs: held back while the backlog or the slots are full)
-//!             collect_finished    (calls.rs: events, then state changes, then the reply)
+//!             collect_finished    (calls.rs: events, then state changes, then the reply;
+//!                                  streams.rs: the same for each item of a streaming call)
 //!             start_parked_work   (calls.rs: the CALL or NOTIFY that waited for a slot)
 //!             take_events         (write.rs: events published to the connection's topics)
 //!             write_ping, write_pending (write.rs: into tungstenite's buffer, in order)
@@ -19,11 +20,13 @@
 //! ```
 //!
 //! One-way messages (`NOTIFY`) run the same way, within the same slots, and are never answered: see
-//! [`oneway`].
+//! [`oneway`]. Streaming calls run as streams of items within their clients' credit: see
+//! [`streams`].
 
 mod calls;
 mod oneway;
 mod read;
+mod streams;
 mod write;
 
 use std::collections::{HashMap, VecDeque};
@@ -36,12 +39,13 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::SinkExt;
 use futures_util::future::AbortHandle;
-use futures_util::stream::FuturesUnordered;
+use futures_util::stream::{FuturesUnordered, SelectAll};
 use tokio::sync::mpsc;
 use tokio::time::{Sleep, sleep_until};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
+use self::streams::{Credit, RunningStream};
 use self::write::UnwrittenReplies;
 use super::admission::Admitted;
 use super::closing::{self, End, close_with, reason};
@@ -105,6 +109,10 @@ pub(super) struct Connection<H: Handler> {
     parked: Option<Running>,
     /// Running calls and one-way messages.
     calls: FuturesUnordered<Running>,
+    /// Running streaming calls (also in `in_flight`).
+    streams: SelectAll<RunningStream>,
+    /// The credit of each running streaming call, as its client grants it.
+    credits: HashMap<u32, Arc<Credit>>,
     /// Frames produced and not yet handed to the socket, in the order they must be written.
     pending: VecDeque<Bytes>,
     /// Counts `pending` and the event queue together; the connection holds back while it is full.
@@ -172,6 +180,8 @@ impl<H: Handler> Connection<H> {
             oneways: 0,
             parked: None,
             calls: FuturesUnordered::new(),
+            streams: SelectAll::new(),
+            credits: HashMap::new(),
             pending: VecDeque::new(),
             backlog,
             partial,
@@ -210,6 +220,8 @@ impl<H: Handler> Connection<H> {
         // (and can emit to them); closing the event queue makes emits skip this connection meanwhile
         // instead of filling its queue.
         self.calls.clear();
+        self.streams.clear();
+        self.credits.clear();
         self.events.close();
         let why = closing::close(&mut ws, end).await;
         tracing::debug!(%why, "connection ended");

@@ -33,3 +33,11 @@ pub fn call_deadline() -> Option<Instant> {
 pub(crate) async fn with_deadline<F: Future>(deadline: Option<Instant>, future: F) -> F::Output {
     DEADLINE.scope(deadline, future).await
 }
+
+/// Runs `f` (one poll of a streaming call) with `deadline` as its [`call_deadline`].
+pub(crate) fn in_deadline<R>(deadline: Option<Instant>, f: impl FnOnce() -> R) -> R {
+    match deadline {
+        Some(_) => DEADLINE.sync_scope(deadline, f),
+        None => f(),
+    }
+}

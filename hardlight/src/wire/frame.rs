@@ -22,6 +22,8 @@ pub mod kind {
     pub const CANCEL: u8 = 0x02;
     /// Client → server: invoke a one-way method; no reply, ever.
     pub const NOTIFY: u8 = 0x03;
+    /// Client → server: let a streaming call send this many more items.
+    pub const CREDIT: u8 = 0x04;
     /// Server → client: first frame after the upgrade; limits and the full state snapshot.
     pub const HELLO: u8 = 0x10;
     /// Server → client: the outcome of one call.
@@ -33,6 +35,10 @@ pub mod kind {
     /// Server → client, only as the first message of a connection refused with 4001: the schema
     /// texts of the services the server hosts, so that the client can say what differs.
     pub const SCHEMA: u8 = 0x14;
+    /// Server → client: one item of a streaming call, within the credit the client granted.
+    pub const ITEM: u8 = 0x15;
+    /// Server → client: a streaming call's handler accepted the call; its items follow.
+    pub const OPENED: u8 = 0x16;
 }
 
 /// Header sizes, in bytes, before the variable part of each frame.
@@ -41,6 +47,12 @@ pub const CALL_HEADER: usize = 8;
 pub const CALL_DEADLINE_HEADER: usize = 12;
 /// `CANCEL` frame: kind, flags, call id; nothing follows.
 pub const CANCEL_LEN: usize = 6;
+/// `CREDIT` frame: kind, flags, call id, items; nothing follows.
+pub const CREDIT_LEN: usize = 10;
+/// `ITEM` header: kind, flags, call id; the item's archive follows.
+pub const ITEM_HEADER: usize = 6;
+/// `OPENED` frame: kind, flags, call id; nothing follows.
+pub const OPENED_LEN: usize = 6;
 /// `NOTIFY` header: kind, flags, method index; the argument archive follows.
 pub const NOTIFY_HEADER: usize = 4;
 /// `REPLY` header: kind, flags, call id, status.
@@ -173,6 +185,13 @@ pub enum ClientFrame<'a> {
         /// rkyv archive of the tuple of arguments.
         args: &'a [u8],
     },
+    /// Let streaming call `call_id` send `items` more items.
+    Credit {
+        /// The streaming call.
+        call_id: u32,
+        /// Items granted, on top of those granted before.
+        items: u32,
+    },
 }
 
 /// A frame sent by a server, borrowed from the message that carried it.
@@ -202,6 +221,18 @@ pub enum ServerFrame<'a> {
     /// Before a 4001 refusal: rkyv archive of a `Vec<String>`, the schema texts of the server's
     /// services.
     Schema(&'a [u8]),
+    /// A streaming call's handler accepted it: its items follow, then its `REPLY`.
+    Opened {
+        /// The streaming call.
+        call_id: u32,
+    },
+    /// One item of a streaming call.
+    Item {
+        /// The streaming call.
+        call_id: u32,
+        /// rkyv archive of the item.
+        item: &'a [u8],
+    },
 }
 
 /// The `HELLO` frame's content.
@@ -383,6 +414,32 @@ pub fn encode_cancel(call_id: u32) -> Vec<u8> {
     buf
 }
 
+/// Encodes a `CREDIT` frame: streaming call `call_id` may send `items` more items.
+pub fn encode_credit(call_id: u32, items: u32) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(CREDIT_LEN);
+    buf.extend_from_slice(&[kind::CREDIT, 0]);
+    buf.extend_from_slice(&call_id.to_le_bytes());
+    buf.extend_from_slice(&items.to_le_bytes());
+    buf
+}
+
+/// Encodes an `OPENED` frame: streaming call `call_id` was accepted by its handler.
+pub fn encode_opened(call_id: u32) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(OPENED_LEN);
+    buf.extend_from_slice(&[kind::OPENED, 0]);
+    buf.extend_from_slice(&call_id.to_le_bytes());
+    buf
+}
+
+/// Starts an `ITEM` frame of streaming call `call_id`; append the item's archive to the returned
+/// buffer.
+pub fn item_header(call_id: u32, body_capacity: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(ITEM_HEADER + body_capacity);
+    buf.extend_from_slice(&[kind::ITEM, 0]);
+    buf.extend_from_slice(&call_id.to_le_bytes());
+    buf
+}
+
 /// Encodes a `NOTIFY` frame: one-way method `method` with the argument tuple `args`.
 pub fn encode_notify<A: Body + ?Sized>(method: u16, args: &A) -> Result<Vec<u8>, EncodeError> {
     let mut buf = Vec::with_capacity(64);
@@ -469,6 +526,20 @@ pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
                 call_id: read_u32(msg, 2)?,
             })
         }
+        kind::CREDIT if msg[1] & FLAG_DEADLINE != 0 => Err(FrameError::UnknownFlags(msg[1])),
+        kind::CREDIT => {
+            need(msg, CREDIT_LEN)?;
+            if msg.len() > CREDIT_LEN {
+                return Err(FrameError::TrailingBytes {
+                    kind: kind::CREDIT,
+                    extra: msg.len() - CREDIT_LEN,
+                });
+            }
+            Ok(ClientFrame::Credit {
+                call_id: read_u32(msg, 2)?,
+                items: read_u32(msg, 6)?,
+            })
+        }
         kind::NOTIFY if msg[1] & FLAG_DEADLINE != 0 => Err(FrameError::UnknownFlags(msg[1])),
         kind::NOTIFY => {
             need(msg, NOTIFY_HEADER)?;
@@ -511,6 +582,25 @@ pub fn decode_server(msg: &[u8]) -> Result<ServerFrame<'_>, FrameError> {
             })
         }
         kind::SCHEMA => Ok(ServerFrame::Schema(&msg[2..])),
+        kind::OPENED => {
+            need(msg, OPENED_LEN)?;
+            if msg.len() > OPENED_LEN {
+                return Err(FrameError::TrailingBytes {
+                    kind: kind::OPENED,
+                    extra: msg.len() - OPENED_LEN,
+                });
+            }
+            Ok(ServerFrame::Opened {
+                call_id: read_u32(msg, 2)?,
+            })
+        }
+        kind::ITEM => {
+            need(msg, ITEM_HEADER)?;
+            Ok(ServerFrame::Item {
+                call_id: read_u32(msg, 2)?,
+                item: &msg[ITEM_HEADER..],
+            })
+        }
         other => Err(FrameError::UnknownKind(other)),
     }
 }

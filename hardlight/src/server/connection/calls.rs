@@ -32,6 +32,9 @@ impl<H: Handler> Connection<H> {
             collected = true;
             self.finish_call(cx, done);
         }
+        if !self.streams.is_empty() {
+            collected |= self.collect_streams(cx);
+        }
         collected
     }
 
@@ -53,20 +56,8 @@ impl<H: Handler> Connection<H> {
     /// counts them wherever they wait: the slow-consumer close is not put off by it.
     pub(super) fn finish_call(&mut self, cx: &mut Context<'_>, Finished { state, reply }: Finished) {
         self.take_events(cx);
-        if let Some(state) = state {
-            let max = self.shared.config.max_message_size;
-            if state.len() > max {
-                // The client's mirror cannot follow: the connection ends (before the call's reply,
-                // which must not arrive without its state).
-                let why = format!(
-                    "connection state change of {} bytes exceeds the maximum message size of {max}",
-                    state.len()
-                );
-                tracing::error!(%why, "closing");
-                self.failed = Some(reason(close::INTERNAL_ERROR, why));
-                return;
-            }
-            self.push_own(Bytes::from(state));
+        if !self.queue_state(state) {
+            return;
         }
         match reply {
             Some((call_id, reply)) => {
@@ -75,6 +66,27 @@ impl<H: Handler> Connection<H> {
             }
             None => self.oneways -= 1,
         }
+    }
+
+    /// Queues a `STATE` frame made by a call (or a stream before its item); false if it is too
+    /// large to send: the client's mirror cannot follow, so the connection ends, before the reply
+    /// or item that must not arrive without its state.
+    pub(super) fn queue_state(&mut self, state: Option<Vec<u8>>) -> bool {
+        let Some(state) = state else {
+            return true;
+        };
+        let max = self.shared.config.max_message_size;
+        if state.len() > max {
+            let why = format!(
+                "connection state change of {} bytes exceeds the maximum message size of {max}",
+                state.len()
+            );
+            tracing::error!(%why, "closing");
+            self.failed = Some(reason(close::INTERNAL_ERROR, why));
+            return false;
+        }
+        self.push_own(Bytes::from(state));
+        true
     }
 
     /// Wraps a dispatched call: contain a panic, stop it when cancelled or out of time, check the

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::{Connection, Step, oneway};
 use crate::server::closing::{End, close_with, lost, reason};
-use crate::contract::{Args, Dispatch};
+use crate::contract::{Args, Dispatch, Started};
 use crate::server::handler::Handler;
 use crate::events::outbound::CloseReason;
 use crate::server::io::Io;
@@ -141,6 +141,13 @@ impl<H: Handler> Connection<H> {
                 }
                 return Ok(());
             }
+            ClientFrame::Credit { call_id, items } => {
+                // A call that has ended (or does not stream) needs none: nothing to do.
+                if let Some(credit) = self.credits.get(&call_id) {
+                    credit.grant(items);
+                }
+                return Ok(());
+            }
             ClientFrame::Notify { method, args } => {
                 return self.on_notify(cx, method, Args::in_message(&frame, args, depth));
             }
@@ -173,7 +180,11 @@ impl<H: Handler> Connection<H> {
             method,
             Args::in_message(&frame, args, depth),
         ) {
-            Ok(call) => {
+            Ok(Started::Stream(start)) => {
+                let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
+                self.start_stream(call_id, budget, start);
+            }
+            Ok(Started::Call(call)) => {
                 let (abort, registration) = AbortHandle::new_pair();
                 self.in_flight.insert(call_id, abort);
                 // Started here, in arrival order (a set of futures would first poll the newest),

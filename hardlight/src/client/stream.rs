@@ -1,0 +1,119 @@
+//! A streaming call as its caller receives it: the items the connection routes to it, within the
+//! credit the client grants as they are read, and the cancel that dropping it sends.
+//!
+//! The connection's side (routing `ITEM` frames, checking that the server keeps within the credit)
+//! is in [`super::session`]; this is the caller's side, which grants credit and cancels. The
+//! session is reached through [`StreamControl`] so that the two stay apart.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use tokio::sync::mpsc;
+
+use crate::contract::RawStreamMsg;
+use crate::error::RpcError;
+use crate::rt::{self, Instant, Timer};
+
+/// Items a streaming call's server may send ahead of what its caller has read: the client grants
+/// this many when it makes the call, then grants again each time half of them have been read. At
+/// most this many items of one stream wait in the client's memory.
+pub(crate) const STREAM_WINDOW: u32 = 32;
+
+/// What a stream's receiver asks of its connection.
+pub(crate) trait StreamControl: Send + Sync {
+    /// Lets streaming call `call_id` send `items` more items.
+    fn grant(&self, call_id: u32, items: u32);
+    /// Stops waiting for call `call_id` and asks the server to stop it.
+    fn cancel(&self, call_id: u32);
+    /// Why the connection ended (or ends).
+    fn closed_error(&self) -> RpcError;
+}
+
+/// The caller's side of one streaming call: its items, then one end (the `REPLY`, or why there is
+/// none). Dropping it before the end cancels the call.
+pub(crate) struct StreamReceiver {
+    control: Arc<dyn StreamControl>,
+    call_id: u32,
+    items: mpsc::UnboundedReceiver<RawStreamMsg>,
+    /// Items read since credit was last granted.
+    read: u32,
+    ended: bool,
+    /// The call's deadline, where the client keeps one itself (see [`rt::timer`]).
+    deadline: Option<Timer>,
+}
+
+impl StreamReceiver {
+    /// The receiver of streaming call `call_id`, whose messages arrive on `items`; `deadline` ends
+    /// it with [`RpcError::Timeout`] (and cancels the call) when it passes first.
+    pub(crate) fn new(
+        control: Arc<dyn StreamControl>,
+        call_id: u32,
+        items: mpsc::UnboundedReceiver<RawStreamMsg>,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Self {
+            control,
+            call_id,
+            items,
+            read: 0,
+            ended: false,
+            deadline: deadline.and_then(rt::timer),
+        }
+    }
+}
+
+impl Stream for StreamReceiver {
+    type Item = RawStreamMsg;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<RawStreamMsg>> {
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let message = match this.items.poll_recv(cx) {
+            Poll::Ready(message) => message,
+            Poll::Pending => {
+                if let Some(timer) = &mut this.deadline
+                    && timer.as_mut().poll(cx).is_ready()
+                {
+                    this.control.cancel(this.call_id);
+                    this.ended = true;
+                    return Poll::Ready(Some(RawStreamMsg::Failed(RpcError::Timeout(
+                        "the stream did not end within the call's deadline".into(),
+                    ))));
+                }
+                return Poll::Pending;
+            }
+        };
+        match message {
+            Some(RawStreamMsg::Item { message, range }) => {
+                this.read += 1;
+                if this.read >= STREAM_WINDOW / 2 {
+                    this.control.grant(this.call_id, this.read);
+                    this.read = 0;
+                }
+                Poll::Ready(Some(RawStreamMsg::Item { message, range }))
+            }
+            Some(RawStreamMsg::Opened) => Poll::Ready(Some(RawStreamMsg::Opened)),
+            Some(end) => {
+                this.ended = true;
+                Poll::Ready(Some(end))
+            }
+            // The connection ended: every pending call's sender was dropped.
+            None => {
+                this.ended = true;
+                Poll::Ready(Some(RawStreamMsg::Failed(this.control.closed_error())))
+            }
+        }
+    }
+}
+
+impl Drop for StreamReceiver {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.control.cancel(self.call_id);
+        }
+    }
+}

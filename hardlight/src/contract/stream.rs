@@ -1,0 +1,241 @@
+//! Streaming methods: [`Streaming<T, E>`], the items of one call, on both ends.
+//!
+//! A method declared `-> HandlerResult<Streaming<Tick>>` (or `-> Result<Streaming<Tick, E>, E>`)
+//! answers one call with any number of items, then an end. Its handler returns a `Streaming` built
+//! from any [`Stream`]; the client's method returns a `Streaming` that yields the items as they
+//! arrive. On both ends it is a stream of `Result<T, CallError<E>>`: the handler's own error type
+//! ends a stream early, and a failure of the call (the connection lost, a deadline, a cancel) ends
+//! it with [`CallError::Rpc`].
+//!
+//! On the wire (`docs/PROTOCOL.md` §5.11) each item is an `ITEM` frame, sent only within the credit
+//! the client grants (`CREDIT` frames): a consumer that stops reading stops the producer, and the
+//! other calls of the connection go on. The call's `REPLY` ends the stream.
+
+use std::fmt;
+use std::ops::Range;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::stream::{self, Stream, StreamExt};
+
+use super::reply::{
+    RawReply, decode_reply, decode_value, encode_item, encode_reply, internal_reply,
+};
+use crate::error::{CallError, HandlerError, ProtocolError, RpcError};
+use crate::wire::frame::{ReplyStatus, encode_reply_text};
+use crate::wire::{Codable, WireValue};
+
+/// The items of one streaming call: what a streaming method's handler returns, and what the
+/// client's method gives back. A [`Stream`] of `Result<T, CallError<E>>` on both ends.
+///
+/// ```
+/// use futures_util::StreamExt;
+/// use hardlight::*;
+///
+/// #[codable]
+/// #[derive(Debug, Clone, PartialEq)]
+/// pub struct Tick { pub seq: u32, pub price: u64 }
+///
+/// #[rpc]
+/// pub trait Feed {
+///     /// `count` ticks of `symbol`.
+///     async fn ticks(&self, symbol: String, count: u32) -> HandlerResult<Streaming<Tick>>;
+/// }
+///
+/// #[rpc_handler]
+/// impl Feed for FeedHandler {
+///     async fn ticks(&self, symbol: String, count: u32) -> HandlerResult<Streaming<Tick>> {
+///         if symbol.is_empty() {
+///             return Err("no symbol".into());
+///         }
+///         let ticks = futures_util::stream::iter(0..count).map(|seq| Tick { seq, price: 100 + u64::from(seq) });
+///         Ok(Streaming::new(ticks))
+///     }
+/// }
+///
+/// # async fn run() -> Result<(), hardlight::Error> {
+/// # let server = Server::new(ServerConfig::new_self_signed("127.0.0.1:0"), factory!(FeedHandler)).bind().await?;
+/// # let address = server.local_addr()?.to_string();
+/// # tokio::spawn(server.run());
+/// let client = FeedClient::new_self_signed(&address, Compression::none());
+/// client.connect().await?;
+/// let mut ticks = client.ticks("ACME".into(), 3).await?;
+/// while let Some(tick) = ticks.next().await {
+///     println!("{:?}", tick?);
+/// }
+/// # Ok(())
+/// # }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
+pub struct Streaming<T, E = HandlerError> {
+    items: Items<T, E>,
+}
+
+/// The items of a [`Streaming`], boxed.
+type Items<T, E> = Pin<Box<dyn Stream<Item = Result<T, CallError<E>>> + Send>>;
+
+impl<T: Send + 'static, E: Send + 'static> Streaming<T, E> {
+    /// The items of `items`, in order; the stream ends when it does.
+    pub fn new(items: impl Stream<Item = T> + Send + 'static) -> Self {
+        Self {
+            items: Box::pin(items.map(Ok)),
+        }
+    }
+
+    /// The items of `items`, until one is an error: that error ends the stream, and the client
+    /// receives it as [`CallError::Handler`] after the items before it.
+    pub fn from_results(items: impl Stream<Item = Result<T, E>> + Send + 'static) -> Self {
+        Self {
+            items: Box::pin(items.map(|item| item.map_err(CallError::Handler))),
+        }
+    }
+
+    /// The items of an iterator (a `Vec`, a range...), in order.
+    pub fn iter<I>(items: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+    {
+        Self::new(stream::iter(items))
+    }
+
+    /// A stream whose items come from `items` as they are: a `Streaming` received from another
+    /// call can be returned by a handler as it is, its call failures included.
+    pub fn from_stream(
+        items: impl Stream<Item = Result<T, CallError<E>>> + Send + 'static,
+    ) -> Self {
+        Self {
+            items: Box::pin(items),
+        }
+    }
+}
+
+impl<T, E> Stream for Streaming<T, E> {
+    type Item = Result<T, CallError<E>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.items.as_mut().poll_next(cx)
+    }
+}
+
+impl<T, E> fmt::Debug for Streaming<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Streaming").finish_non_exhaustive()
+    }
+}
+
+/// What a running stream produces for the connection: an `ITEM` frame, or the `REPLY` frame that
+/// ends it (always the last).
+#[derive(Debug)]
+pub enum SourceItem {
+    /// The handler accepted the call (its stream is running): the `OPENED` frame, first.
+    Opened,
+    /// An `ITEM` frame.
+    Item(Vec<u8>),
+    /// The `REPLY` frame that ends the stream.
+    End(Vec<u8>),
+}
+
+/// The frames of a running stream, for the connection: items, then exactly one [`SourceItem::End`].
+pub type ItemSource = Pin<Box<dyn Stream<Item = SourceItem> + Send>>;
+
+impl<T: WireValue, E: Codable> Streaming<T, E> {
+    /// The frames of this stream as the reply to call `call_id`. The handler's stream is dropped as
+    /// soon as it ends or fails.
+    pub(crate) fn into_source(self, call_id: u32) -> ItemSource {
+        Box::pin(Source {
+            items: Some(self.items),
+            call_id,
+        })
+    }
+}
+
+struct Source<T, E> {
+    items: Option<Items<T, E>>,
+    call_id: u32,
+}
+
+impl<T: WireValue, E: Codable> Stream for Source<T, E> {
+    type Item = SourceItem;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SourceItem>> {
+        let call_id = self.call_id;
+        let Some(items) = self.items.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let end = match items.as_mut().poll_next(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(Ok(item))) => match encode_item(call_id, &item) {
+                Ok(frame) => return Poll::Ready(Some(SourceItem::Item(frame))),
+                Err(e) => internal_reply(call_id, &e),
+            },
+            Poll::Ready(Some(Err(CallError::Handler(error)))) => {
+                encode_reply::<(), E>(call_id, Err(error))
+            }
+            Poll::Ready(Some(Err(CallError::Rpc(error)))) => encode_reply_text(
+                call_id,
+                ReplyStatus::Internal,
+                &format!("the stream failed: {error}"),
+            ),
+            Poll::Ready(None) => encode_reply::<(), E>(call_id, Ok(())),
+        };
+        // Dropped now: whatever the handler's stream holds is released with it.
+        self.items = None;
+        Poll::Ready(Some(SourceItem::End(end)))
+    }
+}
+
+/// What a client's connection delivers for one streaming call, in order: `Opened` (unless the
+/// handler refused the call), items, then one end.
+#[derive(Debug)]
+pub enum RawStreamMsg {
+    /// The call's `OPENED`: its handler accepted it.
+    Opened,
+    /// An item's archive: `message[range]`.
+    Item {
+        /// The `ITEM` frame (or its inflated bytes).
+        message: Bytes,
+        /// Where the item's archive lies in it.
+        range: Range<usize>,
+    },
+    /// The call's `REPLY`.
+    End(RawReply),
+    /// The call failed without a reply: the connection ended, or its deadline passed.
+    Failed(RpcError),
+}
+
+/// A client connection's side of one streaming call.
+pub type RawStream = Pin<Box<dyn Stream<Item = RawStreamMsg> + Send>>;
+
+impl<T: WireValue, E: Codable> Streaming<T, E> {
+    /// The typed items of a streaming call received by a client, each validated (nested at most
+    /// `max_depth` levels deep) when it is taken. An item that fails validation ends the stream
+    /// with that error (and drops `raw`, which cancels the call).
+    pub(crate) fn remote(raw: RawStream, max_depth: usize) -> Self {
+        let items = stream::unfold(Some(raw), move |raw| async move {
+            let mut raw = raw?;
+            let (item, more) = match raw.next().await? {
+                RawStreamMsg::Item { message, range } => {
+                    match decode_value::<T>(&message, range, max_depth) {
+                        Ok(item) => (Ok(item), true),
+                        Err(e) => (Err(CallError::from(ProtocolError::Reply(e))), false),
+                    }
+                }
+                RawStreamMsg::End(reply) => match decode_reply::<(), E>(&reply, max_depth) {
+                    Ok(()) => return None,
+                    Err(e) => (Err(e), false),
+                },
+                RawStreamMsg::Failed(error) => (Err(CallError::Rpc(error)), false),
+                RawStreamMsg::Opened => {
+                    let why = "a second OPENED frame for one call".to_owned();
+                    (Err(ProtocolError::Unexpected(why).into()), false)
+                }
+            };
+            Some((item, more.then_some(raw)))
+        });
+        Self {
+            items: Box::pin(items),
+        }
+    }
+}

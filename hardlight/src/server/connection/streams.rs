@@ -1,0 +1,312 @@
+//! Streaming calls: each runs as a stream of outputs (items, then its reply), collected as calls
+//! are, with its state changes before each output.
+//!
+//! An item is produced only within the credit the client granted for its call ([`Credit`]), and
+//! only while the connection's backlog has room (the stream is not polled otherwise): a client that
+//! stops reading one stream stops that stream's producer, and nothing else. The handler's stream
+//! is polled at most one item ahead of the credit, so that its end needs none.
+//!
+//! A streaming call is in flight, in a slot, from its `CALL` to its `REPLY`; cancelling it, its
+//! deadline, a panic and the size limit end it as they end a call, dropping the handler's stream at
+//! once.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::{AbortHandle, Abortable, Either};
+use futures_util::stream::{self, Stream, StreamExt};
+use tokio::time::{Instant, Sleep, sleep_until};
+
+use super::Connection;
+use crate::contract::{ItemSource, SourceItem, StreamFuture};
+use crate::locks::lock;
+use crate::server::deadline::in_deadline;
+use crate::server::handler::Handler;
+use crate::server::hooks::panic_message;
+use crate::server::state_sync::StateSync;
+use crate::server::stats::Counted;
+use crate::state::ConnectionState;
+use crate::wire::frame::{ReplyStatus, encode_opened, encode_reply_text};
+
+/// A running streaming call, as the connection polls it.
+pub(super) type RunningStream = Pin<Box<dyn Stream<Item = StreamOutput> + Send>>;
+
+/// What a streaming call leaves to send at one step: the `STATE` frame its changes need (if any),
+/// then an item or its reply.
+pub(super) struct StreamOutput {
+    state: Option<Vec<u8>>,
+    frame: StreamFrame,
+}
+
+enum StreamFrame {
+    /// An `OPENED` or `ITEM` frame.
+    Item(Vec<u8>),
+    /// The `REPLY` frame that ends the call.
+    End(u32, Vec<u8>),
+}
+
+/// The items a streaming call may still send: what its client granted (`CREDIT` frames), less
+/// what was sent.
+#[derive(Default)]
+pub(super) struct Credit {
+    inner: Mutex<CreditState>,
+}
+
+#[derive(Default)]
+struct CreditState {
+    available: u32,
+    /// The stream waiting for credit.
+    waiter: Option<Waker>,
+}
+
+impl Credit {
+    /// Adds `items` (saturating) and wakes the stream if it waits.
+    pub(super) fn grant(&self, items: u32) {
+        let mut credit = lock(&self.inner);
+        credit.available = credit.available.saturating_add(items);
+        if items > 0
+            && let Some(waiter) = credit.waiter.take()
+        {
+            waiter.wake();
+        }
+    }
+
+    /// Takes one item's credit, or waits for it.
+    fn poll_take(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut credit = lock(&self.inner);
+        match credit.available.checked_sub(1) {
+            Some(left) => {
+                credit.available = left;
+                Poll::Ready(())
+            }
+            None => {
+                credit.waiter = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<H: Handler> Connection<H> {
+    /// Starts streaming call `call_id`: in flight (cancellable) and in a slot until its reply.
+    pub(super) fn start_stream(
+        &mut self,
+        call_id: u32,
+        budget: Option<Duration>,
+        start: StreamFuture,
+    ) {
+        let (abort, registration) = AbortHandle::new_pair();
+        self.in_flight.insert(call_id, abort);
+        let credit = Arc::new(Credit::default());
+        self.credits.insert(call_id, credit.clone());
+        let outputs = stream::once(start).flat_map(move |started| match started {
+            // `OPENED` first: the call is accepted, whatever the credit.
+            Ok(source) => Either::Left(stream::iter([SourceItem::Opened]).chain(Gated {
+                source,
+                held: None,
+                credit: credit.clone(),
+            })),
+            // The handler refused to stream: its reply is all there is.
+            Err(reply) => Either::Right(stream::iter([SourceItem::End(reply)])),
+        });
+        let outputs: Pin<Box<dyn Stream<Item = SourceItem> + Send>> = Box::pin(outputs);
+        // The sooner of the server's limit and the client's budget, for the whole stream.
+        let limit = match (self.shared.config.call_timeout, budget) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (limit, budget) => limit.or(budget),
+        };
+        let deadline = limit.map(|limit| Instant::now() + limit);
+        self.streams.push(Box::pin(Running {
+            call_id,
+            outputs: Some(Abortable::new(outputs, registration)),
+            deadline,
+            timer: deadline.map(|at| Box::pin(sleep_until(at))),
+            limit,
+            state: self.state.clone(),
+            delta: None,
+            output: None,
+            max_message_size: self.shared.config.max_message_size,
+            done: false,
+            _counted: self.shared.stats.call_started(),
+        }));
+    }
+
+    /// Collects what running streams produced while it fits; true if any did.
+    pub(super) fn collect_streams(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut collected = false;
+        while !self.backlog.holds_back()
+            && self.failed.is_none()
+            && let Poll::Ready(Some(output)) = self.streams.poll_next_unpin(cx)
+        {
+            collected = true;
+            self.finish_stream_output(cx, output);
+        }
+        collected
+    }
+
+    /// Queues a stream's output as a finished call's: events emitted before it, its state
+    /// changes, then the item or the reply.
+    fn finish_stream_output(&mut self, cx: &mut Context<'_>, output: StreamOutput) {
+        self.take_events(cx);
+        if !self.queue_state(output.state) {
+            return;
+        }
+        match output.frame {
+            StreamFrame::Item(item) => self.push_own(Bytes::from(item)),
+            StreamFrame::End(call_id, reply) => {
+                self.in_flight.remove(&call_id);
+                self.credits.remove(&call_id);
+                self.queue_reply(call_id, reply);
+            }
+        }
+    }
+}
+
+/// The handler's stream, polled for its next frame only while no item waits for credit.
+struct Gated {
+    source: ItemSource,
+    /// An item produced before there was credit for it.
+    held: Option<Vec<u8>>,
+    credit: Arc<Credit>,
+}
+
+impl Stream for Gated {
+    type Item = SourceItem;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SourceItem>> {
+        if self.held.is_none() {
+            match ready!(self.source.as_mut().poll_next(cx)) {
+                Some(SourceItem::Item(item)) => self.held = Some(item),
+                // The end needs no credit.
+                end => return Poll::Ready(end),
+            }
+        }
+        ready!(self.credit.poll_take(cx));
+        Poll::Ready(self.held.take().map(SourceItem::Item))
+    }
+}
+
+/// The state changes made before an output, being computed.
+type Delta = Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>;
+
+/// One streaming call, running: its outputs, each with the state changes made before it.
+struct Running<S> {
+    call_id: u32,
+    /// The handler's stream (and before it, the handler's future); dropped once the call ends.
+    outputs: Option<Abortable<Pin<Box<dyn Stream<Item = SourceItem> + Send>>>>,
+    /// What `call_deadline()` shows the handler.
+    deadline: Option<Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+    limit: Option<Duration>,
+    state: Arc<StateSync<S>>,
+    /// The state changes of the output below, being computed.
+    delta: Option<Delta>,
+    output: Option<StreamFrame>,
+    max_message_size: usize,
+    done: bool,
+    _counted: Counted,
+}
+
+impl<S: ConnectionState> Stream for Running<S> {
+    type Item = StreamOutput;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<StreamOutput>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.output.is_none() {
+            let frame = ready!(this.poll_frame(cx));
+            this.output = Some(frame);
+            let state = this.state.clone();
+            this.delta = Some(Box::pin(async move { state.delta().await }));
+        }
+        // Nothing awaits between computing the changes and handing them over with their output:
+        // see `StateSync::delta`.
+        let Some(delta) = &mut this.delta else {
+            return Poll::Ready(None);
+        };
+        let state = ready!(delta.as_mut().poll(cx));
+        this.delta = None;
+        let Some(frame) = this.output.take() else {
+            return Poll::Ready(None);
+        };
+        this.done = matches!(frame, StreamFrame::End(..));
+        Poll::Ready(Some(StreamOutput { state, frame }))
+    }
+}
+
+impl<S> Running<S> {
+    /// The next frame: an item, or the reply that ends the call (after which the handler's stream
+    /// is gone).
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<StreamFrame> {
+        let call_id = self.call_id;
+        let Some(outputs) = &mut self.outputs else {
+            // Not reached: the reply ends the stream.
+            return Poll::Ready(self.end(encode_reply_text(
+                call_id,
+                ReplyStatus::Internal,
+                "stream polled after its end",
+            )));
+        };
+        if let (Some(timer), Some(limit)) = (&mut self.timer, self.limit)
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            tracing::warn!(call_id, ?limit, "streaming call timed out");
+            let why = format!("the stream did not end within {limit:?}");
+            return Poll::Ready(self.end(encode_reply_text(call_id, ReplyStatus::TimedOut, &why)));
+        }
+        let deadline = self.deadline;
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            in_deadline(deadline, || outputs.poll_next_unpin(cx))
+        }));
+        let max = self.max_message_size;
+        let reply = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Some(SourceItem::Opened))) => {
+                return Poll::Ready(StreamFrame::Item(encode_opened(call_id)));
+            }
+            Ok(Poll::Ready(Some(SourceItem::Item(item)))) if item.len() <= max => {
+                return Poll::Ready(StreamFrame::Item(item));
+            }
+            Ok(Poll::Ready(Some(SourceItem::Item(item)))) => {
+                let why = format!(
+                    "stream item of {} bytes exceeds the maximum message size of {max}",
+                    item.len()
+                );
+                tracing::warn!(call_id, %why, "stream item too large");
+                encode_reply_text(call_id, ReplyStatus::Internal, &why)
+            }
+            Ok(Poll::Ready(Some(SourceItem::End(reply)))) if reply.len() <= max => reply,
+            Ok(Poll::Ready(Some(SourceItem::End(reply)))) => {
+                let why = format!(
+                    "reply of {} bytes exceeds the maximum message size of {max}",
+                    reply.len()
+                );
+                encode_reply_text(call_id, ReplyStatus::Internal, &why)
+            }
+            // Aborted: the client cancelled it.
+            Ok(Poll::Ready(None)) => {
+                encode_reply_text(call_id, ReplyStatus::Cancelled, "cancelled by the client")
+            }
+            Err(panic) => {
+                let message = panic_message(&*panic);
+                tracing::warn!(call_id, %message, "streaming handler panicked");
+                encode_reply_text(call_id, ReplyStatus::Panicked, &message)
+            }
+        };
+        Poll::Ready(self.end(reply))
+    }
+
+    /// Ends the call with `reply`: the handler's stream (and whatever it holds) is dropped now.
+    fn end(&mut self, reply: Vec<u8>) -> StreamFrame {
+        self.outputs = None;
+        self.timer = None;
+        StreamFrame::End(self.call_id, reply)
+    }
+}

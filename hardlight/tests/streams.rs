@@ -1,0 +1,679 @@
+//! Server-streaming methods over real sockets: items in order within the client's credit, ends and
+//! errors, cancellation by dropping, deadlines, connection loss, shutdown, ordering against state
+//! changes, limits, and raw peers that use (or break) the flow control.
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt, stream};
+use hardlight::__private::ServiceSchema;
+use hardlight::__private::wire::frame::{
+    ClientFrame, ReplyStatus, ServerFrame, decode_client, decode_server, encode_call,
+    encode_credit, item_header,
+};
+use hardlight::wire::close;
+use hardlight::*;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+#[codable]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tick {
+    pub seq: u32,
+    pub price: u64,
+}
+
+#[codable]
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedError {
+    NoSymbol,
+    Halted { at: u32 },
+}
+
+#[connection_state]
+pub struct FeedState {
+    /// Set by `counted` to `i + 1` before it yields item `i`.
+    pub sent: u32,
+}
+
+#[rpc(state = FeedState)]
+pub trait Feed {
+    /// `count` ticks, then the end.
+    async fn ticks(&self, count: u32) -> HandlerResult<Streaming<Tick>>;
+    /// Refuses to start for `count` 0; otherwise `halt_at` items, then `Halted`.
+    async fn halting(
+        &self,
+        count: u32,
+        halt_at: u32,
+    ) -> Result<Streaming<Tick, FeedError>, FeedError>;
+    /// Items for ever, one every `period_ms` (as fast as taken for 0).
+    async fn endless(&self, period_ms: u32) -> HandlerResult<Streaming<u64>>;
+    /// `count` items, each after a state change that says how many were sent.
+    async fn counted(&self, count: u32) -> HandlerResult<Streaming<u32>>;
+    /// One item of `small` bytes, then one of `large` bytes.
+    async fn sized(&self, small: u32, large: u32) -> HandlerResult<Streaming<Vec<u8>>>;
+    /// Two items, then a panic.
+    async fn panicky(&self) -> HandlerResult<Streaming<u32>>;
+    async fn add(&self, a: u32, b: u32) -> HandlerResult<u32>;
+}
+
+/// What the test sees of the handlers' streams.
+#[derive(Default)]
+pub struct Probe {
+    /// Items produced by each `endless` stream, in the order they were started.
+    produced: watch::Sender<Vec<u64>>,
+    /// `endless` streams alive (created and not yet dropped).
+    alive: watch::Sender<usize>,
+}
+
+impl Probe {
+    /// Waits until the `stream`th `endless` stream has produced `n` items.
+    async fn produced_at_least(&self, stream: usize, n: u64) -> u64 {
+        let mut rx = self.produced.subscribe();
+        let produced = within(
+            "items to be produced",
+            rx.wait_for(|p| p.get(stream).is_some_and(|p| *p >= n)),
+        )
+        .await
+        .unwrap();
+        produced[stream]
+    }
+
+    fn produced(&self, stream: usize) -> u64 {
+        self.produced.borrow()[stream]
+    }
+
+    async fn alive_is(&self, n: usize) {
+        let mut rx = self.alive.subscribe();
+        within("the handlers' streams", rx.wait_for(|a| *a == n))
+            .await
+            .unwrap();
+    }
+}
+
+/// Counts an `endless` stream alive until it is dropped.
+struct Alive(Arc<Probe>);
+
+impl Alive {
+    fn new(probe: Arc<Probe>) -> Self {
+        probe.alive.send_modify(|a| *a += 1);
+        Self(probe)
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.alive.send_modify(|a| *a -= 1);
+    }
+}
+
+#[rpc_handler(context = Probe)]
+impl Feed for FeedHandler {
+    async fn ticks(&self, count: u32) -> HandlerResult<Streaming<Tick>> {
+        Ok(Streaming::iter((0..count).map(|seq| Tick {
+            seq,
+            price: 1000 + u64::from(seq),
+        })))
+    }
+
+    async fn halting(
+        &self,
+        count: u32,
+        halt_at: u32,
+    ) -> Result<Streaming<Tick, FeedError>, FeedError> {
+        if count == 0 {
+            return Err(FeedError::NoSymbol);
+        }
+        let items = (0..count).map(move |seq| {
+            if seq == halt_at {
+                Err(FeedError::Halted { at: seq })
+            } else {
+                Ok(Tick { seq, price: 7 })
+            }
+        });
+        Ok(Streaming::from_results(stream::iter(items)))
+    }
+
+    async fn endless(&self, period_ms: u32) -> HandlerResult<Streaming<u64>> {
+        let probe = self.context.clone();
+        let alive = Alive::new(probe.clone());
+        let mut index = 0;
+        probe.produced.send_modify(|p| {
+            index = p.len();
+            p.push(0);
+        });
+        let items = stream::unfold((0u64, alive), move |(n, alive)| {
+            let probe = probe.clone();
+            async move {
+                if period_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(u64::from(period_ms))).await;
+                }
+                probe.produced.send_modify(|p| p[index] += 1);
+                Some((n, (n + 1, alive)))
+            }
+        });
+        Ok(Streaming::new(items))
+    }
+
+    async fn counted(&self, count: u32) -> HandlerResult<Streaming<u32>> {
+        let state = self.state.clone();
+        let items = stream::unfold(0u32, move |i| {
+            let state = state.clone();
+            async move {
+                if i == count {
+                    return None;
+                }
+                state.write().await.sent = i + 1;
+                Some((i, i + 1))
+            }
+        });
+        Ok(Streaming::new(items))
+    }
+
+    async fn sized(&self, small: u32, large: u32) -> HandlerResult<Streaming<Vec<u8>>> {
+        Ok(Streaming::iter([
+            vec![1u8; small as usize],
+            vec![2u8; large as usize],
+        ]))
+    }
+
+    async fn panicky(&self) -> HandlerResult<Streaming<u32>> {
+        let items = stream::iter(0..3u32).map(|i| {
+            if i == 2 {
+                panic!("the feed broke");
+            }
+            i
+        });
+        Ok(Streaming::new(items))
+    }
+
+    async fn add(&self, a: u32, b: u32) -> HandlerResult<u32> {
+        Ok(a + b)
+    }
+}
+
+type FeedServer = Served<Arc<Probe>>;
+
+async fn feed_server(config: ServerConfig) -> FeedServer {
+    let probe = Arc::new(Probe::default());
+    let server = Server::new(config, factory!(FeedHandler, probe.clone()));
+    Served::bind(server, probe).await
+}
+
+async fn feed_client(server: &FeedServer) -> FeedClient {
+    feed_client_with(server.client_config()).await
+}
+
+async fn feed_client_with(config: ClientConfig) -> FeedClient {
+    let client = FeedClient::new(config);
+    within("connect", client.connect()).await.expect("connect");
+    client
+}
+
+/// Reads the stream to its end: the items, and the error that ended it (if any).
+async fn drain<T, E>(mut items: Streaming<T, E>) -> (Vec<T>, Option<CallError<E>>) {
+    let mut got = Vec::new();
+    while let Some(item) = within("the next item", items.next()).await {
+        match item {
+            Ok(item) => got.push(item),
+            Err(e) => {
+                assert!(
+                    within("the end after an error", items.next())
+                        .await
+                        .is_none(),
+                    "an error ends the stream"
+                );
+                return (got, Some(e));
+            }
+        }
+    }
+    (got, None)
+}
+
+/// Round trips on the same connection until the server counts no call in flight.
+async fn settles_with_no_call_in_flight(server: &FeedServer, client: &FeedClient) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while server.stats.calls_in_flight() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a streaming call stayed in flight"
+        );
+        within("a round trip", client.add(0, 0)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn items_arrive_in_order_then_the_stream_ends() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let client = feed_client(&server).await;
+    // Many times the client's window: credit is granted again and again.
+    let (items, error) = drain(client.ticks(1000).await.unwrap()).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(items.len(), 1000);
+    for (i, tick) in items.iter().enumerate() {
+        assert_eq!(
+            *tick,
+            Tick {
+                seq: i as u32,
+                price: 1000 + i as u64
+            }
+        );
+    }
+    // An empty stream ends at once, without any credit being needed.
+    let (items, error) = drain(client.ticks(0).await.unwrap()).await;
+    assert!(items.is_empty() && error.is_none());
+    settles_with_no_call_in_flight(&server, &client).await;
+}
+
+#[tokio::test]
+async fn streams_work_compressed() {
+    let config = ServerConfig::new_self_signed("127.0.0.1:0").allow_compression(true);
+    let server = feed_server(config).await;
+    let client = feed_client_with(server.client_config().compression(Compression::default())).await;
+    // Items large enough to be compressed, in order, intact.
+    let (items, error) = drain(client.sized(4096, 8192).await.unwrap()).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(items, vec![vec![1u8; 4096], vec![2u8; 8192]]);
+    let (items, _) = drain(client.ticks(100).await.unwrap()).await;
+    assert_eq!(items.len(), 100);
+}
+
+#[tokio::test]
+async fn a_handler_error_ends_the_stream_after_the_items_before_it() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let client = feed_client(&server).await;
+    let (items, error) = drain(client.halting(10, 3).await.unwrap()).await;
+    assert_eq!(items.iter().map(|t| t.seq).collect::<Vec<_>>(), [0, 1, 2]);
+    match error {
+        Some(CallError::Handler(FeedError::Halted { at: 3 })) => {}
+        other => panic!("expected the handler's error, got {other:?}"),
+    }
+    // A handler that refuses to stream fails the call itself, with its own error type.
+    match client.halting(0, 0).await {
+        Err(CallError::Handler(FeedError::NoSymbol)) => {}
+        other => panic!("expected NoSymbol, got {other:?}"),
+    }
+    settles_with_no_call_in_flight(&server, &client).await;
+}
+
+#[tokio::test]
+async fn a_consumer_that_stops_reading_stops_only_its_producer() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let client = feed_client(&server).await;
+    let mut stalled = client.endless(0).await.unwrap();
+    // The first item proves the stream runs; then nothing more is read from it.
+    assert_eq!(within("an item", stalled.next()).await.unwrap().unwrap(), 0);
+    // The producer stops at the window the client granted (32 items, one of them read and
+    // granted back only after 16), plus the one item the server holds for the next credit.
+    let produced = server.ctx.produced_at_least(0, 33).await;
+    // Meanwhile the connection serves everything else: calls...
+    for i in 0..200u32 {
+        assert_eq!(within("a call", client.add(i, 1)).await.unwrap(), i + 1);
+    }
+    // ... and another stream, many windows long.
+    let mut other = client.endless(0).await.unwrap();
+    for expected in 0..2000u64 {
+        let item = within("the other stream", other.next()).await.unwrap();
+        assert_eq!(item.unwrap(), expected);
+    }
+    drop(other);
+    server.ctx.alive_is(1).await;
+    // The stalled producer did not move: what a stream holds is bounded by its credit.
+    assert_eq!(
+        server.ctx.produced(0),
+        33,
+        "the stalled stream produced more (first seen {produced})"
+    );
+    // Reading again resumes it where it stopped.
+    for expected in 1..500u64 {
+        let item = within("the stalled stream", stalled.next()).await.unwrap();
+        assert_eq!(item.unwrap(), expected);
+    }
+}
+
+#[tokio::test]
+async fn dropping_a_stream_cancels_it_and_drops_the_handlers_stream() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let client = feed_client(&server).await;
+    let mut items = client.endless(1).await.unwrap();
+    for expected in 0..5u64 {
+        assert_eq!(
+            within("an item", items.next()).await.unwrap().unwrap(),
+            expected
+        );
+    }
+    server.ctx.alive_is(1).await;
+    drop(items);
+    // The server learns promptly and drops what the handler's stream holds.
+    server.ctx.alive_is(0).await;
+    settles_with_no_call_in_flight(&server, &client).await;
+    assert!(client.is_connected());
+}
+
+#[tokio::test]
+async fn a_deadline_applies_to_the_whole_stream() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let client = feed_client(&server).await;
+    let timed = client.with_timeout(Duration::from_millis(300));
+    let (items, error) = drain(timed.endless(5).await.unwrap()).await;
+    assert!(!items.is_empty(), "items flow until the deadline");
+    match error {
+        Some(CallError::Rpc(RpcError::Timeout(_))) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    server.ctx.alive_is(0).await;
+    settles_with_no_call_in_flight(&server, &client).await;
+}
+
+#[tokio::test]
+async fn the_servers_call_timeout_ends_a_stream_with_timed_out() {
+    let config =
+        ServerConfig::new_self_signed("127.0.0.1:0").call_timeout(Duration::from_millis(200));
+    let server = feed_server(config).await;
+    let client = feed_client(&server).await;
+    let (_, error) = drain(client.endless(5).await.unwrap()).await;
+    match error {
+        Some(CallError::Rpc(RpcError::Timeout(why))) => {
+            assert!(why.contains("did not end within"), "{why}")
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    server.ctx.alive_is(0).await;
+}
+
+#[tokio::test]
+async fn losing_the_connection_ends_every_open_stream_with_an_error() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let client = feed_client(&server).await;
+    let mut first = client.endless(1).await.unwrap();
+    let mut second = client.endless(0).await.unwrap();
+    within("an item", first.next()).await.unwrap().unwrap();
+    within("an item", second.next()).await.unwrap().unwrap();
+    server.kill();
+    for items in [&mut first, &mut second] {
+        let mut ended = None;
+        while let Some(item) = within("the stream to end", items.next()).await {
+            if let Err(e) = item {
+                ended = Some(e);
+                break;
+            }
+        }
+        match ended {
+            Some(CallError::Rpc(e)) => {
+                assert!(matches!(e, RpcError::ConnectionClosed { .. }), "{e:?}")
+            }
+            other => panic!("expected a connection error, got {other:?}"),
+        }
+        assert!(within("the end", items.next()).await.is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_shutdown_ends_open_streams_within_the_grace_period() {
+    let mut server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let client = feed_client(&server).await;
+    let mut items = client.endless(1).await.unwrap();
+    within("an item", items.next()).await.unwrap().unwrap();
+    server.shutdown.shutdown(Duration::from_millis(300));
+    let mut ended = None;
+    while let Some(item) = within("the stream to end", items.next()).await {
+        if let Err(e) = item {
+            ended = Some(e);
+            break;
+        }
+    }
+    assert!(
+        matches!(
+            ended,
+            Some(CallError::Rpc(RpcError::ConnectionClosed { .. }))
+        ),
+        "{ended:?}"
+    );
+    within("the server to stop", server.stopped())
+        .await
+        .unwrap();
+    server.ctx.alive_is(0).await;
+}
+
+#[tokio::test]
+async fn state_changes_made_before_an_item_arrive_before_it() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let client = feed_client(&server).await;
+    let mut items = client.counted(300).await.unwrap();
+    let mut seen = 0;
+    while let Some(item) = within("an item", items.next()).await {
+        let i = item.unwrap();
+        assert_eq!(i, seen);
+        let sent = client.state().await.unwrap().sent;
+        assert!(
+            sent > i,
+            "item {i} arrived before the state change made before it ({sent})"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 300);
+    assert_eq!(client.state().await.unwrap().sent, 300);
+}
+
+#[tokio::test]
+async fn an_item_over_the_message_size_ends_the_stream_and_the_connection_goes_on() {
+    let config = ServerConfig::new_self_signed("127.0.0.1:0").max_message_size(64 * 1024);
+    let server = feed_server(config).await;
+    let client = feed_client(&server).await;
+    let (items, error) = drain(client.sized(10, 100_000).await.unwrap()).await;
+    assert_eq!(items, vec![vec![1u8; 10]]);
+    match error {
+        Some(CallError::Rpc(RpcError::Internal(why))) => {
+            assert!(why.contains("exceeds the maximum message size"), "{why}")
+        }
+        other => panic!("expected Internal, got {other:?}"),
+    }
+    assert_eq!(within("a call", client.add(2, 2)).await.unwrap(), 4);
+}
+
+#[tokio::test]
+async fn a_panicking_stream_ends_with_handler_panicked() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let client = feed_client(&server).await;
+    let (items, error) = drain(client.panicky().await.unwrap()).await;
+    assert_eq!(items, vec![0, 1]);
+    match error {
+        Some(CallError::Rpc(RpcError::HandlerPanicked(why))) => {
+            assert!(why.contains("the feed broke"), "{why}")
+        }
+        other => panic!("expected HandlerPanicked, got {other:?}"),
+    }
+    assert_eq!(within("a call", client.add(1, 1)).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn open_streams_hold_call_slots_and_the_next_call_waits_for_one() {
+    let config = ServerConfig::new_self_signed("127.0.0.1:0").max_calls_in_flight(2);
+    let server = feed_server(config).await;
+    let client = feed_client(&server).await;
+    let first = client.endless(1).await.unwrap();
+    let _second = client.endless(1).await.unwrap();
+    server.ctx.alive_is(2).await;
+    // Both slots are taken: a call waits for one (here until its own deadline passes)...
+    match client
+        .with_timeout(Duration::from_millis(200))
+        .add(1, 1)
+        .await
+    {
+        Err(CallError::Rpc(RpcError::Timeout(_))) => {}
+        other => panic!("expected the call to wait for a slot, got {other:?}"),
+    }
+    let waiting = tokio::spawn({
+        let client = client.clone();
+        async move { client.add(20, 22).await }
+    });
+    // ... until a stream ends and frees its slot.
+    drop(first);
+    assert_eq!(
+        within("the waiting call", waiting).await.unwrap().unwrap(),
+        42
+    );
+}
+
+const TICKS: u16 = method_index(<dyn Feed as ServiceSchema>::METHODS, "ticks");
+const ADD: u16 = method_index(<dyn Feed as ServiceSchema>::METHODS, "add");
+
+/// The next frame a raw peer receives.
+async fn next_frame(ws: &mut RawPeer) -> Vec<u8> {
+    match within("a frame", ws.next()).await {
+        Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
+        other => panic!("expected a frame, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_raw_peer_gets_items_only_within_the_credit_it_grants() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let (mut ws, _hello) = raw_service(server.port, fingerprint::<dyn Feed>(), None).await;
+    send_binary(&mut ws, encode_call(1, TICKS, &(5u32,)).unwrap()).await;
+    // Accepted: `OPENED` comes without any credit.
+    assert_eq!(
+        decode_server(&next_frame(&mut ws).await).unwrap(),
+        ServerFrame::Opened { call_id: 1 }
+    );
+    // No credit yet: a call made after the stream is answered, and no item comes before it.
+    send_binary(&mut ws, encode_call(2, ADD, &(1u32, 2u32)).unwrap()).await;
+    match decode_server(&next_frame(&mut ws).await).unwrap() {
+        ServerFrame::Reply {
+            call_id: 2,
+            status: ReplyStatus::Ok,
+            ..
+        } => {}
+        other => panic!("expected the reply to call 2, got {other:?}"),
+    }
+    // Credit for two: two items, and nothing more until more credit (a call proves it).
+    send_binary(&mut ws, encode_credit(1, 2)).await;
+    send_binary(&mut ws, encode_credit(77, 5)).await; // an id with no stream: ignored
+    for seq in 0..2u32 {
+        match decode_server(&next_frame(&mut ws).await).unwrap() {
+            ServerFrame::Item { call_id: 1, item } => {
+                let tick = Tick::decode(item).unwrap();
+                assert_eq!(tick.seq, seq);
+            }
+            other => panic!("expected an item, got {other:?}"),
+        }
+    }
+    send_binary(&mut ws, encode_call(3, ADD, &(1u32, 2u32)).unwrap()).await;
+    assert!(matches!(
+        decode_server(&next_frame(&mut ws).await).unwrap(),
+        ServerFrame::Reply { call_id: 3, .. }
+    ));
+    // Credit for more than is left: the rest, then the reply that ends the stream.
+    send_binary(&mut ws, encode_credit(1, 100)).await;
+    for seq in 2..5u32 {
+        match decode_server(&next_frame(&mut ws).await).unwrap() {
+            ServerFrame::Item { call_id: 1, item } => {
+                assert_eq!(Tick::decode(item).unwrap().seq, seq)
+            }
+            other => panic!("expected an item, got {other:?}"),
+        }
+    }
+    match decode_server(&next_frame(&mut ws).await).unwrap() {
+        ServerFrame::Reply {
+            call_id: 1,
+            status: ReplyStatus::Ok,
+            body,
+        } => {
+            <()>::decode(body).unwrap();
+        }
+        other => panic!("expected the end of the stream, got {other:?}"),
+    }
+    // Credit for a stream that has ended is ignored; the connection goes on.
+    send_binary(&mut ws, encode_credit(1, 1)).await;
+    send_binary(&mut ws, encode_call(4, ADD, &(2u32, 2u32)).unwrap()).await;
+    assert!(matches!(
+        decode_server(&next_frame(&mut ws).await).unwrap(),
+        ServerFrame::Reply {
+            call_id: 4,
+            status: ReplyStatus::Ok,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_malformed_credit_frame_is_a_protocol_error() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let (mut ws, _hello) = raw_service(server.port, fingerprint::<dyn Feed>(), None).await;
+    let mut frame = encode_credit(1, 1);
+    frame.pop();
+    send_binary(&mut ws, frame).await;
+    let (code, _) = expect_close(&mut ws).await;
+    assert_eq!(code, close::PROTOCOL_ERROR);
+}
+
+/// A fake server that answers the first call with `items` items, ignoring the client's credit.
+async fn flooding_server(items: u32) -> (u16, watch::Receiver<Option<u16>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (closed_tx, closed) = watch::channel(None);
+    tokio::spawn(async move {
+        let mut ws = accept_with_hello(&listener, 0).await;
+        while let Some(Ok(message)) = ws.next().await {
+            match message {
+                Message::Binary(bytes) => {
+                    let Ok(ClientFrame::Call { call_id, .. }) = decode_client(&bytes) else {
+                        continue;
+                    };
+                    let opened = hardlight::__private::wire::frame::encode_opened(call_id);
+                    if ws.send(Message::Binary(opened.into())).await.is_err() {
+                        return;
+                    }
+                    for seq in 0..items {
+                        let item = Tick { seq, price: 1 }
+                            .encode_into(item_header(call_id, 16))
+                            .unwrap();
+                        if ws.send(Message::Binary(item.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Message::Close(frame) => {
+                    let _ = closed_tx.send(Some(frame.map_or(0, |f| f.code.into())));
+                    return;
+                }
+                _ => {}
+            }
+        }
+    });
+    (port, closed)
+}
+
+#[tokio::test]
+async fn a_server_that_exceeds_the_credit_is_closed_with_a_protocol_error() {
+    static SEEN: AtomicU32 = AtomicU32::new(0);
+    // One more item than the client's first window.
+    let (port, mut closed) = flooding_server(33).await;
+    let client = feed_client_with(ClientConfig::plaintext(format!("127.0.0.1:{port}"))).await;
+    let mut items = client.ticks(1000).await.unwrap();
+    let mut error = None;
+    while let Some(item) = within("the stream", items.next()).await {
+        match item {
+            Ok(_) => {
+                SEEN.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(SEEN.load(Ordering::Relaxed) <= 32);
+    match error {
+        Some(CallError::Rpc(e)) => assert!(e.to_string().contains("beyond the credit"), "{e}"),
+        other => panic!("expected the connection to end, got {other:?}"),
+    }
+    let code = *within("the close", closed.wait_for(Option::is_some))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(close::PROTOCOL_ERROR));
+}
