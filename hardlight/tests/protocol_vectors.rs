@@ -19,8 +19,8 @@ use hardlight::__private::wire::auth::{self, TokenCarrier};
 use hardlight::__private::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
 use hardlight::__private::wire::frame::{
     ClientFrame, FieldList, FieldListWriter, FrameError, Hello, ReplyStatus, ServerFrame,
-    decode_client, decode_server, encode_call, encode_call_within, encode_cancel, encode_event,
-    encode_notify, encode_reply_text, kind, reply_header,
+    decode_client, decode_server, encode_call, encode_call_within, encode_cancel, encode_credit,
+    encode_event, encode_notify, encode_opened, encode_reply_text, item_header, kind, reply_header,
 };
 use hardlight::__private::wire::handshake::{self, Negotiation, fnv1a64};
 use hardlight::wire::Codable;
@@ -107,6 +107,10 @@ const VECTORS: &[&str] = &[
     "reply_ok_long",
     "reply_ok_long_deflate",
     "schema_frame",
+    "opened_7",
+    "credit_7_32",
+    "item_7_42",
+    "reply_stream_end",
 ];
 
 mod common;
@@ -1073,6 +1077,59 @@ fn deadline_and_cancel_vectors_are_what_the_client_sends() {
     let (call_id, status, body) = reply("reply_cancelled");
     assert_eq!((call_id, status), (7, ReplyStatus::Cancelled));
     assert_eq!(std::str::from_utf8(body), Ok(message));
+}
+
+#[test]
+fn streaming_vectors_are_a_streams_frames() {
+    assert_vector("opened_7", &encode_opened(7));
+    assert_eq!(
+        decode_server(vector("opened_7")).expect("opened_7 parses"),
+        ServerFrame::Opened { call_id: 7 }
+    );
+    let mut long = vector("opened_7").to_vec();
+    long.push(0);
+    assert!(decode_server(&long).is_err(), "OPENED is exactly 6 bytes");
+
+    assert_vector("credit_7_32", &encode_credit(7, 32));
+    assert!(matches!(
+        decode_client(vector("credit_7_32")),
+        Ok(ClientFrame::Credit {
+            call_id: 7,
+            items: 32
+        })
+    ));
+    let credit = vector("credit_7_32");
+    let mut long = credit.to_vec();
+    long.push(0);
+    assert!(decode_client(&long).is_err(), "CREDIT is exactly 10 bytes");
+    assert!(
+        decode_client(&credit[..9]).is_err(),
+        "CREDIT is exactly 10 bytes"
+    );
+    let mut deadline = credit.to_vec();
+    deadline[1] = 0x02;
+    assert!(decode_client(&deadline).is_err(), "CREDIT has no deadline");
+
+    assert_vector(
+        "item_7_42",
+        &42u32
+            .encode_into(item_header(7, 4))
+            .expect("the item encodes"),
+    );
+    let ServerFrame::Item { call_id, item } = decode_server(vector("item_7_42")).expect("parses")
+    else {
+        panic!("item_7_42 is not an ITEM");
+    };
+    assert_eq!((call_id, u32::decode(item).expect("validates")), (7, 42));
+
+    assert_vector(
+        "reply_stream_end",
+        &().encode_into(reply_header(7, ReplyStatus::Ok, 0))
+            .expect("the end encodes"),
+    );
+    let (call_id, status, body) = reply("reply_stream_end");
+    assert_eq!((call_id, status), (7, ReplyStatus::Ok));
+    <()>::decode(body).expect("the body is the archive of ()");
 }
 
 #[test]

@@ -3,9 +3,10 @@
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::ext::IdentExt;
+use syn::visit::Visit;
 use syn::{
-    Attribute, FnArg, Item, ItemTrait, Meta, Pat, Path, ReturnType, Signature, TraitItem,
-    TraitItemFn, Type,
+    Attribute, FnArg, GenericArgument, Item, ItemTrait, Meta, Pat, Path, PathArguments, ReturnType,
+    Signature, TraitItem, TraitItemFn, Type,
 };
 
 use super::{check_wire_type, head, item_head, parse_args, parse_crate_arg, parse_type_arg};
@@ -166,8 +167,12 @@ fn parse_method(
     if let Some(variadic) = &sig.variadic {
         ctxt.error_spanned_by(variadic, "rpc methods cannot be variadic: remove `...`");
     }
+    check_streams(ctxt, sig, &args, oneway);
     let kind = if oneway {
-        check_oneway_output(ctxt, sig);
+        // A one-way method that streams is reported once, as such.
+        if !returns_a_stream(sig) {
+            check_oneway_output(ctxt, sig);
+        }
         MethodKind::Oneway
     } else {
         MethodKind::Call {
@@ -284,6 +289,97 @@ pub(crate) fn is_oneway(path: &Path, krate: &CratePath) -> bool {
         [] => path.leading_colon.is_none(),
         _ => prefix == ["hardlight"] || segments(&krate.0).is_some_and(|krate| prefix == krate),
     }
+}
+
+/// `Streaming` is a method's way of answering with many values: it may only be the success type of
+/// a call's return (`HandlerResult<Streaming<T>>`, `Result<Streaming<T, E>, E>`). Anywhere else (an
+/// argument, nested in a value, the return of a one-way method) it is reported, with what to write
+/// instead.
+fn check_streams(ctxt: &Ctxt, sig: &Signature, args: &[Arg], oneway: bool) {
+    for arg in args {
+        for stream in streams_in(&arg.ty) {
+            ctxt.error_spanned_by(
+                stream,
+                "a `Streaming` cannot be an argument: streams go from the server to the client, \
+                 as what a method returns (`-> HandlerResult<Streaming<T>>`); to send many \
+                 values, take a `Vec<T>` or make one call per value",
+            );
+        }
+    }
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return;
+    };
+    if oneway {
+        if let Some(stream) = streams_in(ty).first() {
+            ctxt.error_spanned_by(
+                stream,
+                format!(
+                    "a #[oneway] method cannot stream: nothing is ever sent back for it; remove \
+                     #[oneway] to make `{}` a streaming call",
+                    sig.ident
+                ),
+            );
+        }
+        return;
+    }
+    // The one place a stream may be: the first type argument of the returned `Result`.
+    let allowed = result_ok_type(ty).filter(|ok| is_streaming(ok));
+    for stream in streams_in(ty) {
+        if !allowed.is_some_and(|ok| std::ptr::eq(ok, stream)) {
+            ctxt.error_spanned_by(
+                stream,
+                "`Streaming` can only be the success type of what a method returns: \
+                 `-> HandlerResult<Streaming<T>>` or `-> Result<Streaming<T, E>, E>`, with `T` \
+                 a #[codable] type (a stream of streams, or a stream inside a value, cannot \
+                 travel)",
+            );
+        }
+    }
+}
+
+/// True if the method's return type holds a `Streaming`.
+fn returns_a_stream(sig: &Signature) -> bool {
+    matches!(&sig.output, ReturnType::Type(_, ty) if !streams_in(ty).is_empty())
+}
+
+/// True if `ty` is a path whose last segment is `Streaming`.
+fn is_streaming(ty: &Type) -> bool {
+    matches!(ty, Type::Path(path) if path.qself.is_none()
+        && path.path.segments.last().is_some_and(|last| last.ident == "Streaming"))
+}
+
+/// Every `Streaming<...>` in `ty`, outermost first.
+fn streams_in(ty: &Type) -> Vec<&Type> {
+    struct Finder<'a>(Vec<&'a Type>);
+    impl<'ast> Visit<'ast> for Finder<'ast> {
+        fn visit_type(&mut self, ty: &'ast Type) {
+            if is_streaming(ty) {
+                self.0.push(ty);
+            }
+            syn::visit::visit_type(self, ty);
+        }
+    }
+    let mut finder = Finder(Vec::new());
+    finder.visit_type(ty);
+    finder.0
+}
+
+/// `T` of a return type written `HandlerResult<T>` or `Result<T, E>` (by any path).
+fn result_ok_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" && last.ident != "HandlerResult" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return None;
+    };
+    arguments.args.iter().find_map(|argument| match argument {
+        GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    })
 }
 
 /// A one-way method returns nothing: no return type, or `-> ()`.
