@@ -100,6 +100,31 @@ impl<T: Send + 'static, E: Send + 'static> Streaming<T, E> {
         Self::new(stream::iter(items))
     }
 
+    /// The items sent on a tokio channel, until every sender is dropped: a handler can spawn the
+    /// task that produces them and return at once. A sender learns that the client is gone (it
+    /// cancelled, or the connection ended) when `send` fails, and the channel's capacity bounds
+    /// what waits on the server.
+    ///
+    /// ```
+    /// # use hardlight::*;
+    /// # async fn ticks() -> HandlerResult<Streaming<u32>> {
+    /// let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    /// tokio::spawn(async move {
+    ///     for tick in 0.. {
+    ///         if sender.send(tick).await.is_err() {
+    ///             break; // nobody reads any more
+    ///         }
+    ///     }
+    /// });
+    /// Ok(Streaming::from_receiver(receiver))
+    /// # }
+    /// ```
+    pub fn from_receiver(items: tokio::sync::mpsc::Receiver<T>) -> Self {
+        Self::new(stream::unfold(items, |mut items| async move {
+            items.recv().await.map(|item| (item, items))
+        }))
+    }
+
     /// A stream whose items come from `items` as they are: a `Streaming` received from another
     /// call can be returned by a handler as it is, its call failures included.
     pub fn from_stream(
@@ -108,6 +133,15 @@ impl<T: Send + 'static, E: Send + 'static> Streaming<T, E> {
         Self {
             items: Box::pin(items),
         }
+    }
+}
+
+impl<T, E> Streaming<T, E> {
+    /// The next item, the error that ended the stream, or `None` after its end: the same as
+    /// [`StreamExt::next`](futures_util::StreamExt::next), without importing it.
+    #[allow(clippy::should_implement_trait)]
+    pub async fn next(&mut self) -> Option<Result<T, CallError<E>>> {
+        self.items.next().await
     }
 }
 
