@@ -107,6 +107,8 @@ pub struct Plan {
     pub throughput_window: Duration,
     /// Calls a throughput window may make at most.
     pub throughput_max_calls: u64,
+    /// Items of the measured stream (64 B each).
+    pub stream_items: u64,
     /// Subscribed connections in the fan-out figure.
     pub fanout_connections: usize,
     /// Emits measured in the fan-out figure (after one warm-up emit).
@@ -126,6 +128,7 @@ impl Plan {
                 throughput_warmup: Duration::from_millis(50),
                 throughput_window: Duration::from_millis(200),
                 throughput_max_calls: 200_000,
+                stream_items: 50_000,
                 fanout_connections: 100,
                 fanout_emits: 5,
                 idle_connections: 100,
@@ -138,6 +141,7 @@ impl Plan {
                 throughput_warmup: Duration::from_millis(300),
                 throughput_window: Duration::from_secs(2),
                 throughput_max_calls: 2_000_000,
+                stream_items: 1_000_000,
                 fanout_connections: 1_000,
                 fanout_emits: 21,
                 idle_connections: 1_000,

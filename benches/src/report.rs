@@ -32,6 +32,8 @@ pub enum Column {
     P99(usize),
     /// Calls per second with `IN_FLIGHT[i]` calls in flight.
     Throughput(usize),
+    /// Items per second on one server stream of 64 B items.
+    Stream,
     /// Median fan-out time, µs.
     Fanout,
     /// Server memory per idle connection, KiB.
@@ -40,7 +42,7 @@ pub enum Column {
 
 impl Column {
     /// Every column, in table order.
-    pub const ALL: [Column; 11] = [
+    pub const ALL: [Column; 12] = [
         Column::P50(0),
         Column::P99(0),
         Column::P50(1),
@@ -50,6 +52,7 @@ impl Column {
         Column::Throughput(0),
         Column::Throughput(1),
         Column::Throughput(2),
+        Column::Stream,
         Column::Fanout,
         Column::Memory,
     ];
@@ -66,6 +69,7 @@ impl Column {
             Column::P50(i) => format!("p50 {} (µs)", size(LATENCY_PAYLOADS[i])),
             Column::P99(i) => format!("p99 {} (µs)", size(LATENCY_PAYLOADS[i])),
             Column::Throughput(i) => format!("c{} (calls/s)", IN_FLIGHT[i]),
+            Column::Stream => "stream 64 B (items/s)".to_owned(),
             Column::Fanout => format!("fan-out ×{fanout_connections} (µs)"),
             Column::Memory => "server KiB / idle conn".to_owned(),
         }
@@ -74,7 +78,7 @@ impl Column {
     fn format(self, value: f64) -> String {
         match self {
             Column::P50(_) | Column::P99(_) | Column::Memory => format!("{value:.1}"),
-            Column::Throughput(_) | Column::Fanout => format!("{value:.0}"),
+            Column::Throughput(_) | Column::Stream | Column::Fanout => format!("{value:.0}"),
         }
     }
 }
@@ -314,6 +318,12 @@ impl Report {
                 false,
             ),
             (
+                "stream items/s ≥ 2.00 × tonic",
+                self.ratio(System::Hardlight, System::Tonic, Column::Stream),
+                2.00,
+                false,
+            ),
+            (
                 "server memory ≤ 32.0 KiB per idle connection",
                 self.value(System::Hardlight, Column::Memory),
                 32.0,
@@ -382,6 +392,8 @@ mod tests {
             Column::Throughput(2),
             Figure::Value(20_000.0),
         );
+        report.set(System::Hardlight, Column::Stream, Figure::Value(900_000.0));
+        report.set(System::Tonic, Column::Stream, Figure::Value(300_000.0));
         report
     }
 
@@ -441,6 +453,7 @@ mod tests {
         let rendered = sample().render();
         assert!(rendered.contains("- unary p50 64 B ≤ 0.50 × tonic: met (0.50)"));
         assert!(rendered.contains("- c256 throughput ≥ 5.00 × tonic: missed (2.50, off by 50%)"));
+        assert!(rendered.contains("- stream items/s ≥ 2.00 × tonic: met (3.00)"));
         assert!(rendered.contains("- view echo p50 64 KiB ≤ 1.10 × raw ws: met (1.00)"));
         assert!(
             rendered.contains("- view echo p50 1 MiB ≤ 1.10 × raw ws: missed (1.20, off by 9%)")

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
 
 use crate::cert::BenchCert;
-use crate::measure::{fanout, latency, memory, throughput, within};
+use crate::measure::{fanout, latency, memory, streaming, throughput, within};
 use crate::options::{Options, Plan};
 use crate::report::{
     Column, Figure, IN_FLIGHT, LARGE_PAYLOADS, LATENCY_PAYLOADS, LargeColumn, Report, size,
@@ -71,6 +71,12 @@ pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<Strin
             size(throughput::PAYLOAD),
             plan.throughput_window,
             plan.throughput_warmup
+        ),
+        format!(
+            "- stream: {} items of {} on one server stream (tonic: a server-streaming RPC; raw ws: \
+             messages sent back to back), items/s from the call to the last item",
+            plan.stream_items,
+            size(streaming::ITEM_SIZE as usize)
         ),
         format!(
             "- fan-out: one event to {} subscribed connections, median of {} emits, microseconds \
@@ -192,6 +198,10 @@ async fn calls_and_fanout(
             figure(system, "throughput", measured),
         );
     }
+    eprintln!("{name}: one stream of {} items", plan.stream_items);
+    let limit = std::time::Duration::from_secs(120) + SLACK;
+    let measured = within("stream", limit, streaming::items_per_second(&client, plan)).await;
+    report.set(system, Column::Stream, figure(system, "stream", measured));
     drop(client);
     drop(server);
 

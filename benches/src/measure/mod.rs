@@ -1,8 +1,10 @@
-//! The figures: unary latency, throughput, event fan-out, and server memory per idle connection.
+//! The figures: unary latency, throughput, one server stream, event fan-out, and server memory per
+//! idle connection.
 
 pub mod fanout;
 pub mod latency;
 pub mod memory;
+pub mod streaming;
 pub mod throughput;
 
 use std::future::Future;

@@ -2,7 +2,7 @@
 
 use hardlight::{
     Archived, CertFingerprint, ClientConfig, Compression, EventEmitter, HandlerResult,
-    ServerConfig, ServerTls, Subscription, Topic, codable, factory, rpc, rpc_handler,
+    ServerConfig, ServerTls, Streaming, Subscription, Topic, codable, factory, rpc, rpc_handler,
 };
 use tokio::task::JoinHandle;
 
@@ -31,6 +31,8 @@ pub trait Bench {
     async fn echo_view(&self, payload: Archived<Vec<u8>>) -> HandlerResult<Archived<Vec<u8>>>;
     /// Subscribes this connection to [`TOPIC`].
     async fn join(&self) -> HandlerResult<()>;
+    /// Streams `count` payloads of `size` bytes, then ends.
+    async fn items(&self, count: u64, size: u32) -> HandlerResult<Streaming<Vec<u8>>>;
 }
 
 #[rpc_handler]
@@ -46,6 +48,12 @@ impl Bench for Handler {
     async fn join(&self) -> HandlerResult<()> {
         self.subscriptions.add(&Topic::from(TOPIC));
         Ok(())
+    }
+
+    async fn items(&self, count: u64, size: u32) -> HandlerResult<Streaming<Vec<u8>>> {
+        Ok(Streaming::iter(
+            (0..count).map(move |_| vec![7; size as usize]),
+        ))
     }
 }
 
@@ -143,6 +151,26 @@ pub async fn echo_view(client: &BenchClient, payload: &[u8]) -> Result<usize, Bo
         .await
         .map_err(|e| error(format!("hardlight: echo_view: {e}")))?;
     Ok(reply.len())
+}
+
+/// Reads a stream of `count` items of `size` bytes to its end; returns how many arrived.
+///
+/// # Errors
+/// If the call or the stream fails, or an item has the wrong size.
+pub async fn items(client: &BenchClient, count: u64, size: u32) -> Result<u64, BoxError> {
+    let mut stream = client
+        .items(count, size)
+        .await
+        .map_err(|e| error(format!("hardlight: items: {e}")))?;
+    let mut received = 0;
+    while let Some(item) = stream.next().await {
+        let item = item.map_err(|e| error(format!("hardlight: items: {e}")))?;
+        if item.len() != size as usize {
+            return Err(error("hardlight: an item of the wrong size"));
+        }
+        received += 1;
+    }
+    Ok(received)
 }
 
 /// A connection subscribed to [`TOPIC`], and the events it receives.

@@ -263,6 +263,21 @@ impl Client {
         }
     }
 
+    /// Reads one stream of `count` items of `size` bytes (a server stream for hardlight and tonic,
+    /// messages sent back to back for the raw WebSocket); returns how many arrived.
+    ///
+    /// # Errors
+    /// If the stream fails.
+    pub async fn items(&self, count: u64, size: u32) -> Result<u64, BoxError> {
+        match self {
+            Client::Hardlight(client) | Client::HardlightViews(client) => {
+                hardlight::items(client, count, size).await
+            }
+            Client::Tonic(client) => tonic::items(client, count, size).await,
+            Client::RawWs(client) => client.items(count, size).await,
+        }
+    }
+
     /// Subscribes this connection to the fan-out events.
     ///
     /// # Errors

@@ -126,7 +126,10 @@ async fn serve(tcp: TcpStream, hub: Arc<Hub>) {
     hub.add(tx);
     loop {
         let written = tokio::select! {
-            message = ws.next() => echo(&mut ws, message).await,
+            message = ws.next() => match message {
+                Some(Ok(Message::Text(request))) => send_items(&mut ws, &request).await,
+                message => echo(&mut ws, message).await,
+            },
             Some(event) = rx.recv() => ws
                 .send(Message::Binary(event))
                 .await
@@ -135,6 +138,40 @@ async fn serve(tcp: TcpStream, hub: Arc<Hub>) {
         if written.is_err() {
             break;
         }
+    }
+}
+
+/// Answers `items COUNT SIZE`: COUNT binary messages of SIZE bytes, flushed every
+/// [`ECHO_BATCH`] messages (the raw floor of a stream: no framing, no flow control but TCP's).
+async fn send_items(ws: &mut WebSocketStream<TcpStream>, request: &str) -> Result<(), BoxError> {
+    let (count, size) = parse_items(request)?;
+    let item = Bytes::from(vec![7u8; size]);
+    for sent in 1..=count {
+        ws.feed(Message::Binary(item.clone()))
+            .await
+            .map_err(|e| error(format!("raw ws: send: {e}")))?;
+        if sent % ECHO_BATCH as u64 == 0 {
+            ws.flush()
+                .await
+                .map_err(|e| error(format!("raw ws: flush: {e}")))?;
+        }
+    }
+    ws.flush()
+        .await
+        .map_err(|e| error(format!("raw ws: flush: {e}")))
+}
+
+/// `items COUNT SIZE` → (COUNT, SIZE).
+fn parse_items(request: &str) -> Result<(u64, usize), BoxError> {
+    let mut words = request.split(' ');
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some("items"), Some(count), Some(size), None) => Ok((
+            count.parse().map_err(|_| error("raw ws: bad item count"))?,
+            size.parse().map_err(|_| error("raw ws: bad item size"))?,
+        )),
+        _ => Err(error(format!(
+            "raw ws: unexpected text message {request:?}"
+        ))),
     }
 }
 
@@ -278,6 +315,29 @@ impl Client {
                 }
             }
         }
+    }
+}
+
+impl Client {
+    /// Asks for `count` messages of `size` bytes and reads them; returns how many arrived.
+    ///
+    /// # Errors
+    /// If the connection fails or a message has the wrong size.
+    pub async fn items(&self, count: u64, size: u32) -> Result<u64, BoxError> {
+        let mut ws = self.ws.lock().await;
+        ws.send(Message::Text(format!("items {count} {size}").into()))
+            .await
+            .map_err(|e| error(format!("raw ws: send: {e}")))?;
+        let mut received = 0;
+        while received < count {
+            if let Some(data) = binary(ws.next().await)? {
+                if data.len() != size as usize {
+                    return Err(error("raw ws: an item of the wrong size"));
+                }
+                received += 1;
+            }
+        }
+        Ok(received)
     }
 }
 

@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::proto::bench_client::BenchClient;
 use crate::proto::bench_server::{Bench, BenchServer};
-use crate::proto::{Payload, SubscribeRequest, Tick};
+use crate::proto::{ItemsRequest, Payload, SubscribeRequest, Tick};
 use crate::{BoxError, error};
 
 /// Ticks that may wait for one subscriber's stream: as many as hardlight's outbound queue holds.
@@ -63,6 +63,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The stream of `Items`: one payload per item, built as it is sent (as hardlight's handler does).
+type ItemsStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Payload, Status>> + Send>>;
+
 /// The service.
 struct Service {
     hub: Arc<Hub>,
@@ -75,6 +79,20 @@ impl Bench for Service {
     }
 
     type SubscribeStream = ReceiverStream<Result<Tick, Status>>;
+    type ItemsStream = ItemsStream;
+
+    async fn items(
+        &self,
+        request: Request<ItemsRequest>,
+    ) -> Result<Response<Self::ItemsStream>, Status> {
+        let ItemsRequest { count, size } = request.into_inner();
+        let items = futures_util::stream::iter((0..count).map(move |_| {
+            Ok(Payload {
+                data: vec![7; size as usize],
+            })
+        }));
+        Ok(Response::new(Box::pin(items)))
+    }
 
     async fn subscribe(
         &self,
@@ -155,6 +173,31 @@ pub async fn echo(client: &BenchClient<Channel>, payload: &[u8]) -> Result<usize
         .await
         .map_err(|e| error(format!("tonic: echo: {e}")))?;
     Ok(reply.into_inner().data.len())
+}
+
+/// Reads a stream of `count` items of `size` bytes to its end; returns how many arrived.
+///
+/// # Errors
+/// If the call or the stream fails, or an item has the wrong size.
+pub async fn items(client: &BenchClient<Channel>, count: u64, size: u32) -> Result<u64, BoxError> {
+    let mut stream = client
+        .clone()
+        .items(ItemsRequest { count, size })
+        .await
+        .map_err(|e| error(format!("tonic: items: {e}")))?
+        .into_inner();
+    let mut received = 0;
+    while let Some(item) = stream
+        .message()
+        .await
+        .map_err(|e| error(format!("tonic: items: {e}")))?
+    {
+        if item.data.len() != size as usize {
+            return Err(error("tonic: an item of the wrong size"));
+        }
+        received += 1;
+    }
+    Ok(received)
 }
 
 /// A `Subscribe` stream and the ticks it receives.
