@@ -138,7 +138,7 @@ impl<T: Send + 'static, E: Send + 'static> Streaming<T, E> {
 
 impl<T, E> Streaming<T, E> {
     /// The next item, the error that ended the stream, or `None` after its end: the same as
-    /// [`StreamExt::next`](futures_util::StreamExt::next), without importing it.
+    /// [`StreamExt::next`], without importing it.
     #[allow(clippy::should_implement_trait)]
     pub async fn next(&mut self) -> Option<Result<T, CallError<E>>> {
         self.items.next().await
