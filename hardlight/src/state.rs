@@ -120,6 +120,12 @@ impl<S> StateHandle<S> {
         }
     }
 
+    /// Whether a handler changed the state since the mark was last cleared.
+    #[cfg(hardlight_native)]
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.cell.dirty.load(Ordering::Acquire)
+    }
+
     /// Clears the "changed" mark and says whether it was set.
     #[cfg(hardlight_native)]
     pub(crate) fn take_dirty(&self) -> bool {

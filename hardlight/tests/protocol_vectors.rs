@@ -108,7 +108,7 @@ const VECTORS: &[&str] = &[
     "reply_ok_long_deflate",
     "schema_frame",
     "opened_7",
-    "credit_7_32",
+    "credit_7_256k",
     "item_7_42",
     "reply_stream_end",
 ];
@@ -1090,15 +1090,15 @@ fn streaming_vectors_are_a_streams_frames() {
     long.push(0);
     assert!(decode_server(&long).is_err(), "OPENED is exactly 6 bytes");
 
-    assert_vector("credit_7_32", &encode_credit(7, 32));
+    assert_vector("credit_7_256k", &encode_credit(7, 32));
     assert!(matches!(
-        decode_client(vector("credit_7_32")),
+        decode_client(vector("credit_7_256k")),
         Ok(ClientFrame::Credit {
             call_id: 7,
-            items: 32
+            bytes: 262_144
         })
     ));
-    let credit = vector("credit_7_32");
+    let credit = vector("credit_7_256k");
     let mut long = credit.to_vec();
     long.push(0);
     assert!(decode_client(&long).is_err(), "CREDIT is exactly 10 bytes");

@@ -300,6 +300,9 @@ async fn a_handler_error_ends_the_stream_after_the_items_before_it() {
     settles_with_no_call_in_flight(&server, &client).await;
 }
 
+/// The length of an `ITEM` frame carrying a `u64`: the 6-byte header and the 8-byte archive.
+const ITEM_FRAME_U64: u64 = 14;
+
 #[tokio::test]
 async fn a_consumer_that_stops_reading_stops_only_its_producer() {
     let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
@@ -307,16 +310,18 @@ async fn a_consumer_that_stops_reading_stops_only_its_producer() {
     let mut stalled = client.endless(0).await.unwrap();
     // The first item proves the stream runs; then nothing more is read from it.
     assert_eq!(within("an item", stalled.next()).await.unwrap().unwrap(), 0);
-    // The producer stops at the window the client granted (32 items, one of them read and
-    // granted back only after 16), plus the one item the server holds for the next credit.
-    let produced = server.ctx.produced_at_least(0, 33).await;
+    // The producer stops at the window the client granted (256 KiB of ITEM frames, 14 bytes each
+    // for a u64: the last one may overdraw it), plus the one item the server holds for the next
+    // credit. The one item read is not granted back before a quarter of the window is read.
+    let sent = (256 * 1024u64).div_ceil(ITEM_FRAME_U64);
+    let produced = server.ctx.produced_at_least(0, sent + 1).await;
     // Meanwhile the connection serves everything else: calls...
     for i in 0..200u32 {
         assert_eq!(within("a call", client.add(i, 1)).await.unwrap(), i + 1);
     }
-    // ... and another stream, many windows long.
+    // ... and another stream, more than a window long.
     let mut other = client.endless(0).await.unwrap();
-    for expected in 0..2000u64 {
+    for expected in 0..2 * sent {
         let item = within("the other stream", other.next()).await.unwrap();
         assert_eq!(item.unwrap(), expected);
     }
@@ -325,11 +330,11 @@ async fn a_consumer_that_stops_reading_stops_only_its_producer() {
     // The stalled producer did not move: what a stream holds is bounded by its credit.
     assert_eq!(
         server.ctx.produced(0),
-        33,
+        sent + 1,
         "the stalled stream produced more (first seen {produced})"
     );
-    // Reading again resumes it where it stopped.
-    for expected in 1..500u64 {
+    // Reading again resumes it where it stopped, past the window.
+    for expected in 1..2 * sent {
         let item = within("the stalled stream", stalled.next()).await.unwrap();
         assert_eq!(item.unwrap(), expected);
     }
@@ -550,12 +555,15 @@ async fn a_raw_peer_gets_items_only_within_the_credit_it_grants() {
         } => {}
         other => panic!("expected the reply to call 2, got {other:?}"),
     }
-    // Credit for two: two items, and nothing more until more credit (a call proves it).
-    send_binary(&mut ws, encode_credit(1, 2)).await;
-    send_binary(&mut ws, encode_credit(77, 5)).await; // an id with no stream: ignored
+    // Credit in bytes: an item's frame is 18 bytes (6 of header, 12 of `Tick`). 19 bytes let two
+    // items go (the second overdraws the credit), and nothing more until more credit (a call
+    // proves it).
+    send_binary(&mut ws, encode_credit(1, 19)).await;
+    send_binary(&mut ws, encode_credit(77, 500)).await; // an id with no stream: ignored
     for seq in 0..2u32 {
         match decode_server(&next_frame(&mut ws).await).unwrap() {
             ServerFrame::Item { call_id: 1, item } => {
+                assert_eq!(item.len(), 12);
                 let tick = Tick::decode(item).unwrap();
                 assert_eq!(tick.seq, seq);
             }
@@ -568,7 +576,7 @@ async fn a_raw_peer_gets_items_only_within_the_credit_it_grants() {
         ServerFrame::Reply { call_id: 3, .. }
     ));
     // Credit for more than is left: the rest, then the reply that ends the stream.
-    send_binary(&mut ws, encode_credit(1, 100)).await;
+    send_binary(&mut ws, encode_credit(1, 1000)).await;
     for seq in 2..5u32 {
         match decode_server(&next_frame(&mut ws).await).unwrap() {
             ServerFrame::Item { call_id: 1, item } => {
@@ -611,7 +619,8 @@ async fn a_malformed_credit_frame_is_a_protocol_error() {
     assert_eq!(code, close::PROTOCOL_ERROR);
 }
 
-/// A fake server that answers the first call with `items` items, ignoring the client's credit.
+/// A fake server that answers the first call with `items` items (18-byte frames), ignoring the
+/// client's credit.
 async fn flooding_server(items: u32) -> (u16, watch::Receiver<Option<u16>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -651,10 +660,15 @@ async fn flooding_server(items: u32) -> (u16, watch::Receiver<Option<u16>>) {
 #[tokio::test]
 async fn a_server_that_exceeds_the_credit_is_closed_with_a_protocol_error() {
     static SEEN: AtomicU32 = AtomicU32::new(0);
-    // One more item than the client's first window.
-    let (port, mut closed) = flooding_server(33).await;
+    // One more item than the client's first window (256 KiB) lets through.
+    let (port, mut closed) = flooding_server((256 * 1024u32).div_ceil(18) + 1).await;
     let client = feed_client_with(ClientConfig::plaintext(format!("127.0.0.1:{port}"))).await;
     let mut items = client.ticks(1000).await.unwrap();
+    // Nothing is read (and so nothing granted again) before the client has closed the connection.
+    let code = *within("the close", closed.wait_for(Option::is_some))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(close::PROTOCOL_ERROR));
     let mut error = None;
     while let Some(item) = within("the stream", items.next()).await {
         match item {
@@ -667,13 +681,9 @@ async fn a_server_that_exceeds_the_credit_is_closed_with_a_protocol_error() {
             }
         }
     }
-    assert!(SEEN.load(Ordering::Relaxed) <= 32);
+    assert!(SEEN.load(Ordering::Relaxed) <= (256 * 1024u32).div_ceil(18));
     match error {
         Some(CallError::Rpc(e)) => assert!(e.to_string().contains("beyond the credit"), "{e}"),
         other => panic!("expected the connection to end, got {other:?}"),
     }
-    let code = *within("the close", closed.wait_for(Option::is_some))
-        .await
-        .unwrap();
-    assert_eq!(code, Some(close::PROTOCOL_ERROR));
 }

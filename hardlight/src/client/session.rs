@@ -94,7 +94,8 @@ impl<S: ?Sized + ServiceSchema> Drop for CallGuard<'_, S> {
 enum Waiter {
     /// A call: its `REPLY`.
     Reply(oneshot::Sender<RawReply>),
-    /// A streaming call: its items, then its `REPLY` (at most [`STREAM_WINDOW`] items wait here).
+    /// A streaming call: its items, then its `REPLY` (at most [`STREAM_WINDOW`] bytes of items,
+    /// plus one item, wait here).
     Stream(mpsc::UnboundedSender<RawStreamMsg>),
 }
 
@@ -102,9 +103,10 @@ enum Waiter {
 /// (then `waiter` is `None`): the server counts it in flight until it replies.
 struct PendingCall {
     waiter: Option<Waiter>,
-    /// Items the server may still send (granted and not yet received); 0 for a call that does not
-    /// stream, so that an `ITEM` for one breaks the protocol.
-    credit: u32,
+    /// Bytes of `ITEM` frames the server may still send (granted, less received; below zero by
+    /// less than one item after an item that overdrew it); 0 for a call that does not stream, so
+    /// that an `ITEM` for one breaks the protocol.
+    credit: i64,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -254,13 +256,14 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 };
                 // Beyond the credit (or for a call that does not stream): the server broke the
                 // flow control that bounds what waits here.
-                let Some(left) = call.credit.checked_sub(1) else {
+                if call.credit <= 0 {
                     return Err(ProtocolError::Unexpected(format!(
                         "ITEM for call id {call_id} beyond the credit the client granted"
                     ))
                     .into());
-                };
-                call.credit = left;
+                }
+                let len = i64::try_from(frame.len()).unwrap_or(i64::MAX);
+                call.credit = call.credit.saturating_sub(len);
                 // Validated when the caller takes it; a caller that gave up drops it.
                 if let Some(Waiter::Stream(items)) = &call.waiter {
                     let _ = items.send(RawStreamMsg::Item {
@@ -539,17 +542,17 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
 }
 
 impl<S: ?Sized + ServiceSchema> StreamControl for Session<S> {
-    /// Lets streaming call `call_id` send `items` more items (counted in before the frame leaves,
-    /// so that an item sent in answer is never taken for a violation).
-    fn grant(&self, call_id: u32, items: u32) {
+    /// Lets streaming call `call_id` send `bytes` more bytes of items (counted in before the frame
+    /// leaves, so that an item sent in answer is never taken for a violation).
+    fn grant(&self, call_id: u32, bytes: u32) {
         let mut pending = lock(&self.pending);
         // A call that has ended needs no more.
         let Some(call) = pending.calls.get_mut(&call_id) else {
             return;
         };
-        call.credit = call.credit.saturating_add(items);
+        call.credit = call.credit.saturating_add(i64::from(bytes));
         drop(pending);
-        let frame = seal(encode_credit(call_id, items), self.compression);
+        let frame = seal(encode_credit(call_id, bytes), self.compression);
         // Refused only once the connection is gone, and then the stream has ended.
         let _ = self.outbox.queue(Outgoing::Binary(frame));
     }

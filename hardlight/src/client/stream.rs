@@ -16,15 +16,19 @@ use crate::contract::RawStreamMsg;
 use crate::error::RpcError;
 use crate::rt::{self, Instant, Timer};
 
-/// Items a streaming call's server may send ahead of what its caller has read: the client grants
-/// this many when it makes the call, then grants again each time half of them have been read. At
-/// most this many items of one stream wait in the client's memory.
-pub(crate) const STREAM_WINDOW: u32 = 32;
+/// Bytes of items (`ITEM` frames, as received after inflation) a streaming call's server may send
+/// ahead of what its caller has read: the client grants this many when it makes the call, then
+/// grants what was read each time a quarter of it has been. At most this much, plus one item, waits
+/// in the client's memory for one stream.
+pub(crate) const STREAM_WINDOW: u32 = 256 * 1024;
+
+/// Bytes read before they are granted again.
+const REGRANT_AT: u32 = STREAM_WINDOW / 4;
 
 /// What a stream's receiver asks of its connection.
 pub(crate) trait StreamControl: Send + Sync {
-    /// Lets streaming call `call_id` send `items` more items.
-    fn grant(&self, call_id: u32, items: u32);
+    /// Lets streaming call `call_id` send `bytes` more bytes of items.
+    fn grant(&self, call_id: u32, bytes: u32);
     /// Stops waiting for call `call_id` and asks the server to stop it.
     fn cancel(&self, call_id: u32);
     /// Why the connection ended (or ends).
@@ -37,7 +41,7 @@ pub(crate) struct StreamReceiver {
     control: Arc<dyn StreamControl>,
     call_id: u32,
     items: mpsc::UnboundedReceiver<RawStreamMsg>,
-    /// Items read since credit was last granted.
+    /// Bytes of items read since credit was last granted.
     read: u32,
     ended: bool,
     /// The call's deadline, where the client keeps one itself (see [`rt::timer`]).
@@ -89,8 +93,10 @@ impl Stream for StreamReceiver {
         };
         match message {
             Some(RawStreamMsg::Item { message, range }) => {
-                this.read += 1;
-                if this.read >= STREAM_WINDOW / 2 {
+                // The frame's length, as the server counts it.
+                let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+                this.read = this.read.saturating_add(len);
+                if this.read >= REGRANT_AT {
                     this.control.grant(this.call_id, this.read);
                     this.read = 0;
                 }

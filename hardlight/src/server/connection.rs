@@ -288,16 +288,19 @@ impl<H: Handler> Connection<H> {
     /// calls as the socket allows.
     fn wake(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Step {
         self.check_keepalive(cx)?;
+        let mut more = true;
         for _ in 0..ROUNDS_PER_WAKE {
-            if !self.round(cx, ws)? {
+            more = self.round(cx, ws)?;
+            if !more {
                 break;
             }
         }
         self.flush(cx, ws)?;
         self.check_drained(cx)?;
-        if !self.pending.is_empty() || self.needs_flush {
-            // Either the socket is full (its waker is registered) or the round limit was reached;
-            // in the latter case make sure to come back.
+        if more {
+            // The round limit was reached with work left (a stream with credit, frames that fit):
+            // nothing else would wake the task for it. Frames left unwritten need no wake-up of
+            // their own: the socket was full, and its waker brings the task back.
             cx.waker().wake_by_ref();
         }
         ControlFlow::Continue(())

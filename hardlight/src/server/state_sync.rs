@@ -42,6 +42,13 @@ impl<S: ConnectionState> StateSync<S> {
         writer.finish()
     }
 
+    /// True if no handler changed the state and no other sync is under way: then there is nothing
+    /// to send before the next frame, decided without waiting (a stream's items, in the common
+    /// case). False means: ask [`delta`](Self::delta).
+    pub(crate) fn unchanged(&self) -> bool {
+        self.last_sent.try_lock().is_ok_and(|_last| !self.handle.is_dirty())
+    }
+
     /// If a handler changed the state, the `STATE` frame with the fields whose encoding changed.
     ///
     /// The connection writes the frame as soon as the call that asked for it completes, and nothing

@@ -22,7 +22,7 @@ pub mod kind {
     pub const CANCEL: u8 = 0x02;
     /// Client → server: invoke a one-way method; no reply, ever.
     pub const NOTIFY: u8 = 0x03;
-    /// Client → server: let a streaming call send this many more items.
+    /// Client → server: let a streaming call send this many more bytes of items.
     pub const CREDIT: u8 = 0x04;
     /// Server → client: first frame after the upgrade; limits and the full state snapshot.
     pub const HELLO: u8 = 0x10;
@@ -47,7 +47,7 @@ pub const CALL_HEADER: usize = 8;
 pub const CALL_DEADLINE_HEADER: usize = 12;
 /// `CANCEL` frame: kind, flags, call id; nothing follows.
 pub const CANCEL_LEN: usize = 6;
-/// `CREDIT` frame: kind, flags, call id, items; nothing follows.
+/// `CREDIT` frame: kind, flags, call id, bytes; nothing follows.
 pub const CREDIT_LEN: usize = 10;
 /// `ITEM` header: kind, flags, call id; the item's archive follows.
 pub const ITEM_HEADER: usize = 6;
@@ -185,12 +185,12 @@ pub enum ClientFrame<'a> {
         /// rkyv archive of the tuple of arguments.
         args: &'a [u8],
     },
-    /// Let streaming call `call_id` send `items` more items.
+    /// Let streaming call `call_id` send `bytes` more bytes of `ITEM` frames.
     Credit {
         /// The streaming call.
         call_id: u32,
-        /// Items granted, on top of those granted before.
-        items: u32,
+        /// Bytes granted, on top of those granted before.
+        bytes: u32,
     },
 }
 
@@ -414,12 +414,13 @@ pub fn encode_cancel(call_id: u32) -> Vec<u8> {
     buf
 }
 
-/// Encodes a `CREDIT` frame: streaming call `call_id` may send `items` more items.
-pub fn encode_credit(call_id: u32, items: u32) -> Vec<u8> {
+/// Encodes a `CREDIT` frame: streaming call `call_id` may send `bytes` more bytes of `ITEM`
+/// frames.
+pub fn encode_credit(call_id: u32, bytes: u32) -> Vec<u8> {
     let mut buf = Vec::with_capacity(CREDIT_LEN);
     buf.extend_from_slice(&[kind::CREDIT, 0]);
     buf.extend_from_slice(&call_id.to_le_bytes());
-    buf.extend_from_slice(&items.to_le_bytes());
+    buf.extend_from_slice(&bytes.to_le_bytes());
     buf
 }
 
@@ -537,7 +538,7 @@ pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
             }
             Ok(ClientFrame::Credit {
                 call_id: read_u32(msg, 2)?,
-                items: read_u32(msg, 6)?,
+                bytes: read_u32(msg, 6)?,
             })
         }
         kind::NOTIFY if msg[1] & FLAG_DEADLINE != 0 => Err(FrameError::UnknownFlags(msg[1])),

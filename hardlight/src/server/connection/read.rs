@@ -141,10 +141,10 @@ impl<H: Handler> Connection<H> {
                 }
                 return Ok(());
             }
-            ClientFrame::Credit { call_id, items } => {
+            ClientFrame::Credit { call_id, bytes } => {
                 // A call that has ended (or does not stream) needs none: nothing to do.
                 if let Some(credit) = self.credits.get(&call_id) {
-                    credit.grant(items);
+                    credit.grant(bytes);
                 }
                 return Ok(());
             }

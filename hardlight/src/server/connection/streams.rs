@@ -1,10 +1,10 @@
 //! Streaming calls: each runs as a stream of outputs (items, then its reply), collected as calls
 //! are, with its state changes before each output.
 //!
-//! An item is produced only within the credit the client granted for its call ([`Credit`]), and
-//! only while the connection's backlog has room (the stream is not polled otherwise): a client that
-//! stops reading one stream stops that stream's producer, and nothing else. The handler's stream
-//! is polled at most one item ahead of the credit, so that its end needs none.
+//! An item is sent only within the credit (in bytes) the client granted for its call ([`Credit`]),
+//! and only while the connection's backlog has room (the stream is not polled otherwise): a client
+//! that stops reading one stream stops that stream's producer, and nothing else. The handler's
+//! stream is polled at most one item ahead of the credit, so that its end needs none.
 //!
 //! A streaming call is in flight, in a slot, from its `CALL` to its `REPLY`; cancelling it, its
 //! deadline, a panic and the size limit end it as they end a call, dropping the handler's stream at
@@ -50,8 +50,9 @@ enum StreamFrame {
     End(u32, Vec<u8>),
 }
 
-/// The items a streaming call may still send: what its client granted (`CREDIT` frames), less
-/// what was sent.
+/// The bytes of `ITEM` frames a streaming call may still send: what its client granted (`CREDIT`
+/// frames), less what was sent. An item may be sent while any credit is left, and takes its
+/// frame's length: the credit can go below zero by less than one item.
 #[derive(Default)]
 pub(super) struct Credit {
     inner: Mutex<CreditState>,
@@ -59,35 +60,33 @@ pub(super) struct Credit {
 
 #[derive(Default)]
 struct CreditState {
-    available: u32,
+    available: i64,
     /// The stream waiting for credit.
     waiter: Option<Waker>,
 }
 
 impl Credit {
-    /// Adds `items` (saturating) and wakes the stream if it waits.
-    pub(super) fn grant(&self, items: u32) {
+    /// Adds `bytes` and wakes the stream if it waits.
+    pub(super) fn grant(&self, bytes: u32) {
         let mut credit = lock(&self.inner);
-        credit.available = credit.available.saturating_add(items);
-        if items > 0
+        credit.available = credit.available.saturating_add(i64::from(bytes));
+        if credit.available > 0
             && let Some(waiter) = credit.waiter.take()
         {
             waiter.wake();
         }
     }
 
-    /// Takes one item's credit, or waits for it.
-    fn poll_take(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Spends `len` bytes if any credit is left, or waits for some.
+    fn poll_spend(&self, cx: &mut Context<'_>, len: usize) -> Poll<()> {
         let mut credit = lock(&self.inner);
-        match credit.available.checked_sub(1) {
-            Some(left) => {
-                credit.available = left;
-                Poll::Ready(())
-            }
-            None => {
-                credit.waiter = Some(cx.waker().clone());
-                Poll::Pending
-            }
+        if credit.available > 0 {
+            let len = i64::try_from(len).unwrap_or(i64::MAX);
+            credit.available = credit.available.saturating_sub(len);
+            Poll::Ready(())
+        } else {
+            credit.waiter = Some(cx.waker().clone());
+            Poll::Pending
         }
     }
 }
@@ -186,7 +185,8 @@ impl Stream for Gated {
                 end => return Poll::Ready(end),
             }
         }
-        ready!(self.credit.poll_take(cx));
+        let len = self.held.as_ref().map_or(0, Vec::len);
+        ready!(self.credit.poll_spend(cx, len));
         Poll::Ready(self.held.take().map(SourceItem::Item))
     }
 }
@@ -222,6 +222,11 @@ impl<S: ConnectionState> Stream for Running<S> {
         }
         if this.output.is_none() {
             let frame = ready!(this.poll_frame(cx));
+            if this.state.unchanged() {
+                // The common case: no state change to send first.
+                this.done = matches!(frame, StreamFrame::End(..));
+                return Poll::Ready(Some(StreamOutput { state: None, frame }));
+            }
             this.output = Some(frame);
             let state = this.state.clone();
             this.delta = Some(Box::pin(async move { state.delta().await }));
