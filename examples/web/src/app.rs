@@ -16,7 +16,7 @@ use hardlight::*;
 use tokio::sync::{Mutex, watch};
 
 use crate::bundle::Bundle;
-use crate::service::{Board, BoardEvent, RECENT_EVENTS, board_topic};
+use crate::service::{Board, BoardEvent, MAX_COUNTDOWN, RECENT_EVENTS, board_topic};
 
 /// The page: a visitor's view of the board.
 const INDEX_HTML: &str = include_str!("../page/index.html");
@@ -129,6 +129,26 @@ impl Board for BoardHandler {
         let newest: Vec<BoardEvent> = board.recent.iter().skip(skip).cloned().collect();
         drop(board);
         Ok(Archived::new(&newest)?)
+    }
+
+    async fn countdown(&self, from: u32) -> HandlerResult<Streaming<u32>> {
+        if !(1..=MAX_COUNTDOWN).contains(&from) {
+            return Err(format!("count down from 1 to {MAX_COUNTDOWN}, not {from}").into());
+        }
+        // A task produces the items, each counted in the visitor's state before it is sent; it
+        // ends when the countdown does, or at its next send once the client has dropped the
+        // stream (the server then drops the receiver).
+        let state = self.state.clone();
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            for n in (1..=from).rev() {
+                state.write().await.counted += 1;
+                if sender.send(n).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Streaming::from_receiver(receiver))
     }
 
     async fn pin(&self, note: String) {

@@ -2,28 +2,47 @@
 //! client's whole API over the browser's WebSocket. Each check fails with what it saw.
 //!
 //! `run_checks(url)` connects and exercises calls, state, events, handler errors, 300 calls at once
-//! (more than the 256 in flight a connection allows: the rest must wait, not fail) and zero-copy
-//! views both ways (an argument the server reads in place, a reply read in place here); it keeps
-//! the client, and `await_close()` then reports the typed error it gets when the server closes.
+//! (more than the 256 in flight a connection allows: the rest must wait, not fail), zero-copy views
+//! both ways (an argument the server reads in place, a reply read in place here) and streams (a
+//! countdown past the client's credit window, each item after its state change; a refused one; 300
+//! dropped early, each cancelled, the connection going on); it keeps the client, and
+//! `await_close()` then reports the typed error it gets when the server closes.
 //! `connect_reconnecting(url)` connects a client that reconnects, and `await_reconnected()` reports
 //! what it went through once the server is back. `pin_notes(url, count, size)` sends many large
 //! one-way messages, for a server that reads them slowly.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::pin::pin;
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::future::{Either, join_all, select};
 use hardlight::{
     Archived, CallError, ClosedError, ConnectionEvent, ConnectionEvents, Reconnect, RpcError,
 };
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
 use crate::browser::{client_config, to_js};
-use crate::service::{ArchivedBoardEvent, BoardClient, BoardEvent, RECENT_EVENTS};
+use crate::service::{ArchivedBoardEvent, BoardClient, BoardEvent, MAX_COUNTDOWN, RECENT_EVENTS};
 
 /// More calls than one connection has in flight at once.
 const CONCURRENT_CALLS: usize = 300;
+
+/// Items of the countdown read to its end: more than the [`STREAM_WINDOW`] the client grants at
+/// first.
+const COUNTDOWN: u32 = 100;
+
+/// The credit a stream starts with (hardlight's client grants 32 items, then again as they are read).
+const STREAM_WINDOW: u32 = 32;
+
+/// Streams dropped early, one after the other: more than one connection has in flight at once, so
+/// that a dropped stream that kept its slot would make a later call wait.
+const DROPPED_STREAMS: u32 = 300;
+
+/// The deadline of each streaming call (and of the call after the dropped ones): a stream that
+/// stalls fails, with the server's timeout, instead of hanging the page.
+const STREAM_PATIENCE: Duration = Duration::from_secs(30);
 
 thread_local! {
     /// The client `run_checks` connected, for `await_close`.
@@ -193,6 +212,95 @@ pub async fn run_checks(url: String) -> Result<String, JsValue> {
         "views: argument read in place on the server, reply read in place in the browser".into(),
     );
 
+    // Streams: a countdown longer than the credit the client grants at first (32 items), so that
+    // it goes on only if credit is granted again as its items are read; each item counted in the
+    // state before it was sent, which the mirror must show when the item arrives.
+    let patient = client.with_timeout(STREAM_PATIENCE);
+    let before = client.state().await.map_err(to_js)?.counted;
+    let mut countdown = patient
+        .countdown(COUNTDOWN)
+        .await
+        .map_err(|e| to_js(format!("countdown({COUNTDOWN}): {e}")))?;
+    let mut read = 0;
+    while let Some(item) = countdown.next().await {
+        let n =
+            item.map_err(|e| to_js(format!("countdown({COUNTDOWN}) after {read} items: {e}")))?;
+        read += 1;
+        ensure!(
+            n == COUNTDOWN + 1 - read,
+            "item {read} of countdown({COUNTDOWN}) is {n}"
+        );
+        let counted = client.state().await.map_err(to_js)?.counted - before;
+        ensure!(
+            counted >= read,
+            "item {read} of countdown({COUNTDOWN}) arrived before its state change (counted {counted})"
+        );
+    }
+    ensure!(
+        read == COUNTDOWN,
+        "countdown({COUNTDOWN}) ended after {read} items"
+    );
+    let counted = client.state().await.map_err(to_js)?.counted - before;
+    ensure!(
+        counted == COUNTDOWN,
+        "countdown({COUNTDOWN}) counted {counted} items in the state"
+    );
+    report.push(format!(
+        "stream: {COUNTDOWN} items in order past the credit of {STREAM_WINDOW}, each after its state change"
+    ));
+
+    for from in [0, MAX_COUNTDOWN + 1] {
+        match patient.countdown(from).await {
+            Err(CallError::Handler(error)) if error.message().contains("count down from 1") => {}
+            other => return Err(to_js(format!("countdown({from}) gave {other:?}"))),
+        }
+    }
+    report.push("stream refused with a typed handler error".into());
+
+    // More streams than the connection has slots, each dropped after three items, without a
+    // deadline (the server would end them at theirs, freeing their slots): each must be cancelled
+    // (the server answers the cancel, which frees its slot), or the 257th waits for a slot.
+    for i in 0..DROPPED_STREAMS {
+        let what = format!("stream {i} of {DROPPED_STREAMS} to drop");
+        let waiting = format!("{what}, waiting for the slot of one dropped before");
+        let opened = within(STREAM_PATIENCE, &waiting, client.countdown(MAX_COUNTDOWN)).await?;
+        let mut countdown = opened.map_err(|e| to_js(format!("{what}: {e}")))?;
+        for expected in [MAX_COUNTDOWN, MAX_COUNTDOWN - 1, MAX_COUNTDOWN - 2] {
+            match within(STREAM_PATIENCE, &what, countdown.next()).await? {
+                Some(Ok(n)) if n == expected => {}
+                other => {
+                    return Err(to_js(format!("{what} gave {other:?}, not {expected}")));
+                }
+            }
+        }
+        drop(countdown);
+    }
+    let newest = patient
+        .recent(1)
+        .await
+        .map_err(|e| to_js(format!("a call after the dropped streams: {e}")))?;
+    ensure!(
+        newest.len() == 1,
+        "recent(1) after the dropped streams returned {} events",
+        newest.len()
+    );
+    let mut short = patient
+        .countdown(3)
+        .await
+        .map_err(|e| to_js(format!("countdown(3) after the dropped streams: {e}")))?;
+    let mut items = Vec::new();
+    while let Some(item) = short.next().await {
+        items
+            .push(item.map_err(|e| to_js(format!("countdown(3) after the dropped streams: {e}")))?);
+    }
+    ensure!(
+        items == [3, 2, 1],
+        "countdown(3) after the dropped streams gave {items:?}"
+    );
+    report.push(format!(
+        "{DROPPED_STREAMS} streams dropped early, each cancelled; the connection goes on"
+    ));
+
     match client.bump(i64::MAX).await {
         Err(CallError::Handler(error)) if error.message().contains("overflow") => {}
         other => return Err(to_js(format!("bump(i64::MAX) gave {other:?}"))),
@@ -210,6 +318,25 @@ pub async fn run_checks(url: String) -> Result<String, JsValue> {
 
     CLIENT.with(|slot| *slot.borrow_mut() = Some(client));
     Ok(report.join("; "))
+}
+
+/// What `future` gives, or an error saying that `what` did not happen within `patience`: a deadline
+/// kept by the page, for a wait without one of the client's.
+async fn within<T>(
+    patience: Duration,
+    what: &str,
+    future: impl Future<Output = T>,
+) -> Result<T, JsValue> {
+    let window = web_sys::window().ok_or("no window")?;
+    let millis = i32::try_from(patience.as_millis()).unwrap_or(i32::MAX);
+    let timer = js_sys::Promise::new(&mut |resolve, _| {
+        // A page's timer is refused only for an invalid callback, which `resolve` is not.
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, millis);
+    });
+    match select(pin!(future), JsFuture::from(timer)).await {
+        Either::Left((output, _)) => Ok(output),
+        Either::Right(_) => Err(to_js(format!("{what}: nothing within {patience:?}"))),
+    }
 }
 
 /// Waits for the server to close the connection `run_checks` made; resolves with the typed error

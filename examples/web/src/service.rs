@@ -11,6 +11,9 @@ pub fn board_topic() -> Topic {
 /// How many of the board's latest events the server keeps for [`Board::recent`].
 pub const RECENT_EVENTS: usize = 32;
 
+/// The longest countdown [`Board::countdown`] gives.
+pub const MAX_COUNTDOWN: u32 = 1000;
+
 /// What visitors on the board hear.
 #[codable]
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +36,9 @@ pub struct Visitor {
     pub name: String,
     /// How many bumps this connection made.
     pub bumps: u32,
+    /// How many countdown items the server produced for this connection; each is counted here
+    /// before it is sent, so the client's mirror has it by the time the item arrives.
+    pub counted: u32,
 }
 
 /// The board's methods.
@@ -49,6 +55,10 @@ pub trait Board {
     /// The board's latest events, oldest first: the newest `limit` of the last [`RECENT_EVENTS`]
     /// the server keeps. The client reads the reply in place, a view of the message it arrived in.
     async fn recent(&self, limit: u32) -> HandlerResult<Archived<Vec<BoardEvent>>>;
+    /// Counts down from `from` (1 to [`MAX_COUNTDOWN`]) to 1, one item each, counting each in the
+    /// visitor's `counted` before it is sent; a `from` out of range is refused with a handler error.
+    /// Dropping the stream cancels the call, and the server stops counting.
+    async fn countdown(&self, from: u32) -> HandlerResult<Streaming<u32>>;
     /// Pins a note to the board, one-way: no reply, no event; the server only counts the bytes.
     /// The page does not use it: the browser test sends many large ones, to check that a client
     /// whose server reads slowly waits instead of buffering without end.

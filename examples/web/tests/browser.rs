@@ -1,9 +1,10 @@
 //! The browser client in a real headless Chromium, against native servers on loopback:
 //!
 //! - `checks_pass_in_chromium_against_a_standalone_server`: the page `checks.html` runs the client's
-//!   whole API (`src/checks.rs`) against a standalone `Server`, then sees the typed error of the
-//!   server's shutdown; `..._over_tls_...` does the same over `wss://` with the dev server's
-//!   self-signed certificate, which that Chromium trusts, and an untrusted one is refused.
+//!   whole API (`src/checks.rs`, views and streams among it) against a standalone `Server`, then
+//!   sees the typed error of the server's shutdown; `..._over_tls_...` does the same over `wss://`
+//!   with the dev server's self-signed certificate, which that Chromium trusts, and an untrusted
+//!   one is refused.
 //! - `the_client_reconnects_in_chromium`: a client with a `Reconnect` policy comes back by itself
 //!   when its server restarts on the same address.
 //! - `a_slow_server_holds_back_one_way_messages_in_chromium`: one-way sends wait for room in the
@@ -335,6 +336,20 @@ async fn checks_then_shutdown(server: BoundServer, url: &str, flags: &[String]) 
             "views: argument read in place on the server, reply read in place in the browser"
         ),
         "the checks did not report views: {report}"
+    );
+    assert!(
+        report.contains(
+            "stream: 100 items in order past the credit of 32, each after its state change"
+        ),
+        "the checks did not report a stream: {report}"
+    );
+    assert!(
+        report.contains("stream refused with a typed handler error"),
+        "the checks did not report a refused stream: {report}"
+    );
+    assert!(
+        report.contains("300 streams dropped early, each cancelled; the connection goes on"),
+        "the checks did not report dropped streams: {report}"
     );
 
     // The server shuts down while the page waits for the close.
