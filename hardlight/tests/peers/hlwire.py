@@ -1,8 +1,10 @@
 """hlwire: the hardlight wire protocol for Python peers, from docs/PROTOCOL.md alone (stdlib only).
 
 - A WebSocket client over TLS (any certificate) offering a subprotocol list (§2): `connect`, `send`,
-  `recv`, `expect_close`.
-- Frames (§5): `call_frame`, `read_reply`.
+  `send_together`, `recv`, `expect_close`.
+- Frames (§5): `call_frame` (with or without a deadline), `cancel_frame`, `read_reply`; for
+  streaming calls (§5.11) `credit_frame`, and `parse_frame` and `read_frame`, which also read
+  `OPENED` and `ITEM` frames.
 - Values (§4): each type of §4.3 is an object with `size` (its fixed part), `serialize(w, value)`
   (writes the value's out-of-line data and returns what `resolve` needs), `resolve(value, resolver,
   at)` (the fixed part's bytes, for a fixed part written at archive offset `at`) and `read(r, at)`
@@ -48,6 +50,16 @@ def connect(host, port, protocols, path="/"):
 
 def send(s, payload, opcode=2):
     """Sends one masked, unfragmented message (binary unless `opcode` says otherwise)."""
+    s.sendall(ws_frame(payload, opcode))
+
+
+def send_together(s, payloads):
+    """Sends binary messages in one write, so that the server reads them together."""
+    s.sendall(b"".join(ws_frame(payload) for payload in payloads))
+
+
+def ws_frame(payload, opcode=2):
+    """One masked, unfragmented message as it goes on the wire."""
     mask = os.urandom(4)
     n = len(payload)
     hdr = bytes([0x80 | opcode])
@@ -57,7 +69,7 @@ def send(s, payload, opcode=2):
         hdr += bytes([0x80 | 126]) + struct.pack(">H", n)
     else:
         hdr += bytes([0x80 | 127]) + struct.pack(">Q", n)
-    s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    return hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 def recv_exact(s, n):
@@ -97,13 +109,65 @@ def expect_close(s):
 # ---------------------------------------------------------------------------------------------
 # Frames (§5)
 
-CALL, REPLY = 0x01, 0x11
+CALL, CANCEL, CREDIT = 0x01, 0x02, 0x04
+REPLY, ITEM, OPENED = 0x11, 0x15, 0x16
 STATUS_OK, STATUS_HANDLER_ERROR, STATUS_BAD_ARGUMENTS = 0, 1, 4
+STATUS_TIMED_OUT, STATUS_CANCELLED = 6, 7
+FLAG_DEADLINE = 0x02
 
 
-def call_frame(call_id, method, args):
-    """A CALL without deadline: kind, flags, call id, method index, the arguments' archive."""
-    return bytes([CALL, 0]) + struct.pack("<IH", call_id, method) + args
+def call_frame(call_id, method, args, budget_ms=None):
+    """A CALL: kind, flags, call id, method index, then (with a deadline: the deadline flag and
+    `budget_ms`) the arguments' archive."""
+    if budget_ms is None:
+        return bytes([CALL, 0]) + struct.pack("<IH", call_id, method) + args
+    return bytes([CALL, FLAG_DEADLINE]) + struct.pack("<IHI", call_id, method, budget_ms) + args
+
+
+def cancel_frame(call_id):
+    """A CANCEL: the call to stop, exactly 6 bytes."""
+    return bytes([CANCEL, 0]) + struct.pack("<I", call_id)
+
+
+def credit_frame(call_id, items):
+    """A CREDIT (§5.11): `items` more items for streaming call `call_id`, exactly 10 bytes."""
+    return bytes([CREDIT, 0]) + struct.pack("<II", call_id, items)
+
+
+def parse_frame(f):
+    """A REPLY, OPENED or ITEM frame (uncompressed) as (kind, call_id, rest): for a REPLY, rest is
+    (status, body); for OPENED, None; for an ITEM, the archived item."""
+    if len(f) < 6:
+        raise Invalid(f"a frame shorter than its header: {f.hex(' ')}")
+    kind, flags = f[0], f[1]
+    if flags != 0:
+        raise Invalid(f"flags {flags:#x} without compression: {f.hex(' ')}")
+    call_id = struct.unpack("<I", f[2:6])[0]
+    if kind == REPLY:
+        if len(f) < 7:
+            raise Invalid(f"a REPLY without status: {f.hex(' ')}")
+        return kind, call_id, (f[6], f[7:])
+    if kind == OPENED:
+        if len(f) != 6:
+            raise Invalid(f"an OPENED of {len(f)} bytes, not 6")
+        return kind, call_id, None
+    if kind == ITEM:
+        return kind, call_id, f[6:]
+    raise Invalid(f"kind {kind:#x} is not REPLY, OPENED or ITEM")
+
+
+def read_frame(s):
+    """Skips STATE and EVENT frames until a REPLY, OPENED or ITEM; returns `parse_frame`'s
+    (kind, call_id, rest)."""
+    while True:
+        op, f = recv(s)
+        if op == 8:
+            raise EOFError("closed: %d %s" % close_of(f))
+        if op != 2:
+            continue
+        if f[0] in (0x12, 0x13):
+            continue
+        return parse_frame(f)
 
 
 def read_reply(s):
