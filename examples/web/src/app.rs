@@ -16,7 +16,7 @@ use hardlight::*;
 use tokio::sync::{Mutex, watch};
 
 use crate::bundle::Bundle;
-use crate::service::{Board, BoardEvent, MAX_COUNTDOWN, RECENT_EVENTS, board_topic};
+use crate::service::{Board, BoardEvent, MAX_COUNTDOWN, RECENT_EVENTS, Step, board_topic};
 
 /// The page: a visitor's view of the board.
 const INDEX_HTML: &str = include_str!("../page/index.html");
@@ -131,7 +131,7 @@ impl Board for BoardHandler {
         Ok(Archived::new(&newest)?)
     }
 
-    async fn countdown(&self, from: u32) -> HandlerResult<Streaming<u32>> {
+    async fn countdown(&self, from: u32) -> HandlerResult<Streaming<Step>> {
         if !(1..=MAX_COUNTDOWN).contains(&from) {
             return Err(format!("count down from 1 to {MAX_COUNTDOWN}, not {from}").into());
         }
@@ -143,7 +143,11 @@ impl Board for BoardHandler {
         tokio::spawn(async move {
             for n in (1..=from).rev() {
                 state.write().await.counted += 1;
-                if sender.send(n).await.is_err() {
+                let step = Step {
+                    left: n,
+                    bar: "#".repeat(n as usize),
+                };
+                if sender.send(step).await.is_err() {
                     break;
                 }
             }

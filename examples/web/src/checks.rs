@@ -29,12 +29,13 @@ use crate::service::{ArchivedBoardEvent, BoardClient, BoardEvent, MAX_COUNTDOWN,
 /// More calls than one connection has in flight at once.
 const CONCURRENT_CALLS: usize = 300;
 
-/// Items of the countdown read to its end: more than the [`STREAM_WINDOW`] the client grants at
-/// first.
-const COUNTDOWN: u32 = 100;
+/// The countdown read to its end: its steps weigh more than the [`STREAM_WINDOW`] the client grants
+/// at first (a step from `n` carries `n` bytes of bar: about 500 KB in all).
+const COUNTDOWN: u32 = MAX_COUNTDOWN;
 
-/// The credit a stream starts with (hardlight's client grants 32 items, then again as they are read).
-const STREAM_WINDOW: u32 = 32;
+/// The credit a stream starts with: hardlight's client grants 256 KiB of items, then again as they
+/// are read.
+const STREAM_WINDOW: usize = 256 * 1024;
 
 /// Streams dropped early, one after the other: more than one connection has in flight at once, so
 /// that a dropped stream that kept its slot would make a later call wait.
@@ -212,7 +213,7 @@ pub async fn run_checks(url: String) -> Result<String, JsValue> {
         "views: argument read in place on the server, reply read in place in the browser".into(),
     );
 
-    // Streams: a countdown longer than the credit the client grants at first (32 items), so that
+    // Streams: a countdown heavier than the credit the client grants at first (256 KiB), so that
     // it goes on only if credit is granted again as its items are read; each item counted in the
     // state before it was sent, which the mirror must show when the item arrives.
     let patient = client.with_timeout(STREAM_PATIENCE);
@@ -222,14 +223,16 @@ pub async fn run_checks(url: String) -> Result<String, JsValue> {
         .await
         .map_err(|e| to_js(format!("countdown({COUNTDOWN}): {e}")))?;
     let mut read = 0;
+    let mut weight = 0;
     while let Some(item) = countdown.next().await {
-        let n =
+        let step =
             item.map_err(|e| to_js(format!("countdown({COUNTDOWN}) after {read} items: {e}")))?;
         read += 1;
         ensure!(
-            n == COUNTDOWN + 1 - read,
-            "item {read} of countdown({COUNTDOWN}) is {n}"
+            step.left == COUNTDOWN + 1 - read && step.bar == "#".repeat(step.left as usize),
+            "item {read} of countdown({COUNTDOWN}) is {step:?}"
         );
+        weight += step.bar.len();
         let counted = client.state().await.map_err(to_js)?.counted - before;
         ensure!(
             counted >= read,
@@ -245,8 +248,13 @@ pub async fn run_checks(url: String) -> Result<String, JsValue> {
         counted == COUNTDOWN,
         "countdown({COUNTDOWN}) counted {counted} items in the state"
     );
+    ensure!(
+        weight > STREAM_WINDOW,
+        "countdown({COUNTDOWN}) weighed {weight} bytes, not past the window"
+    );
     report.push(format!(
-        "stream: {COUNTDOWN} items in order past the credit of {STREAM_WINDOW}, each after its state change"
+        "stream: {COUNTDOWN} items in order past the credit of 256 KiB ({} KB of bars), each after its state change",
+        weight / 1000
     ));
 
     for from in [0, MAX_COUNTDOWN + 1] {
@@ -267,7 +275,7 @@ pub async fn run_checks(url: String) -> Result<String, JsValue> {
         let mut countdown = opened.map_err(|e| to_js(format!("{what}: {e}")))?;
         for expected in [MAX_COUNTDOWN, MAX_COUNTDOWN - 1, MAX_COUNTDOWN - 2] {
             match within(STREAM_PATIENCE, &what, countdown.next()).await? {
-                Some(Ok(n)) if n == expected => {}
+                Some(Ok(step)) if step.left == expected => {}
                 other => {
                     return Err(to_js(format!("{what} gave {other:?}, not {expected}")));
                 }
@@ -290,8 +298,9 @@ pub async fn run_checks(url: String) -> Result<String, JsValue> {
         .map_err(|e| to_js(format!("countdown(3) after the dropped streams: {e}")))?;
     let mut items = Vec::new();
     while let Some(item) = short.next().await {
-        items
-            .push(item.map_err(|e| to_js(format!("countdown(3) after the dropped streams: {e}")))?);
+        let step =
+            item.map_err(|e| to_js(format!("countdown(3) after the dropped streams: {e}")))?;
+        items.push(step.left);
     }
     ensure!(
         items == [3, 2, 1],

@@ -14,6 +14,16 @@ pub const RECENT_EVENTS: usize = 32;
 /// The longest countdown [`Board::countdown`] gives.
 pub const MAX_COUNTDOWN: u32 = 1000;
 
+/// One step of a countdown: what is left, drawn as a bar of that many `#`.
+#[codable]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The count, from `from` down to 1.
+    pub left: u32,
+    /// `left` times `#`: a countdown from 1000 weighs about 500 KB in all.
+    pub bar: String,
+}
+
 /// What visitors on the board hear.
 #[codable]
 #[derive(Debug, Clone, PartialEq)]
@@ -55,10 +65,10 @@ pub trait Board {
     /// The board's latest events, oldest first: the newest `limit` of the last [`RECENT_EVENTS`]
     /// the server keeps. The client reads the reply in place, a view of the message it arrived in.
     async fn recent(&self, limit: u32) -> HandlerResult<Archived<Vec<BoardEvent>>>;
-    /// Counts down from `from` (1 to [`MAX_COUNTDOWN`]) to 1, one item each, counting each in the
-    /// visitor's `counted` before it is sent; a `from` out of range is refused with a handler error.
-    /// Dropping the stream cancels the call, and the server stops counting.
-    async fn countdown(&self, from: u32) -> HandlerResult<Streaming<u32>>;
+    /// Counts down from `from` (1 to [`MAX_COUNTDOWN`]) to 1, one [`Step`] each, counting each in
+    /// the visitor's `counted` before it is sent; a `from` out of range is refused with a handler
+    /// error. Dropping the stream cancels the call, and the server stops counting.
+    async fn countdown(&self, from: u32) -> HandlerResult<Streaming<Step>>;
     /// Pins a note to the board, one-way: no reply, no event; the server only counts the bytes.
     /// The page does not use it: the browser test sends many large ones, to check that a client
     /// whose server reads slowly waits instead of buffering without end.

@@ -339,7 +339,7 @@ async fn checks_then_shutdown(server: BoundServer, url: &str, flags: &[String]) 
     );
     assert!(
         report.contains(
-            "stream: 100 items in order past the credit of 32, each after its state change"
+            "stream: 1000 items in order past the credit of 256 KiB (500 KB of bars), each after its state change"
         ),
         "the checks did not report a stream: {report}"
     );

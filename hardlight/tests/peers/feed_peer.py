@@ -5,9 +5,9 @@ Usage: feed_peer.py HOST PORT PROTOCOL_MD
 
 1. Checks its own CREDIT encoder and OPENED/ITEM/REPLY reader against the vectors of §5.11.
 2. Connects (TLS, any certificate) with the fingerprint of schema_text(), and calls the streaming
-   methods, granting credit itself and checking, frame by frame, that a stream sends OPENED once and
-   before its items (or only a REPLY when refused), its items in order and never beyond the credit
-   granted, then one REPLY that ends it: a normal end, the handler's error (before streaming or
+   methods, granting credit (in bytes) itself and checking, frame by frame, that a stream sends
+   OPENED once and before its items (or only a REPLY when refused), its items in order and only
+   while credit is left (each taking its frame's length), exactly as many as the credit allows, then one REPLY that ends it: a normal end, the handler's error (before streaming or
    mid-stream), a cancel, a deadline; that the ends need no credit; that one stream without credit
    holds back nothing else; and that CREDIT for a call that is not a running stream is ignored.
 3. Sends malformed CREDIT frames, and a CALL reusing an open stream's id, each on its own
@@ -68,7 +68,7 @@ def label(seq):
 # 1. The document's vectors
 
 document = vectors(protocol_md)
-assert credit_frame(7, 32) == document["credit_7_32"], credit_frame(7, 32).hex(" ")
+assert credit_frame(7, 256 * 1024) == document["credit_7_256k"], document["credit_7_256k"].hex(" ")
 assert parse_frame(document["opened_7"]) == (OPENED, 7, None)
 kind, call_id, item = parse_frame(document["item_7_42"])
 assert (kind, call_id, decode(U32, item)) == (ITEM, 7, 42), document["item_7_42"].hex(" ")
@@ -86,7 +86,8 @@ class Call:
     def __init__(self, call_id, name):
         self.call_id, self.name = call_id, name
         _, _, self.item_type, self.error_type = METHODS[name]
-        self.granted = 0  # items granted in all
+        self.granted = 0  # bytes granted in all
+        self.spent = 0  # bytes of ITEM frames received (each frame's whole length)
         self.opened = False
         self.items = []  # decoded items, in arrival order
         self.raw = []  # their archives
@@ -94,7 +95,7 @@ class Call:
 
     def __repr__(self):
         return (f"{self.name}#{self.call_id}(opened={self.opened}, granted={self.granted}, "
-                f"items={len(self.items)}, reply={self.reply!r})")
+                f"spent={self.spent}, items={len(self.items)}, reply={self.reply!r})")
 
 
 class Peer:
@@ -130,17 +131,17 @@ class Peer:
         call = Call(call_id, name)
         self.calls[call_id] = call
         frames = [call_frame(call_id, index, encode(arg_types, tuple(args)), budget_ms)]
-        for items in credits:
-            call.granted += items
-            frames.append(credit_frame(call_id, items))
+        for nbytes in credits:
+            call.granted += nbytes
+            frames.append(credit_frame(call_id, nbytes))
         send_together(self.s, frames)
         return call
 
-    def grant(self, call, items):
-        """Sends a CREDIT for `items` more items; counted before sending, as the server may answer
+    def grant(self, call, nbytes):
+        """Sends a CREDIT for `nbytes` more bytes; counted before sending, as the server may answer
         at once."""
-        call.granted += items
-        send(self.s, credit_frame(call.call_id, items))
+        call.granted += nbytes
+        send(self.s, credit_frame(call.call_id, nbytes))
 
     def cancel(self, call):
         send(self.s, cancel_frame(call.call_id))
@@ -156,7 +157,8 @@ class Peer:
             call.opened = True
         elif kind == ITEM:
             assert call.opened, f"{call}: an ITEM before OPENED"
-            assert len(call.items) < call.granted, f"{call}: an ITEM beyond the credit granted"
+            assert call.spent < call.granted, f"{call}: an ITEM with no credit left"
+            call.spent += ITEM_HEADER + len(rest)  # the frame's length, header included
             call.raw.append(rest)
             call.items.append(decode(call.item_type, rest))
         else:
@@ -197,24 +199,38 @@ class Peer:
 
 p = Peer()
 
+# The length of an ITEM frame: its 6-byte header, then the item's archive.
+ITEM_HEADER = 6
+
+
+def sendable(granted, frame_len, left):
+    """How many items of `frame_len` bytes a server sends for `granted` bytes in all, of `left`
+    items: one while the credit is above 0, each taking its length (the last may overdraw)."""
+    return min(left, max(0, -(-granted // frame_len)))
+
+
 # count(100): OPENED, nothing without credit, then exactly what the credit allows, in pieces.
 c = p.call("count", 100)
 p.round_trip()
 p.until(lambda: c.opened, lambda: "OPENED for count(100)")
 p.round_trip()  # the server has polled the stream since OPENED: it holds an item, without credit
 assert c.items == [] and c.reply is None, f"{c}: sent something with no credit"
-sizes = [10, 1, 0, 25, 7, 57]  # 100 in all; a CREDIT of 0 adds nothing
+# Each item of count() is a 10-byte frame (an archived u32). Whole items, one byte (one item,
+# overdrawing by 9), credit that only pays the debt back (nothing), a CREDIT of 0 (nothing), and so
+# on: 10, 11, 11, 11, 11, 36, 43, 44, 44, then the remaining 56.
+sizes = [100, 1, 5, 4, 0, 250, 61, 10, 9, 1000]
 for n in sizes:
     p.grant(c, n)
-    p.until(lambda: len(c.items) == c.granted, lambda: f"items up to the credit of {c}")
+    expected = sendable(c.granted, 10, 100)
+    p.until(lambda: len(c.items) == expected, lambda: f"{expected} items for the credit of {c}")
     p.round_trip()
-    assert len(c.items) == c.granted, f"{c}: not exactly the credit granted after a round trip"
-    if c.granted < 100:
+    assert len(c.items) == expected, f"{c}: not exactly {expected} items after a round trip"
+    if expected < 100:
         assert c.reply is None, f"{c}: ended after {len(c.items)} items"
 assert c.items == list(range(100)), c.items
 assert all(raw == encode(U32, i) for i, raw in enumerate(c.raw))
 assert p.end(c) == (STATUS_OK, b""), f"{c}: not a normal end"
-print("feed peer: count(100) sent 100 items in order, never beyond the credit, then its end")
+print("feed peer: count(100) sent 100 items in order, exactly as the byte credit allowed, then its end")
 
 # A CREDIT for a stream that ended, and for an id never used, and a CANCEL for the ended stream:
 # ignored, the connection goes on.
@@ -233,7 +249,7 @@ assert (status, decode(t.error_type, body)) == (
     STATUS_HANDLER_ERROR, ("Broke", [0, "the feed broke at tick 0"])), (status, body)
 
 # ticks(5, 3): three ticks, then the handler's error. Its credits come with the CALL, read before
-# the stream can take any: 2^32-1 and 1 saturate at 2^32-1 rather than wrap to 0 (a stall).
+# the stream can take any: 2^32-1 and 1 add up past 2^32 rather than wrap to 0 (a stall).
 t = p.call("ticks", 5, 3, credits=[0xFFFFFFFF, 1])
 status, body = p.end(t)
 assert t.opened, t
@@ -242,13 +258,14 @@ assert all(raw == encode(TICK, (i, label(i))) for i, raw in enumerate(t.raw)), t
 assert (status, decode(t.error_type, body)) == (
     STATUS_HANDLER_ERROR, ("Broke", [3, "the feed broke at tick 3"])), (status, body)
 t = p.call("ticks", 3, 7)  # fail_at past the end: a normal end
-p.grant(t, 3)
+p.grant(t, 1000)
 assert p.end(t) == (STATUS_OK, b"") and t.items == [(i, label(i)) for i in range(3)], t
 print("feed peer: ticks refused, broke mid-stream and ended as documented")
 
-# endless(): grant 10, read 5, CANCEL: items already granted may still come, in order, then 7.
+# endless(): grant 10 items (14-byte frames: an archived u64), read 5, CANCEL: items already
+# granted may still come, in order, then 7.
 e = p.call("endless")
-p.grant(e, 10)
+p.grant(e, 10 * 14)
 p.until(lambda: len(e.items) >= 5, lambda: "five items of endless()")
 p.cancel(e)
 status, body = p.end(e)
@@ -257,7 +274,7 @@ body.decode()  # a text
 assert 5 <= len(e.items) <= 10 and e.items == list(range(len(e.items))), e
 # The cancelled call's id is free once its REPLY came: reused at once.
 r = p.call("count", 3, call_id=e.call_id)
-p.grant(r, 3)
+p.grant(r, 3 * 10)
 assert p.end(r) == (STATUS_OK, b"") and r.items == [0, 1, 2], r
 print(f"feed peer: endless() cancelled after {len(e.items)} items (5 read, 10 granted)")
 
@@ -271,9 +288,9 @@ assert p.end(e)[0] == STATUS_CANCELLED and e.items == [], e
 # A stream without credit holds back nothing else: endless() with 3 items granted stays at 3
 # while count(50) runs to its end next to it.
 e = p.call("endless")
-p.grant(e, 3)
+p.grant(e, 3 * 14)
 c = p.call("count", 50)
-p.grant(c, 50)
+p.grant(c, 50 * 10)
 assert p.end(c) == (STATUS_OK, b"") and c.items == list(range(50)), c
 p.until(lambda: len(e.items) == 3, lambda: "the three items granted to endless()")
 p.round_trip()

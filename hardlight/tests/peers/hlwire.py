@@ -129,9 +129,10 @@ def cancel_frame(call_id):
     return bytes([CANCEL, 0]) + struct.pack("<I", call_id)
 
 
-def credit_frame(call_id, items):
-    """A CREDIT (§5.11): `items` more items for streaming call `call_id`, exactly 10 bytes."""
-    return bytes([CREDIT, 0]) + struct.pack("<II", call_id, items)
+def credit_frame(call_id, nbytes):
+    """A CREDIT (§5.11): `nbytes` more bytes of ITEM frames for streaming call `call_id`, exactly
+    10 bytes."""
+    return bytes([CREDIT, 0]) + struct.pack("<II", call_id, nbytes)
 
 
 def parse_frame(f):
