@@ -1090,7 +1090,7 @@ fn streaming_vectors_are_a_streams_frames() {
     long.push(0);
     assert!(decode_server(&long).is_err(), "OPENED is exactly 6 bytes");
 
-    assert_vector("credit_7_256k", &encode_credit(7, 32));
+    assert_vector("credit_7_256k", &encode_credit(7, 256 * 1024));
     assert!(matches!(
         decode_client(vector("credit_7_256k")),
         Ok(ClientFrame::Credit {
