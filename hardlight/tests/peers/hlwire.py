@@ -157,31 +157,27 @@ def parse_frame(f):
     raise Invalid(f"kind {kind:#x} is not REPLY, OPENED or ITEM")
 
 
-def read_frame(s):
-    """Skips STATE and EVENT frames until a REPLY, OPENED or ITEM; returns `parse_frame`'s
-    (kind, call_id, rest)."""
+def next_message(s):
+    """The next binary message that is not a STATE or EVENT frame; EOFError once closed."""
     while True:
         op, f = recv(s)
         if op == 8:
             raise EOFError("closed: %d %s" % close_of(f))
-        if op != 2:
-            continue
-        if f[0] in (0x12, 0x13):
-            continue
-        return parse_frame(f)
+        if op == 2 and f[0] not in (0x12, 0x13):
+            return f
+
+
+def read_frame(s):
+    """Skips STATE and EVENT frames until a REPLY, OPENED or ITEM; returns `parse_frame`'s
+    (kind, call_id, rest)."""
+    return parse_frame(next_message(s))
 
 
 def read_reply(s):
     """Skips STATE and EVENT frames until a REPLY; returns (call_id, status, body)."""
-    while True:
-        op, f = recv(s)
-        if op == 8:
-            raise EOFError("closed: %d %s" % close_of(f))
-        if op != 2:
-            continue
-        if f[0] == REPLY:
-            return struct.unpack("<I", f[2:6])[0], f[6], f[7:]
-        assert f[0] in (0x12, 0x13), f
+    f = next_message(s)
+    assert f[0] == REPLY, f
+    return struct.unpack("<I", f[2:6])[0], f[6], f[7:]
 
 
 # ---------------------------------------------------------------------------------------------
