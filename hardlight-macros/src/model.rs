@@ -49,8 +49,11 @@ pub(crate) struct Method {
     pub ident: Ident,
     /// The method's index on the wire.
     pub index: u16,
-    /// The arguments after `&self`.
+    /// The arguments after `&self`, but for a streamed one.
     pub args: Vec<Arg>,
+    /// The streamed argument (`items: Streaming<T>`), last of all, which the client sends while the
+    /// call runs; not part of the argument tuple.
+    pub upload: Option<Arg>,
     /// A call, or a one-way message.
     pub kind: MethodKind,
 }
@@ -70,6 +73,11 @@ impl Method {
     /// The method's doc attributes (copied onto the client's method).
     pub(crate) fn docs(&self) -> impl Iterator<Item = &Attribute> {
         self.attrs.iter().filter(|attr| attr.path().is_ident("doc"))
+    }
+
+    /// Every argument as declared: the argument tuple's, then the streamed one.
+    pub(crate) fn all_args(&self) -> impl Iterator<Item = &Arg> {
+        self.args.iter().chain(&self.upload)
     }
 
     /// The return type of a call; `None` for a one-way method.
@@ -235,6 +243,7 @@ mod tests {
             ident: syn::parse_quote!(get),
             index: 0,
             args: Vec::new(),
+            upload: None,
             kind: MethodKind::Call {
                 output: Box::new(syn::parse_quote!(HandlerResult<u32>)),
             },

@@ -10,8 +10,8 @@ pub use crate::client::{
     Client, ClientConfig, ConnectionEvents, OfferedService, StateWatcher, Subscription,
 };
 pub use crate::contract::{
-    Args, Dispatch, DispatchError, EmittedBy, MethodReturn, OnewayFuture, Schema, SchemaWriter,
-    ServiceSchema, Started, call, decode_args, oneway,
+    Args, Dispatch, DispatchError, EmittedBy, MethodReturn, OnewayFuture, RawUpload, Schema,
+    SchemaWriter, ServiceSchema, Started, StreamArg, call, decode_args, oneway, take_upload,
 };
 pub use crate::error::{CallError, ClosedError, ConnectError, RpcError};
 pub use crate::events::EventPayload;
@@ -74,6 +74,24 @@ pub trait NoShape {
 }
 
 impl<T: ?Sized> NoShape for ShapeOf<T> {}
+
+/// The shape of a streamed argument's type `U` in generated code: `StreamArgShapeOf::<U>::NEW.get()`;
+/// [`NoShape::get`] when `U` is not a [`StreamArg`].
+pub struct StreamArgShapeOf<T: ?Sized>(core::marker::PhantomData<fn() -> *const T>);
+
+impl<T: ?Sized> StreamArgShapeOf<T> {
+    /// The one value.
+    pub const NEW: Self = Self(core::marker::PhantomData);
+}
+
+impl<U: StreamArg> StreamArgShapeOf<U> {
+    /// `U`'s shape.
+    pub fn get(&self) -> ShapeFn {
+        U::SHAPE
+    }
+}
+
+impl<T: ?Sized> NoShape for StreamArgShapeOf<T> {}
 pub use crate::wire::view::{WireArgs, WireValue};
 pub use crate::wire::{Archived, Codable, Compression, DecodeError, EncodeError};
 pub use std::sync::{Arc, OnceLock};

@@ -36,6 +36,21 @@ pub(super) fn wire_bounds(service: &Service) -> Vec<TokenStream> {
     let mut bounds = Vec::new();
     for method in &service.methods {
         bounds.extend(method.args.iter().map(|arg| wire_value(&arg.ty)));
+        if let Some(upload) = &method.upload {
+            // A streamed argument's items are values as arguments are; its error type is codable.
+            if let Some(items) = streaming_type_arguments(&upload.ty) {
+                bounds.extend(
+                    items
+                        .enumerate()
+                        .map(|(i, ty)| if i == 0 { wire_value(ty) } else { codable(ty) }),
+                );
+            }
+            let ty = &upload.ty;
+            let private = private_at(&service.krate, ty.span());
+            bounds.push(quote_spanned! {ty.span()=>
+                #ty: #private::StreamArg
+            });
+        }
         if let Some(output) = method.output() {
             for (i, ty) in result_type_arguments(output).enumerate() {
                 match streaming_type_arguments(ty) {

@@ -176,7 +176,7 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
     let docs = method.docs();
     let name = &method.ident;
     let index = Literal::u16_suffixed(method.index);
-    let params = method.args.iter().map(|arg| {
+    let params = method.all_args().map(|arg| {
         let (ident, ty) = (&arg.ident, &arg.ty);
         quote!(#ident: #ty)
     });
@@ -201,6 +201,19 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
         let private = private_at(&service.krate, output.span());
         quote_spanned!(output.span()=> <#output as #private::MethodReturn>)
     };
+    let call = match &method.upload {
+        None => quote! {
+            self.#inner.call::<(#(#tys,)*), #output>(#index, (#(#idents,)*)).await
+        },
+        Some(upload) => {
+            let (ident, ty) = (&upload.ident, &upload.ty);
+            quote! {
+                self.#inner
+                    .call_streaming::<(#(#tys,)*), #output, #ty>(#index, (#(#idents,)*), #ident)
+                    .await
+            }
+        }
+    };
     quote! {
         #(#docs)*
         #[allow(clippy::too_many_arguments)]
@@ -208,7 +221,7 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
             #method_return::Ok,
             #private::CallError<#method_return::Err>,
         > {
-            self.#inner.call::<(#(#tys,)*), #output>(#index, (#(#idents,)*)).await
+            #call
         }
     }
 }

@@ -41,10 +41,8 @@ fn trait_definition(service: &Service) -> TokenStream {
     } = service;
     let colon = (!supertraits.is_empty()).then(|| quote!(:));
     let methods = service.methods.iter().map(|method| {
-        let Method {
-            attrs, ident, args, ..
-        } = method;
-        let args = args.iter().map(|arg| {
+        let Method { attrs, ident, .. } = method;
+        let args = method.all_args().map(|arg| {
             let (ident, ty) = (&arg.ident, &arg.ty);
             quote!(#ident: #ty)
         });
@@ -87,6 +85,7 @@ fn schema_impl(service: &Service) -> TokenStream {
         .methods
         .iter()
         .map(|method| matches!(method.kind, MethodKind::Oneway));
+    let uploads = service.methods.iter().map(|method| method.upload.is_some());
     let describe = service
         .methods
         .iter()
@@ -100,6 +99,7 @@ fn schema_impl(service: &Service) -> TokenStream {
             const NAME: &'static str = #name;
             const METHODS: &'static [&'static str] = &[#(#methods),*];
             const ONEWAY: &'static [bool] = &[#(#oneway),*];
+            const UPLOADS: &'static [bool] = &[#(#uploads),*];
 
             fn describe_methods(__schema: &mut #private::SchemaWriter) {
                 #[allow(unused_imports)]
@@ -126,6 +126,12 @@ fn describe_method(service: &Service, method: &Method) -> TokenStream {
         let private = private_at(&service.krate, ty.span());
         quote_spanned!(ty.span()=> #private::ShapeOf::<#ty>::NEW.get())
     });
+    let upload = method.upload.iter().map(|arg| {
+        let ty = &arg.ty;
+        let private = private_at(&service.krate, ty.span());
+        quote_spanned!(ty.span()=> #private::StreamArgShapeOf::<#ty>::NEW.get())
+    });
+    let args = args.chain(upload);
     match method.output() {
         Some(output) => {
             let private = private_at(&service.krate, output.span());
@@ -168,10 +174,13 @@ fn dispatch_impl(service: &Service) -> TokenStream {
                 __call_id: u32,
                 __method: u16,
                 __args: #private::Args<'_>,
+                __upload: ::core::option::Option<#private::RawUpload>,
             ) -> ::core::result::Result<
                 #private::Started,
                 #private::DispatchError,
             > {
+                // Used by the methods whose last argument streams, if any.
+                let _: &::core::option::Option<#private::RawUpload> = &__upload;
                 #unused_calls
                 match __method {
                     #(#call_arms)*
@@ -213,10 +222,18 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
         .map(|i| format_ident!("__arg{}", i))
         .collect();
     let tys = method.args.iter().map(|arg| &arg.ty);
+    let upload = method.upload.as_ref().map(|arg| {
+        let ty = &arg.ty;
+        let private = private_at(&service.krate, ty.span());
+        quote_spanned! {ty.span()=>
+            let __upload: #ty = #private::take_upload::<#ty>(__upload)?;
+        }
+    });
+    let upload_var = upload.is_some().then(|| quote!(, __upload));
     let run = quote! {
         async move {
             // Fully qualified: a method of `Arc` (`clone`...) must not shadow the rpc method.
-            <__H as #service_ident>::#name(&*__h #(, #vars)*).await
+            <__H as #service_ident>::#name(&*__h #(, #vars)* #upload_var).await
         }
     };
     let started = match method.output() {
@@ -231,6 +248,7 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
     quote! {
         #index => {
             let (#(#vars,)*) = #private::decode_args::<(#(#tys,)*)>(__args)?;
+            #upload
             let __h = <#private::Arc<__H> as ::core::clone::Clone>::clone(__handler);
             ::core::result::Result::Ok(#started)
         }

@@ -168,6 +168,7 @@ fn parse_method(
         ctxt.error_spanned_by(variadic, "rpc methods cannot be variadic: remove `...`");
     }
     check_streams(ctxt, sig, &args, oneway);
+    let (args, upload) = split_upload(args, oneway);
     let kind = if oneway {
         // A one-way method that streams is reported once, as such.
         if !returns_a_stream(sig) {
@@ -192,6 +193,7 @@ fn parse_method(
         ident: sig.ident.clone(),
         index,
         args,
+        upload,
         kind,
     }
 }
@@ -291,19 +293,42 @@ pub(crate) fn is_oneway(path: &Path, krate: &CratePath) -> bool {
     }
 }
 
-/// `Streaming` is a method's way of answering with many values: it may only be the success type of
-/// a call's return (`HandlerResult<Streaming<T>>`, `Result<Streaming<T, E>, E>`). Anywhere else (an
-/// argument, nested in a value, the return of a one-way method) it is reported, with what to write
-/// instead.
+/// `Streaming` is a method's way of sending many values: it may be the success type of a call's
+/// return (`HandlerResult<Streaming<T>>`, `Result<Streaming<T, E>, E>`: the server streams), and
+/// the whole type of a call's last argument (`items: Streaming<T>`: the client streams). Anywhere
+/// else (nested in a value, an argument before the last, a one-way method) it is reported, with
+/// what to write instead.
 fn check_streams(ctxt: &Ctxt, sig: &Signature, args: &[Arg], oneway: bool) {
-    for arg in args {
+    let last = args.len().saturating_sub(1);
+    for (i, arg) in args.iter().enumerate() {
         for stream in streams_in(&arg.ty) {
-            ctxt.error_spanned_by(
-                stream,
-                "a `Streaming` cannot be an argument: streams go from the server to the client, \
-                 as what a method returns (`-> HandlerResult<Streaming<T>>`); to send many \
-                 values, take a `Vec<T>` or make one call per value",
-            );
+            let whole = std::ptr::eq(stream, &arg.ty);
+            if !whole {
+                ctxt.error_spanned_by(
+                    stream,
+                    "a `Streaming` argument is the argument's whole type (`items: Streaming<T>`), \
+                     with `T` a #[codable] type: a stream inside a value, or a stream of streams, \
+                     cannot travel",
+                );
+            } else if i != last {
+                ctxt.error_spanned_by(
+                    stream,
+                    format!(
+                        "a streamed argument comes last, and a method takes at most one: move \
+                         `{}` to the end of the arguments",
+                        arg.ident
+                    ),
+                );
+            } else if oneway {
+                ctxt.error_spanned_by(
+                    stream,
+                    format!(
+                        "a #[oneway] method cannot take a streamed argument: its items need a call \
+                         to belong to; remove #[oneway] to make `{}` a call",
+                        sig.ident
+                    ),
+                );
+            }
         }
     }
     let ReturnType::Type(_, ty) = &sig.output else {
@@ -335,6 +360,14 @@ fn check_streams(ctxt: &Ctxt, sig: &Signature, args: &[Arg], oneway: bool) {
             );
         }
     }
+}
+
+/// Splits a call's streamed argument (its last, if its type is `Streaming<...>`) off its other
+/// arguments. A misplaced stream was reported by [`check_streams`].
+fn split_upload(mut args: Vec<Arg>, oneway: bool) -> (Vec<Arg>, Option<Arg>) {
+    let streams = args.last().is_some_and(|arg| is_streaming(&arg.ty));
+    let upload = if streams && !oneway { args.pop() } else { None };
+    (args, upload)
 }
 
 /// True if the method's return type holds a `Streaming`.

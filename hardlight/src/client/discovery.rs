@@ -51,6 +51,7 @@ impl ServiceSchema for dyn Probe {
     const NAME: &'static str = "hardlight.probe";
     const METHODS: &'static [&'static str] = &[];
     const ONEWAY: &'static [bool] = &[];
+    const UPLOADS: &'static [bool] = &[];
 
     fn describe_methods(_: &mut SchemaWriter) {}
 

@@ -21,6 +21,7 @@ mod request;
 mod session;
 mod stream;
 mod subscription;
+mod upload;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -40,7 +41,7 @@ pub use lifecycle::{ConnectionEvent, ConnectionEvents};
 pub use reconnect::Reconnect;
 pub use subscription::{RecvError, StateWatcher, Subscription};
 
-use crate::contract::{MethodReturn, ServiceSchema};
+use crate::contract::{MethodReturn, ServiceSchema, StreamArg};
 use crate::error::{CallError, ClosedError, ConnectError, RpcError};
 use crate::events::Event;
 use crate::rt::{self, Instant};
@@ -51,6 +52,7 @@ use browser as transport;
 #[cfg(hardlight_native)]
 use native as transport;
 use session::Session;
+use upload::Upload;
 
 /// A client of service `S` (`dyn Trait` of an `#[rpc]` trait). Use it through the generated
 /// `TraitClient`, which holds one (by composition, without `Deref`), adds one typed method per rpc
@@ -283,12 +285,37 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         method: u16,
         args: A,
     ) -> Result<R::Ok, CallError<R::Err>> {
+        self.call_with::<A, R>(method, args, None).await
+    }
+
+    /// Makes a call whose last argument, `upload`, streams (used by the generated client methods).
+    #[doc(hidden)]
+    pub async fn call_streaming<A: WireArgs, R: MethodReturn, U: StreamArg>(
+        &self,
+        method: u16,
+        args: A,
+        upload: U,
+    ) -> Result<R::Ok, CallError<R::Err>> {
+        let upload: Upload = Box::new(move |call_id| upload.into_frames(call_id));
+        self.call_with::<A, R>(method, args, Some(upload)).await
+    }
+
+    async fn call_with<A: WireArgs, R: MethodReturn>(
+        &self,
+        method: u16,
+        args: A,
+        upload: Option<Upload>,
+    ) -> Result<R::Ok, CallError<R::Err>> {
         // Once, before any wait: a lone view is then sent as its received bytes.
         let args = args.into_outgoing().map_err(RpcError::Encode)?;
         let Ok(session) = self.session() else {
-            return self.call_when_connected::<_, R>(method, &args).await;
+            return self
+                .call_when_connected::<_, R>(method, &args, upload)
+                .await;
         };
-        session.call::<_, R>(method, &args, self.timeout).await
+        session
+            .call::<_, R>(method, &args, upload, self.timeout)
+            .await
     }
 
     /// A call made while not connected: waits for the reconnect if configured to, within the
@@ -297,11 +324,12 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         &self,
         method: u16,
         args: &A,
+        upload: Option<Upload>,
     ) -> Result<R::Ok, CallError<R::Err>> {
         let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
         let session = self.wait_for_session(deadline).await?;
         let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        session.call::<A, R>(method, args, left).await
+        session.call::<A, R>(method, args, upload, left).await
     }
 
     /// The connection for a call made while not connected: the next one if the client is

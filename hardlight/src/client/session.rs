@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, wat
 
 use super::Mirror;
 use super::stream::{STREAM_WINDOW, StreamControl, StreamReceiver};
+use super::upload::{self, Upload, UploadCredit, UploadSink};
 use crate::contract::compare::first_difference;
 use crate::contract::{
     MethodReturn, RawReply, RawStreamMsg, Received as CallReceived, ServiceSchema,
@@ -29,7 +30,7 @@ use crate::wire::close;
 use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
     FieldList, FrameError, Hello, ServerFrame, decode_server, encode_call_within, encode_cancel,
-    encode_credit, encode_notify,
+    encode_credit, encode_end, encode_notify,
 };
 use crate::wire::handshake::PROTOCOL_TOKEN;
 use crate::wire::view::Body;
@@ -107,7 +108,18 @@ struct PendingCall {
     /// less than one item after an item that overdrew it); 0 for a call that does not stream, so
     /// that an `ITEM` for one breaks the protocol.
     credit: i64,
+    /// The credit of the call's streamed argument, if it has one: closed when the call ends.
+    upload: Option<Arc<UploadCredit>>,
     _slot: OwnedSemaphorePermit,
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        // The call has ended (replied, or its connection ended): its argument stops streaming.
+        if let Some(upload) = &self.upload {
+            upload.close();
+        }
+    }
 }
 
 struct Pending {
@@ -206,9 +218,9 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 // Removing the entry frees its slot.
                 let call = lock(&self.pending).calls.remove(&call_id);
                 match call {
-                    Some(call) => {
+                    Some(mut call) => {
                         // No waiter, or a dropped receiver: the caller gave up; nothing to do.
-                        match call.waiter {
+                        match call.waiter.take() {
                             Some(Waiter::Reply(waiter)) => {
                                 let _ = waiter.send(reply);
                             }
@@ -272,6 +284,23 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                     });
                 }
                 Ok(())
+            }
+            ServerFrame::Credit { call_id, bytes } => {
+                let pending = lock(&self.pending);
+                match pending.calls.get(&call_id).map(|call| &call.upload) {
+                    Some(Some(upload)) => {
+                        upload.grant(bytes);
+                        Ok(())
+                    }
+                    Some(None) => Err(ProtocolError::Unexpected(format!(
+                        "CREDIT for call id {call_id}, which has no streamed argument"
+                    ))
+                    .into()),
+                    None => Err(ProtocolError::Unexpected(format!(
+                        "CREDIT for unknown call id {call_id}"
+                    ))
+                    .into()),
+                }
             }
             ServerFrame::State(fields) => {
                 let mut result = Ok(());
@@ -356,24 +385,26 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             .unwrap_or_else(|| RpcError::closed(None, "connection lost"))
     }
 
-    /// Makes one call: waits for a free slot, sends, waits for the reply and decodes it.
+    /// Makes one call: waits for a free slot, sends (then streams `upload`, its streamed argument,
+    /// if it has one), waits for the reply and decodes it.
     pub(crate) async fn call<A: Body + ?Sized, R: MethodReturn>(
         self: &Arc<Self>,
         method: u16,
         args: &A,
+        upload: Option<Upload>,
         timeout: Option<Duration>,
     ) -> Result<R::Ok, CallError<R::Err>>
     where
         S: 'static,
     {
         let Some(timeout) = timeout else {
-            return self.call_until::<A, R>(method, args, None).await;
+            return self.call_until::<A, R>(method, args, upload, None).await;
         };
         let deadline = Instant::now() + timeout;
         // Dropping the call at the deadline cancels it (see `CallGuard`).
         match rt::timeout_at(
             deadline,
-            self.call_until::<A, R>(method, args, Some(deadline)),
+            self.call_until::<A, R>(method, args, upload, Some(deadline)),
         )
         .await
         {
@@ -386,20 +417,24 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         self: &Arc<Self>,
         method: u16,
         args: &A,
+        upload: Option<Upload>,
         deadline: Option<Instant>,
     ) -> Result<R::Ok, CallError<R::Err>>
     where
         S: 'static,
     {
+        let credit = upload.as_ref().map(|_| UploadCredit::new());
         if R::STREAMING {
             let (tx, rx) = mpsc::unbounded_channel();
             let call_id = self
-                .send(method, args, deadline, Waiter::Stream(tx))
+                .send(method, args, deadline, Waiter::Stream(tx), credit.clone())
                 .await?;
             // From here, dropping the receiver cancels the call.
-            let mut items = StreamReceiver::new(self.clone(), call_id, rx, deadline);
+            let mut items =
+                StreamReceiver::new(self.clone(), call_id, rx, deadline, credit.clone());
             // Granted at once: items can follow `OPENED` without waiting for a round trip.
             self.grant(call_id, STREAM_WINDOW);
+            self.start_upload(call_id, upload, credit);
             // The call resolves once its handler accepted it (or refused, with its reply).
             let received = match items.next().await {
                 Some(RawStreamMsg::Opened) => CallReceived::Stream(Box::pin(items)),
@@ -414,16 +449,39 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             return R::receive(received, self.max_depth);
         }
         let (tx, rx) = oneshot::channel();
-        let call_id = self.send(method, args, deadline, Waiter::Reply(tx)).await?;
+        let call_id = self
+            .send(method, args, deadline, Waiter::Reply(tx), credit.clone())
+            .await?;
         // From here, dropping this future (the caller gave up) cancels the call.
         let mut guard = CallGuard {
             session: self,
             call_id,
             answered: false,
         };
+        self.start_upload(call_id, upload, credit.clone());
         let reply = rx.await.map_err(|_| self.closed_error());
         guard.answered = true;
+        // A streamed argument that failed stopped the call: its error is the call's.
+        if let Some(failure) = credit.and_then(|credit| credit.failure()) {
+            return Err(failure.into());
+        }
         R::receive(CallReceived::Reply(reply?), self.max_depth)
+    }
+
+    /// Starts sending call `call_id`'s streamed argument, if it has one, on its own task.
+    fn start_upload(
+        self: &Arc<Self>,
+        call_id: u32,
+        upload: Option<Upload>,
+        credit: Option<Arc<UploadCredit>>,
+    ) where
+        S: 'static,
+    {
+        if let (Some(upload), Some(credit)) = (upload, credit) {
+            let end = encode_end(call_id);
+            let sink: Arc<dyn UploadSink> = self.clone();
+            rt::spawn(upload::send(sink, call_id, credit, upload(call_id), end));
+        }
     }
 
     /// Sends a `CALL` once a slot is free, registered as waiting for what `waiter` receives; its
@@ -434,6 +492,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         args: &A,
         deadline: Option<Instant>,
         waiter: Waiter,
+        upload: Option<Arc<UploadCredit>>,
     ) -> Result<u32, RpcError> {
         // Waiting here is how the 257th call waits for a free slot instead of failing.
         let slot = self
@@ -468,6 +527,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 PendingCall {
                     waiter: Some(waiter),
                     credit: 0,
+                    upload,
                     _slot: slot,
                 },
             );
@@ -563,6 +623,9 @@ impl<S: ?Sized + ServiceSchema> StreamControl for Session<S> {
         let mut pending = lock(&self.pending);
         if let Some(call) = pending.calls.get_mut(&call_id) {
             call.waiter = None;
+            if let Some(upload) = &call.upload {
+                upload.close();
+            }
             drop(pending);
             let frame = seal(encode_cancel(call_id), self.compression);
             // Refused only once the connection is gone, and then there is nothing to stop.
@@ -572,6 +635,24 @@ impl<S: ?Sized + ServiceSchema> StreamControl for Session<S> {
 
     fn closed_error(&self) -> RpcError {
         Session::closed_error(self)
+    }
+}
+
+impl<S: ?Sized + ServiceSchema> UploadSink for Session<S> {
+    fn send_frame(&self, frame: Vec<u8>) -> bool {
+        let frame = seal(frame, self.compression);
+        self.outbox.queue(Outgoing::Binary(frame)).is_ok()
+    }
+
+    /// Sends `CANCEL` and keeps waiting: the caller learns why from the argument's failure when
+    /// the server's reply comes.
+    fn stop(&self, call_id: u32) {
+        let frame = seal(encode_cancel(call_id), self.compression);
+        let _ = self.outbox.queue(Outgoing::Binary(frame));
+    }
+
+    fn max_outgoing(&self) -> usize {
+        self.max_outgoing
     }
 }
 

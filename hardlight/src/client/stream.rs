@@ -12,18 +12,12 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
+use super::upload::UploadCredit;
 use crate::contract::RawStreamMsg;
 use crate::error::RpcError;
 use crate::rt::{self, Instant, Timer};
 
-/// Bytes of items (`ITEM` frames, as received after inflation) a streaming call's server may send
-/// ahead of what its caller has read: the client grants this many when it makes the call, then
-/// grants what was read each time a quarter of it has been. At most this much, plus one item, waits
-/// in the client's memory for one stream.
-pub(crate) const STREAM_WINDOW: u32 = 256 * 1024;
-
-/// Bytes read before they are granted again.
-const REGRANT_AT: u32 = STREAM_WINDOW / 4;
+pub(crate) use crate::wire::frame::{REGRANT_AT, STREAM_WINDOW};
 
 /// What a stream's receiver asks of its connection.
 pub(crate) trait StreamControl: Send + Sync {
@@ -46,6 +40,9 @@ pub(crate) struct StreamReceiver {
     ended: bool,
     /// The call's deadline, where the client keeps one itself (see [`rt::timer`]).
     deadline: Option<Timer>,
+    /// The credit of the call's streamed argument (a bidirectional call): its failure, if it
+    /// stopped the call, is the stream's end.
+    upload: Option<Arc<UploadCredit>>,
 }
 
 impl StreamReceiver {
@@ -56,6 +53,7 @@ impl StreamReceiver {
         call_id: u32,
         items: mpsc::UnboundedReceiver<RawStreamMsg>,
         deadline: Option<Instant>,
+        upload: Option<Arc<UploadCredit>>,
     ) -> Self {
         Self {
             control,
@@ -64,6 +62,7 @@ impl StreamReceiver {
             read: 0,
             ended: false,
             deadline: deadline.and_then(rt::timer),
+            upload,
         }
     }
 }
@@ -105,6 +104,10 @@ impl Stream for StreamReceiver {
             Some(RawStreamMsg::Opened) => Poll::Ready(Some(RawStreamMsg::Opened)),
             Some(end) => {
                 this.ended = true;
+                // A streamed argument that failed stopped the call: its error is the stream's.
+                if let Some(failure) = this.upload.as_ref().and_then(|upload| upload.failure()) {
+                    return Poll::Ready(Some(RawStreamMsg::Failed(failure)));
+                }
                 Poll::Ready(Some(end))
             }
             // The connection ended: every pending call's sender was dropped.

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use super::method::Started;
 use super::schema::ServiceSchema;
+use super::upload::{RawUpload, StreamArg};
 #[cfg(hardlight_native)]
 use crate::wire::frame::{ReplyStatus, encode_reply_text};
 use crate::wire::view::WireArgs;
@@ -21,12 +22,15 @@ use crate::wire::{Archived, DecodeError};
 /// `H` implementing the trait.
 pub trait Dispatch<H>: ServiceSchema {
     /// Validates the arguments of method `method` and starts the call: a future that produces the
-    /// complete `REPLY` frame, or for a streaming method the stream of its `ITEM` frames.
+    /// complete `REPLY` frame, or for a streaming method the stream of its `ITEM` frames. `upload`
+    /// is the streamed argument of a method that takes one ([`ServiceSchema::UPLOADS`]), opened by
+    /// the connection.
     fn dispatch(
         handler: &Arc<H>,
         call_id: u32,
         method: u16,
         args: Args<'_>,
+        upload: Option<RawUpload>,
     ) -> Result<Started, DispatchError>;
 
     /// Validates the arguments of one-way method `method` and returns the future that runs it.
@@ -141,4 +145,11 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     Box::pin(future)
+}
+
+/// Takes the streamed argument the connection opened for a call (used by generated code).
+pub fn take_upload<U: StreamArg>(upload: Option<RawUpload>) -> Result<U, DispatchError> {
+    upload
+        .map(U::from_upload)
+        .ok_or_else(|| DispatchError::BadArguments("the streamed argument is missing".into()))
 }

@@ -94,7 +94,7 @@ fn result_shape<T: WireValue, E: Codable>(shapes: &mut Shapes, out: &mut String)
 }
 
 /// `Streaming<T,E>`, with `T`'s wire type.
-fn stream_shape<T: WireValue, E: Codable>(shapes: &mut Shapes, out: &mut String) {
+pub(crate) fn stream_shape<T: WireValue, E: Codable>(shapes: &mut Shapes, out: &mut String) {
     out.push_str("Streaming<");
     (<T as WireValue>::SHAPE)(shapes, out);
     out.push(',');

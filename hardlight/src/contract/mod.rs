@@ -6,6 +6,8 @@
 //! - [`method`]: what a method returns ([`MethodReturn`]): one value, or a [`Streaming`] of items;
 //!   what that starts on the server ([`Started`]) and what the client makes of what it receives.
 //! - [`stream`]: [`Streaming<T, E>`], the items of a streaming call on both ends.
+//! - [`upload`]: a method's streamed argument ([`StreamArg`]): what the server hands the handler,
+//!   what the client sends.
 //! - [`reply`]: a handler's result as a `REPLY` frame, an item as an `ITEM` frame, and back.
 //! - [`compare`]: what differs between two schema texts, for a client refused at the handshake.
 //! - [`dispatch`]: running a received call on a handler ([`Dispatch`]), from validated arguments to
@@ -20,11 +22,13 @@ pub mod method;
 pub mod reply;
 pub mod schema;
 pub mod stream;
+pub mod upload;
 
-pub use dispatch::{Args, Dispatch, DispatchError, OnewayFuture, decode_args, oneway};
+pub use dispatch::{Args, Dispatch, DispatchError, OnewayFuture, decode_args, oneway, take_upload};
 pub use method::{CallFuture, MethodReturn, Received, Started, StreamFuture, call};
 pub use reply::RawReply;
 pub use stream::{ItemSource, RawStream, RawStreamMsg, SourceItem, Streaming};
+pub use upload::{RawUpload, StreamArg, UploadControl, UploadFrames, UploadMsg};
 // `schema::schema` and `schema::fingerprint` are re-exported at the crate root only: here, `schema`
 // names the module.
 pub use schema::{EmittedBy, Schema, SchemaWriter, ServiceSchema};

@@ -30,6 +30,11 @@ pub trait ServiceSchema {
     /// For each method, in the same order: true if it is one-way (`#[oneway]`: sent in a `NOTIFY`
     /// frame, never answered), false if it is a call.
     const ONEWAY: &'static [bool];
+    /// For each method, in the same order: true if its last argument streams (a [`Streaming`]
+    /// the client sends while the call runs).
+    ///
+    /// [`Streaming`]: super::Streaming
+    const UPLOADS: &'static [bool];
 
     /// Writes one line per method, in declaration order, with [`SchemaWriter::call`] and
     /// [`SchemaWriter::oneway`].

@@ -14,6 +14,7 @@
 //!                                  streams.rs: the same for each item of a streaming call)
 //!             start_parked_work   (calls.rs: the CALL or NOTIFY that waited for a slot)
 //!             take_events         (write.rs: events published to the connection's topics)
+//!             take_grants         (uploads.rs: credit the handlers give back to streamed arguments)
 //!             write_ping, write_pending (write.rs: into tungstenite's buffer, in order)
 //!         flush                   (write.rs: once)
 //!         check_drained           (closes a shutting-down connection once it is idle)
@@ -21,12 +22,14 @@
 //!
 //! One-way messages (`NOTIFY`) run the same way, within the same slots, and are never answered: see
 //! [`oneway`]. Streaming calls run as streams of items within their clients' credit: see
-//! [`streams`].
+//! [`streams`]; the
+//! items a client streams as a call's argument are routed to its handler by [`uploads`].
 
 mod calls;
 mod oneway;
 mod read;
 mod streams;
+mod uploads;
 mod write;
 
 use std::collections::{HashMap, VecDeque};
@@ -46,6 +49,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use self::streams::{Credit, RunningStream};
+use self::uploads::Uploads;
 use self::write::UnwrittenReplies;
 use super::admission::Admitted;
 use super::closing::{self, End, close_with, reason};
@@ -113,6 +117,8 @@ pub(super) struct Connection<H: Handler> {
     streams: SelectAll<RunningStream>,
     /// The credit of each running streaming call, as its client grants it.
     credits: HashMap<u32, Arc<Credit>>,
+    /// The streamed arguments of running calls.
+    uploads: Uploads,
     /// Frames produced and not yet handed to the socket, in the order they must be written.
     pending: VecDeque<Bytes>,
     /// Counts `pending` and the event queue together; the connection holds back while it is full.
@@ -182,6 +188,7 @@ impl<H: Handler> Connection<H> {
             calls: FuturesUnordered::new(),
             streams: SelectAll::new(),
             credits: HashMap::new(),
+            uploads: Uploads::new(),
             pending: VecDeque::new(),
             backlog,
             partial,
@@ -222,6 +229,7 @@ impl<H: Handler> Connection<H> {
         self.calls.clear();
         self.streams.clear();
         self.credits.clear();
+        self.uploads.clear();
         self.events.close();
         let why = closing::close(&mut ws, end).await;
         tracing::debug!(%why, "connection ended");
@@ -315,6 +323,7 @@ impl<H: Handler> Connection<H> {
         progressed |= self.collect_finished(cx);
         progressed |= self.start_parked_work(cx)?;
         progressed |= self.take_events(cx);
+        progressed |= self.take_grants(cx);
         self.write_ping(cx, ws)?;
         if let Some(reason) = self.failed.take() {
             return ControlFlow::Break(End::Close(reason));

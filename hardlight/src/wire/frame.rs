@@ -22,8 +22,11 @@ pub mod kind {
     pub const CANCEL: u8 = 0x02;
     /// Client → server: invoke a one-way method; no reply, ever.
     pub const NOTIFY: u8 = 0x03;
-    /// Client → server: let a streaming call send this many more bytes of items.
+    /// Both ways: let a stream send this many more bytes of items (client → server for the items of
+    /// a streaming reply, server → client for the items of a streamed argument).
     pub const CREDIT: u8 = 0x04;
+    /// Client → server: the items of a call's streamed argument are complete.
+    pub const END: u8 = 0x05;
     /// Server → client: first frame after the upgrade; limits and the full state snapshot.
     pub const HELLO: u8 = 0x10;
     /// Server → client: the outcome of one call.
@@ -35,7 +38,8 @@ pub mod kind {
     /// Server → client, only as the first message of a connection refused with 4001: the schema
     /// texts of the services the server hosts, so that the client can say what differs.
     pub const SCHEMA: u8 = 0x14;
-    /// Server → client: one item of a streaming call, within the credit the client granted.
+    /// Both ways: one item of a stream, within the credit its receiver granted (server → client for
+    /// a streaming reply, client → server for a streamed argument).
     pub const ITEM: u8 = 0x15;
     /// Server → client: a streaming call's handler accepted the call; its items follow.
     pub const OPENED: u8 = 0x16;
@@ -51,6 +55,8 @@ pub const CANCEL_LEN: usize = 6;
 pub const CREDIT_LEN: usize = 10;
 /// `ITEM` header: kind, flags, call id; the item's archive follows.
 pub const ITEM_HEADER: usize = 6;
+/// `END` frame: kind, flags, call id; nothing follows.
+pub const END_LEN: usize = 6;
 /// `OPENED` frame: kind, flags, call id; nothing follows.
 pub const OPENED_LEN: usize = 6;
 /// `NOTIFY` header: kind, flags, method index; the argument archive follows.
@@ -62,6 +68,13 @@ pub const HELLO_HEADER: usize = 9;
 /// Largest `SCHEMA` frame a server sends: the texts of the services it hosts that fit, in the order
 /// they were added.
 pub const MAX_SCHEMA_FRAME: usize = 64 * 1024;
+/// Bytes of `ITEM` frames a stream may send ahead of what its receiver has read: a client grants
+/// this much to a streaming reply when it calls, and a `CALL` whose argument streams grants it to
+/// the client's items by itself. Each side then grants back what was read, [`REGRANT_AT`] bytes at
+/// a time.
+pub const STREAM_WINDOW: u32 = 256 * 1024;
+/// Bytes of items read before a receiver grants them back.
+pub const REGRANT_AT: u32 = STREAM_WINDOW / 4;
 /// Longest topic an `EVENT` frame can carry (its length is a `u16`).
 pub const MAX_TOPIC_LEN: usize = u16::MAX as usize;
 
@@ -192,6 +205,18 @@ pub enum ClientFrame<'a> {
         /// Bytes granted, on top of those granted before.
         bytes: u32,
     },
+    /// One item of call `call_id`'s streamed argument.
+    Item {
+        /// The call whose argument streams.
+        call_id: u32,
+        /// rkyv archive of the item.
+        item: &'a [u8],
+    },
+    /// Call `call_id`'s streamed argument has no more items.
+    End {
+        /// The call whose argument streams.
+        call_id: u32,
+    },
 }
 
 /// A frame sent by a server, borrowed from the message that carried it.
@@ -232,6 +257,13 @@ pub enum ServerFrame<'a> {
         call_id: u32,
         /// rkyv archive of the item.
         item: &'a [u8],
+    },
+    /// Call `call_id`'s streamed argument may send `bytes` more bytes of `ITEM` frames.
+    Credit {
+        /// The call whose argument streams.
+        call_id: u32,
+        /// Bytes granted, on top of those granted before.
+        bytes: u32,
     },
 }
 
@@ -424,6 +456,14 @@ pub fn encode_credit(call_id: u32, bytes: u32) -> Vec<u8> {
     buf
 }
 
+/// Encodes an `END` frame: the streamed argument of call `call_id` has no more items.
+pub fn encode_end(call_id: u32) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(END_LEN);
+    buf.extend_from_slice(&[kind::END, 0]);
+    buf.extend_from_slice(&call_id.to_le_bytes());
+    buf
+}
+
 /// Encodes an `OPENED` frame: streaming call `call_id` was accepted by its handler.
 pub fn encode_opened(call_id: u32) -> Vec<u8> {
     let mut buf = Vec::with_capacity(OPENED_LEN);
@@ -432,7 +472,7 @@ pub fn encode_opened(call_id: u32) -> Vec<u8> {
     buf
 }
 
-/// Starts an `ITEM` frame of streaming call `call_id`; append the item's archive to the returned
+/// Starts an `ITEM` frame of call `call_id`'s stream (either way); append the item's archive to the returned
 /// buffer.
 pub fn item_header(call_id: u32, body_capacity: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(ITEM_HEADER + body_capacity);
@@ -541,6 +581,27 @@ pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
                 bytes: read_u32(msg, 6)?,
             })
         }
+        kind::ITEM if msg[1] & FLAG_DEADLINE != 0 => Err(FrameError::UnknownFlags(msg[1])),
+        kind::ITEM => {
+            need(msg, ITEM_HEADER)?;
+            Ok(ClientFrame::Item {
+                call_id: read_u32(msg, 2)?,
+                item: &msg[ITEM_HEADER..],
+            })
+        }
+        kind::END if msg[1] & FLAG_DEADLINE != 0 => Err(FrameError::UnknownFlags(msg[1])),
+        kind::END => {
+            need(msg, END_LEN)?;
+            if msg.len() > END_LEN {
+                return Err(FrameError::TrailingBytes {
+                    kind: kind::END,
+                    extra: msg.len() - END_LEN,
+                });
+            }
+            Ok(ClientFrame::End {
+                call_id: read_u32(msg, 2)?,
+            })
+        }
         kind::NOTIFY if msg[1] & FLAG_DEADLINE != 0 => Err(FrameError::UnknownFlags(msg[1])),
         kind::NOTIFY => {
             need(msg, NOTIFY_HEADER)?;
@@ -600,6 +661,19 @@ pub fn decode_server(msg: &[u8]) -> Result<ServerFrame<'_>, FrameError> {
             Ok(ServerFrame::Item {
                 call_id: read_u32(msg, 2)?,
                 item: &msg[ITEM_HEADER..],
+            })
+        }
+        kind::CREDIT => {
+            need(msg, CREDIT_LEN)?;
+            if msg.len() > CREDIT_LEN {
+                return Err(FrameError::TrailingBytes {
+                    kind: kind::CREDIT,
+                    extra: msg.len() - CREDIT_LEN,
+                });
+            }
+            Ok(ServerFrame::Credit {
+                call_id: read_u32(msg, 2)?,
+                bytes: read_u32(msg, 6)?,
             })
         }
         other => Err(FrameError::UnknownKind(other)),

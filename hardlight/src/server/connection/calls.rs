@@ -62,6 +62,7 @@ impl<H: Handler> Connection<H> {
         match reply {
             Some((call_id, reply)) => {
                 self.in_flight.remove(&call_id);
+                self.uploads.close(call_id);
                 self.queue_reply(call_id, reply);
             }
             None => self.oneways -= 1,

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::{Connection, Step, oneway};
 use crate::server::closing::{End, close_with, lost, reason};
-use crate::contract::{Args, Dispatch, Started};
+use crate::contract::{Args, Dispatch, ServiceSchema, Started};
 use crate::server::handler::Handler;
 use crate::events::outbound::CloseReason;
 use crate::server::io::Io;
@@ -148,6 +148,17 @@ impl<H: Handler> Connection<H> {
                 }
                 return Ok(());
             }
+            ClientFrame::Item { call_id, item } => {
+                let start = item.as_ptr() as usize - frame.as_ptr() as usize;
+                let in_flight = self.in_flight.contains_key(&call_id);
+                return self
+                    .uploads
+                    .on_item(call_id, &frame, start..start + item.len(), in_flight);
+            }
+            ClientFrame::End { call_id } => {
+                let in_flight = self.in_flight.contains_key(&call_id);
+                return self.uploads.on_end(call_id, in_flight);
+            }
             ClientFrame::Notify { method, args } => {
                 return self.on_notify(cx, method, Args::in_message(&frame, args, depth));
             }
@@ -174,12 +185,20 @@ impl<H: Handler> Connection<H> {
             self.queue_reply(call_id, reply);
             return Ok(());
         }
-        match <H::Service as Dispatch<H>>::dispatch(
+        // A method whose last argument streams gets it now, with the credit its `CALL` grants.
+        let uploads = <H::Service as ServiceSchema>::UPLOADS.get(usize::from(method)) == Some(&true);
+        let upload = uploads.then(|| self.uploads.open(call_id, depth));
+        let started = <H::Service as Dispatch<H>>::dispatch(
             &self.handler,
             call_id,
             method,
             Args::in_message(&frame, args, depth),
-        ) {
+            upload,
+        );
+        if started.is_err() && uploads {
+            self.uploads.close(call_id);
+        }
+        match started {
             Ok(Started::Stream(start)) => {
                 let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
                 self.start_stream(call_id, budget, start);

@@ -160,6 +160,7 @@ impl<H: Handler> Connection<H> {
             StreamFrame::End(call_id, reply) => {
                 self.in_flight.remove(&call_id);
                 self.credits.remove(&call_id);
+                self.uploads.close(call_id);
                 self.queue_reply(call_id, reply);
             }
         }

@@ -40,6 +40,17 @@ impl<H: Handler> Connection<H> {
         moved
     }
 
+    /// Queues the `CREDIT` frames the handlers' readers of streamed arguments gave back; true if
+    /// any.
+    pub(super) fn take_grants(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut granted = false;
+        while let Some(frame) = self.uploads.next_grant(cx) {
+            self.push_own(Bytes::from(frame));
+            granted = true;
+        }
+        granted
+    }
+
     fn seal(&self, frame: Bytes) -> Message {
         match self.compression {
             Some(level) if frame.len() >= COMPRESSION_THRESHOLD => {
