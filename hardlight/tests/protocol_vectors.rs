@@ -20,7 +20,8 @@ use hardlight::__private::wire::compression::{COMPRESSION_THRESHOLD, open, seal}
 use hardlight::__private::wire::frame::{
     ClientFrame, FieldList, FieldListWriter, FrameError, Hello, ReplyStatus, ServerFrame,
     decode_client, decode_server, encode_call, encode_call_within, encode_cancel, encode_credit,
-    encode_event, encode_notify, encode_opened, encode_reply_text, item_header, kind, reply_header,
+    encode_end, encode_event, encode_notify, encode_opened, encode_reply_text, item_header, kind,
+    reply_header,
 };
 use hardlight::__private::wire::handshake::{self, Negotiation, fnv1a64};
 use hardlight::wire::Codable;
@@ -111,6 +112,9 @@ const VECTORS: &[&str] = &[
     "credit_7_256k",
     "item_7_42",
     "reply_stream_end",
+    "item_9_5u64",
+    "credit_9_64k",
+    "end_9",
 ];
 
 mod common;
@@ -1077,6 +1081,42 @@ fn deadline_and_cancel_vectors_are_what_the_client_sends() {
     let (call_id, status, body) = reply("reply_cancelled");
     assert_eq!((call_id, status), (7, ReplyStatus::Cancelled));
     assert_eq!(std::str::from_utf8(body), Ok(message));
+}
+
+#[test]
+fn streamed_argument_vectors_are_its_frames() {
+    assert_vector(
+        "item_9_5u64",
+        &5u64
+            .encode_into(item_header(9, 8))
+            .expect("the item encodes"),
+    );
+    let Ok(ClientFrame::Item { call_id, item }) = decode_client(vector("item_9_5u64")) else {
+        panic!("item_9_5u64 is not a client's ITEM");
+    };
+    assert_eq!((call_id, u64::decode(item).expect("validates")), (9, 5));
+
+    assert_vector("credit_9_64k", &encode_credit(9, 64 * 1024));
+    assert_eq!(
+        decode_server(vector("credit_9_64k")).expect("credit_9_64k parses"),
+        ServerFrame::Credit {
+            call_id: 9,
+            bytes: 65_536
+        }
+    );
+
+    assert_vector("end_9", &encode_end(9));
+    assert_eq!(
+        decode_client(vector("end_9")).expect("end_9 parses"),
+        ClientFrame::End { call_id: 9 }
+    );
+    let mut long = vector("end_9").to_vec();
+    long.push(0);
+    assert!(decode_client(&long).is_err(), "END is exactly 6 bytes");
+    assert!(
+        decode_client(&vector("end_9")[..5]).is_err(),
+        "END is exactly 6 bytes"
+    );
 }
 
 #[test]
