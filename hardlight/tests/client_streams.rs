@@ -650,3 +650,18 @@ async fn an_item_that_fails_validation_is_the_handlers_to_see() {
         other => panic!("expected the handler's error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_streamed_argument_is_written_in_the_schema_text() {
+    let text = hardlight::schema::<dyn Ledger>();
+    assert!(
+        text.contains(
+            "fn sum(String,Streaming<u64,HandlerError>) -> Result<Summary,HandlerError>\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("fn echo(Streaming<Line,HandlerError>) -> Streaming<Line,HandlerError>\n"),
+        "{text}"
+    );
+}
