@@ -35,19 +35,7 @@ impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium session of `width` × `height`,
     /// with `extra_args` on Chromium's command line.
     pub async fn launch(width: u32, height: u32, extra_args: &[String]) -> Self {
-        let driver_path = find(CHROMEDRIVER, "chromedriver");
-        let mut driver = Command::new(driver_path)
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start {driver_path}: {e}"));
-        let stdout = driver.stdout.take().expect("piped stdout");
-        let port = tokio::time::timeout(STARTUP, started_on(stdout))
-            .await
-            .expect("chromedriver did not say it started within a minute");
-
+        let (driver, port) = start_driver().await;
         let mut browser = Self {
             port,
             session: String::new(),
@@ -213,9 +201,37 @@ fn find(paths: &[&'static str], name: &str) -> &'static str {
     );
 }
 
+/// Starts chromedriver on a free port: the process and its port. A chromedriver that exits before
+/// it says it started (seen now and then when several start at once on a loaded machine) is
+/// started again, up to three times in all.
+async fn start_driver() -> (Child, u16) {
+    let driver_path = find(CHROMEDRIVER, "chromedriver");
+    for attempt in 1..=3 {
+        let mut driver = Command::new(driver_path)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {driver_path}: {e}"));
+        let stdout = driver.stdout.take().expect("piped stdout");
+        let started = tokio::time::timeout(STARTUP, started_on(stdout))
+            .await
+            .expect("chromedriver did not say it started within a minute");
+        match started {
+            Some(port) => return (driver, port),
+            None => {
+                let status = driver.wait().await;
+                eprintln!("chromedriver exited before it started ({status:?}), attempt {attempt}");
+            }
+        }
+    }
+    panic!("chromedriver exited before it started, three times");
+}
+
 /// The port in chromedriver's "ChromeDriver was started successfully on port N." line. Its later
 /// output is drained so that it never blocks on a full pipe.
-async fn started_on(stdout: tokio::process::ChildStdout) -> u16 {
+async fn started_on(stdout: tokio::process::ChildStdout) -> Option<u16> {
     let mut lines = BufReader::new(stdout).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if let Some(rest) = line.split("started successfully on port ").nth(1) {
@@ -225,10 +241,10 @@ async fn started_on(stdout: tokio::process::ChildStdout) -> u16 {
                 .parse()
                 .unwrap_or_else(|e| panic!("chromedriver's port in {line:?}: {e}"));
             tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return port;
+            return Some(port);
         }
     }
-    panic!("chromedriver exited before it started");
+    None
 }
 
 /// A request on a fresh connection, read to its end: the status and the body.
