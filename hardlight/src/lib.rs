@@ -91,8 +91,8 @@ pub use client::{
     ClientConfig, ConnectionEvent, ConnectionEvents, Reconnect, RecvError, StateWatcher,
     Subscription, WhenDisconnected,
 };
-pub use contract::Streaming;
 pub use contract::schema::{fingerprint, schema};
+pub use contract::{BytePipe, ByteStream, Streaming};
 pub use error::{
     CallError, ClosedError, ConnectError, Error, HandlerError, HandlerResult, ProtocolError,
     RpcError, TransportError,

@@ -60,6 +60,13 @@ pub(super) fn wire_bounds(service: &Service) -> Vec<TokenStream> {
                             .enumerate()
                             .map(|(i, ty)| if i == 0 { wire_value(ty) } else { codable(ty) }),
                     ),
+                    // A byte stream carries bytes; its error type is codable.
+                    None if i == 0 && is_byte_stream(ty) => bounds.extend(
+                        type_arguments(ty, &["ByteStream"])
+                            .into_iter()
+                            .flatten()
+                            .map(codable),
+                    ),
                     _ if i == 0 => bounds.push(wire_value(ty)),
                     _ => bounds.push(codable(ty)),
                 }
@@ -86,6 +93,12 @@ fn result_type_arguments(output: &Type) -> impl Iterator<Item = &Type> {
 /// The type arguments of `Streaming<T>` or `Streaming<T, E>` (by any path), if `ty` is one.
 fn streaming_type_arguments(ty: &Type) -> Option<impl Iterator<Item = &Type>> {
     type_arguments(ty, &["Streaming"])
+}
+
+/// True if `ty` is `ByteStream` or `ByteStream<E>` (by any path).
+fn is_byte_stream(ty: &Type) -> bool {
+    matches!(ty, Type::Path(ty) if ty.qself.is_none()
+        && ty.path.segments.last().is_some_and(|last| last.ident == "ByteStream"))
 }
 
 /// The type arguments of `ty` if it is a path whose last segment is one of `names`.

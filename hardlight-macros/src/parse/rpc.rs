@@ -347,6 +347,20 @@ fn check_streams(ctxt: &Ctxt, sig: &Signature, args: &[Arg], oneway: bool) {
         }
         return;
     }
+    // A byte stream carries the client's bytes itself: a streamed argument beside it could not
+    // travel (a call streams one thing each way).
+    if result_ok_type(ty).is_some_and(|ok| last_segment_is(ok, "ByteStream"))
+        && let Some(upload) = args.last().filter(|arg| is_streaming(&arg.ty))
+    {
+        ctxt.error_spanned_by(
+            &upload.ty,
+            format!(
+                "a method that returns a `ByteStream` cannot also take a streamed argument: the \
+                 client writes into the byte stream instead; remove `{}` from `{}`'s arguments",
+                upload.ident, sig.ident
+            ),
+        );
+    }
     // The one place a stream may be: the first type argument of the returned `Result`.
     let allowed = result_ok_type(ty).filter(|ok| is_streaming(ok));
     for stream in streams_in(ty) {
@@ -377,8 +391,13 @@ fn returns_a_stream(sig: &Signature) -> bool {
 
 /// True if `ty` is a path whose last segment is `Streaming`.
 fn is_streaming(ty: &Type) -> bool {
+    last_segment_is(ty, "Streaming")
+}
+
+/// True if `ty` is a path whose last segment is `name`.
+fn last_segment_is(ty: &Type, name: &str) -> bool {
     matches!(ty, Type::Path(path) if path.qself.is_none()
-        && path.path.segments.last().is_some_and(|last| last.ident == "Streaming"))
+        && path.path.segments.last().is_some_and(|last| last.ident == name))
 }
 
 /// Every `Streaming<...>` in `ty`, outermost first.

@@ -423,6 +423,9 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     where
         S: 'static,
     {
+        // A byte stream's writing, if the method returns one: an argument the method streams.
+        let (own, outgoing) = R::outgoing();
+        let upload = upload.or(own);
         let credit = upload.as_ref().map(|_| UploadCredit::new());
         if R::STREAMING {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -446,7 +449,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 }
                 None => return Err(self.closed_error().into()),
             };
-            return R::receive(received, self.max_depth);
+            return R::receive(received, outgoing, self.max_depth);
         }
         let (tx, rx) = oneshot::channel();
         let call_id = self
@@ -465,7 +468,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         if let Some(failure) = credit.and_then(|credit| credit.failure()) {
             return Err(failure.into());
         }
-        R::receive(CallReceived::Reply(reply?), self.max_depth)
+        R::receive(CallReceived::Reply(reply?), outgoing, self.max_depth)
     }
 
     /// Starts sending call `call_id`'s streamed argument, if it has one, on its own task.

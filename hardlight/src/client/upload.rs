@@ -17,7 +17,7 @@ use crate::locks::lock;
 use crate::wire::frame::STREAM_WINDOW;
 
 /// A streamed argument to send, once its call has an id: its frames for that id.
-pub(crate) type Upload = Box<dyn FnOnce(u32) -> UploadFrames + Send>;
+pub(crate) type Upload = crate::contract::UploadFn;
 
 /// What the sending task asks of its connection.
 pub(crate) trait UploadSink: Send + Sync {

@@ -7,7 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::reply::{RawReply, decode_reply, encode_reply};
-use super::stream::{ItemSource, RawStream, Streaming};
+use super::stream::{ItemSource, RawStream, Streaming, stream_shape};
+use super::upload::{RawUpload, UploadFn};
 use crate::error::{CallError, ProtocolError};
 use crate::wire::shape::{ShapeFn, Shapes};
 use crate::wire::{Codable, WireValue};
@@ -25,13 +26,20 @@ pub enum Started {
     Call(CallFuture),
     /// A streaming call: `ITEM` frames within the client's credit, then its `REPLY`.
     Stream(StreamFuture),
+    /// A streaming call that also reads what the client streams (a byte stream): started with
+    /// the call's streamed argument, which the connection opens for it.
+    Duplex(DuplexStart),
 }
+
+/// Starts a [`Started::Duplex`] call with its streamed argument.
+pub type DuplexStart = Box<dyn FnOnce(RawUpload) -> StreamFuture + Send + 'static>;
 
 impl std::fmt::Debug for Started {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Started::Call(_) => "Started::Call",
             Started::Stream(_) => "Started::Stream",
+            Started::Duplex(_) => "Started::Duplex",
         })
     }
 }
@@ -58,7 +66,7 @@ impl std::fmt::Debug for Received {
 /// `Result<Streaming<T, E>, E>` for a streaming method.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned by an rpc method",
-    note = "rpc methods return `HandlerResult<T>` or `Result<T, E>` where `T` and `E` are #[codable] types, or `HandlerResult<Streaming<T>>` / `Result<Streaming<T, E>, E>` for a stream of `T`"
+    note = "rpc methods return `HandlerResult<T>` or `Result<T, E>` where `T` and `E` are #[codable] types, `HandlerResult<Streaming<T>>` / `Result<Streaming<T, E>, E>` for a stream of `T`, or `HandlerResult<ByteStream>` / `Result<ByteStream<E>, E>` for a byte channel"
 )]
 pub trait MethodReturn: Send + 'static {
     /// What the client's method returns on success: the value, or the [`Streaming`] of items.
@@ -71,6 +79,10 @@ pub trait MethodReturn: Send + 'static {
     /// Whether the method streams its reply.
     #[doc(hidden)]
     const STREAMING: bool;
+    /// What the client keeps of what it sends with a call besides its arguments (the writing half
+    /// of a byte stream).
+    #[doc(hidden)]
+    type Outgoing: Send;
 
     /// The server's side: the handler's future, as the call it starts.
     #[doc(hidden)]
@@ -78,24 +90,24 @@ pub trait MethodReturn: Send + 'static {
     where
         F: Future<Output = Self> + Send + 'static;
 
+    /// The client's side, before the call: what it streams to the server besides a streamed
+    /// argument (a byte stream's writing), and what the caller keeps of it.
+    #[doc(hidden)]
+    fn outgoing() -> (Option<UploadFn>, Self::Outgoing);
+
     /// The client's side: the value of what was received, validated (nested at most `max_depth`
     /// levels deep).
     #[doc(hidden)]
-    fn receive(received: Received, max_depth: usize) -> Result<Self::Ok, CallError<Self::Err>>;
+    fn receive(
+        received: Received,
+        outgoing: Self::Outgoing,
+        max_depth: usize,
+    ) -> Result<Self::Ok, CallError<Self::Err>>;
 }
 
 /// `Result<T,E>`, as the shape of `Result` writes it, with `T`'s wire type.
 fn result_shape<T: WireValue, E: Codable>(shapes: &mut Shapes, out: &mut String) {
     out.push_str("Result<");
-    (<T as WireValue>::SHAPE)(shapes, out);
-    out.push(',');
-    (E::SHAPE)(shapes, out);
-    out.push('>');
-}
-
-/// `Streaming<T,E>`, with `T`'s wire type.
-pub(crate) fn stream_shape<T: WireValue, E: Codable>(shapes: &mut Shapes, out: &mut String) {
-    out.push_str("Streaming<");
     (<T as WireValue>::SHAPE)(shapes, out);
     out.push(',');
     (E::SHAPE)(shapes, out);
@@ -113,6 +125,7 @@ impl<T: WireValue, E: Codable> MethodReturn for Result<T, E> {
     type Err = E;
     const SHAPE: ShapeFn = result_shape::<T, E>;
     const STREAMING: bool = false;
+    type Outgoing = ();
 
     fn start<F>(call_id: u32, future: F) -> Started
     where
@@ -121,7 +134,11 @@ impl<T: WireValue, E: Codable> MethodReturn for Result<T, E> {
         Started::Call(Box::pin(async move { encode_reply(call_id, future.await) }))
     }
 
-    fn receive(received: Received, max_depth: usize) -> Result<T, CallError<E>> {
+    fn outgoing() -> (Option<UploadFn>, ()) {
+        (None, ())
+    }
+
+    fn receive(received: Received, (): (), max_depth: usize) -> Result<T, CallError<E>> {
         match received {
             Received::Reply(reply) => decode_reply(&reply, max_depth),
             Received::Stream(_) => Err(wrong_kind("a stream")),
@@ -134,6 +151,7 @@ impl<T: WireValue, E: Codable> MethodReturn for Result<Streaming<T, E>, E> {
     type Err = E;
     const SHAPE: ShapeFn = stream_shape::<T, E>;
     const STREAMING: bool = true;
+    type Outgoing = ();
 
     fn start<F>(call_id: u32, future: F) -> Started
     where
@@ -147,7 +165,15 @@ impl<T: WireValue, E: Codable> MethodReturn for Result<Streaming<T, E>, E> {
         }))
     }
 
-    fn receive(received: Received, max_depth: usize) -> Result<Streaming<T, E>, CallError<E>> {
+    fn outgoing() -> (Option<UploadFn>, ()) {
+        (None, ())
+    }
+
+    fn receive(
+        received: Received,
+        (): (),
+        max_depth: usize,
+    ) -> Result<Streaming<T, E>, CallError<E>> {
         match received {
             Received::Stream(raw) => Ok(Streaming::remote(raw, max_depth)),
             // The handler refused the call: the reply says why.

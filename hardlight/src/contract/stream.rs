@@ -24,6 +24,7 @@ use super::reply::{
 };
 use crate::error::{CallError, HandlerError, ProtocolError, RpcError};
 use crate::wire::frame::{ReplyStatus, encode_reply_text};
+use crate::wire::shape::Shapes;
 use crate::wire::{Codable, WireValue};
 
 /// The items of one streaming call: what a streaming method's handler returns, and what the
@@ -272,4 +273,13 @@ impl<T: WireValue, E: Codable> Streaming<T, E> {
             items: Box::pin(items),
         }
     }
+}
+
+/// `Streaming<T,E>`, with `T`'s wire type.
+pub(crate) fn stream_shape<T: WireValue, E: Codable>(shapes: &mut Shapes, out: &mut String) {
+    out.push_str("Streaming<");
+    (<T as WireValue>::SHAPE)(shapes, out);
+    out.push(',');
+    (E::SHAPE)(shapes, out);
+    out.push('>');
 }

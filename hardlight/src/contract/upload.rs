@@ -17,9 +17,8 @@ use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use super::method::stream_shape;
 use super::reply::{decode_value, encode_item};
-use super::stream::Streaming;
+use super::stream::{Streaming, stream_shape};
 use crate::error::{CallError, RpcError};
 use crate::wire::frame::REGRANT_AT;
 use crate::wire::shape::ShapeFn;
@@ -83,6 +82,9 @@ impl std::fmt::Debug for RawUpload {
 /// The `ITEM` frames of a streamed argument as a client sends them, or why it stopped early (the
 /// call is then cancelled and fails with this error).
 pub type UploadFrames = Pin<Box<dyn Stream<Item = Result<Vec<u8>, RpcError>> + Send>>;
+
+/// What a client streams with a call, once the call has an id: its `ITEM` frames for that id.
+pub type UploadFn = Box<dyn FnOnce(u32) -> UploadFrames + Send>;
 
 /// A type that can be an rpc method's streamed argument: [`Streaming<T, E>`]. Used by generated
 /// code.

@@ -203,6 +203,12 @@ impl<H: Handler> Connection<H> {
                 let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
                 self.start_stream(call_id, budget, start);
             }
+            Ok(Started::Duplex(start)) => {
+                // A byte stream: what the client sends is read from the start, as an argument.
+                let upload = self.uploads.open(call_id, depth);
+                let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
+                self.start_stream(call_id, budget, start(upload));
+            }
             Ok(Started::Call(call)) => {
                 let (abort, registration) = AbortHandle::new_pair();
                 self.in_flight.insert(call_id, abort);
