@@ -9,9 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use common::*;
+use futures_util::StreamExt;
+use hardlight::__private::ServiceSchema;
+use hardlight::__private::wire::frame::{
+    ReplyStatus, ServerFrame, decode_server, encode_call, encode_credit, encode_end, item_header,
+};
 use hardlight::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, watch};
+use tokio_tungstenite::tungstenite::Message;
 
 #[codable]
 #[derive(Debug, Clone, PartialEq)]
@@ -283,6 +289,92 @@ async fn a_lost_connection_ends_the_read_with_a_typed_error() {
         other => panic!("expected ConnectionClosed, got {other:?} ({error})"),
     }
     assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
+}
+
+const ECHO: u16 = method_index(<dyn Files as ServiceSchema>::METHODS, "echo");
+
+/// The next frame a raw peer receives.
+async fn next_frame(ws: &mut RawPeer) -> ServerFrame<'static> {
+    match within("a frame", ws.next()).await {
+        Some(Ok(Message::Binary(bytes))) => {
+            let bytes: &'static [u8] = Vec::leak(bytes.to_vec());
+            decode_server(bytes).expect("the server's frame parses")
+        }
+        other => panic!("expected a frame, got {other:?}"),
+    }
+}
+
+/// A raw `ITEM` frame of call `call_id` carrying the chunk `bytes`.
+fn chunk(call_id: u32, bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .to_vec()
+        .encode_into(item_header(call_id, bytes.len() + 8))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_raw_peer_speaks_a_byte_stream_in_chunks() {
+    let (server, _client) = files().await;
+    let (mut ws, _hello) = raw_service(server.port, fingerprint::<dyn Files>(), None).await;
+    send_binary(&mut ws, encode_call(1, ECHO, &()).unwrap()).await;
+    assert_eq!(
+        next_frame(&mut ws).await,
+        ServerFrame::Opened { call_id: 1 }
+    );
+    send_binary(&mut ws, encode_credit(1, 256 * 1024)).await;
+    // An empty chunk is skipped; chunk boundaries carry no meaning.
+    send_binary(&mut ws, chunk(1, b"")).await;
+    send_binary(&mut ws, chunk(1, b"hi")).await;
+    send_binary(&mut ws, chunk(1, b", there")).await;
+    send_binary(&mut ws, encode_end(1)).await;
+    let mut echoed = Vec::new();
+    loop {
+        match next_frame(&mut ws).await {
+            ServerFrame::Item { call_id: 1, item } => {
+                let bytes = <Vec<u8>>::decode(item).expect("a chunk validates");
+                assert!(!bytes.is_empty(), "the server sends no empty chunk");
+                echoed.extend_from_slice(&bytes);
+            }
+            ServerFrame::Credit { call_id: 1, .. } => {}
+            ServerFrame::Reply {
+                call_id: 1,
+                status: ReplyStatus::Ok,
+                body,
+            } => {
+                <()>::decode(body).expect("the end is the archive of ()");
+                break;
+            }
+            other => panic!("expected the echo, got {other:?}"),
+        }
+    }
+    assert_eq!(echoed, b"hi, there");
+
+    // A chunk that fails validation ends that call with BadArguments; the connection goes on.
+    send_binary(&mut ws, encode_call(2, ECHO, &()).unwrap()).await;
+    assert_eq!(
+        next_frame(&mut ws).await,
+        ServerFrame::Opened { call_id: 2 }
+    );
+    let mut bad = item_header(2, 3);
+    bad.extend_from_slice(&[1, 2, 3]);
+    send_binary(&mut ws, bad).await;
+    loop {
+        match next_frame(&mut ws).await {
+            ServerFrame::Credit { call_id: 2, .. } => {}
+            ServerFrame::Reply {
+                call_id: 2, status, ..
+            } => {
+                assert_eq!(status, ReplyStatus::BadArguments);
+                break;
+            }
+            other => panic!("expected the call's failure, got {other:?}"),
+        }
+    }
+    send_binary(&mut ws, encode_call(3, ECHO, &()).unwrap()).await;
+    assert_eq!(
+        next_frame(&mut ws).await,
+        ServerFrame::Opened { call_id: 3 }
+    );
 }
 
 #[test]

@@ -115,6 +115,7 @@ const VECTORS: &[&str] = &[
     "item_9_5u64",
     "credit_9_64k",
     "end_9",
+    "item_11_hi",
 ];
 
 mod common;
@@ -1170,6 +1171,31 @@ fn streaming_vectors_are_a_streams_frames() {
     let (call_id, status, body) = reply("reply_stream_end");
     assert_eq!((call_id, status), (7, ReplyStatus::Ok));
     <()>::decode(body).expect("the body is the archive of ()");
+}
+
+#[test]
+fn byte_stream_vector_is_a_chunk() {
+    assert_vector(
+        "item_11_hi",
+        &b"hi"
+            .to_vec()
+            .encode_into(item_header(11, 12))
+            .expect("the chunk encodes"),
+    );
+    for decoded in [
+        decode_server(vector("item_11_hi")).map(|frame| match frame {
+            ServerFrame::Item { call_id, item } => (call_id, item),
+            other => panic!("item_11_hi is not an ITEM: {other:?}"),
+        }),
+        decode_client(vector("item_11_hi")).map(|frame| match frame {
+            ClientFrame::Item { call_id, item } => (call_id, item),
+            other => panic!("item_11_hi is not an ITEM: {other:?}"),
+        }),
+    ] {
+        let (call_id, item) = decoded.expect("item_11_hi parses");
+        assert_eq!(call_id, 11);
+        assert_eq!(<Vec<u8>>::decode(item).expect("validates"), b"hi");
+    }
 }
 
 #[test]

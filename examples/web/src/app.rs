@@ -12,7 +12,9 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use futures_util::StreamExt;
 use hardlight::*;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{Mutex, watch};
 
 use crate::bundle::Bundle;
@@ -153,6 +155,27 @@ impl Board for BoardHandler {
             }
         });
         Ok(Streaming::from_receiver(receiver))
+    }
+
+    async fn shout(&self, lines: Streaming<String>) -> HandlerResult<Streaming<String>> {
+        // Each reply is made when its line arrives; a line that failed (a bad item, the client
+        // gone) ends the replies with that error.
+        Ok(Streaming::from_results(lines.map(|line| {
+            line.map(|line| line.to_uppercase())
+                .map_err(|e| HandlerError::from(format!("a line failed: {e}")))
+        })))
+    }
+
+    async fn mirror(&self) -> HandlerResult<ByteStream> {
+        let (stream, pipe) = ByteStream::pipe();
+        tokio::spawn(async move {
+            let (mut reader, mut writer) = tokio::io::split(pipe);
+            // Ends at the client's shutdown (the reader's end of file), or when the client is gone.
+            if tokio::io::copy(&mut reader, &mut writer).await.is_ok() {
+                let _ = writer.shutdown().await;
+            }
+        });
+        Ok(stream)
     }
 
     async fn pin(&self, note: String) {

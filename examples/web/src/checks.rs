@@ -5,7 +5,8 @@
 //! (more than the 256 in flight a connection allows: the rest must wait, not fail), zero-copy views
 //! both ways (an argument the server reads in place, a reply read in place here) and streams (a
 //! countdown past the client's credit window, each item after its state change; a refused one; 300
-//! dropped early, each cancelled, the connection going on); it keeps the client, and
+//! dropped early, each cancelled, the connection going on; a bidirectional `shout`; a byte stream
+//! written and read back at once); it keeps the client, and
 //! `await_close()` then reports the typed error it gets when the server closes.
 //! `connect_reconnecting(url)` connects a client that reconnects, and `await_reconnected()` reports
 //! what it went through once the server is back. `pin_notes(url, count, size)` sends many large
@@ -16,10 +17,12 @@ use std::collections::BTreeSet;
 use std::pin::pin;
 use std::time::Duration;
 
-use futures_util::future::{Either, join_all, select};
+use futures_util::future::{Either, join, join_all, select};
 use hardlight::{
     Archived, CallError, ClosedError, ConnectionEvent, ConnectionEvents, Reconnect, RpcError,
+    Streaming,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -44,6 +47,12 @@ const DROPPED_STREAMS: u32 = 300;
 /// The deadline of each streaming call (and of the call after the dropped ones): a stream that
 /// stalls fails, with the server's timeout, instead of hanging the page.
 const STREAM_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The lines `shout` sends, one at a time.
+const SHOUTED_LINES: [&str; 3] = ["hello", "from the browser", "bye"];
+
+/// The bytes `mirror` sends and reads back: more than the 256 KiB window of each direction.
+const MIRRORED_BYTES: usize = 600_000;
 
 thread_local! {
     /// The client `run_checks` connected, for `await_close`.
@@ -308,6 +317,67 @@ pub async fn run_checks(url: String) -> Result<String, JsValue> {
     );
     report.push(format!(
         "{DROPPED_STREAMS} streams dropped early, each cancelled; the connection goes on"
+    ));
+
+    // Bidirectional: each line goes up and its reply comes back before the next is sent, so both
+    // directions run at once; the end of the lines ends the replies.
+    let (lines, receiver) = tokio::sync::mpsc::channel(1);
+    let mut shouted = patient
+        .shout(Streaming::from_receiver(receiver))
+        .await
+        .map_err(|e| to_js(format!("shout: {e}")))?;
+    for line in SHOUTED_LINES {
+        lines
+            .send(line.to_owned())
+            .await
+            .map_err(|_| to_js(format!("shout: the line {line:?} could not be sent")))?;
+        match within(STREAM_PATIENCE, "shout's reply", shouted.next()).await? {
+            Some(Ok(reply)) if reply == line.to_uppercase() => {}
+            other => return Err(to_js(format!("shout({line:?}) gave {other:?}"))),
+        }
+    }
+    drop(lines);
+    match within(STREAM_PATIENCE, "shout's end", shouted.next()).await? {
+        None => {}
+        other => return Err(to_js(format!("shout after its last line gave {other:?}"))),
+    }
+    report.push(format!(
+        "bidirectional: {} lines shouted back, each before the next was sent",
+        SHOUTED_LINES.len()
+    ));
+
+    // A byte stream: more bytes than either direction's credit, written and read at once.
+    let mirror = patient
+        .mirror()
+        .await
+        .map_err(|e| to_js(format!("mirror: {e}")))?;
+    let sent: Vec<u8> = (0..MIRRORED_BYTES).map(|i| (i * 31 % 251) as u8).collect();
+    let (mut reader, mut writer) = tokio::io::split(mirror);
+    let writing = async {
+        writer.write_all(&sent).await?;
+        writer.shutdown().await
+    };
+    let reading = async {
+        let mut back = Vec::new();
+        reader.read_to_end(&mut back).await.map(|_| back)
+    };
+    let (written, back) = within(
+        STREAM_PATIENCE,
+        "the mirrored bytes",
+        join(writing, reading),
+    )
+    .await?;
+    written.map_err(|e| to_js(format!("mirror: writing failed: {e}")))?;
+    let back = back.map_err(|e| to_js(format!("mirror: reading failed: {e}")))?;
+    ensure!(
+        back == sent,
+        "mirror gave back {} bytes, not the {} written",
+        back.len(),
+        sent.len()
+    );
+    report.push(format!(
+        "byte stream: {} KB written and read back at once",
+        MIRRORED_BYTES / 1000
     ));
 
     match client.bump(i64::MAX).await {

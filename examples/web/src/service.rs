@@ -69,6 +69,12 @@ pub trait Board {
     /// the visitor's `counted` before it is sent; a `from` out of range is refused with a handler
     /// error. Dropping the stream cancels the call, and the server stops counting.
     async fn countdown(&self, from: u32) -> HandlerResult<Streaming<Step>>;
+    /// Shouts back: each line the client streams in comes back upper-cased, as it arrives (a
+    /// bidirectional method: both streams run at once), until the client ends its lines.
+    async fn shout(&self, lines: Streaming<String>) -> HandlerResult<Streaming<String>>;
+    /// A byte channel that gives back every byte the client writes, until the client shuts its
+    /// writing down (a byte stream: `AsyncRead` + `AsyncWrite` on both ends).
+    async fn mirror(&self) -> HandlerResult<ByteStream>;
     /// Pins a note to the board, one-way: no reply, no event; the server only counts the bytes.
     /// The page does not use it: the browser test sends many large ones, to check that a client
     /// whose server reads slowly waits instead of buffering without end.

@@ -351,6 +351,14 @@ async fn checks_then_shutdown(server: BoundServer, url: &str, flags: &[String]) 
         report.contains("300 streams dropped early, each cancelled; the connection goes on"),
         "the checks did not report dropped streams: {report}"
     );
+    assert!(
+        report.contains("bidirectional: 3 lines shouted back, each before the next was sent"),
+        "the checks did not report a bidirectional stream: {report}"
+    );
+    assert!(
+        report.contains("byte stream: 600 KB written and read back at once"),
+        "the checks did not report a byte stream: {report}"
+    );
 
     // The server shuts down while the page waits for the close.
     let (closed, ()) = tokio::join!(page.call("await_close", json!([])), async {
