@@ -109,6 +109,8 @@ pub struct Plan {
     pub throughput_max_calls: u64,
     /// Items of the measured stream (64 B each).
     pub stream_items: u64,
+    /// Bytes of the measured byte stream (a multiple of 64 KiB).
+    pub stream_bytes: u64,
     /// Subscribed connections in the fan-out figure.
     pub fanout_connections: usize,
     /// Emits measured in the fan-out figure (after one warm-up emit).
@@ -129,6 +131,7 @@ impl Plan {
                 throughput_window: Duration::from_millis(200),
                 throughput_max_calls: 200_000,
                 stream_items: 50_000,
+                stream_bytes: 64 << 20,
                 fanout_connections: 100,
                 fanout_emits: 5,
                 idle_connections: 100,
@@ -142,6 +145,7 @@ impl Plan {
                 throughput_window: Duration::from_secs(2),
                 throughput_max_calls: 2_000_000,
                 stream_items: 1_000_000,
+                stream_bytes: 1 << 30,
                 fanout_connections: 1_000,
                 fanout_emits: 21,
                 idle_connections: 1_000,

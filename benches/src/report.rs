@@ -34,6 +34,8 @@ pub enum Column {
     Throughput(usize),
     /// Items per second on one server stream of 64 B items.
     Stream,
+    /// Megabytes per second on one byte stream.
+    Bytes,
     /// Median fan-out time, µs.
     Fanout,
     /// Server memory per idle connection, KiB.
@@ -42,7 +44,7 @@ pub enum Column {
 
 impl Column {
     /// Every column, in table order.
-    pub const ALL: [Column; 12] = [
+    pub const ALL: [Column; 13] = [
         Column::P50(0),
         Column::P99(0),
         Column::P50(1),
@@ -53,6 +55,7 @@ impl Column {
         Column::Throughput(1),
         Column::Throughput(2),
         Column::Stream,
+        Column::Bytes,
         Column::Fanout,
         Column::Memory,
     ];
@@ -70,6 +73,7 @@ impl Column {
             Column::P99(i) => format!("p99 {} (µs)", size(LATENCY_PAYLOADS[i])),
             Column::Throughput(i) => format!("c{} (calls/s)", IN_FLIGHT[i]),
             Column::Stream => "stream 64 B (items/s)".to_owned(),
+            Column::Bytes => "byte stream (MB/s)".to_owned(),
             Column::Fanout => format!("fan-out ×{fanout_connections} (µs)"),
             Column::Memory => "server KiB / idle conn".to_owned(),
         }
@@ -78,7 +82,9 @@ impl Column {
     fn format(self, value: f64) -> String {
         match self {
             Column::P50(_) | Column::P99(_) | Column::Memory => format!("{value:.1}"),
-            Column::Throughput(_) | Column::Stream | Column::Fanout => format!("{value:.0}"),
+            Column::Throughput(_) | Column::Stream | Column::Bytes | Column::Fanout => {
+                format!("{value:.0}")
+            }
         }
     }
 }
@@ -321,6 +327,12 @@ impl Report {
                 "stream items/s ≥ 2.00 × tonic",
                 self.ratio(System::Hardlight, System::Tonic, Column::Stream),
                 2.00,
+                false,
+            ),
+            (
+                "byte stream MB/s ≥ 0.80 × raw ws",
+                self.ratio(System::Hardlight, System::RawWs, Column::Bytes),
+                0.80,
                 false,
             ),
             (

@@ -79,6 +79,13 @@ pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<Strin
             size(streaming::ITEM_SIZE as usize)
         ),
         format!(
+            "- byte stream: {} on one hardlight `ByteStream` (tonic: a server-streaming RPC of \
+             {} messages; raw ws: {} messages sent back to back), MB/s from the call to the end",
+            size(plan.stream_bytes as usize),
+            size(streaming::BYTES_CHUNK as usize),
+            size(streaming::BYTES_CHUNK as usize)
+        ),
+        format!(
             "- fan-out: one event to {} subscribed connections, median of {} emits, microseconds \
              until the last connection has it",
             plan.fanout_connections, plan.fanout_emits
@@ -202,6 +209,22 @@ async fn calls_and_fanout(
     let limit = std::time::Duration::from_secs(120) + SLACK;
     let measured = within("stream", limit, streaming::items_per_second(&client, plan)).await;
     report.set(system, Column::Stream, figure(system, "stream", measured));
+    eprintln!(
+        "{name}: one byte stream of {}",
+        size(plan.stream_bytes as usize)
+    );
+    let limit = std::time::Duration::from_secs(120) + SLACK;
+    let measured = within(
+        "byte stream",
+        limit,
+        streaming::megabytes_per_second(&client, plan),
+    )
+    .await;
+    report.set(
+        system,
+        Column::Bytes,
+        figure(system, "byte stream", measured),
+    );
     drop(client);
     drop(server);
 

@@ -1,4 +1,5 @@
-//! One server stream: items per second for many small items on one stream.
+//! One server stream: items per second for many small items on one stream, and bytes per second
+//! on one byte stream.
 
 use tokio::time::Instant;
 
@@ -27,4 +28,28 @@ pub async fn items_per_second(client: &Client, plan: &Plan) -> Result<f64, BoxEr
         )));
     }
     Ok(received as f64 / elapsed.as_secs_f64())
+}
+
+/// The chunk of a byte stream: hardlight's (`hardlight::contract::CHUNK`), and the item size of
+/// the tonic and raw WebSocket streams that stand for a byte stream.
+pub const BYTES_CHUNK: u32 = 64 * 1024;
+
+/// Megabytes (10^6 bytes) per second received on one byte stream of `plan.stream_bytes` bytes,
+/// from the call to its end, after a warm-up stream of a tenth as many.
+///
+/// # Errors
+/// If the stream fails or ends early.
+pub async fn megabytes_per_second(client: &Client, plan: &Plan) -> Result<f64, BoxError> {
+    let warmup = (plan.stream_bytes / 10).max(u64::from(BYTES_CHUNK));
+    client.bytes(warmup).await?;
+    let started = Instant::now();
+    let received = client.bytes(plan.stream_bytes).await?;
+    let elapsed = started.elapsed();
+    if received != plan.stream_bytes {
+        return Err(error(format!(
+            "the byte stream ended after {received} of {} bytes",
+            plan.stream_bytes
+        )));
+    }
+    Ok(received as f64 / 1e6 / elapsed.as_secs_f64())
 }

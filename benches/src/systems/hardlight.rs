@@ -1,9 +1,10 @@
 //! The hardlight rows: the `Bench` service, its server, and its typed client.
 
 use hardlight::{
-    Archived, CertFingerprint, ClientConfig, Compression, EventEmitter, HandlerResult,
+    Archived, ByteStream, CertFingerprint, ClientConfig, Compression, EventEmitter, HandlerResult,
     ServerConfig, ServerTls, Streaming, Subscription, Topic, codable, factory, rpc, rpc_handler,
 };
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinHandle;
 
 use crate::{BoxError, error};
@@ -33,6 +34,8 @@ pub trait Bench {
     async fn join(&self) -> HandlerResult<()>;
     /// Streams `count` payloads of `size` bytes, then ends.
     async fn items(&self, count: u64, size: u32) -> HandlerResult<Streaming<Vec<u8>>>;
+    /// A byte stream of `len` bytes, then its end.
+    async fn download(&self, len: u64) -> HandlerResult<ByteStream>;
 }
 
 #[rpc_handler]
@@ -54,6 +57,10 @@ impl Bench for Handler {
         Ok(Streaming::iter(
             (0..count).map(move |_| vec![7; size as usize]),
         ))
+    }
+
+    async fn download(&self, len: u64) -> HandlerResult<ByteStream> {
+        Ok(ByteStream::from_reader(tokio::io::repeat(7).take(len)))
     }
 }
 
@@ -171,6 +178,33 @@ pub async fn items(client: &BenchClient, count: u64, size: u32) -> Result<u64, B
         received += 1;
     }
     Ok(received)
+}
+
+/// Reads a byte stream of `len` bytes to its end; returns how many bytes arrived.
+///
+/// # Errors
+/// If the call or the stream fails.
+pub async fn bytes(client: &BenchClient, len: u64) -> Result<u64, BoxError> {
+    let stream = client
+        .download(len)
+        .await
+        .map_err(|e| error(format!("hardlight: download: {e}")))?;
+    read_to_end(stream)
+        .await
+        .map_err(|e| error(format!("hardlight: download: {e}")))
+}
+
+/// Reads `reader` to its end through a buffer of [`BYTES_CHUNK`](crate::measure::streaming::BYTES_CHUNK)
+/// bytes; returns how many bytes it gave.
+async fn read_to_end(mut reader: impl AsyncRead + Unpin) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; crate::measure::streaming::BYTES_CHUNK as usize];
+    let mut total = 0u64;
+    loop {
+        match reader.read(&mut buf).await? {
+            0 => return Ok(total),
+            n => total += n as u64,
+        }
+    }
 }
 
 /// A connection subscribed to [`TOPIC`], and the events it receives.

@@ -13,6 +13,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::cert::BenchCert;
+use crate::measure::streaming::BYTES_CHUNK;
 use crate::proto::bench_client::BenchClient as TonicClient;
 use crate::{BoxError, error};
 
@@ -275,6 +276,24 @@ impl Client {
             }
             Client::Tonic(client) => tonic::items(client, count, size).await,
             Client::RawWs(client) => client.items(count, size).await,
+        }
+    }
+
+    /// Reads one byte stream of `len` bytes (a hardlight `ByteStream`; for tonic and the raw
+    /// WebSocket, the same bytes as a stream of [`BYTES_CHUNK`] chunks, what a byte stream is in
+    /// each); returns how many bytes arrived.
+    ///
+    /// # Errors
+    /// If the stream fails.
+    pub async fn bytes(&self, len: u64) -> Result<u64, BoxError> {
+        let chunks = len.div_ceil(u64::from(BYTES_CHUNK));
+        let size = u64::from(BYTES_CHUNK);
+        match self {
+            Client::Hardlight(client) | Client::HardlightViews(client) => {
+                hardlight::bytes(client, len).await
+            }
+            Client::Tonic(client) => Ok(tonic::items(client, chunks, BYTES_CHUNK).await? * size),
+            Client::RawWs(client) => Ok(client.items(chunks, BYTES_CHUNK).await? * size),
         }
     }
 
