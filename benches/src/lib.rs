@@ -8,6 +8,7 @@
 //! cargo run --release -p hardlight-benches --bin compare -- --quick # every row, small counts: < 1 min
 //! cargo run --release -p hardlight-benches --bin compare -- --spread   # threads on every CPU
 //! cargo run --release -p hardlight-benches --bin compare -- --workers 2
+//! cargo run --release -p hardlight-benches --bin compare -- --only streams   # some groups only
 //! cargo bench -p hardlight-benches --bench codec                    # frame encode/decode vs prost
 //! ```
 //!

@@ -33,15 +33,73 @@ pub struct Options {
     pub quick: bool,
     /// Let the OS spread the threads over every CPU, instead of pinning the process to one.
     pub spread: bool,
+    /// The groups of figures to measure (`--only`); every group when `None`.
+    pub only: Option<Vec<Group>>,
+}
+
+impl Options {
+    /// Whether this run measures `group`.
+    pub fn runs(&self, group: Group) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(&group))
+    }
+}
+
+/// A group of figures, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Unary latency, one call at a time.
+    Latency,
+    /// The large-message latency table.
+    Large,
+    /// Calls per second with calls in flight.
+    Throughput,
+    /// The item stream and the byte stream.
+    Streams,
+    /// Fan-out of one event.
+    Fanout,
+    /// Server memory per idle connection.
+    Memory,
+}
+
+impl Group {
+    /// Every group, by its name on the command line.
+    pub const ALL: [(Group, &'static str); 6] = [
+        (Group::Latency, "latency"),
+        (Group::Large, "large"),
+        (Group::Throughput, "throughput"),
+        (Group::Streams, "streams"),
+        (Group::Fanout, "fanout"),
+        (Group::Memory, "memory"),
+    ];
+
+    /// The group called `name`.
+    ///
+    /// # Errors
+    /// If no group has that name.
+    pub fn from_name(name: &str) -> Result<Self, BoxError> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(group, _)| *group)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
+                error(format!(
+                    "--only {name}: expected some of {}",
+                    names.join(", ")
+                ))
+            })
+    }
 }
 
 /// The usage text.
 pub const USAGE: &str = "\
-usage: compare [--quick] [--workers N] [--spread]
+usage: compare [--quick] [--workers N] [--spread] [--only GROUP,...]
 
   --quick       every row with small counts (a smoke test: under a minute)
   --workers N   worker threads of the server runtime and of the client runtime (default 1)
-  --spread      let the threads run on every CPU (default: the process is pinned to one CPU)";
+  --spread      let the threads run on every CPU (default: the process is pinned to one CPU)
+  --only G,...  measure only these groups of figures (latency, large, throughput, streams,
+                fanout, memory); the others show as `skipped`";
 
 impl Command {
     /// Parses the arguments after the program name.
@@ -54,6 +112,7 @@ impl Command {
             workers: 1,
             quick: false,
             spread: false,
+            only: None,
         };
         let mut serve_idle = None;
         while let Some(arg) = args.next() {
@@ -67,6 +126,16 @@ impl Command {
                     options.workers = value.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
                         error(format!("--workers {value}: expected a number ≥ 1"))
                     })?;
+                }
+                "--only" => {
+                    let value = args
+                        .next()
+                        .ok_or_else(|| error("--only needs a list of groups"))?;
+                    let groups = value
+                        .split(',')
+                        .map(Group::from_name)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    options.only = Some(groups);
                 }
                 "--serve-idle" => {
                     let system = args
@@ -169,7 +238,8 @@ mod tests {
             Command::Compare(Options {
                 workers: 1,
                 quick: false,
-                spread: false
+                spread: false,
+                only: None
             })
         );
     }
@@ -181,9 +251,15 @@ mod tests {
             Command::Compare(Options {
                 workers: 2,
                 quick: true,
-                spread: true
+                spread: true,
+                only: None
             })
         );
+        let Command::Compare(options) = parse(&["--only", "streams,latency"]).unwrap() else {
+            panic!("--only is a comparison");
+        };
+        assert_eq!(options.only, Some(vec![Group::Streams, Group::Latency]));
+        assert!(options.runs(Group::Streams) && !options.runs(Group::Memory));
         assert_eq!(
             parse(&["--serve-idle", "raw_ws", "/tmp/port", "--workers", "3"]).unwrap(),
             Command::ServeIdle {
@@ -200,5 +276,7 @@ mod tests {
         assert!(parse(&["--workers"]).is_err());
         assert!(parse(&["--serve-idle", "grpc", "/tmp/x"]).is_err());
         assert!(parse(&["--fast"]).is_err());
+        assert!(parse(&["--only", "streams,speed"]).is_err());
+        assert!(parse(&["--only"]).is_err());
     }
 }

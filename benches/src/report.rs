@@ -21,6 +21,8 @@ pub enum Figure {
     NotApplicable,
     /// Not measured: the measurement failed (the reason went to standard error), or it has not run.
     Failed,
+    /// Not measured: the run was asked not to (`--only`).
+    Skipped,
 }
 
 /// A column of the table.
@@ -200,6 +202,23 @@ impl Report {
             })
     }
 
+    /// Marks every figure of the columns `skipped` selects as [`Figure::Skipped`], and the large
+    /// table's too when `large` is false.
+    pub fn skip(&mut self, skipped: impl Fn(Column) -> bool, large: bool) {
+        for (_, figures) in &mut self.rows {
+            for (figure, column) in figures.iter_mut().zip(Column::ALL) {
+                if skipped(column) {
+                    *figure = Figure::Skipped;
+                }
+            }
+        }
+        if !large {
+            for (_, figures) in &mut self.large {
+                figures.fill(Figure::Skipped);
+            }
+        }
+    }
+
     /// True if no figure failed.
     pub fn is_complete(&self) -> bool {
         let complete = |figures: &[Figure]| !figures.contains(&Figure::Failed);
@@ -272,6 +291,7 @@ impl Report {
                     Figure::Value(v) => column.format(*v),
                     Figure::NotApplicable => "n/a".to_owned(),
                     Figure::Failed => "error".to_owned(),
+                    Figure::Skipped => "skipped".to_owned(),
                 })
                 .collect();
             let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
@@ -295,6 +315,7 @@ impl Report {
                     Figure::Value(v) => format!("{v:.1}"),
                     Figure::NotApplicable => "n/a".to_owned(),
                     Figure::Failed => "error".to_owned(),
+                    Figure::Skipped => "skipped".to_owned(),
                 })
                 .collect();
             let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));

@@ -6,7 +6,7 @@ use tokio::runtime::{Handle, Runtime};
 
 use crate::cert::BenchCert;
 use crate::measure::{fanout, latency, memory, streaming, throughput, within};
-use crate::options::{Options, Plan};
+use crate::options::{Group, Options, Plan};
 use crate::report::{
     Column, Figure, IN_FLIGHT, LARGE_PAYLOADS, LATENCY_PAYLOADS, LargeColumn, Report, size,
 };
@@ -34,7 +34,18 @@ pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<Strin
     let workers = options.workers;
     let mode = if options.quick { "quick" } else { "full" };
     let payloads: Vec<String> = LATENCY_PAYLOADS.into_iter().map(size).collect();
-    vec![
+    let only = options.only.as_ref().map(|only| {
+        let names: Vec<&str> = Group::ALL
+            .iter()
+            .filter(|(group, _)| only.contains(group))
+            .map(|(_, name)| *name)
+            .collect();
+        format!(
+            "- only: {} (`--only`); the other figures are skipped",
+            names.join(", ")
+        )
+    });
+    let lines = vec![
         format!("# hardlight vs tonic vs raw WebSocket ({mode} run)"),
         String::new(),
         format!(
@@ -95,7 +106,8 @@ pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<Strin
              per connection; the server runs in a child process",
             plan.idle_connections
         ),
-    ]
+    ];
+    lines.into_iter().chain(only).collect()
 }
 
 /// Where the run's threads may run, for the report's header.
@@ -132,17 +144,28 @@ pub async fn compare(
             return report;
         }
     };
+    report.skip(
+        |column| !options.runs(column_group(column)),
+        options.runs(Group::Large),
+    );
     for system in System::ALL {
-        if let Err(e) = calls_and_fanout(system, plan, servers, cert, &trust, &mut report).await {
+        let run = calls_and_fanout(system, options, plan, servers, cert, &trust, &mut report);
+        if let Err(e) = run.await {
             eprintln!("{}: {e}", system.name());
         }
     }
-    for system in System::LARGE {
+    for system in System::LARGE
+        .into_iter()
+        .filter(|_| options.runs(Group::Large))
+    {
         if let Err(e) = large_messages(system, plan, servers, cert, &trust, &mut report).await {
             eprintln!("{}: {e}", system.name());
         }
     }
-    for system in System::ALL {
+    for system in System::ALL
+        .into_iter()
+        .filter(|_| options.runs(Group::Memory))
+    {
         eprintln!("{}: memory per idle connection", system.name());
         let limit = Duration::from_secs(120) + SLACK;
         let measured = within(
@@ -156,10 +179,22 @@ pub async fn compare(
     report
 }
 
-/// The latency and throughput figures of one system on a server of its own, then the fan-out
-/// figure on a fresh one.
+/// The group a column belongs to.
+fn column_group(column: Column) -> Group {
+    match column {
+        Column::P50(_) | Column::P99(_) => Group::Latency,
+        Column::Throughput(_) => Group::Throughput,
+        Column::Stream | Column::Bytes => Group::Streams,
+        Column::Fanout => Group::Fanout,
+        Column::Memory => Group::Memory,
+    }
+}
+
+/// The latency, throughput and stream figures of one system on a server of its own, then the
+/// fan-out figure on a fresh one: those of `options`' groups.
 async fn calls_and_fanout(
     system: System,
+    options: &Options,
     plan: &Plan,
     servers: &Handle,
     cert: &BenchCert,
@@ -175,7 +210,8 @@ async fn calls_and_fanout(
     )
     .await?;
 
-    for (i, payload) in LATENCY_PAYLOADS.into_iter().enumerate() {
+    let latency = options.runs(Group::Latency);
+    for (i, payload) in LATENCY_PAYLOADS.into_iter().enumerate().filter(|_| latency) {
         eprintln!("{name}: latency {}", size(payload));
         let limit = plan.latency_time + SLACK;
         let measured = within("latency", limit, latency::unary(&client, payload, plan)).await;
@@ -190,7 +226,8 @@ async fn calls_and_fanout(
         report.set(system, Column::P99(i), p99);
     }
 
-    for (i, in_flight) in IN_FLIGHT.into_iter().enumerate() {
+    let throughput = options.runs(Group::Throughput);
+    for (i, in_flight) in IN_FLIGHT.into_iter().enumerate().filter(|_| throughput) {
         eprintln!("{name}: throughput, {in_flight} in flight");
         let limit = plan.throughput_warmup + plan.throughput_window + SLACK;
         let measured = within(
@@ -205,28 +242,32 @@ async fn calls_and_fanout(
             figure(system, "throughput", measured),
         );
     }
-    eprintln!("{name}: one stream of {} items", plan.stream_items);
-    let limit = std::time::Duration::from_secs(120) + SLACK;
-    let measured = within("stream", limit, streaming::items_per_second(&client, plan)).await;
-    report.set(system, Column::Stream, figure(system, "stream", measured));
-    eprintln!(
-        "{name}: one byte stream of {}",
-        size(plan.stream_bytes as usize)
-    );
-    let limit = std::time::Duration::from_secs(120) + SLACK;
-    let measured = within(
-        "byte stream",
-        limit,
-        streaming::megabytes_per_second(&client, plan),
-    )
-    .await;
-    report.set(
-        system,
-        Column::Bytes,
-        figure(system, "byte stream", measured),
-    );
+    if options.runs(Group::Streams) {
+        eprintln!("{name}: one stream of {} items", plan.stream_items);
+        let limit = std::time::Duration::from_secs(120) + SLACK;
+        let measured = within("stream", limit, streaming::items_per_second(&client, plan)).await;
+        report.set(system, Column::Stream, figure(system, "stream", measured));
+        eprintln!(
+            "{name}: one byte stream of {}",
+            size(plan.stream_bytes as usize)
+        );
+        let measured = within(
+            "byte stream",
+            limit,
+            streaming::megabytes_per_second(&client, plan),
+        )
+        .await;
+        report.set(
+            system,
+            Column::Bytes,
+            figure(system, "byte stream", measured),
+        );
+    }
     drop(client);
     drop(server);
+    if !options.runs(Group::Fanout) {
+        return Ok(());
+    }
 
     // A server of its own, so that every connection it has is one of the subscribers.
     eprintln!("{name}: fan-out to {} connections", plan.fanout_connections);

@@ -87,21 +87,31 @@ impl DecodeError {
 type Checker<'a> = rancor::Strategy<Validator<ArchiveValidator<'a>, SharedValidator>, CheckError>;
 
 /// A validation failure as rkyv reports it: its message, and whether the maximum depth was exceeded.
+///
+/// One pointer wide, and built only on cold paths: validating a slice checks each element with a
+/// `Result<(), CheckError>`, and a small error whose tracing is out of line lets the compiler see
+/// that an element which cannot fail (a byte) costs nothing, so that a `Vec<u8>` of any length is
+/// checked in constant time rather than one call per byte.
 #[derive(Debug)]
-struct CheckError {
+struct CheckError(Box<CheckFailure>);
+
+#[derive(Debug)]
+struct CheckFailure {
     message: String,
     too_deep: bool,
 }
 
 impl std::fmt::Display for CheckError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
 impl std::error::Error for CheckError {}
 
 impl rancor::Trace for CheckError {
+    #[cold]
+    #[inline(never)]
     fn trace<R>(mut self, trace: R) -> Self
     where
         R: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static,
@@ -112,27 +122,29 @@ impl rancor::Trace for CheckError {
             .to_string()
             .contains("exceeded the maximum subtree depth")
         {
-            self.too_deep = true;
+            self.0.too_deep = true;
         }
         self
     }
 }
 
 impl rancor::Source for CheckError {
+    #[cold]
+    #[inline(never)]
     fn new<T: std::error::Error + Send + Sync + 'static>(source: T) -> Self {
-        Self {
+        Self(Box::new(CheckFailure {
             message: source.to_string(),
             too_deep: false,
-        }
+        }))
     }
 }
 
 impl CheckError {
     fn into_decode_error(self, max_depth: usize) -> DecodeError {
-        if self.too_deep {
+        if self.0.too_deep {
             DecodeError::TooDeep { max_depth }
         } else {
-            DecodeError::Invalid(self.message)
+            DecodeError::Invalid(self.0.message)
         }
     }
 }

@@ -200,12 +200,28 @@ where
     /// When an element cannot be encoded, or the result is nested deeper than
     /// [`DEFAULT_MAX_DEPTH`].
     pub fn from_slice(items: &[U]) -> Result<Self, EncodeError> {
-        let bytes =
-            rkyv::api::high::to_bytes_in::<_, rancor::Error>(&SliceAsVec(items), Vec::new())
-                .map_err(EncodeError::new)?;
+        let bytes = encode_slice_into(items, Vec::new())?;
         Self::from_bytes(Bytes::from(bytes))
             .map_err(|e| EncodeError::new(<rancor::Error as rancor::Source>::new(e)))
     }
+}
+
+/// Appends the archive of `items` as a `Vec<U>` to `out` (a frame header, or nothing) and returns
+/// it: what encoding a `Vec<U>` of those items gives, without the `Vec`. `out` is first given
+/// room for the elements' bytes and the vector, so that a large slice is copied once.
+pub(crate) fn encode_slice_into<U>(items: &[U], mut out: Vec<u8>) -> Result<Vec<u8>, EncodeError>
+where
+    U: for<'a> rkyv::Serialize<
+            rkyv::api::high::HighSerializer<
+                Vec<u8>,
+                rkyv::ser::allocator::ArenaHandle<'a>,
+                rancor::Error,
+            >,
+        >,
+{
+    out.reserve(std::mem::size_of_val(items) + 16);
+    rkyv::api::high::to_bytes_in::<_, rancor::Error>(&SliceAsVec(items), out)
+        .map_err(EncodeError::new)
 }
 
 /// A slice archived as a `Vec` of its elements: rkyv's `Vec` impl, without owning the elements.

@@ -16,12 +16,14 @@ use tokio::sync::oneshot;
 
 use super::pipe::{PipeReader, PipeWriter};
 use super::{ByteIo, CHUNK, io_error};
-use crate::contract::reply::{encode_item, encode_reply};
+use crate::contract::reply::encode_reply;
 use crate::contract::stream::{ItemSource, RawStream, SourceItem, Streaming};
 use crate::contract::upload::{RawUpload, StreamArg, UploadFn};
 use crate::error::{CallError, RpcError};
 use crate::locks::lock;
+use crate::wire::frame::item_header;
 use crate::wire::frame::{ReplyStatus, encode_reply_text};
+use crate::wire::view::encode_slice_into;
 use crate::wire::{Archived, Codable};
 
 /// The handler's reader and writer, shared by the call's two directions.
@@ -87,7 +89,7 @@ struct Served<E> {
     call_id: u32,
     /// Why the client's side failed, if it did.
     failure: Option<oneshot::Receiver<RpcError>>,
-    /// The chunk being read (kept while a read waits).
+    /// The buffer chunks are read into, [`CHUNK`] bytes once the first is read.
     chunk: Vec<u8>,
     /// Stops the writing task when the call ends.
     abort: AbortHandle,
@@ -122,21 +124,17 @@ impl<E: Codable + fmt::Debug + Sync> Stream for Served<E> {
                 return Poll::Ready(Some(SourceItem::End(reply)));
             }
         }
+        // The buffer is kept from read to read: filled once, then each chunk is copied from it
+        // into its frame, once.
         if self.chunk.is_empty() {
             self.chunk = vec![0; CHUNK];
         }
-        let mut chunk = std::mem::take(&mut self.chunk);
-        let mut buf = ReadBuf::new(&mut chunk);
+        let mut buf = ReadBuf::new(&mut self.chunk);
         let read = lock(&io).as_mut().poll_read(cx, &mut buf);
         let end = match read {
-            Poll::Pending => {
-                self.chunk = chunk;
-                return Poll::Pending;
-            }
+            Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
-                let n = buf.filled().len();
-                chunk.truncate(n);
-                match encode_item(call_id, &chunk) {
+                match encode_slice_into(buf.filled(), item_header(call_id, 0)) {
                     Ok(frame) => return Poll::Ready(Some(SourceItem::Item(frame))),
                     Err(e) => crate::contract::reply::internal_reply(call_id, &e),
                 }
@@ -183,7 +181,8 @@ pub(super) fn upload(mut reader: PipeReader) -> UploadFn {
             match reader.poll_chunk(cx, CHUNK) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Ok(Some(chunk))) => {
-                    Poll::Ready(Some(encode_item(call_id, &chunk).map_err(RpcError::Encode)))
+                    let frame = encode_slice_into(&chunk, item_header(call_id, 0));
+                    Poll::Ready(Some(frame.map_err(RpcError::Encode)))
                 }
                 Poll::Ready(Ok(None)) => Poll::Ready(None),
                 Poll::Ready(Err(error)) => Poll::Ready(Some(Err(RpcError::Cancelled(format!(
