@@ -35,12 +35,21 @@ pub struct Options {
     pub spread: bool,
     /// The groups of figures to measure (`--only`); every group when `None`.
     pub only: Option<Vec<Group>>,
+    /// The systems to measure (`--systems`); every system when `None`.
+    pub systems: Option<Vec<System>>,
 }
 
 impl Options {
     /// Whether this run measures `group`.
     pub fn runs(&self, group: Group) -> bool {
         self.only.as_ref().is_none_or(|only| only.contains(&group))
+    }
+
+    /// Whether this run measures `system`.
+    pub fn measures(&self, system: System) -> bool {
+        self.systems
+            .as_ref()
+            .is_none_or(|systems| systems.contains(&system))
     }
 }
 
@@ -93,13 +102,15 @@ impl Group {
 
 /// The usage text.
 pub const USAGE: &str = "\
-usage: compare [--quick] [--workers N] [--spread] [--only GROUP,...]
+usage: compare [--quick] [--workers N] [--spread] [--only GROUP,...] [--systems SYSTEM,...]
 
   --quick       every row with small counts (a smoke test: under a minute)
   --workers N   worker threads of the server runtime and of the client runtime (default 1)
   --spread      let the threads run on every CPU (default: the process is pinned to one CPU)
   --only G,...  measure only these groups of figures (latency, large, throughput, streams,
-                fanout, memory); the others show as `skipped`";
+                fanout, memory); the others show as `skipped`
+  --systems S,... measure only these systems (hardlight, hardlight_views, hardlight_tls,
+                hardlight_tls_deflate, tonic, tonic_tls, raw_ws)";
 
 impl Command {
     /// Parses the arguments after the program name.
@@ -113,6 +124,7 @@ impl Command {
             quick: false,
             spread: false,
             only: None,
+            systems: None,
         };
         let mut serve_idle = None;
         while let Some(arg) = args.next() {
@@ -136,6 +148,16 @@ impl Command {
                         .map(Group::from_name)
                         .collect::<Result<Vec<_>, _>>()?;
                     options.only = Some(groups);
+                }
+                "--systems" => {
+                    let value = args
+                        .next()
+                        .ok_or_else(|| error("--systems needs a list of systems"))?;
+                    let systems = value
+                        .split(',')
+                        .map(System::from_name)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    options.systems = Some(systems);
                 }
                 "--serve-idle" => {
                     let system = args
@@ -239,7 +261,8 @@ mod tests {
                 workers: 1,
                 quick: false,
                 spread: false,
-                only: None
+                only: None,
+                systems: None
             })
         );
     }
@@ -252,7 +275,8 @@ mod tests {
                 workers: 2,
                 quick: true,
                 spread: true,
-                only: None
+                only: None,
+                systems: None
             })
         );
         let Command::Compare(options) = parse(&["--only", "streams,latency"]).unwrap() else {
@@ -260,6 +284,10 @@ mod tests {
         };
         assert_eq!(options.only, Some(vec![Group::Streams, Group::Latency]));
         assert!(options.runs(Group::Streams) && !options.runs(Group::Memory));
+        let Command::Compare(options) = parse(&["--systems", "raw_ws,hardlight"]).unwrap() else {
+            panic!("--systems is a comparison");
+        };
+        assert!(options.measures(System::RawWs) && !options.measures(System::Tonic));
         assert_eq!(
             parse(&["--serve-idle", "raw_ws", "/tmp/port", "--workers", "3"]).unwrap(),
             Command::ServeIdle {
@@ -278,5 +306,6 @@ mod tests {
         assert!(parse(&["--fast"]).is_err());
         assert!(parse(&["--only", "streams,speed"]).is_err());
         assert!(parse(&["--only"]).is_err());
+        assert!(parse(&["--systems", "grpc"]).is_err());
     }
 }

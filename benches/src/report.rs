@@ -202,18 +202,22 @@ impl Report {
             })
     }
 
-    /// Marks every figure of the columns `skipped` selects as [`Figure::Skipped`], and the large
-    /// table's too when `large` is false.
-    pub fn skip(&mut self, skipped: impl Fn(Column) -> bool, large: bool) {
-        for (_, figures) in &mut self.rows {
+    /// Marks every figure `skipped` selects (by system and column) as [`Figure::Skipped`], and the
+    /// large table's rows of the systems `large` does not select.
+    pub fn skip(
+        &mut self,
+        skipped: impl Fn(System, Column) -> bool,
+        large: impl Fn(System) -> bool,
+    ) {
+        for (system, figures) in &mut self.rows {
             for (figure, column) in figures.iter_mut().zip(Column::ALL) {
-                if skipped(column) {
+                if skipped(*system, column) {
                     *figure = Figure::Skipped;
                 }
             }
         }
-        if !large {
-            for (_, figures) in &mut self.large {
+        for (system, figures) in &mut self.large {
+            if !large(*system) {
                 figures.fill(Figure::Skipped);
             }
         }

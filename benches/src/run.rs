@@ -107,7 +107,14 @@ pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<Strin
             plan.idle_connections
         ),
     ];
-    lines.into_iter().chain(only).collect()
+    let systems = options.systems.as_ref().map(|systems| {
+        let names: Vec<&str> = systems.iter().map(|s| s.name()).collect();
+        format!(
+            "- systems: {} (`--systems`); the others are skipped",
+            names.join(", ")
+        )
+    });
+    lines.into_iter().chain(only).chain(systems).collect()
 }
 
 /// Where the run's threads may run, for the report's header.
@@ -145,10 +152,10 @@ pub async fn compare(
         }
     };
     report.skip(
-        |column| !options.runs(column_group(column)),
-        options.runs(Group::Large),
+        |system, column| !options.measures(system) || !options.runs(column_group(column)),
+        |system| options.measures(system) && options.runs(Group::Large),
     );
-    for system in System::ALL {
+    for system in System::ALL.into_iter().filter(|s| options.measures(*s)) {
         let run = calls_and_fanout(system, options, plan, servers, cert, &trust, &mut report);
         if let Err(e) = run.await {
             eprintln!("{}: {e}", system.name());
@@ -156,7 +163,7 @@ pub async fn compare(
     }
     for system in System::LARGE
         .into_iter()
-        .filter(|_| options.runs(Group::Large))
+        .filter(|s| options.measures(*s) && options.runs(Group::Large))
     {
         if let Err(e) = large_messages(system, plan, servers, cert, &trust, &mut report).await {
             eprintln!("{}: {e}", system.name());
@@ -164,7 +171,7 @@ pub async fn compare(
     }
     for system in System::ALL
         .into_iter()
-        .filter(|_| options.runs(Group::Memory))
+        .filter(|s| options.measures(*s) && options.runs(Group::Memory))
     {
         eprintln!("{}: memory per idle connection", system.name());
         let limit = Duration::from_secs(120) + SLACK;
