@@ -665,3 +665,78 @@ async fn a_websocket_over_http2_is_served_too() {
     .await;
     connection.abort();
 }
+
+/// Streams of each kind, for a mounted server.
+#[rpc]
+pub trait Pipes {
+    /// `0..n`, streamed.
+    async fn count(&self, n: u32) -> HandlerResult<Streaming<u32>>;
+    /// The sum of a streamed argument.
+    async fn sum(&self, values: Streaming<u64>) -> HandlerResult<u64>;
+    /// Each byte back as written.
+    async fn echo(&self) -> HandlerResult<ByteStream>;
+}
+
+#[rpc_handler]
+impl Pipes for PipesHandler {
+    async fn count(&self, n: u32) -> HandlerResult<Streaming<u32>> {
+        Ok(Streaming::iter(0..n))
+    }
+
+    async fn sum(&self, mut values: Streaming<u64>) -> HandlerResult<u64> {
+        let mut total = 0;
+        while let Some(value) = values.next().await {
+            total += value.map_err(|e| HandlerError::from(e.to_string()))?;
+        }
+        Ok(total)
+    }
+
+    async fn echo(&self) -> HandlerResult<ByteStream> {
+        let (stream, pipe) = ByteStream::pipe();
+        tokio::spawn(async move {
+            let (mut reader, mut writer) = tokio::io::split(pipe);
+            if tokio::io::copy(&mut reader, &mut writer).await.is_ok() {
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut writer).await;
+            }
+        });
+        Ok(stream)
+    }
+}
+
+#[tokio::test]
+async fn a_mounted_server_serves_streams_of_every_kind() {
+    let server = Server::new(ServerConfig::mounted(), factory!(PipesHandler));
+    let app = App::start(server, |router| router).await;
+    let client = PipesClient::new(app.client_config());
+    within("connect", client.connect()).await.expect("connect");
+
+    // Past the first credit window (256 KiB of 10-byte items).
+    let mut counted = client.count(30_000).await.unwrap();
+    let mut next = 0;
+    while let Some(item) = within("an item", counted.next()).await {
+        assert_eq!(item.unwrap(), next);
+        next += 1;
+    }
+    assert_eq!(next, 30_000);
+
+    let total = client.sum(Streaming::iter(1..=30_000u64)).await.unwrap();
+    assert_eq!(total, 30_000 * 30_001 / 2);
+
+    let sent: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    let (mut reader, mut writer) = tokio::io::split(client.echo().await.unwrap());
+    let writing = async {
+        tokio::io::AsyncWriteExt::write_all(&mut writer, &sent).await?;
+        tokio::io::AsyncWriteExt::shutdown(&mut writer).await
+    };
+    let mut back = Vec::new();
+    let reading = tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut back);
+    let (written, read) = within("the echo", async { tokio::join!(writing, reading) }).await;
+    written.unwrap();
+    read.unwrap();
+    assert!(
+        back == sent,
+        "{} bytes came back of {}",
+        back.len(),
+        sent.len()
+    );
+}

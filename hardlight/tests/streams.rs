@@ -418,6 +418,41 @@ async fn losing_the_connection_ends_every_open_stream_with_an_error() {
 }
 
 #[tokio::test]
+async fn an_open_stream_ends_with_an_error_and_does_not_survive_a_reconnect() {
+    let port = HeldPort::new();
+    let server = feed_server(ServerConfig::plaintext(port.address())).await;
+    let reconnect =
+        client::Reconnect::default().delays(Duration::from_millis(10), Duration::from_millis(100));
+    let client = FeedClient::new(server.client_config().reconnect(reconnect));
+    let mut events = client.connection_events();
+    within("connect", client.connect()).await.unwrap();
+    let mut items = client.endless(1).await.unwrap();
+    within("an item", items.next()).await.unwrap().unwrap();
+
+    server.kill();
+    let (_, ended) = drain(items).await;
+    assert!(
+        matches!(
+            ended,
+            Some(CallError::Rpc(RpcError::ConnectionClosed { .. }))
+        ),
+        "{ended:?}"
+    );
+
+    // Back on a new server: the client reconnects, and a new stream runs there.
+    let _server = feed_server(ServerConfig::plaintext(port.address())).await;
+    loop {
+        match within("the reconnect", events.recv()).await {
+            Ok(client::ConnectionEvent::Connected) => break,
+            Ok(_) => continue,
+            Err(e) => panic!("connection events ended: {e}"),
+        }
+    }
+    let (counted, ended) = drain(client.counted(5).await.unwrap()).await;
+    assert_eq!((counted, ended.is_none()), (vec![0, 1, 2, 3, 4], true));
+}
+
+#[tokio::test]
 async fn a_shutdown_ends_open_streams_within_the_grace_period() {
     let mut server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
     let client = feed_client(&server).await;
