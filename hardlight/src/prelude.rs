@@ -30,8 +30,9 @@
 #[cfg(hardlight_native)]
 pub use crate::factory;
 pub use crate::{
-    Archived, CallError, ClientConfig, Compression, ConnectError, HandlerError, HandlerResult,
-    RpcError, Streaming, Topic, codable, connection_state, oneway, rpc, rpc_handler,
+    Archived, BytePipe, ByteStream, CallError, ClientConfig, Compression, ConnectError,
+    HandlerError, HandlerResult, RpcError, Streaming, Topic, codable, connection_state, oneway,
+    rpc, rpc_handler,
 };
 #[cfg(hardlight_native)]
 pub use crate::{
