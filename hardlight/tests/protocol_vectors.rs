@@ -18,10 +18,10 @@ use std::sync::{Arc, OnceLock};
 use hardlight::__private::wire::auth::{self, TokenCarrier};
 use hardlight::__private::wire::compression::{COMPRESSION_THRESHOLD, open, seal};
 use hardlight::__private::wire::frame::{
-    ClientFrame, FieldList, FieldListWriter, FrameError, Hello, ReplyStatus, ServerFrame,
-    decode_client, decode_server, encode_call, encode_call_within, encode_cancel, encode_credit,
-    encode_end, encode_event, encode_notify, encode_opened, encode_reply_text, item_header, kind,
-    reply_header,
+    ClientFrame, FieldList, FieldListWriter, FrameError, Hello, ItemsWriter, ReplyStatus,
+    ServerFrame, decode_client, decode_server, encode_call, encode_call_within, encode_cancel,
+    encode_credit, encode_end, encode_event, encode_notify, encode_opened, encode_reply_text,
+    item_header, kind, reply_header,
 };
 use hardlight::__private::wire::handshake::{self, Negotiation, fnv1a64};
 use hardlight::wire::Codable;
@@ -116,6 +116,7 @@ const VECTORS: &[&str] = &[
     "credit_9_64k",
     "end_9",
     "item_11_hi",
+    "items_7_42_43",
 ];
 
 mod common;
@@ -1171,6 +1172,37 @@ fn streaming_vectors_are_a_streams_frames() {
     let (call_id, status, body) = reply("reply_stream_end");
     assert_eq!((call_id, status), (7, ReplyStatus::Ok));
     <()>::decode(body).expect("the body is the archive of ()");
+}
+
+#[test]
+fn items_vector_is_two_items_in_one_frame() {
+    let item = |value: u32| {
+        value
+            .encode_into(item_header(7, 4))
+            .expect("the item encodes")
+    };
+    let mut writer = ItemsWriter::starting_with(7, &item(42));
+    writer.push_item_frame(&item(43));
+    assert_vector("items_7_42_43", &writer.finish());
+    let Ok(ServerFrame::Items { call_id, items }) = decode_server(vector("items_7_42_43")) else {
+        panic!("items_7_42_43 is not an ITEMS");
+    };
+    let values: Vec<u32> = items
+        .iter()
+        .map(|item| u32::decode(item).expect("validates"))
+        .collect();
+    assert_eq!((call_id, values), (7, vec![42, 43]));
+    // No item, and a length past the end, are not an ITEMS.
+    let frame = vector("items_7_42_43");
+    assert!(
+        decode_server(&frame[..6]).is_err(),
+        "an ITEMS holds an item"
+    );
+    assert!(
+        decode_server(&frame[..frame.len() - 1]).is_err(),
+        "lengths fill the frame"
+    );
+    assert!(decode_server(&frame[..8]).is_err(), "a length is 4 bytes");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use common::*;
 use futures_util::{SinkExt, StreamExt, stream};
 use hardlight::__private::ServiceSchema;
 use hardlight::__private::wire::frame::{
-    ClientFrame, ReplyStatus, ServerFrame, decode_client, decode_server, encode_call,
+    ClientFrame, ItemsWriter, ReplyStatus, ServerFrame, decode_client, decode_server, encode_call,
     encode_credit, item_header,
 };
 use hardlight::wire::close;
@@ -302,6 +302,9 @@ async fn a_handler_error_ends_the_stream_after_the_items_before_it() {
 
 /// The length of an `ITEM` frame carrying a `u64`: the 6-byte header and the 8-byte archive.
 const ITEM_FRAME_U64: u64 = 14;
+/// What a `u64` takes of an `ITEMS` frame: its 4-byte length and its 8-byte archive (the frame's
+/// 6-byte header comes on top, once per frame).
+const ITEMS_RECORD_U64: u64 = 12;
 
 #[tokio::test]
 async fn a_consumer_that_stops_reading_stops_only_its_producer() {
@@ -310,10 +313,14 @@ async fn a_consumer_that_stops_reading_stops_only_its_producer() {
     let mut stalled = client.endless(0).await.unwrap();
     // The first item proves the stream runs; then nothing more is read from it.
     assert_eq!(within("an item", stalled.next()).await.unwrap().unwrap(), 0);
-    // The producer stops at the window the client granted (256 KiB of ITEM frames, 14 bytes each
-    // for a u64: the last one may overdraw it), plus the one item the server holds for the next
-    // credit. The one item read is not granted back before a quarter of the window is read.
-    let sent = (256 * 1024u64).div_ceil(ITEM_FRAME_U64);
+    // The producer stops at the window the client granted: 256 KiB of frames (the last one may
+    // overdraw it by less than one item), plus the one item the server holds for the next credit.
+    // The client reads `ITEMS` frames, whose items take 12 bytes each for a u64 (and 6 a frame),
+    // less than a 14-byte `ITEM` each. The one item read is not granted back before a quarter of
+    // the window is read.
+    let window = 256 * 1024u64;
+    let sent = window.div_ceil(ITEM_FRAME_U64);
+    let at_most = window / ITEMS_RECORD_U64 + 2;
     let produced = server.ctx.produced_at_least(0, sent + 1).await;
     // Meanwhile the connection serves everything else: calls...
     for i in 0..200u32 {
@@ -327,11 +334,12 @@ async fn a_consumer_that_stops_reading_stops_only_its_producer() {
     }
     drop(other);
     server.ctx.alive_is(1).await;
-    // The stalled producer did not move: what a stream holds is bounded by its credit.
-    assert_eq!(
-        server.ctx.produced(0),
-        sent + 1,
-        "the stalled stream produced more (first seen {produced})"
+    // The stalled producer stayed within its credit: what a stream holds is bounded by it.
+    let stalled_at = server.ctx.produced(0);
+    assert!(
+        stalled_at <= at_most,
+        "the stalled stream produced {stalled_at} items (first seen {produced}), more than the \
+         window allows ({at_most})"
     );
     // Reading again resumes it where it stopped, past the window.
     for expected in 1..2 * sent {
@@ -643,6 +651,68 @@ async fn a_raw_peer_gets_items_only_within_the_credit_it_grants() {
     ));
 }
 
+/// Reads a stream's item frames (`ITEM` or `ITEMS`) of call `call_id` until the reply to call
+/// `until`; returns the ticks and each frame's length and item count.
+async fn item_frames_until(
+    ws: &mut RawPeer,
+    call_id: u32,
+    until: u32,
+) -> (Vec<u32>, Vec<(usize, usize)>) {
+    let (mut seqs, mut frames) = (Vec::new(), Vec::new());
+    loop {
+        let frame = next_frame(ws).await;
+        match decode_server(&frame).unwrap() {
+            ServerFrame::Item { call_id: id, item } if id == call_id => {
+                seqs.push(Tick::decode(item).unwrap().seq);
+                frames.push((frame.len(), 1));
+            }
+            ServerFrame::Items { call_id: id, items } if id == call_id => {
+                let before = seqs.len();
+                seqs.extend(items.iter().map(|item| Tick::decode(item).unwrap().seq));
+                frames.push((frame.len(), seqs.len() - before));
+            }
+            ServerFrame::Reply { call_id: id, .. } if id == until => return (seqs, frames),
+            other => panic!("expected items of call {call_id}, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_raw_peer_that_offers_batch_gets_items_together_within_its_credit() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let offer =
+        hardlight::__private::wire::handshake::client_offer(fingerprint::<dyn Feed>(), None);
+    let (mut ws, _hello) = raw_offering(server.port, offer).await;
+    send_binary(&mut ws, encode_call(1, TICKS, &(5000u32,)).unwrap()).await;
+    assert_eq!(
+        decode_server(&next_frame(&mut ws).await).unwrap(),
+        ServerFrame::Opened { call_id: 1 }
+    );
+    // 1000 bytes of credit: frames while any is left, the last overdrawing it by less than one
+    // item (a 4-byte length and a 12-byte `Tick`); a call's reply proves nothing more follows.
+    send_binary(&mut ws, encode_credit(1, 1000)).await;
+    send_binary(&mut ws, encode_call(2, ADD, &(1u32, 2u32)).unwrap()).await;
+    let (first, frames) = item_frames_until(&mut ws, 1, 2).await;
+    let sent: usize = frames.iter().map(|(len, _)| len).sum();
+    assert!(
+        sent >= 1000 && sent < 1000 + 16,
+        "{sent} bytes for a credit of 1000"
+    );
+    assert!(
+        frames.iter().any(|&(_, items)| items > 1),
+        "ready items go together: {frames:?}"
+    );
+    // The rest, in order, in frames of at most 16 KiB, then the stream's end (its reply).
+    send_binary(&mut ws, encode_credit(1, 1_000_000)).await;
+    let (rest, frames) = item_frames_until(&mut ws, 1, 1).await;
+    assert!(
+        frames.iter().all(|&(len, _)| len <= 16 * 1024),
+        "{frames:?}"
+    );
+    let seqs: Vec<u32> = first.into_iter().chain(rest).collect();
+    assert_eq!(seqs, (0..5000).collect::<Vec<u32>>());
+}
+
 #[tokio::test]
 async fn a_malformed_credit_frame_is_a_protocol_error() {
     let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
@@ -657,6 +727,21 @@ async fn a_malformed_credit_frame_is_a_protocol_error() {
 /// A fake server that answers the first call with `items` items (18-byte frames), ignoring the
 /// client's credit.
 async fn flooding_server(items: u32) -> (u16, watch::Receiver<Option<u16>>) {
+    let frames = (0..items).map(|seq| {
+        move |call_id| {
+            Tick { seq, price: 1 }
+                .encode_into(item_header(call_id, 16))
+                .unwrap()
+        }
+    });
+    fake_streaming_server(frames.collect()).await
+}
+
+/// A fake server that answers the first call with `OPENED`, then the frames `frames` make for its
+/// call id, whatever the client's credit; reports the client's close code.
+async fn fake_streaming_server(
+    frames: Vec<impl Fn(u32) -> Vec<u8> + Send + Sync + 'static>,
+) -> (u16, watch::Receiver<Option<u16>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (closed_tx, closed) = watch::channel(None);
@@ -672,11 +757,12 @@ async fn flooding_server(items: u32) -> (u16, watch::Receiver<Option<u16>>) {
                     if ws.send(Message::Binary(opened.into())).await.is_err() {
                         return;
                     }
-                    for seq in 0..items {
-                        let item = Tick { seq, price: 1 }
-                            .encode_into(item_header(call_id, 16))
-                            .unwrap();
-                        if ws.send(Message::Binary(item.into())).await.is_err() {
+                    for frame in &frames {
+                        if ws
+                            .send(Message::Binary(frame(call_id).into()))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -721,4 +807,77 @@ async fn a_server_that_exceeds_the_credit_is_closed_with_a_protocol_error() {
         Some(CallError::Rpc(e)) => assert!(e.to_string().contains("beyond the credit"), "{e}"),
         other => panic!("expected the connection to end, got {other:?}"),
     }
+}
+
+/// An `ITEMS` frame of call `call_id` holding ticks `seqs`.
+fn ticks_frame(call_id: u32, seqs: std::ops::Range<u32>) -> Vec<u8> {
+    let item = |seq| {
+        Tick { seq, price: 1 }
+            .encode_into(item_header(call_id, 16))
+            .unwrap()
+    };
+    let mut writer = ItemsWriter::starting_with(call_id, &item(seqs.start));
+    for seq in seqs.skip(1) {
+        writer.push_item_frame(&item(seq));
+    }
+    writer.finish()
+}
+
+/// The error that ends `items`, after whatever items came before it.
+async fn stream_error<T>(mut items: Streaming<T>) -> (usize, Option<CallError<HandlerError>>) {
+    let mut seen = 0;
+    while let Some(item) = within("the stream", items.next()).await {
+        match item {
+            Ok(_) => seen += 1,
+            Err(e) => return (seen, Some(e)),
+        }
+    }
+    (seen, None)
+}
+
+#[tokio::test]
+async fn a_server_whose_items_frames_exceed_the_credit_is_closed() {
+    // 10 ticks a frame (166 bytes): one frame more than the first window (256 KiB) lets through.
+    let frames = (0..(256 * 1024u32).div_ceil(166) + 1)
+        .map(|i| move |call_id| ticks_frame(call_id, i * 10..i * 10 + 10))
+        .collect();
+    let (port, mut closed) = fake_streaming_server(frames).await;
+    let client = feed_client_with(ClientConfig::plaintext(format!("127.0.0.1:{port}"))).await;
+    let items = client.ticks(1000).await.unwrap();
+    let code = *within("the close", closed.wait_for(Option::is_some))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(close::PROTOCOL_ERROR));
+    let (seen, error) = stream_error(items).await;
+    assert!(seen <= 10 * (256 * 1024usize).div_ceil(166), "{seen} items");
+    match error {
+        Some(CallError::Rpc(e)) => assert!(e.to_string().contains("beyond the credit"), "{e}"),
+        other => panic!("expected the connection to end, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_items_frame_closes_the_connection() {
+    let frames: Vec<Box<dyn Fn(u32) -> Vec<u8> + Send + Sync>> = vec![
+        Box::new(|call_id| ticks_frame(call_id, 0..3)),
+        // The last item's length runs past the frame's end.
+        Box::new(|call_id| {
+            let mut frame = ticks_frame(call_id, 3..6);
+            frame.pop();
+            frame
+        }),
+    ];
+    let (port, mut closed) = fake_streaming_server(frames).await;
+    let client = feed_client_with(ClientConfig::plaintext(format!("127.0.0.1:{port}"))).await;
+    let items = client.ticks(1000).await.unwrap();
+    let code = *within("the close", closed.wait_for(Option::is_some))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(close::PROTOCOL_ERROR));
+    let (seen, error) = stream_error(items).await;
+    assert!(seen <= 3, "{seen} items");
+    assert!(
+        matches!(error, Some(CallError::Rpc(_))),
+        "expected the connection's error, got {error:?}"
+    );
 }

@@ -4,6 +4,7 @@
 //! messages in and out, see [`super::driver`].
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -195,6 +196,38 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         }))
     }
 
+    /// Routes the item frame `frame` (an `ITEM` or an `ITEMS`, `what`) of call `call_id` to its
+    /// caller, as `message()`; the frame takes its length from the call's credit. Items are
+    /// validated when the caller takes them; a caller that gave up drops them.
+    fn route_items(
+        &self,
+        frame: &Bytes,
+        call_id: u32,
+        what: &str,
+        message: impl FnOnce() -> RawStreamMsg,
+    ) -> Result<(), RpcError> {
+        let mut pending = lock(&self.pending);
+        let Some(call) = pending.calls.get_mut(&call_id) else {
+            return Err(
+                ProtocolError::Unexpected(format!("{what} for unknown call id {call_id}")).into(),
+            );
+        };
+        // Beyond the credit (or for a call that does not stream): the server broke the flow
+        // control that bounds what waits here.
+        if call.credit <= 0 {
+            return Err(ProtocolError::Unexpected(format!(
+                "{what} for call id {call_id} beyond the credit the client granted"
+            ))
+            .into());
+        }
+        let len = i64::try_from(frame.len()).unwrap_or(i64::MAX);
+        call.credit = call.credit.saturating_sub(len);
+        if let Some(Waiter::Stream(items)) = &call.waiter {
+            let _ = items.send(message());
+        }
+        Ok(())
+    }
+
     /// Handles one message from the server. An error means the server broke the protocol.
     pub(crate) fn on_message(&self, message: &Bytes) -> Result<(), RpcError> {
         // Replies and events keep the received buffer (or the inflated one) instead of copying
@@ -257,33 +290,18 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 }
             }
             ServerFrame::Item { call_id, item } => {
-                let start = item.as_ptr() as usize - frame.as_ptr() as usize;
-                let range = start..start + item.len();
-                let mut pending = lock(&self.pending);
-                let Some(call) = pending.calls.get_mut(&call_id) else {
-                    return Err(ProtocolError::Unexpected(format!(
-                        "ITEM for unknown call id {call_id}"
-                    ))
-                    .into());
-                };
-                // Beyond the credit (or for a call that does not stream): the server broke the
-                // flow control that bounds what waits here.
-                if call.credit <= 0 {
-                    return Err(ProtocolError::Unexpected(format!(
-                        "ITEM for call id {call_id} beyond the credit the client granted"
-                    ))
-                    .into());
-                }
-                let len = i64::try_from(frame.len()).unwrap_or(i64::MAX);
-                call.credit = call.credit.saturating_sub(len);
-                // Validated when the caller takes it; a caller that gave up drops it.
-                if let Some(Waiter::Stream(items)) = &call.waiter {
-                    let _ = items.send(RawStreamMsg::Item {
-                        message: frame.clone(),
-                        range,
-                    });
-                }
-                Ok(())
+                let range = within(&frame, item);
+                self.route_items(&frame, call_id, "ITEM", || RawStreamMsg::Item {
+                    message: frame.clone(),
+                    range,
+                })
+            }
+            ServerFrame::Items { call_id, items } => {
+                let ranges = items.iter().map(|item| within(&frame, item)).collect();
+                self.route_items(&frame, call_id, "ITEMS", || RawStreamMsg::Items {
+                    message: frame.clone(),
+                    ranges,
+                })
             }
             ServerFrame::Credit { call_id, bytes } => {
                 let pending = lock(&self.pending);
@@ -443,8 +461,8 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 Some(RawStreamMsg::Opened) => CallReceived::Stream(Box::pin(items)),
                 Some(RawStreamMsg::End(reply)) => CallReceived::Reply(reply),
                 Some(RawStreamMsg::Failed(error)) => return Err(error.into()),
-                Some(RawStreamMsg::Item { .. }) => {
-                    let why = format!("ITEM before OPENED for call id {call_id}");
+                Some(RawStreamMsg::Item { .. } | RawStreamMsg::Items { .. }) => {
+                    let why = format!("an item before OPENED for call id {call_id}");
                     return Err(RpcError::from(ProtocolError::Unexpected(why)).into());
                 }
                 None => return Err(self.closed_error().into()),
@@ -751,6 +769,12 @@ fn apply_fields<T: ConnectionState>(
 
 /// The error for a received message that is not a valid frame: over the limit once inflated, or
 /// malformed.
+/// Where `part` (a slice of `frame`) lies in it.
+fn within(frame: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - frame.as_ptr() as usize;
+    start..start + part.len()
+}
+
 fn protocol(e: FrameError) -> RpcError {
     match e {
         FrameError::InflatedTooLarge { .. } => RpcError::LimitExceeded(e.to_string()),

@@ -91,15 +91,16 @@ impl Stream for StreamReceiver {
             }
         };
         match message {
-            Some(RawStreamMsg::Item { message, range }) => {
-                // The frame's length, as the server counts it.
-                let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+            Some(items) if items.item_frame_len().is_some() => {
+                // The frame's length, as the server counts it: one frame, however many items.
+                let len = items.item_frame_len().unwrap_or_default();
+                let len = u32::try_from(len).unwrap_or(u32::MAX);
                 this.read = this.read.saturating_add(len);
                 if this.read >= REGRANT_AT {
                     this.control.grant(this.call_id, this.read);
                     this.read = 0;
                 }
-                Poll::Ready(Some(RawStreamMsg::Item { message, range }))
+                Poll::Ready(Some(items))
             }
             Some(RawStreamMsg::Opened) => Poll::Ready(Some(RawStreamMsg::Opened)),
             Some(end) => {

@@ -6,7 +6,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use crate::error::{CallError, ProtocolError, RpcError};
-use crate::wire::frame::{ReplyStatus, encode_reply_text, item_header, reply_header};
+use crate::wire::frame::{ReplyStatus, SMALL_FRAME, encode_reply_text, item_header, reply_header};
 use crate::wire::{Archived, Codable, DecodeError, EncodeError, WireValue};
 
 /// A `REPLY` as received: the whole message (or the inflated frame), and where its body starts.
@@ -27,8 +27,12 @@ pub(crate) fn encode_reply<T: WireValue, E: Codable>(
     result: Result<T, E>,
 ) -> Vec<u8> {
     let encoded = match result {
-        Ok(value) => value.write_wire(reply_header(call_id, ReplyStatus::Ok, 64)),
-        Err(error) => error.encode_into(reply_header(call_id, ReplyStatus::HandlerError, 64)),
+        Ok(value) => value.write_wire(reply_header(call_id, ReplyStatus::Ok, SMALL_FRAME)),
+        Err(error) => error.encode_into(reply_header(
+            call_id,
+            ReplyStatus::HandlerError,
+            SMALL_FRAME,
+        )),
     };
     encoded.unwrap_or_else(|e| internal_reply(call_id, &e))
 }
@@ -42,16 +46,23 @@ pub(crate) fn internal_reply(call_id: u32, error: &EncodeError) -> Vec<u8> {
 
 /// The `ITEM` frame of streaming call `call_id` carrying `item`.
 pub(crate) fn encode_item<T: WireValue>(call_id: u32, item: &T) -> Result<Vec<u8>, EncodeError> {
-    item.write_wire(item_header(call_id, 64))
+    item.write_wire(item_header(call_id, SMALL_FRAME))
 }
 
 /// A received value, `message[range]`, validated once in place and given as `T` (a view, or
-/// deserialized).
+/// deserialized: then straight from the bytes, without a view to hold them).
 pub(crate) fn decode_value<T: WireValue>(
     message: &Bytes,
     range: Range<usize>,
     max_depth: usize,
 ) -> Result<T, DecodeError> {
+    if !T::IS_VIEW {
+        let bytes = message
+            .get(range)
+            .ok_or_else(|| DecodeError::new("archive out of the message's bounds"))?;
+        let wire = <T::Wire as Codable>::decode_within(bytes, max_depth)?;
+        return T::from_owned(wire).ok_or_else(|| DecodeError::new("a view has no owned form"));
+    }
     Archived::<T::Wire>::validate(message.clone(), range, max_depth).and_then(T::from_view)
 }
 

@@ -14,7 +14,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
@@ -234,10 +234,30 @@ pub enum RawStreamMsg {
         /// Where the item's archive lies in it.
         range: Range<usize>,
     },
+    /// Several items' archives, in order: `message[range]` for each range.
+    Items {
+        /// The `ITEMS` frame (or its inflated bytes).
+        message: Bytes,
+        /// Where each item's archive lies in it.
+        ranges: Vec<Range<usize>>,
+    },
     /// The call's `REPLY`.
     End(RawReply),
     /// The call failed without a reply: the connection ended, or its deadline passed.
     Failed(RpcError),
+}
+
+impl RawStreamMsg {
+    /// The length of the `ITEM` or `ITEMS` frame this is (what it took of the credit); `None` for
+    /// the other messages.
+    pub fn item_frame_len(&self) -> Option<usize> {
+        match self {
+            RawStreamMsg::Item { message, .. } | RawStreamMsg::Items { message, .. } => {
+                Some(message.len())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A client connection's side of one streaming call.
@@ -248,29 +268,78 @@ impl<T: WireValue, E: Codable> Streaming<T, E> {
     /// `max_depth` levels deep) when it is taken. An item that fails validation ends the stream
     /// with that error (and drops `raw`, which cancels the call).
     pub(crate) fn remote(raw: RawStream, max_depth: usize) -> Self {
-        let items = stream::unfold(Some(raw), move |raw| async move {
-            let mut raw = raw?;
-            let (item, more) = match raw.next().await? {
-                RawStreamMsg::Item { message, range } => {
-                    match decode_value::<T>(&message, range, max_depth) {
-                        Ok(item) => (Ok(item), true),
-                        Err(e) => (Err(CallError::from(ProtocolError::Reply(e))), false),
+        Self {
+            items: Box::pin(Remote::<T, E> {
+                raw: Some(raw),
+                batch: None,
+                max_depth,
+                _types: std::marker::PhantomData,
+            }),
+        }
+    }
+}
+
+/// A client's streaming call as typed items: [`Streaming::remote`].
+struct Remote<T, E> {
+    /// The call's messages; `None` once the stream has ended.
+    raw: Option<RawStream>,
+    /// The items of the `ITEMS` frame being taken: the frame, and the ranges not yet taken.
+    batch: Option<(Bytes, std::vec::IntoIter<Range<usize>>)>,
+    max_depth: usize,
+    _types: std::marker::PhantomData<fn() -> (T, E)>,
+}
+
+impl<T: WireValue, E: Codable> Remote<T, E> {
+    /// Item `message[range]`, validated; a failure ends the stream.
+    fn item(&mut self, message: &Bytes, range: Range<usize>) -> Result<T, CallError<E>> {
+        decode_value::<T>(message, range, self.max_depth).map_err(|e| {
+            self.raw = None;
+            self.batch = None;
+            CallError::from(ProtocolError::Reply(e))
+        })
+    }
+}
+
+impl<T: WireValue, E: Codable> Stream for Remote<T, E> {
+    type Item = Result<T, CallError<E>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some((message, ranges)) = &mut this.batch {
+                if let Some(range) = ranges.next() {
+                    let message = message.clone();
+                    return Poll::Ready(Some(this.item(&message, range)));
+                }
+                this.batch = None;
+            }
+            let Some(raw) = this.raw.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let ended = match ready!(raw.as_mut().poll_next(cx)) {
+                Some(RawStreamMsg::Item { message, range }) => {
+                    return Poll::Ready(Some(this.item(&message, range)));
+                }
+                Some(RawStreamMsg::Items { message, ranges }) => {
+                    this.batch = Some((message, ranges.into_iter()));
+                    continue;
+                }
+                Some(RawStreamMsg::End(reply)) => {
+                    match decode_reply::<(), E>(&reply, this.max_depth) {
+                        Ok(()) => None,
+                        Err(e) => Some(e),
                     }
                 }
-                RawStreamMsg::End(reply) => match decode_reply::<(), E>(&reply, max_depth) {
-                    Ok(()) => return None,
-                    Err(e) => (Err(e), false),
-                },
-                RawStreamMsg::Failed(error) => (Err(CallError::Rpc(error)), false),
-                RawStreamMsg::Opened => {
+                Some(RawStreamMsg::Failed(error)) => Some(CallError::Rpc(error)),
+                Some(RawStreamMsg::Opened) => {
                     let why = "a second OPENED frame for one call".to_owned();
-                    (Err(ProtocolError::Unexpected(why).into()), false)
+                    Some(ProtocolError::Unexpected(why).into())
                 }
+                None => None,
             };
-            Some((item, more.then_some(raw)))
-        });
-        Self {
-            items: Box::pin(items),
+            // The end: the call's messages are dropped with it.
+            this.raw = None;
+            return Poll::Ready(ended.map(Err));
         }
     }
 }

@@ -14,7 +14,7 @@ use super::identities::{AlreadyConnected, Claim};
 use super::identity::Identity;
 use crate::events::outbound::CloseSignal;
 use super::preflight::RequestHead;
-use crate::wire::handshake::{Negotiation, PROTOCOL_TOKEN, negotiate};
+use crate::wire::handshake::{Negotiation, PROTOCOL_TOKEN, negotiate, offers_batch};
 
 /// The decision on an upgrade request.
 pub(crate) enum Decision {
@@ -46,6 +46,8 @@ pub(crate) struct Admitted {
     /// The connection's hold on its identity, under one connection per identity; released once its
     /// `on_disconnect` has run.
     pub claim: Option<Claim>,
+    /// The client reads `ITEMS` frames (it offered `hardlight.batch`).
+    pub batch: bool,
 }
 
 /// Decides on the upgrade request `head` of connection `id` from `peer`; the authentication hook,
@@ -64,12 +66,18 @@ pub(crate) async fn decide(
         return Decision::Refuse(StatusCode::FORBIDDEN, text);
     }
 
-    let offered = head
+    let offered: Vec<&str> = head
         .headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
-        .filter_map(|v| v.to_str().ok());
-    let negotiation = negotiate(offered, &shared.fingerprints, config.compression);
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let negotiation = negotiate(
+        offered.iter().copied(),
+        &shared.fingerprints,
+        config.compression,
+    );
+    let batch = offers_batch(offered.iter().copied());
     let selected = match &negotiation {
         Negotiation::Accept { .. } => PROTOCOL_TOKEN.to_owned(),
         Negotiation::Refuse { selected, .. } => selected.clone(),
@@ -122,6 +130,7 @@ pub(crate) async fn decide(
             identity,
             close,
             claim,
+            batch,
         },
     })
 }

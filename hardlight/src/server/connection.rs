@@ -98,6 +98,8 @@ pub(super) struct Connection<H: Handler> {
     close: CloseSignal,
     events: mpsc::Receiver<Bytes>,
     compression: Option<u8>,
+    /// The client reads `ITEMS` frames: a stream's items may be batched.
+    batch: bool,
     /// Calls in flight, each with the handle that stops it when the client cancels it.
     in_flight: HashMap<u32, AbortHandle>,
     /// Calls that finished and whose replies wait in `pending`: still in flight as the client sees
@@ -145,6 +147,7 @@ impl<H: Handler> Connection<H> {
             identity,
             close,
             claim,
+            batch,
         } = admitted;
         let config = &shared.config;
         let backlog = Arc::new(Backlog::new(
@@ -180,6 +183,7 @@ impl<H: Handler> Connection<H> {
             close,
             events,
             compression,
+            batch,
             in_flight: HashMap::new(),
             replies: UnwrittenReplies::default(),
             parked_call: None,

@@ -43,6 +43,9 @@ pub mod kind {
     pub const ITEM: u8 = 0x15;
     /// Server → client: a streaming call's handler accepted the call; its items follow.
     pub const OPENED: u8 = 0x16;
+    /// Server → client: several items of a stream in one frame, each an item's archive after its
+    /// length; only to a client that offered [`BATCH_TOKEN`](crate::wire::handshake::BATCH_TOKEN).
+    pub const ITEMS: u8 = 0x17;
 }
 
 /// Header sizes, in bytes, before the variable part of each frame.
@@ -59,6 +62,11 @@ pub const ITEM_HEADER: usize = 6;
 pub const END_LEN: usize = 6;
 /// `OPENED` frame: kind, flags, call id; nothing follows.
 pub const OPENED_LEN: usize = 6;
+/// `ITEMS` header: kind, flags, call id; the items follow, each a `u32` length and an archive.
+pub const ITEMS_HEADER: usize = 6;
+/// The largest `ITEMS` frame the reference server builds: items are batched only while the frame
+/// stays within this many bytes (a larger item goes alone, as an `ITEM`).
+pub const MAX_BATCH: usize = 16 * 1024;
 /// `NOTIFY` header: kind, flags, method index; the argument archive follows.
 pub const NOTIFY_HEADER: usize = 4;
 /// `REPLY` header: kind, flags, call id, status.
@@ -75,6 +83,9 @@ pub const MAX_SCHEMA_FRAME: usize = 64 * 1024;
 pub const STREAM_WINDOW: u32 = 256 * 1024;
 /// Bytes of items read before a receiver grants them back.
 pub const REGRANT_AT: u32 = STREAM_WINDOW / 4;
+/// The room a frame whose body is encoded into it starts with: a small value (a 64-byte payload
+/// with its header) fits without the buffer growing; a larger one grows it once or twice.
+pub const SMALL_FRAME: usize = 256;
 /// Longest topic an `EVENT` frame can carry (its length is a `u16`).
 pub const MAX_TOPIC_LEN: usize = u16::MAX as usize;
 
@@ -265,6 +276,95 @@ pub enum ServerFrame<'a> {
         /// Bytes granted, on top of those granted before.
         bytes: u32,
     },
+    /// Several items of a streaming call, in order.
+    Items {
+        /// The streaming call.
+        call_id: u32,
+        /// The items' archives.
+        items: ItemList<'a>,
+    },
+}
+
+/// The items of an `ITEMS` frame: at least one, each a `u32` length and that many bytes of an
+/// item's archive, filling the frame exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemList<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> ItemList<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<Self, FrameError> {
+        if bytes.is_empty() {
+            return Err(FrameError::Truncated { needed: 4, got: 0 });
+        }
+        // Walk once so that iteration afterwards cannot fail.
+        let mut at = 0;
+        while at < bytes.len() {
+            let len = read_u32(bytes, at)? as usize;
+            at = at
+                .checked_add(4 + len)
+                .filter(|end| *end <= bytes.len())
+                .ok_or(FrameError::Truncated {
+                    needed: at.saturating_add(4 + len),
+                    got: bytes.len(),
+                })?;
+        }
+        Ok(Self { bytes })
+    }
+
+    /// The items' archives, in frame order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut rest = self.bytes;
+        std::iter::from_fn(move || {
+            // `parse` checked every length, so this slicing stays in bounds.
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = u32::from_le_bytes(*len) as usize;
+            let (item, tail) = tail.split_at(len);
+            rest = tail;
+            Some(item)
+        })
+    }
+}
+
+/// Builds an `ITEMS` frame from the archives of `ITEM` frames' items.
+#[derive(Debug)]
+pub struct ItemsWriter {
+    buf: Vec<u8>,
+}
+
+impl ItemsWriter {
+    /// An `ITEMS` frame of call `call_id` holding the item of the `ITEM` frame `first`.
+    pub fn starting_with(call_id: u32, first: &[u8]) -> Self {
+        let mut buf = Vec::with_capacity(MAX_BATCH);
+        buf.extend_from_slice(&[kind::ITEMS, 0]);
+        buf.extend_from_slice(&call_id.to_le_bytes());
+        let mut writer = Self { buf };
+        writer.push_item_frame(first);
+        writer
+    }
+
+    /// Appends the item of the `ITEM` frame `frame` (its archive, after its header).
+    pub fn push_item_frame(&mut self, frame: &[u8]) {
+        let archive = frame.get(ITEM_HEADER..).unwrap_or_default();
+        self.buf
+            .extend_from_slice(&(archive.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(archive);
+    }
+
+    /// The frame's length with the item of the `ITEM` frame `frame` added.
+    pub fn len_with(&self, frame: &[u8]) -> usize {
+        self.buf.len() + 4 + frame.len().saturating_sub(ITEM_HEADER)
+    }
+
+    /// The frame's length so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The finished frame.
+    pub fn finish(self) -> Vec<u8> {
+        self.buf
+    }
 }
 
 /// The `HELLO` frame's content.
@@ -423,7 +523,7 @@ pub fn encode_call_within<A: Body + ?Sized>(
     budget_ms: Option<u32>,
     args: &A,
 ) -> Result<Vec<u8>, EncodeError> {
-    let mut buf = Vec::with_capacity(64);
+    let mut buf = Vec::with_capacity(SMALL_FRAME);
     let flags = if budget_ms.is_some() {
         FLAG_DEADLINE
     } else {
@@ -483,7 +583,7 @@ pub fn item_header(call_id: u32, body_capacity: usize) -> Vec<u8> {
 
 /// Encodes a `NOTIFY` frame: one-way method `method` with the argument tuple `args`.
 pub fn encode_notify<A: Body + ?Sized>(method: u16, args: &A) -> Result<Vec<u8>, EncodeError> {
-    let mut buf = Vec::with_capacity(64);
+    let mut buf = Vec::with_capacity(SMALL_FRAME);
     buf.extend_from_slice(&[kind::NOTIFY, 0]);
     buf.extend_from_slice(&method.to_le_bytes());
     args.encode_body(buf)
@@ -674,6 +774,13 @@ pub fn decode_server(msg: &[u8]) -> Result<ServerFrame<'_>, FrameError> {
             Ok(ServerFrame::Credit {
                 call_id: read_u32(msg, 2)?,
                 bytes: read_u32(msg, 6)?,
+            })
+        }
+        kind::ITEMS => {
+            need(msg, ITEMS_HEADER)?;
+            Ok(ServerFrame::Items {
+                call_id: read_u32(msg, 2)?,
+                items: ItemList::parse(&msg[ITEMS_HEADER..])?,
             })
         }
         other => Err(FrameError::UnknownKind(other)),

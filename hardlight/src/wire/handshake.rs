@@ -29,6 +29,17 @@ pub const DEFLATE_PREFIX: &str = "hardlight.deflate.";
 /// Asks a server that refuses the offered fingerprint to send its services' schema texts first.
 /// A server that does not know it ignores it, as it ignores every unknown token.
 pub const EXPLAIN_TOKEN: &str = "hardlight.explain";
+/// Says the client reads `ITEMS` frames (several items of a stream in one frame): a server may then
+/// batch a stream's items. A server that does not know it ignores it, and sends `ITEM` frames.
+pub const BATCH_TOKEN: &str = "hardlight.batch";
+
+/// True if the offered tokens (each header value split at commas) include [`BATCH_TOKEN`].
+pub fn offers_batch<'a>(offered: impl IntoIterator<Item = &'a str>) -> bool {
+    offered
+        .into_iter()
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim() == BATCH_TOKEN)
+}
 
 /// FNV-1a, 64 bits: the schema fingerprint of a service is this hash of its canonical schema text.
 ///
@@ -57,6 +68,7 @@ pub fn client_offer(fingerprint: u64, compression: Option<u8>) -> Vec<String> {
         PROTOCOL_TOKEN.to_owned(),
         format!("{SCHEMA_PREFIX}{fingerprint:016x}"),
         EXPLAIN_TOKEN.to_owned(),
+        BATCH_TOKEN.to_owned(),
     ];
     if let Some(level) = compression {
         offer.push(format!("{DEFLATE_PREFIX}{level}"));

@@ -39,12 +39,18 @@ pub async fn raw_connect(
     Ok(ws)
 }
 
+/// The subprotocol list of a correct client of the service with schema `fingerprint` that speaks
+/// the base protocol: without `hardlight.batch`, so that its streams' items come one per `ITEM`.
+pub fn base_offer(fingerprint: u64, compression: Option<u8>) -> Vec<String> {
+    use hardlight::__private::wire::handshake::{BATCH_TOKEN, client_offer};
+    let mut offer = client_offer(fingerprint, compression);
+    offer.retain(|token| token != BATCH_TOKEN);
+    offer
+}
+
 /// The subprotocol list of a correct client of the test service.
 pub fn test_offer(compression: Option<u8>) -> Vec<String> {
-    hardlight::__private::wire::handshake::client_offer(
-        hardlight::fingerprint::<dyn Test>(),
-        compression,
-    )
+    base_offer(hardlight::fingerprint::<dyn Test>(), compression)
 }
 
 /// A raw peer of the test service that completed the handshake and read `HELLO`.
@@ -59,7 +65,11 @@ pub async fn raw_service(
     fingerprint: u64,
     compression: Option<u8>,
 ) -> (RawPeer, Vec<u8>) {
-    let offer = hardlight::__private::wire::handshake::client_offer(fingerprint, compression);
+    raw_offering(port, base_offer(fingerprint, compression)).await
+}
+
+/// A raw peer that offered `offer`, completed the handshake and read `HELLO`.
+pub async fn raw_offering(port: u16, offer: Vec<String>) -> (RawPeer, Vec<u8>) {
     let offer: Vec<&str> = offer.iter().map(String::as_str).collect();
     let mut ws = within("raw connect", raw_connect(port, &offer))
         .await

@@ -31,7 +31,9 @@ use crate::server::hooks::panic_message;
 use crate::server::state_sync::StateSync;
 use crate::server::stats::Counted;
 use crate::state::ConnectionState;
-use crate::wire::frame::{ReplyStatus, encode_opened, encode_reply_text};
+use crate::wire::frame::{
+    ItemsWriter, MAX_BATCH, ReplyStatus, encode_opened, encode_reply_text,
+};
 
 /// A running streaming call, as the connection polls it.
 pub(super) type RunningStream = Pin<Box<dyn Stream<Item = StreamOutput> + Send>>;
@@ -77,17 +79,22 @@ impl Credit {
         }
     }
 
-    /// Spends `len` bytes if any credit is left, or waits for some.
-    fn poll_spend(&self, cx: &mut Context<'_>, len: usize) -> Poll<()> {
+    /// The bytes left once some are, or waits for some.
+    fn poll_available(&self, cx: &mut Context<'_>) -> Poll<i64> {
         let mut credit = lock(&self.inner);
         if credit.available > 0 {
-            let len = i64::try_from(len).unwrap_or(i64::MAX);
-            credit.available = credit.available.saturating_sub(len);
-            Poll::Ready(())
+            Poll::Ready(credit.available)
         } else {
             credit.waiter = Some(cx.waker().clone());
             Poll::Pending
         }
+    }
+
+    /// Takes a frame of `len` bytes from the credit (which may go below zero by less than `len`).
+    fn spend(&self, len: usize) {
+        let mut credit = lock(&self.inner);
+        let len = i64::try_from(len).unwrap_or(i64::MAX);
+        credit.available = credit.available.saturating_sub(len);
     }
 }
 
@@ -103,12 +110,21 @@ impl<H: Handler> Connection<H> {
         self.in_flight.insert(call_id, abort);
         let credit = Arc::new(Credit::default());
         self.credits.insert(call_id, credit.clone());
+        // Items are batched for a client that reads `ITEMS` frames, while the state is unchanged.
+        let mut batch = self.batch.then(|| {
+            let state = self.state.clone();
+            Box::new(move || state.unchanged()) as Unchanged
+        });
         let outputs = stream::once(start).flat_map(move |started| match started {
             // `OPENED` first: the call is accepted, whatever the credit.
             Ok(source) => Either::Left(stream::iter([SourceItem::Opened]).chain(Gated {
                 source,
                 held: None,
+                end: None,
+                panic: None,
                 credit: credit.clone(),
+                call_id,
+                batch: batch.take(),
             })),
             // The handler refused to stream: its reply is all there is.
             Err(reply) => Either::Right(stream::iter([SourceItem::End(reply)])),
@@ -167,12 +183,67 @@ impl<H: Handler> Connection<H> {
     }
 }
 
+/// Whether the connection's state is unchanged since it was last sent.
+type Unchanged = Box<dyn Fn() -> bool + Send>;
+
 /// The handler's stream, polled for its next frame only while no item waits for credit.
+///
+/// For a client that reads `ITEMS` frames (`batch`), the items the handler's stream has ready are
+/// sent together: after the first, more are taken while they are ready, while the frame stays
+/// within the credit left and [`MAX_BATCH`], and while the handler has changed no state (so that a
+/// `STATE` frame carries the changes made while producing at most the items of the frame after it).
 struct Gated {
     source: ItemSource,
-    /// An item produced before there was credit for it.
+    /// An item produced before there was credit (or room in a batch) for it.
     held: Option<Vec<u8>>,
+    /// The stream's end, produced while items were batched.
+    end: Option<SourceItem>,
+    /// The handler's panic while items were batched: raised again once they are sent, so that the
+    /// items before it arrive, then the panic's reply.
+    panic: Option<Box<dyn std::any::Any + Send>>,
     credit: Arc<Credit>,
+    call_id: u32,
+    batch: Option<Unchanged>,
+}
+
+impl Gated {
+    /// `first` and the items ready after it, as one frame within `available` bytes of credit.
+    fn batch_after(&mut self, cx: &mut Context<'_>, first: Vec<u8>, available: i64) -> Vec<u8> {
+        let Some(unchanged) = &self.batch else {
+            return first;
+        };
+        let available = usize::try_from(available).unwrap_or(usize::MAX);
+        let room = available.min(MAX_BATCH);
+        let mut frame: Option<ItemsWriter> = None;
+        while unchanged() && frame.as_ref().map_or(first.len(), ItemsWriter::len) < room {
+            let source = &mut self.source;
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| source.as_mut().poll_next(cx)));
+            let polled = match polled {
+                Ok(polled) => polled,
+                Err(panic) => {
+                    self.panic = Some(panic);
+                    break;
+                }
+            };
+            match polled {
+                Poll::Ready(Some(SourceItem::Item(next))) => {
+                    let writer = frame
+                        .get_or_insert_with(|| ItemsWriter::starting_with(self.call_id, &first));
+                    if writer.len_with(&next) > MAX_BATCH {
+                        self.held = Some(next);
+                        break;
+                    }
+                    writer.push_item_frame(&next);
+                }
+                Poll::Ready(end) => {
+                    self.end = end;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        frame.map_or(first, ItemsWriter::finish)
+    }
 }
 
 impl Stream for Gated {
@@ -180,15 +251,29 @@ impl Stream for Gated {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SourceItem>> {
         if self.held.is_none() {
+            if let Some(panic) = self.panic.take() {
+                std::panic::resume_unwind(panic);
+            }
+            if let Some(end) = self.end.take() {
+                return Poll::Ready(Some(end));
+            }
             match ready!(self.source.as_mut().poll_next(cx)) {
                 Some(SourceItem::Item(item)) => self.held = Some(item),
                 // The end needs no credit.
                 end => return Poll::Ready(end),
             }
         }
-        let len = self.held.as_ref().map_or(0, Vec::len);
-        ready!(self.credit.poll_spend(cx, len));
-        Poll::Ready(self.held.take().map(SourceItem::Item))
+        let available = ready!(self.credit.poll_available(cx));
+        let Some(first) = self.held.take() else {
+            return Poll::Ready(None);
+        };
+        let frame = if first.len() < MAX_BATCH / 2 {
+            self.batch_after(cx, first, available)
+        } else {
+            first
+        };
+        self.credit.spend(frame.len());
+        Poll::Ready(Some(SourceItem::Item(frame)))
     }
 }
 
