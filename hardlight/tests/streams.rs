@@ -695,7 +695,7 @@ async fn a_raw_peer_that_offers_batch_gets_items_together_within_its_credit() {
     let (first, frames) = item_frames_until(&mut ws, 1, 2).await;
     let sent: usize = frames.iter().map(|(len, _)| len).sum();
     assert!(
-        sent >= 1000 && sent < 1000 + 16,
+        (1000..1000 + 16).contains(&sent),
         "{sent} bytes for a credit of 1000"
     );
     assert!(

@@ -325,10 +325,7 @@ impl<T: WireValue, E: Codable> Stream for Remote<T, E> {
                     continue;
                 }
                 Some(RawStreamMsg::End(reply)) => {
-                    match decode_reply::<(), E>(&reply, this.max_depth) {
-                        Ok(()) => None,
-                        Err(e) => Some(e),
-                    }
+                    decode_reply::<(), E>(&reply, this.max_depth).err()
                 }
                 Some(RawStreamMsg::Failed(error)) => Some(CallError::Rpc(error)),
                 Some(RawStreamMsg::Opened) => {

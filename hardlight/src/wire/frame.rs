@@ -357,7 +357,7 @@ impl ItemsWriter {
     }
 
     /// The frame's length so far.
-    pub fn len(&self) -> usize {
+    pub fn frame_len(&self) -> usize {
         self.buf.len()
     }
 

@@ -215,7 +215,7 @@ impl Gated {
         let available = usize::try_from(available).unwrap_or(usize::MAX);
         let room = available.min(MAX_BATCH);
         let mut frame: Option<ItemsWriter> = None;
-        while unchanged() && frame.as_ref().map_or(first.len(), ItemsWriter::len) < room {
+        while unchanged() && frame.as_ref().map_or(first.len(), ItemsWriter::frame_len) < room {
             let source = &mut self.source;
             let polled = std::panic::catch_unwind(AssertUnwindSafe(|| source.as_mut().poll_next(cx)));
             let polled = match polled {
