@@ -740,3 +740,32 @@ async fn a_mounted_server_serves_streams_of_every_kind() {
         sent.len()
     );
 }
+
+#[tokio::test]
+async fn a_mounted_servers_health_is_a_route_of_the_app() {
+    let (server, _ctx) = test_server(ServerConfig::mounted());
+    let rpc = within("the mount", server.into_axum_service())
+        .await
+        .expect("mount");
+    let health = rpc.clone();
+    let app = router(&rpc).route("/healthz", get(move || std::future::ready(health.health())));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let port = listener.local_addr().expect("bound").port();
+    let _task = AbortOnDrop(tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    }));
+
+    let answer = get_path(port, "/healthz").await;
+    assert_eq!(
+        (answer.status.as_str(), answer.body.as_str()),
+        ("HTTP/1.1 200 OK", "ok\n")
+    );
+    rpc.shutdown_handle().shutdown(Duration::from_secs(5));
+    let answer = get_path(port, "/healthz").await;
+    assert_eq!(
+        (answer.status.as_str(), answer.body.as_str()),
+        ("HTTP/1.1 503 Service Unavailable", "shutting down\n")
+    );
+}

@@ -19,7 +19,7 @@ use super::{MAX_REFUSALS_IN_PROGRESS, Shared};
 use super::admission::{self, Decision};
 use super::closing::CLOSE_GRACE;
 use super::peer_slots::PeerSlot;
-use super::preflight::{Head, read_head};
+use super::preflight::{Head, NOT_AN_UPGRADE, answer, read_head};
 use super::io::Io;
 use super::service;
 use super::stats::Counted;
@@ -61,6 +61,31 @@ pub(crate) fn take(
                 ));
             }
         }
+    }
+}
+
+/// Takes a connection accepted while the server shuts down: answered on a task in `refusals` (a
+/// health probe with 503, an upgrade with 503), or closed at once (an address over its limits, or
+/// too many refusals in progress).
+pub(crate) fn take_draining(
+    shared: &Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    refusals: &mut JoinSet<()>,
+) {
+    shared.stats.connection_refused();
+    let Ok(slot) = shared.peer_slots.enter(peer.ip()) else {
+        return;
+    };
+    if refusals.len() < MAX_REFUSALS_IN_PROGRESS {
+        refusals.spawn(refuse_connection(
+            shared.clone(),
+            tcp,
+            peer,
+            slot,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down\n".to_owned(),
+        ));
     }
 }
 
@@ -144,10 +169,10 @@ async fn refuse_connection(
         match shared.tls.clone() {
             Some(acceptor) => {
                 if let Ok(tls) = acceptor.accept(tcp).await {
-                    refuse(tls, status, text).await;
+                    refuse_request(&shared, tls, status, text).await;
                 }
             }
-            None => refuse(tcp, status, text).await,
+            None => refuse_request(&shared, tcp, status, text).await,
         }
     };
     let _ = timeout_at(deadline, answer).await;
@@ -164,6 +189,10 @@ async fn serve_websocket(
 ) {
     let (head, stream): (_, Io) = match timeout_at(deadline, read_head(stream)).await {
         Ok(Ok((Head::Upgrade(head), rewound))) => (head, Box::new(rewound)),
+        Ok(Ok((Head::Get(target), mut rewound))) => {
+            let _ = timeout_at(deadline, answer_get(&shared, &mut rewound, &target)).await;
+            return;
+        }
         Ok(Ok((Head::Refuse(status, _), _))) => {
             return tracing::debug!(status, "not a WebSocket upgrade");
         }
@@ -200,6 +229,31 @@ async fn serve_websocket(
     }
 }
 
+/// Answers a plain `GET` of `target`: the health check's status if it is the health check's path,
+/// otherwise a 400 (not an upgrade).
+async fn answer_get<S>(shared: &Shared, stream: &mut S, target: &str)
+where
+    S: AsyncWrite + Unpin,
+{
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let (status, text) = match shared.config.health_path.as_deref() {
+        Some(health) if health == path => health_status(shared),
+        _ => ("400 Bad Request", NOT_AN_UPGRADE),
+    };
+    if let Err(e) = answer(stream, status, text).await {
+        tracing::debug!(error = %e, "answering a GET failed");
+    }
+}
+
+/// What the health check answers now: `200 OK` while serving, `503` once a shutdown began.
+fn health_status(shared: &Shared) -> (&'static str, &'static str) {
+    if shared.shutdown.is_requested() {
+        ("503 Service Unavailable", "shutting down\n")
+    } else {
+        ("200 OK", "ok\n")
+    }
+}
+
 /// Performs the WebSocket upgrade, selecting the subprotocol `selected`.
 // The callback's error type is fixed by tungstenite (an HTTP response), large or not.
 #[allow(clippy::result_large_err)]
@@ -227,6 +281,20 @@ where
         Some(websocket_config(max_message_size)),
     )
     .await
+}
+
+/// Reads the client's HTTP request head and answers it without upgrading: a health probe with the
+/// health check's status, an upgrade with `status` and `text`.
+async fn refuse_request<S>(shared: &Shared, stream: S, status: StatusCode, text: String)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match read_head(stream).await {
+        Ok((Head::Get(target), mut rewound)) => answer_get(shared, &mut rewound, &target).await,
+        Ok((Head::Upgrade(_), rewound)) => refuse(rewound, status, text).await,
+        // Answered already (a malformed request), or gone.
+        Ok((Head::Refuse(..), _)) | Err(_) => {}
+    }
 }
 
 /// Reads the client's HTTP request and answers it with `status` and `text`, without upgrading.

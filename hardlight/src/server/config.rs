@@ -10,6 +10,8 @@ use super::limits::RateLimit;
 use crate::rt::bounded;
 use crate::tls::{ServerTls, TlsError};
 
+/// The path of the health check ([`ServerConfig::health_path`]).
+pub const DEFAULT_HEALTH_PATH: &str = "/healthz";
 /// Default [`ServerConfig::max_message_size`]: 4 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 << 20;
 /// Default [`ServerConfig::max_calls_in_flight`]: 256.
@@ -65,6 +67,7 @@ pub struct ServerConfig {
     pub(crate) outbound_queue: usize,
     pub(crate) compression: bool,
     pub(crate) explain_schema_mismatch: bool,
+    pub(crate) health_path: Option<String>,
     pub(crate) keepalive_interval: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
@@ -156,6 +159,7 @@ impl ServerConfig {
             outbound_queue: DEFAULT_OUTBOUND_QUEUE,
             compression: true,
             explain_schema_mismatch: true,
+            health_path: Some(DEFAULT_HEALTH_PATH.to_owned()),
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -249,6 +253,19 @@ impl ServerConfig {
     /// gets this far; turn it off to tell such clients nothing about the services.
     pub fn explain_schema_mismatch(mut self, explain: bool) -> Self {
         self.explain_schema_mismatch = explain;
+        self
+    }
+
+    /// The path of the health check (default `/healthz`): a plain HTTP
+    /// `GET` of it (any query) on the server's port, over TLS when the server serves TLS, is
+    /// answered `200 OK` (`ok`) while the server serves, and `503 Service Unavailable` (`shutting
+    /// down`) from the moment a graceful shutdown begins until its grace period ends (the server
+    /// keeps accepting meanwhile, to say so, and refuses new upgrades with 503). What an
+    /// orchestrator's liveness or readiness probe asks. `None` turns it off: the path is then
+    /// refused as any request that is not a WebSocket upgrade (400). A mounted server's health check
+    /// is a route of the application ([`AxumService::health`](crate::server::AxumService::health)).
+    pub fn health_path(mut self, path: Option<&str>) -> Self {
+        self.health_path = path.map(str::to_owned);
         self
     }
 

@@ -469,15 +469,32 @@ impl BoundServer {
                 }
             }
         };
-        // Graceful shutdown: no new connections; each connection finishes its calls and closes
-        // with 1001 by the deadline.
-        drop(listener);
+        // Graceful shutdown: each connection finishes its calls and closes with 1001 by the
+        // deadline. Meanwhile new connections are still accepted, to be told so: the health check
+        // answers 503, an upgrade is refused with 503.
         tracing::info!(connections = connections.len(), "shutting down");
         let all_closed = async { while connections.join_next().await.is_some() {} };
+        let draining = async {
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((tcp, peer)) => accept::take_draining(&shared, tcp, peer, &mut refusals),
+                        // Out of file descriptors, most likely: let connections close first.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    },
+                    Some(_) = refusals.join_next(), if !refusals.is_empty() => {}
+                }
+            }
+        };
         let cutoff = shared.drain_cutoff(deadline);
-        if tokio::time::timeout_at(cutoff, all_closed).await.is_err() {
-            tracing::warn!("connections still open after the grace period: aborting them");
+        tokio::select! {
+            () = all_closed => {}
+            () = tokio::time::sleep_until(cutoff) => {
+                tracing::warn!("connections still open after the grace period: aborting them");
+            }
+            () = draining => {}
         }
+        drop(listener);
         connections.shutdown().await;
         refusals.shutdown().await;
         background.shutdown().await;

@@ -161,6 +161,33 @@ impl AxumService {
         self.mount.shared.shutdown.clone()
     }
 
+    /// The health check's answer now, for a route of the application: `200 OK` (`ok`) while the
+    /// mounted server serves, `503 Service Unavailable` (`shutting down`) once a graceful shutdown
+    /// has begun. A standalone server answers its own health check
+    /// ([`ServerConfig::health_path`](crate::ServerConfig::health_path)); a mounted one is reached
+    /// through the application's router, which decides the path:
+    ///
+    /// ```
+    /// # use hardlight::*;
+    /// # #[rpc] trait Ping { async fn ping(&self) -> HandlerResult<()>; }
+    /// # #[rpc_handler] impl Ping for Handler { async fn ping(&self) -> HandlerResult<()> { Ok(()) } }
+    /// # async fn app() -> Result<axum::Router, ServerError> {
+    /// let rpc = Server::new(ServerConfig::mounted(), factory!(Handler)).into_axum_service().await?;
+    /// let health = rpc.clone();
+    /// let app = axum::Router::new()
+    ///     .route_service("/rpc", rpc)
+    ///     .route("/healthz", axum::routing::get(move || std::future::ready(health.health())));
+    /// # Ok(app)
+    /// # }
+    /// ```
+    pub fn health(&self) -> (StatusCode, &'static str) {
+        if self.mount.shared.shutdown.is_requested() {
+            (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+        } else {
+            (StatusCode::OK, "ok\n")
+        }
+    }
+
     /// Resolves once a graceful shutdown ([`AxumService::shutdown_handle`]) has been requested and
     /// every mounted connection has closed, like [`BoundServer::run`](super::BoundServer::run)
     /// returns: connections still open when the grace period and their hooks' time are over are

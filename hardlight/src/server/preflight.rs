@@ -21,6 +21,9 @@ const MAX_HEADERS: usize = 64;
 pub(crate) enum Head {
     /// A WebSocket upgrade request: go on with the handshake.
     Upgrade(RequestHead),
+    /// A plain `GET` of this target (path and query), not an upgrade: the health check's, or a
+    /// request to refuse.
+    Get(String),
     /// Not one: answer with this status line and text, and close.
     Refuse(&'static str, &'static str),
 }
@@ -58,12 +61,7 @@ where
         }
     };
     if let Head::Refuse(status, text) = head {
-        let answer = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-            text.len()
-        );
-        stream.write_all(answer.as_bytes()).await?;
-        stream.shutdown().await?;
+        answer(&mut stream, status, text).await?;
     }
     Ok((
         head,
@@ -73,6 +71,20 @@ where
             inner: stream,
         },
     ))
+}
+
+/// Answers a request that is not upgraded with `status` (a status line's code and reason) and the
+/// plain text `text`, then closes the stream's writing.
+pub(crate) async fn answer<S>(stream: &mut S, status: &str, text: &str) -> io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    let answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
+    stream.write_all(answer.as_bytes()).await?;
+    stream.shutdown().await
 }
 
 /// The verdict on the bytes read so far, and the length of the head; `None` until the head is
@@ -133,8 +145,12 @@ fn upgrade_head(request: &httparse::Request<'_, '_>) -> Head {
         };
         headers.append(name, value);
     }
-    if !is_websocket_upgrade(request.method.unwrap_or(""), &headers) {
-        return Head::Refuse("400 Bad Request", NOT_AN_UPGRADE);
+    let method = request.method.unwrap_or("");
+    if !is_websocket_upgrade(method, &headers) {
+        return match (method, request.path) {
+            ("GET", Some(target)) => Head::Get(target.to_owned()),
+            _ => Head::Refuse("400 Bad Request", NOT_AN_UPGRADE),
+        };
     }
     match request.path {
         Some(target) => Head::Upgrade(RequestHead {
@@ -230,8 +246,8 @@ mod tests {
             other => panic!("expected an upgrade, got {other:?}"),
         }
         assert_eq!(judge(&upgrade[..20]), None);
-        let plain = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-        assert!(matches!(judge(plain), Some((Head::Refuse(s, _), _)) if s.starts_with("400")));
+        let plain = b"GET /healthz?probe=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(matches!(judge(plain), Some((Head::Get(target), _)) if target == "/healthz?probe=1"));
         let post = b"POST / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
         assert!(matches!(judge(post), Some((Head::Refuse(s, _), _)) if s.starts_with("400")));
         assert!(
