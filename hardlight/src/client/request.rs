@@ -11,7 +11,8 @@ use crate::error::ConnectError;
 use crate::wire::auth::{
     BEARER_SCHEME, TOKEN_QUERY_PARAMETER, TokenCarrier, auth_subprotocol, encode_query_value,
 };
-use crate::wire::handshake::client_offer;
+use crate::wire::frame::MAX_BATCH;
+use crate::wire::handshake::{BATCH_TOKEN, client_offer};
 
 /// What an upgrade request carries, whatever sends it.
 pub(crate) struct Upgrade {
@@ -34,10 +35,15 @@ pub(crate) fn upgrade(
     target: &Target,
     fingerprint: u64,
 ) -> Result<Upgrade, ConnectError> {
+    let mut offer = client_offer(fingerprint, config.compression.level());
+    // Batched items come in frames of up to `MAX_BATCH` bytes: only for a client that takes them.
+    if config.max_message_size < MAX_BATCH {
+        offer.retain(|token| token != BATCH_TOKEN);
+    }
     let mut upgrade = Upgrade {
         url: target.url(),
         path: target.path.clone(),
-        offer: client_offer(fingerprint, config.compression.level()),
+        offer,
         authorization: None,
     };
     if let Some(auth) = &config.auth {
@@ -113,6 +119,15 @@ mod tests {
         let target = Target::parse(&config.address, false)?;
         let head = request_head(&config, &target, 0x0123_4567_89ab_cdef, "a2V5")?;
         Ok(String::from_utf8(head).expect("ASCII"))
+    }
+
+    #[test]
+    fn batched_items_are_offered_only_by_a_client_that_takes_their_frames() {
+        let base = || ClientConfig::plaintext("ws://h:1/");
+        let offers = |config: ClientConfig| head(config).expect("request").contains(BATCH_TOKEN);
+        assert!(offers(base()));
+        assert!(offers(base().max_message_size(MAX_BATCH)));
+        assert!(!offers(base().max_message_size(MAX_BATCH - 1)));
     }
 
     #[test]
