@@ -1,5 +1,7 @@
 //! Server half of connection-state sync: the full snapshot for `HELLO`, then changed fields only.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::sync::Mutex;
 
 use crate::state::{ConnectionState, StateHandle};
@@ -10,6 +12,25 @@ pub(crate) struct StateSync<S> {
     handle: StateHandle<S>,
     // A tokio mutex because it is held across the wait for the state's read lock.
     last_sent: Mutex<Vec<Vec<u8>>>,
+    /// Syncs under way (waiting for `last_sent`, or holding it): what [`StateSync::unchanged`]
+    /// asks without taking the lock, once per stream item.
+    syncing: AtomicUsize,
+}
+
+/// Counts a sync as under way until dropped (also when its future is dropped midway).
+struct Syncing<'a>(&'a AtomicUsize);
+
+impl<'a> Syncing<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(count)
+    }
+}
+
+impl Drop for Syncing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<S: ConnectionState> StateSync<S> {
@@ -17,6 +38,7 @@ impl<S: ConnectionState> StateSync<S> {
         Self {
             handle,
             last_sent: Mutex::new(Vec::new()),
+            syncing: AtomicUsize::new(0),
         }
     }
 
@@ -27,6 +49,7 @@ impl<S: ConnectionState> StateSync<S> {
         max_message_size: u32,
         compression: u8,
     ) -> Vec<u8> {
+        let _syncing = Syncing::start(&self.syncing);
         let mut last = self.last_sent.lock().await;
         self.handle.take_dirty();
         let state = self.handle.read().await;
@@ -46,7 +69,7 @@ impl<S: ConnectionState> StateSync<S> {
     /// to send before the next frame, decided without waiting (a stream's items, in the common
     /// case). False means: ask [`delta`](Self::delta).
     pub(crate) fn unchanged(&self) -> bool {
-        self.last_sent.try_lock().is_ok_and(|_last| !self.handle.is_dirty())
+        self.syncing.load(Ordering::Acquire) == 0 && !self.handle.is_dirty()
     }
 
     /// If a handler changed the state, the `STATE` frame with the fields whose encoding changed.
@@ -57,6 +80,7 @@ impl<S: ConnectionState> StateSync<S> {
     pub(crate) async fn delta(&self) -> Option<Vec<u8>> {
         // Lock before looking at the mark: if another call's sync took the mark (and with it this
         // call's changes), waiting for its lock means its frame is written before our reply.
+        let _syncing = Syncing::start(&self.syncing);
         let mut last = self.last_sent.lock().await;
         if !self.handle.take_dirty() {
             return None;
