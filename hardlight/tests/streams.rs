@@ -835,20 +835,29 @@ async fn stream_error<T>(mut items: Streaming<T>) -> (usize, Option<CallError<Ha
     (seen, None)
 }
 
-#[tokio::test]
-async fn a_server_whose_items_frames_exceed_the_credit_is_closed() {
-    // 10 ticks a frame (166 bytes): one frame more than the first window (256 KiB) lets through.
-    let frames = (0..(256 * 1024u32).div_ceil(166) + 1)
-        .map(|i| move |call_id| ticks_frame(call_id, i * 10..i * 10 + 10))
-        .collect();
+/// Calls `ticks` on a fake server that answers with `frames`; returns the client's close code, then
+/// how many items the stream gave before the error that ended it.
+async fn against_fake_frames(
+    frames: Vec<impl Fn(u32) -> Vec<u8> + Send + Sync + 'static>,
+) -> (Option<u16>, usize, Option<CallError<HandlerError>>) {
     let (port, mut closed) = fake_streaming_server(frames).await;
     let client = feed_client_with(ClientConfig::plaintext(format!("127.0.0.1:{port}"))).await;
     let items = client.ticks(1000).await.unwrap();
     let code = *within("the close", closed.wait_for(Option::is_some))
         .await
         .unwrap();
-    assert_eq!(code, Some(close::PROTOCOL_ERROR));
     let (seen, error) = stream_error(items).await;
+    (code, seen, error)
+}
+
+#[tokio::test]
+async fn a_server_whose_items_frames_exceed_the_credit_is_closed() {
+    // 10 ticks a frame (166 bytes): one frame more than the first window (256 KiB) lets through.
+    let frames = (0..(256 * 1024u32).div_ceil(166) + 1)
+        .map(|i| move |call_id| ticks_frame(call_id, i * 10..i * 10 + 10))
+        .collect();
+    let (code, seen, error) = against_fake_frames(frames).await;
+    assert_eq!(code, Some(close::PROTOCOL_ERROR));
     assert!(seen <= 10 * (256 * 1024usize).div_ceil(166), "{seen} items");
     match error {
         Some(CallError::Rpc(e)) => assert!(e.to_string().contains("beyond the credit"), "{e}"),
@@ -867,14 +876,8 @@ async fn a_malformed_items_frame_closes_the_connection() {
             frame
         }),
     ];
-    let (port, mut closed) = fake_streaming_server(frames).await;
-    let client = feed_client_with(ClientConfig::plaintext(format!("127.0.0.1:{port}"))).await;
-    let items = client.ticks(1000).await.unwrap();
-    let code = *within("the close", closed.wait_for(Option::is_some))
-        .await
-        .unwrap();
+    let (code, seen, error) = against_fake_frames(frames).await;
     assert_eq!(code, Some(close::PROTOCOL_ERROR));
-    let (seen, error) = stream_error(items).await;
     assert!(seen <= 3, "{seen} items");
     assert!(
         matches!(error, Some(CallError::Rpc(_))),

@@ -50,17 +50,30 @@ pub(crate) fn take(
         }
         Err((status, text)) => {
             shared.stats.connection_refused();
-            if refusals.len() < MAX_REFUSALS_IN_PROGRESS {
-                refusals.spawn(refuse_connection(
-                    shared.clone(),
-                    tcp,
-                    peer,
-                    slot,
-                    status,
-                    text,
-                ));
-            }
+            spawn_refusal(shared, tcp, peer, slot, (status, text), refusals);
         }
+    }
+}
+
+/// Answers `tcp` with `refusal` on a task in `refusals`, unless too many are in progress (then it
+/// is closed at once).
+fn spawn_refusal(
+    shared: &Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    slot: PeerSlot,
+    (status, text): (StatusCode, String),
+    refusals: &mut JoinSet<()>,
+) {
+    if refusals.len() < MAX_REFUSALS_IN_PROGRESS {
+        refusals.spawn(refuse_connection(
+            shared.clone(),
+            tcp,
+            peer,
+            slot,
+            status,
+            text,
+        ));
     }
 }
 
@@ -77,16 +90,11 @@ pub(crate) fn take_draining(
     let Ok(slot) = shared.peer_slots.enter(peer.ip()) else {
         return;
     };
-    if refusals.len() < MAX_REFUSALS_IN_PROGRESS {
-        refusals.spawn(refuse_connection(
-            shared.clone(),
-            tcp,
-            peer,
-            slot,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down\n".to_owned(),
-        ));
-    }
+    let refusal = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is shutting down\n".to_owned(),
+    );
+    spawn_refusal(shared, tcp, peer, slot, refusal, refusals);
 }
 
 /// Serves one accepted TCP connection until it ends; `counted` counts it among the server's

@@ -21,8 +21,7 @@ use crate::contract::stream::{ItemSource, RawStream, SourceItem, Streaming};
 use crate::contract::upload::{RawUpload, StreamArg, UploadFn};
 use crate::error::{CallError, RpcError};
 use crate::locks::lock;
-use crate::wire::frame::item_header;
-use crate::wire::frame::{ReplyStatus, encode_reply_text};
+use crate::wire::frame::{ReplyStatus, encode_reply_text, item_header};
 use crate::wire::view::encode_slice_into;
 use crate::wire::{Archived, Codable};
 
