@@ -569,6 +569,7 @@ async fn open_streams_hold_call_slots_and_the_next_call_waits_for_one() {
 
 const TICKS: u16 = method_index(<dyn Feed as ServiceSchema>::METHODS, "ticks");
 const ADD: u16 = method_index(<dyn Feed as ServiceSchema>::METHODS, "add");
+const COUNTED: u16 = method_index(<dyn Feed as ServiceSchema>::METHODS, "counted");
 
 /// The next frame a raw peer receives.
 async fn next_frame(ws: &mut RawPeer) -> Vec<u8> {
@@ -711,6 +712,47 @@ async fn a_raw_peer_that_offers_batch_gets_items_together_within_its_credit() {
     );
     let seqs: Vec<u32> = first.into_iter().chain(rest).collect();
     assert_eq!(seqs, (0..5000).collect::<Vec<u32>>());
+}
+
+#[tokio::test]
+async fn a_batch_stops_at_the_handlers_state_change() {
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let offer =
+        hardlight::__private::wire::handshake::client_offer(fingerprint::<dyn Feed>(), None);
+    let (mut ws, _hello) = raw_offering(server.port, offer).await;
+    // `counted` changes the state before each item: each item goes alone, after its STATE.
+    send_binary(&mut ws, encode_call(1, COUNTED, &(50u32,)).unwrap()).await;
+    send_binary(&mut ws, encode_credit(1, 1_000_000)).await;
+    assert_eq!(
+        decode_server(&next_frame(&mut ws).await).unwrap(),
+        ServerFrame::Opened { call_id: 1 }
+    );
+    let mut sent_before = None;
+    let mut items = Vec::new();
+    loop {
+        let frame = next_frame(&mut ws).await;
+        match decode_server(&frame).unwrap() {
+            ServerFrame::State(fields) => {
+                let (index, value) = fields.iter().next().expect("a changed field");
+                assert_eq!(index, 0, "the field `sent`");
+                sent_before = Some(u32::decode(value).unwrap());
+            }
+            ServerFrame::Item { call_id: 1, item } => {
+                let i = u32::decode(item).unwrap();
+                assert_eq!(sent_before.take(), Some(i + 1), "item {i} after its STATE");
+                items.push(i);
+            }
+            ServerFrame::Items { call_id: 1, items } => {
+                panic!(
+                    "items batched across state changes: {:?}",
+                    items.iter().count()
+                )
+            }
+            ServerFrame::Reply { call_id: 1, .. } => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(items, (0..50).collect::<Vec<u32>>());
 }
 
 #[tokio::test]
