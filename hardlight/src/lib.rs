@@ -62,6 +62,7 @@ pub mod error;
 pub mod events;
 mod keepalive;
 mod locks;
+pub mod metrics;
 mod redact;
 mod rt;
 #[cfg(hardlight_native)]

@@ -44,8 +44,10 @@ pub use subscription::{RecvError, StateWatcher, Subscription};
 use crate::contract::{MethodReturn, ServiceSchema, StreamArg};
 use crate::error::{CallError, ClosedError, ConnectError, RpcError};
 use crate::events::Event;
+use crate::metrics::{End, Failure, Outcome, ServiceMetrics};
 use crate::rt::{self, Instant};
 use crate::wire::Compression;
+use crate::wire::frame::ReplyStatus;
 use crate::wire::view::{Body, WireArgs};
 #[cfg(hardlight_browser)]
 use browser as transport;
@@ -78,6 +80,8 @@ struct Inner<S: ?Sized + ServiceSchema> {
     mirror: Mirror<S>,
     connected_once: AtomicBool,
     events: broadcast::Sender<ConnectionEvent>,
+    /// The service's metrics, registered at the first call.
+    metrics: std::sync::OnceLock<Arc<ServiceMetrics>>,
 }
 
 /// What every connection of a client feeds: the state mirror and the topic events, which outlive
@@ -154,6 +158,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
                 connected_once: AtomicBool::new(false),
                 events: broadcast::channel(lifecycle::EVENT_BUFFER).0,
                 config,
+                metrics: std::sync::OnceLock::new(),
             }),
             _service: PhantomData,
         }
@@ -306,6 +311,37 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         args: A,
         upload: Option<Upload>,
     ) -> Result<R::Ok, CallError<R::Err>> {
+        let Some(timed) = self.metrics().start(method) else {
+            return self.call_untimed::<A, R>(method, args, upload).await;
+        };
+        let result = self.call_untimed::<A, R>(method, args, upload).await;
+        timed.finish(match &result {
+            Ok(_) => Outcome::Status(ReplyStatus::Ok as u8),
+            Err(CallError::Handler(_)) => Outcome::Status(ReplyStatus::HandlerError as u8),
+            Err(CallError::Rpc(e)) => rpc_outcome(e),
+        });
+        result
+    }
+
+    /// The service's metrics, registered on first use.
+    fn metrics(&self) -> &Arc<ServiceMetrics> {
+        self.inner.metrics.get_or_init(|| {
+            Arc::new(ServiceMetrics::new(
+                self.inner.config.metrics,
+                End::Client,
+                S::NAME,
+                S::METHODS,
+                S::ONEWAY,
+            ))
+        })
+    }
+
+    async fn call_untimed<A: WireArgs, R: MethodReturn>(
+        &self,
+        method: u16,
+        args: A,
+        upload: Option<Upload>,
+    ) -> Result<R::Ok, CallError<R::Err>> {
         // Once, before any wait: a lone view is then sent as its received bytes.
         let args = args.into_outgoing().map_err(RpcError::Encode)?;
         let Ok(session) = self.session() else {
@@ -407,5 +443,23 @@ impl<S: ?Sized + ServiceSchema + 'static> std::fmt::Debug for Client<S> {
             .field("service", &S::NAME)
             .field("connected", &self.is_connected())
             .finish()
+    }
+}
+
+/// The `outcome` of a call that failed with `error`.
+fn rpc_outcome(error: &RpcError) -> Outcome {
+    let status = |status: ReplyStatus| Outcome::Status(status as u8);
+    match error {
+        RpcError::NotConnected => Outcome::Failed(Failure::NotConnected),
+        RpcError::ConnectionClosed { .. } => Outcome::Failed(Failure::ConnectionClosed),
+        RpcError::Protocol(_) => Outcome::Failed(Failure::Protocol),
+        RpcError::LimitExceeded(_) => Outcome::Failed(Failure::LimitExceeded),
+        RpcError::Encode(_) => Outcome::Failed(Failure::Encode),
+        RpcError::HandlerPanicked(_) => status(ReplyStatus::Panicked),
+        RpcError::UnknownMethod(_) => status(ReplyStatus::UnknownMethod),
+        RpcError::BadArguments(_) => status(ReplyStatus::BadArguments),
+        RpcError::Internal(_) => status(ReplyStatus::Internal),
+        RpcError::Timeout(_) => status(ReplyStatus::TimedOut),
+        RpcError::Cancelled(_) => status(ReplyStatus::Cancelled),
     }
 }

@@ -11,6 +11,7 @@ use super::changes::{ChangesSender, TopicChanges};
 use super::outbound::Outbound;
 use crate::error::TopicTooLong;
 use crate::locks::{lock, read, write};
+use crate::metrics::EventMetrics;
 use crate::topic::Topic;
 
 /// Receives [`TopicNotification`]s; get it with `Server::get_topic_notifier`.
@@ -57,6 +58,17 @@ pub(crate) struct EventCounts {
     pub(crate) encoded: AtomicU64,
     /// One per subscriber an emit's frame was queued to.
     pub(crate) queued: AtomicU64,
+    /// Whether the metrics below are recorded (the server's `ServerConfig::metrics`).
+    pub(crate) metrics_enabled: std::sync::atomic::AtomicBool,
+    metrics: std::sync::OnceLock<EventMetrics>,
+}
+
+impl EventCounts {
+    /// The metrics' handles, registered on first use.
+    fn metrics(&self) -> &EventMetrics {
+        self.metrics
+            .get_or_init(|| EventMetrics::new(self.metrics_enabled.load(Ordering::Relaxed)))
+    }
 }
 
 /// Topics and their subscribers.
@@ -168,6 +180,7 @@ impl TopicRegistry {
     pub(crate) fn publish(&self, topic: &[u8], frame: &Bytes) -> usize {
         let queued = self.deliver(topic, frame);
         self.counts.encoded.fetch_add(1, Ordering::Relaxed);
+        self.counts.metrics().emitted.increment(1);
         self.counts
             .queued
             .fetch_add(queued as u64, Ordering::Relaxed);
@@ -182,13 +195,21 @@ impl TopicRegistry {
     /// [`EventCounts`] (`ServerStats::events_encoded`) nor relayed again.
     pub(crate) fn deliver(&self, topic: &[u8], frame: &Bytes) -> usize {
         let topics = read(&self.topics);
-        topics.get(topic).map_or(0, |subscribers| {
-            // Every subscriber gets the same frame: a reference count, not a copy.
-            subscribers
-                .values()
-                .filter(|conn| conn.push_shared(frame.clone()))
-                .count()
-        })
+        let Some(subscribers) = topics.get(topic) else {
+            return 0;
+        };
+        // Every subscriber gets the same frame: a reference count, not a copy.
+        let queued = subscribers
+            .values()
+            .filter(|conn| conn.push_shared(frame.clone()))
+            .count();
+        let metrics = self.counts.metrics();
+        metrics.delivered.increment(queued as u64);
+        let dropped = subscribers.len() - queued;
+        if dropped > 0 {
+            metrics.dropped.increment(dropped as u64);
+        }
+        queued
     }
 
     /// Number of topics with at least one subscriber.

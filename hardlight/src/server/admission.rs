@@ -13,6 +13,7 @@ use super::auth::UpgradeRequest;
 use super::identities::{AlreadyConnected, Claim};
 use super::identity::Identity;
 use crate::events::outbound::CloseSignal;
+use crate::metrics::Refusal;
 use super::preflight::RequestHead;
 use crate::wire::handshake::{Negotiation, PROTOCOL_TOKEN, negotiate, offers_batch};
 
@@ -63,6 +64,7 @@ pub(crate) async fn decide(
     if let Some(origins) = &config.allowed_origins
         && let Err(text) = check_origin(&head.headers, origins)
     {
+        shared.metrics().server.refused(Refusal::Origin);
         return Decision::Refuse(StatusCode::FORBIDDEN, text);
     }
 
@@ -89,7 +91,10 @@ pub(crate) async fn decide(
             let request = UpgradeRequest::new(&head.target, head.headers, peer);
             match hook.run(request, deadline).await {
                 Ok(identity) => identity,
-                Err((status, text)) => return Decision::Refuse(status, text),
+                Err((status, text)) => {
+                    shared.metrics().server.refused(Refusal::Authentication);
+                    return Decision::Refuse(status, text);
+                }
             }
         }
         None => Identity::anonymous(),
@@ -107,6 +112,7 @@ pub(crate) async fn decide(
                 if let Some(replaced) = granted.replaced
                     && timeout_at(deadline, replaced.ended()).await.is_err()
                 {
+                    shared.metrics().server.refused(Refusal::Identity);
                     return Decision::Refuse(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "the identity's previous connection is still closing; try again\n"
@@ -117,6 +123,7 @@ pub(crate) async fn decide(
             }
             Err(AlreadyConnected(text)) => {
                 tracing::debug!(identity = identity.name(), "identity already connected");
+                shared.metrics().server.refused(Refusal::Identity);
                 return Decision::Refuse(StatusCode::CONFLICT, format!("{text}\n"));
             }
         }

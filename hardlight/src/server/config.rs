@@ -68,6 +68,7 @@ pub struct ServerConfig {
     pub(crate) compression: bool,
     pub(crate) explain_schema_mismatch: bool,
     pub(crate) health_path: Option<String>,
+    pub(crate) metrics: bool,
     pub(crate) keepalive_interval: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
@@ -160,6 +161,7 @@ impl ServerConfig {
             compression: true,
             explain_schema_mismatch: true,
             health_path: Some(DEFAULT_HEALTH_PATH.to_owned()),
+            metrics: true,
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -266,6 +268,16 @@ impl ServerConfig {
     /// is a route of the application ([`AxumService::health`](crate::server::AxumService::health)).
     pub fn health_path(mut self, path: Option<&str>) -> Self {
         self.health_path = path.map(str::to_owned);
+        self
+    }
+
+    /// Whether the server records metrics (default true): calls by service, method and outcome,
+    /// their durations, connections, bytes, events and stream items, through the `metrics` facade
+    /// to whatever recorder the application installed before the server's first connection (see
+    /// [`crate::metrics`] for the names). Without a recorder recording costs a branch per count;
+    /// `false` also skips reading the clock around each call.
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled;
         self
     }
 

@@ -64,6 +64,7 @@ use super::{ConnectionParts, Shared};
 use super::identities::Claim;
 use crate::events::{EventEmitter, Subscriptions};
 use crate::keepalive::{Due, Keepalive};
+use crate::metrics::ServiceMetrics;
 use crate::state::StateHandle;
 use crate::wire::close;
 
@@ -133,6 +134,8 @@ pub(super) struct Connection<H: Handler> {
     /// The connection's hold on its identity (one connection per identity), released once its
     /// `on_disconnect` has run.
     claim: Option<Claim>,
+    /// The service's metrics (per method).
+    metrics: Arc<ServiceMetrics>,
 }
 
 impl<H: Handler> Connection<H> {
@@ -141,6 +144,7 @@ impl<H: Handler> Connection<H> {
         factory: &Factory<H>,
         admitted: Admitted,
         compression: Option<u8>,
+        metrics: Arc<ServiceMetrics>,
     ) -> Self {
         let Admitted {
             id,
@@ -199,6 +203,7 @@ impl<H: Handler> Connection<H> {
             needs_flush: false,
             failed: None,
             claim,
+            metrics,
         }
     }
 
@@ -235,6 +240,11 @@ impl<H: Handler> Connection<H> {
         self.credits.clear();
         self.uploads.clear();
         self.events.close();
+        if let End::Close(reason) = &end
+            && reason.code == close::SLOW_CONSUMER
+        {
+            self.shared.metrics().server.slow_consumer_closes.increment(1);
+        }
         let why = closing::close(&mut ws, end).await;
         tracing::debug!(%why, "connection ended");
         let limit = self.shared.config.disconnect_hook_timeout;

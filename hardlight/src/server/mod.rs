@@ -67,6 +67,7 @@ cfg_native! {
     use std::marker::PhantomData;
 
     use crate::contract::EmittedBy;
+    use crate::metrics::Refusal;
     use crate::events::{AnyEvent, EventEmitter, TopicNotifier};
 }
 
@@ -123,10 +124,34 @@ pub(crate) struct Shared {
     /// Connections and handshakes per peer address (standalone servers only: a mounted one does
     /// not accept its connections).
     peer_slots: PeerSlots,
+    /// The metrics' handles, registered at the first connection (with the recorder installed then).
+    metrics: std::sync::OnceLock<Metrics>,
+}
+
+#[cfg(hardlight_native)]
+/// A server's metrics: its own, and each hosted service's (in the order of `services`).
+pub(crate) struct Metrics {
+    pub(crate) server: crate::metrics::ServerMetrics,
+    pub(crate) services: Vec<Arc<crate::metrics::ServiceMetrics>>,
 }
 
 #[cfg(hardlight_native)]
 impl Shared {
+    /// The metrics' handles, registered on first use.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        self.metrics.get_or_init(|| {
+            let enabled = self.config.metrics;
+            Metrics {
+                server: crate::metrics::ServerMetrics::new(enabled),
+                services: self
+                    .services
+                    .iter()
+                    .map(|service| Arc::new(service.metrics(enabled)))
+                    .collect(),
+            }
+        })
+    }
+
     pub(crate) fn next_connection_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -135,7 +160,9 @@ impl Shared {
     /// The peer is unknown only to a mounted server whose app does not provide it.
     fn admit(&self, peer: Option<SocketAddr>) -> Result<Counted, (StatusCode, String)> {
         let max = self.config.max_connections;
+        let metrics = &self.metrics().server;
         if self.stats.connections() >= max {
+            metrics.refused(Refusal::ConnectionLimit);
             return Err((
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("the server is at its limit of {max} connections; try again later\n"),
@@ -149,19 +176,24 @@ impl Shared {
                     "a connection rate limit is configured but the peer's address is unknown: \
                      serve the app with into_make_service_with_connect_info::<SocketAddr>()"
                 );
+                metrics.refused(Refusal::RateLimit);
                 return Err((
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "the server cannot tell this connection's address; see its log\n".to_owned(),
                 ));
             };
             if !limiter.allow(peer.ip()) {
+                metrics.refused(Refusal::RateLimit);
                 return Err((
                     StatusCode::TOO_MANY_REQUESTS,
                     "too many new connections from this address; try again later\n".to_owned(),
                 ));
             }
         }
-        Ok(self.stats.connection_opened())
+        metrics.accepted.increment(1);
+        Ok(self
+            .stats
+            .connection_opened(metrics.connections_open.clone()))
     }
 
     /// When connections still open after a graceful shutdown whose grace period ends at `deadline`
@@ -196,6 +228,10 @@ impl Server {
         let peer_slots =
             PeerSlots::new(config.max_handshakes_per_ip, config.max_connections_per_ip);
         let stats = ServerStats::default();
+        stats
+            .event_counts()
+            .metrics_enabled
+            .store(config.metrics, std::sync::atomic::Ordering::Relaxed);
         #[cfg_attr(not(hardlight_nats), allow(unused_mut))]
         let mut registry = TopicRegistry::new(
             config.max_message_size,
@@ -207,7 +243,7 @@ impl Server {
         let nats = config
             .nats
             .clone()
-            .map(|nats| NatsBridge::attach(nats, &mut registry));
+            .map(|nats| NatsBridge::attach(nats, &mut registry, config.metrics));
         Server {
             _event: PhantomData,
             shared: Shared {
@@ -224,6 +260,7 @@ impl Server {
                 shutdown: ShutdownHandle::new(),
                 peer_limiter,
                 peer_slots,
+                metrics: std::sync::OnceLock::new(),
             },
         }
     }
@@ -451,6 +488,7 @@ impl BoundServer {
                     }
                     Err(e) => {
                         shared.stats.accept_failed();
+                        shared.metrics().server.accept_errors.increment(1);
                         if let Some(wait) = backoff.failed(&e) {
                             pause.as_mut().reset(Instant::now() + wait);
                             paused = true;

@@ -21,6 +21,7 @@ use super::connection::Connection;
 use super::handler::{Factory, Handler};
 use super::io::Io;
 use crate::contract::ServiceSchema;
+use crate::metrics::{End, Refusal, ServiceMetrics};
 use crate::wire::frame::encode_schema;
 use crate::wire::handshake::Negotiation;
 
@@ -38,6 +39,9 @@ pub(crate) trait Service: Send + Sync + 'static {
     /// The trait's schema text, for a client whose fingerprint differs.
     fn schema(&self) -> &'static str;
 
+    /// The service's metrics, registered now (no-ops unless `enabled`).
+    fn metrics(&self, enabled: bool) -> ServiceMetrics;
+
     /// Serves an accepted connection of this service: makes its handler, runs its hooks, sends
     /// `HELLO`, runs calls.
     fn serve(
@@ -46,6 +50,7 @@ pub(crate) trait Service: Send + Sync + 'static {
         ws: WebSocketStream<Io>,
         admitted: Admitted,
         compression: Option<u8>,
+        metrics: Arc<ServiceMetrics>,
     ) -> ServeFuture;
 }
 
@@ -62,14 +67,26 @@ impl<H: Handler> Service for Factory<H> {
         <H::Service as ServiceSchema>::schema().text()
     }
 
+    fn metrics(&self, enabled: bool) -> ServiceMetrics {
+        type S<H> = <H as Handler>::Service;
+        ServiceMetrics::new(
+            enabled,
+            End::Server,
+            <S<H> as ServiceSchema>::NAME,
+            <S<H> as ServiceSchema>::METHODS,
+            <S<H> as ServiceSchema>::ONEWAY,
+        )
+    }
+
     fn serve(
         &self,
         shared: Arc<Shared>,
         ws: WebSocketStream<Io>,
         admitted: Admitted,
         compression: Option<u8>,
+        metrics: Arc<ServiceMetrics>,
     ) -> ServeFuture {
-        let connection = Connection::<H>::new(shared, self, admitted, compression);
+        let connection = Connection::<H>::new(shared, self, admitted, compression, metrics);
         Box::pin(connection.run(ws))
     }
 }
@@ -104,6 +121,7 @@ pub(crate) async fn serve_admitted(
             ..
         } => {
             tracing::debug!(code, %reason, "handshake refused");
+            shared.metrics().server.refused(Refusal::Handshake);
             let frame = CloseFrame {
                 code: code.into(),
                 reason: reason.into(),
@@ -119,7 +137,10 @@ pub(crate) async fn serve_admitted(
         }
         Negotiation::NotHardlight(_) => return,
     };
-    let Some(service) = shared.services.get(service) else {
+    let (Some(metrics), Some(service)) = (
+        shared.metrics().services.get(service).cloned(),
+        shared.services.get(service),
+    ) else {
         return;
     };
     tracing::debug!(
@@ -128,6 +149,6 @@ pub(crate) async fn serve_admitted(
         "serving"
     );
     service
-        .serve(shared.clone(), ws, admission.admitted, compression)
+        .serve(shared.clone(), ws, admission.admitted, compression, metrics)
         .await;
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use metrics::Gauge;
 use tokio::sync::watch;
 
 use crate::events::registry::EventCounts;
@@ -128,12 +129,15 @@ impl ServerStats {
         let _ = rx.wait_for(|n| condition(*n)).await;
     }
 
-    pub(crate) fn connection_opened(&self) -> Counted {
+    /// A connection is admitted: counted until the returned guard drops, here and in `open` (the
+    /// metrics' gauge of open connections).
+    pub(crate) fn connection_opened(&self, open: Gauge) -> Counted {
         self.inner.accepted.fetch_add(1, Ordering::Relaxed);
         self.inner.connections.send_modify(|n| *n += 1);
+        open.increment(1.0);
         Counted {
             stats: self.clone(),
-            kind: Kind::Connection,
+            kind: Kind::Connection(open),
         }
     }
 
@@ -170,7 +174,7 @@ impl std::fmt::Debug for ServerStats {
 }
 
 enum Kind {
-    Connection,
+    Connection(Gauge),
     Call,
 }
 
@@ -182,8 +186,12 @@ pub(crate) struct Counted {
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        match self.kind {
-            Kind::Connection => self.stats.inner.connections.send_modify(|n| *n -= 1),
+        match &self.kind {
+            Kind::Connection(open) => {
+                // The gauge first: whoever waits for the count sees the gauge follow it.
+                open.decrement(1.0);
+                self.stats.inner.connections.send_modify(|n| *n -= 1);
+            }
             Kind::Call => {
                 self.stats.inner.calls.fetch_sub(1, Ordering::Relaxed);
             }

@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use super::changes::TopicChanges;
 use super::registry::TopicRegistry;
 use crate::error::ServerError;
+use crate::metrics::NatsMetrics;
 use crate::wire::auth::{Plus, percent_decode};
 
 /// Default [`NatsConfig::subject_prefix`].
@@ -160,6 +161,9 @@ struct Inner {
     dropping: AtomicBool,
     /// What the tasks take when the server binds.
     startup: Mutex<Option<Startup>>,
+    /// Whether the bridge records metrics (the server's `ServerConfig::metrics`).
+    metrics_enabled: bool,
+    metrics: std::sync::OnceLock<NatsMetrics>,
 }
 
 #[derive(Default)]
@@ -175,7 +179,11 @@ struct Startup {
 
 impl NatsBridge {
     /// A bridge fed by `registry`'s emits and topic changes; it does nothing until [`Self::start`].
-    pub(crate) fn attach(config: NatsConfig, registry: &mut TopicRegistry) -> Self {
+    pub(crate) fn attach(
+        config: NatsConfig,
+        registry: &mut TopicRegistry,
+        metrics_enabled: bool,
+    ) -> Self {
         let (outgoing_tx, outgoing) = mpsc::channel(config.queue);
         let (changes_tx, changes) = TopicChanges::channel();
         let inner = Arc::new(Inner {
@@ -187,6 +195,8 @@ impl NatsBridge {
             changes,
             dropping: AtomicBool::new(false),
             startup: Mutex::new(Some(Startup { outgoing })),
+            metrics_enabled,
+            metrics: std::sync::OnceLock::new(),
         });
         let observer = inner.clone();
         // Like the user's notifier: never waits (subscribing is synchronous in handlers), and holds
@@ -371,10 +381,17 @@ impl Inner {
                     );
                 }
                 self.state.send_modify(|s| s.status.dropped += 1);
+                self.metrics().dropped.increment(1);
             }
             // The server stopped, and its bridge with it.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
+    }
+
+    /// The metrics' handles, registered on first use.
+    fn metrics(&self) -> &NatsMetrics {
+        self.metrics
+            .get_or_init(|| NatsMetrics::new(self.metrics_enabled))
     }
 
     fn update(&self, change: impl FnOnce(&mut State)) {

@@ -43,6 +43,8 @@ pub(super) async fn run(inner: Arc<Inner>, client: Client, mut queue: mpsc::Rece
                 }
             }
         }
+        inner.metrics().published.increment(published);
+        inner.metrics().dropped.increment(dropped);
         inner.update(|s| {
             s.status.published += published;
             s.status.dropped += dropped;

@@ -182,6 +182,7 @@ impl Router {
             Ok(()) => {
                 self.registry.deliver(topic, &message.payload);
                 self.inner.update(|s| s.status.received += 1);
+                self.inner.metrics().received.increment(1);
             }
             Err(why) => {
                 tracing::warn!(subject = %message.subject, why, "NATS bridge: ignored a message");

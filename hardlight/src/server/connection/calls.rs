@@ -95,10 +95,12 @@ impl<H: Handler> Connection<H> {
     pub(super) fn running(
         &self,
         call_id: u32,
+        method: u16,
         budget: Option<Duration>,
         call: Abortable<CallFuture>,
     ) -> Running {
         let state = self.state.clone();
+        let timed = self.metrics.start(method);
         let counted = self.shared.stats.call_started();
         let max_message_size = self.shared.config.max_message_size;
         // The sooner of the server's limit and the client's budget.
@@ -146,6 +148,9 @@ impl<H: Handler> Connection<H> {
             } else {
                 reply
             };
+            if let Some(timed) = timed {
+                timed.finish_reply(&reply);
+            }
             // Nothing may await between this and the future's completion: see `StateSync::delta`.
             let state = state.delta().await;
             Finished {

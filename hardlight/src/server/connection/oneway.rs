@@ -24,7 +24,9 @@ use crate::server::deadline::with_deadline;
 use crate::contract::{Args, Dispatch, DispatchError, OnewayFuture, ServiceSchema};
 use crate::server::handler::Handler;
 use crate::events::outbound::CloseReason;
+use crate::metrics::Outcome;
 use crate::wire::close;
+use crate::wire::frame::ReplyStatus;
 
 impl<H: Handler> Connection<H> {
     /// Handles a `NOTIFY` for `method`: validates it and starts its handler, or parks it until a
@@ -37,6 +39,11 @@ impl<H: Handler> Connection<H> {
     ) -> Result<(), CloseReason> {
         let work = self.dispatch_oneway(method, args).inspect_err(|refusal| {
             self.shared.stats.oneway_refused();
+            if refusal.code == close::INVALID_PAYLOAD
+                && let Some(timed) = self.metrics.start(method)
+            {
+                timed.finish(Outcome::Status(ReplyStatus::BadArguments as u8));
+            }
             tracing::warn!(method, reason = %refusal.reason, "one-way message refused; closing");
         })?;
         let running = self.running_oneway(method, work);
@@ -124,26 +131,34 @@ impl<H: Handler> Connection<H> {
     fn running_oneway(&self, method: u16, work: OnewayFuture) -> Running {
         let state = self.state.clone();
         let stats = self.shared.stats.clone();
+        let metrics = self.metrics.clone();
         let time_limit = self.shared.config.call_timeout;
         Box::pin(async move {
             // Counted from its start: a parked message is not running yet.
             let _counted = stats.oneway_started();
+            let timed = metrics.start(method);
             let deadline = time_limit.map(|limit| tokio::time::Instant::now() + limit);
             let work = match deadline {
                 Some(_) => Either::Left(with_deadline(deadline, work)),
                 None => Either::Right(work),
             };
             let work = AssertUnwindSafe(work).catch_unwind();
+            let mut status = ReplyStatus::Ok;
             let finished = match time_limit {
                 None => work.await,
                 Some(limit) => timeout(limit, work).await.unwrap_or_else(|_| {
                     tracing::warn!(method, ?limit, "one-way handler timed out and was stopped");
+                    status = ReplyStatus::TimedOut;
                     Ok(())
                 }),
             };
             if let Err(panic) = finished {
                 let message = panic_message(&*panic);
                 tracing::warn!(method, %message, "one-way handler panicked");
+                status = ReplyStatus::Panicked;
+            }
+            if let Some(timed) = timed {
+                timed.finish(Outcome::Status(status as u8));
             }
             // Nothing may await between this and the future's completion: see `StateSync::delta`.
             let state = state.delta().await;

@@ -73,6 +73,8 @@ impl<H: Handler> Connection<H> {
     fn on_read(&mut self, cx: &mut Context<'_>, message: Option<Result<Message, WsError>>) -> Step {
         match message {
             Some(Ok(Message::Binary(data))) => {
+                let bytes = data.len() as u64;
+                self.shared.metrics().server.received_bytes.increment(bytes);
                 if let Some(throttle) = &mut self.throttle {
                     throttle.call_read();
                 }
@@ -182,12 +184,14 @@ impl<H: Handler> Connection<H> {
                 ReplyStatus::TimedOut,
                 "the call's deadline had passed when it arrived (budget_ms 0)",
             );
+            self.record_unstarted(method, &reply);
             self.queue_reply(call_id, reply);
             return Ok(());
         }
         // A method whose last argument streams gets it now, with the credit its `CALL` grants.
         let uploads = <H::Service as ServiceSchema>::UPLOADS.get(usize::from(method)) == Some(&true);
-        let upload = uploads.then(|| self.uploads.open(call_id, depth));
+        let received = &self.metrics.method(method).items_received;
+        let upload = uploads.then(|| self.uploads.open(call_id, depth, received.clone()));
         let started = <H::Service as Dispatch<H>>::dispatch(
             &self.handler,
             call_id,
@@ -201,13 +205,14 @@ impl<H: Handler> Connection<H> {
         match started {
             Ok(Started::Stream(start)) => {
                 let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
-                self.start_stream(call_id, budget, start);
+                self.start_stream(call_id, method, budget, start);
             }
             Ok(Started::Duplex(start)) => {
                 // A byte stream: what the client sends is read from the start, as an argument.
-                let upload = self.uploads.open(call_id, depth);
+                let received = self.metrics.method(method).items_received.clone();
+                let upload = self.uploads.open(call_id, depth, received);
                 let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
-                self.start_stream(call_id, budget, start(upload));
+                self.start_stream(call_id, method, budget, start(upload));
             }
             Ok(Started::Call(call)) => {
                 let (abort, registration) = AbortHandle::new_pair();
@@ -215,16 +220,28 @@ impl<H: Handler> Connection<H> {
                 // Started here, in arrival order (a set of futures would first poll the newest),
                 // and finished at once if it does not wait for anything.
                 let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
-                let mut running = self.running(call_id, budget, Abortable::new(call, registration));
+                let call = Abortable::new(call, registration);
+                let mut running = self.running(call_id, method, budget, call);
                 match running.as_mut().poll(cx) {
                     Poll::Ready(done) => self.finish_call(cx, done),
                     Poll::Pending => self.calls.push(running),
                 }
             }
             // Nothing ran: the error reply needs no ordering with events or state.
-            Err(e) => self.queue_reply(call_id, e.reply(call_id)),
+            Err(e) => {
+                let reply = e.reply(call_id);
+                self.record_unstarted(method, &reply);
+                self.queue_reply(call_id, reply);
+            }
         }
         Ok(())
+    }
+
+    /// Records a call of `method` answered with `reply` without running.
+    fn record_unstarted(&self, method: u16, reply: &[u8]) {
+        if let Some(timed) = self.metrics.start(method) {
+            timed.finish_reply(reply);
+        }
     }
 
 

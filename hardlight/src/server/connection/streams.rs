@@ -20,11 +20,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::{AbortHandle, Abortable, Either};
 use futures_util::stream::{self, Stream, StreamExt};
+use metrics::Counter;
 use tokio::time::{Instant, Sleep, sleep_until};
 
 use super::Connection;
 use crate::contract::{ItemSource, SourceItem, StreamFuture};
 use crate::locks::lock;
+use crate::metrics::InFlight;
 use crate::server::deadline::in_deadline;
 use crate::server::handler::Handler;
 use crate::server::hooks::panic_message;
@@ -103,9 +105,12 @@ impl<H: Handler> Connection<H> {
     pub(super) fn start_stream(
         &mut self,
         call_id: u32,
+        method: u16,
         budget: Option<Duration>,
         start: StreamFuture,
     ) {
+        let timed = self.metrics.start(method);
+        let sent = self.metrics.method(method).items_sent.clone();
         let (abort, registration) = AbortHandle::new_pair();
         self.in_flight.insert(call_id, abort);
         let credit = Arc::new(Credit::default());
@@ -125,6 +130,7 @@ impl<H: Handler> Connection<H> {
                 credit: credit.clone(),
                 call_id,
                 batch: batch.take(),
+                sent: sent.clone(),
             })),
             // The handler refused to stream: its reply is all there is.
             Err(reply) => Either::Right(stream::iter([SourceItem::End(reply)])),
@@ -148,6 +154,7 @@ impl<H: Handler> Connection<H> {
             max_message_size: self.shared.config.max_message_size,
             done: false,
             _counted: self.shared.stats.call_started(),
+            timed,
         }));
     }
 
@@ -204,6 +211,8 @@ struct Gated {
     credit: Arc<Credit>,
     call_id: u32,
     batch: Option<Unchanged>,
+    /// Counts the items sent (the method's `stream_items_total{direction="sent"}`).
+    sent: Counter,
 }
 
 impl Gated {
@@ -227,6 +236,7 @@ impl Gated {
             };
             match polled {
                 Poll::Ready(Some(SourceItem::Item(next))) => {
+                    self.sent.increment(1);
                     let writer = frame
                         .get_or_insert_with(|| ItemsWriter::starting_with(self.call_id, &first));
                     if writer.len_with(&next) > MAX_BATCH {
@@ -258,7 +268,10 @@ impl Stream for Gated {
                 return Poll::Ready(Some(end));
             }
             match ready!(self.source.as_mut().poll_next(cx)) {
-                Some(SourceItem::Item(item)) => self.held = Some(item),
+                Some(SourceItem::Item(item)) => {
+                    self.sent.increment(1);
+                    self.held = Some(item);
+                }
                 // The end needs no credit.
                 end => return Poll::Ready(end),
             }
@@ -296,6 +309,8 @@ struct Running<S> {
     max_message_size: usize,
     done: bool,
     _counted: Counted,
+    /// Times the call, for the metrics; records its outcome at its end.
+    timed: Option<InFlight>,
 }
 
 impl<S: ConnectionState> Stream for Running<S> {
@@ -398,6 +413,9 @@ impl<S> Running<S> {
     fn end(&mut self, reply: Vec<u8>) -> StreamFrame {
         self.outputs = None;
         self.timer = None;
+        if let Some(timed) = self.timed.take() {
+            timed.finish_reply(&reply);
+        }
         StreamFrame::End(self.call_id, reply)
     }
 }

@@ -15,6 +15,7 @@ use std::task::Context;
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use metrics::Counter;
 use tokio::sync::mpsc;
 
 use crate::contract::{RawUpload, UploadControl, UploadMsg};
@@ -38,6 +39,8 @@ struct Inlet {
     credit: i64,
     /// The client sent `END`.
     ended: bool,
+    /// Counts the items received (the method's `stream_items_total{direction="received"}`).
+    counted: Counter,
 }
 
 /// Credit the handlers' readers give back, waiting for the connection to send it.
@@ -65,12 +68,13 @@ impl Uploads {
 
     /// Opens call `call_id`'s streamed argument, with the credit its `CALL` granted: what its
     /// dispatch hands the handler.
-    pub(super) fn open(&mut self, call_id: u32, max_depth: usize) -> RawUpload {
+    pub(super) fn open(&mut self, call_id: u32, max_depth: usize, counted: Counter) -> RawUpload {
         let (items, receiver) = mpsc::unbounded_channel();
         self.inlets.insert(
             call_id,
             Inlet {
                 items,
+                counted,
                 credit: i64::from(STREAM_WINDOW),
                 ended: false,
             },
@@ -112,6 +116,7 @@ impl Uploads {
         inlet.credit = inlet
             .credit
             .saturating_sub(i64::try_from(frame.len()).unwrap_or(i64::MAX));
+        inlet.counted.increment(1);
         // A handler that dropped its argument reads no more: the item is dropped.
         let _ = inlet.items.send(UploadMsg::Item {
             message: frame.clone(),

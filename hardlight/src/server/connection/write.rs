@@ -97,6 +97,23 @@ impl<H: Handler> Connection<H> {
         ws: &mut WebSocketStream<Io>,
     ) -> Step<bool> {
         let mut wrote = false;
+        let mut sent = 0;
+        let step = self.write_frames(cx, ws, &mut wrote, &mut sent);
+        if sent > 0 {
+            self.shared.metrics().server.sent_bytes.increment(sent);
+        }
+        step?;
+        ControlFlow::Continue(wrote)
+    }
+
+    /// Hands frames over for [`Connection::write_pending`]; counts the bytes handed over in `sent`.
+    fn write_frames(
+        &mut self,
+        cx: &mut Context<'_>,
+        ws: &mut WebSocketStream<Io>,
+        wrote: &mut bool,
+        sent: &mut u64,
+    ) -> Step {
         while !self.pending.is_empty() {
             match ws.poll_ready_unpin(cx) {
                 Poll::Ready(Ok(())) => {}
@@ -111,14 +128,16 @@ impl<H: Handler> Connection<H> {
             };
             self.replies.written(&frame);
             self.backlog.release(frame.len());
-            if let Err(e) = ws.start_send_unpin(self.seal(frame)) {
+            let message = self.seal(frame);
+            *sent += message.len() as u64;
+            if let Err(e) = ws.start_send_unpin(message) {
                 tracing::debug!(error = %e, "write failed");
                 return ControlFlow::Break(lost("write failed", e));
             }
             self.needs_flush = true;
-            wrote = true;
+            *wrote = true;
         }
-        ControlFlow::Continue(wrote)
+        ControlFlow::Continue(())
     }
 
     /// Flushes what the rounds handed to tungstenite, once per wake-up; if the socket is full, its
