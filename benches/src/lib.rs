@@ -9,6 +9,7 @@
 //! cargo run --release -p hardlight-benches --bin compare -- --spread   # threads on every CPU
 //! cargo run --release -p hardlight-benches --bin compare -- --workers 2
 //! cargo run --release -p hardlight-benches --bin compare -- --only streams   # some groups only
+//! cargo run --release -p hardlight-benches --bin compare -- --only metrics   # what metrics cost
 //! cargo bench -p hardlight-benches --bench codec                    # frame encode/decode vs prost
 //! ```
 //!
@@ -34,6 +35,14 @@
 //! | `tonic` | gRPC, HTTP/2 without TLS (h2c), tonic's defaults |
 //! | `tonic_tls` | gRPC over TLS (rustls with ring), the same certificate, the client trusting it as its root |
 //! | `raw_ws` | tokio-tungstenite echoing binary messages: the floor for any protocol over one WebSocket |
+//!
+//! The metrics table (group `metrics`) has rows of its own, all hardlight over plain WebSocket:
+//!
+//! | row | what |
+//! | --- | --- |
+//! | `hardlight_metrics_off` | `ServerConfig::metrics(false)` and `ClientConfig::metrics(false)`: no handles, no clock read per call |
+//! | `hardlight` | metrics on (the default) and no recorder installed: every handle a no-op |
+//! | `hardlight_prometheus` | metrics on with `metrics-exporter-prometheus`'s recorder installed globally (`install_recorder`, no HTTP listener; its upkeep runs between measurements) |
 //!
 //! Every service is the same unary echo, bytes in and the same bytes out (`Vec<u8>` on both sides:
 //! hardlight's `echo(payload: Vec<u8>)`, prost's default `bytes` field), with the same payloads.
@@ -62,6 +71,16 @@
 //! - **Server memory per idle connection**: the server runs in a child process (this binary,
 //!   re-executed with `--serve-idle`); its resident set grows by this much per connection over
 //!   1,000 connections that each made one 64 B call and then stayed idle.
+//! - **Metrics**: what recording metrics costs. For each row of the metrics table, on a server and
+//!   a client of its own: unary latency (p50, p99) of a 64 B echo one call at a time and
+//!   throughput with 256 calls of 64 B in flight on one connection, measured as above, and each
+//!   figure divided by `hardlight_metrics_off`'s ("vs off"). A global recorder cannot be
+//!   uninstalled, so this group runs last, after every other group (none is measured with a
+//!   recorder installed), and measures `hardlight_metrics_off` and `hardlight` before installing
+//!   the Prometheus recorder; `hardlight_prometheus` then starts a fresh server and client, whose
+//!   handles register with it (a server's at its first connection, a client's at its first call).
+//!   The run checks that the recorder's rendered output has the server's and the client's call
+//!   counts. It is skipped when `--systems` leaves out `hardlight`.
 //!
 //! ## What is and is not compared
 //! - tonic speaks HTTP/2 with its own framing, flow control and headers per call; hardlight and raw

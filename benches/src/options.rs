@@ -68,17 +68,21 @@ pub enum Group {
     Fanout,
     /// Server memory per idle connection.
     Memory,
+    /// hardlight with metrics off, on without a recorder, and on with a Prometheus recorder. Always
+    /// measured last: it installs a global recorder, which cannot be uninstalled.
+    Metrics,
 }
 
 impl Group {
     /// Every group, by its name on the command line.
-    pub const ALL: [(Group, &'static str); 6] = [
+    pub const ALL: [(Group, &'static str); 7] = [
         (Group::Latency, "latency"),
         (Group::Large, "large"),
         (Group::Throughput, "throughput"),
         (Group::Streams, "streams"),
         (Group::Fanout, "fanout"),
         (Group::Memory, "memory"),
+        (Group::Metrics, "metrics"),
     ];
 
     /// The group called `name`.
@@ -108,7 +112,7 @@ usage: compare [--quick] [--workers N] [--spread] [--only GROUP,...] [--systems 
   --workers N   worker threads of the server runtime and of the client runtime (default 1)
   --spread      let the threads run on every CPU (default: the process is pinned to one CPU)
   --only G,...  measure only these groups of figures (latency, large, throughput, streams,
-                fanout, memory); the others show as `skipped`
+                fanout, memory, metrics); the others show as `skipped`
   --systems S,... measure only these systems (hardlight, hardlight_views, hardlight_tls,
                 hardlight_tls_deflate, tonic, tonic_tls, raw_ws)";
 
@@ -284,6 +288,10 @@ mod tests {
         };
         assert_eq!(options.only, Some(vec![Group::Streams, Group::Latency]));
         assert!(options.runs(Group::Streams) && !options.runs(Group::Memory));
+        let Command::Compare(options) = parse(&["--only", "metrics"]).unwrap() else {
+            panic!("--only is a comparison");
+        };
+        assert!(options.runs(Group::Metrics) && !options.runs(Group::Latency));
         let Command::Compare(options) = parse(&["--systems", "raw_ws,hardlight"]).unwrap() else {
             panic!("--systems is a comparison");
         };

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::systems::System;
+use crate::systems::{MetricsSetup, System};
 
 /// Payload sizes of the latency columns, in bytes.
 pub const LATENCY_PAYLOADS: [usize; 3] = [64, 1024, 64 * 1024];
@@ -135,6 +135,69 @@ impl LargeColumn {
     }
 }
 
+/// A measured column of the metrics table (64 B echo); each also gets a ratio column, relative to
+/// the `hardlight_metrics_off` row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsColumn {
+    /// Median latency, µs, one call at a time.
+    P50,
+    /// 99th-percentile latency, µs, one call at a time.
+    P99,
+    /// Calls per second with [`METRICS_IN_FLIGHT`] calls in flight on one connection.
+    Throughput,
+}
+
+/// Calls in flight of the metrics table's throughput column.
+pub const METRICS_IN_FLIGHT: usize = 256;
+
+impl MetricsColumn {
+    /// Every measured column, in table order.
+    pub const ALL: [MetricsColumn; 3] = [
+        MetricsColumn::P50,
+        MetricsColumn::P99,
+        MetricsColumn::Throughput,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|&c| c == self)
+            .expect("every column is listed in MetricsColumn::ALL")
+    }
+
+    fn title(self) -> String {
+        match self {
+            MetricsColumn::P50 => "p50 64 B (µs)".to_owned(),
+            MetricsColumn::P99 => "p99 64 B (µs)".to_owned(),
+            MetricsColumn::Throughput => format!("c{METRICS_IN_FLIGHT} (calls/s)"),
+        }
+    }
+
+    fn ratio_title(self) -> &'static str {
+        match self {
+            MetricsColumn::P50 => "p50 vs off",
+            MetricsColumn::P99 => "p99 vs off",
+            MetricsColumn::Throughput => "calls/s vs off",
+        }
+    }
+
+    fn format(self, value: f64) -> String {
+        match self {
+            MetricsColumn::P50 | MetricsColumn::P99 => format!("{value:.1}"),
+            MetricsColumn::Throughput => format!("{value:.0}"),
+        }
+    }
+}
+
+/// A cell that holds no value: `n/a`, `error` or `skipped`.
+fn missing(figure: Figure) -> String {
+    match figure {
+        Figure::Value(_) | Figure::NotApplicable => "n/a".to_owned(),
+        Figure::Failed => "error".to_owned(),
+        Figure::Skipped => "skipped".to_owned(),
+    }
+}
+
 /// Every figure of a run, and the lines that say how it was run.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -142,6 +205,7 @@ pub struct Report {
     fanout_connections: usize,
     rows: Vec<(System, [Figure; Column::ALL.len()])>,
     large: Vec<(System, [Figure; LargeColumn::ALL.len()])>,
+    metrics: Vec<(MetricsSetup, [Figure; MetricsColumn::ALL.len()])>,
 }
 
 impl Report {
@@ -158,6 +222,45 @@ impl Report {
                 .into_iter()
                 .map(|system| (system, [Figure::Failed; LargeColumn::ALL.len()]))
                 .collect(),
+            metrics: MetricsSetup::ALL
+                .into_iter()
+                .map(|setup| (setup, [Figure::Failed; MetricsColumn::ALL.len()]))
+                .collect(),
+        }
+    }
+
+    /// Sets one cell of the metrics table.
+    pub fn set_metrics(&mut self, setup: MetricsSetup, column: MetricsColumn, figure: Figure) {
+        if let Some((_, figures)) = self.metrics.iter_mut().find(|(s, _)| *s == setup) {
+            figures[column.index()] = figure;
+        }
+    }
+
+    /// One cell of the metrics table.
+    fn metrics_figure(&self, setup: MetricsSetup, column: MetricsColumn) -> Figure {
+        self.metrics
+            .iter()
+            .find(|(s, _)| *s == setup)
+            .map_or(Figure::Failed, |(_, figures)| figures[column.index()])
+    }
+
+    /// One cell's value in the metrics table, if it was measured.
+    pub fn metrics_value(&self, setup: MetricsSetup, column: MetricsColumn) -> Option<f64> {
+        match self.metrics_figure(setup, column) {
+            Figure::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// `setup`'s figure divided by `hardlight_metrics_off`'s, in one column of the metrics table.
+    pub fn metrics_ratio(&self, setup: MetricsSetup, column: MetricsColumn) -> Option<f64> {
+        Some(self.metrics_value(setup, column)? / self.metrics_value(MetricsSetup::Off, column)?)
+    }
+
+    /// Marks every figure of the metrics table [`Figure::Skipped`].
+    pub fn skip_metrics(&mut self) {
+        for (_, figures) in &mut self.metrics {
+            figures.fill(Figure::Skipped);
         }
     }
 
@@ -228,6 +331,7 @@ impl Report {
         let complete = |figures: &[Figure]| !figures.contains(&Figure::Failed);
         self.rows.iter().all(|(_, figures)| complete(figures))
             && self.large.iter().all(|(_, figures)| complete(figures))
+            && self.metrics.iter().all(|(_, figures)| complete(figures))
     }
 
     /// `a`'s figure divided by `b`'s, in one column.
@@ -245,6 +349,8 @@ impl Report {
         self.render_table(&mut out);
         out.push('\n');
         self.render_large(&mut out);
+        out.push('\n');
+        self.render_metrics(&mut out);
         out.push('\n');
         self.render_targets(&mut out);
         out.push('\n');
@@ -323,6 +429,52 @@ impl Report {
                 })
                 .collect();
             let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+        }
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "metrics: what recording costs, hardlight over ws://, 64 B echo (latency one call at a \
+             time, throughput with {METRICS_IN_FLIGHT} calls in flight on one connection); \
+             `hardlight_metrics_off`: `ServerConfig`/`ClientConfig::metrics(false)`; `hardlight`: \
+             metrics on (the default) with no recorder installed; `hardlight_prometheus`: a \
+             Prometheus recorder installed (measured last, on a fresh server and client); \
+             \"vs off\" divides by the `hardlight_metrics_off` row (latency: above 1.00 is slower; \
+             calls/s: below 1.00 is slower)"
+        );
+        out.push('\n');
+        let titles: Vec<String> = MetricsColumn::ALL
+            .iter()
+            .map(|c| c.title())
+            .chain(
+                MetricsColumn::ALL
+                    .iter()
+                    .map(|c| c.ratio_title().to_owned()),
+            )
+            .collect();
+        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
+        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        for (setup, figures) in &self.metrics {
+            let values =
+                MetricsColumn::ALL
+                    .iter()
+                    .zip(figures)
+                    .map(|(column, figure)| match figure {
+                        Figure::Value(v) => column.format(*v),
+                        other => missing(*other),
+                    });
+            let ratios = MetricsColumn::ALL
+                .iter()
+                .zip(figures)
+                .map(
+                    |(column, figure)| match self.metrics_ratio(*setup, *column) {
+                        Some(r) => format!("{r:.2}"),
+                        None => missing(*figure),
+                    },
+                );
+            let cells: Vec<String> = values.chain(ratios).collect();
+            let _ = writeln!(out, "| {} | {} |", setup.name(), cells.join(" | "));
         }
     }
 
@@ -431,6 +583,16 @@ mod tests {
         );
         report.set(System::Hardlight, Column::Stream, Figure::Value(900_000.0));
         report.set(System::Tonic, Column::Stream, Figure::Value(300_000.0));
+        let metrics = [
+            (MetricsSetup::Off, [20.0, 40.0, 100_000.0]),
+            (MetricsSetup::NoRecorder, [20.2, 40.0, 99_000.0]),
+            (MetricsSetup::Prometheus, [25.0, 50.0, 80_000.0]),
+        ];
+        for (setup, values) in metrics {
+            for (column, value) in MetricsColumn::ALL.into_iter().zip(values) {
+                report.set_metrics(setup, column, Figure::Value(value));
+            }
+        }
         report
     }
 
@@ -452,8 +614,19 @@ mod tests {
     fn table_has_a_row_per_system_and_a_cell_per_column() {
         let rendered = sample().render();
         let rows: Vec<&str> = rendered.lines().filter(|l| l.starts_with('|')).collect();
-        assert_eq!(rows.len(), 2 + System::ALL.len() + 2 + System::LARGE.len());
-        let (main, large) = rows.split_at(2 + System::ALL.len());
+        assert_eq!(
+            rows.len(),
+            2 + System::ALL.len() + 2 + System::LARGE.len() + 2 + MetricsSetup::ALL.len()
+        );
+        let (main, rest) = rows.split_at(2 + System::ALL.len());
+        let (large, metrics) = rest.split_at(2 + System::LARGE.len());
+        for row in metrics {
+            assert_eq!(
+                row.matches('|').count(),
+                2 * MetricsColumn::ALL.len() + 2,
+                "{row}"
+            );
+        }
         for row in main {
             assert_eq!(row.matches('|').count(), Column::ALL.len() + 2, "{row}");
         }
@@ -468,6 +641,55 @@ mod tests {
         assert!(rendered.contains("fan-out ×1000 (µs)"));
         assert!(rendered.contains("| hardlight_views | 1000.0 | 1000.0 | 1200.0 | 1000.0 |"));
         assert!(rendered.contains("| p50 1 MiB (µs) |"));
+    }
+
+    #[test]
+    fn metrics_table_has_each_setup_and_its_ratios_to_off() {
+        let rendered = sample().render();
+        assert!(rendered.contains(
+            "| system | p50 64 B (µs) | p99 64 B (µs) | c256 (calls/s) | p50 vs off | p99 vs off \
+             | calls/s vs off |"
+        ));
+        assert!(
+            rendered
+                .contains("| hardlight_metrics_off | 20.0 | 40.0 | 100000 | 1.00 | 1.00 | 1.00 |")
+        );
+        assert!(rendered.contains("| hardlight | 20.2 | 40.0 | 99000 | 1.01 | 1.00 | 0.99 |"));
+        assert!(
+            rendered
+                .contains("| hardlight_prometheus | 25.0 | 50.0 | 80000 | 1.25 | 1.25 | 0.80 |")
+        );
+        // The caption comes before the table, after the large-message table.
+        let caption = rendered.find("metrics: what recording costs").unwrap();
+        assert!(rendered.find("large messages:").unwrap() < caption);
+        assert!(caption < rendered.find("| hardlight_metrics_off |").unwrap());
+
+        // Without the baseline a ratio is `n/a`; a skipped or failed row says so in every cell.
+        let mut report = sample();
+        report.set_metrics(MetricsSetup::Off, MetricsColumn::P50, Figure::Failed);
+        report.set_metrics(
+            MetricsSetup::Prometheus,
+            MetricsColumn::Throughput,
+            Figure::Failed,
+        );
+        assert!(!report.is_complete());
+        let rendered = report.render();
+        assert!(
+            rendered.contains(
+                "| hardlight_metrics_off | error | 40.0 | 100000 | error | 1.00 | 1.00 |"
+            )
+        );
+        assert!(rendered.contains("| hardlight | 20.2 | 40.0 | 99000 | n/a | 1.00 | 0.99 |"));
+        assert!(
+            rendered
+                .contains("| hardlight_prometheus | 25.0 | 50.0 | error | n/a | 1.25 | error |")
+        );
+        report.skip_metrics();
+        assert!(
+            report.render().contains(
+                "| hardlight | skipped | skipped | skipped | skipped | skipped | skipped |"
+            )
+        );
     }
 
     #[test]

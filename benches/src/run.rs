@@ -2,15 +2,17 @@
 
 use std::time::Duration;
 
+use hardlight::metrics::names as metric_names;
 use tokio::runtime::{Handle, Runtime};
 
 use crate::cert::BenchCert;
 use crate::measure::{fanout, latency, memory, streaming, throughput, within};
 use crate::options::{Group, Options, Plan};
 use crate::report::{
-    Column, Figure, IN_FLIGHT, LARGE_PAYLOADS, LATENCY_PAYLOADS, LargeColumn, Report, size,
+    Column, Figure, IN_FLIGHT, LARGE_PAYLOADS, LATENCY_PAYLOADS, LargeColumn, METRICS_IN_FLIGHT,
+    MetricsColumn, Report, size,
 };
-use crate::systems::{Client, ClientTrust, RunningServer, System};
+use crate::systems::{Client, ClientTrust, MetricsSetup, RunningServer, System};
 use crate::{BoxError, error};
 
 /// Extra time any one measurement gets beyond what its plan allows, before it counts as hung.
@@ -106,6 +108,12 @@ pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<Strin
              per connection; the server runs in a child process",
             plan.idle_connections
         ),
+        format!(
+            "- metrics: hardlight over ws:// with metrics off, on without a recorder, and on with \
+             a Prometheus recorder (installed after the first two, measured last); p50/p99 of a \
+             {} echo as above, calls/s with {METRICS_IN_FLIGHT} in flight as above",
+            size(throughput::PAYLOAD)
+        ),
     ];
     let systems = options.systems.as_ref().map(|systems| {
         let names: Vec<&str> = systems.iter().map(|s| s.name()).collect();
@@ -183,7 +191,129 @@ pub async fn compare(
         .await;
         report.set(system, Column::Memory, figure(system, "memory", measured));
     }
+    // LAST, after every other group: it installs a global metrics recorder, which cannot be
+    // uninstalled, and any hardlight server or client started after it would record into it. Keep
+    // any group added later above this line.
+    if options.runs(Group::Metrics) && options.measures(System::Hardlight) {
+        metrics_overhead(plan, servers, &mut report).await;
+    } else {
+        report.skip_metrics();
+    }
     report
+}
+
+/// The metrics group: hardlight over ws:// with metrics off, on with no recorder installed, then on
+/// with a Prometheus recorder, each on a server and a client of its own.
+///
+/// Must be the last measurement of the run: it installs a Prometheus recorder as the process's
+/// global recorder, which cannot be uninstalled, so whatever ran after it would be measured with
+/// the recorder. For the same reason the setups are measured in [`MetricsSetup::ALL`]'s order:
+/// `hardlight_metrics_off` and `hardlight` first, with no recorder installed, then the recorder is
+/// installed and `hardlight_prometheus` is measured on a fresh server and client (hardlight
+/// registers a server's handles at its first connection and a client's at its first call, with the
+/// recorder installed then; handles registered before the recorder stay no-ops).
+async fn metrics_overhead(plan: &Plan, servers: &Handle, report: &mut Report) {
+    let mut prometheus = None;
+    for setup in MetricsSetup::ALL {
+        if setup == MetricsSetup::Prometheus {
+            // No HTTP listener and no upkeep task: `metrics_setup` runs the upkeep (draining the
+            // histograms' buckets) between measurements, as the exporter's own task would every 5 s.
+            match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+                Ok(handle) => prometheus = Some(handle),
+                Err(e) => {
+                    eprintln!("{}: installing the recorder failed: {e}", setup.name());
+                    continue;
+                }
+            }
+        }
+        let measured = metrics_setup(setup, plan, servers, prometheus.as_ref(), report).await;
+        if let Err(e) = measured {
+            eprintln!("{}: {e}", setup.name());
+        }
+    }
+    // Something was recorded: the server's and the client's successful calls at least.
+    if let Some(handle) = prometheus {
+        let rendered = handle.render();
+        for name in [metric_names::SERVER_CALLS, metric_names::CLIENT_CALLS] {
+            let calls = ok_calls(&rendered, name);
+            eprintln!("hardlight_prometheus: {name}{{outcome=\"ok\"}}: {calls}");
+            if calls == 0 {
+                eprintln!("hardlight_prometheus: the recorder has no successful {name}");
+                for column in MetricsColumn::ALL {
+                    report.set_metrics(MetricsSetup::Prometheus, column, Figure::Failed);
+                }
+            }
+        }
+    }
+}
+
+/// The sum of the samples of counter `name` with `outcome="ok"` in Prometheus's text format.
+fn ok_calls(rendered: &str, name: &str) -> u64 {
+    rendered
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') && rest.contains("outcome=\"ok\""))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// The metrics table's figures of one setup, on a server and a client of its own.
+async fn metrics_setup(
+    setup: MetricsSetup,
+    plan: &Plan,
+    servers: &Handle,
+    prometheus: Option<&metrics_exporter_prometheus::PrometheusHandle>,
+    report: &mut Report,
+) -> Result<(), BoxError> {
+    let name = setup.name();
+    let upkeep = || {
+        if let Some(handle) = prometheus {
+            handle.run_upkeep();
+        }
+    };
+    let server = RunningServer::start_hardlight(setup, servers).await?;
+    let client = within(
+        "connect",
+        SLACK,
+        Client::connect_hardlight(setup, server.port),
+    )
+    .await?;
+
+    let payload = throughput::PAYLOAD;
+    eprintln!("{name}: latency {}", size(payload));
+    let limit = plan.latency_time + SLACK;
+    let measured = within("latency", limit, latency::unary(&client, payload, plan)).await;
+    let (p50, p99) = match measured {
+        Ok(l) => (Figure::Value(l.p50_us), Figure::Value(l.p99_us)),
+        Err(e) => {
+            eprintln!("{name}: latency failed: {e}");
+            (Figure::Failed, Figure::Failed)
+        }
+    };
+    report.set_metrics(setup, MetricsColumn::P50, p50);
+    report.set_metrics(setup, MetricsColumn::P99, p99);
+    upkeep();
+
+    eprintln!("{name}: throughput, {METRICS_IN_FLIGHT} in flight");
+    let limit = plan.throughput_warmup + plan.throughput_window + SLACK;
+    let measured = within(
+        "throughput",
+        limit,
+        throughput::calls_per_second(&client, METRICS_IN_FLIGHT, plan),
+    )
+    .await;
+    let figure = match measured {
+        Ok(calls) => Figure::Value(calls),
+        Err(e) => {
+            eprintln!("{name}: throughput failed: {e}");
+            Figure::Failed
+        }
+    };
+    report.set_metrics(setup, MetricsColumn::Throughput, figure);
+    upkeep();
+    Ok(())
 }
 
 /// The group a column belongs to.
@@ -337,5 +467,25 @@ fn figure(
             eprintln!("{}: {what} failed: {e}", system.name());
             Figure::Failed
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_the_ok_calls_of_a_rendered_counter() {
+        let rendered = "\
+# TYPE hardlight_server_calls_total counter
+hardlight_server_calls_total{service=\"Bench\",method=\"echo\",outcome=\"ok\"} 1200
+hardlight_server_calls_total{service=\"Bench\",method=\"join\",outcome=\"ok\"} 3
+hardlight_server_calls_total{service=\"Bench\",method=\"echo\",outcome=\"panicked\"} 7
+hardlight_server_calls_total_other{outcome=\"ok\"} 50
+hardlight_client_calls_total{service=\"Bench\",method=\"echo\",outcome=\"ok\"} 0
+";
+        assert_eq!(ok_calls(rendered, metric_names::SERVER_CALLS), 1203);
+        assert_eq!(ok_calls(rendered, metric_names::CLIENT_CALLS), 0);
+        assert_eq!(ok_calls("", metric_names::CLIENT_CALLS), 0);
     }
 }

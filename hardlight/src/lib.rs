@@ -63,6 +63,7 @@ pub mod events;
 mod keepalive;
 mod locks;
 pub mod metrics;
+mod otel;
 mod redact;
 mod rt;
 #[cfg(hardlight_native)]
@@ -119,7 +120,7 @@ pub use state::{StateHandle, StateWriteGuard};
 pub use tls::{CertFingerprint, ServerTls, ServerTrust, TlsError};
 pub use topic::Topic;
 pub use wire::TokenCarrier;
-pub use wire::{Archived, Codable, Compression};
+pub use wire::{Archived, Codable, Compression, TraceParent};
 
 /// The `http` crate's types that [`UpgradeRequest`] hands out (`HeaderMap`, `HeaderValue`, ...), so
 /// that applications need no `http` dependency of their own.

@@ -2,11 +2,11 @@
 //! the application installs (Prometheus, StatsD, OpenTelemetry through a bridge) receives them.
 //!
 //! hardlight installs no recorder. Handles are registered with the recorder installed when a server
-//! first needs them (its first connection) and when a client connects: install the recorder before
-//! either. Without a recorder every handle is a no-op (a branch, no allocation, no lock), and
-//! [`ServerConfig::metrics`](crate::ServerConfig::metrics) /
-//! [`ClientConfig::metrics`](crate::ClientConfig::metrics) `(false)` also skip reading the clock for
-//! call durations.
+//! first needs them (its first connection) and when a client makes its first call: install the
+//! recorder before either. Without a recorder then, nothing is recorded and nothing is timed: the
+//! calls cost what they cost with [`ServerConfig::metrics`](crate::ServerConfig::metrics) /
+//! [`ClientConfig::metrics`](crate::ClientConfig::metrics) `(false)`. (The facade's no-op recorder
+//! is told apart from a real one by its size: a recorder of zero size is taken for none.)
 //!
 //! The names follow Prometheus's conventions (a `hardlight_` prefix, `_total` for counters, base
 //! units in the name: `_seconds`, `_bytes`); [`names`] lists them with their labels, as the README
@@ -179,10 +179,25 @@ impl Refusal {
     }
 }
 
-/// Describes every metric to the installed recorder (units and help texts), once per process.
+/// Whether a recorder is installed: the facade's no-op recorder (what `with_recorder` gives without
+/// one) has no state, any real recorder has some.
+fn recorder_installed() -> bool {
+    metrics::with_recorder(|recorder| size_of_val(recorder) != 0)
+}
+
+/// Whether to record: asked for, and a recorder installed to record to. Describes every metric to
+/// that recorder (units and help texts) when there is one.
+fn recording(enabled: bool) -> bool {
+    let recording = enabled && recorder_installed();
+    if recording {
+        describe();
+    }
+    recording
+}
+
+/// Describes every metric to the installed recorder (units and help texts).
 fn describe() {
-    static DESCRIBED: std::sync::Once = std::sync::Once::new();
-    DESCRIBED.call_once(|| {
+    {
         use metrics::{describe_counter, describe_gauge, describe_histogram};
         describe_counter!(names::SERVER_CALLS, "Calls answered, by outcome");
         describe_histogram!(
@@ -227,7 +242,7 @@ fn describe() {
             Unit::Seconds,
             "Time from sending a call to its reply"
         );
-    });
+    }
 }
 
 /// A counter registered when `enabled`, a no-op otherwise.
@@ -254,9 +269,7 @@ pub(crate) struct ServerMetrics {
 impl ServerMetrics {
     /// Registers the server's handles (no-ops unless `enabled`).
     pub(crate) fn new(enabled: bool) -> Self {
-        if enabled {
-            describe();
-        }
+        let enabled = recording(enabled);
         let counter = |name| counter(enabled, name, &[]);
         Self {
             connections_open: if enabled {
@@ -302,9 +315,7 @@ pub(crate) struct EventMetrics {
 #[cfg(hardlight_native)]
 impl EventMetrics {
     pub(crate) fn new(enabled: bool) -> Self {
-        if enabled {
-            describe();
-        }
+        let enabled = recording(enabled);
         Self {
             emitted: counter(enabled, names::SERVER_EVENTS_EMITTED, &[]),
             delivered: counter(enabled, names::SERVER_EVENTS_DELIVERED, &[]),
@@ -324,9 +335,7 @@ pub(crate) struct NatsMetrics {
 #[cfg(hardlight_nats)]
 impl NatsMetrics {
     pub(crate) fn new(enabled: bool) -> Self {
-        if enabled {
-            describe();
-        }
+        let enabled = recording(enabled);
         Self {
             published: counter(enabled, names::NATS_PUBLISHED, &[]),
             received: counter(enabled, names::NATS_RECEIVED, &[]),
@@ -370,9 +379,7 @@ impl ServiceMetrics {
         methods: &[&'static str],
         oneway: &[bool],
     ) -> Self {
-        if enabled {
-            describe();
-        }
+        let enabled = recording(enabled);
         let method = |name: &'static str, oneway: bool| {
             let labels = |more: Option<(&'static str, &'static str)>| {
                 let mut labels = vec![("service", service.to_owned()), ("method", name.to_owned())];
@@ -495,5 +502,42 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.record(Outcome::Aborted);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_real_recorder_is_told_from_none() {
+        assert!(!recorder_installed(), "no recorder in the unit tests");
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        assert!(metrics::with_local_recorder(&recorder, recorder_installed));
+        // Without one, the handles are no-ops and nothing is timed, whatever the setting.
+        let service = std::sync::Arc::new(ServiceMetrics::new(
+            true,
+            End::Server,
+            "S",
+            &["m"],
+            &[false],
+        ));
+        assert!(service.start(0).is_none());
+        // With one, a call is timed and counted.
+        let recorded = metrics::with_local_recorder(&recorder, || {
+            std::sync::Arc::new(ServiceMetrics::new(
+                true,
+                End::Server,
+                "S",
+                &["m"],
+                &[false],
+            ))
+        });
+        recorded.start(0).expect("timed").finish(Outcome::Status(0));
+        let text = recorder.handle().render();
+        assert!(
+            text.contains(r#"hardlight_server_calls_total{service="S",method="m",outcome="ok"} 1"#),
+            "{text}"
+        );
     }
 }

@@ -106,7 +106,11 @@ async fn a_raw_call_with_a_budget_is_answered_timed_out() {
     let server = TestServer::start().await;
     let (mut ws, _hello) = raw_hardlight(server.port, None).await;
     // `gate` (method 2) with 50 ms to live.
-    send_binary(&mut ws, encode_call_within(3, 2, Some(50), &()).unwrap()).await;
+    send_binary(
+        &mut ws,
+        encode_call_within(3, 2, Some(50), None, &()).unwrap(),
+    )
+    .await;
     loop {
         match within("the reply", ws.next()).await {
             Some(Ok(Message::Binary(bytes))) => {

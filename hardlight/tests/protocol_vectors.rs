@@ -93,6 +93,7 @@ const VECTORS: &[&str] = &[
     "call_increment",
     "call_new_counter",
     "call_increment_deadline",
+    "call_increment_traced",
     "cancel_7",
     "reply_cancelled",
     "notify_log",
@@ -1017,6 +1018,7 @@ fn call_vectors_are_the_counters_calls() {
         method,
         args,
         budget_ms: None,
+        trace: None,
     } = decode_client(vector("call_increment")).expect("call_increment parses")
     else {
         panic!("call_increment is not a CALL");
@@ -1036,6 +1038,7 @@ fn call_vectors_are_the_counters_calls() {
         method,
         args,
         budget_ms: None,
+        trace: None,
     } = decode_client(vector("call_new_counter")).expect("call_new_counter parses")
     else {
         panic!("call_new_counter is not a CALL");
@@ -1048,13 +1051,14 @@ fn call_vectors_are_the_counters_calls() {
 fn deadline_and_cancel_vectors_are_what_the_client_sends() {
     assert_vector(
         "call_increment_deadline",
-        &encode_call_within(7, INCREMENT, Some(1000), &(1u32,)).expect("the call encodes"),
+        &encode_call_within(7, INCREMENT, Some(1000), None, &(1u32,)).expect("the call encodes"),
     );
     let ClientFrame::Call {
         call_id,
         method,
         args,
         budget_ms,
+        trace: None,
     } = decode_client(vector("call_increment_deadline")).expect("the vector parses")
     else {
         panic!("call_increment_deadline is not a CALL");
@@ -1064,6 +1068,38 @@ fn deadline_and_cancel_vectors_are_what_the_client_sends() {
         <(u32,)>::decode(args).expect("the arguments validate"),
         (1,)
     );
+
+    let traced =
+        hardlight::TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .expect("the example traceparent");
+    assert_vector(
+        "call_increment_traced",
+        &encode_call_within(7, INCREMENT, Some(1000), Some(&traced), &(1u32,))
+            .expect("the call encodes"),
+    );
+    let Ok(ClientFrame::Call {
+        call_id: 7,
+        budget_ms: Some(1000),
+        trace: Some(trace),
+        args,
+        ..
+    }) = decode_client(vector("call_increment_traced"))
+    else {
+        panic!("call_increment_traced is not a traced CALL");
+    };
+    assert_eq!(trace, traced);
+    assert_eq!(
+        <(u32,)>::decode(args).expect("the arguments validate"),
+        (1,)
+    );
+    // The trace flag is for CALL (and HELLO) only; an all-zero context is ignored.
+    assert!(decode_client(&[0x02, 0x04, 0x07, 0x00, 0x00, 0x00]).is_err());
+    let mut zeros = vector("call_increment_traced").to_vec();
+    zeros[12..37].fill(0);
+    assert!(matches!(
+        decode_client(&zeros),
+        Ok(ClientFrame::Call { trace: None, .. })
+    ));
 
     assert_vector("cancel_7", &encode_cancel(7));
     assert!(matches!(
@@ -1282,6 +1318,7 @@ fn hello_vector_is_the_counters_default_state_with_default_limits() {
         max_message_size,
         compression,
         state,
+        trace: false,
     }) = server_frame("hello_counter")
     else {
         panic!("hello_counter is not a HELLO");
@@ -1494,7 +1531,7 @@ fn the_deadline_example_is_what_the_client_sends() {
         "Example: `01 02 07 00 00 00 02 00 e8 03 00 00`\ncalls method 2 as call 7 with one second"
     ));
     let frame =
-        hardlight::__private::wire::frame::encode_call_within(7, 2, Some(1000), &()).unwrap();
+        hardlight::__private::wire::frame::encode_call_within(7, 2, Some(1000), None, &()).unwrap();
     assert_eq!(
         frame,
         [
@@ -1507,7 +1544,8 @@ fn the_deadline_example_is_what_the_client_sends() {
             call_id: 7,
             method: 2,
             args: &[],
-            budget_ms: Some(1000)
+            budget_ms: Some(1000),
+            trace: None,
         })
     );
     // The deadline flag is for CALL only.

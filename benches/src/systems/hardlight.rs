@@ -76,6 +76,17 @@ pub async fn start(
         Some(tls) => ServerConfig::new("127.0.0.1:0", tls),
         None => ServerConfig::plaintext("127.0.0.1:0"),
     };
+    start_with(config).await
+}
+
+/// Starts a server with `config`, which must listen on a free port of 127.0.0.1, on the current
+/// runtime. Returns its port, an emitter for its topics, and the task serving it.
+///
+/// # Errors
+/// If the port cannot be bound.
+pub async fn start_with(
+    config: ServerConfig,
+) -> Result<(u16, EventEmitter<Tick>, JoinHandle<()>), BoxError> {
     let server = hardlight::Server::new(config, factory!(Handler));
     let emitter = server.get_event_emitter();
     let bound = server
@@ -124,7 +135,15 @@ pub async fn connect(
         Some(fingerprint) => ClientConfig::pinned(address, fingerprint),
         None => ClientConfig::plaintext(address),
     };
-    let client = BenchClient::new(config.compression(compression));
+    connect_with(config.compression(compression)).await
+}
+
+/// Connects a client configured with `config`.
+///
+/// # Errors
+/// If connecting fails.
+pub async fn connect_with(config: ClientConfig) -> Result<BenchClient, BoxError> {
+    let client = BenchClient::new(config);
     client
         .connect()
         .await

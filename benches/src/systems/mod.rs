@@ -90,6 +90,42 @@ impl System {
     }
 }
 
+/// A row of the metrics table: hardlight over plain WebSocket, recording metrics or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsSetup {
+    /// `ServerConfig::metrics(false)` and `ClientConfig::metrics(false)`: no handles, no clock.
+    Off,
+    /// Metrics on (the default) with no recorder installed: every handle a no-op.
+    NoRecorder,
+    /// Metrics on with a Prometheus recorder installed globally.
+    Prometheus,
+}
+
+impl MetricsSetup {
+    /// Every setup, in table order, which is also the order they must be measured in: the
+    /// Prometheus recorder, once installed, cannot be uninstalled.
+    pub const ALL: [MetricsSetup; 3] = [
+        MetricsSetup::Off,
+        MetricsSetup::NoRecorder,
+        MetricsSetup::Prometheus,
+    ];
+
+    /// The name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricsSetup::Off => "hardlight_metrics_off",
+            MetricsSetup::NoRecorder => "hardlight",
+            MetricsSetup::Prometheus => "hardlight_prometheus",
+        }
+    }
+
+    /// Whether the server and the client record metrics (`ServerConfig::metrics`,
+    /// `ClientConfig::metrics`).
+    pub fn records(self) -> bool {
+        self != MetricsSetup::Off
+    }
+}
+
 /// What a client needs to trust a TLS server.
 #[derive(Clone, Debug)]
 pub struct ClientTrust {
@@ -175,6 +211,25 @@ impl RunningServer {
         })
     }
 
+    /// Starts a plaintext hardlight server on `runtime` as `setup` says: recording metrics or not
+    /// (its handles are registered at its first connection, with the recorder installed then).
+    ///
+    /// # Errors
+    /// If the server cannot start.
+    pub async fn start_hardlight(setup: MetricsSetup, runtime: &Handle) -> Result<Self, BoxError> {
+        let config = ::hardlight::ServerConfig::plaintext("127.0.0.1:0").metrics(setup.records());
+        let (port, emitter, task) = runtime
+            .spawn(hardlight::start_with(config))
+            .await
+            .map_err(|e| error(format!("{}: server start panicked: {e}", setup.name())))??;
+        Ok(Self {
+            port,
+            publisher: Arc::new(Publisher::Hardlight(emitter)),
+            runtime: runtime.clone(),
+            task,
+        })
+    }
+
     /// Publishes fan-out tick `seq` from the server runtime; returns how many connections it was
     /// queued for.
     ///
@@ -248,6 +303,19 @@ impl Client {
             }
             System::RawWs => Client::RawWs(raw_ws::connect(port).await?),
         })
+    }
+
+    /// Connects a plaintext hardlight client to the server on `port`, recording metrics or not as
+    /// `setup` says (its handles are registered at its first call, with the recorder installed
+    /// then).
+    ///
+    /// # Errors
+    /// If connecting fails.
+    pub async fn connect_hardlight(setup: MetricsSetup, port: u16) -> Result<Self, BoxError> {
+        let config = ::hardlight::ClientConfig::plaintext(format!("127.0.0.1:{port}"))
+            .compression(Compression::none())
+            .metrics(setup.records());
+        Ok(Client::Hardlight(hardlight::connect_with(config).await?))
     }
 
     /// One echo call: sends a copy of `payload` (as each system's API takes it: an owned `Vec`, a

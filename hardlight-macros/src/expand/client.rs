@@ -76,6 +76,16 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
                 }
             }
 
+            /// Another handle to the same connection whose calls carry this trace context (a W3C
+            /// `traceparent`): the server's span of each call is its child. With the
+            /// `opentelemetry` feature calls carry the current span's context without it.
+            #[must_use]
+            #vis fn with_trace_parent(&self, parent: #private::TraceParent) -> Self {
+                Self {
+                    #inner: self.#inner.with_trace_parent(parent),
+                }
+            }
+
             /// The configuration.
             #vis fn config(&self) -> &#private::ClientConfig {
                 self.#inner.config()

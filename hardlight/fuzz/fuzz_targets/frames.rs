@@ -44,10 +44,14 @@ fn decode_both(msg: &[u8]) {
         Ok(ClientFrame::Call {
             args, budget_ms, ..
         }) => {
-            let header = match budget_ms {
+            let mut header = match budget_ms {
                 Some(_) => frame::CALL_DEADLINE_HEADER,
                 None => frame::CALL_HEADER,
             };
+            // Trace context (present or ignored as all zeros) takes its 25 bytes.
+            if msg[1] & frame::FLAG_TRACE != 0 {
+                header += hardlight::wire::trace::TRACE_LEN;
+            }
             assert_eq!(args.len(), msg.len() - header);
         }
         Ok(ClientFrame::Notify { args, .. }) => {

@@ -47,6 +47,7 @@ use crate::events::Event;
 use crate::metrics::{End, Failure, Outcome, ServiceMetrics};
 use crate::rt::{self, Instant};
 use crate::wire::Compression;
+use crate::wire::TraceParent;
 use crate::wire::frame::ReplyStatus;
 use crate::wire::view::{Body, WireArgs};
 #[cfg(hardlight_browser)]
@@ -54,6 +55,7 @@ use browser as transport;
 #[cfg(hardlight_native)]
 use native as transport;
 use session::Session;
+use tracing::Instrument;
 use upload::Upload;
 
 /// A client of service `S` (`dyn Trait` of an `#[rpc]` trait). Use it through the generated
@@ -67,6 +69,8 @@ pub struct Client<S: ?Sized + ServiceSchema> {
     inner: Arc<Inner<S>>,
     /// Deadline of each call made through this handle.
     timeout: Option<Duration>,
+    /// Trace context each call made through this handle carries (instead of the current span's).
+    trace: Option<TraceParent>,
     _service: PhantomData<fn() -> *const S>,
 }
 
@@ -136,6 +140,7 @@ impl<S: ?Sized + ServiceSchema> Clone for Client<S> {
         Self {
             inner: self.inner.clone(),
             timeout: self.timeout,
+            trace: self.trace,
             _service: PhantomData,
         }
     }
@@ -146,6 +151,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     pub fn new(config: ClientConfig) -> Self {
         Self {
             timeout: config.call_timeout,
+            trace: None,
             inner: Arc::new(Inner {
                 link: watch::channel(Link::Idle).0,
                 live: watch::channel(false).0,
@@ -311,10 +317,22 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         args: A,
         upload: Option<Upload>,
     ) -> Result<R::Ok, CallError<R::Err>> {
+        let span = tracing::info_span!(
+            "hardlight.call",
+            otel.kind = "client",
+            rpc.system = "hardlight",
+            rpc.service = S::NAME,
+            rpc.method = S::METHODS
+                .get(usize::from(method))
+                .copied()
+                .unwrap_or("<unknown>"),
+        );
+        let trace = self.trace.or_else(|| crate::otel::context_of(&span));
+        let call = self.call_untimed::<A, R>(method, args, upload, trace);
         let Some(timed) = self.metrics().start(method) else {
-            return self.call_untimed::<A, R>(method, args, upload).await;
+            return call.instrument(span).await;
         };
-        let result = self.call_untimed::<A, R>(method, args, upload).await;
+        let result = call.instrument(span).await;
         timed.finish(match &result {
             Ok(_) => Outcome::Status(ReplyStatus::Ok as u8),
             Err(CallError::Handler(_)) => Outcome::Status(ReplyStatus::HandlerError as u8),
@@ -341,16 +359,17 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         method: u16,
         args: A,
         upload: Option<Upload>,
+        trace: Option<TraceParent>,
     ) -> Result<R::Ok, CallError<R::Err>> {
         // Once, before any wait: a lone view is then sent as its received bytes.
         let args = args.into_outgoing().map_err(RpcError::Encode)?;
         let Ok(session) = self.session() else {
             return self
-                .call_when_connected::<_, R>(method, &args, upload)
+                .call_when_connected::<_, R>(method, &args, upload, trace)
                 .await;
         };
         session
-            .call::<_, R>(method, &args, upload, self.timeout)
+            .call::<_, R>(method, &args, upload, self.timeout, trace)
             .await
     }
 
@@ -361,11 +380,14 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         method: u16,
         args: &A,
         upload: Option<Upload>,
+        trace: Option<TraceParent>,
     ) -> Result<R::Ok, CallError<R::Err>> {
         let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
         let session = self.wait_for_session(deadline).await?;
         let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        session.call::<A, R>(method, args, upload, left).await
+        session
+            .call::<A, R>(method, args, upload, left, trace)
+            .await
     }
 
     /// The connection for a call made while not connected: the next one if the client is
@@ -425,6 +447,19 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
             timeout: Some(rt::bounded(timeout)),
+            ..self.clone()
+        }
+    }
+
+    /// Another handle to the same connection whose calls carry `parent` as their trace context
+    /// (W3C `traceparent`): the server's span of each call is then a child of it. For a caller
+    /// without OpenTelemetry in this process, a browser page passing on the context it was given,
+    /// say; with the `opentelemetry` feature a call carries the current span's context without it.
+    /// Sent only to a server that reads trace context (one that said so in `HELLO`).
+    #[must_use]
+    pub fn with_trace_parent(&self, parent: TraceParent) -> Self {
+        Self {
+            trace: Some(parent),
             ..self.clone()
         }
     }

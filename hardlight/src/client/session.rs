@@ -27,6 +27,7 @@ use crate::rt::{self, Instant};
 use crate::state::ConnectionState;
 use crate::topic::Topic;
 use crate::wire::Codable;
+use crate::wire::TraceParent;
 use crate::wire::close;
 use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
@@ -145,6 +146,8 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     max_incoming: usize,
     /// How deeply nested a received value may be.
     max_depth: usize,
+    /// The server reads trace context on `CALL` (it said so in `HELLO`).
+    trace: bool,
     state: watch::Sender<S::State>,
     events: broadcast::Sender<Event<S::Event>>,
     shutdown: watch::Sender<bool>,
@@ -170,6 +173,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             max_message_size,
             compression,
             state: fields,
+            trace,
         } = hello;
         let mut snapshot = S::State::default();
         apply_fields(&mut snapshot, fields, limits.max_depth)?;
@@ -186,6 +190,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             oneway_room: Arc::new(Semaphore::new(max_calls)),
             next_id: AtomicU32::new(0),
             compression: (compression != 0).then_some(compression),
+            trace,
             max_outgoing: max_message_size as usize,
             max_incoming: limits.max_message_size,
             max_depth: limits.max_depth,
@@ -411,18 +416,23 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         args: &A,
         upload: Option<Upload>,
         timeout: Option<Duration>,
+        trace: Option<TraceParent>,
     ) -> Result<R::Ok, CallError<R::Err>>
     where
         S: 'static,
     {
+        // Sent only to a server that reads it.
+        let trace = trace.filter(|_| self.trace);
         let Some(timeout) = timeout else {
-            return self.call_until::<A, R>(method, args, upload, None).await;
+            return self
+                .call_until::<A, R>(method, args, upload, None, trace.as_ref())
+                .await;
         };
         let deadline = Instant::now() + timeout;
         // Dropping the call at the deadline cancels it (see `CallGuard`).
         match rt::timeout_at(
             deadline,
-            self.call_until::<A, R>(method, args, upload, Some(deadline)),
+            self.call_until::<A, R>(method, args, upload, Some(deadline), trace.as_ref()),
         )
         .await
         {
@@ -437,6 +447,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         args: &A,
         upload: Option<Upload>,
         deadline: Option<Instant>,
+        trace: Option<&TraceParent>,
     ) -> Result<R::Ok, CallError<R::Err>>
     where
         S: 'static,
@@ -448,7 +459,14 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         if R::STREAMING {
             let (tx, rx) = mpsc::unbounded_channel();
             let call_id = self
-                .send(method, args, deadline, Waiter::Stream(tx), credit.clone())
+                .send(
+                    method,
+                    args,
+                    deadline,
+                    trace,
+                    Waiter::Stream(tx),
+                    credit.clone(),
+                )
                 .await?;
             // From here, dropping the receiver cancels the call.
             let mut items =
@@ -471,7 +489,14 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         }
         let (tx, rx) = oneshot::channel();
         let call_id = self
-            .send(method, args, deadline, Waiter::Reply(tx), credit.clone())
+            .send(
+                method,
+                args,
+                deadline,
+                trace,
+                Waiter::Reply(tx),
+                credit.clone(),
+            )
             .await?;
         // From here, dropping this future (the caller gave up) cancels the call.
         let mut guard = CallGuard {
@@ -512,6 +537,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         method: u16,
         args: &A,
         deadline: Option<Instant>,
+        trace: Option<&TraceParent>,
         waiter: Waiter,
         upload: Option<Arc<UploadCredit>>,
     ) -> Result<u32, RpcError> {
@@ -528,8 +554,8 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             let left = deadline.saturating_duration_since(Instant::now());
             u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1)
         });
-        let frame =
-            encode_call_within(call_id, method, budget_ms, args).map_err(RpcError::Encode)?;
+        let frame = encode_call_within(call_id, method, budget_ms, trace, args)
+            .map_err(RpcError::Encode)?;
         if frame.len() > self.max_outgoing {
             return Err(RpcError::LimitExceeded(format!(
                 "call of {} bytes exceeds the server's maximum message size of {}",

@@ -110,7 +110,8 @@ async fn serve(
     slot: PeerSlot,
 ) {
     let id = shared.next_connection_id();
-    let span = tracing::debug_span!("connection", id, %peer);
+    let span = crate::server::service::connection_span(id);
+    span.record("peer", tracing::field::display(peer));
     async move {
         let _counted = counted;
         // Small frames are the norm: do not let Nagle's algorithm hold them back.

@@ -15,7 +15,7 @@ use super::identity::Identity;
 use crate::events::outbound::CloseSignal;
 use crate::metrics::Refusal;
 use super::preflight::RequestHead;
-use crate::wire::handshake::{Negotiation, PROTOCOL_TOKEN, negotiate, offers_batch};
+use crate::wire::handshake::{Negotiation, PROTOCOL_TOKEN, negotiate, offers_batch, offers_trace};
 
 /// The decision on an upgrade request.
 pub(crate) enum Decision {
@@ -49,6 +49,8 @@ pub(crate) struct Admitted {
     pub claim: Option<Claim>,
     /// The client reads `ITEMS` frames (it offered `hardlight.batch`).
     pub batch: bool,
+    /// The client may send trace context (it offered `hardlight.trace`).
+    pub trace: bool,
 }
 
 /// Decides on the upgrade request `head` of connection `id` from `peer`; the authentication hook,
@@ -80,6 +82,7 @@ pub(crate) async fn decide(
         config.compression,
     );
     let batch = offers_batch(offered.iter().copied());
+    let trace = offers_trace(offered.iter().copied());
     let selected = match &negotiation {
         Negotiation::Accept { .. } => PROTOCOL_TOKEN.to_owned(),
         Negotiation::Refuse { selected, .. } => selected.clone(),
@@ -138,6 +141,7 @@ pub(crate) async fn decide(
             close,
             claim,
             batch,
+            trace,
         },
     })
 }

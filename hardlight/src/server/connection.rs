@@ -101,6 +101,10 @@ pub(super) struct Connection<H: Handler> {
     compression: Option<u8>,
     /// The client reads `ITEMS` frames: a stream's items may be batched.
     batch: bool,
+    /// The client may send trace context on `CALL` (it offered `hardlight.trace`).
+    trace: bool,
+    /// The connection's identity, as each call's span names it.
+    identity_name: Arc<str>,
     /// Calls in flight, each with the handle that stops it when the client cancels it.
     in_flight: HashMap<u32, AbortHandle>,
     /// Calls that finished and whose replies wait in `pending`: still in flight as the client sees
@@ -152,7 +156,9 @@ impl<H: Handler> Connection<H> {
             close,
             claim,
             batch,
+            trace,
         } = admitted;
+        let identity_name: Arc<str> = identity.name().into();
         let config = &shared.config;
         let backlog = Arc::new(Backlog::new(
             config.outbound_queue,
@@ -188,6 +194,8 @@ impl<H: Handler> Connection<H> {
             events,
             compression,
             batch,
+            trace,
+            identity_name,
             in_flight: HashMap::new(),
             replies: UnwrittenReplies::default(),
             parked_call: None,
@@ -263,6 +271,7 @@ impl<H: Handler> Connection<H> {
                 config.max_calls_in_flight,
                 config.max_message_size as u32,
                 self.compression.unwrap_or(0),
+                self.trace,
             )
             .await;
         if hello.len() > config.max_message_size {

@@ -377,7 +377,7 @@ impl Mount {
             Err((status, text)) => return refused(status, text),
         };
         let id = shared.next_connection_id();
-        let span = tracing::debug_span!("connection", id, peer = tracing::field::Empty);
+        let span = crate::server::service::connection_span(id);
         if let Some(peer) = peer {
             span.record("peer", tracing::field::display(peer));
         }

@@ -101,6 +101,18 @@ async fn send_schemas(shared: &Shared, ws: &mut WebSocketStream<Io>) {
     }
 }
 
+/// The span of connection `id`: its peer is recorded when known, its service and identity once it
+/// is admitted; each call's span is its child.
+pub(crate) fn connection_span(id: u64) -> tracing::Span {
+    tracing::info_span!(
+        "hardlight.connection",
+        id,
+        peer = tracing::field::Empty,
+        service = tracing::field::Empty,
+        identity = tracing::field::Empty,
+    )
+}
+
 /// Serves an upgraded connection as its admission says: the service the client asked for, or a
 /// close with the handshake refusal (wrong schema, version or parameter). The end of every upgrade,
 /// standalone or mounted.
@@ -143,11 +155,10 @@ pub(crate) async fn serve_admitted(
     ) else {
         return;
     };
-    tracing::debug!(
-        service = service.name(),
-        identity = admission.admitted.identity.name(),
-        "serving"
-    );
+    let span = tracing::Span::current();
+    span.record("service", service.name());
+    span.record("identity", admission.admitted.identity.name());
+    tracing::debug!("serving");
     service
         .serve(shared.clone(), ws, admission.admitted, compression, metrics)
         .await;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Mutex;
 
 use crate::state::{ConnectionState, StateHandle};
-use crate::wire::frame::FieldListWriter;
+use crate::wire::frame::{FLAG_TRACE, FieldListWriter};
 
 /// Remembers the encoding of each field as last sent, to send only what changed.
 pub(crate) struct StateSync<S> {
@@ -48,12 +48,15 @@ impl<S: ConnectionState> StateSync<S> {
         max_calls: u16,
         max_message_size: u32,
         compression: u8,
+        trace: bool,
     ) -> Vec<u8> {
         let _syncing = Syncing::start(&self.syncing);
         let mut last = self.last_sent.lock().await;
         self.handle.take_dirty();
         let state = self.handle.read().await;
-        let mut writer = FieldListWriter::hello(max_calls, max_message_size, compression);
+        let flags = if trace { FLAG_TRACE } else { 0 };
+        let mut writer =
+            FieldListWriter::hello_with(flags, max_calls, max_message_size, compression);
         last.clear();
         for index in 0..S::FIELDS.len() as u16 {
             let bytes = encode(&*state, index);

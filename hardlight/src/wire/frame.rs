@@ -4,12 +4,18 @@
 //! normative description; the constants here are its single implementation.
 
 use super::codec::{Codable, EncodeError};
+use super::trace::{TRACE_LEN, TraceParent};
 use super::view::Body;
 
 /// Flag bit: the bytes after the two-byte prefix are raw-deflate compressed.
 pub const FLAG_COMPRESSED: u8 = 0x01;
 /// Flag bit, `CALL` only: a `u32` time budget in milliseconds follows the method index.
 pub const FLAG_DEADLINE: u8 = 0x02;
+/// Flag bit, `CALL` and `HELLO` only. On `CALL`: the caller's trace context ([`TraceParent`], 25
+/// bytes) follows the method index and the budget, if any. On `HELLO`: the server reads it (sent
+/// only to a client that offered [`TRACE_TOKEN`](crate::wire::handshake::TRACE_TOKEN)); a client
+/// sets it on `CALL` only then.
+pub const FLAG_TRACE: u8 = 0x04;
 /// Flags this version understands on every frame; any other bit set is a protocol violation
 /// (except [`FLAG_DEADLINE`] on `CALL`).
 pub const KNOWN_FLAGS: u8 = FLAG_COMPRESSED;
@@ -194,6 +200,8 @@ pub enum ClientFrame<'a> {
         /// The client's time budget for the call, in milliseconds from when the server reads it
         /// ([`FLAG_DEADLINE`]); `None` when the client set none.
         budget_ms: Option<u32>,
+        /// The caller's trace context ([`FLAG_TRACE`]); `None` when absent (or all-zero).
+        trace: Option<TraceParent>,
     },
     /// Stop call `call_id` if it is still in flight; its `REPLY` (status `Cancelled`, or whatever
     /// it had already produced) ends it as for any call.
@@ -378,6 +386,8 @@ pub struct Hello<'a> {
     pub compression: u8,
     /// Every field of the initial state.
     pub state: FieldList<'a>,
+    /// The server reads trace context on `CALL` ([`FLAG_TRACE`]).
+    pub trace: bool,
 }
 
 /// A validated list of `(field index, archived field value)` pairs.
@@ -450,8 +460,13 @@ impl FieldListWriter {
 
     /// Starts a `HELLO` frame.
     pub fn hello(max_calls: u16, max_message_size: u32, compression: u8) -> Self {
+        Self::hello_with(0, max_calls, max_message_size, compression)
+    }
+
+    /// Starts a `HELLO` frame with `flags` ([`FLAG_TRACE`] or 0).
+    pub fn hello_with(flags: u8, max_calls: u16, max_message_size: u32, compression: u8) -> Self {
         let mut buf = Vec::with_capacity(64);
-        buf.extend_from_slice(&[kind::HELLO, 0]);
+        buf.extend_from_slice(&[kind::HELLO, flags & FLAG_TRACE]);
         buf.extend_from_slice(&max_calls.to_le_bytes());
         buf.extend_from_slice(&max_message_size.to_le_bytes());
         buf.push(compression);
@@ -513,27 +528,34 @@ pub fn encode_call<A: Codable>(
     method: u16,
     args: &A,
 ) -> Result<Vec<u8>, EncodeError> {
-    encode_call_within(call_id, method, None, args)
+    encode_call_within(call_id, method, None, None, args)
 }
 
-/// Encodes a `CALL` frame, with a time budget in milliseconds if `budget_ms` is set.
+/// Encodes a `CALL` frame, with a time budget in milliseconds if `budget_ms` is set and the
+/// caller's trace context if `trace` is.
 pub fn encode_call_within<A: Body + ?Sized>(
     call_id: u32,
     method: u16,
     budget_ms: Option<u32>,
+    trace: Option<&TraceParent>,
     args: &A,
 ) -> Result<Vec<u8>, EncodeError> {
     let mut buf = Vec::with_capacity(SMALL_FRAME);
-    let flags = if budget_ms.is_some() {
-        FLAG_DEADLINE
-    } else {
-        0
-    };
+    let mut flags = 0;
+    if budget_ms.is_some() {
+        flags |= FLAG_DEADLINE;
+    }
+    if trace.is_some() {
+        flags |= FLAG_TRACE;
+    }
     buf.extend_from_slice(&[kind::CALL, flags]);
     buf.extend_from_slice(&call_id.to_le_bytes());
     buf.extend_from_slice(&method.to_le_bytes());
     if let Some(budget) = budget_ms {
         buf.extend_from_slice(&budget.to_le_bytes());
+    }
+    if let Some(trace) = trace {
+        trace.write(&mut buf);
     }
     args.encode_body(buf)
 }
@@ -638,22 +660,32 @@ pub enum EventEncodeError {
 
 /// Parses a client frame (already inflated, see [`super::compression::open`]).
 pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
-    match prefix(msg, FLAG_DEADLINE)? {
+    match prefix(msg, FLAG_DEADLINE | FLAG_TRACE)? {
         kind::CALL => {
-            let (budget_ms, header) = if msg[1] & FLAG_DEADLINE != 0 {
+            let (budget_ms, mut header) = if msg[1] & FLAG_DEADLINE != 0 {
                 need(msg, CALL_DEADLINE_HEADER)?;
                 (Some(read_u32(msg, 8)?), CALL_DEADLINE_HEADER)
             } else {
                 need(msg, CALL_HEADER)?;
                 (None, CALL_HEADER)
             };
+            let trace = if msg[1] & FLAG_TRACE != 0 {
+                need(msg, header + TRACE_LEN)?;
+                let at = header;
+                header += TRACE_LEN;
+                msg[at..header].try_into().ok().and_then(TraceParent::read)
+            } else {
+                None
+            };
             Ok(ClientFrame::Call {
                 call_id: read_u32(msg, 2)?,
                 method: read_u16(msg, 6)?,
                 args: &msg[header..],
                 budget_ms,
+                trace,
             })
         }
+        _ if msg[1] & FLAG_TRACE != 0 => Err(FrameError::UnknownFlags(msg[1])),
         kind::CANCEL if msg[1] & FLAG_DEADLINE != 0 => Err(FrameError::UnknownFlags(msg[1])),
         kind::CANCEL => {
             need(msg, CANCEL_LEN)?;
@@ -716,7 +748,7 @@ pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
 
 /// Parses a server frame (already inflated, see [`super::compression::open`]).
 pub fn decode_server(msg: &[u8]) -> Result<ServerFrame<'_>, FrameError> {
-    match prefix(msg, 0)? {
+    match prefix(msg, FLAG_TRACE)? {
         kind::HELLO => {
             need(msg, HELLO_HEADER)?;
             Ok(ServerFrame::Hello(Hello {
@@ -724,8 +756,10 @@ pub fn decode_server(msg: &[u8]) -> Result<ServerFrame<'_>, FrameError> {
                 max_message_size: read_u32(msg, 4)?,
                 compression: msg[8],
                 state: FieldList::parse(&msg[HELLO_HEADER..])?,
+                trace: msg[1] & FLAG_TRACE != 0,
             }))
         }
+        _ if msg[1] & FLAG_TRACE != 0 => Err(FrameError::UnknownFlags(msg[1])),
         kind::REPLY => {
             need(msg, REPLY_HEADER)?;
             Ok(ServerFrame::Reply {

@@ -32,13 +32,26 @@ pub const EXPLAIN_TOKEN: &str = "hardlight.explain";
 /// Says the client reads `ITEMS` frames (several items of a stream in one frame): a server may then
 /// batch a stream's items. A server that does not know it ignores it, and sends `ITEM` frames.
 pub const BATCH_TOKEN: &str = "hardlight.batch";
+/// Says the client may send trace context on `CALL` (`FLAG_TRACE`): a server that knows it says
+/// so in `HELLO`'s flags, and only then does the client send it. A server that does not know it
+/// ignores it.
+pub const TRACE_TOKEN: &str = "hardlight.trace";
 
 /// True if the offered tokens (each header value split at commas) include [`BATCH_TOKEN`].
 pub fn offers_batch<'a>(offered: impl IntoIterator<Item = &'a str>) -> bool {
+    offers(offered, BATCH_TOKEN)
+}
+
+/// True if the offered tokens (each header value split at commas) include [`TRACE_TOKEN`].
+pub fn offers_trace<'a>(offered: impl IntoIterator<Item = &'a str>) -> bool {
+    offers(offered, TRACE_TOKEN)
+}
+
+fn offers<'a>(offered: impl IntoIterator<Item = &'a str>, wanted: &str) -> bool {
     offered
         .into_iter()
         .flat_map(|value| value.split(','))
-        .any(|token| token.trim() == BATCH_TOKEN)
+        .any(|token| token.trim() == wanted)
 }
 
 /// FNV-1a, 64 bits: the schema fingerprint of a service is this hash of its canonical schema text.
@@ -69,6 +82,7 @@ pub fn client_offer(fingerprint: u64, compression: Option<u8>) -> Vec<String> {
         format!("{SCHEMA_PREFIX}{fingerprint:016x}"),
         EXPLAIN_TOKEN.to_owned(),
         BATCH_TOKEN.to_owned(),
+        TRACE_TOKEN.to_owned(),
     ];
     if let Some(level) = compression {
         offer.push(format!("{DEFLATE_PREFIX}{level}"));

@@ -15,6 +15,7 @@ pub(crate) mod compression;
 pub(crate) mod frame;
 pub(crate) mod handshake;
 pub mod shape;
+pub mod trace;
 pub mod view;
 
 pub use auth::TokenCarrier;
@@ -22,4 +23,5 @@ pub use codec::{Codable, DecodeError, EncodeError};
 pub use compression::Compression;
 pub use frame::FrameError;
 pub use shape::Shape;
+pub use trace::TraceParent;
 pub use view::{Archived, WireValue};

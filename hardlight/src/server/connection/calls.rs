@@ -7,14 +7,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::{Abortable, Either};
+use futures_util::future::{Aborted, Either};
+use std::future::Future;
 use futures_util::{FutureExt, StreamExt};
 use tokio::time::timeout;
 
 use super::{Connection, Finished, Running, Step};
 use crate::server::closing::{End, reason};
 use crate::server::deadline::with_deadline;
-use crate::contract::CallFuture;
 use crate::server::handler::Handler;
 use crate::server::hooks::panic_message;
 use crate::wire::close;
@@ -97,7 +97,7 @@ impl<H: Handler> Connection<H> {
         call_id: u32,
         method: u16,
         budget: Option<Duration>,
-        call: Abortable<CallFuture>,
+        call: impl Future<Output = Result<Vec<u8>, Aborted>> + Send + 'static,
     ) -> Running {
         let state = self.state.clone();
         let timed = self.metrics.start(method);

@@ -183,7 +183,8 @@ pub(super) fn refuse_call_of_oneway<S: ?Sized + ServiceSchema>(
     Ok(())
 }
 
-fn method_name<S: ?Sized + ServiceSchema>(method: u16) -> &'static str {
+/// The name of method `method` of service `S`, for logs and spans.
+pub(super) fn method_name<S: ?Sized + ServiceSchema>(method: u16) -> &'static str {
     S::METHODS
         .get(usize::from(method))
         .copied()

@@ -16,6 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::oneway::method_name;
 use super::{Connection, Step, oneway};
 use crate::server::closing::{End, close_with, lost, reason};
 use crate::contract::{Args, Dispatch, ServiceSchema, Started};
@@ -24,7 +25,9 @@ use crate::events::outbound::CloseReason;
 use crate::server::io::Io;
 use crate::wire::close;
 use crate::wire::compression::open;
+use crate::wire::TraceParent;
 use crate::wire::frame::{ClientFrame, FrameError, ReplyStatus, decode_client, encode_reply_text};
+use tracing::{Instrument, Span};
 
 impl<H: Handler> Connection<H> {
     /// Reads and handles every message already received, while reading is allowed (see
@@ -128,13 +131,14 @@ impl<H: Handler> Connection<H> {
             std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
         };
         let depth = self.shared.config.max_nesting_depth;
-        let (call_id, method, args, budget_ms) = match decode_client(&frame).map_err(violation)? {
+        let (call_id, method, args, budget_ms, trace) = match decode_client(&frame).map_err(violation)? {
             ClientFrame::Call {
                 call_id,
                 method,
                 args,
                 budget_ms,
-            } => (call_id, method, args, budget_ms),
+                trace,
+            } => (call_id, method, args, budget_ms, trace),
             ClientFrame::Cancel { call_id } => {
                 // Stopped at its next poll, which this wakes; it then replies `Cancelled` like any
                 // call. A call no longer in flight has replied already: nothing to do.
@@ -205,14 +209,16 @@ impl<H: Handler> Connection<H> {
         match started {
             Ok(Started::Stream(start)) => {
                 let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
-                self.start_stream(call_id, method, budget, start);
+                let span = self.call_span(call_id, method, trace.as_ref());
+                self.start_stream(call_id, method, budget, span, start);
             }
             Ok(Started::Duplex(start)) => {
                 // A byte stream: what the client sends is read from the start, as an argument.
                 let received = self.metrics.method(method).items_received.clone();
                 let upload = self.uploads.open(call_id, depth, received);
                 let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
-                self.start_stream(call_id, method, budget, start(upload));
+                let span = self.call_span(call_id, method, trace.as_ref());
+                self.start_stream(call_id, method, budget, span, start(upload));
             }
             Ok(Started::Call(call)) => {
                 let (abort, registration) = AbortHandle::new_pair();
@@ -221,7 +227,8 @@ impl<H: Handler> Connection<H> {
                 // and finished at once if it does not wait for anything.
                 let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
                 let call = Abortable::new(call, registration);
-                let mut running = self.running(call_id, method, budget, call);
+                let span = self.call_span(call_id, method, trace.as_ref());
+                let mut running = self.running(call_id, method, budget, call.instrument(span));
                 match running.as_mut().poll(cx) {
                     Poll::Ready(done) => self.finish_call(cx, done),
                     Poll::Pending => self.calls.push(running),
@@ -235,6 +242,28 @@ impl<H: Handler> Connection<H> {
             }
         }
         Ok(())
+    }
+
+    /// The span of call `call_id` of `method`: a child of the caller's span when the call carries
+    /// its trace context (with the `opentelemetry` feature; its trace id is a field in any case).
+    fn call_span(&self, call_id: u32, method: u16, trace: Option<&TraceParent>) -> Span {
+        let span = tracing::info_span!(
+            "hardlight.call",
+            otel.kind = "server",
+            rpc.system = "hardlight",
+            rpc.service = <H::Service as ServiceSchema>::NAME,
+            rpc.method = method_name::<H::Service>(method),
+            call_id,
+            identity = &*self.identity_name,
+            trace_id = tracing::field::Empty,
+        );
+        if let Some(trace) = trace
+            && !span.is_disabled()
+        {
+            span.record("trace_id", trace.trace_id_hex());
+            crate::otel::adopt(&span, trace);
+        }
+        span
     }
 
     /// Records a call of `method` answered with `reply` without running.

@@ -107,6 +107,7 @@ impl<H: Handler> Connection<H> {
         call_id: u32,
         method: u16,
         budget: Option<Duration>,
+        span: tracing::Span,
         start: StreamFuture,
     ) {
         let timed = self.metrics.start(method);
@@ -155,6 +156,7 @@ impl<H: Handler> Connection<H> {
             done: false,
             _counted: self.shared.stats.call_started(),
             timed,
+            span,
         }));
     }
 
@@ -311,6 +313,8 @@ struct Running<S> {
     _counted: Counted,
     /// Times the call, for the metrics; records its outcome at its end.
     timed: Option<InFlight>,
+    /// The call's span, entered while the handler's stream is polled.
+    span: tracing::Span,
 }
 
 impl<S: ConnectionState> Stream for Running<S> {
@@ -351,6 +355,9 @@ impl<S> Running<S> {
     /// The next frame: an item, or the reply that ends the call (after which the handler's stream
     /// is gone).
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<StreamFrame> {
+        // Entered only when some subscriber wants it: cloning an enabled span costs a lookup.
+        let span = (!self.span.is_disabled()).then(|| self.span.clone());
+        let _entered = span.as_ref().map(tracing::Span::enter);
         let call_id = self.call_id;
         let Some(outputs) = &mut self.outputs else {
             // Not reached: the reply ends the stream.
