@@ -20,11 +20,12 @@ pub(crate) fn client(service: &Ident) -> Ident {
 ///
 /// The engine, `hardlight::client::Client`, has a public method for each name after `with_timeout`;
 /// one added there must be forwarded by the generated client, and named here.
-pub(crate) const CLIENT_METHODS: [&str; 14] = [
+pub(crate) const CLIENT_METHODS: [&str; 15] = [
     "new",
     "new_self_signed",
     "with_timeout",
     "with_trace_parent",
+    "with_metadata",
     "config",
     "connect",
     "disconnect",

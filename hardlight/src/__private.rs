@@ -93,7 +93,9 @@ impl<U: StreamArg> StreamArgShapeOf<U> {
 
 impl<T: ?Sized> NoShape for StreamArgShapeOf<T> {}
 pub use crate::wire::view::{WireArgs, WireValue};
-pub use crate::wire::{Archived, Codable, Compression, DecodeError, EncodeError, TraceParent};
+pub use crate::wire::{
+    Archived, Codable, Compression, DecodeError, EncodeError, Metadata, TraceParent,
+};
 pub use std::sync::{Arc, OnceLock};
 
 /// The wire format's internals, for the crate's own tests, fuzz targets and benchmarks: frame

@@ -114,13 +114,13 @@ pub use server::{
     ShutdownHandle, UpgradeRequest,
 };
 #[cfg(hardlight_native)]
-pub use server::{Disconnect, Factory, Identity, Initiator, call_deadline};
+pub use server::{Disconnect, Factory, Identity, Initiator, call_deadline, call_metadata};
 pub use state::{StateHandle, StateWriteGuard};
 #[cfg(hardlight_native)]
 pub use tls::{CertFingerprint, ServerTls, ServerTrust, TlsError};
 pub use topic::Topic;
 pub use wire::TokenCarrier;
-pub use wire::{Archived, Codable, Compression, TraceParent};
+pub use wire::{Archived, Codable, Compression, Metadata, MetadataError, TraceParent};
 
 /// The `http` crate's types that [`UpgradeRequest`] hands out (`HeaderMap`, `HeaderValue`, ...), so
 /// that applications need no `http` dependency of their own.

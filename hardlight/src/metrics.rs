@@ -102,7 +102,7 @@ pub(crate) enum Failure {
 
 /// The `outcome` labels: each reply status, in status order (`docs/PROTOCOL.md` §5.3), then
 /// `aborted`, then (clients only) each [`Failure`], in its order.
-const LABELS: [&str; 14] = [
+const LABELS: [&str; 15] = [
     "ok",
     "handler_error",
     "panicked",
@@ -111,6 +111,7 @@ const LABELS: [&str; 14] = [
     "internal",
     "timed_out",
     "cancelled",
+    "refused",
     "aborted",
     "connection_closed",
     "not_connected",
@@ -118,7 +119,7 @@ const LABELS: [&str; 14] = [
     "limit_exceeded",
     "encode",
 ];
-const ABORTED: usize = 8;
+const ABORTED: usize = 9;
 
 impl Outcome {
     fn index(self) -> usize {
@@ -141,7 +142,7 @@ impl Outcome {
 #[cfg(hardlight_native)]
 /// Why a connection was refused, as the `reason` label says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub(crate) enum RefuseReason {
     AddressLimit,
     ConnectionLimit,
     RateLimit,
@@ -153,28 +154,28 @@ pub(crate) enum Refusal {
 }
 
 #[cfg(hardlight_native)]
-impl Refusal {
-    const ALL: [Refusal; 8] = [
-        Refusal::AddressLimit,
-        Refusal::ConnectionLimit,
-        Refusal::RateLimit,
-        Refusal::Origin,
-        Refusal::Authentication,
-        Refusal::Identity,
-        Refusal::ShuttingDown,
-        Refusal::Handshake,
+impl RefuseReason {
+    const ALL: [RefuseReason; 8] = [
+        RefuseReason::AddressLimit,
+        RefuseReason::ConnectionLimit,
+        RefuseReason::RateLimit,
+        RefuseReason::Origin,
+        RefuseReason::Authentication,
+        RefuseReason::Identity,
+        RefuseReason::ShuttingDown,
+        RefuseReason::Handshake,
     ];
 
     fn label(self) -> &'static str {
         match self {
-            Refusal::AddressLimit => "address_limit",
-            Refusal::ConnectionLimit => "connection_limit",
-            Refusal::RateLimit => "rate_limit",
-            Refusal::Origin => "origin",
-            Refusal::Authentication => "authentication",
-            Refusal::Identity => "identity",
-            Refusal::ShuttingDown => "shutting_down",
-            Refusal::Handshake => "handshake",
+            RefuseReason::AddressLimit => "address_limit",
+            RefuseReason::ConnectionLimit => "connection_limit",
+            RefuseReason::RateLimit => "rate_limit",
+            RefuseReason::Origin => "origin",
+            RefuseReason::Authentication => "authentication",
+            RefuseReason::Identity => "identity",
+            RefuseReason::ShuttingDown => "shutting_down",
+            RefuseReason::Handshake => "handshake",
         }
     }
 }
@@ -278,7 +279,7 @@ impl ServerMetrics {
                 Gauge::noop()
             },
             accepted: counter(names::SERVER_CONNECTIONS_ACCEPTED),
-            refused: Refusal::ALL
+            refused: RefuseReason::ALL
                 .iter()
                 .map(|reason| {
                     self::counter(
@@ -296,7 +297,7 @@ impl ServerMetrics {
     }
 
     /// Counts a refused connection.
-    pub(crate) fn refused(&self, why: Refusal) {
+    pub(crate) fn refused(&self, why: RefuseReason) {
         if let Some(counter) = self.refused.get(why as usize) {
             counter.increment(1);
         }

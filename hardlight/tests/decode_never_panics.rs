@@ -96,7 +96,7 @@ proptest! {
     fn calls_round_trip(call_id in any::<u32>(), method in any::<u16>(), a in any::<u32>(), s in ".{0,64}") {
         let frame = encode_call(call_id, method, &(a, s.clone())).unwrap();
         match decode_client(&frame).unwrap() {
-            ClientFrame::Call { call_id: c, method: m, args, budget_ms: None, trace: None } => {
+            ClientFrame::Call { call_id: c, method: m, args, budget_ms: None, trace: None, metadata: None } => {
                 prop_assert_eq!(c, call_id);
                 prop_assert_eq!(m, method);
                 prop_assert_eq!(<(u32, String)>::decode(args).unwrap(), (a, s));

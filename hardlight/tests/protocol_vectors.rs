@@ -94,6 +94,7 @@ const VECTORS: &[&str] = &[
     "call_new_counter",
     "call_increment_deadline",
     "call_increment_traced",
+    "call_meta_tenant",
     "cancel_7",
     "reply_cancelled",
     "notify_log",
@@ -1019,6 +1020,7 @@ fn call_vectors_are_the_counters_calls() {
         args,
         budget_ms: None,
         trace: None,
+        metadata: None,
     } = decode_client(vector("call_increment")).expect("call_increment parses")
     else {
         panic!("call_increment is not a CALL");
@@ -1039,6 +1041,7 @@ fn call_vectors_are_the_counters_calls() {
         args,
         budget_ms: None,
         trace: None,
+        metadata: None,
     } = decode_client(vector("call_new_counter")).expect("call_new_counter parses")
     else {
         panic!("call_new_counter is not a CALL");
@@ -1059,6 +1062,7 @@ fn deadline_and_cancel_vectors_are_what_the_client_sends() {
         args,
         budget_ms,
         trace: None,
+        metadata: None,
     } = decode_client(vector("call_increment_deadline")).expect("the vector parses")
     else {
         panic!("call_increment_deadline is not a CALL");
@@ -1100,6 +1104,39 @@ fn deadline_and_cancel_vectors_are_what_the_client_sends() {
         decode_client(&zeros),
         Ok(ClientFrame::Call { trace: None, .. })
     ));
+
+    let tenant = hardlight::Metadata::new().with("tenant", "acme").unwrap();
+    let extensions = hardlight::__private::wire::frame::CallExtensions {
+        metadata: Some(&tenant),
+        ..Default::default()
+    };
+    assert_vector(
+        "call_meta_tenant",
+        &hardlight::__private::wire::frame::encode_call_with(7, INCREMENT, &extensions, &(1u32,))
+            .expect("the call encodes"),
+    );
+    let Ok(ClientFrame::Call {
+        call_id: 7,
+        metadata: Some(metadata),
+        args,
+        ..
+    }) = decode_client(vector("call_meta_tenant"))
+    else {
+        panic!("call_meta_tenant is not a CALL with metadata");
+    };
+    assert_eq!(metadata, tenant);
+    assert_eq!(
+        <(u32,)>::decode(args).expect("the arguments validate"),
+        (1,)
+    );
+    // Metadata that runs past its length, or is not UTF-8, is a violation.
+    let mut short = vector("call_meta_tenant").to_vec();
+    short[8] = 14;
+    short.truncate(23);
+    assert!(decode_client(&short).is_err());
+    let mut not_utf8 = vector("call_meta_tenant").to_vec();
+    not_utf8[11] = 0xff;
+    assert!(decode_client(&not_utf8).is_err());
 
     assert_vector("cancel_7", &encode_cancel(7));
     assert!(matches!(
@@ -1319,6 +1356,7 @@ fn hello_vector_is_the_counters_default_state_with_default_limits() {
         compression,
         state,
         trace: false,
+        metadata: false,
     }) = server_frame("hello_counter")
     else {
         panic!("hello_counter is not a HELLO");
@@ -1546,6 +1584,7 @@ fn the_deadline_example_is_what_the_client_sends() {
             args: &[],
             budget_ms: Some(1000),
             trace: None,
+            metadata: None,
         })
     );
     // The deadline flag is for CALL only.

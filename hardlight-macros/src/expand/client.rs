@@ -86,6 +86,15 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
                 }
             }
 
+            /// Another handle to the same connection whose calls carry this metadata (string keys
+            /// and values), which the server's interceptors and handlers read.
+            #[must_use]
+            #vis fn with_metadata(&self, metadata: #private::Metadata) -> Self {
+                Self {
+                    #inner: self.#inner.with_metadata(metadata),
+                }
+            }
+
             /// The configuration.
             #vis fn config(&self) -> &#private::ClientConfig {
                 self.#inner.config()

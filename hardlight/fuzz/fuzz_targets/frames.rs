@@ -52,6 +52,10 @@ fn decode_both(msg: &[u8]) {
             if msg[1] & frame::FLAG_TRACE != 0 {
                 header += hardlight::wire::trace::TRACE_LEN;
             }
+            // Metadata: its length, then its entries.
+            if msg[1] & frame::FLAG_METADATA != 0 {
+                header += 2 + usize::from(u16::from_le_bytes([msg[header], msg[header + 1]]));
+            }
             assert_eq!(args.len(), msg.len() - header);
         }
         Ok(ClientFrame::Notify { args, .. }) => {

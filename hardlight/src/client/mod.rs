@@ -47,14 +47,14 @@ use crate::events::Event;
 use crate::metrics::{End, Failure, Outcome, ServiceMetrics};
 use crate::rt::{self, Instant};
 use crate::wire::Compression;
-use crate::wire::TraceParent;
 use crate::wire::frame::ReplyStatus;
 use crate::wire::view::{Body, WireArgs};
+use crate::wire::{Metadata, TraceParent};
 #[cfg(hardlight_browser)]
 use browser as transport;
 #[cfg(hardlight_native)]
 use native as transport;
-use session::Session;
+use session::{Extensions, Session};
 use tracing::Instrument;
 use upload::Upload;
 
@@ -71,6 +71,8 @@ pub struct Client<S: ?Sized + ServiceSchema> {
     timeout: Option<Duration>,
     /// Trace context each call made through this handle carries (instead of the current span's).
     trace: Option<TraceParent>,
+    /// Metadata each call made through this handle carries.
+    metadata: Option<Metadata>,
     _service: PhantomData<fn() -> *const S>,
 }
 
@@ -141,6 +143,7 @@ impl<S: ?Sized + ServiceSchema> Clone for Client<S> {
             inner: self.inner.clone(),
             timeout: self.timeout,
             trace: self.trace,
+            metadata: self.metadata.clone(),
             _service: PhantomData,
         }
     }
@@ -152,6 +155,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         Self {
             timeout: config.call_timeout,
             trace: None,
+            metadata: None,
             inner: Arc::new(Inner {
                 link: watch::channel(Link::Idle).0,
                 live: watch::channel(false).0,
@@ -363,13 +367,17 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     ) -> Result<R::Ok, CallError<R::Err>> {
         // Once, before any wait: a lone view is then sent as its received bytes.
         let args = args.into_outgoing().map_err(RpcError::Encode)?;
+        let extensions = Extensions {
+            trace: trace.as_ref(),
+            metadata: self.metadata.as_ref(),
+        };
         let Ok(session) = self.session() else {
             return self
-                .call_when_connected::<_, R>(method, &args, upload, trace)
+                .call_when_connected::<_, R>(method, &args, upload, extensions)
                 .await;
         };
         session
-            .call::<_, R>(method, &args, upload, self.timeout, trace)
+            .call::<_, R>(method, &args, upload, self.timeout, extensions)
             .await
     }
 
@@ -380,13 +388,13 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         method: u16,
         args: &A,
         upload: Option<Upload>,
-        trace: Option<TraceParent>,
+        extensions: Extensions<'_>,
     ) -> Result<R::Ok, CallError<R::Err>> {
         let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
         let session = self.wait_for_session(deadline).await?;
         let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
         session
-            .call::<A, R>(method, args, upload, left, trace)
+            .call::<A, R>(method, args, upload, left, extensions)
             .await
     }
 
@@ -464,6 +472,18 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         }
     }
 
+    /// Another handle to the same connection whose calls carry `metadata` (string keys and
+    /// values: a tenant, a request id), which the server's interceptors and handlers read
+    /// (`hardlight::server::call_metadata()`). Sent only to a server that reads metadata (it says
+    /// so in `HELLO`); an older server gets the calls without it.
+    #[must_use]
+    pub fn with_metadata(&self, metadata: Metadata) -> Self {
+        Self {
+            metadata: Some(metadata),
+            ..self.clone()
+        }
+    }
+
     fn session(&self) -> Result<Arc<Session<S>>, RpcError> {
         match &*self.inner.link.borrow() {
             Link::Up(session) if !session.is_closed() => Ok(session.clone()),
@@ -496,5 +516,6 @@ fn rpc_outcome(error: &RpcError) -> Outcome {
         RpcError::Internal(_) => status(ReplyStatus::Internal),
         RpcError::Timeout(_) => status(ReplyStatus::TimedOut),
         RpcError::Cancelled(_) => status(ReplyStatus::Cancelled),
+        RpcError::Refused(_) => status(ReplyStatus::Refused),
     }
 }

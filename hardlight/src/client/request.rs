@@ -138,7 +138,7 @@ mod tests {
             header,
             "GET /rpc?room=1 HTTP/1.1\r\nHost: h:1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: a2V5\r\n\
-             Sec-WebSocket-Protocol: hardlight.v1, hardlight.schema.0123456789abcdef, hardlight.explain, hardlight.batch, hardlight.trace\r\n\
+             Sec-WebSocket-Protocol: hardlight.v1, hardlight.schema.0123456789abcdef, hardlight.explain, hardlight.batch, hardlight.trace, hardlight.metadata\r\n\
              Authorization: Bearer t.1\r\n\r\n"
         );
 
@@ -147,7 +147,7 @@ mod tests {
         assert!(
             sub.contains(
                 "Sec-WebSocket-Protocol: hardlight.v1, hardlight.schema.0123456789abcdef, \
-                 hardlight.explain, hardlight.batch, hardlight.trace, hardlight-auth.t.1\r\n"
+                 hardlight.explain, hardlight.batch, hardlight.trace, hardlight.metadata, hardlight-auth.t.1\r\n"
             ),
             "{sub}"
         );

@@ -27,15 +27,15 @@ use crate::rt::{self, Instant};
 use crate::state::ConnectionState;
 use crate::topic::Topic;
 use crate::wire::Codable;
-use crate::wire::TraceParent;
 use crate::wire::close;
 use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
-    FieldList, FrameError, Hello, ServerFrame, decode_server, encode_call_within, encode_cancel,
-    encode_credit, encode_end, encode_notify,
+    CallExtensions, FieldList, FrameError, Hello, ServerFrame, decode_server, encode_call_with,
+    encode_cancel, encode_credit, encode_end, encode_notify,
 };
 use crate::wire::handshake::PROTOCOL_TOKEN;
 use crate::wire::view::Body;
+use crate::wire::{Metadata, TraceParent};
 
 use super::outbox::{Outbox, Outgoing, Written};
 
@@ -132,6 +132,14 @@ struct Pending {
     clean: bool,
 }
 
+/// What a call carries besides its arguments, as its caller gives it: sent only to a server that
+/// reads it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Extensions<'a> {
+    pub(crate) trace: Option<&'a TraceParent>,
+    pub(crate) metadata: Option<&'a Metadata>,
+}
+
 /// One established connection's protocol state.
 pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     pub(crate) outbox: Outbox,
@@ -148,6 +156,8 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     max_depth: usize,
     /// The server reads trace context on `CALL` (it said so in `HELLO`).
     trace: bool,
+    /// The server reads metadata on `CALL` (it said so in `HELLO`).
+    metadata: bool,
     state: watch::Sender<S::State>,
     events: broadcast::Sender<Event<S::Event>>,
     shutdown: watch::Sender<bool>,
@@ -174,6 +184,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             compression,
             state: fields,
             trace,
+            metadata,
         } = hello;
         let mut snapshot = S::State::default();
         apply_fields(&mut snapshot, fields, limits.max_depth)?;
@@ -191,6 +202,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             next_id: AtomicU32::new(0),
             compression: (compression != 0).then_some(compression),
             trace,
+            metadata,
             max_outgoing: max_message_size as usize,
             max_incoming: limits.max_message_size,
             max_depth: limits.max_depth,
@@ -416,23 +428,26 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         args: &A,
         upload: Option<Upload>,
         timeout: Option<Duration>,
-        trace: Option<TraceParent>,
+        extensions: Extensions<'_>,
     ) -> Result<R::Ok, CallError<R::Err>>
     where
         S: 'static,
     {
-        // Sent only to a server that reads it.
-        let trace = trace.filter(|_| self.trace);
+        // Sent only to a server that reads them.
+        let extensions = Extensions {
+            trace: extensions.trace.filter(|_| self.trace),
+            metadata: extensions.metadata.filter(|_| self.metadata),
+        };
         let Some(timeout) = timeout else {
             return self
-                .call_until::<A, R>(method, args, upload, None, trace.as_ref())
+                .call_until::<A, R>(method, args, upload, None, extensions)
                 .await;
         };
         let deadline = Instant::now() + timeout;
         // Dropping the call at the deadline cancels it (see `CallGuard`).
         match rt::timeout_at(
             deadline,
-            self.call_until::<A, R>(method, args, upload, Some(deadline), trace.as_ref()),
+            self.call_until::<A, R>(method, args, upload, Some(deadline), extensions),
         )
         .await
         {
@@ -447,7 +462,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         args: &A,
         upload: Option<Upload>,
         deadline: Option<Instant>,
-        trace: Option<&TraceParent>,
+        extensions: Extensions<'_>,
     ) -> Result<R::Ok, CallError<R::Err>>
     where
         S: 'static,
@@ -463,7 +478,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                     method,
                     args,
                     deadline,
-                    trace,
+                    extensions,
                     Waiter::Stream(tx),
                     credit.clone(),
                 )
@@ -493,7 +508,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 method,
                 args,
                 deadline,
-                trace,
+                extensions,
                 Waiter::Reply(tx),
                 credit.clone(),
             )
@@ -537,7 +552,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         method: u16,
         args: &A,
         deadline: Option<Instant>,
-        trace: Option<&TraceParent>,
+        extensions: Extensions<'_>,
         waiter: Waiter,
         upload: Option<Arc<UploadCredit>>,
     ) -> Result<u32, RpcError> {
@@ -554,8 +569,13 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             let left = deadline.saturating_duration_since(Instant::now());
             u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1)
         });
-        let frame = encode_call_within(call_id, method, budget_ms, trace, args)
-            .map_err(RpcError::Encode)?;
+        let extensions = CallExtensions {
+            budget_ms,
+            trace: extensions.trace,
+            metadata: extensions.metadata,
+        };
+        let frame =
+            encode_call_with(call_id, method, &extensions, args).map_err(RpcError::Encode)?;
         if frame.len() > self.max_outgoing {
             return Err(RpcError::LimitExceeded(format!(
                 "call of {} bytes exceeds the server's maximum message size of {}",

@@ -91,5 +91,6 @@ pub(crate) fn decode_reply<T: WireValue, E: Codable>(
         ReplyStatus::Internal => Err(RpcError::Internal(text()).into()),
         ReplyStatus::TimedOut => Err(RpcError::Timeout(text()).into()),
         ReplyStatus::Cancelled => Err(RpcError::Cancelled(text()).into()),
+        ReplyStatus::Refused => Err(RpcError::Refused(text()).into()),
     }
 }

@@ -109,6 +109,10 @@ pub enum RpcError {
     /// The call was cancelled and stopped on the server.
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// A server interceptor refused the call before its handler ran, with its reason (see
+    /// `ServerConfig::interceptor`), or a client interceptor refused to send it.
+    #[error("refused: {0}")]
+    Refused(String),
     /// The arguments could not be encoded on this side; nothing was sent.
     #[error("could not encode the arguments")]
     Encode(#[from] EncodeError),

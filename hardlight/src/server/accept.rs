@@ -23,7 +23,7 @@ use super::preflight::{Head, NOT_AN_UPGRADE, answer, read_head};
 use super::io::Io;
 use super::service;
 use super::stats::Counted;
-use crate::metrics::Refusal;
+use crate::metrics::RefuseReason;
 use crate::ws::websocket_config;
 
 /// Takes a connection the listener accepted: serves it on a task in `connections`, answers a
@@ -42,7 +42,7 @@ pub(crate) fn take(
             // Before any TLS work: closing costs the flooding address's own resources only.
             tracing::debug!(%peer, "connection dropped: {full}");
             shared.stats.connection_refused();
-            shared.metrics().server.refused(Refusal::AddressLimit);
+            shared.metrics().server.refused(RefuseReason::AddressLimit);
             return;
         }
     };
@@ -89,7 +89,7 @@ pub(crate) fn take_draining(
     refusals: &mut JoinSet<()>,
 ) {
     shared.stats.connection_refused();
-    shared.metrics().server.refused(Refusal::ShuttingDown);
+    shared.metrics().server.refused(RefuseReason::ShuttingDown);
     let Ok(slot) = shared.peer_slots.enter(peer.ip()) else {
         return;
     };

@@ -13,9 +13,9 @@ use super::auth::UpgradeRequest;
 use super::identities::{AlreadyConnected, Claim};
 use super::identity::Identity;
 use crate::events::outbound::CloseSignal;
-use crate::metrics::Refusal;
+use crate::metrics::RefuseReason;
 use super::preflight::RequestHead;
-use crate::wire::handshake::{Negotiation, PROTOCOL_TOKEN, negotiate, offers_batch, offers_trace};
+use crate::wire::handshake::{Negotiation, PROTOCOL_TOKEN, negotiate, offers_batch, offers_metadata, offers_trace};
 
 /// The decision on an upgrade request.
 pub(crate) enum Decision {
@@ -51,6 +51,8 @@ pub(crate) struct Admitted {
     pub batch: bool,
     /// The client may send trace context (it offered `hardlight.trace`).
     pub trace: bool,
+    /// The client may send metadata and reads status 8 (it offered `hardlight.metadata`).
+    pub metadata: bool,
 }
 
 /// Decides on the upgrade request `head` of connection `id` from `peer`; the authentication hook,
@@ -66,7 +68,7 @@ pub(crate) async fn decide(
     if let Some(origins) = &config.allowed_origins
         && let Err(text) = check_origin(&head.headers, origins)
     {
-        shared.metrics().server.refused(Refusal::Origin);
+        shared.metrics().server.refused(RefuseReason::Origin);
         return Decision::Refuse(StatusCode::FORBIDDEN, text);
     }
 
@@ -83,6 +85,7 @@ pub(crate) async fn decide(
     );
     let batch = offers_batch(offered.iter().copied());
     let trace = offers_trace(offered.iter().copied());
+    let metadata = offers_metadata(offered.iter().copied());
     let selected = match &negotiation {
         Negotiation::Accept { .. } => PROTOCOL_TOKEN.to_owned(),
         Negotiation::Refuse { selected, .. } => selected.clone(),
@@ -95,7 +98,7 @@ pub(crate) async fn decide(
             match hook.run(request, deadline).await {
                 Ok(identity) => identity,
                 Err((status, text)) => {
-                    shared.metrics().server.refused(Refusal::Authentication);
+                    shared.metrics().server.refused(RefuseReason::Authentication);
                     return Decision::Refuse(status, text);
                 }
             }
@@ -115,7 +118,7 @@ pub(crate) async fn decide(
                 if let Some(replaced) = granted.replaced
                     && timeout_at(deadline, replaced.ended()).await.is_err()
                 {
-                    shared.metrics().server.refused(Refusal::Identity);
+                    shared.metrics().server.refused(RefuseReason::Identity);
                     return Decision::Refuse(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "the identity's previous connection is still closing; try again\n"
@@ -126,7 +129,7 @@ pub(crate) async fn decide(
             }
             Err(AlreadyConnected(text)) => {
                 tracing::debug!(identity = identity.name(), "identity already connected");
-                shared.metrics().server.refused(Refusal::Identity);
+                shared.metrics().server.refused(RefuseReason::Identity);
                 return Decision::Refuse(StatusCode::CONFLICT, format!("{text}\n"));
             }
         }
@@ -142,6 +145,7 @@ pub(crate) async fn decide(
             claim,
             batch,
             trace,
+            metadata,
         },
     })
 }

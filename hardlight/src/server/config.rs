@@ -7,6 +7,7 @@ use super::auth::{AuthHook, Rejection, UpgradeRequest};
 use super::identities::IdentityPolicy;
 use super::identity::Identity;
 use super::limits::RateLimit;
+use super::intercept::{Interceptor, Interceptors};
 use crate::rt::bounded;
 use crate::tls::{ServerTls, TlsError};
 
@@ -69,6 +70,7 @@ pub struct ServerConfig {
     pub(crate) explain_schema_mismatch: bool,
     pub(crate) health_path: Option<String>,
     pub(crate) metrics: bool,
+    pub(crate) interceptors: Interceptors,
     pub(crate) keepalive_interval: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
@@ -162,6 +164,7 @@ impl ServerConfig {
             explain_schema_mismatch: true,
             health_path: Some(DEFAULT_HEALTH_PATH.to_owned()),
             metrics: true,
+            interceptors: Interceptors::default(),
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -278,6 +281,15 @@ impl ServerConfig {
     /// `false` also skips reading the clock around each call.
     pub fn metrics(mut self, enabled: bool) -> Self {
         self.metrics = enabled;
+        self
+    }
+
+    /// Adds an interceptor around every call and one-way message of the server's services: it sees
+    /// the service, method, identity, deadline and metadata of each, refuses the ones it should
+    /// (the client's call fails with `RpcError::Refused`), and learns how each ended and how long
+    /// it took. Several run in the order they were added; see [`Interceptor`].
+    pub fn interceptor(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptors.push(std::sync::Arc::new(interceptor));
         self
     }
 

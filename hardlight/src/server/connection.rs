@@ -103,8 +103,12 @@ pub(super) struct Connection<H: Handler> {
     batch: bool,
     /// The client may send trace context on `CALL` (it offered `hardlight.trace`).
     trace: bool,
+    /// The client may send metadata and reads status 8 (it offered `hardlight.metadata`).
+    metadata: bool,
     /// The connection's identity, as each call's span names it.
     identity_name: Arc<str>,
+    /// The connection's identity, as interceptors see it.
+    identity: super::identity::Identity,
     /// Calls in flight, each with the handle that stops it when the client cancels it.
     in_flight: HashMap<u32, AbortHandle>,
     /// Calls that finished and whose replies wait in `pending`: still in flight as the client sees
@@ -157,8 +161,10 @@ impl<H: Handler> Connection<H> {
             claim,
             batch,
             trace,
+            metadata,
         } = admitted;
         let identity_name: Arc<str> = identity.name().into();
+        let caller = identity.clone();
         let config = &shared.config;
         let backlog = Arc::new(Backlog::new(
             config.outbound_queue,
@@ -195,7 +201,9 @@ impl<H: Handler> Connection<H> {
             compression,
             batch,
             trace,
+            metadata,
             identity_name,
+            identity: caller,
             in_flight: HashMap::new(),
             replies: UnwrittenReplies::default(),
             parked_call: None,
@@ -272,6 +280,7 @@ impl<H: Handler> Connection<H> {
                 config.max_message_size as u32,
                 self.compression.unwrap_or(0),
                 self.trace,
+                self.metadata,
             )
             .await;
         if hello.len() > config.max_message_size {

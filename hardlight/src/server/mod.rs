@@ -29,6 +29,7 @@ cfg_native! {
     mod deadline;
     mod file_limit;
     mod identities;
+    mod intercept;
     mod io;
     mod limits;
     mod partial;
@@ -42,6 +43,7 @@ cfg_native! {
     pub use config::ServerConfig;
     pub use deadline::call_deadline;
     pub use identities::IdentityPolicy;
+    pub use intercept::{CallInfo, CallOutcome, Interceptor, Refusal, call_metadata};
     pub use limits::RateLimit;
     pub use shutdown::ShutdownHandle;
 
@@ -67,7 +69,7 @@ cfg_native! {
     use std::marker::PhantomData;
 
     use crate::contract::EmittedBy;
-    use crate::metrics::Refusal;
+    use crate::metrics::RefuseReason;
     use crate::events::{AnyEvent, EventEmitter, TopicNotifier};
 }
 
@@ -162,7 +164,7 @@ impl Shared {
         let max = self.config.max_connections;
         let metrics = &self.metrics().server;
         if self.stats.connections() >= max {
-            metrics.refused(Refusal::ConnectionLimit);
+            metrics.refused(RefuseReason::ConnectionLimit);
             return Err((
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("the server is at its limit of {max} connections; try again later\n"),
@@ -176,14 +178,14 @@ impl Shared {
                     "a connection rate limit is configured but the peer's address is unknown: \
                      serve the app with into_make_service_with_connect_info::<SocketAddr>()"
                 );
-                metrics.refused(Refusal::RateLimit);
+                metrics.refused(RefuseReason::RateLimit);
                 return Err((
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "the server cannot tell this connection's address; see its log\n".to_owned(),
                 ));
             };
             if !limiter.allow(peer.ip()) {
-                metrics.refused(Refusal::RateLimit);
+                metrics.refused(RefuseReason::RateLimit);
                 return Err((
                     StatusCode::TOO_MANY_REQUESTS,
                     "too many new connections from this address; try again later\n".to_owned(),

@@ -36,7 +36,7 @@ use crate::error::ServerError;
 #[cfg(hardlight_nats)]
 use crate::events::NatsBridge;
 use crate::locks::lock;
-use crate::metrics::Refusal;
+use crate::metrics::RefuseReason;
 use crate::ws::websocket_config;
 
 /// The peer address the authentication hook sees when the app does not provide one
@@ -369,7 +369,7 @@ impl Mount {
             refusal(http2, status, text)
         };
         if shared.shutdown.is_requested() {
-            shared.metrics().server.refused(Refusal::ShuttingDown);
+            shared.metrics().server.refused(RefuseReason::ShuttingDown);
             return refused(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN.to_owned());
         }
         let counted = match shared.admit(peer) {

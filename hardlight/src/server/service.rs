@@ -21,7 +21,7 @@ use super::connection::Connection;
 use super::handler::{Factory, Handler};
 use super::io::Io;
 use crate::contract::ServiceSchema;
-use crate::metrics::{End, Refusal, ServiceMetrics};
+use crate::metrics::{End, RefuseReason, ServiceMetrics};
 use crate::wire::frame::encode_schema;
 use crate::wire::handshake::Negotiation;
 
@@ -133,7 +133,7 @@ pub(crate) async fn serve_admitted(
             ..
         } => {
             tracing::debug!(code, %reason, "handshake refused");
-            shared.metrics().server.refused(Refusal::Handshake);
+            shared.metrics().server.refused(RefuseReason::Handshake);
             let frame = CloseFrame {
                 code: code.into(),
                 reason: reason.into(),

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Mutex;
 
 use crate::state::{ConnectionState, StateHandle};
-use crate::wire::frame::{FLAG_TRACE, FieldListWriter};
+use crate::wire::frame::{FLAG_METADATA, FLAG_TRACE, FieldListWriter};
 
 /// Remembers the encoding of each field as last sent, to send only what changed.
 pub(crate) struct StateSync<S> {
@@ -49,12 +49,13 @@ impl<S: ConnectionState> StateSync<S> {
         max_message_size: u32,
         compression: u8,
         trace: bool,
+        metadata: bool,
     ) -> Vec<u8> {
         let _syncing = Syncing::start(&self.syncing);
         let mut last = self.last_sent.lock().await;
         self.handle.take_dirty();
         let state = self.handle.read().await;
-        let flags = if trace { FLAG_TRACE } else { 0 };
+        let flags = if trace { FLAG_TRACE } else { 0 } | if metadata { FLAG_METADATA } else { 0 };
         let mut writer =
             FieldListWriter::hello_with(flags, max_calls, max_message_size, compression);
         last.clear();

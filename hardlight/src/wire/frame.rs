@@ -4,6 +4,7 @@
 //! normative description; the constants here are its single implementation.
 
 use super::codec::{Codable, EncodeError};
+use super::metadata::Metadata;
 use super::trace::{TRACE_LEN, TraceParent};
 use super::view::Body;
 
@@ -16,6 +17,13 @@ pub const FLAG_DEADLINE: u8 = 0x02;
 /// only to a client that offered [`TRACE_TOKEN`](crate::wire::handshake::TRACE_TOKEN)); a client
 /// sets it on `CALL` only then.
 pub const FLAG_TRACE: u8 = 0x04;
+/// Flag bit, `CALL` and `HELLO` only. On `CALL`: per-call [`Metadata`] follows the trace context
+/// (a `u16` length, then the entries). On `HELLO`: the server reads it and may answer status 8
+/// (`Refused`) (sent only to a client that offered
+/// [`METADATA_TOKEN`](crate::wire::handshake::METADATA_TOKEN)); a client sets it on `CALL` only then.
+pub const FLAG_METADATA: u8 = 0x08;
+/// The `CALL` and `HELLO` extensions' flags.
+const EXTENSIONS: u8 = FLAG_TRACE | FLAG_METADATA;
 /// Flags this version understands on every frame; any other bit set is a protocol violation
 /// (except [`FLAG_DEADLINE`] on `CALL`).
 pub const KNOWN_FLAGS: u8 = FLAG_COMPRESSED;
@@ -118,6 +126,9 @@ pub enum ReplyStatus {
     /// The client cancelled the call (a `CANCEL` frame) and it was stopped; the body is a UTF-8
     /// message.
     Cancelled = 7,
+    /// An interceptor refused the call before its handler ran; the body is a UTF-8 message. Sent
+    /// only to a client that offered `hardlight.metadata` (others get `Internal`).
+    Refused = 8,
 }
 
 impl ReplyStatus {
@@ -131,6 +142,7 @@ impl ReplyStatus {
             5 => Self::Internal,
             6 => Self::TimedOut,
             7 => Self::Cancelled,
+            8 => Self::Refused,
             other => return Err(FrameError::UnknownReplyStatus(other)),
         })
     }
@@ -166,6 +178,9 @@ pub enum FrameError {
         /// The maximum message size in force.
         limit: usize,
     },
+    /// A `CALL`'s metadata extension is malformed or over its limits.
+    #[error("malformed call metadata: {0}")]
+    BadMetadata(String),
     /// A `REPLY` status byte this version does not define.
     #[error("unknown reply status {0}")]
     UnknownReplyStatus(u8),
@@ -202,6 +217,8 @@ pub enum ClientFrame<'a> {
         budget_ms: Option<u32>,
         /// The caller's trace context ([`FLAG_TRACE`]); `None` when absent (or all-zero).
         trace: Option<TraceParent>,
+        /// The call's metadata ([`FLAG_METADATA`]); `None` when absent.
+        metadata: Option<Metadata>,
     },
     /// Stop call `call_id` if it is still in flight; its `REPLY` (status `Cancelled`, or whatever
     /// it had already produced) ends it as for any call.
@@ -388,6 +405,8 @@ pub struct Hello<'a> {
     pub state: FieldList<'a>,
     /// The server reads trace context on `CALL` ([`FLAG_TRACE`]).
     pub trace: bool,
+    /// The server reads metadata on `CALL` and may answer status 8 ([`FLAG_METADATA`]).
+    pub metadata: bool,
 }
 
 /// A validated list of `(field index, archived field value)` pairs.
@@ -466,7 +485,7 @@ impl FieldListWriter {
     /// Starts a `HELLO` frame with `flags` ([`FLAG_TRACE`] or 0).
     pub fn hello_with(flags: u8, max_calls: u16, max_message_size: u32, compression: u8) -> Self {
         let mut buf = Vec::with_capacity(64);
-        buf.extend_from_slice(&[kind::HELLO, flags & FLAG_TRACE]);
+        buf.extend_from_slice(&[kind::HELLO, flags & EXTENSIONS]);
         buf.extend_from_slice(&max_calls.to_le_bytes());
         buf.extend_from_slice(&max_message_size.to_le_bytes());
         buf.push(compression);
@@ -540,22 +559,55 @@ pub fn encode_call_within<A: Body + ?Sized>(
     trace: Option<&TraceParent>,
     args: &A,
 ) -> Result<Vec<u8>, EncodeError> {
+    let extensions = CallExtensions {
+        budget_ms,
+        trace,
+        metadata: None,
+    };
+    encode_call_with(call_id, method, &extensions, args)
+}
+
+/// What a `CALL` may carry besides its arguments.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallExtensions<'a> {
+    /// The time budget in milliseconds ([`FLAG_DEADLINE`]).
+    pub budget_ms: Option<u32>,
+    /// The caller's trace context ([`FLAG_TRACE`]).
+    pub trace: Option<&'a TraceParent>,
+    /// The call's metadata ([`FLAG_METADATA`]); empty metadata is not sent.
+    pub metadata: Option<&'a Metadata>,
+}
+
+/// Encodes a `CALL` frame with `extensions`.
+pub fn encode_call_with<A: Body + ?Sized>(
+    call_id: u32,
+    method: u16,
+    extensions: &CallExtensions<'_>,
+    args: &A,
+) -> Result<Vec<u8>, EncodeError> {
+    let metadata = extensions.metadata.filter(|m| !m.is_empty());
     let mut buf = Vec::with_capacity(SMALL_FRAME);
     let mut flags = 0;
-    if budget_ms.is_some() {
+    if extensions.budget_ms.is_some() {
         flags |= FLAG_DEADLINE;
     }
-    if trace.is_some() {
+    if extensions.trace.is_some() {
         flags |= FLAG_TRACE;
+    }
+    if metadata.is_some() {
+        flags |= FLAG_METADATA;
     }
     buf.extend_from_slice(&[kind::CALL, flags]);
     buf.extend_from_slice(&call_id.to_le_bytes());
     buf.extend_from_slice(&method.to_le_bytes());
-    if let Some(budget) = budget_ms {
+    if let Some(budget) = extensions.budget_ms {
         buf.extend_from_slice(&budget.to_le_bytes());
     }
-    if let Some(trace) = trace {
+    if let Some(trace) = extensions.trace {
         trace.write(&mut buf);
+    }
+    if let Some(metadata) = metadata {
+        metadata.write(&mut buf);
     }
     args.encode_body(buf)
 }
@@ -660,7 +712,7 @@ pub enum EventEncodeError {
 
 /// Parses a client frame (already inflated, see [`super::compression::open`]).
 pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
-    match prefix(msg, FLAG_DEADLINE | FLAG_TRACE)? {
+    match prefix(msg, FLAG_DEADLINE | EXTENSIONS)? {
         kind::CALL => {
             let (budget_ms, mut header) = if msg[1] & FLAG_DEADLINE != 0 {
                 need(msg, CALL_DEADLINE_HEADER)?;
@@ -677,15 +729,25 @@ pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
             } else {
                 None
             };
+            let metadata = if msg[1] & FLAG_METADATA != 0 {
+                let len = usize::from(read_u16(msg, header)?);
+                let start = header + 2;
+                header = start + len;
+                need(msg, header)?;
+                Some(Metadata::parse(&msg[start..header]).map_err(FrameError::BadMetadata)?)
+            } else {
+                None
+            };
             Ok(ClientFrame::Call {
                 call_id: read_u32(msg, 2)?,
                 method: read_u16(msg, 6)?,
                 args: &msg[header..],
                 budget_ms,
                 trace,
+                metadata,
             })
         }
-        _ if msg[1] & FLAG_TRACE != 0 => Err(FrameError::UnknownFlags(msg[1])),
+        _ if msg[1] & EXTENSIONS != 0 => Err(FrameError::UnknownFlags(msg[1])),
         kind::CANCEL if msg[1] & FLAG_DEADLINE != 0 => Err(FrameError::UnknownFlags(msg[1])),
         kind::CANCEL => {
             need(msg, CANCEL_LEN)?;
@@ -748,7 +810,7 @@ pub fn decode_client(msg: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
 
 /// Parses a server frame (already inflated, see [`super::compression::open`]).
 pub fn decode_server(msg: &[u8]) -> Result<ServerFrame<'_>, FrameError> {
-    match prefix(msg, FLAG_TRACE)? {
+    match prefix(msg, EXTENSIONS)? {
         kind::HELLO => {
             need(msg, HELLO_HEADER)?;
             Ok(ServerFrame::Hello(Hello {
@@ -757,9 +819,10 @@ pub fn decode_server(msg: &[u8]) -> Result<ServerFrame<'_>, FrameError> {
                 compression: msg[8],
                 state: FieldList::parse(&msg[HELLO_HEADER..])?,
                 trace: msg[1] & FLAG_TRACE != 0,
+                metadata: msg[1] & FLAG_METADATA != 0,
             }))
         }
-        _ if msg[1] & FLAG_TRACE != 0 => Err(FrameError::UnknownFlags(msg[1])),
+        _ if msg[1] & EXTENSIONS != 0 => Err(FrameError::UnknownFlags(msg[1])),
         kind::REPLY => {
             need(msg, REPLY_HEADER)?;
             Ok(ServerFrame::Reply {

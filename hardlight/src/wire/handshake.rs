@@ -36,10 +36,19 @@ pub const BATCH_TOKEN: &str = "hardlight.batch";
 /// so in `HELLO`'s flags, and only then does the client send it. A server that does not know it
 /// ignores it.
 pub const TRACE_TOKEN: &str = "hardlight.trace";
+/// Says the client may send per-call metadata on `CALL` (`FLAG_METADATA`) and reads `REPLY`
+/// status 8 (`Refused`, an interceptor's refusal): a server that knows it says so in `HELLO`'s
+/// flags, and only then does the client send metadata. A server that does not know it ignores it.
+pub const METADATA_TOKEN: &str = "hardlight.metadata";
 
 /// True if the offered tokens (each header value split at commas) include [`BATCH_TOKEN`].
 pub fn offers_batch<'a>(offered: impl IntoIterator<Item = &'a str>) -> bool {
     offers(offered, BATCH_TOKEN)
+}
+
+/// True if the offered tokens (each header value split at commas) include [`METADATA_TOKEN`].
+pub fn offers_metadata<'a>(offered: impl IntoIterator<Item = &'a str>) -> bool {
+    offers(offered, METADATA_TOKEN)
 }
 
 /// True if the offered tokens (each header value split at commas) include [`TRACE_TOKEN`].
@@ -83,6 +92,7 @@ pub fn client_offer(fingerprint: u64, compression: Option<u8>) -> Vec<String> {
         EXPLAIN_TOKEN.to_owned(),
         BATCH_TOKEN.to_owned(),
         TRACE_TOKEN.to_owned(),
+        METADATA_TOKEN.to_owned(),
     ];
     if let Some(level) = compression {
         offer.push(format!("{DEFLATE_PREFIX}{level}"));

@@ -16,6 +16,7 @@ use super::{Connection, Finished, Running, Step};
 use crate::server::closing::{End, reason};
 use crate::server::deadline::with_deadline;
 use crate::server::handler::Handler;
+use crate::server::intercept::Intercepted;
 use crate::server::hooks::panic_message;
 use crate::wire::close;
 use crate::wire::frame::{ReplyStatus, encode_reply_text};
@@ -97,6 +98,7 @@ impl<H: Handler> Connection<H> {
         call_id: u32,
         method: u16,
         budget: Option<Duration>,
+        intercepted: Option<Intercepted>,
         call: impl Future<Output = Result<Vec<u8>, Aborted>> + Send + 'static,
     ) -> Running {
         let state = self.state.clone();
@@ -150,6 +152,9 @@ impl<H: Handler> Connection<H> {
             };
             if let Some(timed) = timed {
                 timed.finish_reply(&reply);
+            }
+            if let Some(intercepted) = intercepted {
+                intercepted.finish_reply(&reply);
             }
             // Nothing may await between this and the future's completion: see `StateSync::delta`.
             let state = state.delta().await;

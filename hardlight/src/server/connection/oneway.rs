@@ -25,6 +25,7 @@ use crate::contract::{Args, Dispatch, DispatchError, OnewayFuture, ServiceSchema
 use crate::server::handler::Handler;
 use crate::events::outbound::CloseReason;
 use crate::metrics::Outcome;
+use crate::server::intercept::{CallOutcome, Intercepted};
 use crate::wire::close;
 use crate::wire::frame::ReplyStatus;
 
@@ -46,7 +47,18 @@ impl<H: Handler> Connection<H> {
             }
             tracing::warn!(method, reason = %refusal.reason, "one-way message refused; closing");
         })?;
-        let running = self.running_oneway(method, work);
+        let intercepted = match self.intercept(None, method, None, None) {
+            Ok(intercepted) => intercepted,
+            Err(refusal) => {
+                // Nothing to answer: the message is dropped, and the connection goes on.
+                tracing::debug!(method, reason = refusal.reason(), "one-way message refused");
+                if let Some(timed) = self.metrics.start(method) {
+                    timed.finish(Outcome::Status(ReplyStatus::Refused as u8));
+                }
+                return Ok(());
+            }
+        };
+        let running = self.running_oneway(method, intercepted, work);
         if self.slot_free() {
             self.start_oneway(cx, running);
         } else {
@@ -128,7 +140,12 @@ impl<H: Handler> Connection<H> {
     /// Wraps a dispatched one-way message as calls are wrapped (see `Connection::running`): counted
     /// while it runs, a panic contained, stopped at the server's call timeout, then the state
     /// changes computed. Its end produces no reply.
-    fn running_oneway(&self, method: u16, work: OnewayFuture) -> Running {
+    fn running_oneway(
+        &self,
+        method: u16,
+        intercepted: Option<Intercepted>,
+        work: OnewayFuture,
+    ) -> Running {
         let state = self.state.clone();
         let stats = self.shared.stats.clone();
         let metrics = self.metrics.clone();
@@ -159,6 +176,9 @@ impl<H: Handler> Connection<H> {
             }
             if let Some(timed) = timed {
                 timed.finish(Outcome::Status(status as u8));
+            }
+            if let Some(intercepted) = intercepted {
+                intercepted.finish(CallOutcome::of_status(status as u8));
             }
             // Nothing may await between this and the future's completion: see `StateSync::delta`.
             let state = state.delta().await;

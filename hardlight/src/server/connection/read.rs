@@ -25,7 +25,8 @@ use crate::events::outbound::CloseReason;
 use crate::server::io::Io;
 use crate::wire::close;
 use crate::wire::compression::open;
-use crate::wire::TraceParent;
+use crate::server::intercept::{CallInfo, Intercepted, Refusal, with_metadata};
+use crate::wire::{Metadata, TraceParent};
 use crate::wire::frame::{ClientFrame, FrameError, ReplyStatus, decode_client, encode_reply_text};
 use tracing::{Instrument, Span};
 
@@ -131,14 +132,16 @@ impl<H: Handler> Connection<H> {
             std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
         };
         let depth = self.shared.config.max_nesting_depth;
-        let (call_id, method, args, budget_ms, trace) = match decode_client(&frame).map_err(violation)? {
+        let (call_id, method, args, budget_ms, trace, metadata) =
+            match decode_client(&frame).map_err(violation)? {
             ClientFrame::Call {
                 call_id,
                 method,
                 args,
                 budget_ms,
                 trace,
-            } => (call_id, method, args, budget_ms, trace),
+                metadata,
+            } => (call_id, method, args, budget_ms, trace, metadata),
             ClientFrame::Cancel { call_id } => {
                 // Stopped at its next poll, which this wakes; it then replies `Cancelled` like any
                 // call. A call no longer in flight has replied already: nothing to do.
@@ -192,6 +195,16 @@ impl<H: Handler> Connection<H> {
             self.queue_reply(call_id, reply);
             return Ok(());
         }
+        let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
+        let intercepted = match self.intercept(Some(call_id), method, budget, metadata.as_ref()) {
+            Ok(intercepted) => intercepted,
+            Err(refusal) => {
+                let reply = self.refusal_reply(call_id, &refusal);
+                self.record_unstarted(method, &reply);
+                self.queue_reply(call_id, reply);
+                return Ok(());
+            }
+        };
         // A method whose last argument streams gets it now, with the credit its `CALL` grants.
         let uploads = <H::Service as ServiceSchema>::UPLOADS.get(usize::from(method)) == Some(&true);
         let received = &self.metrics.method(method).items_received;
@@ -206,29 +219,32 @@ impl<H: Handler> Connection<H> {
         if started.is_err() && uploads {
             self.uploads.close(call_id);
         }
+        // Handlers read the metadata with `call_metadata()`; a call without any pays nothing.
+        let metadata = metadata.filter(|m| !m.is_empty());
+        let span = || self.call_span(call_id, method, trace.as_ref());
         match started {
             Ok(Started::Stream(start)) => {
-                let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
-                let span = self.call_span(call_id, method, trace.as_ref());
-                self.start_stream(call_id, method, budget, span, start);
+                let start = with_call_metadata(metadata, start);
+                let span = span();
+                self.start_stream(call_id, method, budget, span, intercepted, start);
             }
             Ok(Started::Duplex(start)) => {
                 // A byte stream: what the client sends is read from the start, as an argument.
+                let span = span();
                 let received = self.metrics.method(method).items_received.clone();
                 let upload = self.uploads.open(call_id, depth, received);
-                let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
-                let span = self.call_span(call_id, method, trace.as_ref());
-                self.start_stream(call_id, method, budget, span, start(upload));
+                let start = with_call_metadata(metadata, start(upload));
+                self.start_stream(call_id, method, budget, span, intercepted, start);
             }
             Ok(Started::Call(call)) => {
+                let span = span();
                 let (abort, registration) = AbortHandle::new_pair();
                 self.in_flight.insert(call_id, abort);
                 // Started here, in arrival order (a set of futures would first poll the newest),
                 // and finished at once if it does not wait for anything.
-                let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
-                let call = Abortable::new(call, registration);
-                let span = self.call_span(call_id, method, trace.as_ref());
-                let mut running = self.running(call_id, method, budget, call.instrument(span));
+                let call = with_call_metadata(metadata, call);
+                let call = Abortable::new(call, registration).instrument(span);
+                let mut running = self.running(call_id, method, budget, intercepted, call);
                 match running.as_mut().poll(cx) {
                     Poll::Ready(done) => self.finish_call(cx, done),
                     Poll::Pending => self.calls.push(running),
@@ -238,10 +254,57 @@ impl<H: Handler> Connection<H> {
             Err(e) => {
                 let reply = e.reply(call_id);
                 self.record_unstarted(method, &reply);
+                if let Some(intercepted) = intercepted {
+                    intercepted.finish_reply(&reply);
+                }
                 self.queue_reply(call_id, reply);
             }
         }
         Ok(())
+    }
+
+    /// Runs the server's interceptors on a call (`call_id`) or one-way message (`None`) of
+    /// `method`: `Ok(None)` when there are none (or the method does not exist: dispatch answers
+    /// that), the guard that reports the call's end, or the refusal.
+    pub(super) fn intercept(
+        &self,
+        call_id: Option<u32>,
+        method: u16,
+        budget: Option<Duration>,
+        metadata: Option<&Metadata>,
+    ) -> Result<Option<Intercepted>, Refusal> {
+        let interceptors = &self.shared.config.interceptors;
+        let Some(name) = <H::Service as ServiceSchema>::METHODS.get(usize::from(method)) else {
+            return Ok(None);
+        };
+        if interceptors.is_empty() {
+            return Ok(None);
+        }
+        let limit = match (self.shared.config.call_timeout, budget) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (limit, budget) => limit.or(budget),
+        };
+        let call = CallInfo {
+            service: <H::Service as ServiceSchema>::NAME,
+            method: name,
+            call_id,
+            identity: self.identity.clone(),
+            deadline: limit.map(|limit| tokio::time::Instant::now() + limit),
+            metadata: metadata.cloned().unwrap_or_default(),
+        };
+        interceptors.before(call).map(Some)
+    }
+
+    /// The `REPLY` to a refused call: status 8 for a client that reads it, `Internal` for one that
+    /// does not (it did not offer `hardlight.metadata`).
+    fn refusal_reply(&self, call_id: u32, refusal: &Refusal) -> Vec<u8> {
+        tracing::debug!(call_id, reason = refusal.reason(), "call refused by an interceptor");
+        if self.metadata {
+            encode_reply_text(call_id, ReplyStatus::Refused, refusal.reason())
+        } else {
+            let text = format!("refused: {}", refusal.reason());
+            encode_reply_text(call_id, ReplyStatus::Internal, &text)
+        }
     }
 
     /// The span of call `call_id` of `method`: a child of the caller's span when the call carries
@@ -296,3 +359,14 @@ fn violation(error: FrameError) -> CloseReason {
     reason(code, error.to_string())
 }
 
+
+/// `future` with `metadata` as its `call_metadata()`; itself when there is none.
+fn with_call_metadata<T: 'static>(
+    metadata: Option<Metadata>,
+    future: std::pin::Pin<Box<dyn Future<Output = T> + Send>>,
+) -> std::pin::Pin<Box<dyn Future<Output = T> + Send>> {
+    match metadata {
+        None => future,
+        Some(metadata) => Box::pin(with_metadata(Some(metadata), future)),
+    }
+}

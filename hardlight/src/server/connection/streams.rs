@@ -30,6 +30,7 @@ use crate::metrics::InFlight;
 use crate::server::deadline::in_deadline;
 use crate::server::handler::Handler;
 use crate::server::hooks::panic_message;
+use crate::server::intercept::Intercepted;
 use crate::server::state_sync::StateSync;
 use crate::server::stats::Counted;
 use crate::state::ConnectionState;
@@ -108,6 +109,7 @@ impl<H: Handler> Connection<H> {
         method: u16,
         budget: Option<Duration>,
         span: tracing::Span,
+        intercepted: Option<Intercepted>,
         start: StreamFuture,
     ) {
         let timed = self.metrics.start(method);
@@ -157,6 +159,7 @@ impl<H: Handler> Connection<H> {
             _counted: self.shared.stats.call_started(),
             timed,
             span,
+            intercepted,
         }));
     }
 
@@ -315,6 +318,8 @@ struct Running<S> {
     timed: Option<InFlight>,
     /// The call's span, entered while the handler's stream is polled.
     span: tracing::Span,
+    /// The interceptors to tell of the call's end.
+    intercepted: Option<Intercepted>,
 }
 
 impl<S: ConnectionState> Stream for Running<S> {
@@ -422,6 +427,9 @@ impl<S> Running<S> {
         self.timer = None;
         if let Some(timed) = self.timed.take() {
             timed.finish_reply(&reply);
+        }
+        if let Some(intercepted) = self.intercepted.take() {
+            intercepted.finish_reply(&reply);
         }
         StreamFrame::End(self.call_id, reply)
     }

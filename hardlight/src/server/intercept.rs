@@ -1,0 +1,274 @@
+//! Interceptors: application code around every call of a server, which sees what is called, by
+//! whom, until when and with what metadata, and decides whether it runs
+//! ([`ServerConfig::interceptor`](crate::ServerConfig::interceptor)).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::identity::Identity;
+use crate::wire::Metadata;
+
+/// What an [`Interceptor`] sees of a call (or a one-way message).
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    pub(crate) service: &'static str,
+    pub(crate) method: &'static str,
+    pub(crate) call_id: Option<u32>,
+    pub(crate) identity: Identity,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) metadata: Metadata,
+}
+
+impl CallInfo {
+    /// The service's trait name.
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// The method's name.
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
+    /// The call's id on its connection; `None` for a one-way message.
+    pub fn call_id(&self) -> Option<u32> {
+        self.call_id
+    }
+
+    /// Who the connection belongs to ([`Identity::anonymous`] without authentication).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// When the call must be done by: the client's budget or the server's call timeout, whichever
+    /// is sooner (what `call_deadline()` shows the handler).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The metadata the client attached (empty when none).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// True for a one-way message (nothing is answered: a refusal drops it).
+    pub fn is_oneway(&self) -> bool {
+        self.call_id.is_none()
+    }
+}
+
+/// An interceptor's refusal of a call: the client's call fails with
+/// [`RpcError::Refused`](crate::RpcError::Refused) and this reason, and the handler does not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    reason: String,
+}
+
+impl Refusal {
+    /// A refusal the client will read as `reason`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+
+    /// The reason the client reads.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// How an intercepted call ended, as [`Interceptor::after`] learns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallOutcome {
+    /// The handler returned `Ok` (a stream: ended normally; a one-way message: returned).
+    Ok,
+    /// The handler returned its error.
+    HandlerError,
+    /// The handler panicked.
+    Panicked,
+    /// The arguments failed validation: the handler did not run.
+    BadArguments,
+    /// The reply could not be sent (too large, or not encodable).
+    Internal,
+    /// The deadline passed and the call was stopped.
+    TimedOut,
+    /// The client cancelled it.
+    Cancelled,
+    /// An interceptor refused it.
+    Refused,
+    /// It ended without an outcome: the connection closed or the server stopped first.
+    Aborted,
+}
+
+impl CallOutcome {
+    /// The outcome of a `REPLY` with this status byte.
+    pub(crate) fn of_status(status: u8) -> Self {
+        match status {
+            0 => Self::Ok,
+            1 => Self::HandlerError,
+            2 => Self::Panicked,
+            4 => Self::BadArguments,
+            6 => Self::TimedOut,
+            7 => Self::Cancelled,
+            8 => Self::Refused,
+            _ => Self::Internal,
+        }
+    }
+}
+
+/// Application code around every call of a server: [`before`](Self::before) decides whether the
+/// handler runs (refusing with a reason the client reads), [`after`](Self::after) learns how it
+/// ended and how long it took. Install with
+/// [`ServerConfig::interceptor`](crate::ServerConfig::interceptor); several run in the order they
+/// were added, the first refusal wins, and `after` runs in the reverse order for every interceptor
+/// whose `before` ran (a refused call included).
+///
+/// Both are plain functions called on the connection's task: decide from what the call carries
+/// (identity, method, metadata, deadline) and state of your own (a rate limiter, a table of
+/// rules). Work that must wait (a database lookup) belongs in the authentication hook, once per
+/// connection, or in the handler.
+///
+/// ```
+/// use hardlight::server::{CallInfo, Interceptor, Refusal};
+///
+/// /// Only `admin` may call `Admin::reset`.
+/// struct AdminOnly;
+///
+/// impl Interceptor for AdminOnly {
+///     fn before(&self, call: &CallInfo) -> Result<(), Refusal> {
+///         if call.method() == "reset" && call.identity().name() != "admin" {
+///             return Err(Refusal::new("reset is for admin"));
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Interceptor: Send + Sync + 'static {
+    /// Before the handler runs (before its arguments are validated).
+    ///
+    /// # Errors
+    /// A [`Refusal`]: the handler does not run, and the client's call fails with its reason (a
+    /// one-way message is dropped).
+    fn before(&self, call: &CallInfo) -> Result<(), Refusal>;
+
+    /// After the call ended (a streaming call: after its last item), with its outcome and the time
+    /// from its arrival. Does nothing unless overridden.
+    fn after(&self, call: &CallInfo, outcome: CallOutcome, elapsed: Duration) {
+        let _ = (call, outcome, elapsed);
+    }
+}
+
+/// A server's interceptors, in the order they were added.
+#[derive(Clone, Default)]
+pub(crate) struct Interceptors(Vec<Arc<dyn Interceptor>>);
+
+impl std::fmt::Debug for Interceptors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} interceptor(s)", self.0.len())
+    }
+}
+
+impl Interceptors {
+    pub(crate) fn push(&mut self, interceptor: Arc<dyn Interceptor>) {
+        self.0.push(interceptor);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Runs every `before` on `call`: the guard that runs the `after`s once the call ends, or the
+    /// refusal (after the `after`s of those that ran, with [`CallOutcome::Refused`]).
+    pub(crate) fn before(&self, call: CallInfo) -> Result<Intercepted, Refusal> {
+        let started = Instant::now();
+        for (i, interceptor) in self.0.iter().enumerate() {
+            if let Err(refusal) = interceptor.before(&call) {
+                let elapsed = started.elapsed();
+                for ran in self.0[..=i].iter().rev() {
+                    ran.after(&call, CallOutcome::Refused, elapsed);
+                }
+                return Err(refusal);
+            }
+        }
+        Ok(Intercepted {
+            interceptors: self.0.clone(),
+            call,
+            started,
+            done: false,
+        })
+    }
+}
+
+/// A call that its interceptors let run: runs their `after`s when finished, with
+/// [`CallOutcome::Aborted`] if dropped first.
+pub(crate) struct Intercepted {
+    interceptors: Vec<Arc<dyn Interceptor>>,
+    call: CallInfo,
+    started: Instant,
+    done: bool,
+}
+
+impl Intercepted {
+    /// The call ended with `outcome`.
+    pub(crate) fn finish(mut self, outcome: CallOutcome) {
+        self.end(outcome);
+    }
+
+    /// The call ended with the status of `reply` (a `REPLY` frame).
+    pub(crate) fn finish_reply(self, reply: &[u8]) {
+        let status = reply.get(crate::wire::frame::REPLY_HEADER - 1).copied();
+        self.finish(status.map_or(CallOutcome::Aborted, CallOutcome::of_status));
+    }
+
+    fn end(&mut self, outcome: CallOutcome) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        for interceptor in self.interceptors.iter().rev() {
+            interceptor.after(&self.call, outcome, elapsed);
+        }
+    }
+}
+
+impl Drop for Intercepted {
+    fn drop(&mut self) {
+        self.end(CallOutcome::Aborted);
+    }
+}
+
+tokio::task_local! {
+    static METADATA: Metadata;
+}
+
+/// The metadata the client attached to the call being handled (see
+/// [`Client::with_metadata`](crate::client::Client::with_metadata)); `None` outside a handler or
+/// for a call without metadata.
+///
+/// ```no_run
+/// # use hardlight::*;
+/// # #[rpc] trait Orders { async fn list(&self) -> HandlerResult<Vec<String>>; }
+/// # #[rpc_handler] impl Orders for Handler {
+/// async fn list(&self) -> HandlerResult<Vec<String>> {
+///     let tenant = hardlight::server::call_metadata()
+///         .and_then(|m| m.get("tenant").map(str::to_owned))
+///         .unwrap_or_default();
+///     Ok(vec![format!("orders of {tenant}")])
+/// }
+/// # }
+/// ```
+pub fn call_metadata() -> Option<Metadata> {
+    METADATA.try_with(Clone::clone).ok()
+}
+
+/// Runs `future` with `metadata` as its [`call_metadata`] (when there is some).
+pub(crate) async fn with_metadata<F: Future>(metadata: Option<Metadata>, future: F) -> F::Output {
+    match metadata {
+        Some(metadata) => METADATA.scope(metadata, future).await,
+        None => future.await,
+    }
+}
