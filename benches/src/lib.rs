@@ -77,7 +77,9 @@
 //!   figure divided by `hardlight_metrics_off`'s ("vs off"). A global recorder cannot be
 //!   uninstalled, so this group runs last, after every other group (none is measured with a
 //!   recorder installed), and measures `hardlight_metrics_off` and `hardlight` before installing
-//!   the Prometheus recorder; `hardlight_prometheus` then starts a fresh server and client, whose
+//!   the Prometheus recorder, three times each in alternation (off, on, on, off, off, on; each
+//!   figure the median of its three: the two run the same code, so only the order of measurement
+//!   could tell them apart); `hardlight_prometheus` then starts a fresh server and client, whose
 //!   handles register with it (a server's at its first connection, a client's at its first call).
 //!   The run checks that the recorder's rendered output has the server's and the client's call
 //!   counts. It is skipped when `--systems` leaves out `hardlight`.

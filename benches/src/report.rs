@@ -438,8 +438,9 @@ impl Report {
             "metrics: what recording costs, hardlight over ws://, 64 B echo (latency one call at a \
              time, throughput with {METRICS_IN_FLIGHT} calls in flight on one connection); \
              `hardlight_metrics_off`: `ServerConfig`/`ClientConfig::metrics(false)`; `hardlight`: \
-             metrics on (the default) with no recorder installed; `hardlight_prometheus`: a \
-             Prometheus recorder installed (measured last, on a fresh server and client); \
+             metrics on (the default) with no recorder installed (these two measured three times \
+             each, alternately, medians); `hardlight_prometheus`: a Prometheus recorder \
+             installed (measured last, on a fresh server and client); \
              \"vs off\" divides by the `hardlight_metrics_off` row (latency: above 1.00 is slower; \
              calls/s: below 1.00 is slower)"
         );
