@@ -114,7 +114,9 @@ pub use server::{
     ShutdownHandle, UpgradeRequest,
 };
 #[cfg(hardlight_native)]
-pub use server::{Disconnect, Factory, Identity, Initiator, call_deadline, call_metadata};
+pub use server::{
+    Disconnect, Factory, Identity, Initiator, call_deadline, call_metadata, call_trace_parent,
+};
 pub use state::{StateHandle, StateWriteGuard};
 #[cfg(hardlight_native)]
 pub use tls::{CertFingerprint, ServerTls, ServerTrust, TlsError};

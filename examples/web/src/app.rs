@@ -178,6 +178,13 @@ impl Board for BoardHandler {
         Ok(stream)
     }
 
+    async fn carried(&self) -> HandlerResult<(Option<String>, Option<String>)> {
+        let trace = hardlight::server::call_trace_parent().map(|parent| parent.to_string());
+        let page =
+            hardlight::server::call_metadata().and_then(|m| m.get("page").map(str::to_owned));
+        Ok((trace, page))
+    }
+
     async fn pin(&self, note: String) {
         self.context
             .pinned

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use futures_util::future::{Either, join, join_all, select};
 use hardlight::{
-    Archived, CallError, ClosedError, ConnectionEvent, ConnectionEvents, Reconnect, RpcError,
-    Streaming,
+    Archived, CallError, ClosedError, ConnectionEvent, ConnectionEvents, Metadata, Reconnect,
+    RpcError, Streaming, TraceParent,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wasm_bindgen::prelude::*;
@@ -53,6 +53,9 @@ const SHOUTED_LINES: [&str; 3] = ["hello", "from the browser", "bye"];
 
 /// The bytes `mirror` sends and reads back: more than the 256 KiB window of each direction.
 const MIRRORED_BYTES: usize = 600_000;
+
+/// The trace context the page passes on to its calls, as a W3C `traceparent`.
+const PAGE_TRACE: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 thread_local! {
     /// The client `run_checks` connected, for `await_close`.
@@ -379,6 +382,23 @@ pub async fn run_checks(url: String) -> Result<String, JsValue> {
         "byte stream: {} KB written and read back at once",
         MIRRORED_BYTES / 1000
     ));
+
+    // Trace context and metadata travel with a call from the browser too.
+    let parent = TraceParent::parse(PAGE_TRACE).ok_or_else(|| to_js("PAGE_TRACE is invalid"))?;
+    let tag = Metadata::new().with("page", "checks").map_err(to_js)?;
+    let carried = client
+        .with_trace_parent(parent)
+        .with_metadata(tag)
+        .carried()
+        .await
+        .map_err(to_js)?;
+    ensure!(
+        carried == (Some(PAGE_TRACE.to_owned()), Some("checks".to_owned())),
+        "a traced and tagged call carried {carried:?}"
+    );
+    let plain = client.carried().await.map_err(to_js)?;
+    ensure!(plain == (None, None), "a plain call carried {plain:?}");
+    report.push("trace context and metadata reached the handler".into());
 
     match client.bump(i64::MAX).await {
         Err(CallError::Handler(error)) if error.message().contains("overflow") => {}

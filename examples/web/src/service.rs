@@ -75,6 +75,10 @@ pub trait Board {
     /// A byte channel that gives back every byte the client writes, until the client shuts its
     /// writing down (a byte stream: `AsyncRead` + `AsyncWrite` on both ends).
     async fn mirror(&self) -> HandlerResult<ByteStream>;
+    /// What this call carried besides its arguments, as the handler read it: the trace context
+    /// (`traceparent`) and the metadata entry `page`, if any. The page passes on a context of its
+    /// own with `with_trace_parent` and tags calls with `with_metadata`.
+    async fn carried(&self) -> HandlerResult<(Option<String>, Option<String>)>;
     /// Pins a note to the board, one-way: no reply, no event; the server only counts the bytes.
     /// The page does not use it: the browser test sends many large ones, to check that a client
     /// whose server reads slowly waits instead of buffering without end.

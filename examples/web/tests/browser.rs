@@ -359,6 +359,10 @@ async fn checks_then_shutdown(server: BoundServer, url: &str, flags: &[String]) 
         report.contains("byte stream: 600 KB written and read back at once"),
         "the checks did not report a byte stream: {report}"
     );
+    assert!(
+        report.contains("trace context and metadata reached the handler"),
+        "the checks did not report trace context and metadata: {report}"
+    );
 
     // The server shuts down while the page waits for the close.
     let (closed, ()) = tokio::join!(page.call("await_close", json!([])), async {

@@ -240,35 +240,3 @@ impl Drop for Intercepted {
         self.end(CallOutcome::Aborted);
     }
 }
-
-tokio::task_local! {
-    static METADATA: Metadata;
-}
-
-/// The metadata the client attached to the call being handled (see
-/// [`Client::with_metadata`](crate::client::Client::with_metadata)); `None` outside a handler or
-/// for a call without metadata.
-///
-/// ```no_run
-/// # use hardlight::*;
-/// # #[rpc] trait Orders { async fn list(&self) -> HandlerResult<Vec<String>>; }
-/// # #[rpc_handler] impl Orders for Handler {
-/// async fn list(&self) -> HandlerResult<Vec<String>> {
-///     let tenant = hardlight::server::call_metadata()
-///         .and_then(|m| m.get("tenant").map(str::to_owned))
-///         .unwrap_or_default();
-///     Ok(vec![format!("orders of {tenant}")])
-/// }
-/// # }
-/// ```
-pub fn call_metadata() -> Option<Metadata> {
-    METADATA.try_with(Clone::clone).ok()
-}
-
-/// Runs `future` with `metadata` as its [`call_metadata`] (when there is some).
-pub(crate) async fn with_metadata<F: Future>(metadata: Option<Metadata>, future: F) -> F::Output {
-    match metadata {
-        Some(metadata) => METADATA.scope(metadata, future).await,
-        None => future.await,
-    }
-}

@@ -29,6 +29,7 @@ cfg_native! {
     mod deadline;
     mod file_limit;
     mod identities;
+    mod context;
     mod intercept;
     mod io;
     mod limits;
@@ -43,7 +44,8 @@ cfg_native! {
     pub use config::ServerConfig;
     pub use deadline::call_deadline;
     pub use identities::IdentityPolicy;
-    pub use intercept::{CallInfo, CallOutcome, Interceptor, Refusal, call_metadata};
+    pub use context::{call_metadata, call_trace_parent};
+    pub use intercept::{CallInfo, CallOutcome, Interceptor, Refusal};
     pub use limits::RateLimit;
     pub use shutdown::ShutdownHandle;
 

@@ -25,7 +25,8 @@ use crate::events::outbound::CloseReason;
 use crate::server::io::Io;
 use crate::wire::close;
 use crate::wire::compression::open;
-use crate::server::intercept::{CallInfo, Intercepted, Refusal, with_metadata};
+use crate::server::context::with_call_context;
+use crate::server::intercept::{CallInfo, Intercepted, Refusal};
 use crate::wire::{Metadata, TraceParent};
 use crate::wire::frame::{ClientFrame, FrameError, ReplyStatus, decode_client, encode_reply_text};
 use tracing::{Instrument, Span};
@@ -219,12 +220,13 @@ impl<H: Handler> Connection<H> {
         if started.is_err() && uploads {
             self.uploads.close(call_id);
         }
-        // Handlers read the metadata with `call_metadata()`; a call without any pays nothing.
+        // Handlers read these with `call_metadata()` and `call_trace_parent()`; a call without
+        // either pays nothing.
         let metadata = metadata.filter(|m| !m.is_empty());
         let span = || self.call_span(call_id, method, trace.as_ref());
         match started {
             Ok(Started::Stream(start)) => {
-                let start = with_call_metadata(metadata, start);
+                let start = with_call_context(metadata, trace, start);
                 let span = span();
                 self.start_stream(call_id, method, budget, span, intercepted, start);
             }
@@ -233,7 +235,7 @@ impl<H: Handler> Connection<H> {
                 let span = span();
                 let received = self.metrics.method(method).items_received.clone();
                 let upload = self.uploads.open(call_id, depth, received);
-                let start = with_call_metadata(metadata, start(upload));
+                let start = with_call_context(metadata, trace, start(upload));
                 self.start_stream(call_id, method, budget, span, intercepted, start);
             }
             Ok(Started::Call(call)) => {
@@ -242,7 +244,7 @@ impl<H: Handler> Connection<H> {
                 self.in_flight.insert(call_id, abort);
                 // Started here, in arrival order (a set of futures would first poll the newest),
                 // and finished at once if it does not wait for anything.
-                let call = with_call_metadata(metadata, call);
+                let call = with_call_context(metadata, trace, call);
                 let call = Abortable::new(call, registration).instrument(span);
                 let mut running = self.running(call_id, method, budget, intercepted, call);
                 match running.as_mut().poll(cx) {
@@ -360,13 +362,3 @@ fn violation(error: FrameError) -> CloseReason {
 }
 
 
-/// `future` with `metadata` as its `call_metadata()`; itself when there is none.
-fn with_call_metadata<T: 'static>(
-    metadata: Option<Metadata>,
-    future: std::pin::Pin<Box<dyn Future<Output = T> + Send>>,
-) -> std::pin::Pin<Box<dyn Future<Output = T> + Send>> {
-    match metadata {
-        None => future,
-        Some(metadata) => Box::pin(with_metadata(Some(metadata), future)),
-    }
-}
