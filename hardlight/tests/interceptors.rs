@@ -282,3 +282,71 @@ async fn a_peer_without_the_metadata_token_gets_a_refusal_it_knows() {
             .replace("anonymous", Identity::anonymous().name())
     );
 }
+
+/// Tags every call with a request id, refuses `wipe` before it is sent, and records every end.
+#[derive(Clone, Default)]
+struct ClientSide(Arc<Mutex<Vec<(&'static str, client::CallOutcome)>>>);
+
+impl client::ClientInterceptor for ClientSide {
+    fn before(&self, call: &mut client::OutgoingCall) -> Result<(), client::Refusal> {
+        if call.method() == "wipe" {
+            return Err(client::Refusal::new("this client does not wipe"));
+        }
+        let id = format!("{}-{}", call.method(), self.0.lock().unwrap().len());
+        call.metadata_mut()
+            .insert("tenant", id)
+            .map_err(|e| client::Refusal::new(e.to_string()))
+    }
+
+    fn after(&self, call: &client::OutgoingCall, outcome: client::CallOutcome, _: Duration) {
+        self.0.lock().unwrap().push((call.method(), outcome));
+    }
+}
+
+#[tokio::test]
+async fn a_client_interceptor_adds_metadata_refuses_locally_and_sees_each_end() {
+    let (recorder, mut ended) = recorder();
+    let server_log = recorder.0.clone();
+    let server = vault(recorder).await;
+    let side = ClientSide::default();
+    let config = server
+        .client_config()
+        .auth_token("admin")
+        .interceptor(side.clone());
+    let admin = VaultClient::new(config);
+    within("connecting", admin.connect()).await.unwrap();
+
+    // The interceptor's metadata reaches the handler (over the handle's own, for the same key).
+    let tagged = admin.with_metadata(Metadata::new().with("tenant", "mine").unwrap());
+    assert_eq!(
+        tagged.meta("tenant".into()).await.unwrap().as_deref(),
+        Some("meta-0")
+    );
+    // Refused before sending: the server's interceptors never see it, though admin may wipe.
+    match admin.wipe().await {
+        Err(CallError::Rpc(RpcError::Refused(reason))) => {
+            assert_eq!(reason, "this client does not wipe");
+        }
+        other => panic!("expected a local refusal, got {other:?}"),
+    }
+    assert!(admin.locked().await.is_err());
+
+    within("the server to see two ends", ended.wait_for(|n| *n == 2))
+        .await
+        .unwrap();
+    let server_saw: Vec<_> = server_log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.method)
+        .collect();
+    assert_eq!(server_saw, ["meta", "locked"]);
+    assert_eq!(
+        *side.0.lock().unwrap(),
+        [
+            ("meta", client::CallOutcome::Ok),
+            ("wipe", client::CallOutcome::Refused),
+            ("locked", client::CallOutcome::HandlerError),
+        ]
+    );
+}

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::intercept::ClientInterceptors;
 use super::reconnect::Reconnect;
 use crate::error::ConnectError;
 use crate::rt::bounded;
@@ -56,6 +57,7 @@ pub struct ClientConfig {
     pub(crate) when_disconnected: WhenDisconnected,
     pub(crate) auth: Option<AuthToken>,
     pub(crate) metrics: bool,
+    pub(crate) interceptors: ClientInterceptors,
 }
 
 /// What a call made while the client is not connected does; see
@@ -111,6 +113,7 @@ impl std::fmt::Debug for ClientConfig {
             when_disconnected,
             auth,
             metrics,
+            interceptors,
         } = self;
         f.debug_struct("ClientConfig")
             .field("address", &crate::redact::address(address))
@@ -126,6 +129,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("reconnect", reconnect)
             .field("when_disconnected", when_disconnected)
             .field("metrics", metrics)
+            .field("interceptors", interceptors)
             .field("auth", auth)
             .finish()
     }
@@ -195,6 +199,7 @@ impl ClientConfig {
             idle_timeout: crate::keepalive::DEFAULT_IDLE_TIMEOUT,
             call_timeout: None,
             metrics: true,
+            interceptors: ClientInterceptors::default(),
             reconnect: None,
             when_disconnected: WhenDisconnected::default(),
             auth: None,
@@ -257,6 +262,14 @@ impl ClientConfig {
     /// recorder recording costs a branch per call; `false` also skips reading the clock.
     pub fn metrics(mut self, enabled: bool) -> Self {
         self.metrics = enabled;
+        self
+    }
+
+    /// Adds an interceptor around every call this client makes: it sees the service and method,
+    /// may add metadata or refuse to send the call, and learns how it ended; see
+    /// [`ClientInterceptor`](super::ClientInterceptor).
+    pub fn interceptor(mut self, interceptor: impl super::ClientInterceptor) -> Self {
+        self.interceptors.push(std::sync::Arc::new(interceptor));
         self
     }
 

@@ -12,6 +12,7 @@ mod browser;
 mod config;
 mod discovery;
 mod driver;
+mod intercept;
 mod lifecycle;
 #[cfg(hardlight_native)]
 mod native;
@@ -37,6 +38,7 @@ pub use config::{
     WhenDisconnected,
 };
 pub use discovery::{OfferedService, offered_services};
+pub use intercept::{CallOutcome, ClientInterceptor, OutgoingCall, Refusal};
 pub use lifecycle::{ConnectionEvent, ConnectionEvents};
 pub use reconnect::Reconnect;
 pub use subscription::{RecvError, StateWatcher, Subscription};
@@ -321,27 +323,56 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         args: A,
         upload: Option<Upload>,
     ) -> Result<R::Ok, CallError<R::Err>> {
+        let name = S::METHODS
+            .get(usize::from(method))
+            .copied()
+            .unwrap_or("<unknown>");
         let span = tracing::info_span!(
             "hardlight.call",
             otel.kind = "client",
             rpc.system = "hardlight",
             rpc.service = S::NAME,
-            rpc.method = S::METHODS
-                .get(usize::from(method))
-                .copied()
-                .unwrap_or("<unknown>"),
+            rpc.method = name,
         );
         let trace = self.trace.or_else(|| crate::otel::context_of(&span));
-        let call = self.call_untimed::<A, R>(method, args, upload, trace);
-        let Some(timed) = self.metrics().start(method) else {
-            return call.instrument(span).await;
+        let timed = self.metrics().start(method);
+        let interceptors = &self.inner.config.interceptors;
+        let sending = if interceptors.is_empty() {
+            None
+        } else {
+            let call = OutgoingCall {
+                service: S::NAME,
+                method: name,
+                metadata: self.metadata.clone().unwrap_or_default(),
+            };
+            match interceptors.before(call) {
+                Ok(sending) => Some(sending),
+                Err(refused) => {
+                    if let Some(timed) = timed {
+                        timed.finish(rpc_outcome(&refused));
+                    }
+                    return Err(refused.into());
+                }
+            }
         };
-        let result = call.instrument(span).await;
-        timed.finish(match &result {
-            Ok(_) => Outcome::Status(ReplyStatus::Ok as u8),
-            Err(CallError::Handler(_)) => Outcome::Status(ReplyStatus::HandlerError as u8),
-            Err(CallError::Rpc(e)) => rpc_outcome(e),
-        });
+        let metadata = match &sending {
+            Some(sending) => Some(sending.metadata()),
+            None => self.metadata.as_ref(),
+        };
+        let result = self
+            .call_untimed::<A, R>(method, args, upload, trace, metadata)
+            .instrument(span)
+            .await;
+        if let Some(sending) = sending {
+            sending.finish(&result);
+        }
+        if let Some(timed) = timed {
+            timed.finish(match &result {
+                Ok(_) => Outcome::Status(ReplyStatus::Ok as u8),
+                Err(CallError::Handler(_)) => Outcome::Status(ReplyStatus::HandlerError as u8),
+                Err(CallError::Rpc(e)) => rpc_outcome(e),
+            });
+        }
         result
     }
 
@@ -364,12 +395,13 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         args: A,
         upload: Option<Upload>,
         trace: Option<TraceParent>,
+        metadata: Option<&Metadata>,
     ) -> Result<R::Ok, CallError<R::Err>> {
         // Once, before any wait: a lone view is then sent as its received bytes.
         let args = args.into_outgoing().map_err(RpcError::Encode)?;
         let extensions = Extensions {
             trace: trace.as_ref(),
-            metadata: self.metadata.as_ref(),
+            metadata,
         };
         let Ok(session) = self.session() else {
             return self

@@ -21,6 +21,7 @@
 pub mod bytes;
 pub mod compare;
 pub mod dispatch;
+pub mod intercept;
 pub mod method;
 pub mod reply;
 pub mod schema;

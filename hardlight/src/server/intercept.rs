@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::identity::Identity;
+pub use crate::contract::intercept::{CallOutcome, Refusal};
 use crate::wire::Metadata;
 
 /// What an [`Interceptor`] sees of a call (or a one-way message).
@@ -56,67 +57,6 @@ impl CallInfo {
     /// True for a one-way message (nothing is answered: a refusal drops it).
     pub fn is_oneway(&self) -> bool {
         self.call_id.is_none()
-    }
-}
-
-/// An interceptor's refusal of a call: the client's call fails with
-/// [`RpcError::Refused`](crate::RpcError::Refused) and this reason, and the handler does not run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    reason: String,
-}
-
-impl Refusal {
-    /// A refusal the client will read as `reason`.
-    pub fn new(reason: impl Into<String>) -> Self {
-        Self {
-            reason: reason.into(),
-        }
-    }
-
-    /// The reason the client reads.
-    pub fn reason(&self) -> &str {
-        &self.reason
-    }
-}
-
-/// How an intercepted call ended, as [`Interceptor::after`] learns it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CallOutcome {
-    /// The handler returned `Ok` (a stream: ended normally; a one-way message: returned).
-    Ok,
-    /// The handler returned its error.
-    HandlerError,
-    /// The handler panicked.
-    Panicked,
-    /// The arguments failed validation: the handler did not run.
-    BadArguments,
-    /// The reply could not be sent (too large, or not encodable).
-    Internal,
-    /// The deadline passed and the call was stopped.
-    TimedOut,
-    /// The client cancelled it.
-    Cancelled,
-    /// An interceptor refused it.
-    Refused,
-    /// It ended without an outcome: the connection closed or the server stopped first.
-    Aborted,
-}
-
-impl CallOutcome {
-    /// The outcome of a `REPLY` with this status byte.
-    pub(crate) fn of_status(status: u8) -> Self {
-        match status {
-            0 => Self::Ok,
-            1 => Self::HandlerError,
-            2 => Self::Panicked,
-            4 => Self::BadArguments,
-            6 => Self::TimedOut,
-            7 => Self::Cancelled,
-            8 => Self::Refused,
-            _ => Self::Internal,
-        }
     }
 }
 
