@@ -350,3 +350,40 @@ async fn a_client_interceptor_adds_metadata_refuses_locally_and_sees_each_end() 
         ]
     );
 }
+
+#[tokio::test]
+async fn an_extension_the_peer_did_not_negotiate_is_a_violation() {
+    use hardlight::__private::wire::frame::{CallExtensions, encode_call_with};
+    let (recorder, _) = recorder();
+    let server = vault(recorder).await;
+    let read = method_index(<dyn Vault as ServiceSchema>::METHODS, "read");
+    let tenant = Metadata::new().with("tenant", "acme").unwrap();
+    let parent =
+        TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    for (token, extensions) in [
+        (
+            "hardlight.metadata",
+            CallExtensions {
+                metadata: Some(&tenant),
+                ..Default::default()
+            },
+        ),
+        (
+            "hardlight.trace",
+            CallExtensions {
+                trace: Some(&parent),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let offer: Vec<String> = base_offer(hardlight::fingerprint::<dyn Vault>(), None)
+            .into_iter()
+            .filter(|offered| offered != token)
+            .collect();
+        let (mut ws, _hello) = raw_offering(server.port, offer).await;
+        let call = encode_call_with(1, read, &extensions, &()).unwrap();
+        send_binary(&mut ws, call).await;
+        let (code, reason) = expect_close(&mut ws).await;
+        assert_eq!(code, 1002, "{token}: {reason}");
+    }
+}

@@ -88,7 +88,8 @@ impl CallInfo {
 /// }
 /// ```
 pub trait Interceptor: Send + Sync + 'static {
-    /// Before the handler runs (before its arguments are validated).
+    /// Before the handler runs: for a call, before its arguments are validated; for a one-way
+    /// message, after (a message that fails validation closes its connection).
     ///
     /// # Errors
     /// A [`Refusal`]: the handler does not run, and the client's call fails with its reason (a

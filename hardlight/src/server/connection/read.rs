@@ -28,7 +28,10 @@ use crate::wire::compression::open;
 use crate::server::context::with_call_context;
 use crate::server::intercept::{CallInfo, Intercepted, Refusal};
 use crate::wire::{Metadata, TraceParent};
-use crate::wire::frame::{ClientFrame, FrameError, ReplyStatus, decode_client, encode_reply_text};
+use crate::wire::frame::{
+    ClientFrame, FLAG_METADATA, FLAG_TRACE, FrameError, ReplyStatus, decode_client,
+    encode_reply_text,
+};
 use tracing::{Instrument, Span};
 
 impl<H: Handler> Connection<H> {
@@ -133,6 +136,7 @@ impl<H: Handler> Connection<H> {
             std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
         };
         let depth = self.shared.config.max_nesting_depth;
+        self.check_extensions(&frame)?;
         let (call_id, method, args, budget_ms, trace, metadata) =
             match decode_client(&frame).map_err(violation)? {
             ClientFrame::Call {
@@ -329,6 +333,19 @@ impl<H: Handler> Connection<H> {
             crate::otel::adopt(&span, trace);
         }
         span
+    }
+
+    /// Refuses a `CALL` extension the client did not negotiate: the trace flag without
+    /// `hardlight.trace`, the metadata flag without `hardlight.metadata` (PROTOCOL.md §5.1: a flag
+    /// this connection does not allow is a violation, 1002).
+    fn check_extensions(&self, frame: &[u8]) -> Result<(), CloseReason> {
+        let flags = frame.get(1).copied().unwrap_or(0);
+        let not_offered = (flags & FLAG_TRACE != 0 && !self.trace)
+            || (flags & FLAG_METADATA != 0 && !self.metadata);
+        if not_offered {
+            return Err(violation(FrameError::UnknownFlags(flags)));
+        }
+        Ok(())
     }
 
     /// Records a call of `method` answered with `reply` without running.
