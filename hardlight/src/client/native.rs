@@ -121,7 +121,7 @@ where
     let sink = sink
         .with(|out: Outgoing| {
             ready(Ok::<_, WsError>(match out {
-                Outgoing::Binary(frame) => Message::Binary(frame.into()),
+                Outgoing::Binary(frame) => Message::Binary(frame),
                 Outgoing::Ping => Message::Ping(Default::default()),
                 Outgoing::Close(code, reason) => Message::Close(Some(CloseFrame {
                     code: code.into(),

@@ -19,6 +19,7 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
+use bytes::Bytes;
 use futures_util::Sink;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
@@ -32,7 +33,7 @@ const WRITE_BATCH: usize = 256;
 #[derive(Debug)]
 pub(crate) enum Outgoing {
     /// A binary message: one frame.
-    Binary(Vec<u8>),
+    Binary(Bytes),
     /// A keepalive ping.
     Ping,
     /// A close frame.
@@ -140,7 +141,7 @@ impl Outbox {
 
     /// Sends a call's frame: written and flushed right here when `lone` (no other call in flight),
     /// nothing is queued and the socket takes it at once; queued for the driver otherwise.
-    pub(crate) fn send_call(&self, frame: Vec<u8>, lone: bool) -> Result<(), Closed> {
+    pub(crate) fn send_call(&self, frame: Bytes, lone: bool) -> Result<(), Closed> {
         self.send(frame, lone, None)
     }
 
@@ -148,14 +149,14 @@ impl Outbox {
     /// completed once the frame has been flushed.
     pub(crate) fn send_oneway(
         &self,
-        frame: Vec<u8>,
+        frame: Bytes,
         lone: bool,
         written: Written,
     ) -> Result<(), Closed> {
         self.send(frame, lone, Some(written))
     }
 
-    fn send(&self, frame: Vec<u8>, lone: bool, written: Option<Written>) -> Result<(), Closed> {
+    fn send(&self, frame: Bytes, lone: bool, written: Option<Written>) -> Result<(), Closed> {
         let (frame, written) = if lone {
             match self.write_directly(frame, written) {
                 Ok(()) => return Ok(()),
@@ -195,9 +196,9 @@ impl Outbox {
     /// socket is full).
     fn write_directly(
         &self,
-        frame: Vec<u8>,
+        frame: Bytes,
         written: Option<Written>,
-    ) -> Result<(), (Vec<u8>, Option<Written>)> {
+    ) -> Result<(), (Bytes, Option<Written>)> {
         let Ok(mut writer) = self.writer.try_lock() else {
             return Err((frame, written));
         };

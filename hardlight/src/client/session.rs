@@ -30,7 +30,7 @@ use crate::wire::Codable;
 use crate::wire::close;
 use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
-    CallExtensions, FieldList, FrameError, Hello, ServerFrame, decode_server, encode_call_with,
+    CallExtensions, FieldList, FrameError, Hello, ServerFrame, call_header, decode_server,
     encode_cancel, encode_credit, encode_end, encode_notify,
 };
 use crate::wire::handshake::PROTOCOL_TOKEN;
@@ -574,8 +574,19 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             trace: extensions.trace,
             metadata: extensions.metadata,
         };
-        let frame =
-            encode_call_with(call_id, method, &extensions, args).map_err(RpcError::Encode)?;
+        let header = call_header(call_id, method, &extensions);
+        // A view's archive with room before it becomes the frame itself (uncompressed only).
+        let framed = match self.compression {
+            None => args.take_framed(&header),
+            Some(_) => None,
+        };
+        let frame: Bytes = match framed {
+            Some(frame) => frame,
+            None => {
+                let frame = args.encode_body(header).map_err(RpcError::Encode)?;
+                seal(frame, self.compression).into()
+            }
+        };
         if frame.len() > self.max_outgoing {
             return Err(RpcError::LimitExceeded(format!(
                 "call of {} bytes exceeds the server's maximum message size of {}",
@@ -583,7 +594,6 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 self.max_outgoing
             )));
         }
-        let frame = seal(frame, self.compression);
         let lone = {
             let mut pending = lock(&self.pending);
             if let Some(error) = &pending.closed {
@@ -648,7 +658,12 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         let (written, done) = Written::new(place);
         // Written directly, as a lone call is, unless calls are in flight and the driver batches.
         let lone = self.calls_in_flight() == 0;
-        if self.outbox.send_oneway(frame, lone, written).is_err() || done.await.is_err() {
+        if self
+            .outbox
+            .send_oneway(frame.into(), lone, written)
+            .is_err()
+            || done.await.is_err()
+        {
             // The connection ended before the frame left; say why once the session knows.
             return Err(self.ended().await);
         }
@@ -681,7 +696,7 @@ impl<S: ?Sized + ServiceSchema> StreamControl for Session<S> {
         drop(pending);
         let frame = seal(encode_credit(call_id, bytes), self.compression);
         // Refused only once the connection is gone, and then the stream has ended.
-        let _ = self.outbox.queue(Outgoing::Binary(frame));
+        let _ = self.outbox.queue(Outgoing::Binary(frame.into()));
     }
 
     /// Stops waiting for call `call_id` and asks the server to stop it; its slot stays taken until
@@ -696,7 +711,7 @@ impl<S: ?Sized + ServiceSchema> StreamControl for Session<S> {
             drop(pending);
             let frame = seal(encode_cancel(call_id), self.compression);
             // Refused only once the connection is gone, and then there is nothing to stop.
-            let _ = self.outbox.queue(Outgoing::Binary(frame));
+            let _ = self.outbox.queue(Outgoing::Binary(frame.into()));
         }
     }
 
@@ -708,14 +723,14 @@ impl<S: ?Sized + ServiceSchema> StreamControl for Session<S> {
 impl<S: ?Sized + ServiceSchema> UploadSink for Session<S> {
     fn send_frame(&self, frame: Vec<u8>) -> bool {
         let frame = seal(frame, self.compression);
-        self.outbox.queue(Outgoing::Binary(frame)).is_ok()
+        self.outbox.queue(Outgoing::Binary(frame.into())).is_ok()
     }
 
     /// Sends `CANCEL` and keeps waiting: the caller learns why from the argument's failure when
     /// the server's reply comes.
     fn stop(&self, call_id: u32) {
         let frame = seal(encode_cancel(call_id), self.compression);
-        let _ = self.outbox.queue(Outgoing::Binary(frame));
+        let _ = self.outbox.queue(Outgoing::Binary(frame.into()));
     }
 
     fn max_outgoing(&self) -> usize {

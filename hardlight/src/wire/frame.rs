@@ -585,6 +585,11 @@ pub fn encode_call_with<A: Body + ?Sized>(
     extensions: &CallExtensions<'_>,
     args: &A,
 ) -> Result<Vec<u8>, EncodeError> {
+    args.encode_body(call_header(call_id, method, extensions))
+}
+
+/// A `CALL` frame's header with `extensions`: what precedes the argument archive.
+pub fn call_header(call_id: u32, method: u16, extensions: &CallExtensions<'_>) -> Vec<u8> {
     let metadata = extensions.metadata.filter(|m| !m.is_empty());
     let mut buf = Vec::with_capacity(SMALL_FRAME);
     let mut flags = 0;
@@ -609,7 +614,7 @@ pub fn encode_call_with<A: Body + ?Sized>(
     if let Some(metadata) = metadata {
         metadata.write(&mut buf);
     }
-    args.encode_body(buf)
+    buf
 }
 
 /// Encodes a `CANCEL` frame.

@@ -184,7 +184,8 @@ where
     /// are the same as [`Archived::new`] of a vector with these elements. For an argument declared
     /// `Archived<Vec<U>>` (or `Archived<Vec<u8>>`) sent from data the caller keeps, e.g. a buffer
     /// it reuses: one copy, into the archive, where an owned `Vec<U>` argument costs a clone and
-    /// then that copy.
+    /// then that copy. The view keeps room before its archive for a frame header: moved into a
+    /// call (and not cloned meanwhile), its buffer becomes the `CALL` frame without another copy.
     ///
     /// ```
     /// use hardlight::Archived;
@@ -200,8 +201,11 @@ where
     /// When an element cannot be encoded, or the result is nested deeper than
     /// [`DEFAULT_MAX_DEPTH`].
     pub fn from_slice(items: &[U]) -> Result<Self, EncodeError> {
-        let bytes = encode_slice_into(items, Vec::new())?;
-        Self::from_bytes(Bytes::from(bytes))
+        // Room for a `CALL` header before the archive: sent as an argument, the view's buffer
+        // becomes the frame, without copying the archive again (see `ArchiveOut::take_framed`).
+        let bytes = encode_slice_into(items, vec![0; FRAME_HEADROOM])?;
+        let range = FRAME_HEADROOM..bytes.len();
+        Self::validate(Bytes::from(bytes), range, DEFAULT_MAX_DEPTH)
             .map_err(|e| EncodeError::new(<rancor::Error as rancor::Source>::new(e)))
     }
 }
@@ -387,7 +391,10 @@ impl<T: Codable> WireValue for Archived<T> {
 
     fn into_outgoing(self) -> Result<Outgoing<T>, EncodeError> {
         Ok(match self.archive_bytes() {
-            Some(_) => Outgoing::Archive(self.buffer().slice(self.range.clone())),
+            Some(_) => Outgoing::Archive(ArchiveOut {
+                buffer: std::sync::Mutex::new(Some(self.buffer().clone())),
+                range: self.range.clone(),
+            }),
             None => Outgoing::Value(self.to_owned_value()?),
         })
     }
@@ -408,7 +415,55 @@ pub enum Outgoing<W> {
     Value(W),
     /// The archive of a `W`, standing alone (see [`Archived::archive_bytes`]); shares the buffer of
     /// the view it comes from.
-    Archive(Bytes),
+    Archive(ArchiveOut),
+}
+
+/// Bytes before a view's archive in its buffer that [`Archived::from_slice`] keeps free for a
+/// frame header: a `CALL` header with a budget and trace context fits (8 + 4 + 25 bytes).
+pub(crate) const FRAME_HEADROOM: usize = 40;
+
+/// A view's archive on its way out: the view's buffer and where the archive lies in it.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ArchiveOut {
+    /// Taken when the buffer becomes the frame itself.
+    buffer: std::sync::Mutex<Option<Bytes>>,
+    range: Range<usize>,
+}
+
+impl ArchiveOut {
+    /// The archive's bytes.
+    fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        let buffer = crate::locks::lock(&self.buffer);
+        f(buffer
+            .as_ref()
+            .and_then(|bytes| bytes.get(self.range.clone()))
+            .unwrap_or_default())
+    }
+
+    /// The frame `header` + archive, written in the view's own buffer when nothing else holds it and
+    /// there is room before the archive: no copy of the archive. `None` otherwise (the caller then
+    /// encodes the frame by copying).
+    fn take_framed(&self, header: &[u8]) -> Option<Bytes> {
+        let mut slot = crate::locks::lock(&self.buffer);
+        let bytes = slot.take()?;
+        if header.len() > self.range.start || bytes.len() < self.range.end {
+            *slot = Some(bytes);
+            return None;
+        }
+        match bytes.try_into_mut() {
+            Ok(mut frame) => {
+                frame.truncate(self.range.end);
+                let _ = frame.split_to(self.range.start - header.len());
+                frame[..header.len()].copy_from_slice(header);
+                Some(frame.freeze())
+            }
+            Err(shared) => {
+                *slot = Some(shared);
+                None
+            }
+        }
+    }
 }
 
 impl<W: Codable> Outgoing<W> {
@@ -419,8 +474,8 @@ impl<W: Codable> Outgoing<W> {
     pub fn encode_into(&self, mut out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
         match self {
             Outgoing::Value(value) => value.encode_into(out),
-            Outgoing::Archive(bytes) => {
-                out.extend_from_slice(bytes);
+            Outgoing::Archive(archive) => {
+                archive.with(|bytes| out.extend_from_slice(bytes));
                 Ok(out)
             }
         }
@@ -435,6 +490,13 @@ pub trait Body {
     /// # Errors
     /// When encoding fails.
     fn encode_body(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError>;
+
+    /// The frame `header` + body in one buffer without copying the body, when the body is a view's
+    /// archive that nothing else holds, with room before it. `None` otherwise.
+    fn take_framed(&self, header: &[u8]) -> Option<Bytes> {
+        let _ = header;
+        None
+    }
 }
 
 impl<T: Codable> Body for T {
@@ -446,6 +508,13 @@ impl<T: Codable> Body for T {
 impl<W: Codable> Body for Outgoing<W> {
     fn encode_body(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
         self.encode_into(out)
+    }
+
+    fn take_framed(&self, header: &[u8]) -> Option<Bytes> {
+        match self {
+            Outgoing::Archive(archive) => archive.take_framed(header),
+            Outgoing::Value(_) => None,
+        }
     }
 }
 
