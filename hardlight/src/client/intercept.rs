@@ -2,12 +2,11 @@
 //! ([`ClientConfig::interceptor`](crate::ClientConfig::interceptor)), which sees what is called and
 //! can add metadata, refuse to send it, and learn how it ended.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::contract::intercept::{CallOutcome, Refusal};
+use crate::contract::intercept::{Chain, Ending, Hooks};
 use crate::error::{CallError, RpcError};
-use crate::rt::Instant;
 use crate::wire::Metadata;
 
 /// A call about to be sent, as a [`ClientInterceptor`] sees it.
@@ -78,63 +77,24 @@ pub trait ClientInterceptor: Send + Sync + 'static {
 }
 
 /// A client's interceptors, in the order they were added.
-#[derive(Clone, Default)]
-pub(crate) struct ClientInterceptors(Vec<Arc<dyn ClientInterceptor>>);
+pub(crate) type ClientInterceptors = Chain<dyn ClientInterceptor>;
 
-impl std::fmt::Debug for ClientInterceptors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} interceptor(s)", self.0.len())
-    }
-}
+/// A call its interceptors let go: reports its end to them (see [`Ending`]).
+pub(crate) type Sending = Ending<dyn ClientInterceptor, OutgoingCall>;
 
-impl ClientInterceptors {
-    pub(crate) fn push(&mut self, interceptor: Arc<dyn ClientInterceptor>) {
-        self.0.push(interceptor);
+impl Hooks<OutgoingCall> for dyn ClientInterceptor {
+    fn before(&self, call: &mut OutgoingCall) -> Result<(), Refusal> {
+        ClientInterceptor::before(self, call)
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    fn after(&self, call: &OutgoingCall, outcome: CallOutcome, elapsed: Duration) {
+        ClientInterceptor::after(self, call, outcome, elapsed);
     }
-
-    /// Runs every `before` on `call`: the guard that runs the `after`s once the call ends, or the
-    /// error the call fails with (after the `after`s of those that ran).
-    pub(crate) fn before(&self, mut call: OutgoingCall) -> Result<Sending, RpcError> {
-        let started = Instant::now();
-        for (i, interceptor) in self.0.iter().enumerate() {
-            if let Err(refusal) = interceptor.before(&mut call) {
-                let elapsed = started.elapsed();
-                for ran in self.0[..=i].iter().rev() {
-                    ran.after(&call, CallOutcome::Refused, elapsed);
-                }
-                return Err(RpcError::Refused(refusal.reason().to_owned()));
-            }
-        }
-        Ok(Sending {
-            interceptors: self.0.clone(),
-            call,
-            started,
-            done: false,
-        })
-    }
-}
-
-/// A call its interceptors let go: runs their `after`s when it ends, with
-/// [`CallOutcome::Aborted`] if the caller drops it first.
-pub(crate) struct Sending {
-    interceptors: Vec<Arc<dyn ClientInterceptor>>,
-    call: OutgoingCall,
-    started: Instant,
-    done: bool,
 }
 
 impl Sending {
-    /// The metadata to send, as the interceptors left it.
-    pub(crate) fn metadata(&self) -> &Metadata {
-        &self.call.metadata
-    }
-
     /// The call ended with `result`.
-    pub(crate) fn finish<T, E>(mut self, result: &Result<T, CallError<E>>) {
+    pub(crate) fn finish_with<T, E>(self, result: &Result<T, CallError<E>>) {
         let outcome = match result {
             Ok(_) => CallOutcome::Ok,
             Err(CallError::Handler(_)) => CallOutcome::HandlerError,
@@ -149,22 +109,6 @@ impl Sending {
                 _ => CallOutcome::Failed,
             },
         };
-        self.end(outcome);
-    }
-
-    fn end(&mut self, outcome: CallOutcome) {
-        if std::mem::replace(&mut self.done, true) {
-            return;
-        }
-        let elapsed = self.started.elapsed();
-        for interceptor in self.interceptors.iter().rev() {
-            interceptor.after(&self.call, outcome, elapsed);
-        }
-    }
-}
-
-impl Drop for Sending {
-    fn drop(&mut self) {
-        self.end(CallOutcome::Aborted);
+        self.finish(outcome);
     }
 }

@@ -347,7 +347,8 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
             };
             match interceptors.before(call) {
                 Ok(sending) => Some(sending),
-                Err(refused) => {
+                Err(refusal) => {
+                    let refused = RpcError::Refused(refusal.reason().to_owned());
                     if let Some(timed) = timed {
                         timed.finish(rpc_outcome(&refused));
                     }
@@ -356,7 +357,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
             }
         };
         let metadata = match &sending {
-            Some(sending) => Some(sending.metadata()),
+            Some(sending) => Some(sending.call().metadata()),
             None => self.metadata.as_ref(),
         };
         let result = self
@@ -364,7 +365,7 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
             .instrument(span)
             .await;
         if let Some(sending) = sending {
-            sending.finish(&result);
+            sending.finish_with(&result);
         }
         if let Some(timed) = timed {
             timed.finish(match &result {

@@ -2,12 +2,12 @@
 //! whom, until when and with what metadata, and decides whether it runs
 //! ([`ServerConfig::interceptor`](crate::ServerConfig::interceptor)).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::identity::Identity;
+use crate::contract::intercept::{Chain, Ending, Hooks};
 pub use crate::contract::intercept::{CallOutcome, Refusal};
 use crate::wire::Metadata;
 
@@ -104,80 +104,25 @@ pub trait Interceptor: Send + Sync + 'static {
 }
 
 /// A server's interceptors, in the order they were added.
-#[derive(Clone, Default)]
-pub(crate) struct Interceptors(Vec<Arc<dyn Interceptor>>);
+pub(crate) type Interceptors = Chain<dyn Interceptor>;
 
-impl std::fmt::Debug for Interceptors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} interceptor(s)", self.0.len())
-    }
-}
+/// A call its interceptors let run: reports its end to them (see [`Ending`]).
+pub(crate) type Intercepted = Ending<dyn Interceptor, CallInfo>;
 
-impl Interceptors {
-    pub(crate) fn push(&mut self, interceptor: Arc<dyn Interceptor>) {
-        self.0.push(interceptor);
+impl Hooks<CallInfo> for dyn Interceptor {
+    fn before(&self, call: &mut CallInfo) -> Result<(), Refusal> {
+        Interceptor::before(self, call)
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    fn after(&self, call: &CallInfo, outcome: CallOutcome, elapsed: Duration) {
+        Interceptor::after(self, call, outcome, elapsed);
     }
-
-    /// Runs every `before` on `call`: the guard that runs the `after`s once the call ends, or the
-    /// refusal (after the `after`s of those that ran, with [`CallOutcome::Refused`]).
-    pub(crate) fn before(&self, call: CallInfo) -> Result<Intercepted, Refusal> {
-        let started = Instant::now();
-        for (i, interceptor) in self.0.iter().enumerate() {
-            if let Err(refusal) = interceptor.before(&call) {
-                let elapsed = started.elapsed();
-                for ran in self.0[..=i].iter().rev() {
-                    ran.after(&call, CallOutcome::Refused, elapsed);
-                }
-                return Err(refusal);
-            }
-        }
-        Ok(Intercepted {
-            interceptors: self.0.clone(),
-            call,
-            started,
-            done: false,
-        })
-    }
-}
-
-/// A call that its interceptors let run: runs their `after`s when finished, with
-/// [`CallOutcome::Aborted`] if dropped first.
-pub(crate) struct Intercepted {
-    interceptors: Vec<Arc<dyn Interceptor>>,
-    call: CallInfo,
-    started: Instant,
-    done: bool,
 }
 
 impl Intercepted {
-    /// The call ended with `outcome`.
-    pub(crate) fn finish(mut self, outcome: CallOutcome) {
-        self.end(outcome);
-    }
-
     /// The call ended with the status of `reply` (a `REPLY` frame).
     pub(crate) fn finish_reply(self, reply: &[u8]) {
         let status = reply.get(crate::wire::frame::REPLY_HEADER - 1).copied();
         self.finish(status.map_or(CallOutcome::Aborted, CallOutcome::of_status));
-    }
-
-    fn end(&mut self, outcome: CallOutcome) {
-        if std::mem::replace(&mut self.done, true) {
-            return;
-        }
-        let elapsed = self.started.elapsed();
-        for interceptor in self.interceptors.iter().rev() {
-            interceptor.after(&self.call, outcome, elapsed);
-        }
-    }
-}
-
-impl Drop for Intercepted {
-    fn drop(&mut self) {
-        self.end(CallOutcome::Aborted);
     }
 }
