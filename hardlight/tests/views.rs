@@ -278,6 +278,86 @@ async fn events_arrive_as_views() {
     );
 }
 
+/// A deterministic payload, different per `seed`.
+fn pattern(len: usize, seed: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i * 31 + seed * 7) % 251) as u8)
+        .collect()
+}
+
+/// Sizes around the point where the server writes a reply straight to the socket (16 KiB),
+/// up to 1 MiB.
+const SIZES: [usize; 7] = [100, 16_383, 16_384, 16_385, 65_536, 300_000, 1 << 20];
+
+/// Large replies (a view echoed as it came, or an owned vector re-encoded) interleave with small
+/// replies and events on one connection: every reply is whole and its own, and events keep
+/// their order and arrive before the reply of the call that emitted them. Over plaintext, TLS
+/// and TLS with compression.
+#[tokio::test]
+async fn large_replies_interleave_with_small_calls_and_events() {
+    let transports = [
+        ("plaintext", false, false),
+        ("tls", true, false),
+        ("tls+deflate", true, true),
+    ];
+    for (transport, tls, deflate) in transports {
+        for views in [true, false] {
+            let what = format!(
+                "{transport}, {} server",
+                if views { "view" } else { "owned" }
+            );
+            let config = if tls {
+                ServerConfig::new_self_signed("127.0.0.1:0")
+            } else {
+                ServerConfig::plaintext("127.0.0.1:0")
+            }
+            .allow_compression(deflate);
+            let served = if views {
+                Served::spawn(config, factory!(viewing::LabHandler)).await
+            } else {
+                Served::spawn(config, factory!(owning::LabHandler)).await
+            };
+            let compression = if deflate {
+                Compression::default()
+            } else {
+                Compression::none()
+            };
+            let client = viewing::LabClient::new(served.client_config().compression(compression));
+            within("connect", client.connect()).await.expect("connect");
+            let mut events = within("subscribe", client.subscribe())
+                .await
+                .expect("subscribe");
+
+            const CALLS: usize = 28;
+            let echoes = futures_util::future::join_all((0..CALLS).map(|i| {
+                let (client, what) = (&client, &what);
+                async move {
+                    let sent = pattern(SIZES[i % SIZES.len()], i);
+                    let echoed = client
+                        .echo(Archived::new(&sent).expect("encode"))
+                        .await
+                        .expect("echo");
+                    assert!(echoed[..] == sent[..], "{what}: echo {i} came back changed");
+                }
+            }));
+            let small = async {
+                for seq in 0..CALLS as u32 {
+                    client.tick(seq, format!("t{seq}")).await.expect("tick");
+                    // The event went out before the reply, so it is here already.
+                    let event = events
+                        .try_recv()
+                        .expect("the event before the reply")
+                        .expect("an event");
+                    assert_eq!(event.payload.seq, seq, "{what}");
+                    let report = client.report("r".into(), seq.into()).await.expect("report");
+                    assert_eq!(report.total, u64::from(seq) * 2, "{what}");
+                }
+            };
+            within(&what, futures_util::future::join(echoes, small)).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_owned_client_talks_to_a_view_server() {
     let served = view_server().await;

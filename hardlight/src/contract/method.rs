@@ -6,15 +6,16 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::reply::{RawReply, decode_reply, encode_reply};
+use super::reply::{RawReply, decode_reply, encode_reply, encode_reply_vec};
 use super::stream::{ItemSource, RawStream, Streaming, stream_shape};
 use super::upload::{RawUpload, UploadFn};
 use crate::error::{CallError, ProtocolError};
+use crate::wire::out::OutFrame;
 use crate::wire::shape::{ShapeFn, Shapes};
 use crate::wire::{Codable, WireValue};
 
 /// A running call: resolves to its encoded `REPLY` frame.
-pub type CallFuture = Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'static>>;
+pub type CallFuture = Pin<Box<dyn Future<Output = OutFrame> + Send + 'static>>;
 
 /// A streaming call's handler, running: resolves to the stream's frames, or to the `REPLY` frame
 /// that refused to stream (the handler returned an error).
@@ -160,7 +161,7 @@ impl<T: WireValue, E: Codable> MethodReturn for Result<Streaming<T, E>, E> {
         Started::Stream(Box::pin(async move {
             match future.await {
                 Ok(items) => Ok(items.into_source(call_id)),
-                Err(error) => Err(encode_reply::<(), E>(call_id, Err(error))),
+                Err(error) => Err(encode_reply_vec::<(), E>(call_id, Err(error))),
             }
         }))
     }

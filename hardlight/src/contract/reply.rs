@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use crate::error::{CallError, ProtocolError, RpcError};
 use crate::wire::frame::{ReplyStatus, SMALL_FRAME, encode_reply_text, item_header, reply_header};
+use crate::wire::out::OutFrame;
 use crate::wire::{Archived, Codable, DecodeError, EncodeError, WireValue};
 
 /// A `REPLY` as received: the whole message (or the inflated frame), and where its body starts.
@@ -22,7 +23,31 @@ pub struct RawReply {
 
 /// The `REPLY` frame of call `call_id` for a handler's `result`. A value that cannot be encoded
 /// becomes status `Internal`, with the reason.
+///
+/// A view that stands alone (a received argument handed back, a view made with
+/// [`Archived::new`]) is not copied here: the frame stays its header and the view's buffer until it
+/// is written, when the header usually goes in place before the archive (see [`OutFrame`]).
 pub(crate) fn encode_reply<T: WireValue, E: Codable>(
+    call_id: u32,
+    result: Result<T, E>,
+) -> OutFrame {
+    match result {
+        Ok(value) if T::IS_VIEW => value
+            .into_outgoing()
+            .and_then(|outgoing| {
+                OutFrame::of(
+                    reply_header(call_id, ReplyStatus::Ok, SMALL_FRAME),
+                    outgoing,
+                )
+            })
+            .unwrap_or_else(|e| internal_reply(call_id, &e).into()),
+        result => encode_reply_vec(call_id, result).into(),
+    }
+}
+
+/// The `REPLY` frame of [`encode_reply`], always encoded into a new buffer (a stream's end, an
+/// error).
+pub(crate) fn encode_reply_vec<T: WireValue, E: Codable>(
     call_id: u32,
     result: Result<T, E>,
 ) -> Vec<u8> {

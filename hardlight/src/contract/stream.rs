@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
 
 use super::reply::{
-    RawReply, decode_reply, decode_value, encode_item, encode_reply, internal_reply,
+    RawReply, decode_reply, decode_value, encode_item, encode_reply_vec, internal_reply,
 };
 use crate::error::{CallError, HandlerError, ProtocolError, RpcError};
 use crate::wire::frame::{ReplyStatus, encode_reply_text};
@@ -206,14 +206,14 @@ impl<T: WireValue, E: Codable> Stream for Source<T, E> {
                 Err(e) => internal_reply(call_id, &e),
             },
             Poll::Ready(Some(Err(CallError::Handler(error)))) => {
-                encode_reply::<(), E>(call_id, Err(error))
+                encode_reply_vec::<(), E>(call_id, Err(error))
             }
             Poll::Ready(Some(Err(CallError::Rpc(error)))) => encode_reply_text(
                 call_id,
                 ReplyStatus::Internal,
                 &format!("the stream failed: {error}"),
             ),
-            Poll::Ready(None) => encode_reply::<(), E>(call_id, Ok(())),
+            Poll::Ready(None) => encode_reply_vec::<(), E>(call_id, Ok(())),
         };
         // Dropped now: whatever the handler's stream holds is released with it.
         self.items = None;

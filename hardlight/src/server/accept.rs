@@ -20,7 +20,7 @@ use super::admission::{self, Decision};
 use super::closing::CLOSE_GRACE;
 use super::peer_slots::PeerSlot;
 use super::preflight::{Head, NOT_AN_UPGRADE, answer, read_head};
-use super::io::Io;
+use super::io::{Io, Stream};
 use super::service;
 use super::stats::Counted;
 use crate::metrics::RefuseReason;
@@ -193,13 +193,13 @@ async fn refuse_connection(
 /// Decides on the upgrade request, upgrades, picks the service the client asked for, and serves it.
 async fn serve_websocket(
     shared: Arc<Shared>,
-    stream: Io,
+    stream: Stream,
     id: u64,
     peer: SocketAddr,
     mut slot: PeerSlot,
     deadline: Instant,
 ) {
-    let (head, stream): (_, Io) = match timeout_at(deadline, read_head(stream)).await {
+    let (head, stream): (_, Stream) = match timeout_at(deadline, read_head(stream)).await {
         Ok(Ok((Head::Upgrade(head), rewound))) => (head, Box::new(rewound)),
         Ok(Ok((Head::Get(target), mut rewound))) => {
             let _ = timeout_at(deadline, answer_get(&shared, &mut rewound, &target)).await;
@@ -227,7 +227,7 @@ async fn serve_websocket(
     };
     let upgraded = timeout_at(
         deadline,
-        upgrade(stream, &admission.selected, shared.config.max_message_size),
+        upgrade(Io::new(stream), &admission.selected, shared.config.max_message_size),
     )
     .await;
     match upgraded {

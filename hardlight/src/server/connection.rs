@@ -67,6 +67,7 @@ use crate::keepalive::{Due, Keepalive};
 use crate::metrics::ServiceMetrics;
 use crate::state::StateHandle;
 use crate::wire::close;
+use crate::wire::out::OutFrame;
 
 /// Rounds of reading and running calls in one wake-up before yielding to other connections.
 const ROUNDS_PER_WAKE: usize = 16;
@@ -82,7 +83,7 @@ type Running = Pin<Box<dyn Future<Output = Finished> + Send>>;
 /// call, the call's id and its `REPLY` frame (a one-way message has none).
 struct Finished {
     state: Option<Vec<u8>>,
-    reply: Option<(u32, Vec<u8>)>,
+    reply: Option<(u32, OutFrame)>,
 }
 
 pub(super) struct Connection<H: Handler> {
@@ -131,7 +132,7 @@ pub(super) struct Connection<H: Handler> {
     /// The streamed arguments of running calls.
     uploads: Uploads,
     /// Frames produced and not yet handed to the socket, in the order they must be written.
-    pending: VecDeque<Bytes>,
+    pending: VecDeque<write::Queued>,
     /// Counts `pending` and the event queue together; the connection holds back while it is full.
     backlog: Arc<Backlog>,
     /// The message being received: how long it takes, and the server's budget for such messages.

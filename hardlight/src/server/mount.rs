@@ -423,7 +423,7 @@ async fn serve(
         Ok(Err(e)) => return tracing::debug!(error = %e, "WebSocket upgrade failed"),
         Err(_) => return tracing::debug!("WebSocket upgrade timed out"),
     };
-    let io: Io = Box::new(TokioIo::new(upgraded));
+    let io = Io::new(TokioIo::new(upgraded));
     let config = websocket_config(shared.config.max_message_size);
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
     service::serve_admitted(shared, ws, admission).await;

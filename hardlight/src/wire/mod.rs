@@ -15,6 +15,8 @@ pub(crate) mod compression;
 pub(crate) mod frame;
 pub(crate) mod handshake;
 pub mod metadata;
+#[doc(hidden)]
+pub mod out;
 pub mod shape;
 pub mod trace;
 pub mod view;

@@ -24,6 +24,16 @@
 //! that copies it: the frame is decoded in place, the argument, reply or event archive is validated
 //! in place, and the view points into that buffer. An owned value adds one more copy (and an
 //! allocation per `Vec`, `String`, ...) when it is deserialized.
+//!
+//! On the way out, a view handed back as a reply (an argument echoed or forwarded, a view made
+//! with [`Archived::new`]) is not copied into a `REPLY` frame either: the frame stays the view's
+//! buffer and a small header ([`OutFrame`](super::out::OutFrame)). The server writes a frame of
+//! 16 KiB or more past the WebSocket layer, as the WebSocket header plus the frame's header in one
+//! buffer and the archive in place behind it (one vectored write); smaller frames are joined into
+//! one buffer, where copying is cheaper than a second write. Only the transport copies it then:
+//! TLS encrypts it into its own buffer, compression deflates it. A client sends a view made with
+//! [`Archived::from_slice`] from its own buffer (the header goes in place before the archive),
+//! and masks it, which the WebSocket protocol requires of clients, in a copy.
 
 use std::fmt;
 use std::ops::{Deref, Range};
@@ -71,8 +81,11 @@ impl<T: Codable> Archived<T> {
     /// When `value` cannot be encoded, or is nested deeper than
     /// [`DEFAULT_MAX_DEPTH`].
     pub fn new(value: &T) -> Result<Self, EncodeError> {
-        let bytes = Bytes::from(value.encode()?);
-        Self::from_bytes(bytes)
+        // Room for a frame header before the archive, as `from_slice` keeps: a view sent once as
+        // an argument becomes its frame without another copy.
+        let bytes = value.encode_into(vec![0; FRAME_HEADROOM])?;
+        let range = FRAME_HEADROOM..bytes.len();
+        Self::validate(Bytes::from(bytes), range, DEFAULT_MAX_DEPTH)
             .map_err(|e| EncodeError::new(<rancor::Error as rancor::Source>::new(e)))
     }
 
@@ -392,8 +405,10 @@ impl<T: Codable> WireValue for Archived<T> {
     fn into_outgoing(self) -> Result<Outgoing<T>, EncodeError> {
         Ok(match self.archive_bytes() {
             Some(_) => Outgoing::Archive(ArchiveOut {
-                buffer: std::sync::Mutex::new(Some(self.buffer().clone())),
-                range: self.range.clone(),
+                slot: std::sync::Mutex::new(Some(ArchiveSlice {
+                    buffer: self.buffer().clone(),
+                    range: self.range.clone(),
+                })),
             }),
             None => Outgoing::Value(self.to_owned_value()?),
         })
@@ -427,42 +442,95 @@ pub(crate) const FRAME_HEADROOM: usize = 40;
 #[derive(Debug)]
 pub struct ArchiveOut {
     /// Taken when the buffer becomes the frame itself.
-    buffer: std::sync::Mutex<Option<Bytes>>,
-    range: Range<usize>,
+    slot: std::sync::Mutex<Option<ArchiveSlice>>,
 }
 
 impl ArchiveOut {
     /// The archive's bytes.
     fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        let buffer = crate::locks::lock(&self.buffer);
-        f(buffer
-            .as_ref()
-            .and_then(|bytes| bytes.get(self.range.clone()))
-            .unwrap_or_default())
+        let slot = crate::locks::lock(&self.slot);
+        f(slot.as_ref().map(ArchiveSlice::archive).unwrap_or_default())
     }
 
     /// The frame `header` + archive, written in the view's own buffer when nothing else holds it and
     /// there is room before the archive: no copy of the archive. `None` otherwise (the caller then
     /// encodes the frame by copying).
     fn take_framed(&self, header: &[u8]) -> Option<Bytes> {
-        let mut slot = crate::locks::lock(&self.buffer);
-        let bytes = slot.take()?;
-        if header.len() > self.range.start || bytes.len() < self.range.end {
-            *slot = Some(bytes);
-            return None;
+        let mut slot = crate::locks::lock(&self.slot);
+        match slot.take()?.try_framed(header) {
+            Ok(frame) => Some(frame),
+            Err(slice) => {
+                *slot = Some(slice);
+                None
+            }
         }
-        match bytes.try_into_mut() {
+    }
+
+    /// The archive and the buffer it lies in.
+    pub(crate) fn into_slice(self) -> Option<ArchiveSlice> {
+        self.slot.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A standalone archive in a shared buffer (a view's, or a received message's), with whatever the
+/// buffer holds before it.
+#[derive(Debug)]
+pub(crate) struct ArchiveSlice {
+    buffer: Bytes,
+    range: Range<usize>,
+}
+
+impl ArchiveSlice {
+    /// The archive's bytes.
+    pub(crate) fn archive(&self) -> &[u8] {
+        self.buffer.get(self.range.clone()).unwrap_or_default()
+    }
+
+    /// The archive as shared bytes (no copy).
+    #[cfg(hardlight_native)]
+    pub(crate) fn archive_bytes(&self) -> Bytes {
+        if self.buffer.len() < self.range.end {
+            return Bytes::new();
+        }
+        self.buffer.slice(self.range.clone())
+    }
+
+    /// The frame `header` + archive in the buffer itself, the header written over the bytes
+    /// before the archive: when nothing else holds the buffer and the header fits there. The
+    /// slice back otherwise.
+    pub(crate) fn try_framed(self, header: &[u8]) -> Result<Bytes, Self> {
+        if header.len() > self.range.start || self.buffer.len() < self.range.end {
+            return Err(self);
+        }
+        match self.buffer.try_into_mut() {
             Ok(mut frame) => {
                 frame.truncate(self.range.end);
                 let _ = frame.split_to(self.range.start - header.len());
                 frame[..header.len()].copy_from_slice(header);
-                Some(frame.freeze())
+                Ok(frame.freeze())
             }
-            Err(shared) => {
-                *slot = Some(shared);
-                None
-            }
+            Err(buffer) => Err(Self {
+                buffer,
+                range: self.range,
+            }),
         }
+    }
+
+    /// The frame `header` + archive: in place when [`try_framed`](Self::try_framed) can, else
+    /// copied into a new buffer.
+    pub(crate) fn framed(self, header: &[u8]) -> Bytes {
+        self.try_framed(header).unwrap_or_else(|slice| {
+            let archive = slice.archive();
+            let mut frame = Vec::with_capacity(header.len() + archive.len());
+            frame.extend_from_slice(header);
+            frame.extend_from_slice(archive);
+            Bytes::from(frame)
+        })
+    }
+
+    /// The archive's length.
+    pub(crate) fn len(&self) -> usize {
+        self.range.len()
     }
 }
 

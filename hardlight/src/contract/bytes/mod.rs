@@ -37,7 +37,7 @@ use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::method::{MethodReturn, Received, Started};
-use super::reply::{decode_reply, encode_reply};
+use super::reply::{decode_reply, encode_reply_vec};
 use super::upload::UploadFn;
 use crate::error::{CallError, HandlerError, ProtocolError};
 use crate::wire::Codable;
@@ -440,7 +440,7 @@ where
             Box::pin(async move {
                 match future.await {
                     Ok(stream) => Ok(pump::serve::<E>(stream.io, call_id, upload)),
-                    Err(error) => Err(encode_reply::<(), E>(call_id, Err(error))),
+                    Err(error) => Err(encode_reply_vec::<(), E>(call_id, Err(error))),
                 }
             })
         }))

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use super::pipe::{PipeReader, PipeWriter};
 use super::{ByteIo, CHUNK, io_error};
-use crate::contract::reply::encode_reply;
+use crate::contract::reply::encode_reply_vec;
 use crate::contract::stream::{ItemSource, RawStream, SourceItem, Streaming};
 use crate::contract::upload::{RawUpload, StreamArg, UploadFn};
 use crate::error::{CallError, RpcError};
@@ -138,7 +138,7 @@ impl<E: Codable + fmt::Debug + Sync> Stream for Served<E> {
                     Err(e) => crate::contract::reply::internal_reply(call_id, &e),
                 }
             }
-            Poll::Ready(Ok(())) => encode_reply::<(), E>(call_id, Ok(())),
+            Poll::Ready(Ok(())) => encode_reply_vec::<(), E>(call_id, Ok(())),
             Poll::Ready(Err(error)) => failed_reply::<E>(call_id, error),
         };
         // The stream has ended: the handler's reader and writer are released.
@@ -157,7 +157,7 @@ fn failed_reply<E: Codable + fmt::Debug + Sync>(call_id: u32, error: io::Error) 
         .map(|inner| inner.downcast::<CallError<E>>())
     {
         Some(Ok(typed)) => match *typed {
-            CallError::Handler(error) => encode_reply::<(), E>(call_id, Err(error)),
+            CallError::Handler(error) => encode_reply_vec::<(), E>(call_id, Err(error)),
             CallError::Rpc(error) => encode_reply_text(
                 call_id,
                 ReplyStatus::Internal,

@@ -19,6 +19,7 @@ use crate::server::handler::Handler;
 use crate::server::intercept::Intercepted;
 use crate::server::hooks::panic_message;
 use crate::wire::close;
+use crate::wire::out::OutFrame;
 use crate::wire::frame::{ReplyStatus, encode_reply_text};
 
 impl<H: Handler> Connection<H> {
@@ -99,7 +100,7 @@ impl<H: Handler> Connection<H> {
         method: u16,
         budget: Option<Duration>,
         intercepted: Option<Intercepted>,
-        call: impl Future<Output = Result<Vec<u8>, Aborted>> + Send + 'static,
+        call: impl Future<Output = Result<OutFrame, Aborted>> + Send + 'static,
     ) -> Running {
         let state = self.state.clone();
         let timed = self.metrics.start(method);
@@ -116,6 +117,7 @@ impl<H: Handler> Connection<H> {
             let call = async move {
                 call.await.unwrap_or_else(|_aborted| {
                     encode_reply_text(call_id, ReplyStatus::Cancelled, "cancelled by the client")
+                        .into()
                 })
             };
             // Only a call with a deadline pays for the task-local that shows it to the handler.
@@ -132,13 +134,14 @@ impl<H: Handler> Connection<H> {
                         call_id,
                         ReplyStatus::TimedOut,
                         &format!("the call did not finish within {limit:?}"),
-                    ))
+                    )
+                    .into())
                 }),
             };
             let reply = finished.unwrap_or_else(|panic| {
                 let message = panic_message(&*panic);
                 tracing::warn!(call_id, %message, "handler panicked");
-                encode_reply_text(call_id, ReplyStatus::Panicked, &message)
+                OutFrame::from(encode_reply_text(call_id, ReplyStatus::Panicked, &message))
             });
             let reply = if reply.len() > max_message_size {
                 let why = format!(
@@ -146,15 +149,15 @@ impl<H: Handler> Connection<H> {
                     reply.len()
                 );
                 tracing::warn!(call_id, %why, "reply too large");
-                encode_reply_text(call_id, ReplyStatus::Internal, &why)
+                encode_reply_text(call_id, ReplyStatus::Internal, &why).into()
             } else {
                 reply
             };
             if let Some(timed) = timed {
-                timed.finish_reply(&reply);
+                timed.finish_reply(reply.head());
             }
             if let Some(intercepted) = intercepted {
-                intercepted.finish_reply(&reply);
+                intercepted.finish_reply(reply.head());
             }
             // Nothing may await between this and the future's completion: see `StateSync::delta`.
             let state = state.delta().await;

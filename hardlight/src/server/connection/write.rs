@@ -4,7 +4,7 @@
 //! A call's reply keeps its id and its slot until it is handed to the socket
 //! ([`UnwrittenReplies`]): as the client sees it, the call is in flight until then.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::task::{Context, Poll};
 
@@ -12,18 +12,21 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::{Connection, Step};
 use crate::server::closing::lost;
 use crate::server::handler::Handler;
 use crate::server::io::Io;
 use crate::wire::compression::{COMPRESSION_THRESHOLD, seal};
+use crate::wire::out::OutFrame;
 
 impl<H: Handler> Connection<H> {
     /// Queues a frame of the connection's own (a reply, a state change), counted in the backlog.
     pub(super) fn push_own(&mut self, frame: Bytes) {
         self.backlog.add(frame.len());
-        self.pending.push_back(frame);
+        self.pending.push_back(Queued::frame(frame));
     }
 
     /// Moves queued events into `pending`, in order; true if any moved. Polling (rather than
@@ -34,7 +37,7 @@ impl<H: Handler> Connection<H> {
         // The queue's sender lives in this connection's subscriptions; `None` cannot happen before
         // they are cleared.
         while let Poll::Ready(Some(frame)) = self.events.poll_recv(cx) {
-            self.pending.push_back(frame);
+            self.pending.push_back(Queued::frame(frame));
             moved = true;
         }
         moved
@@ -60,14 +63,16 @@ impl<H: Handler> Connection<H> {
         }
     }
 
-
     /// Queues a call's reply; its id and slot stay taken until the reply is handed to the socket.
-    pub(super) fn queue_reply(&mut self, call_id: u32, reply: Vec<u8>) {
-        let reply = Bytes::from(reply);
-        self.replies.queued(call_id, reply.clone());
-        self.push_own(reply);
+    pub(super) fn queue_reply(&mut self, call_id: u32, reply: impl Into<OutFrame>) {
+        let frame = reply.into();
+        self.replies.queued(call_id);
+        self.backlog.add(frame.len());
+        self.pending.push_back(Queued {
+            frame,
+            reply_to: Some(call_id),
+        });
     }
-
 
     /// Writes the ping the keepalive asked for, if the socket takes it now (it is kept for the
     /// next round otherwise).
@@ -107,6 +112,8 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Hands frames over for [`Connection::write_pending`]; counts the bytes handed over in `sent`.
+    /// A large frame that is not compressed goes past tungstenite's buffer (see [`Io`]): once that
+    /// buffer is flushed, its parts are queued on the socket as they are.
     fn write_frames(
         &mut self,
         cx: &mut Context<'_>,
@@ -114,8 +121,15 @@ impl<H: Handler> Connection<H> {
         wrote: &mut bool,
         sent: &mut u64,
     ) -> Step {
-        while !self.pending.is_empty() {
-            match ws.poll_ready_unpin(cx) {
+        while let Some(next) = self.pending.front() {
+            let direct = self.goes_direct(&next.frame);
+            // A direct frame must not overtake what tungstenite holds: flushed first.
+            let ready = if direct {
+                ws.poll_flush_unpin(cx)
+            } else {
+                ws.poll_ready_unpin(cx)
+            };
+            match ready {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(error = %e, "write failed");
@@ -123,21 +137,35 @@ impl<H: Handler> Connection<H> {
                 }
                 Poll::Pending => break,
             }
-            let Some(frame) = self.pending.pop_front() else {
+            let Some(Queued { frame, reply_to }) = self.pending.pop_front() else {
                 break;
             };
-            self.replies.written(&frame);
+            if let Some(call_id) = reply_to {
+                self.replies.written(call_id);
+            }
             self.backlog.release(frame.len());
-            let message = self.seal(frame);
-            *sent += message.len() as u64;
-            if let Err(e) = ws.start_send_unpin(message) {
-                tracing::debug!(error = %e, "write failed");
-                return ControlFlow::Break(lost("write failed", e));
+            if direct {
+                let header = websocket_header(frame.len());
+                *sent += (header.len() + frame.len()) as u64;
+                ws.get_mut().send_direct(frame.into_parts(header));
+            } else {
+                let message = self.seal(frame.into_bytes());
+                *sent += message.len() as u64;
+                if let Err(e) = ws.start_send_unpin(message) {
+                    tracing::debug!(error = %e, "write failed");
+                    return ControlFlow::Break(lost("write failed", e));
+                }
             }
             self.needs_flush = true;
             *wrote = true;
         }
         ControlFlow::Continue(())
+    }
+
+    /// Whether `frame` is written past tungstenite: large, and not to be compressed.
+    fn goes_direct(&self, frame: &OutFrame) -> bool {
+        frame.len() >= DIRECT_MIN
+            && !(self.compression.is_some() && frame.len() >= COMPRESSION_THRESHOLD)
     }
 
     /// Flushes what the rounds handed to tungstenite, once per wake-up; if the socket is full, its
@@ -157,29 +185,52 @@ impl<H: Handler> Connection<H> {
     }
 }
 
-/// Replies queued and not yet handed to the socket, in queue order, with their call ids.
+/// Frames of at least this many bytes are written past tungstenite's buffer (see [`Io`]): below
+/// it, copying a frame costs less than the flush and the system call of its own it would need.
+const DIRECT_MIN: usize = 16 * 1024;
+
+/// The header of an unmasked, final, binary WebSocket frame of `len` bytes (RFC 6455 §5.2), as
+/// tungstenite writes it, with room for the frame's own header after it.
+fn websocket_header(len: usize) -> Vec<u8> {
+    let mut header = Vec::with_capacity(32);
+    let binary = FrameHeader {
+        opcode: OpCode::Data(Data::Binary),
+        ..FrameHeader::default()
+    };
+    // Writing into a `Vec` cannot fail.
+    let _ = binary.format(len as u64, &mut header);
+    header
+}
+
+/// A frame waiting in `pending`, and the call it answers if it is a reply.
+pub(super) struct Queued {
+    frame: OutFrame,
+    reply_to: Option<u32>,
+}
+
+impl Queued {
+    fn frame(frame: Bytes) -> Self {
+        Queued {
+            frame: OutFrame::from(frame),
+            reply_to: None,
+        }
+    }
+}
+
+/// The calls whose replies are queued and not yet handed to the socket.
 #[derive(Default)]
 pub(super) struct UnwrittenReplies {
-    order: VecDeque<(u32, Bytes)>,
     ids: HashSet<u32>,
 }
 
 impl UnwrittenReplies {
-    pub(super) fn queued(&mut self, call_id: u32, reply: Bytes) {
+    pub(super) fn queued(&mut self, call_id: u32) {
         self.ids.insert(call_id);
-        self.order.push_back((call_id, reply));
     }
 
-    /// Notes that `frame` left `pending` for the socket: if it is the oldest unwritten reply, its
-    /// call is over. (Replies leave `pending` in the order they entered it, so comparing the
-    /// oldest one's buffer is enough.)
-    pub(super) fn written(&mut self, frame: &Bytes) {
-        if let Some((call_id, reply)) = self.order.front()
-            && reply.as_ptr() == frame.as_ptr()
-        {
-            self.ids.remove(call_id);
-            self.order.pop_front();
-        }
+    /// Notes that call `call_id`'s reply left `pending` for the socket: the call is over.
+    pub(super) fn written(&mut self, call_id: u32) {
+        self.ids.remove(&call_id);
     }
 
     pub(super) fn holds(&self, call_id: u32) -> bool {
@@ -187,6 +238,6 @@ impl UnwrittenReplies {
     }
 
     pub(super) fn len(&self) -> usize {
-        self.order.len()
+        self.ids.len()
     }
 }

@@ -25,7 +25,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use self::frames::FrameScanner;
 use crate::events::outbound::CloseReason;
-use super::io::Io;
+use super::io::{Io, Stream};
 use super::stats::PartialBytes;
 use crate::locks::lock;
 use crate::wire::close;
@@ -41,7 +41,7 @@ struct Progress {
 
 /// Reads a connection's bytes for tungstenite and follows the frames in them; writes pass through.
 struct Watched {
-    inner: Io,
+    inner: Stream,
     scanner: FrameScanner,
     progress: Arc<Mutex<Progress>>,
     total: Arc<PartialBytes>,
@@ -168,19 +168,17 @@ impl PartialMessages {
         total: Arc<PartialBytes>,
         budget: u64,
     ) {
-        let stream = ws.get_mut();
-        let inner = std::mem::replace(
-            stream,
-            Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink())),
-        );
-        *stream = Box::new(Watched {
-            inner,
-            scanner: FrameScanner::default(),
-            progress: self.progress.clone(),
-            total,
-            budget,
-            charged: 0,
-            cut: false,
+        let progress = self.progress.clone();
+        ws.get_mut().wrap(|inner| {
+            Box::new(Watched {
+                inner,
+                scanner: FrameScanner::default(),
+                progress,
+                total,
+                budget,
+                charged: 0,
+                cut: false,
+            })
         });
     }
 
