@@ -42,7 +42,10 @@ pub struct Options {
 impl Options {
     /// Whether this run measures `group`.
     pub fn runs(&self, group: Group) -> bool {
-        self.only.as_ref().is_none_or(|only| only.contains(&group))
+        self.only.as_ref().is_none_or(|only| {
+            only.contains(&group)
+                || (matches!(group, Group::Items | Group::Bytes) && only.contains(&Group::Streams))
+        })
     }
 
     /// Whether this run measures `system`.
@@ -64,6 +67,10 @@ pub enum Group {
     Throughput,
     /// The item stream and the byte stream.
     Streams,
+    /// The item stream alone.
+    Items,
+    /// The byte stream alone.
+    Bytes,
     /// Fan-out of one event.
     Fanout,
     /// Server memory per idle connection.
@@ -75,11 +82,13 @@ pub enum Group {
 
 impl Group {
     /// Every group, by its name on the command line.
-    pub const ALL: [(Group, &'static str); 7] = [
+    pub const ALL: [(Group, &'static str); 9] = [
         (Group::Latency, "latency"),
         (Group::Large, "large"),
         (Group::Throughput, "throughput"),
         (Group::Streams, "streams"),
+        (Group::Items, "items"),
+        (Group::Bytes, "bytes"),
         (Group::Fanout, "fanout"),
         (Group::Memory, "memory"),
         (Group::Metrics, "metrics"),
@@ -112,7 +121,8 @@ usage: compare [--quick] [--workers N] [--spread] [--only GROUP,...] [--systems 
   --workers N   worker threads of the server runtime and of the client runtime (default 1)
   --spread      let the threads run on every CPU (default: the process is pinned to one CPU)
   --only G,...  measure only these groups of figures (latency, large, throughput, streams,
-                fanout, memory, metrics); the others show as `skipped`
+                fanout, memory, metrics; `items` and `bytes` are the two halves of `streams`);
+                the others show as `skipped`
   --systems S,... measure only these systems (hardlight, hardlight_views, hardlight_tls,
                 hardlight_tls_deflate, tonic, tonic_tls, raw_ws)";
 
@@ -288,6 +298,7 @@ mod tests {
         };
         assert_eq!(options.only, Some(vec![Group::Streams, Group::Latency]));
         assert!(options.runs(Group::Streams) && !options.runs(Group::Memory));
+        assert!(options.runs(Group::Items) && options.runs(Group::Bytes));
         let Command::Compare(options) = parse(&["--only", "metrics"]).unwrap() else {
             panic!("--only is a comparison");
         };
