@@ -1254,7 +1254,7 @@ fn items_vector_is_two_items_in_one_frame() {
             .encode_into(item_header(7, 4))
             .expect("the item encodes")
     };
-    let mut writer = ItemsWriter::starting_with(7, &item(42));
+    let mut writer = ItemsWriter::starting_with(7, &item(42), 0);
     writer.push_item_frame(&item(43));
     assert_vector("items_7_42_43", &writer.finish());
     let Ok(ServerFrame::Items { call_id, items }) = decode_server(vector("items_7_42_43")) else {
@@ -1276,6 +1276,25 @@ fn items_vector_is_two_items_in_one_frame() {
         "lengths fill the frame"
     );
     assert!(decode_server(&frame[..8]).is_err(), "a length is 4 bytes");
+}
+
+/// The server builds an `ITEMS` frame from archives encoded on their own, and takes the last item
+/// back out as an `ITEM` frame when it overflows the batch: the same bytes either way.
+#[test]
+fn an_items_frame_built_from_archives_is_the_vector() {
+    let item = |value: u32| {
+        value
+            .encode_into(item_header(7, 4))
+            .expect("the item encodes")
+    };
+    let mut writer = ItemsWriter::starting_with(7, &item(42), 0);
+    assert_eq!(writer.pop_item_frame(7), None, "a frame keeps one item");
+    writer.push_archive(&43u32.encode().expect("the archive encodes"));
+    writer.push_archive(&44u32.encode().expect("the archive encodes"));
+    assert_eq!(writer.count(), 3);
+    assert_eq!(writer.pop_item_frame(7), Some(item(44)));
+    assert_eq!(writer.count(), 2);
+    assert_eq!(writer.finish(), vector("items_7_42_43"));
 }
 
 #[test]

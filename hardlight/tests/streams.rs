@@ -858,7 +858,7 @@ fn ticks_frame(call_id: u32, seqs: std::ops::Range<u32>) -> Vec<u8> {
             .encode_into(item_header(call_id, 16))
             .unwrap()
     };
-    let mut writer = ItemsWriter::starting_with(call_id, &item(seqs.start));
+    let mut writer = ItemsWriter::starting_with(call_id, &item(seqs.start), 0);
     for seq in seqs.skip(1) {
         writer.push_item_frame(&item(seq));
     }

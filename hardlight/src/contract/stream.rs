@@ -23,9 +23,9 @@ use super::reply::{
     RawReply, decode_reply, decode_value, encode_item, encode_reply_vec, internal_reply,
 };
 use crate::error::{CallError, HandlerError, ProtocolError, RpcError};
-use crate::wire::frame::{ReplyStatus, encode_reply_text};
+use crate::wire::frame::{ItemsWriter, ReplyStatus, encode_reply_text};
 use crate::wire::shape::Shapes;
-use crate::wire::{Codable, WireValue};
+use crate::wire::{Codable, DecodeError, WireValue};
 
 /// The items of one streaming call: what a streaming method's handler returns, and what the
 /// client's method gives back. A [`Stream`] of `Result<T, CallError<E>>` on both ends.
@@ -173,7 +173,41 @@ pub enum SourceItem {
 }
 
 /// The frames of a running stream, for the connection: items, then exactly one [`SourceItem::End`].
-pub type ItemSource = Pin<Box<dyn Stream<Item = SourceItem> + Send>>;
+pub type ItemSource = Pin<Box<dyn FrameSource>>;
+
+/// What a running stream produces, polled by the connection: its frames one at a time
+/// ([`poll_frame`](Self::poll_frame)), or its next item written straight into an `ITEMS` frame
+/// being built ([`poll_append`](Self::poll_append)), which spares a typed stream an `ITEM` frame
+/// of its own per item.
+pub trait FrameSource: Send {
+    /// The next frame; `None` after the end.
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SourceItem>>;
+
+    /// The next item, appended to `batch`, if the next frame is one ([`Appended::Item`]); the
+    /// frame otherwise ([`Appended::Other`]); `None` after the end.
+    fn poll_append(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        batch: &mut ItemsWriter,
+    ) -> Poll<Option<Appended>> {
+        Poll::Ready(ready!(self.poll_frame(cx)).map(|frame| match frame {
+            SourceItem::Item(item) => {
+                batch.push_item_frame(&item);
+                Appended::Item
+            }
+            other => Appended::Other(other),
+        }))
+    }
+}
+
+/// What [`FrameSource::poll_append`] made of the next frame.
+#[derive(Debug)]
+pub enum Appended {
+    /// An item, now the batch's last.
+    Item,
+    /// A frame that is not an item (the end), left to send on its own.
+    Other(SourceItem),
+}
 
 impl<T: WireValue, E: Codable> Streaming<T, E> {
     /// The frames of this stream as the reply to call `call_id`. The handler's stream is dropped as
@@ -182,6 +216,7 @@ impl<T: WireValue, E: Codable> Streaming<T, E> {
         Box::pin(Source {
             items: Some(self.items),
             call_id,
+            scratch: Vec::new(),
         })
     }
 }
@@ -189,35 +224,75 @@ impl<T: WireValue, E: Codable> Streaming<T, E> {
 struct Source<T, E> {
     items: Option<Items<T, E>>,
     call_id: u32,
+    /// Where an item appended to a batch is encoded first, kept from item to item.
+    scratch: Vec<u8>,
 }
 
-impl<T: WireValue, E: Codable> Stream for Source<T, E> {
-    type Item = SourceItem;
+impl<T, E> Source<T, E> {
+    /// The stream's end, with its `REPLY`: the handler's stream is dropped now, and whatever it
+    /// holds is released with it.
+    fn end(&mut self, reply: Vec<u8>) -> SourceItem {
+        self.items = None;
+        SourceItem::End(reply)
+    }
+}
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SourceItem>> {
+impl<T: WireValue, E: Codable> Source<T, E> {
+    /// The next item of the handler's stream, or the `REPLY` that ends it (encoded).
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Vec<u8>>>> {
         let call_id = self.call_id;
         let Some(items) = self.items.as_mut() else {
             return Poll::Ready(None);
         };
-        let end = match items.as_mut().poll_next(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Some(Ok(item))) => match encode_item(call_id, &item) {
-                Ok(frame) => return Poll::Ready(Some(SourceItem::Item(frame))),
-                Err(e) => internal_reply(call_id, &e),
-            },
-            Poll::Ready(Some(Err(CallError::Handler(error)))) => {
-                encode_reply_vec::<(), E>(call_id, Err(error))
-            }
-            Poll::Ready(Some(Err(CallError::Rpc(error)))) => encode_reply_text(
+        let end = match ready!(items.as_mut().poll_next(cx)) {
+            Some(Ok(item)) => return Poll::Ready(Some(Ok(item))),
+            Some(Err(CallError::Handler(error))) => encode_reply_vec::<(), E>(call_id, Err(error)),
+            Some(Err(CallError::Rpc(error))) => encode_reply_text(
                 call_id,
                 ReplyStatus::Internal,
                 &format!("the stream failed: {error}"),
             ),
-            Poll::Ready(None) => encode_reply_vec::<(), E>(call_id, Ok(())),
+            None => encode_reply_vec::<(), E>(call_id, Ok(())),
         };
-        // Dropped now: whatever the handler's stream holds is released with it.
-        self.items = None;
-        Poll::Ready(Some(SourceItem::End(end)))
+        Poll::Ready(Some(Err(end)))
+    }
+}
+
+impl<T: WireValue, E: Codable> FrameSource for Source<T, E> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SourceItem>> {
+        let this = &mut *self;
+        let frame = match ready!(this.poll_item(cx)) {
+            None => return Poll::Ready(None),
+            Some(Ok(item)) => match encode_item(this.call_id, &item) {
+                Ok(frame) => SourceItem::Item(frame),
+                Err(e) => this.end(internal_reply(this.call_id, &e)),
+            },
+            Some(Err(end)) => this.end(end),
+        };
+        Poll::Ready(Some(frame))
+    }
+
+    fn poll_append(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        batch: &mut ItemsWriter,
+    ) -> Poll<Option<Appended>> {
+        let this = &mut *self;
+        let appended = match ready!(this.poll_item(cx)) {
+            None => return Poll::Ready(None),
+            // Encoded into the scratch buffer, then copied into the batch: no allocation per item.
+            Some(Ok(item)) => match item.write_wire(std::mem::take(&mut this.scratch)) {
+                Ok(mut archive) => {
+                    batch.push_archive(&archive);
+                    archive.clear();
+                    this.scratch = archive;
+                    Appended::Item
+                }
+                Err(e) => Appended::Other(this.end(internal_reply(this.call_id, &e))),
+            },
+            Some(Err(end)) => Appended::Other(this.end(end)),
+        };
+        Poll::Ready(Some(appended))
     }
 }
 
@@ -290,9 +365,9 @@ struct Remote<T, E> {
 }
 
 impl<T: WireValue, E: Codable> Remote<T, E> {
-    /// Item `message[range]`, validated; a failure ends the stream.
-    fn item(&mut self, message: &Bytes, range: Range<usize>) -> Result<T, CallError<E>> {
-        decode_value::<T>(message, range, self.max_depth).map_err(|e| {
+    /// An item as decoded; a failure ends the stream.
+    fn item(&mut self, decoded: Result<T, DecodeError>) -> Result<T, CallError<E>> {
+        decoded.map_err(|e| {
             self.raw = None;
             self.batch = None;
             CallError::from(ProtocolError::Reply(e))
@@ -308,8 +383,9 @@ impl<T: WireValue, E: Codable> Stream for Remote<T, E> {
         loop {
             if let Some((message, ranges)) = &mut this.batch {
                 if let Some(range) = ranges.next() {
-                    let message = message.clone();
-                    return Poll::Ready(Some(this.item(&message, range)));
+                    // Decoded from the batch's buffer: only a view keeps (a share of) it.
+                    let decoded = decode_value::<T>(message, range, this.max_depth);
+                    return Poll::Ready(Some(this.item(decoded)));
                 }
                 this.batch = None;
             }
@@ -318,7 +394,8 @@ impl<T: WireValue, E: Codable> Stream for Remote<T, E> {
             };
             let ended = match ready!(raw.as_mut().poll_next(cx)) {
                 Some(RawStreamMsg::Item { message, range }) => {
-                    return Poll::Ready(Some(this.item(&message, range)));
+                    let decoded = decode_value::<T>(&message, range, this.max_depth);
+                    return Poll::Ready(Some(this.item(decoded)));
                 }
                 Some(RawStreamMsg::Items { message, ranges }) => {
                     this.batch = Some((message, ranges.into_iter()));

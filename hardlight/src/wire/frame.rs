@@ -355,25 +355,56 @@ impl<'a> ItemList<'a> {
 #[derive(Debug)]
 pub struct ItemsWriter {
     buf: Vec<u8>,
+    /// Items in the frame.
+    count: usize,
+    /// Where the last item's entry (its length, then its archive) starts.
+    last_at: usize,
 }
 
 impl ItemsWriter {
-    /// An `ITEMS` frame of call `call_id` holding the item of the `ITEM` frame `first`.
-    pub fn starting_with(call_id: u32, first: &[u8]) -> Self {
-        let mut buf = Vec::with_capacity(MAX_BATCH);
+    /// An `ITEMS` frame of call `call_id` holding the item of the `ITEM` frame `first`, with room
+    /// for `capacity` bytes before it grows.
+    pub fn starting_with(call_id: u32, first: &[u8], capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity.max(ITEMS_HEADER + 4 + first.len()));
         buf.extend_from_slice(&[kind::ITEMS, 0]);
         buf.extend_from_slice(&call_id.to_le_bytes());
-        let mut writer = Self { buf };
+        let mut writer = Self {
+            buf,
+            count: 0,
+            last_at: 0,
+        };
         writer.push_item_frame(first);
         writer
     }
 
     /// Appends the item of the `ITEM` frame `frame` (its archive, after its header).
     pub fn push_item_frame(&mut self, frame: &[u8]) {
-        let archive = frame.get(ITEM_HEADER..).unwrap_or_default();
+        self.push_archive(frame.get(ITEM_HEADER..).unwrap_or_default());
+    }
+
+    /// Appends an item's archive.
+    pub fn push_archive(&mut self, archive: &[u8]) {
+        self.last_at = self.buf.len();
         self.buf
             .extend_from_slice(&(archive.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(archive);
+        self.count += 1;
+    }
+
+    /// Takes the last item appended back out, as an `ITEM` frame of call `call_id`; `None` when
+    /// the frame holds one item or none (it must keep one).
+    pub fn pop_item_frame(&mut self, call_id: u32) -> Option<Vec<u8>> {
+        if self.count < 2 {
+            return None;
+        }
+        let archive = self.buf.get(self.last_at + 4..)?;
+        let mut frame = item_header(call_id, archive.len());
+        frame.extend_from_slice(archive);
+        self.buf.truncate(self.last_at);
+        self.count -= 1;
+        // Not needed again: one item is taken out at most, then the frame is finished.
+        self.last_at = self.buf.len();
+        Some(frame)
     }
 
     /// The frame's length with the item of the `ITEM` frame `frame` added.
@@ -384,6 +415,11 @@ impl ItemsWriter {
     /// The frame's length so far.
     pub fn frame_len(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Items in the frame.
+    pub fn count(&self) -> usize {
+        self.count
     }
 
     /// The finished frame.

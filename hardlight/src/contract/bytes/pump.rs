@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures_util::future::{AbortHandle, Abortable};
-use futures_util::stream::{Stream, StreamExt};
+use futures_util::stream::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
 use super::pipe::{PipeReader, PipeWriter};
 use super::{ByteIo, CHUNK, io_error};
 use crate::contract::reply::encode_reply_vec;
-use crate::contract::stream::{ItemSource, RawStream, SourceItem, Streaming};
+use crate::contract::stream::{FrameSource, ItemSource, RawStream, SourceItem, Streaming};
 use crate::contract::upload::{RawUpload, StreamArg, UploadFn};
 use crate::error::{CallError, RpcError};
 use crate::locks::lock;
@@ -101,10 +101,8 @@ impl<E> Drop for Served<E> {
     }
 }
 
-impl<E: Codable + fmt::Debug + Sync> Stream for Served<E> {
-    type Item = SourceItem;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SourceItem>> {
+impl<E: Codable + fmt::Debug + Sync> FrameSource for Served<E> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SourceItem>> {
         let call_id = self.call_id;
         let Some(io) = self.io.clone() else {
             return Poll::Ready(None);

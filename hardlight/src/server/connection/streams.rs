@@ -24,7 +24,7 @@ use metrics::Counter;
 use tokio::time::{Instant, Sleep, sleep_until};
 
 use super::Connection;
-use crate::contract::{ItemSource, SourceItem, StreamFuture};
+use crate::contract::{Appended, ItemSource, SourceItem, StreamFuture};
 use crate::locks::lock;
 use crate::metrics::InFlight;
 use crate::server::deadline::in_deadline;
@@ -228,10 +228,13 @@ impl Gated {
         };
         let available = usize::try_from(available).unwrap_or(usize::MAX);
         let room = available.min(MAX_BATCH);
-        let mut frame: Option<ItemsWriter> = None;
-        while unchanged() && frame.as_ref().map_or(first.len(), ItemsWriter::frame_len) < room {
+        // Grows as items come: a stream with one item ready costs no batch-sized buffer.
+        let mut frame = ItemsWriter::starting_with(self.call_id, &first, 4 * first.len());
+        while unchanged() && frame.frame_len() < room {
             let source = &mut self.source;
-            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| source.as_mut().poll_next(cx)));
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                source.as_mut().poll_append(cx, &mut frame)
+            }));
             let polled = match polled {
                 Ok(polled) => polled,
                 Err(panic) => {
@@ -240,24 +243,27 @@ impl Gated {
                 }
             };
             match polled {
-                Poll::Ready(Some(SourceItem::Item(next))) => {
+                Poll::Ready(Some(Appended::Item)) => {
                     self.sent.increment(1);
-                    let writer = frame
-                        .get_or_insert_with(|| ItemsWriter::starting_with(self.call_id, &first));
-                    if writer.len_with(&next) > MAX_BATCH {
-                        self.held = Some(next);
+                    if frame.frame_len() > MAX_BATCH {
+                        // Past the frame's bound: the item waits for the next frame.
+                        self.held = frame.pop_item_frame(self.call_id);
                         break;
                     }
-                    writer.push_item_frame(&next);
                 }
-                Poll::Ready(end) => {
-                    self.end = end;
+                Poll::Ready(Some(Appended::Other(end))) => {
+                    self.end = Some(end);
                     break;
                 }
+                Poll::Ready(None) => break,
                 Poll::Pending => break,
             }
         }
-        frame.map_or(first, ItemsWriter::finish)
+        if frame.count() > 1 {
+            frame.finish()
+        } else {
+            first
+        }
     }
 }
 
@@ -272,7 +278,7 @@ impl Stream for Gated {
             if let Some(end) = self.end.take() {
                 return Poll::Ready(Some(end));
             }
-            match ready!(self.source.as_mut().poll_next(cx)) {
+            match ready!(self.source.as_mut().poll_frame(cx)) {
                 Some(SourceItem::Item(item)) => {
                     self.sent.increment(1);
                     self.held = Some(item);
