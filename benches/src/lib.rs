@@ -71,6 +71,11 @@
 //! - **Server memory per idle connection**: the server runs in a child process (this binary,
 //!   re-executed with `--serve-idle`); its resident set grows by this much per connection over
 //!   1,000 connections that each made one 64 B call and then stayed idle.
+//! - **Allocations per call**: for a 64 B echo, one call at a time, the allocations (and the bytes
+//!   they asked for) the server's threads and the client's threads made per call, counted by the
+//!   binary's global allocator ([`alloc_count`]) over a window of calls after a warm-up. The
+//!   client's count includes the benchmark's own copy of the payload into each call (`to_vec`,
+//!   `Bytes::copy_from_slice`), the same for every system.
 //! - **Metrics**: what recording metrics costs. For each row of the metrics table, on a server and
 //!   a client of its own: unary latency (p50, p99) of a 64 B echo one call at a time and
 //!   throughput with 256 calls of 64 B in flight on one connection, measured as above, and each
@@ -100,6 +105,7 @@
 //! - Every loop is bounded both by a count and by time.
 #![warn(missing_docs)]
 
+pub mod alloc_count;
 pub mod cert;
 pub mod measure;
 pub mod options;

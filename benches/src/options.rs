@@ -71,6 +71,8 @@ pub enum Group {
     Items,
     /// The byte stream alone.
     Bytes,
+    /// Allocations per call, each side.
+    Allocs,
     /// Fan-out of one event.
     Fanout,
     /// Server memory per idle connection.
@@ -82,13 +84,14 @@ pub enum Group {
 
 impl Group {
     /// Every group, by its name on the command line.
-    pub const ALL: [(Group, &'static str); 9] = [
+    pub const ALL: [(Group, &'static str); 10] = [
         (Group::Latency, "latency"),
         (Group::Large, "large"),
         (Group::Throughput, "throughput"),
         (Group::Streams, "streams"),
         (Group::Items, "items"),
         (Group::Bytes, "bytes"),
+        (Group::Allocs, "allocs"),
         (Group::Fanout, "fanout"),
         (Group::Memory, "memory"),
         (Group::Metrics, "metrics"),
@@ -121,7 +124,8 @@ usage: compare [--quick] [--workers N] [--spread] [--only GROUP,...] [--systems 
   --workers N   worker threads of the server runtime and of the client runtime (default 1)
   --spread      let the threads run on every CPU (default: the process is pinned to one CPU)
   --only G,...  measure only these groups of figures (latency, large, throughput, streams,
-                fanout, memory, metrics; `items` and `bytes` are the two halves of `streams`);
+                allocs, fanout, memory, metrics; `items` and `bytes` are the two halves of
+                `streams`);
                 the others show as `skipped`
   --systems S,... measure only these systems (hardlight, hardlight_views, hardlight_tls,
                 hardlight_tls_deflate, tonic, tonic_tls, raw_ws)";
@@ -222,6 +226,8 @@ pub struct Plan {
     pub fanout_emits: usize,
     /// Idle connections in the memory figure.
     pub idle_connections: usize,
+    /// Calls counted in the allocations figure (after a warm-up of a tenth as many).
+    pub alloc_calls: u64,
 }
 
 impl Plan {
@@ -240,6 +246,7 @@ impl Plan {
                 fanout_connections: 100,
                 fanout_emits: 5,
                 idle_connections: 100,
+                alloc_calls: 1_000,
             }
         } else {
             Self {
@@ -254,6 +261,7 @@ impl Plan {
                 fanout_connections: 1_000,
                 fanout_emits: 21,
                 idle_connections: 1_000,
+                alloc_calls: 20_000,
             }
         }
     }

@@ -135,6 +135,54 @@ impl LargeColumn {
     }
 }
 
+/// A column of the allocations table (64 B echo, one call at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocColumn {
+    /// Allocations per call on the server's threads.
+    ServerAllocations,
+    /// Bytes allocated per call on the server's threads.
+    ServerBytes,
+    /// Allocations per call on the client's threads.
+    ClientAllocations,
+    /// Bytes allocated per call on the client's threads.
+    ClientBytes,
+}
+
+impl AllocColumn {
+    /// Every column, in table order.
+    pub const ALL: [AllocColumn; 4] = [
+        AllocColumn::ServerAllocations,
+        AllocColumn::ServerBytes,
+        AllocColumn::ClientAllocations,
+        AllocColumn::ClientBytes,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|&c| c == self)
+            .expect("every column is listed in AllocColumn::ALL")
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            AllocColumn::ServerAllocations => "server allocs / call",
+            AllocColumn::ServerBytes => "server B / call",
+            AllocColumn::ClientAllocations => "client allocs / call",
+            AllocColumn::ClientBytes => "client B / call",
+        }
+    }
+
+    fn format(self, value: f64) -> String {
+        match self {
+            AllocColumn::ServerAllocations | AllocColumn::ClientAllocations => {
+                format!("{value:.2}")
+            }
+            AllocColumn::ServerBytes | AllocColumn::ClientBytes => format!("{value:.0}"),
+        }
+    }
+}
+
 /// A measured column of the metrics table (64 B echo); each also gets a ratio column, relative to
 /// the `hardlight_metrics_off` row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +253,7 @@ pub struct Report {
     fanout_connections: usize,
     rows: Vec<(System, [Figure; Column::ALL.len()])>,
     large: Vec<(System, [Figure; LargeColumn::ALL.len()])>,
+    allocs: Vec<(System, [Figure; AllocColumn::ALL.len()])>,
     metrics: Vec<(MetricsSetup, [Figure; MetricsColumn::ALL.len()])>,
 }
 
@@ -221,6 +270,10 @@ impl Report {
             large: System::LARGE
                 .into_iter()
                 .map(|system| (system, [Figure::Failed; LargeColumn::ALL.len()]))
+                .collect(),
+            allocs: System::ALL
+                .into_iter()
+                .map(|system| (system, [Figure::Failed; AllocColumn::ALL.len()]))
                 .collect(),
             metrics: MetricsSetup::ALL
                 .into_iter()
@@ -262,6 +315,24 @@ impl Report {
         for (_, figures) in &mut self.metrics {
             figures.fill(Figure::Skipped);
         }
+    }
+
+    /// Sets one cell of the allocations table.
+    pub fn set_allocs(&mut self, system: System, column: AllocColumn, figure: Figure) {
+        if let Some((_, figures)) = self.allocs.iter_mut().find(|(s, _)| *s == system) {
+            figures[column.index()] = figure;
+        }
+    }
+
+    /// One cell's value in the allocations table, if it was measured.
+    pub fn allocs_value(&self, system: System, column: AllocColumn) -> Option<f64> {
+        self.allocs
+            .iter()
+            .find(|(s, _)| *s == system)
+            .and_then(|(_, figures)| match figures[column.index()] {
+                Figure::Value(v) => Some(v),
+                _ => None,
+            })
     }
 
     /// Sets one cell of the large-message table.
@@ -306,12 +377,18 @@ impl Report {
     }
 
     /// Marks every figure `skipped` selects (by system and column) as [`Figure::Skipped`], and the
-    /// large table's rows of the systems `large` does not select.
+    /// rows of the large and allocations tables of the systems `large` and `allocs` do not select.
     pub fn skip(
         &mut self,
         skipped: impl Fn(System, Column) -> bool,
         large: impl Fn(System) -> bool,
+        allocs: impl Fn(System) -> bool,
     ) {
+        for (system, figures) in &mut self.allocs {
+            if !allocs(*system) {
+                figures.fill(Figure::Skipped);
+            }
+        }
         for (system, figures) in &mut self.rows {
             for (figure, column) in figures.iter_mut().zip(Column::ALL) {
                 if skipped(*system, column) {
@@ -331,6 +408,7 @@ impl Report {
         let complete = |figures: &[Figure]| !figures.contains(&Figure::Failed);
         self.rows.iter().all(|(_, figures)| complete(figures))
             && self.large.iter().all(|(_, figures)| complete(figures))
+            && self.allocs.iter().all(|(_, figures)| complete(figures))
             && self.metrics.iter().all(|(_, figures)| complete(figures))
     }
 
@@ -349,6 +427,8 @@ impl Report {
         self.render_table(&mut out);
         out.push('\n');
         self.render_large(&mut out);
+        out.push('\n');
+        self.render_allocs(&mut out);
         out.push('\n');
         self.render_metrics(&mut out);
         out.push('\n');
@@ -426,6 +506,30 @@ impl Report {
                     Figure::NotApplicable => "n/a".to_owned(),
                     Figure::Failed => "error".to_owned(),
                     Figure::Skipped => "skipped".to_owned(),
+                })
+                .collect();
+            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+        }
+    }
+
+    fn render_allocs(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "allocations per call: 64 B echo, one call at a time, counted by the global allocator \
+             on the server's and the client's threads (the client's include the benchmark's copy of \
+             the payload into each call)"
+        );
+        out.push('\n');
+        let titles: Vec<&str> = AllocColumn::ALL.iter().map(|c| c.title()).collect();
+        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
+        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        for (system, figures) in &self.allocs {
+            let cells: Vec<String> = AllocColumn::ALL
+                .iter()
+                .zip(figures)
+                .map(|(column, figure)| match figure {
+                    Figure::Value(v) => column.format(*v),
+                    other => missing(*other),
                 })
                 .collect();
             let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
@@ -514,6 +618,18 @@ impl Report {
                 false,
             ),
             (
+                "server allocations per 64 B call ≤ 2",
+                self.allocs_value(System::Hardlight, AllocColumn::ServerAllocations),
+                2.0,
+                true,
+            ),
+            (
+                "client allocations per 64 B call ≤ 2",
+                self.allocs_value(System::Hardlight, AllocColumn::ClientAllocations),
+                2.0,
+                true,
+            ),
+            (
                 "server memory ≤ 32.0 KiB per idle connection",
                 self.value(System::Hardlight, Column::Memory),
                 32.0,
@@ -569,6 +685,11 @@ mod tests {
             LargeColumn::P50(1),
             Figure::Value(1200.0),
         );
+        for system in System::ALL {
+            for (column, value) in AllocColumn::ALL.into_iter().zip([3.0, 1500.0, 2.0, 300.0]) {
+                report.set_allocs(system, column, Figure::Value(value));
+            }
+        }
         report.set(System::Hardlight, Column::P50(0), Figure::Value(20.0));
         report.set(System::Tonic, Column::P50(0), Figure::Value(40.0));
         report.set(System::RawWs, Column::P50(0), Figure::Value(16.0));
@@ -617,10 +738,25 @@ mod tests {
         let rows: Vec<&str> = rendered.lines().filter(|l| l.starts_with('|')).collect();
         assert_eq!(
             rows.len(),
-            2 + System::ALL.len() + 2 + System::LARGE.len() + 2 + MetricsSetup::ALL.len()
+            2 + System::ALL.len()
+                + 2
+                + System::LARGE.len()
+                + 2
+                + System::ALL.len()
+                + 2
+                + MetricsSetup::ALL.len()
         );
         let (main, rest) = rows.split_at(2 + System::ALL.len());
-        let (large, metrics) = rest.split_at(2 + System::LARGE.len());
+        let (large, rest) = rest.split_at(2 + System::LARGE.len());
+        let (allocs, metrics) = rest.split_at(2 + System::ALL.len());
+        for row in allocs {
+            assert_eq!(
+                row.matches('|').count(),
+                AllocColumn::ALL.len() + 2,
+                "{row}"
+            );
+        }
+        assert!(rendered.contains("| hardlight | 3.00 | 1500 | 2.00 | 300 |"));
         for row in metrics {
             assert_eq!(
                 row.matches('|').count(),
@@ -703,6 +839,9 @@ mod tests {
         let mut large_failed = sample();
         large_failed.set_large(System::RawWs, LargeColumn::P99(1), Figure::Failed);
         assert!(!large_failed.is_complete());
+        let mut allocs_failed = sample();
+        allocs_failed.set_allocs(System::Tonic, AllocColumn::ClientBytes, Figure::Failed);
+        assert!(!allocs_failed.is_complete());
         let rendered = report.render();
         assert!(rendered.contains("| error |"));
         assert!(rendered.ends_with("ratio c256_throughput hardlight/tonic: n/a\n"));
@@ -718,5 +857,9 @@ mod tests {
         assert!(
             rendered.contains("- view echo p50 1 MiB ≤ 1.10 × raw ws: missed (1.20, off by 9%)")
         );
+        assert!(
+            rendered.contains("- server allocations per 64 B call ≤ 2: missed (3.00, off by 50%)")
+        );
+        assert!(rendered.contains("- client allocations per 64 B call ≤ 2: met (2.00)"));
     }
 }

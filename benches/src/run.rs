@@ -5,12 +5,13 @@ use std::time::Duration;
 use hardlight::metrics::names as metric_names;
 use tokio::runtime::{Handle, Runtime};
 
+use crate::alloc_count::{self, Side};
 use crate::cert::BenchCert;
-use crate::measure::{fanout, latency, memory, streaming, throughput, within};
+use crate::measure::{allocations, fanout, latency, memory, streaming, throughput, within};
 use crate::options::{Group, Options, Plan};
 use crate::report::{
-    Column, Figure, IN_FLIGHT, LARGE_PAYLOADS, LATENCY_PAYLOADS, LargeColumn, METRICS_IN_FLIGHT,
-    MetricsColumn, Report, size,
+    AllocColumn, Column, Figure, IN_FLIGHT, LARGE_PAYLOADS, LATENCY_PAYLOADS, LargeColumn,
+    METRICS_IN_FLIGHT, MetricsColumn, Report, size,
 };
 use crate::systems::{Client, ClientTrust, MetricsSetup, RunningServer, System};
 use crate::{BoxError, error};
@@ -23,9 +24,17 @@ const SLACK: Duration = Duration::from_secs(30);
 /// # Errors
 /// If the runtime cannot be built.
 pub fn runtime(name: &str, workers: usize) -> Result<Runtime, BoxError> {
+    // What the threads allocate counts for their side (the `allocs` group); the server runtime is
+    // the one named "server".
+    let side = if name == "server" {
+        Side::Server
+    } else {
+        Side::Client
+    };
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name(format!("{name}-worker"))
+        .on_thread_start(move || alloc_count::mark_thread(side))
         .enable_all()
         .build()
         .map_err(|e| error(format!("building the {name} runtime: {e}")))
@@ -162,6 +171,7 @@ pub async fn compare(
     report.skip(
         |system, column| !options.measures(system) || !options.runs(column_group(column)),
         |system| options.measures(system) && options.runs(Group::Large),
+        |system| options.measures(system) && options.runs(Group::Allocs),
     );
     for system in System::ALL.into_iter().filter(|s| options.measures(*s)) {
         let run = calls_and_fanout(system, options, plan, servers, cert, &trust, &mut report);
@@ -408,6 +418,31 @@ async fn calls_and_fanout(
             Column::Throughput(i),
             figure(system, "throughput", measured),
         );
+    }
+    if options.runs(Group::Allocs) {
+        eprintln!("{name}: allocations per call");
+        let measured = within(
+            "allocations",
+            SLACK,
+            allocations::per_call(&client, plan.alloc_calls),
+        )
+        .await;
+        let figures = match measured {
+            Ok(per_call) => [
+                per_call.server.allocations,
+                per_call.server.bytes,
+                per_call.client.allocations,
+                per_call.client.bytes,
+            ]
+            .map(Figure::Value),
+            Err(e) => {
+                eprintln!("{name}: allocations failed: {e}");
+                [Figure::Failed; AllocColumn::ALL.len()]
+            }
+        };
+        for (column, figure) in AllocColumn::ALL.into_iter().zip(figures) {
+            report.set_allocs(system, column, figure);
+        }
     }
     let limit = std::time::Duration::from_secs(120) + SLACK;
     if options.runs(Group::Items) {

@@ -9,10 +9,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use hardlight_benches::BoxError;
+use hardlight_benches::alloc_count::Counting;
 use hardlight_benches::cert::BenchCert;
 use hardlight_benches::measure::memory;
 use hardlight_benches::options::{Command, Options, Plan, USAGE};
 use hardlight_benches::run::{Placement, compare, runtime};
+
+/// Counts allocations per side while a measurement asks it to (the `allocs` group).
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 fn main() -> ExitCode {
     let command = match Command::parse(std::env::args().skip(1)) {

@@ -1,6 +1,7 @@
 //! The figures: unary latency, throughput, one server stream, event fan-out, and server memory per
 //! idle connection.
 
+pub mod allocations;
 pub mod fanout;
 pub mod latency;
 pub mod memory;

@@ -16,7 +16,7 @@ use super::upload::{RawUpload, StreamArg};
 #[cfg(hardlight_native)]
 use crate::wire::frame::{ReplyStatus, encode_reply_text};
 use crate::wire::view::WireArgs;
-use crate::wire::{Archived, DecodeError};
+use crate::wire::{Archived, Codable, DecodeError};
 
 /// Runs calls of service `Self` on handler `H`. Implemented by `#[rpc]` for `dyn Trait`, for every
 /// `H` implementing the trait.
@@ -120,23 +120,27 @@ impl DispatchError {
 /// The reply names the expected type only: the validator's own message can hold memory addresses,
 /// which a remote peer must not learn. It is logged at debug level instead.
 pub fn decode_args<A: WireArgs>(args: Args<'_>) -> Result<A, DispatchError> {
-    let (message, range) = args.shared();
-    Archived::<A::Wire>::validate(message, range, args.max_depth)
-        .and_then(A::from_view)
-        .map_err(|e| {
-            tracing::debug!(error = %e, "call arguments failed validation");
-            DispatchError::BadArguments(match e {
-                DecodeError::TooDeep { max_depth } => {
-                    format!(
-                        "arguments nested deeper than the server's maximum depth of {max_depth}"
-                    )
-                }
-                _ => format!(
-                    "not a valid archive of {}",
-                    std::any::type_name::<A::Wire>()
-                ),
-            })
+    let decoded = if A::HAS_VIEW {
+        let (message, range) = args.shared();
+        Archived::<A::Wire>::validate(message, range, args.max_depth).and_then(A::from_view)
+    } else {
+        // No view keeps the message: validated and deserialized where it lies.
+        <A::Wire as Codable>::decode_within(args.bytes, args.max_depth).and_then(|wire| {
+            A::from_wire(wire).ok_or_else(|| DecodeError::new("an owned argument is a view"))
         })
+    };
+    decoded.map_err(|e| {
+        tracing::debug!(error = %e, "call arguments failed validation");
+        DispatchError::BadArguments(match e {
+            DecodeError::TooDeep { max_depth } => {
+                format!("arguments nested deeper than the server's maximum depth of {max_depth}")
+            }
+            _ => format!(
+                "not a valid archive of {}",
+                std::any::type_name::<A::Wire>()
+            ),
+        })
+    })
 }
 
 /// Boxes a one-way handler method's future (used by generated code).

@@ -599,6 +599,13 @@ pub trait WireArgs: Sized + Send + 'static {
     /// When deserializing an element fails.
     fn from_view(view: Archived<Self::Wire>) -> Result<Self, DecodeError>;
 
+    /// Whether any argument is a view: without one, the tuple is deserialized where it lies,
+    /// with no view of it to build ([`WireArgs::from_wire`]).
+    const HAS_VIEW: bool;
+
+    /// The arguments from the deserialized tuple: `None` if one of them is a view.
+    fn from_wire(wire: Self::Wire) -> Option<Self>;
+
     /// The arguments ready to be encoded: a lone view is sent as it is; a tuple of several, with
     /// its views deserialized (their archives cannot be moved into the tuple's).
     ///
@@ -614,6 +621,12 @@ impl WireArgs for () {
         Ok(())
     }
 
+    const HAS_VIEW: bool = false;
+
+    fn from_wire((): ()) -> Option<()> {
+        Some(())
+    }
+
     fn into_outgoing(self) -> Result<Outgoing<()>, EncodeError> {
         Ok(Outgoing::Value(()))
     }
@@ -624,6 +637,12 @@ impl<A: WireValue> WireArgs for (A,) {
 
     fn from_view(view: Archived<(A::Wire,)>) -> Result<Self, DecodeError> {
         Ok((A::from_view(view.project::<A::Wire>(|tuple| &tuple.0))?,))
+    }
+
+    const HAS_VIEW: bool = A::IS_VIEW;
+
+    fn from_wire(wire: (A::Wire,)) -> Option<Self> {
+        Some((A::from_owned(wire.0)?,))
     }
 
     fn into_outgoing(self) -> Result<Outgoing<(A::Wire,)>, EncodeError> {
@@ -648,6 +667,12 @@ macro_rules! wire_args {
                     return Ok(($($param::from_owned(owned.$index).ok_or_else(not_a_view)?,)+));
                 }
                 Ok(($($param::from_view(view.project::<$param::Wire>(|tuple| &tuple.$index))?,)+))
+            }
+
+            const HAS_VIEW: bool = $($param::IS_VIEW)||+;
+
+            fn from_wire(wire: Self::Wire) -> Option<Self> {
+                Some(($($param::from_owned(wire.$index)?,)+))
             }
 
             fn into_outgoing(self) -> Result<Outgoing<Self::Wire>, EncodeError> {
