@@ -3,6 +3,7 @@
 //! the connection ends. Transports (tokio's sockets here; a browser's WebSocket later) only move
 //! messages in and out, see [`super::driver`].
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -26,15 +27,16 @@ use crate::locks::lock;
 use crate::rt::{self, Instant};
 use crate::state::ConnectionState;
 use crate::topic::Topic;
-use crate::wire::Codable;
+use crate::wire::arena::{ARENA_MAX_FRAME, FrameArena, encode_reusing};
 use crate::wire::close;
 use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
     CallExtensions, FieldList, FrameError, Hello, ServerFrame, call_header, decode_server,
-    encode_cancel, encode_credit, encode_end, encode_notify,
+    encode_cancel, encode_credit, encode_end, encode_notify, push_call_header,
 };
 use crate::wire::handshake::PROTOCOL_TOKEN;
 use crate::wire::view::Body;
+use crate::wire::{Codable, EncodeError};
 use crate::wire::{Metadata, TraceParent};
 
 use super::outbox::{Outbox, Outgoing, Written};
@@ -150,6 +152,8 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     oneway_room: Arc<Semaphore>,
     next_id: AtomicU32,
     pub(crate) compression: Option<u8>,
+    /// Where small frames are cut from (see [`FrameArena`]).
+    arena: Mutex<FrameArena>,
     max_outgoing: usize,
     max_incoming: usize,
     /// How deeply nested a received value may be.
@@ -201,6 +205,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             oneway_room: Arc::new(Semaphore::new(max_calls)),
             next_id: AtomicU32::new(0),
             compression: (compression != 0).then_some(compression),
+            arena: Mutex::new(FrameArena::new()),
             trace,
             metadata,
             max_outgoing: max_message_size as usize,
@@ -547,6 +552,40 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
 
     /// Sends a `CALL` once a slot is free, registered as waiting for what `waiter` receives; its
     /// call id.
+    /// The `CALL` frame of `args`. Uncompressed, a view's archive with room before it becomes the
+    /// frame itself; anything else is encoded in the thread's scratch buffer and, if small, cut
+    /// from the session's arena (no allocation per frame: see [`FrameArena`]).
+    fn call_frame<A: Body + ?Sized>(
+        &self,
+        call_id: u32,
+        method: u16,
+        extensions: &CallExtensions<'_>,
+        args: &A,
+    ) -> Result<Bytes, EncodeError> {
+        if self.compression.is_some() {
+            let frame = args.encode_body(call_header(call_id, method, extensions))?;
+            return Ok(seal(frame, self.compression).into());
+        }
+        let view = Cell::new(None);
+        let encoded = encode_reusing(
+            |mut buf| {
+                push_call_header(&mut buf, call_id, method, extensions);
+                match args.take_framed(&buf) {
+                    Some(frame) => {
+                        view.set(Some(frame));
+                        Ok(buf)
+                    }
+                    None => args.encode_body(buf),
+                }
+            },
+            |frame| match view.take() {
+                Some(view) => Some(view),
+                None => (frame.len() <= ARENA_MAX_FRAME).then(|| lock(&self.arena).bytes(frame)),
+            },
+        )?;
+        Ok(encoded.unwrap_or_else(Bytes::from))
+    }
+
     async fn send<A: Body + ?Sized>(
         &self,
         method: u16,
@@ -574,19 +613,9 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             trace: extensions.trace,
             metadata: extensions.metadata,
         };
-        let header = call_header(call_id, method, &extensions);
-        // A view's archive with room before it becomes the frame itself (uncompressed only).
-        let framed = match self.compression {
-            None => args.take_framed(&header),
-            Some(_) => None,
-        };
-        let frame: Bytes = match framed {
-            Some(frame) => frame,
-            None => {
-                let frame = args.encode_body(header).map_err(RpcError::Encode)?;
-                seal(frame, self.compression).into()
-            }
-        };
+        let frame = self
+            .call_frame(call_id, method, &extensions, args)
+            .map_err(RpcError::Encode)?;
         if frame.len() > self.max_outgoing {
             return Err(RpcError::LimitExceeded(format!(
                 "call of {} bytes exceeds the server's maximum message size of {}",

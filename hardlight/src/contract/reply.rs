@@ -6,7 +6,10 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use crate::error::{CallError, ProtocolError, RpcError};
-use crate::wire::frame::{ReplyStatus, SMALL_FRAME, encode_reply_text, item_header, reply_header};
+use crate::wire::arena::{InlineFrame, encode_reusing};
+use crate::wire::frame::{
+    ReplyStatus, SMALL_FRAME, encode_reply_text, item_header, push_reply_header, reply_header,
+};
 use crate::wire::out::OutFrame;
 use crate::wire::{Archived, Codable, DecodeError, EncodeError, WireValue};
 
@@ -41,7 +44,27 @@ pub(crate) fn encode_reply<T: WireValue, E: Codable>(
                 )
             })
             .unwrap_or_else(|e| internal_reply(call_id, &e).into()),
-        result => encode_reply_vec(call_id, result).into(),
+        // Encoded in the thread's scratch buffer: a small reply is then held in place.
+        result => {
+            let encoded = encode_reusing(
+                |mut buf| match result {
+                    Ok(value) => {
+                        push_reply_header(&mut buf, call_id, ReplyStatus::Ok);
+                        value.write_wire(buf)
+                    }
+                    Err(error) => {
+                        push_reply_header(&mut buf, call_id, ReplyStatus::HandlerError);
+                        error.encode_into(buf)
+                    }
+                },
+                InlineFrame::new,
+            );
+            match encoded {
+                Ok(Ok(inline)) => OutFrame::Inline(inline),
+                Ok(Err(frame)) => frame.into(),
+                Err(e) => internal_reply(call_id, &e).into(),
+            }
+        }
     }
 }
 

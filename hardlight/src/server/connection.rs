@@ -67,6 +67,7 @@ use crate::keepalive::{Due, Keepalive};
 use crate::metrics::ServiceMetrics;
 use crate::state::StateHandle;
 use crate::wire::close;
+use crate::wire::arena::FrameArena;
 use crate::wire::out::OutFrame;
 
 /// Rounds of reading and running calls in one wake-up before yielding to other connections.
@@ -138,6 +139,8 @@ pub(super) struct Connection<H: Handler> {
     /// The message being received: how long it takes, and the server's budget for such messages.
     partial: PartialMessages,
     needs_flush: bool,
+    /// Where small frames are cut from on their way to tungstenite (see [`FrameArena`]).
+    arena: FrameArena,
     /// Set when the connection cannot go on (a state change too large to send): the close it needs.
     failed: Option<CloseReason>,
     /// The connection's hold on its identity (one connection per identity), released once its
@@ -218,6 +221,7 @@ impl<H: Handler> Connection<H> {
             backlog,
             partial,
             needs_flush: false,
+            arena: FrameArena::new(),
             failed: None,
             claim,
             metrics,

@@ -626,8 +626,19 @@ pub fn encode_call_with<A: Body + ?Sized>(
 
 /// A `CALL` frame's header with `extensions`: what precedes the argument archive.
 pub fn call_header(call_id: u32, method: u16, extensions: &CallExtensions<'_>) -> Vec<u8> {
-    let metadata = extensions.metadata.filter(|m| !m.is_empty());
     let mut buf = Vec::with_capacity(SMALL_FRAME);
+    push_call_header(&mut buf, call_id, method, extensions);
+    buf
+}
+
+/// Appends a `CALL` frame's header with `extensions` to `buf`.
+pub fn push_call_header(
+    buf: &mut Vec<u8>,
+    call_id: u32,
+    method: u16,
+    extensions: &CallExtensions<'_>,
+) {
+    let metadata = extensions.metadata.filter(|m| !m.is_empty());
     let mut flags = 0;
     if extensions.budget_ms.is_some() {
         flags |= FLAG_DEADLINE;
@@ -645,12 +656,11 @@ pub fn call_header(call_id: u32, method: u16, extensions: &CallExtensions<'_>) -
         buf.extend_from_slice(&budget.to_le_bytes());
     }
     if let Some(trace) = extensions.trace {
-        trace.write(&mut buf);
+        trace.write(buf);
     }
     if let Some(metadata) = metadata {
-        metadata.write(&mut buf);
+        metadata.write(buf);
     }
-    buf
 }
 
 /// Encodes a `CANCEL` frame.
@@ -707,10 +717,15 @@ pub fn encode_notify<A: Body + ?Sized>(method: u16, args: &A) -> Result<Vec<u8>,
 /// Starts a `REPLY` frame; append the body to the returned buffer.
 pub fn reply_header(call_id: u32, status: ReplyStatus, body_capacity: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(REPLY_HEADER + body_capacity);
+    push_reply_header(&mut buf, call_id, status);
+    buf
+}
+
+/// Appends a `REPLY` frame's header to `buf`; append the body after it.
+pub fn push_reply_header(buf: &mut Vec<u8>, call_id: u32, status: ReplyStatus) {
     buf.extend_from_slice(&[kind::REPLY, 0]);
     buf.extend_from_slice(&call_id.to_le_bytes());
     buf.push(status as u8);
-    buf
 }
 
 /// Encodes a `REPLY` frame whose body is a UTF-8 message (every status but `Ok` and `HandlerError`).

@@ -8,6 +8,8 @@
 //! functions are internal: tests, fuzz targets and benchmarks reach them through the hidden
 //! `hardlight::__private::wire`, which is not a stable API.
 
+#[doc(hidden)]
+pub mod arena;
 pub(crate) mod auth;
 pub mod close;
 pub mod codec;

@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 
+use super::arena::{FrameArena, InlineFrame};
 use super::codec::{Codable, EncodeError};
 use super::view::{ArchiveSlice, Outgoing};
 
@@ -21,6 +22,8 @@ const MAX_HEADER: usize = 16;
 pub enum OutFrame {
     /// The whole frame.
     Whole(Bytes),
+    /// A small frame, held in place (no allocation of its own).
+    Inline(InlineFrame),
     /// A header, and the archive that follows it, in the buffer it lies in.
     Split(SplitFrame),
 }
@@ -74,6 +77,7 @@ impl OutFrame {
     pub fn len(&self) -> usize {
         match self {
             OutFrame::Whole(frame) => frame.len(),
+            OutFrame::Inline(frame) => frame.as_slice().len(),
             OutFrame::Split(split) => split.header().len() + split.archive.len(),
         }
     }
@@ -87,6 +91,7 @@ impl OutFrame {
     pub fn head(&self) -> &[u8] {
         match self {
             OutFrame::Whole(frame) => frame,
+            OutFrame::Inline(frame) => frame.as_slice(),
             OutFrame::Split(split) => split.header(),
         }
     }
@@ -96,10 +101,19 @@ impl OutFrame {
     pub fn into_bytes(self) -> Bytes {
         match self {
             OutFrame::Whole(frame) => frame,
+            OutFrame::Inline(frame) => Bytes::copy_from_slice(frame.as_slice()),
             OutFrame::Split(split) => {
                 let len = usize::from(split.header_len);
                 split.archive.framed(&split.header[..len])
             }
+        }
+    }
+
+    /// [`OutFrame::into_bytes`], a small frame cut from `arena` rather than allocated.
+    pub fn into_bytes_from(self, arena: &mut FrameArena) -> Bytes {
+        match self {
+            OutFrame::Inline(frame) => arena.bytes(frame.as_slice()),
+            other => other.into_bytes(),
         }
     }
 }
@@ -112,6 +126,10 @@ impl OutFrame {
     pub(crate) fn into_parts(self, mut prefix: Vec<u8>) -> [Bytes; 2] {
         match self {
             OutFrame::Whole(frame) => [Bytes::from(prefix), frame],
+            OutFrame::Inline(frame) => {
+                prefix.extend_from_slice(frame.as_slice());
+                [Bytes::from(prefix), Bytes::new()]
+            }
             OutFrame::Split(split) => {
                 prefix.extend_from_slice(split.header());
                 [Bytes::from(prefix), split.archive.archive_bytes()]

@@ -149,7 +149,8 @@ impl<H: Handler> Connection<H> {
                 *sent += (header.len() + frame.len()) as u64;
                 ws.get_mut().send_direct(frame.into_parts(header));
             } else {
-                let message = self.seal(frame.into_bytes());
+                let frame = frame.into_bytes_from(&mut self.arena);
+                let message = self.seal(frame);
                 *sent += message.len() as u64;
                 if let Err(e) = ws.start_send_unpin(message) {
                     tracing::debug!(error = %e, "write failed");
