@@ -24,7 +24,7 @@ use crate::contract::ServiceSchema;
 use crate::error::{ConnectError, TransportError};
 use crate::keepalive::Keepalive;
 use crate::tls::{TlsError, server_name};
-use crate::ws::websocket_config;
+use crate::ws::{read_buffer_with, websocket_config};
 
 /// Opens a connection and starts its driver task.
 pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
@@ -218,8 +218,7 @@ async fn upgrade<St: AsyncRead + AsyncWrite + Unpin>(
                 .into());
             }
             let selected = header("sec-websocket-protocol").map(str::to_owned);
-            let tail = buf.split_off(len);
-            return Ok((stream, selected, tail));
+            return Ok((stream, selected, read_buffer_with(&buf[len..])));
         }
         if buf.len() >= MAX_RESPONSE_HEAD {
             return Err(TransportError::message(format!(

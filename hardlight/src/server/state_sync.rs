@@ -82,6 +82,11 @@ impl<S: ConnectionState> StateSync<S> {
     /// awaits between computing it and completing: so `STATE` frames leave in the order they were
     /// computed, each before the reply of its call.
     pub(crate) async fn delta(&self) -> Option<Vec<u8>> {
+        // Nothing changed and no sync holds a change: nothing to send, decided without the lock
+        // (most calls change nothing).
+        if self.unchanged() {
+            return None;
+        }
         // Lock before looking at the mark: if another call's sync took the mark (and with it this
         // call's changes), waiting for its lock means its frame is written before our reply.
         let _syncing = Syncing::start(&self.syncing);
