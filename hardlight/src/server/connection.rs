@@ -111,8 +111,9 @@ pub(super) struct Connection<H: Handler> {
     identity_name: Arc<str>,
     /// The connection's identity, as interceptors see it.
     identity: super::identity::Identity,
-    /// Calls in flight, each with the handle that stops it when the client cancels it.
-    in_flight: HashMap<u32, AbortHandle>,
+    /// Calls in flight, each with the handle that stops it when the client cancels it (none for
+    /// a call whose handler has finished and that waits for its state sync).
+    in_flight: HashMap<u32, Option<AbortHandle>>,
     /// Calls that finished and whose replies wait in `pending`: still in flight as the client sees
     /// them, so their ids stay taken and they keep their slots until the reply goes to the socket.
     replies: UnwrittenReplies,

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use futures_util::future::{AbortHandle, Abortable};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -32,7 +31,7 @@ use crate::wire::frame::{
     ClientFrame, FLAG_METADATA, FLAG_TRACE, FrameError, ReplyStatus, decode_client,
     encode_reply_text,
 };
-use tracing::{Instrument, Span};
+use tracing::Span;
 
 impl<H: Handler> Connection<H> {
     /// Reads and handles every message already received, while reading is allowed (see
@@ -150,7 +149,7 @@ impl<H: Handler> Connection<H> {
             ClientFrame::Cancel { call_id } => {
                 // Stopped at its next poll, which this wakes; it then replies `Cancelled` like any
                 // call. A call no longer in flight has replied already: nothing to do.
-                if let Some(handle) = self.in_flight.get(&call_id) {
+                if let Some(Some(handle)) = self.in_flight.get(&call_id) {
                     handle.abort();
                 }
                 return Ok(());
@@ -243,18 +242,9 @@ impl<H: Handler> Connection<H> {
                 self.start_stream(call_id, method, budget, span, intercepted, start);
             }
             Ok(Started::Call(call)) => {
-                let span = span();
-                let (abort, registration) = AbortHandle::new_pair();
-                self.in_flight.insert(call_id, abort);
-                // Started here, in arrival order (a set of futures would first poll the newest),
-                // and finished at once if it does not wait for anything.
+                let end = self.call_end(call_id, method, budget, intercepted);
                 let call = with_call_context(metadata, trace, call);
-                let call = Abortable::new(call, registration).instrument(span);
-                let mut running = self.running(call_id, method, budget, intercepted, call);
-                match running.as_mut().poll(cx) {
-                    Poll::Ready(done) => self.finish_call(cx, done),
-                    Poll::Pending => self.calls.push(running),
-                }
+                self.start_call(cx, end, call, span());
             }
             // Nothing ran: the error reply needs no ordering with events or state.
             Err(e) => {

@@ -115,7 +115,7 @@ impl<H: Handler> Connection<H> {
         let timed = self.metrics.start(method);
         let sent = self.metrics.method(method).items_sent.clone();
         let (abort, registration) = AbortHandle::new_pair();
-        self.in_flight.insert(call_id, abort);
+        self.in_flight.insert(call_id, Some(abort));
         let credit = Arc::new(Credit::default());
         self.credits.insert(call_id, credit.clone());
         // Items are batched for a client that reads `ITEMS` frames, while the state is unchanged.
