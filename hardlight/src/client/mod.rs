@@ -18,6 +18,7 @@ mod lifecycle;
 mod native;
 mod outbox;
 mod reconnect;
+mod replies;
 mod request;
 mod session;
 mod stream;

@@ -5,16 +5,19 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
 
 use super::Mirror;
+use super::replies::{Polled, ReplySlots};
 use super::stream::{STREAM_WINDOW, StreamControl, StreamReceiver};
 use super::upload::{self, Upload, UploadCredit, UploadSink};
 use crate::contract::compare::first_difference;
@@ -84,21 +87,31 @@ pub(crate) enum Incoming {
 struct CallGuard<'a, S: ?Sized + ServiceSchema> {
     session: &'a Session<S>,
     call_id: u32,
+    /// Where its reply is delivered.
+    slot: usize,
     answered: bool,
 }
 
 impl<S: ?Sized + ServiceSchema> Drop for CallGuard<'_, S> {
     fn drop(&mut self) {
         if !self.answered {
-            StreamControl::cancel(self.session, self.call_id);
+            self.session.abandon(self.call_id, Some(self.slot));
         }
     }
 }
 
+/// What a call about to be sent waits for.
+enum Awaits {
+    /// Its `REPLY`, in a slot of [`Pending::replies`] taken for it.
+    Reply,
+    /// Its items, then its `REPLY`.
+    Stream(mpsc::UnboundedSender<RawStreamMsg>),
+}
+
 /// Who waits for what a call receives.
 enum Waiter {
-    /// A call: its `REPLY`.
-    Reply(oneshot::Sender<RawReply>),
+    /// A call: its `REPLY`, delivered to this slot of [`Pending::replies`].
+    Reply(usize),
     /// A streaming call: its items, then its `REPLY` (at most [`STREAM_WINDOW`] bytes of items,
     /// plus one item, wait here).
     Stream(mpsc::UnboundedSender<RawStreamMsg>),
@@ -128,6 +141,8 @@ impl Drop for PendingCall {
 
 struct Pending {
     calls: HashMap<u32, PendingCall>,
+    /// Where calls' replies wait for their callers.
+    replies: ReplySlots,
     /// Set once the connection has ended: the error every later call gets at once.
     closed: Option<RpcError>,
     /// Whether it ended with a close handshake.
@@ -198,6 +213,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             outbox: Outbox::new(),
             pending: Mutex::new(Pending {
                 calls: HashMap::new(),
+                replies: ReplySlots::default(),
                 closed: None,
                 clean: false,
             }),
@@ -270,27 +286,33 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                     body_at: frame.len() - body.len(),
                     message: frame.clone(),
                 };
-                // Removing the entry frees its slot.
-                let call = lock(&self.pending).calls.remove(&call_id);
-                match call {
-                    Some(mut call) => {
-                        // No waiter, or a dropped receiver: the caller gave up; nothing to do.
-                        match call.waiter.take() {
-                            Some(Waiter::Reply(waiter)) => {
-                                let _ = waiter.send(reply);
-                            }
-                            Some(Waiter::Stream(items)) => {
-                                let _ = items.send(RawStreamMsg::End(reply));
-                            }
-                            None => {}
-                        }
-                        Ok(())
-                    }
-                    None => Err(ProtocolError::Unexpected(format!(
+                let mut pending = lock(&self.pending);
+                // Removing the entry frees its slot (once dropped, outside the lock).
+                let Some(mut call) = pending.calls.remove(&call_id) else {
+                    drop(pending);
+                    return Err(ProtocolError::Unexpected(format!(
                         "reply to unknown call id {call_id}"
                     ))
-                    .into()),
+                    .into());
+                };
+                // No waiter, or a dropped receiver: the caller gave up; nothing to do.
+                let (mut woken, mut unclaimed) = (None, None);
+                match call.waiter.take() {
+                    Some(Waiter::Reply(slot)) => match pending.replies.deliver(slot, reply) {
+                        Ok(waker) => woken = waker,
+                        Err(reply) => unclaimed = Some(reply),
+                    },
+                    Some(Waiter::Stream(items)) => {
+                        let _ = items.send(RawStreamMsg::End(reply));
+                    }
+                    None => {}
                 }
+                drop(pending);
+                drop((call, unclaimed));
+                if let Some(waker) = woken {
+                    waker.wake();
+                }
+                Ok(())
             }
             ServerFrame::Opened { call_id } => {
                 let pending = lock(&self.pending);
@@ -386,10 +408,18 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 pending.closed = Some(error);
                 pending.clean = clean;
             }
-            std::mem::take(&mut pending.calls)
+            (
+                std::mem::take(&mut pending.calls),
+                pending.replies.wake_all(),
+            )
         };
-        // Dropping the senders wakes every waiting call, which then reads `closed`.
+        // Dropping the senders wakes every waiting stream, and waking the callers of plain calls
+        // makes them look again: each then reads `closed`.
+        let (waiters, callers) = waiters;
         drop(waiters);
+        for caller in callers {
+            caller.wake();
+        }
         self.slots.close();
         self.oneway_room.close();
         self.ended.send_replace(true);
@@ -423,6 +453,29 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             .closed
             .clone()
             .unwrap_or_else(|| RpcError::closed(None, "connection lost"))
+    }
+
+    /// The caller of call `call_id` gave up: its reply slot (if it has one) is freed, with the
+    /// reply if it arrived meanwhile, and the server is asked to stop the call, whose slot stays
+    /// taken until the server's reply. Nothing to send for a call that has been answered. One
+    /// lock: a slot freed is never one another call has taken since.
+    fn abandon(&self, call_id: u32, slot: Option<usize>) {
+        let mut pending = lock(&self.pending);
+        let mut unclaimed = slot.and_then(|slot| pending.replies.release(slot));
+        let Some(call) = pending.calls.get_mut(&call_id) else {
+            return;
+        };
+        if let Some(upload) = &call.upload {
+            upload.close();
+        }
+        if let Some(Waiter::Reply(slot)) = call.waiter.take() {
+            unclaimed = unclaimed.or(pending.replies.release(slot));
+        }
+        drop(pending);
+        drop(unclaimed);
+        let frame = seal(encode_cancel(call_id), self.compression);
+        // Refused only once the connection is gone, and then there is nothing to stop.
+        let _ = self.outbox.queue(Outgoing::Binary(frame.into()));
     }
 
     /// Makes one call: waits for a free slot, sends (then streams `upload`, its streamed argument,
@@ -478,13 +531,13 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         let credit = upload.as_ref().map(|_| UploadCredit::new());
         if R::STREAMING {
             let (tx, rx) = mpsc::unbounded_channel();
-            let call_id = self
+            let (call_id, _) = self
                 .send(
                     method,
                     args,
                     deadline,
                     extensions,
-                    Waiter::Stream(tx),
+                    Awaits::Stream(tx),
                     credit.clone(),
                 )
                 .await?;
@@ -507,25 +560,37 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             };
             return R::receive(received, outgoing, self.max_depth);
         }
-        let (tx, rx) = oneshot::channel();
-        let call_id = self
+        let (call_id, slot) = self
             .send(
                 method,
                 args,
                 deadline,
                 extensions,
-                Waiter::Reply(tx),
+                Awaits::Reply,
                 credit.clone(),
             )
             .await?;
+        // `Awaits::Reply` always takes one.
+        let slot = slot.ok_or_else(|| self.closed_error())?;
         // From here, dropping this future (the caller gave up) cancels the call.
         let mut guard = CallGuard {
             session: self,
             call_id,
+            slot,
             answered: false,
         };
         self.start_upload(call_id, upload, credit.clone());
-        let reply = rx.await.map_err(|_| self.closed_error());
+        let reply = poll_fn(|cx| {
+            let mut pending = lock(&self.pending);
+            let ended = pending.closed.is_some();
+            match pending.replies.poll(slot, cx, ended) {
+                Polled::Reply(reply) => Poll::Ready(Some(reply)),
+                Polled::Waiting => Poll::Pending,
+                Polled::Gone => Poll::Ready(None),
+            }
+        })
+        .await
+        .ok_or_else(|| self.closed_error());
         guard.answered = true;
         // A streamed argument that failed stopped the call: its error is the call's.
         if let Some(failure) = credit.and_then(|credit| credit.failure()) {
@@ -592,9 +657,9 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         args: &A,
         deadline: Option<Instant>,
         extensions: Extensions<'_>,
-        waiter: Waiter,
+        awaits: Awaits,
         upload: Option<Arc<UploadCredit>>,
-    ) -> Result<u32, RpcError> {
+    ) -> Result<(u32, Option<usize>), RpcError> {
         // Waiting here is how the 257th call waits for a free slot instead of failing.
         let slot = self
             .slots
@@ -628,6 +693,14 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             if let Some(error) = &pending.closed {
                 return Err(error.clone());
             }
+            let waiter = match awaits {
+                Awaits::Reply => Waiter::Reply(pending.replies.take()),
+                Awaits::Stream(items) => Waiter::Stream(items),
+            };
+            let reply_slot = match &waiter {
+                Waiter::Reply(slot) => Some(*slot),
+                Waiter::Stream(_) => None,
+            };
             pending.calls.insert(
                 call_id,
                 PendingCall {
@@ -637,13 +710,20 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                     _slot: slot,
                 },
             );
-            pending.calls.len() == 1
+            (pending.calls.len() == 1, reply_slot)
         };
+        let (lone, slot) = lone;
         if self.outbox.send_call(frame, lone).is_err() {
-            lock(&self.pending).calls.remove(&call_id);
+            let mut pending = lock(&self.pending);
+            let call = pending.calls.remove(&call_id);
+            if let Some(slot) = slot {
+                pending.replies.release(slot);
+            }
+            drop(pending);
+            drop(call);
             return Err(self.closed_error());
         }
-        Ok(call_id)
+        Ok((call_id, slot))
     }
 
     /// Sends a one-way message: resolves once its frame has been written to the socket and flushed,
@@ -731,17 +811,7 @@ impl<S: ?Sized + ServiceSchema> StreamControl for Session<S> {
     /// Stops waiting for call `call_id` and asks the server to stop it; its slot stays taken until
     /// the server's reply. Nothing to do for a call that has been answered.
     fn cancel(&self, call_id: u32) {
-        let mut pending = lock(&self.pending);
-        if let Some(call) = pending.calls.get_mut(&call_id) {
-            call.waiter = None;
-            if let Some(upload) = &call.upload {
-                upload.close();
-            }
-            drop(pending);
-            let frame = seal(encode_cancel(call_id), self.compression);
-            // Refused only once the connection is gone, and then there is nothing to stop.
-            let _ = self.outbox.queue(Outgoing::Binary(frame.into()));
-        }
+        self.abandon(call_id, None);
     }
 
     fn closed_error(&self) -> RpcError {
