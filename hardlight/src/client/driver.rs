@@ -16,6 +16,9 @@ use crate::keepalive::{Due, Instant, Keepalive};
 use crate::rt;
 use crate::wire::close;
 
+/// Messages handled in one poll of the reader before it lets the rest of the driver run.
+const READ_BATCH: usize = 256;
+
 /// Time allowed to send our close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -77,33 +80,30 @@ pub(crate) async fn drive<S, St>(
     let mut keepalive = keepalive;
     let base = Instant::now();
     let heard_ms = AtomicU64::new(0);
-    let reader = async {
-        loop {
-            let next = stream.next().await;
-            heard_ms.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
-            match next {
-                #[cfg(hardlight_native)]
-                Some(Ok(Incoming::Control)) => {}
-                Some(Ok(Incoming::Binary(message))) => {
-                    if let Err(e) = session.on_message(&message) {
-                        return End::Violation(violation_code(&e), e);
-                    }
-                }
-                Some(Ok(Incoming::Text)) => {
-                    return End::Violation(
-                        close::UNSUPPORTED_DATA,
-                        ProtocolError::Unexpected("text message from the server".into()).into(),
-                    );
-                }
-                Some(Ok(Incoming::Close { code, reason })) => return End::Closed(code, reason),
-                Some(Err(ReadError::TooLarge(why))) => {
-                    return End::Violation(close::MESSAGE_TOO_BIG, RpcError::LimitExceeded(why));
-                }
-                Some(Err(ReadError::Failed(why))) => return End::Failed(why),
-                None => return End::Lost,
+    let reader = poll_fn(|cx| {
+        // The clock is read once per batch of messages, not once per message.
+        let mut heard = false;
+        let mut read = 0;
+        let polled = loop {
+            let Poll::Ready(next) = stream.poll_next_unpin(cx) else {
+                break Poll::Pending;
+            };
+            heard = true;
+            if let Some(end) = on_incoming(&session, next) {
+                break Poll::Ready(end);
             }
+            read += 1;
+            if read == READ_BATCH {
+                // Let the writer and the keepalive run between batches.
+                cx.waker().wake_by_ref();
+                break Poll::Pending;
+            }
+        };
+        if heard {
+            heard_ms.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
         }
-    };
+        polled
+    });
     let mut batch = Batch::default();
     let writer = poll_fn(|cx| {
         let heard = base + Duration::from_millis(heard_ms.load(Ordering::Relaxed));
@@ -136,6 +136,32 @@ pub(crate) async fn drive<S, St>(
     if let (Some((code, reason)), Some(mut sink)) = (close_frame, sink) {
         let reason = close::truncate_reason(reason);
         let _ = rt::timeout(CLOSE_GRACE, sink.send(Outgoing::Close(code, reason))).await;
+    }
+}
+
+/// Handles what the transport delivered: `Some` with how the connection ends, `None` to go on.
+fn on_incoming<S: ?Sized + ServiceSchema>(
+    session: &Session<S>,
+    next: Option<Result<Incoming, ReadError>>,
+) -> Option<End> {
+    match next {
+        #[cfg(hardlight_native)]
+        Some(Ok(Incoming::Control)) => None,
+        Some(Ok(Incoming::Binary(message))) => session
+            .on_message(&message)
+            .err()
+            .map(|e| End::Violation(violation_code(&e), e)),
+        Some(Ok(Incoming::Text)) => Some(End::Violation(
+            close::UNSUPPORTED_DATA,
+            ProtocolError::Unexpected("text message from the server".into()).into(),
+        )),
+        Some(Ok(Incoming::Close { code, reason })) => Some(End::Closed(code, reason)),
+        Some(Err(ReadError::TooLarge(why))) => Some(End::Violation(
+            close::MESSAGE_TOO_BIG,
+            RpcError::LimitExceeded(why),
+        )),
+        Some(Err(ReadError::Failed(why))) => Some(End::Failed(why)),
+        None => Some(End::Lost),
     }
 }
 

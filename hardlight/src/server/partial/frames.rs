@@ -87,6 +87,15 @@ impl FrameScanner {
                         self.frame_ended(data, fin);
                     }
                 }
+                // The whole header in this piece, the common case: read in place.
+                Position::Header { seen: 0, .. } if let Some((frame, size)) = parse_header(bytes) => {
+                    bytes = &bytes[size..];
+                    #[cfg(test)]
+                    {
+                        self.offset += size as u64;
+                    }
+                    self.frame_started(frame);
+                }
                 Position::Header { bytes: header, seen } => {
                     let Some((&byte, rest)) = bytes.split_first() else {
                         break;
@@ -103,7 +112,7 @@ impl FrameScanner {
                     *seen += 1;
                     let header = *header;
                     let seen = usize::from(*seen);
-                    if let Some(frame) = parse_header(&header[..seen.min(MAX_HEADER)]) {
+                    if let Some((frame, _)) = parse_header(&header[..seen.min(MAX_HEADER)]) {
                         self.frame_started(frame);
                     }
                 }
@@ -150,8 +159,9 @@ struct FrameHeader {
     len: u64,
 }
 
-/// The header in `bytes` once they hold all of it, `None` while more are needed.
-fn parse_header(bytes: &[u8]) -> Option<FrameHeader> {
+/// The header at the start of `bytes` and its size, once they hold all of it; `None` while more
+/// are needed.
+fn parse_header(bytes: &[u8]) -> Option<(FrameHeader, usize)> {
     let (&first, &second) = (bytes.first()?, bytes.get(1)?);
     let masked = second & 0x80 != 0;
     let (extended, len) = match second & 0x7f {
@@ -160,11 +170,12 @@ fn parse_header(bytes: &[u8]) -> Option<FrameHeader> {
         len => (0, u64::from(len)),
     };
     let size = 2 + extended + if masked { 4 } else { 0 };
-    (bytes.len() >= size).then_some(FrameHeader {
+    let header = FrameHeader {
         fin: first & 0x80 != 0,
         opcode: first & 0x0f,
         len,
-    })
+    };
+    (bytes.len() >= size).then_some((header, size))
 }
 
 #[cfg(test)]
