@@ -10,6 +10,7 @@
 //! cargo run --release -p hardlight-benches --bin compare -- --workers 2
 //! cargo run --release -p hardlight-benches --bin compare -- --only streams   # some groups only
 //! cargo run --release -p hardlight-benches --bin compare -- --only metrics   # what metrics cost
+//! cargo run --release -p hardlight-benches --bin compare -- --only connections,scaling,fanout
 //! cargo bench -p hardlight-benches --bench codec                    # frame encode/decode vs prost
 //! ```
 //!
@@ -68,6 +69,20 @@
 //!   it. hardlight: `EventEmitter::emit` to a topic the connections joined; raw ws: the message
 //!   queued to each connection's own task, which writes it; tonic: 1,000 server-streaming calls,
 //!   one per connection, each fed by its own queue.
+//! - **Fan-out to many** (group `fanout`, a table of its own: hardlight, tonic, raw ws): one event
+//!   to 10,000 subscribed connections of a server in a child process (10,000 connections in one
+//!   process, both ends, would pass an open-files limit of 20,000), median time from the publish
+//!   command to the last subscriber; and events delivered per second while 20 events are published
+//!   back to back (subscribers × 20 over the time until every subscriber has all of them). raw ws
+//!   broadcasts the same tick (sequence number and label) as one binary message. Target: hardlight
+//!   within 1.2× raw ws's time.
+//! - **Many connections** (group `connections`): calls/s over 1,000 connections with 8 echo calls
+//!   of 64 B in flight each (tonic: a `Channel` per connection; raw ws: pipelined on each socket),
+//!   server on the server runtime; then 100 such active connections to a server in a child process,
+//!   alone and beside 10,000 idle connections, and the ratio of the two.
+//! - **Scaling** (group `scaling`): the 1,000-connection shape with N worker threads on each side
+//!   (`--scale-workers`, default `1,2`), the server in a child process and the clients on a runtime
+//!   of their own, both started from a thread that was never pinned, so spread over every CPU.
 //! - **Server memory per idle connection**: the server runs in a child process (this binary,
 //!   re-executed with `--serve-idle`); its resident set grows by this much per connection over
 //!   1,000 connections that each made one 64 B call and then stayed idle.

@@ -37,6 +37,8 @@ pub struct Options {
     pub only: Option<Vec<Group>>,
     /// The systems to measure (`--systems`); every system when `None`.
     pub systems: Option<Vec<System>>,
+    /// Worker counts of the scaling table's columns (`--scale-workers`, default `1,2`).
+    pub scale_workers: Vec<usize>,
 }
 
 impl Options {
@@ -77,6 +79,10 @@ pub enum Group {
     Fanout,
     /// Server memory per idle connection.
     Memory,
+    /// Many connections: 1,000 busy ones, and 100 active ones beside 10,000 idle ones.
+    Connections,
+    /// Calls per second with 1, 2, ... server (and client) worker threads, threads spread.
+    Scaling,
     /// hardlight with metrics off, on without a recorder, and on with a Prometheus recorder. Always
     /// measured last: it installs a global recorder, which cannot be uninstalled.
     Metrics,
@@ -84,7 +90,7 @@ pub enum Group {
 
 impl Group {
     /// Every group, by its name on the command line.
-    pub const ALL: [(Group, &'static str); 10] = [
+    pub const ALL: [(Group, &'static str); 12] = [
         (Group::Latency, "latency"),
         (Group::Large, "large"),
         (Group::Throughput, "throughput"),
@@ -94,6 +100,8 @@ impl Group {
         (Group::Allocs, "allocs"),
         (Group::Fanout, "fanout"),
         (Group::Memory, "memory"),
+        (Group::Connections, "connections"),
+        (Group::Scaling, "scaling"),
         (Group::Metrics, "metrics"),
     ];
 
@@ -119,14 +127,17 @@ impl Group {
 /// The usage text.
 pub const USAGE: &str = "\
 usage: compare [--quick] [--workers N] [--spread] [--only GROUP,...] [--systems SYSTEM,...]
+               [--scale-workers N,...]
 
   --quick       every row with small counts (a smoke test: under a minute)
   --workers N   worker threads of the server runtime and of the client runtime (default 1)
   --spread      let the threads run on every CPU (default: the process is pinned to one CPU)
   --only G,...  measure only these groups of figures (latency, large, throughput, streams,
-                allocs, fanout, memory, metrics; `items` and `bytes` are the two halves of
-                `streams`);
+                allocs, fanout, memory, connections, scaling, metrics; `items` and `bytes` are
+                the two halves of `streams`; `fanout` is both fan-out figures: to 1,000
+                connections in the main table and to 10,000 in a table of its own);
                 the others show as `skipped`
+  --scale-workers N,...  the scaling table's worker counts (default 1,2), e.g. 1,2,4,8,16
   --systems S,... measure only these systems (hardlight, hardlight_views, hardlight_tls,
                 hardlight_tls_deflate, tonic, tonic_tls, raw_ws)";
 
@@ -143,6 +154,7 @@ impl Command {
             spread: false,
             only: None,
             systems: None,
+            scale_workers: vec![1, 2],
         };
         let mut serve_idle = None;
         while let Some(arg) = args.next() {
@@ -176,6 +188,18 @@ impl Command {
                         .map(System::from_name)
                         .collect::<Result<Vec<_>, _>>()?;
                     options.systems = Some(systems);
+                }
+                "--scale-workers" => {
+                    let value = args
+                        .next()
+                        .ok_or_else(|| error("--scale-workers needs a list of numbers"))?;
+                    options.scale_workers = value
+                        .split(',')
+                        .map(|n| n.parse().ok().filter(|&n: &usize| n >= 1))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            error(format!("--scale-workers {value}: expected numbers ≥ 1"))
+                        })?;
                 }
                 "--serve-idle" => {
                     let system = args
@@ -226,6 +250,18 @@ pub struct Plan {
     pub fanout_emits: usize,
     /// Idle connections in the memory figure.
     pub idle_connections: usize,
+    /// Subscribed connections of the many-subscriber fan-out table (server in a child process).
+    pub fanout_many_connections: usize,
+    /// Events of each burst in the many-subscriber fan-out table, published back to back.
+    pub fanout_burst: usize,
+    /// Busy connections of the many-connections figure and of the scaling table.
+    pub many_connections: usize,
+    /// Calls in flight on each busy or active connection.
+    pub calls_per_connection: usize,
+    /// Active connections measured with and without the idle ones.
+    pub active_connections: usize,
+    /// Idle connections beside the active ones (server in a child process).
+    pub idle_beside_active: usize,
     /// Calls counted in the allocations figure (after a warm-up of a tenth as many).
     pub alloc_calls: u64,
 }
@@ -246,6 +282,12 @@ impl Plan {
                 fanout_connections: 100,
                 fanout_emits: 5,
                 idle_connections: 100,
+                fanout_many_connections: 200,
+                fanout_burst: 10,
+                many_connections: 50,
+                calls_per_connection: 8,
+                active_connections: 10,
+                idle_beside_active: 500,
                 alloc_calls: 1_000,
             }
         } else {
@@ -261,6 +303,12 @@ impl Plan {
                 fanout_connections: 1_000,
                 fanout_emits: 21,
                 idle_connections: 1_000,
+                fanout_many_connections: 10_000,
+                fanout_burst: 20,
+                many_connections: 1_000,
+                calls_per_connection: 8,
+                active_connections: 100,
+                idle_beside_active: 10_000,
                 alloc_calls: 20_000,
             }
         }
@@ -284,7 +332,8 @@ mod tests {
                 quick: false,
                 spread: false,
                 only: None,
-                systems: None
+                systems: None,
+                scale_workers: vec![1, 2],
             })
         );
     }
@@ -298,7 +347,8 @@ mod tests {
                 quick: true,
                 spread: true,
                 only: None,
-                systems: None
+                systems: None,
+                scale_workers: vec![1, 2],
             })
         );
         let Command::Compare(options) = parse(&["--only", "streams,latency"]).unwrap() else {
@@ -315,6 +365,18 @@ mod tests {
             panic!("--systems is a comparison");
         };
         assert!(options.measures(System::RawWs) && !options.measures(System::Tonic));
+        let Command::Compare(options) = parse(&[
+            "--only",
+            "connections,scaling",
+            "--scale-workers",
+            "1,2,4,8,16",
+        ])
+        .unwrap() else {
+            panic!("--scale-workers is a comparison");
+        };
+        assert!(options.runs(Group::Connections) && options.runs(Group::Scaling));
+        assert!(!options.runs(Group::Fanout));
+        assert_eq!(options.scale_workers, [1, 2, 4, 8, 16]);
         assert_eq!(
             parse(&["--serve-idle", "raw_ws", "/tmp/port", "--workers", "3"]).unwrap(),
             Command::ServeIdle {
@@ -334,5 +396,8 @@ mod tests {
         assert!(parse(&["--only", "streams,speed"]).is_err());
         assert!(parse(&["--only"]).is_err());
         assert!(parse(&["--systems", "grpc"]).is_err());
+        assert!(parse(&["--scale-workers", "1,0"]).is_err());
+        assert!(parse(&["--scale-workers", "1,x"]).is_err());
+        assert!(parse(&["--scale-workers"]).is_err());
     }
 }

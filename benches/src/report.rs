@@ -237,6 +237,124 @@ impl MetricsColumn {
     }
 }
 
+/// A measured column of the many-connections table (64 B echo, calls/s); the table adds a ratio
+/// column, active beside idle over active alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionsColumn {
+    /// Calls per second over the busy connections (server on this process's server runtime).
+    Busy,
+    /// Calls per second of the active connections alone (server in a child process).
+    ActiveAlone,
+    /// Calls per second of the same active connections with the idle ones open.
+    ActiveWithIdle,
+}
+
+impl ConnectionsColumn {
+    /// Every measured column, in table order.
+    pub const ALL: [ConnectionsColumn; 3] = [
+        ConnectionsColumn::Busy,
+        ConnectionsColumn::ActiveAlone,
+        ConnectionsColumn::ActiveWithIdle,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|&c| c == self)
+            .expect("every column is listed in ConnectionsColumn::ALL")
+    }
+
+    fn title(self, shapes: &Shapes) -> String {
+        let n = shapes.calls_per_connection;
+        match self {
+            ConnectionsColumn::Busy => format!("{} conns × {n} (calls/s)", shapes.many_connections),
+            ConnectionsColumn::ActiveAlone => {
+                format!("{} active × {n} (calls/s)", shapes.active_connections)
+            }
+            ConnectionsColumn::ActiveWithIdle => format!(
+                "{} active × {n} + {} idle (calls/s)",
+                shapes.active_connections, shapes.idle_beside_active
+            ),
+        }
+    }
+}
+
+/// A column of the fan-out-to-many table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BroadcastColumn {
+    /// Median µs until the last subscriber has one event.
+    LastUs,
+    /// Events delivered per second in a burst (subscribers × events / time).
+    EventsPerSecond,
+}
+
+impl BroadcastColumn {
+    /// Every column, in table order.
+    pub const ALL: [BroadcastColumn; 2] =
+        [BroadcastColumn::LastUs, BroadcastColumn::EventsPerSecond];
+
+    fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|&c| c == self)
+            .expect("every column is listed in BroadcastColumn::ALL")
+    }
+
+    fn title(self, shapes: &Shapes) -> String {
+        match self {
+            BroadcastColumn::LastUs => {
+                format!("fan-out ×{} (µs)", shapes.fanout_many_connections)
+            }
+            BroadcastColumn::EventsPerSecond => {
+                format!("burst of {} (events/s delivered)", shapes.fanout_burst)
+            }
+        }
+    }
+}
+
+/// The counts the tables of the shapes real servers see are titled with (many connections,
+/// scaling, fan-out to many).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shapes {
+    /// Busy connections (and the scaling table's connections).
+    pub many_connections: usize,
+    /// Calls in flight per busy or active connection.
+    pub calls_per_connection: usize,
+    /// Active connections.
+    pub active_connections: usize,
+    /// Idle connections beside the active ones.
+    pub idle_beside_active: usize,
+    /// Subscribers of the fan-out to many.
+    pub fanout_many_connections: usize,
+    /// Events per burst of the fan-out to many.
+    pub fanout_burst: usize,
+    /// Worker counts of the scaling table's columns.
+    pub scale_workers: Vec<usize>,
+}
+
+impl Default for Shapes {
+    /// The full run's counts.
+    fn default() -> Self {
+        Self {
+            many_connections: 1_000,
+            calls_per_connection: 8,
+            active_connections: 100,
+            idle_beside_active: 10_000,
+            fanout_many_connections: 10_000,
+            fanout_burst: 20,
+            scale_workers: vec![1, 2],
+        }
+    }
+}
+
+/// A cell's value, if it was measured.
+fn value(figure: Figure) -> Option<f64> {
+    match figure {
+        Figure::Value(v) => Some(v),
+        _ => None,
+    }
+}
+
 /// A cell that holds no value: `n/a`, `error` or `skipped`.
 fn missing(figure: Figure) -> String {
     match figure {
@@ -255,6 +373,10 @@ pub struct Report {
     large: Vec<(System, [Figure; LargeColumn::ALL.len()])>,
     allocs: Vec<(System, [Figure; AllocColumn::ALL.len()])>,
     metrics: Vec<(MetricsSetup, [Figure; MetricsColumn::ALL.len()])>,
+    shapes: Shapes,
+    connections: Vec<(System, [Figure; ConnectionsColumn::ALL.len()])>,
+    scaling: Vec<(System, Vec<Figure>)>,
+    broadcast: Vec<(System, [Figure; BroadcastColumn::ALL.len()])>,
 }
 
 impl Report {
@@ -279,7 +401,119 @@ impl Report {
                 .into_iter()
                 .map(|setup| (setup, [Figure::Failed; MetricsColumn::ALL.len()]))
                 .collect(),
+            shapes: Shapes::default(),
+            connections: System::SHAPES
+                .into_iter()
+                .map(|system| (system, [Figure::Failed; ConnectionsColumn::ALL.len()]))
+                .collect(),
+            scaling: Vec::new(),
+            broadcast: System::SHAPES
+                .into_iter()
+                .map(|system| (system, [Figure::Failed; BroadcastColumn::ALL.len()]))
+                .collect(),
         }
+        .with_shapes(Shapes::default())
+    }
+
+    /// This report with the tables of the shapes titled with `shapes`' counts (and one scaling
+    /// column per worker count), their figures cleared.
+    pub fn with_shapes(mut self, shapes: Shapes) -> Self {
+        let columns = shapes.scale_workers.len();
+        self.scaling = System::SHAPES
+            .into_iter()
+            .map(|system| (system, vec![Figure::Failed; columns]))
+            .collect();
+        for (_, figures) in &mut self.connections {
+            figures.fill(Figure::Failed);
+        }
+        for (_, figures) in &mut self.broadcast {
+            figures.fill(Figure::Failed);
+        }
+        self.shapes = shapes;
+        self
+    }
+
+    /// Marks the rows of the many-connections, scaling and fan-out-to-many tables of the systems
+    /// `connections`, `scaling` and `broadcast` do not select [`Figure::Skipped`].
+    pub fn skip_shapes(
+        &mut self,
+        connections: impl Fn(System) -> bool,
+        scaling: impl Fn(System) -> bool,
+        broadcast: impl Fn(System) -> bool,
+    ) {
+        for (system, figures) in &mut self.connections {
+            if !connections(*system) {
+                figures.fill(Figure::Skipped);
+            }
+        }
+        for (system, figures) in &mut self.scaling {
+            if !scaling(*system) {
+                figures.fill(Figure::Skipped);
+            }
+        }
+        for (system, figures) in &mut self.broadcast {
+            if !broadcast(*system) {
+                figures.fill(Figure::Skipped);
+            }
+        }
+    }
+
+    /// Sets one cell of the many-connections table.
+    pub fn set_connections(&mut self, system: System, column: ConnectionsColumn, figure: Figure) {
+        if let Some((_, figures)) = self.connections.iter_mut().find(|(s, _)| *s == system) {
+            figures[column.index()] = figure;
+        }
+    }
+
+    /// One cell's value in the many-connections table, if it was measured.
+    pub fn connections_value(&self, system: System, column: ConnectionsColumn) -> Option<f64> {
+        self.connections
+            .iter()
+            .find(|(s, _)| *s == system)
+            .and_then(|(_, figures)| value(figures[column.index()]))
+    }
+
+    /// The active connections' calls/s beside the idle ones over their calls/s alone.
+    pub fn idle_ratio(&self, system: System) -> Option<f64> {
+        Some(
+            self.connections_value(system, ConnectionsColumn::ActiveWithIdle)?
+                / self.connections_value(system, ConnectionsColumn::ActiveAlone)?,
+        )
+    }
+
+    /// Sets the scaling table's cell for `scale_workers[i]` workers.
+    pub fn set_scaling(&mut self, system: System, i: usize, figure: Figure) {
+        if let Some(cell) = self
+            .scaling
+            .iter_mut()
+            .find(|(s, _)| *s == system)
+            .and_then(|(_, figures)| figures.get_mut(i))
+        {
+            *cell = figure;
+        }
+    }
+
+    /// The scaling table's value for `scale_workers[i]` workers, if it was measured.
+    pub fn scaling_value(&self, system: System, i: usize) -> Option<f64> {
+        self.scaling
+            .iter()
+            .find(|(s, _)| *s == system)
+            .and_then(|(_, figures)| value(*figures.get(i)?))
+    }
+
+    /// Sets one cell of the fan-out-to-many table.
+    pub fn set_broadcast(&mut self, system: System, column: BroadcastColumn, figure: Figure) {
+        if let Some((_, figures)) = self.broadcast.iter_mut().find(|(s, _)| *s == system) {
+            figures[column.index()] = figure;
+        }
+    }
+
+    /// One cell's value in the fan-out-to-many table, if it was measured.
+    pub fn broadcast_value(&self, system: System, column: BroadcastColumn) -> Option<f64> {
+        self.broadcast
+            .iter()
+            .find(|(s, _)| *s == system)
+            .and_then(|(_, figures)| value(figures[column.index()]))
     }
 
     /// Sets one cell of the metrics table.
@@ -410,6 +644,12 @@ impl Report {
             && self.large.iter().all(|(_, figures)| complete(figures))
             && self.allocs.iter().all(|(_, figures)| complete(figures))
             && self.metrics.iter().all(|(_, figures)| complete(figures))
+            && self
+                .connections
+                .iter()
+                .all(|(_, figures)| complete(figures))
+            && self.scaling.iter().all(|(_, figures)| complete(figures))
+            && self.broadcast.iter().all(|(_, figures)| complete(figures))
     }
 
     /// `a`'s figure divided by `b`'s, in one column.
@@ -431,6 +671,12 @@ impl Report {
         self.render_allocs(&mut out);
         out.push('\n');
         self.render_metrics(&mut out);
+        out.push('\n');
+        self.render_connections(&mut out);
+        out.push('\n');
+        self.render_scaling(&mut out);
+        out.push('\n');
+        self.render_broadcast(&mut out);
         out.push('\n');
         self.render_targets(&mut out);
         out.push('\n');
@@ -583,6 +829,127 @@ impl Report {
         }
     }
 
+    fn render_connections(&self, out: &mut String) {
+        let shapes = &self.shapes;
+        let _ = writeln!(
+            out,
+            "many connections: 64 B echo, {} calls in flight per connection (tonic: a channel per \
+             connection; raw ws: pipelined), calls/s; the busy connections' server runs on this \
+             process's server runtime; the active connections' in a child process, which holds \
+             the idle connections' server ends; \"idle / alone\" divides the active connections' \
+             calls/s beside the idle ones by theirs alone (below 1.00: the idle ones slow them)",
+            shapes.calls_per_connection
+        );
+        out.push('\n');
+        let titles: Vec<String> = ConnectionsColumn::ALL
+            .iter()
+            .map(|c| c.title(shapes))
+            .chain(["idle / alone".to_owned()])
+            .collect();
+        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
+        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        for (system, figures) in &self.connections {
+            let ratio = match self.idle_ratio(*system) {
+                Some(r) => format!("{r:.2}"),
+                None => missing(
+                    figures
+                        .iter()
+                        .copied()
+                        .find(|f| !matches!(f, Figure::Value(_)))
+                        .unwrap_or(Figure::NotApplicable),
+                ),
+            };
+            let cells: Vec<String> = figures
+                .iter()
+                .map(|figure| match figure {
+                    Figure::Value(v) => format!("{v:.0}"),
+                    other => missing(*other),
+                })
+                .chain([ratio])
+                .collect();
+            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+        }
+    }
+
+    fn render_scaling(&self, out: &mut String) {
+        let shapes = &self.shapes;
+        let _ = writeln!(
+            out,
+            "scaling with cores: calls/s over {} connections × {} calls in flight (64 B echo) with \
+             N worker threads on the server (in a child process) and N on the client, threads \
+             spread over every CPU; \"×\" divides the last column by the first",
+            shapes.many_connections, shapes.calls_per_connection
+        );
+        out.push('\n');
+        let last = shapes.scale_workers.len().saturating_sub(1);
+        let titles: Vec<String> = shapes
+            .scale_workers
+            .iter()
+            .map(|n| format!("{n} worker{} (calls/s)", if *n == 1 { "" } else { "s" }))
+            .chain([format!(
+                "× ({} vs {})",
+                shapes.scale_workers.last().copied().unwrap_or(1),
+                shapes.scale_workers.first().copied().unwrap_or(1)
+            )])
+            .collect();
+        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
+        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        for (system, figures) in &self.scaling {
+            let ratio = match (
+                self.scaling_value(*system, 0),
+                self.scaling_value(*system, last),
+            ) {
+                (Some(first), Some(last)) => format!("{:.2}", last / first),
+                _ => missing(
+                    figures
+                        .iter()
+                        .copied()
+                        .find(|f| !matches!(f, Figure::Value(_)))
+                        .unwrap_or(Figure::NotApplicable),
+                ),
+            };
+            let cells: Vec<String> = figures
+                .iter()
+                .map(|figure| match figure {
+                    Figure::Value(v) => format!("{v:.0}"),
+                    other => missing(*other),
+                })
+                .chain([ratio])
+                .collect();
+            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+        }
+    }
+
+    fn render_broadcast(&self, out: &mut String) {
+        let shapes = &self.shapes;
+        let _ = writeln!(
+            out,
+            "fan-out to many: one event to {} subscribed connections of a server in a child \
+             process, median µs from the publish command until the last subscriber has it; \
+             events/s delivered: subscribers × {} events published back to back, over the time \
+             until every subscriber has all of them (raw ws: the same tick, sequence number and \
+             label, as one binary message to each socket)",
+            shapes.fanout_many_connections, shapes.fanout_burst
+        );
+        out.push('\n');
+        let titles: Vec<String> = BroadcastColumn::ALL
+            .iter()
+            .map(|c| c.title(shapes))
+            .collect();
+        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
+        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        for (system, figures) in &self.broadcast {
+            let cells: Vec<String> = figures
+                .iter()
+                .map(|figure| match figure {
+                    Figure::Value(v) => format!("{v:.0}"),
+                    other => missing(*other),
+                })
+                .collect();
+            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+        }
+    }
+
     /// The issue's targets for plaintext hardlight, each met or missed, and by how much.
     fn render_targets(&self, out: &mut String) {
         let _ = writeln!(out, "targets (plaintext hardlight):");
@@ -603,6 +970,12 @@ impl Report {
                 "c256 throughput ≥ 5.00 × tonic",
                 self.ratio(System::Hardlight, System::Tonic, Column::Throughput(2)),
                 5.00,
+                false,
+            ),
+            (
+                "c256 throughput ≥ 0.50 × raw ws",
+                self.ratio(System::Hardlight, System::RawWs, Column::Throughput(2)),
+                0.50,
                 false,
             ),
             (
@@ -644,10 +1017,21 @@ impl Report {
                 true,
             )
         };
+        let broadcast = (
+            format!(
+                "fan-out ×{} time ≤ 1.20 × raw ws",
+                self.shapes.fanout_many_connections
+            ),
+            self.broadcast_value(System::Hardlight, BroadcastColumn::LastUs)
+                .zip(self.broadcast_value(System::RawWs, BroadcastColumn::LastUs))
+                .map(|(hardlight, raw)| hardlight / raw),
+            1.20,
+            true,
+        );
         let targets = targets
             .into_iter()
             .map(|(what, value, limit, at_most)| (what.to_owned(), value, limit, at_most))
-            .chain([views(0), views(1)]);
+            .chain([views(0), views(1), broadcast]);
         for (what, value, limit, at_most) in targets {
             let verdict = match value {
                 None => "not measured".to_owned(),
@@ -715,7 +1099,121 @@ mod tests {
                 report.set_metrics(setup, column, Figure::Value(value));
             }
         }
+        let shapes = [
+            (
+                System::Hardlight,
+                [200_000.0, 100_000.0, 95_000.0],
+                [150_000.0, 240_000.0],
+                [6000.0, 2_000_000.0],
+            ),
+            (
+                System::Tonic,
+                [40_000.0, 30_000.0, 24_000.0],
+                [40_000.0, 60_000.0],
+                [9000.0, 1_000_000.0],
+            ),
+            (
+                System::RawWs,
+                [900_000.0, 800_000.0, 800_000.0],
+                [900_000.0, 1_800_000.0],
+                [5000.0, 3_000_000.0],
+            ),
+        ];
+        for (system, connections, scaling, broadcast) in shapes {
+            for (column, value) in ConnectionsColumn::ALL.into_iter().zip(connections) {
+                report.set_connections(system, column, Figure::Value(value));
+            }
+            for (i, value) in scaling.into_iter().enumerate() {
+                report.set_scaling(system, i, Figure::Value(value));
+            }
+            for (column, value) in BroadcastColumn::ALL.into_iter().zip(broadcast) {
+                report.set_broadcast(system, column, Figure::Value(value));
+            }
+        }
         report
+    }
+
+    #[test]
+    fn shape_tables_have_their_rows_ratios_and_target() {
+        let rendered = sample().render();
+        assert!(rendered.contains(
+            "| system | 1000 conns × 8 (calls/s) | 100 active × 8 (calls/s) | 100 active × 8 + \
+             10000 idle (calls/s) | idle / alone |"
+        ));
+        assert!(rendered.contains("| hardlight | 200000 | 100000 | 95000 | 0.95 |"));
+        assert!(rendered.contains("| tonic | 40000 | 30000 | 24000 | 0.80 |"));
+        assert!(
+            rendered.contains("| system | 1 worker (calls/s) | 2 workers (calls/s) | × (2 vs 1) |")
+        );
+        assert!(rendered.contains("| hardlight | 150000 | 240000 | 1.60 |"));
+        assert!(rendered.contains("| raw_ws | 900000 | 1800000 | 2.00 |"));
+        assert!(
+            rendered
+                .contains("| system | fan-out ×10000 (µs) | burst of 20 (events/s delivered) |")
+        );
+        assert!(rendered.contains("| hardlight | 6000 | 2000000 |"));
+        assert!(rendered.contains("- fan-out ×10000 time ≤ 1.20 × raw ws: met (1.20)"));
+        // The captions say what each table measures, and come in this order, after the metrics.
+        let captions = [
+            "metrics: what recording costs",
+            "many connections: 64 B echo",
+            "scaling with cores:",
+            "fan-out to many: one event to 10000",
+            "targets (plaintext hardlight):",
+        ]
+        .map(|caption| rendered.find(caption).unwrap());
+        assert!(captions.windows(2).all(|w| w[0] < w[1]));
+
+        // Other counts and worker lists title the tables; a failed or skipped cell says so.
+        let mut report = sample().with_shapes(Shapes {
+            many_connections: 50,
+            calls_per_connection: 8,
+            active_connections: 10,
+            idle_beside_active: 500,
+            fanout_many_connections: 200,
+            fanout_burst: 10,
+            scale_workers: vec![1, 2, 4],
+        });
+        assert!(!report.is_complete());
+        report.set_broadcast(
+            System::Hardlight,
+            BroadcastColumn::LastUs,
+            Figure::Value(1300.0),
+        );
+        report.set_broadcast(
+            System::RawWs,
+            BroadcastColumn::LastUs,
+            Figure::Value(1000.0),
+        );
+        report.set_scaling(System::Hardlight, 0, Figure::Value(100.0));
+        report.set_scaling(System::Hardlight, 2, Figure::Value(300.0));
+        report.set_connections(
+            System::Tonic,
+            ConnectionsColumn::ActiveAlone,
+            Figure::Value(1.0),
+        );
+        report.skip_shapes(|_| true, |s| s != System::Tonic, |s| s != System::Tonic);
+        let rendered = report.render();
+        assert!(rendered.contains("| system | 50 conns × 8 (calls/s) | 10 active × 8 (calls/s) |"));
+        assert!(rendered.contains(
+            "| 1 worker (calls/s) | 2 workers (calls/s) | 4 workers (calls/s) | × (4 vs 1) |"
+        ));
+        assert!(rendered.contains("| hardlight | 100 | error | 300 | 3.00 |"));
+        assert!(rendered.contains("| tonic | skipped | skipped | skipped | skipped |"));
+        assert!(rendered.contains("| tonic | error | 1 | error | error |"));
+        assert!(rendered.contains("| tonic | skipped | skipped |"));
+        assert!(rendered.contains("| hardlight | 1300 | error |"));
+        assert!(rendered.contains("- fan-out ×200 time ≤ 1.20 × raw ws: missed (1.30, off by 8%)"));
+        assert!(!report.is_complete());
+        report.set_connections(System::RawWs, ConnectionsColumn::Busy, Figure::Failed);
+        let mut missing = sample();
+        missing.set_broadcast(System::RawWs, BroadcastColumn::LastUs, Figure::Failed);
+        assert!(!missing.is_complete());
+        assert!(
+            missing
+                .render()
+                .contains("- fan-out ×10000 time ≤ 1.20 × raw ws: not measured")
+        );
     }
 
     #[test]
@@ -745,10 +1243,31 @@ mod tests {
                 + System::ALL.len()
                 + 2
                 + MetricsSetup::ALL.len()
+                + 3 * (2 + System::SHAPES.len())
         );
         let (main, rest) = rows.split_at(2 + System::ALL.len());
         let (large, rest) = rest.split_at(2 + System::LARGE.len());
-        let (allocs, metrics) = rest.split_at(2 + System::ALL.len());
+        let (allocs, rest) = rest.split_at(2 + System::ALL.len());
+        let (metrics, rest) = rest.split_at(2 + MetricsSetup::ALL.len());
+        let (connections, rest) = rest.split_at(2 + System::SHAPES.len());
+        let (scaling, broadcast) = rest.split_at(2 + System::SHAPES.len());
+        for row in connections {
+            assert_eq!(
+                row.matches('|').count(),
+                ConnectionsColumn::ALL.len() + 3,
+                "{row}"
+            );
+        }
+        for row in scaling {
+            assert_eq!(row.matches('|').count(), 2 + 3, "{row}");
+        }
+        for row in broadcast {
+            assert_eq!(
+                row.matches('|').count(),
+                BroadcastColumn::ALL.len() + 2,
+                "{row}"
+            );
+        }
         for row in allocs {
             assert_eq!(
                 row.matches('|').count(),
@@ -853,6 +1372,7 @@ mod tests {
         assert!(rendered.contains("- unary p50 64 B ≤ 0.50 × tonic: met (0.50)"));
         assert!(rendered.contains("- c256 throughput ≥ 5.00 × tonic: missed (2.50, off by 50%)"));
         assert!(rendered.contains("- stream items/s ≥ 2.00 × tonic: met (3.00)"));
+        assert!(rendered.contains("- c256 throughput ≥ 0.50 × raw ws: "));
         assert!(rendered.contains("- view echo p50 64 KiB ≤ 1.10 × raw ws: met (1.00)"));
         assert!(
             rendered.contains("- view echo p50 1 MiB ≤ 1.10 × raw ws: missed (1.20, off by 9%)")

@@ -7,11 +7,13 @@ use tokio::runtime::{Handle, Runtime};
 
 use crate::alloc_count::{self, Side};
 use crate::cert::BenchCert;
-use crate::measure::{allocations, fanout, latency, memory, streaming, throughput, within};
+use crate::measure::{
+    allocations, connections, fanout, latency, memory, streaming, throughput, within,
+};
 use crate::options::{Group, Options, Plan};
 use crate::report::{
-    AllocColumn, Column, Figure, IN_FLIGHT, LARGE_PAYLOADS, LATENCY_PAYLOADS, LargeColumn,
-    METRICS_IN_FLIGHT, MetricsColumn, Report, size,
+    AllocColumn, BroadcastColumn, Column, ConnectionsColumn, Figure, IN_FLIGHT, LARGE_PAYLOADS,
+    LATENCY_PAYLOADS, LargeColumn, METRICS_IN_FLIGHT, MetricsColumn, Report, Shapes, size,
 };
 use crate::systems::{Client, ClientTrust, MetricsSetup, RunningServer, System};
 use crate::{BoxError, error};
@@ -118,6 +120,50 @@ pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<Strin
             plan.idle_connections
         ),
         format!(
+            "- fan-out to many: one event to {} subscribed connections of a server in a child \
+             process (so that each process holds one end of each connection, within the \
+             open-files limit), median of {} emits, microseconds from the publish command to the \
+             last subscriber; and events/s delivered: subscribers × {} events published back to \
+             back, over the time until every subscriber has all of them (median of {} bursts); \
+             raw ws broadcasts the same tick (sequence number and label) as one binary message",
+            plan.fanout_many_connections,
+            plan.fanout_emits,
+            plan.fanout_burst,
+            fanout::BURSTS
+        ),
+        format!(
+            "- connections: {} echo, {} calls in flight per connection (tonic: one channel, one \
+             HTTP/2 connection, each; raw ws: pipelined on each socket), calls/s over {:?} after \
+             {:?} warm-up; busy: {} connections to a server on this process's server runtime; \
+             active: {} connections to a server in a child process ({} worker(s)), alone and \
+             then with {} more connections open and idle (each made one call; the child holds \
+             the server ends, so that each process stays within the open-files limit)",
+            size(throughput::PAYLOAD),
+            plan.calls_per_connection,
+            plan.throughput_window,
+            plan.throughput_warmup,
+            plan.many_connections,
+            plan.active_connections,
+            workers,
+            plan.idle_beside_active
+        ),
+        format!(
+            "- scaling: the busy-connections shape ({} connections × {} in flight: many \
+             connections spread work over a server's workers, one connection would not) with N \
+             worker threads on each side, N = {}: the server in a child process with N workers, \
+             the clients on a runtime of their own with N workers, both started from a thread \
+             that was never pinned, so their threads may run on every CPU even without \
+             `--spread`; calls/s",
+            plan.many_connections,
+            plan.calls_per_connection,
+            options
+                .scale_workers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!(
             "- metrics: hardlight over ws:// with metrics off, on without a recorder, and on with \
              a Prometheus recorder (installed after the first two, measured last); p50/p99 of a \
              {} echo as above, calls/s with {METRICS_IN_FLIGHT} in flight as above",
@@ -151,6 +197,65 @@ pub enum Placement {
     },
 }
 
+/// A thread started before the process pinned itself to one CPU, so that it may run on every CPU,
+/// and so may the threads and processes it starts (they inherit its affinity). The scaling group
+/// starts its runtimes and server processes on it.
+#[derive(Clone)]
+pub struct Unpinned {
+    jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl Unpinned {
+    /// Starts the thread. Call it before pinning the process.
+    ///
+    /// # Errors
+    /// If the thread cannot be started.
+    pub fn start() -> Result<Self, BoxError> {
+        let (jobs, received) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        std::thread::Builder::new()
+            .name("unpinned".into())
+            .spawn(move || {
+                for job in received {
+                    job();
+                }
+            })
+            .map_err(|e| error(format!("starting the unpinned thread: {e}")))?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `job` on the thread and returns what it returned.
+    ///
+    /// # Errors
+    /// If the thread has stopped (a job panicked).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, BoxError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(job());
+            }))
+            .map_err(|_| error("the unpinned thread has stopped"))?;
+        result
+            .await
+            .map_err(|_| error("a job on the unpinned thread panicked"))
+    }
+}
+
+/// The counts the tables of the shapes real servers see are titled with.
+pub fn shapes(options: &Options, plan: &Plan) -> Shapes {
+    Shapes {
+        many_connections: plan.many_connections,
+        calls_per_connection: plan.calls_per_connection,
+        active_connections: plan.active_connections,
+        idle_beside_active: plan.idle_beside_active,
+        fanout_many_connections: plan.fanout_many_connections,
+        fanout_burst: plan.fanout_burst,
+        scale_workers: options.scale_workers.clone(),
+    }
+}
+
 /// Measures every system with `plan`, servers on `servers`, clients on the current runtime. A
 /// failed figure is reported on standard error and shows as `error` in the report.
 pub async fn compare(
@@ -159,8 +264,10 @@ pub async fn compare(
     placement: Placement,
     servers: &Handle,
     cert: &BenchCert,
+    unpinned: &Unpinned,
 ) -> Report {
-    let mut report = Report::new(header(options, plan, placement), plan.fanout_connections);
+    let mut report = Report::new(header(options, plan, placement), plan.fanout_connections)
+        .with_shapes(shapes(options, plan));
     let trust = match ClientTrust::of(cert) {
         Ok(trust) => trust,
         Err(e) => {
@@ -172,6 +279,11 @@ pub async fn compare(
         |system, column| !options.measures(system) || !options.runs(column_group(column)),
         |system| options.measures(system) && options.runs(Group::Large),
         |system| options.measures(system) && options.runs(Group::Allocs),
+    );
+    report.skip_shapes(
+        |system| options.measures(system) && options.runs(Group::Connections),
+        |system| options.measures(system) && options.runs(Group::Scaling),
+        |system| options.measures(system) && options.runs(Group::Fanout),
     );
     for system in System::ALL.into_iter().filter(|s| options.measures(*s)) {
         let run = calls_and_fanout(system, options, plan, servers, cert, &trust, &mut report);
@@ -200,6 +312,59 @@ pub async fn compare(
         )
         .await;
         report.set(system, Column::Memory, figure(system, "memory", measured));
+    }
+    for system in System::SHAPES
+        .into_iter()
+        .filter(|s| options.measures(*s) && options.runs(Group::Fanout))
+    {
+        eprintln!(
+            "{}: fan-out to {} connections (server in a child process)",
+            system.name(),
+            plan.fanout_many_connections
+        );
+        let limit = Duration::from_secs(300) + SLACK;
+        let measured = within(
+            "fan-out to many",
+            limit,
+            fanout::to_many(system, plan, options.workers),
+        )
+        .await;
+        let figures = match measured {
+            Ok(b) => [b.last_us, b.events_per_second].map(Figure::Value),
+            Err(e) => {
+                eprintln!("{}: fan-out to many failed: {e}", system.name());
+                [Figure::Failed; BroadcastColumn::ALL.len()]
+            }
+        };
+        for (column, figure) in BroadcastColumn::ALL.into_iter().zip(figures) {
+            report.set_broadcast(system, column, figure);
+        }
+    }
+    for system in System::SHAPES
+        .into_iter()
+        .filter(|s| options.measures(*s) && options.runs(Group::Connections))
+    {
+        many_connections(system, options, plan, servers, cert, &trust, &mut report).await;
+    }
+    for system in System::SHAPES
+        .into_iter()
+        .filter(|s| options.measures(*s) && options.runs(Group::Scaling))
+    {
+        for (i, &workers) in options.scale_workers.iter().enumerate() {
+            eprintln!(
+                "{}: {} connections with {workers} worker(s) each side, spread",
+                system.name(),
+                plan.many_connections
+            );
+            let limit = Duration::from_secs(240) + SLACK;
+            let measured = within(
+                "scaling",
+                limit,
+                connections::with_workers(system, plan, workers, unpinned),
+            )
+            .await;
+            report.set_scaling(system, i, figure(system, "scaling", measured));
+        }
     }
     // LAST, after every other group: it installs a global metrics recorder, which cannot be
     // uninstalled, and any hardlight server or client started after it would record into it. Keep
@@ -485,6 +650,60 @@ async fn calls_and_fanout(
     .await;
     report.set(system, Column::Fanout, figure(system, "fan-out", measured));
     Ok(())
+}
+
+/// The many-connections figures of one system: busy connections to a server of its own on the
+/// server runtime, then active connections beside idle ones, to a server in a child process.
+async fn many_connections(
+    system: System,
+    options: &Options,
+    plan: &Plan,
+    servers: &Handle,
+    cert: &BenchCert,
+    trust: &ClientTrust,
+    report: &mut Report,
+) {
+    let name = system.name();
+    eprintln!(
+        "{name}: {} busy connections, {} in flight each",
+        plan.many_connections, plan.calls_per_connection
+    );
+    let limit = Duration::from_secs(240) + SLACK;
+    let measured = match RunningServer::start(system, cert, servers).await {
+        Ok(server) => {
+            within(
+                "busy connections",
+                limit,
+                connections::busy(system, &server, trust, plan),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    report.set_connections(
+        system,
+        ConnectionsColumn::Busy,
+        figure(system, "busy connections", measured),
+    );
+    eprintln!(
+        "{name}: {} active connections beside {} idle ones (server in a child process)",
+        plan.active_connections, plan.idle_beside_active
+    );
+    let measured = within(
+        "active beside idle",
+        limit,
+        connections::active_beside_idle(system, plan, options.workers),
+    )
+    .await;
+    let (alone, with_idle) = match measured {
+        Ok(m) => (Figure::Value(m.alone), Figure::Value(m.with_idle)),
+        Err(e) => {
+            eprintln!("{name}: active beside idle failed: {e}");
+            (Figure::Failed, Figure::Failed)
+        }
+    };
+    report.set_connections(system, ConnectionsColumn::ActiveAlone, alone);
+    report.set_connections(system, ConnectionsColumn::ActiveWithIdle, with_idle);
 }
 
 /// The large-message latency figures of one system, on a server of its own.

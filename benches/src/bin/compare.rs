@@ -13,7 +13,7 @@ use hardlight_benches::alloc_count::Counting;
 use hardlight_benches::cert::BenchCert;
 use hardlight_benches::measure::memory;
 use hardlight_benches::options::{Command, Options, Plan, USAGE};
-use hardlight_benches::run::{Placement, compare, runtime};
+use hardlight_benches::run::{Placement, Unpinned, compare, runtime};
 
 /// Counts allocations per side while a measurement asks it to (the `allocs` group).
 #[global_allocator]
@@ -58,6 +58,8 @@ fn main() -> ExitCode {
 fn run(options: &Options) -> Result<bool, BoxError> {
     let started = Instant::now();
     let plan = Plan::for_options(options);
+    // Before pinning: it keeps the affinity the process started with, for the scaling group.
+    let unpinned = Unpinned::start()?;
     // Before any thread is started: threads inherit the affinity of the one that starts them.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let placement = if options.spread {
@@ -75,7 +77,9 @@ fn run(options: &Options) -> Result<bool, BoxError> {
     // have exactly the client runtime's workers, as the server side has the server runtime's.
     let measuring = {
         let (options, servers) = (options.clone(), servers.handle().clone());
-        clients.spawn(async move { compare(&options, &plan, placement, &servers, &cert).await })
+        clients.spawn(async move {
+            compare(&options, &plan, placement, &servers, &cert, &unpinned).await
+        })
     };
     let report = clients
         .block_on(measuring)

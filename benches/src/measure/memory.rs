@@ -1,7 +1,7 @@
 //! Server memory per idle connection: the server runs in a child process (this binary with
 //! `--serve-idle`), whose resident set the parent reads from `/proc` before and after connecting.
 
-use std::io::Read;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
@@ -92,7 +92,7 @@ async fn measure(
 }
 
 /// Waits for the child's port file: the port, the certificate fingerprint, then the certificate.
-async fn read_port_file(path: &Path) -> Result<(u16, ClientTrust), BoxError> {
+pub(crate) async fn read_port_file(path: &Path) -> Result<(u16, ClientTrust), BoxError> {
     loop {
         // The child writes it under another name and renames it, so it is complete once it exists.
         if let Ok(text) = std::fs::read_to_string(path) {
@@ -184,8 +184,20 @@ impl Drop for ServerChild {
     }
 }
 
+/// Most connections the child's hardlight server accepts (`ServerConfig::max_connections`): more
+/// than the many-connection figures open (10,000 idle beside 100 active), which hardlight's
+/// default of 10,000 would refuse.
+pub const CHILD_MAX_CONNECTIONS: usize = 20_000;
+
 /// The child's side (`--serve-idle`): serves `system` on a runtime of `workers` threads, writes
-/// the port file, and serves until standard input closes (or for ten minutes at most).
+/// the port file, then answers commands read from standard input, one a line, until it closes (or
+/// for ten minutes at most). Each answer is one line on standard output:
+///
+/// - `publish FIRST COUNT`: publishes fan-out ticks `FIRST`, `FIRST + 1`, ... (`COUNT` of them)
+///   back to back; answers `queued N`, the connections they were queued for, summed.
+/// - `wait N`: answers `ok` once `N` connections are subscribed.
+///
+/// An unknown or failed command is answered `error MESSAGE`. The memory figure sends none.
 ///
 /// # Errors
 /// If the server cannot start or the port file cannot be written.
@@ -198,17 +210,58 @@ pub fn serve_idle(system: System, port_file: &Path, workers: usize) -> Result<()
     let runtime = crate::run::runtime("server", workers)?;
     let cert = BenchCert::generate()?;
     let trust = ClientTrust::of(&cert)?;
-    let server = runtime.block_on(RunningServer::start(system, &cert, runtime.handle()))?;
+    let server = runtime.block_on(RunningServer::start_sized(
+        system,
+        &cert,
+        runtime.handle(),
+        Some(CHILD_MAX_CONNECTIONS),
+    ))?;
     let contents = format!("{}\n{}\n{}", server.port, trust.fingerprint, trust.cert_pem);
     let partial = PathBuf::from(format!("{}.partial", port_file.display()));
     std::fs::write(&partial, contents)
         .and_then(|()| std::fs::rename(&partial, port_file))
         .map_err(|e| error(format!("writing {}: {e}", port_file.display())))?;
-    // Until the parent closes our standard input; what it sends, if anything, does not matter.
-    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    // Until the parent closes our standard input.
+    for line in std::io::stdin().lines() {
+        let Ok(line) = line else { break };
+        let reply = runtime
+            .block_on(answer(&server, &line))
+            .unwrap_or_else(|e| format!("error {e}"));
+        let mut stdout = std::io::stdout().lock();
+        if writeln!(stdout, "{reply}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            break;
+        }
+    }
     drop(server);
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
+}
+
+/// The answer to one command line of [`serve_idle`].
+async fn answer(server: &RunningServer, line: &str) -> Result<String, BoxError> {
+    let number = |word: &str| {
+        word.parse::<u64>()
+            .map_err(|_| error(format!("bad number {word:?} in {line:?}")))
+    };
+    let words: Vec<&str> = line.split(' ').collect();
+    match words[..] {
+        ["publish", first, count] => {
+            let first = number(first)?;
+            let mut queued = 0;
+            for seq in first..first + number(count)? {
+                queued += server.publish(seq).await?;
+            }
+            Ok(format!("queued {queued}"))
+        }
+        ["wait", n] => {
+            server.wait_for_subscribers(number(n)? as usize).await;
+            Ok("ok".to_owned())
+        }
+        _ => Err(error(format!("unknown command {line:?}"))),
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
-//! The figures: unary latency, throughput, one server stream, event fan-out, and server memory per
-//! idle connection.
+//! The figures: unary latency, throughput, one server stream, event fan-out, server memory per
+//! idle connection, and the shapes real servers see (many connections, scaling with cores, fan-out
+//! to many).
 
 pub mod allocations;
+pub mod child;
+pub mod connections;
 pub mod fanout;
 pub mod latency;
 pub mod memory;

@@ -46,7 +46,9 @@ pub async fn calls_per_second(
     Ok(calls as f64 / elapsed.as_secs_f64().max(1e-9))
 }
 
-async fn run(
+/// One window of [`calls_per_second`] on `client`: the calls answered and the time taken (until the
+/// last call started in the window was answered).
+pub(crate) async fn run(
     client: &Client,
     in_flight: usize,
     window: Duration,

@@ -65,16 +65,22 @@ impl Bench for Handler {
 }
 
 /// Starts a server on a free port of 127.0.0.1, serving TLS with `tls` if given, on the current
-/// runtime. Returns its port, an emitter for its topics, and the task serving it.
+/// runtime, with `ServerConfig::max_connections(max_connections)` if given (the default
+/// otherwise). Returns its port, an emitter for its topics, and the task serving it.
 ///
 /// # Errors
 /// If the port cannot be bound.
 pub async fn start(
     tls: Option<ServerTls>,
+    max_connections: Option<usize>,
 ) -> Result<(u16, EventEmitter<Tick>, JoinHandle<()>), BoxError> {
     let config = match tls {
         Some(tls) => ServerConfig::new("127.0.0.1:0", tls),
         None => ServerConfig::plaintext("127.0.0.1:0"),
+    };
+    let config = match max_connections {
+        Some(max) => config.max_connections(max),
+        None => config,
     };
     start_with(config).await
 }

@@ -56,6 +56,10 @@ impl System {
         System::RawWs,
     ];
 
+    /// The systems of the tables of the shapes real servers see (many connections, scaling, fan-out
+    /// to many): hardlight beside gRPC and the bare WebSocket floor.
+    pub const SHAPES: [System; 3] = [System::Hardlight, System::Tonic, System::RawWs];
+
     /// The name in the report and on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -174,6 +178,21 @@ impl RunningServer {
         cert: &BenchCert,
         runtime: &Handle,
     ) -> Result<Self, BoxError> {
+        Self::start_sized(system, cert, runtime, None).await
+    }
+
+    /// [`start`](Self::start), with hardlight's `ServerConfig::max_connections` raised to
+    /// `max_connections` if given (its default, 10,000, is fewer than the many-connection figures
+    /// open). tonic and the raw WebSocket have no such limit.
+    ///
+    /// # Errors
+    /// If the server cannot start.
+    pub async fn start_sized(
+        system: System,
+        cert: &BenchCert,
+        runtime: &Handle,
+        max_connections: Option<usize>,
+    ) -> Result<Self, BoxError> {
         let hardlight_tls = if system.uses_tls() {
             Some(cert.hardlight()?)
         } else {
@@ -187,7 +206,8 @@ impl RunningServer {
                     | System::HardlightViews
                     | System::HardlightTls
                     | System::HardlightTlsDeflate => {
-                        let (port, emitter, task) = hardlight::start(hardlight_tls).await?;
+                        let (port, emitter, task) =
+                            hardlight::start(hardlight_tls, max_connections).await?;
                         (port, Publisher::Hardlight(emitter), task)
                     }
                     System::Tonic | System::TonicTls => {
