@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -182,6 +182,8 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     shutdown: watch::Sender<bool>,
     /// True once the connection has ended (`pending.closed` says why).
     ended: watch::Sender<bool>,
+    /// Set with `pending.closed`: read without the lock, once per call.
+    closed: AtomicBool,
 }
 
 impl<S: ?Sized + ServiceSchema> Session<S> {
@@ -231,6 +233,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             events,
             shutdown: watch::channel(false).0,
             ended: watch::channel(false).0,
+            closed: AtomicBool::new(false),
         }))
     }
 
@@ -407,6 +410,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             if pending.closed.is_none() {
                 pending.closed = Some(error);
                 pending.clean = clean;
+                self.closed.store(true, Ordering::Release);
             }
             (
                 std::mem::take(&mut pending.calls),
@@ -445,7 +449,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
 
     /// True once the session has ended.
     pub(crate) fn is_closed(&self) -> bool {
-        lock(&self.pending).closed.is_some()
+        self.closed.load(Ordering::Acquire)
     }
 
     fn closed_error(&self) -> RpcError {
