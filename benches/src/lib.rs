@@ -11,6 +11,8 @@
 //! cargo run --release -p hardlight-benches --bin compare -- --only streams   # some groups only
 //! cargo run --release -p hardlight-benches --bin compare -- --only metrics   # what metrics cost
 //! cargo run --release -p hardlight-benches --bin compare -- --only connections,scaling,fanout
+//! cargo run --release -p hardlight-benches --bin compare -- --only nats      # across servers
+//! cargo run --release -p hardlight-benches --bin compare -- --only throughput --plot benches/throughput.svg
 //! cargo bench -p hardlight-benches --bench codec                    # frame encode/decode vs prost
 //! ```
 //!
@@ -91,6 +93,15 @@
 //!   binary's global allocator ([`alloc_count`]) over a window of calls after a warm-up. The
 //!   client's count includes the benchmark's own copy of the payload into each call (`to_vec`,
 //!   `Bytes::copy_from_slice`), the same for every system.
+//! - **Across servers** (group `nats`): two hardlight servers bridged through a real `nats-server`
+//!   that the run starts (on `PATH`, in `/usr/sbin`, or named by `NATS_SERVER`; on a port of its
+//!   choosing, killed at the end). Events emitted on server A, received by a client of A
+//!   (`hardlight`) and then by a client of server B (`hardlight_nats`): events/s over 100,000 events
+//!   with at most [`measure::nats::WINDOW`] in flight, and µs from publish to arrival, one event at
+//!   a time (p50, p99); the added latency is the bridged p50 minus the local one. Without
+//!   `nats-server` the cells say `n/a (nats-server not found)`; with `CI=true` that is a failure.
+//! - **Plot** (`--plot PATH`): an SVG of the throughput group's calls/s against calls in flight for
+//!   hardlight, tonic and raw ws ([`plot`]).
 //! - **Metrics**: what recording metrics costs. For each row of the metrics table, on a server and
 //!   a client of its own: unary latency (p50, p99) of a 64 B echo one call at a time and
 //!   throughput with 256 calls of 64 B in flight on one connection, measured as above, and each
@@ -124,6 +135,7 @@ pub mod alloc_count;
 pub mod cert;
 pub mod measure;
 pub mod options;
+pub mod plot;
 pub mod proto;
 pub mod report;
 pub mod run;

@@ -39,6 +39,8 @@ pub struct Options {
     pub systems: Option<Vec<System>>,
     /// Worker counts of the scaling table's columns (`--scale-workers`, default `1,2`).
     pub scale_workers: Vec<usize>,
+    /// Where to write the plot of calls/s against calls in flight (`--plot PATH`), an SVG.
+    pub plot: Option<String>,
 }
 
 impl Options {
@@ -83,6 +85,8 @@ pub enum Group {
     Connections,
     /// Calls per second with 1, 2, ... server (and client) worker threads, threads spread.
     Scaling,
+    /// Events across servers: two hardlight servers bridged through a real `nats-server`.
+    Nats,
     /// hardlight with metrics off, on without a recorder, and on with a Prometheus recorder. Always
     /// measured last: it installs a global recorder, which cannot be uninstalled.
     Metrics,
@@ -90,7 +94,7 @@ pub enum Group {
 
 impl Group {
     /// Every group, by its name on the command line.
-    pub const ALL: [(Group, &'static str); 12] = [
+    pub const ALL: [(Group, &'static str); 13] = [
         (Group::Latency, "latency"),
         (Group::Large, "large"),
         (Group::Throughput, "throughput"),
@@ -102,6 +106,7 @@ impl Group {
         (Group::Memory, "memory"),
         (Group::Connections, "connections"),
         (Group::Scaling, "scaling"),
+        (Group::Nats, "nats"),
         (Group::Metrics, "metrics"),
     ];
 
@@ -127,17 +132,21 @@ impl Group {
 /// The usage text.
 pub const USAGE: &str = "\
 usage: compare [--quick] [--workers N] [--spread] [--only GROUP,...] [--systems SYSTEM,...]
-               [--scale-workers N,...]
+               [--scale-workers N,...] [--plot PATH]
 
   --quick       every row with small counts (a smoke test: under a minute)
   --workers N   worker threads of the server runtime and of the client runtime (default 1)
   --spread      let the threads run on every CPU (default: the process is pinned to one CPU)
   --only G,...  measure only these groups of figures (latency, large, throughput, streams,
-                allocs, fanout, memory, connections, scaling, metrics; `items` and `bytes` are
-                the two halves of `streams`; `fanout` is both fan-out figures: to 1,000
-                connections in the main table and to 10,000 in a table of its own);
-                the others show as `skipped`
+                allocs, fanout, memory, connections, scaling, nats, metrics; `items` and
+                `bytes` are the two halves of `streams`; `fanout` is both fan-out figures: to
+                1,000 connections in the main table and to 10,000 in a table of its own; `nats`:
+                events across two hardlight servers bridged through a `nats-server` this run
+                starts, found on PATH or in /usr/sbin, or named by NATS_SERVER=PATH; without it
+                its cells say so, and with CI=true the run fails); the others show as `skipped`
   --scale-workers N,...  the scaling table's worker counts (default 1,2), e.g. 1,2,4,8,16
+  --plot PATH   after the run, write an SVG of calls/s against calls in flight (the throughput
+                group: 1, 16, 256) for hardlight, tonic and raw_ws to PATH
   --systems S,... measure only these systems (hardlight, hardlight_views, hardlight_tls,
                 hardlight_tls_deflate, tonic, tonic_tls, raw_ws)";
 
@@ -155,6 +164,7 @@ impl Command {
             only: None,
             systems: None,
             scale_workers: vec![1, 2],
+            plot: None,
         };
         let mut serve_idle = None;
         while let Some(arg) = args.next() {
@@ -201,6 +211,10 @@ impl Command {
                             error(format!("--scale-workers {value}: expected numbers ≥ 1"))
                         })?;
                 }
+                "--plot" => {
+                    let value = args.next().ok_or_else(|| error("--plot needs a path"))?;
+                    options.plot = Some(value);
+                }
                 "--serve-idle" => {
                     let system = args
                         .next()
@@ -213,6 +227,11 @@ impl Command {
                 "-h" | "--help" => return Ok(Self::Help),
                 other => return Err(error(format!("unknown argument {other:?}\n{USAGE}"))),
             }
+        }
+        if options.plot.is_some() && !options.runs(Group::Throughput) {
+            return Err(error(
+                "--plot draws the throughput group's figures: add `throughput` to --only",
+            ));
         }
         Ok(match serve_idle {
             Some((system, port_file)) => Self::ServeIdle {
@@ -264,6 +283,10 @@ pub struct Plan {
     pub idle_beside_active: usize,
     /// Calls counted in the allocations figure (after a warm-up of a tenth as many).
     pub alloc_calls: u64,
+    /// Events of the across-servers events/s figure.
+    pub nats_events: u64,
+    /// Latency samples of the across-servers table, one event at a time.
+    pub nats_samples: u64,
 }
 
 impl Plan {
@@ -289,6 +312,8 @@ impl Plan {
                 active_connections: 10,
                 idle_beside_active: 500,
                 alloc_calls: 1_000,
+                nats_events: 2_000,
+                nats_samples: 100,
             }
         } else {
             Self {
@@ -310,6 +335,8 @@ impl Plan {
                 active_connections: 100,
                 idle_beside_active: 10_000,
                 alloc_calls: 20_000,
+                nats_events: 100_000,
+                nats_samples: 1_000,
             }
         }
     }
@@ -334,6 +361,7 @@ mod tests {
                 only: None,
                 systems: None,
                 scale_workers: vec![1, 2],
+                plot: None,
             })
         );
     }
@@ -349,6 +377,7 @@ mod tests {
                 only: None,
                 systems: None,
                 scale_workers: vec![1, 2],
+                plot: None,
             })
         );
         let Command::Compare(options) = parse(&["--only", "streams,latency"]).unwrap() else {
@@ -361,6 +390,16 @@ mod tests {
             panic!("--only is a comparison");
         };
         assert!(options.runs(Group::Metrics) && !options.runs(Group::Latency));
+        let Command::Compare(options) = parse(&["--only", "nats"]).unwrap() else {
+            panic!("--only is a comparison");
+        };
+        assert!(options.runs(Group::Nats) && !options.runs(Group::Fanout));
+        let Command::Compare(options) =
+            parse(&["--only", "throughput", "--plot", "benches/throughput.svg"]).unwrap()
+        else {
+            panic!("--plot is a comparison");
+        };
+        assert_eq!(options.plot.as_deref(), Some("benches/throughput.svg"));
         let Command::Compare(options) = parse(&["--systems", "raw_ws,hardlight"]).unwrap() else {
             panic!("--systems is a comparison");
         };
@@ -399,5 +438,7 @@ mod tests {
         assert!(parse(&["--scale-workers", "1,0"]).is_err());
         assert!(parse(&["--scale-workers", "1,x"]).is_err());
         assert!(parse(&["--scale-workers"]).is_err());
+        assert!(parse(&["--plot"]).is_err());
+        assert!(parse(&["--only", "nats", "--plot", "x.svg"]).is_err());
     }
 }

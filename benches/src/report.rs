@@ -312,8 +312,79 @@ impl BroadcastColumn {
     }
 }
 
+/// A row of the across-servers table: where the client that receives events emitted on server A is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatsRow {
+    /// A client of server A, the server that emits.
+    Local,
+    /// A client of server B, bridged to server A through NATS.
+    Bridged,
+}
+
+impl NatsRow {
+    /// Every row, in table order.
+    pub const ALL: [NatsRow; 2] = [NatsRow::Local, NatsRow::Bridged];
+
+    /// The row's name in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            NatsRow::Local => "hardlight",
+            NatsRow::Bridged => "hardlight_nats",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|&r| r == self)
+            .expect("every row is listed in NatsRow::ALL")
+    }
+}
+
+/// A column of the across-servers table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatsColumn {
+    /// Events per second from the first publish to the last arrival.
+    EventsPerSecond,
+    /// Median µs from publish to arrival, one event at a time.
+    P50,
+    /// 99th-percentile µs from publish to arrival, one event at a time.
+    P99,
+}
+
+impl NatsColumn {
+    /// Every column, in table order.
+    pub const ALL: [NatsColumn; 3] = [
+        NatsColumn::EventsPerSecond,
+        NatsColumn::P50,
+        NatsColumn::P99,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|&c| c == self)
+            .expect("every column is listed in NatsColumn::ALL")
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            NatsColumn::EventsPerSecond => "events/s",
+            NatsColumn::P50 => "p50 (µs)",
+            NatsColumn::P99 => "p99 (µs)",
+        }
+    }
+
+    fn format(self, value: f64) -> String {
+        match self {
+            NatsColumn::EventsPerSecond => format!("{value:.0}"),
+            NatsColumn::P50 | NatsColumn::P99 => format!("{value:.1}"),
+        }
+    }
+}
+
 /// The counts the tables of the shapes real servers see are titled with (many connections,
-/// scaling, fan-out to many).
+/// scaling, fan-out to many, across servers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shapes {
     /// Busy connections (and the scaling table's connections).
@@ -330,6 +401,10 @@ pub struct Shapes {
     pub fanout_burst: usize,
     /// Worker counts of the scaling table's columns.
     pub scale_workers: Vec<usize>,
+    /// Events of the across-servers events/s figure.
+    pub nats_events: u64,
+    /// Latency samples of the across-servers table.
+    pub nats_samples: u64,
 }
 
 impl Default for Shapes {
@@ -343,6 +418,8 @@ impl Default for Shapes {
             fanout_many_connections: 10_000,
             fanout_burst: 20,
             scale_workers: vec![1, 2],
+            nats_events: 100_000,
+            nats_samples: 1_000,
         }
     }
 }
@@ -377,6 +454,9 @@ pub struct Report {
     connections: Vec<(System, [Figure; ConnectionsColumn::ALL.len()])>,
     scaling: Vec<(System, Vec<Figure>)>,
     broadcast: Vec<(System, [Figure; BroadcastColumn::ALL.len()])>,
+    nats: [[Figure; NatsColumn::ALL.len()]; NatsRow::ALL.len()],
+    /// Why the across-servers table could not be measured (its cells show `n/a (why)`).
+    nats_unavailable: Option<String>,
 }
 
 impl Report {
@@ -411,6 +491,8 @@ impl Report {
                 .into_iter()
                 .map(|system| (system, [Figure::Failed; BroadcastColumn::ALL.len()]))
                 .collect(),
+            nats: [[Figure::Failed; NatsColumn::ALL.len()]; NatsRow::ALL.len()],
+            nats_unavailable: None,
         }
         .with_shapes(Shapes::default())
     }
@@ -514,6 +596,40 @@ impl Report {
             .iter()
             .find(|(s, _)| *s == system)
             .and_then(|(_, figures)| value(figures[column.index()]))
+    }
+
+    /// Sets one cell of the across-servers table.
+    pub fn set_nats(&mut self, row: NatsRow, column: NatsColumn, figure: Figure) {
+        self.nats[row.index()][column.index()] = figure;
+    }
+
+    /// One cell's value in the across-servers table, if it was measured.
+    pub fn nats_value(&self, row: NatsRow, column: NatsColumn) -> Option<f64> {
+        value(self.nats[row.index()][column.index()])
+    }
+
+    /// The latency the bridge adds to an event: the bridged row's p50 minus the local row's, µs.
+    pub fn nats_added_us(&self) -> Option<f64> {
+        Some(
+            self.nats_value(NatsRow::Bridged, NatsColumn::P50)?
+                - self.nats_value(NatsRow::Local, NatsColumn::P50)?,
+        )
+    }
+
+    /// Marks every figure of the across-servers table [`Figure::Skipped`].
+    pub fn skip_nats(&mut self) {
+        for figures in &mut self.nats {
+            figures.fill(Figure::Skipped);
+        }
+    }
+
+    /// Marks every figure of the across-servers table [`Figure::NotApplicable`], the cells saying
+    /// `n/a (why)`: it could not be measured here (no `nats-server`), and that is no failure.
+    pub fn nats_unavailable(&mut self, why: impl Into<String>) {
+        for figures in &mut self.nats {
+            figures.fill(Figure::NotApplicable);
+        }
+        self.nats_unavailable = Some(why.into());
     }
 
     /// Sets one cell of the metrics table.
@@ -650,6 +766,7 @@ impl Report {
                 .all(|(_, figures)| complete(figures))
             && self.scaling.iter().all(|(_, figures)| complete(figures))
             && self.broadcast.iter().all(|(_, figures)| complete(figures))
+            && self.nats.iter().all(|figures| complete(figures))
     }
 
     /// `a`'s figure divided by `b`'s, in one column.
@@ -677,6 +794,8 @@ impl Report {
         self.render_scaling(&mut out);
         out.push('\n');
         self.render_broadcast(&mut out);
+        out.push('\n');
+        self.render_nats(&mut out);
         out.push('\n');
         self.render_targets(&mut out);
         out.push('\n');
@@ -950,6 +1069,55 @@ impl Report {
         }
     }
 
+    fn render_nats(&self, out: &mut String) {
+        let shapes = &self.shapes;
+        let _ = writeln!(
+            out,
+            "across servers: events emitted on hardlight server A, received by a client of A \
+             (`hardlight`) or of server B, bridged to A through a local `nats-server` \
+             (`hardlight_nats`); events/s: {} events, at most {} in flight, from the first \
+             publish to the last arrival; p50/p99: µs from publish to arrival, one event at a \
+             time, {} samples",
+            shapes.nats_events,
+            crate::measure::nats::WINDOW,
+            shapes.nats_samples
+        );
+        out.push('\n');
+        let titles: Vec<&str> = NatsColumn::ALL.iter().map(|c| c.title()).collect();
+        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
+        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        let cell = |figure: Figure| match (figure, &self.nats_unavailable) {
+            (Figure::NotApplicable, Some(why)) => format!("n/a ({why})"),
+            (other, _) => missing(other),
+        };
+        for (row, figures) in NatsRow::ALL.iter().zip(&self.nats) {
+            let cells: Vec<String> = NatsColumn::ALL
+                .iter()
+                .zip(figures)
+                .map(|(column, figure)| match figure {
+                    Figure::Value(v) => column.format(*v),
+                    other => cell(*other),
+                })
+                .collect();
+            let _ = writeln!(out, "| {} | {} |", row.name(), cells.join(" | "));
+        }
+        out.push('\n');
+        let added = match self.nats_added_us() {
+            Some(us) => format!("{us:.1} µs"),
+            None => cell(
+                self.nats
+                    .iter()
+                    .flat_map(|figures| figures.iter().copied())
+                    .find(|f| !matches!(f, Figure::Value(_)))
+                    .unwrap_or(Figure::NotApplicable),
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "added latency per event across servers (hardlight_nats p50 − hardlight p50): {added}"
+        );
+    }
+
     /// The issue's targets for plaintext hardlight, each met or missed, and by how much.
     fn render_targets(&self, out: &mut String) {
         let _ = writeln!(out, "targets (plaintext hardlight):");
@@ -1130,7 +1298,56 @@ mod tests {
                 report.set_broadcast(system, column, Figure::Value(value));
             }
         }
+        let nats = [
+            (NatsRow::Local, [500_000.0, 7.5, 50.25]),
+            (NatsRow::Bridged, [300_000.0, 23.0, 60.0]),
+        ];
+        for (row, values) in nats {
+            for (column, value) in NatsColumn::ALL.into_iter().zip(values) {
+                report.set_nats(row, column, Figure::Value(value));
+            }
+        }
         report
+    }
+
+    #[test]
+    fn nats_table_has_both_rows_and_the_added_latency() {
+        let rendered = sample().render();
+        assert!(rendered.contains("| system | events/s | p50 (µs) | p99 (µs) |"));
+        assert!(rendered.contains("| hardlight | 500000 | 7.5 | 50.2 |"));
+        assert!(rendered.contains("| hardlight_nats | 300000 | 23.0 | 60.0 |"));
+        assert!(rendered.contains(
+            "added latency per event across servers (hardlight_nats p50 − hardlight p50): 15.5 µs"
+        ));
+        // After the fan-out-to-many table, before the targets.
+        let caption = rendered.find("across servers: events emitted").unwrap();
+        assert!(rendered.find("fan-out to many: one event").unwrap() < caption);
+        assert!(caption < rendered.find("targets (plaintext hardlight):").unwrap());
+        assert!(rendered.contains("events/s: 100000 events, at most 256 in flight"));
+
+        // Without nats-server: every cell says why, and the run is still complete.
+        let mut report = sample();
+        report.nats_unavailable("nats-server not found");
+        assert!(report.is_complete());
+        let rendered = report.render();
+        let na = "n/a (nats-server not found)";
+        assert!(rendered.contains(&format!("| hardlight_nats | {na} | {na} | {na} |")));
+        assert!(rendered.contains(&format!("hardlight p50): {na}")));
+
+        // A failed figure fails the run; a skipped table says so.
+        let mut report = sample();
+        report.set_nats(NatsRow::Bridged, NatsColumn::P50, Figure::Failed);
+        assert!(!report.is_complete());
+        let rendered = report.render();
+        assert!(rendered.contains("| hardlight_nats | 300000 | error | 60.0 |"));
+        assert!(rendered.contains("hardlight p50): error"));
+        report.skip_nats();
+        assert!(report.is_complete());
+        assert!(
+            report
+                .render()
+                .contains("| hardlight_nats | skipped | skipped | skipped |")
+        );
     }
 
     #[test]
@@ -1159,6 +1376,7 @@ mod tests {
             "many connections: 64 B echo",
             "scaling with cores:",
             "fan-out to many: one event to 10000",
+            "across servers: events emitted",
             "targets (plaintext hardlight):",
         ]
         .map(|caption| rendered.find(caption).unwrap());
@@ -1173,6 +1391,8 @@ mod tests {
             fanout_many_connections: 200,
             fanout_burst: 10,
             scale_workers: vec![1, 2, 4],
+            nats_events: 2_000,
+            nats_samples: 100,
         });
         assert!(!report.is_complete());
         report.set_broadcast(
@@ -1244,13 +1464,19 @@ mod tests {
                 + 2
                 + MetricsSetup::ALL.len()
                 + 3 * (2 + System::SHAPES.len())
+                + 2
+                + NatsRow::ALL.len()
         );
         let (main, rest) = rows.split_at(2 + System::ALL.len());
         let (large, rest) = rest.split_at(2 + System::LARGE.len());
         let (allocs, rest) = rest.split_at(2 + System::ALL.len());
         let (metrics, rest) = rest.split_at(2 + MetricsSetup::ALL.len());
         let (connections, rest) = rest.split_at(2 + System::SHAPES.len());
-        let (scaling, broadcast) = rest.split_at(2 + System::SHAPES.len());
+        let (scaling, rest) = rest.split_at(2 + System::SHAPES.len());
+        let (broadcast, nats) = rest.split_at(2 + System::SHAPES.len());
+        for row in nats {
+            assert_eq!(row.matches('|').count(), NatsColumn::ALL.len() + 2, "{row}");
+        }
         for row in connections {
             assert_eq!(
                 row.matches('|').count(),

@@ -8,12 +8,13 @@ use tokio::runtime::{Handle, Runtime};
 use crate::alloc_count::{self, Side};
 use crate::cert::BenchCert;
 use crate::measure::{
-    allocations, connections, fanout, latency, memory, streaming, throughput, within,
+    allocations, connections, fanout, latency, memory, nats, streaming, throughput, within,
 };
 use crate::options::{Group, Options, Plan};
 use crate::report::{
     AllocColumn, BroadcastColumn, Column, ConnectionsColumn, Figure, IN_FLIGHT, LARGE_PAYLOADS,
-    LATENCY_PAYLOADS, LargeColumn, METRICS_IN_FLIGHT, MetricsColumn, Report, Shapes, size,
+    LATENCY_PAYLOADS, LargeColumn, METRICS_IN_FLIGHT, MetricsColumn, NatsColumn, NatsRow, Report,
+    Shapes, size,
 };
 use crate::systems::{Client, ClientTrust, MetricsSetup, RunningServer, System};
 use crate::{BoxError, error};
@@ -164,6 +165,16 @@ pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<Strin
                 .join(", ")
         ),
         format!(
+            "- across servers: two hardlight servers (ws://, on the server runtime) bridged \
+             through a `nats-server` started for the run (a child process, on the CPUs this \
+             process may use); events emitted on server A, received by a client of A and then \
+             by a client of B; events/s over {} events with at most {} in flight, and µs from \
+             publish to arrival over {} events one at a time",
+            plan.nats_events,
+            nats::WINDOW,
+            plan.nats_samples
+        ),
+        format!(
             "- metrics: hardlight over ws:// with metrics off, on without a recorder, and on with \
              a Prometheus recorder (installed after the first two, measured last); p50/p99 of a \
              {} echo as above, calls/s with {METRICS_IN_FLIGHT} in flight as above",
@@ -253,6 +264,8 @@ pub fn shapes(options: &Options, plan: &Plan) -> Shapes {
         fanout_many_connections: plan.fanout_many_connections,
         fanout_burst: plan.fanout_burst,
         scale_workers: options.scale_workers.clone(),
+        nats_events: plan.nats_events,
+        nats_samples: plan.nats_samples,
     }
 }
 
@@ -366,6 +379,11 @@ pub async fn compare(
             report.set_scaling(system, i, figure(system, "scaling", measured));
         }
     }
+    if options.runs(Group::Nats) && options.measures(System::Hardlight) {
+        across_servers(plan, servers, &mut report).await;
+    } else {
+        report.skip_nats();
+    }
     // LAST, after every other group: it installs a global metrics recorder, which cannot be
     // uninstalled, and any hardlight server or client started after it would record into it. Keep
     // any group added later above this line.
@@ -451,6 +469,52 @@ async fn metrics_overhead(plan: &Plan, servers: &Handle, report: &mut Report) {
                 }
             }
         }
+    }
+}
+
+/// The across-servers group: events through a NATS bridge between two hardlight servers, beside
+/// the same events on one server. Without `nats-server` the table says so; with `CI=true` in the
+/// environment that is a failure instead (a CI run must not skip it silently).
+async fn across_servers(plan: &Plan, servers: &Handle, report: &mut Report) {
+    let Some(binary) = nats::find_nats_server() else {
+        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+            eprintln!(
+                "hardlight_nats: nats-server not found (NATS_SERVER, PATH, /usr/sbin), and CI=true: \
+                 install it (Debian package `nats-server`; `scripts/test` does)"
+            );
+            // Every cell stays `error`: the run exits 1.
+        } else {
+            eprintln!(
+                "hardlight_nats: nats-server not found (NATS_SERVER, PATH, /usr/sbin); skipped"
+            );
+            report.nats_unavailable("nats-server not found");
+        }
+        return;
+    };
+    eprintln!(
+        "hardlight_nats: two servers bridged through {}",
+        binary.display()
+    );
+    let limit = Duration::from_secs(120) + SLACK;
+    match within(
+        "across servers",
+        limit,
+        nats::across_servers(&binary, plan, servers),
+    )
+    .await
+    {
+        Ok(across) => {
+            for (row, delivery) in [
+                (NatsRow::Local, across.local),
+                (NatsRow::Bridged, across.bridged),
+            ] {
+                let values = [delivery.events_per_second, delivery.p50_us, delivery.p99_us];
+                for (column, value) in NatsColumn::ALL.into_iter().zip(values) {
+                    report.set_nats(row, column, Figure::Value(value));
+                }
+            }
+        }
+        Err(e) => eprintln!("hardlight_nats: across servers failed: {e}"),
     }
 }
 

@@ -13,6 +13,7 @@ use hardlight_benches::alloc_count::Counting;
 use hardlight_benches::cert::BenchCert;
 use hardlight_benches::measure::memory;
 use hardlight_benches::options::{Command, Options, Plan, USAGE};
+use hardlight_benches::plot;
 use hardlight_benches::run::{Placement, Unpinned, compare, runtime};
 
 /// Counts allocations per side while a measurement asks it to (the `allocs` group).
@@ -85,6 +86,10 @@ fn run(options: &Options) -> Result<bool, BoxError> {
         .block_on(measuring)
         .map_err(|e| format!("the measurements panicked: {e}"))?;
     print!("{}", report.render());
+    if let Some(path) = &options.plot {
+        plot::write(&report, Path::new(path))?;
+        eprintln!("plot written to {path}");
+    }
     clients.shutdown_timeout(Duration::from_secs(1));
     servers.shutdown_timeout(Duration::from_secs(1));
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());

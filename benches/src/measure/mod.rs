@@ -8,6 +8,7 @@ pub mod connections;
 pub mod fanout;
 pub mod latency;
 pub mod memory;
+pub mod nats;
 pub mod streaming;
 pub mod throughput;
 

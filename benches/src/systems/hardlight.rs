@@ -2,7 +2,8 @@
 
 use hardlight::{
     Archived, ByteStream, CertFingerprint, ClientConfig, Compression, EventEmitter, HandlerResult,
-    ServerConfig, ServerTls, Streaming, Subscription, Topic, codable, factory, rpc, rpc_handler,
+    NatsBridge, NatsConfig, ServerConfig, ServerTls, Streaming, Subscription, Topic, codable,
+    factory, rpc, rpc_handler,
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinHandle;
@@ -95,6 +96,12 @@ pub async fn start_with(
 ) -> Result<(u16, EventEmitter<Tick>, JoinHandle<()>), BoxError> {
     let server = hardlight::Server::new(config, factory!(Handler));
     let emitter = server.get_event_emitter();
+    let (port, task) = serve(server).await?;
+    Ok((port, emitter, task))
+}
+
+/// Binds `server` and serves it on a task of the current runtime; its port and the task.
+async fn serve(server: hardlight::Server<Tick>) -> Result<(u16, JoinHandle<()>), BoxError> {
     let bound = server
         .bind()
         .await
@@ -108,7 +115,26 @@ pub async fn start_with(
             eprintln!("hardlight server stopped: {e}");
         }
     });
-    Ok((port, emitter, task))
+    Ok((port, task))
+}
+
+/// Starts a plaintext server on a free port of 127.0.0.1, on the current runtime, bridging its events
+/// through the NATS server at `nats_url`. Returns its port, an emitter for its topics, its bridge,
+/// and the task serving it.
+///
+/// # Errors
+/// If the port cannot be bound or the bridge cannot start.
+pub async fn start_bridged(
+    nats_url: &str,
+) -> Result<(u16, EventEmitter<Tick>, NatsBridge, JoinHandle<()>), BoxError> {
+    let config = ServerConfig::plaintext("127.0.0.1:0").nats(NatsConfig::new(nats_url));
+    let server = hardlight::Server::new(config, factory!(Handler));
+    let bridge = server
+        .nats_bridge()
+        .ok_or_else(|| error("hardlight: the server has no NATS bridge"))?;
+    let emitter = server.get_event_emitter();
+    let (port, task) = serve(server).await?;
+    Ok((port, emitter, bridge, task))
 }
 
 /// Publishes tick `seq` to [`TOPIC`]; returns how many connections it was queued for.
