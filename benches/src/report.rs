@@ -441,6 +441,35 @@ fn missing(figure: Figure) -> String {
     }
 }
 
+/// Writes a table's first two lines: `system`, then a right-aligned column for each title.
+fn write_head<T: AsRef<str>>(out: &mut String, titles: &[T]) {
+    let titles: Vec<&str> = titles.iter().map(AsRef::as_ref).collect();
+    let _ = writeln!(out, "| system | {} |", titles.join(" | "));
+    let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+}
+
+/// Writes one row of a table.
+fn write_row(out: &mut String, name: &str, cells: &[String]) {
+    let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
+}
+
+/// A cell for each figure: a whole number, or what stands for a missing figure.
+fn whole_cells(figures: &[Figure]) -> impl Iterator<Item = String> + '_ {
+    figures.iter().map(|figure| match figure {
+        Figure::Value(v) => format!("{v:.0}"),
+        other => missing(*other),
+    })
+}
+
+/// Why a ratio of `figures` cannot be given: the first of them that is not a value.
+fn first_missing(figures: &[Figure]) -> Figure {
+    figures
+        .iter()
+        .copied()
+        .find(|f| !matches!(f, Figure::Value(_)))
+        .unwrap_or(Figure::NotApplicable)
+}
+
 /// Every figure of a run, and the lines that say how it was run.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -836,20 +865,17 @@ impl Report {
             .iter()
             .map(|c| c.title(self.fanout_connections))
             .collect();
-        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
-        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        write_head(out, &titles);
         for (system, figures) in &self.rows {
             let cells: Vec<String> = Column::ALL
                 .iter()
                 .zip(figures)
                 .map(|(column, figure)| match figure {
                     Figure::Value(v) => column.format(*v),
-                    Figure::NotApplicable => "n/a".to_owned(),
-                    Figure::Failed => "error".to_owned(),
-                    Figure::Skipped => "skipped".to_owned(),
+                    other => missing(*other),
                 })
                 .collect();
-            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+            write_row(out, system.name(), &cells);
         }
     }
 
@@ -861,19 +887,16 @@ impl Report {
         );
         out.push('\n');
         let titles: Vec<String> = LargeColumn::ALL.iter().map(|c| c.title()).collect();
-        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
-        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        write_head(out, &titles);
         for (system, figures) in &self.large {
             let cells: Vec<String> = figures
                 .iter()
                 .map(|figure| match figure {
                     Figure::Value(v) => format!("{v:.1}"),
-                    Figure::NotApplicable => "n/a".to_owned(),
-                    Figure::Failed => "error".to_owned(),
-                    Figure::Skipped => "skipped".to_owned(),
+                    other => missing(*other),
                 })
                 .collect();
-            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+            write_row(out, system.name(), &cells);
         }
     }
 
@@ -886,8 +909,7 @@ impl Report {
         );
         out.push('\n');
         let titles: Vec<&str> = AllocColumn::ALL.iter().map(|c| c.title()).collect();
-        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
-        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        write_head(out, &titles);
         for (system, figures) in &self.allocs {
             let cells: Vec<String> = AllocColumn::ALL
                 .iter()
@@ -897,7 +919,7 @@ impl Report {
                     other => missing(*other),
                 })
                 .collect();
-            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+            write_row(out, system.name(), &cells);
         }
     }
 
@@ -923,8 +945,7 @@ impl Report {
                     .map(|c| c.ratio_title().to_owned()),
             )
             .collect();
-        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
-        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        write_head(out, &titles);
         for (setup, figures) in &self.metrics {
             let values =
                 MetricsColumn::ALL
@@ -944,7 +965,7 @@ impl Report {
                     },
                 );
             let cells: Vec<String> = values.chain(ratios).collect();
-            let _ = writeln!(out, "| {} | {} |", setup.name(), cells.join(" | "));
+            write_row(out, setup.name(), &cells);
         }
     }
 
@@ -965,28 +986,14 @@ impl Report {
             .map(|c| c.title(shapes))
             .chain(["idle / alone".to_owned()])
             .collect();
-        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
-        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        write_head(out, &titles);
         for (system, figures) in &self.connections {
             let ratio = match self.idle_ratio(*system) {
                 Some(r) => format!("{r:.2}"),
-                None => missing(
-                    figures
-                        .iter()
-                        .copied()
-                        .find(|f| !matches!(f, Figure::Value(_)))
-                        .unwrap_or(Figure::NotApplicable),
-                ),
+                None => missing(first_missing(figures)),
             };
-            let cells: Vec<String> = figures
-                .iter()
-                .map(|figure| match figure {
-                    Figure::Value(v) => format!("{v:.0}"),
-                    other => missing(*other),
-                })
-                .chain([ratio])
-                .collect();
-            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+            let cells: Vec<String> = whole_cells(figures).chain([ratio]).collect();
+            write_row(out, system.name(), &cells);
         }
     }
 
@@ -1011,31 +1018,17 @@ impl Report {
                 shapes.scale_workers.first().copied().unwrap_or(1)
             )])
             .collect();
-        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
-        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        write_head(out, &titles);
         for (system, figures) in &self.scaling {
             let ratio = match (
                 self.scaling_value(*system, 0),
                 self.scaling_value(*system, last),
             ) {
                 (Some(first), Some(last)) => format!("{:.2}", last / first),
-                _ => missing(
-                    figures
-                        .iter()
-                        .copied()
-                        .find(|f| !matches!(f, Figure::Value(_)))
-                        .unwrap_or(Figure::NotApplicable),
-                ),
+                _ => missing(first_missing(figures)),
             };
-            let cells: Vec<String> = figures
-                .iter()
-                .map(|figure| match figure {
-                    Figure::Value(v) => format!("{v:.0}"),
-                    other => missing(*other),
-                })
-                .chain([ratio])
-                .collect();
-            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+            let cells: Vec<String> = whole_cells(figures).chain([ratio]).collect();
+            write_row(out, system.name(), &cells);
         }
     }
 
@@ -1055,17 +1048,10 @@ impl Report {
             .iter()
             .map(|c| c.title(shapes))
             .collect();
-        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
-        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        write_head(out, &titles);
         for (system, figures) in &self.broadcast {
-            let cells: Vec<String> = figures
-                .iter()
-                .map(|figure| match figure {
-                    Figure::Value(v) => format!("{v:.0}"),
-                    other => missing(*other),
-                })
-                .collect();
-            let _ = writeln!(out, "| {} | {} |", system.name(), cells.join(" | "));
+            let cells: Vec<String> = whole_cells(figures).collect();
+            write_row(out, system.name(), &cells);
         }
     }
 
@@ -1084,8 +1070,7 @@ impl Report {
         );
         out.push('\n');
         let titles: Vec<&str> = NatsColumn::ALL.iter().map(|c| c.title()).collect();
-        let _ = writeln!(out, "| system | {} |", titles.join(" | "));
-        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(titles.len()));
+        write_head(out, &titles);
         let cell = |figure: Figure| match (figure, &self.nats_unavailable) {
             (Figure::NotApplicable, Some(why)) => format!("n/a ({why})"),
             (other, _) => missing(other),
@@ -1099,7 +1084,7 @@ impl Report {
                     other => cell(*other),
                 })
                 .collect();
-            let _ = writeln!(out, "| {} | {} |", row.name(), cells.join(" | "));
+            write_row(out, row.name(), &cells);
         }
         out.push('\n');
         let added = match self.nats_added_us() {

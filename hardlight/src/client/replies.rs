@@ -56,15 +56,15 @@ impl ReplySlots {
         index: usize,
         reply: RawReply,
     ) -> Result<Option<Waker>, RawReply> {
-        match self.slots.get_mut(index) {
-            Some(slot @ Slot::Waiting(_)) => {
-                let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Arrived(reply)) else {
-                    unreachable!("matched as waiting");
-                };
-                Ok(waker)
-            }
-            _ => Err(reply),
-        }
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Err(reply);
+        };
+        let Slot::Waiting(waker) = slot else {
+            return Err(reply);
+        };
+        let waker = waker.take();
+        *slot = Slot::Arrived(reply);
+        Ok(waker)
     }
 
     /// The caller of slot `index` asks for its reply. `ended`: the connection has ended, so a
@@ -138,6 +138,12 @@ mod tests {
         }
     }
 
+    /// A waker that counts its wake-ups.
+    fn counting_waker() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
     fn reply(tag: u8) -> RawReply {
         RawReply {
             status: crate::wire::frame::ReplyStatus::Ok,
@@ -148,8 +154,7 @@ mod tests {
 
     #[test]
     fn a_slot_carries_one_reply_to_its_caller_and_is_reused() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker();
         let cx = Context::from_waker(&waker);
         let mut slots = ReplySlots::default();
         let a = slots.take();
@@ -183,8 +188,7 @@ mod tests {
 
     #[test]
     fn an_ended_connection_wakes_every_waiting_caller_who_then_finds_nothing() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker();
         let cx = Context::from_waker(&waker);
         let mut slots = ReplySlots::default();
         let a = slots.take();
