@@ -2,8 +2,13 @@
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-/// Bytes tungstenite reads from the socket at a time (at most).
+/// Bytes tungstenite reads from the socket at a time (at most), on the server.
 pub(crate) const READ_BUFFER: usize = 4096;
+
+/// Bytes tungstenite reads from the socket at a time (at most), on a client: a client has few
+/// connections, and receives the bulk of the bytes (stream items, events), so that a read of a
+/// whole batch of items takes one system call rather than one per 4 KiB.
+pub(crate) const CLIENT_READ_BUFFER: usize = 16 << 10;
 
 /// WebSocket settings for a connection whose largest message is `max_message_size` bytes.
 ///
@@ -12,9 +17,17 @@ pub(crate) const READ_BUFFER: usize = 4096;
 /// The write buffer only takes memory once frames are written, and lets a batch of frames leave in
 /// one system call at the next flush instead of one call per frame.
 pub(crate) fn websocket_config(max_message_size: usize) -> WebSocketConfig {
+    websocket_config_reading(max_message_size, READ_BUFFER)
+}
+
+/// [`websocket_config`], reading at most `read_buffer` bytes at a time.
+pub(crate) fn websocket_config_reading(
+    max_message_size: usize,
+    read_buffer: usize,
+) -> WebSocketConfig {
     let write_buffer = (64 << 10).min(max_message_size);
     WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
+        .read_buffer_size(read_buffer)
         .write_buffer_size(write_buffer)
         // Room for the buffered batch plus one frame of the largest size (and its header); tungstenite
         // requires this to be larger than the write buffer.
@@ -28,9 +41,10 @@ pub(crate) fn websocket_config(max_message_size: usize) -> WebSocketConfig {
 /// tungstenite reads into a `BytesMut` built from this `Vec`, and every buffer it allocates later
 /// is as large as this one's capacity. From a `Vec` of exactly the leftover bytes (often none) each
 /// later read would be sized for the one frame it waits for: a system call per message. Giving it
-/// [`READ_BUFFER`] of room makes it read what has arrived, many frames at once.
-pub(crate) fn read_buffer_with(leftover: &[u8]) -> Vec<u8> {
-    let mut buffer = Vec::with_capacity(READ_BUFFER.max(leftover.len()));
+/// `read_buffer` bytes of room (the size in the connection's [`WebSocketConfig`]) makes it read
+/// what has arrived, many frames at once.
+pub(crate) fn read_buffer_with(leftover: &[u8], read_buffer: usize) -> Vec<u8> {
+    let mut buffer = Vec::with_capacity(read_buffer.max(leftover.len()));
     buffer.extend_from_slice(leftover);
     buffer
 }
@@ -84,10 +98,10 @@ mod tests {
             burst: 20 * frame,
             reads: 0,
         };
-        let config = websocket_config(1 << 20);
+        let config = websocket_config_reading(1 << 20, CLIENT_READ_BUFFER);
         let mut ws = WebSocket::from_partially_read(
             stream,
-            read_buffer_with(&[]),
+            read_buffer_with(&[], CLIENT_READ_BUFFER),
             Role::Client,
             Some(config),
         );

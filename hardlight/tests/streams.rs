@@ -703,13 +703,12 @@ async fn a_raw_peer_that_offers_batch_gets_items_together_within_its_credit() {
         frames.iter().any(|&(_, items)| items > 1),
         "ready items go together: {frames:?}"
     );
-    // The rest, in order, in frames of at most 16 KiB, then the stream's end (its reply).
+    // The rest, in order, in frames of at most `MAX_BATCH` bytes, then the stream's end (its
+    // reply).
     send_binary(&mut ws, encode_credit(1, 1_000_000)).await;
     let (rest, frames) = item_frames_until(&mut ws, 1, 1).await;
-    assert!(
-        frames.iter().all(|&(len, _)| len <= 16 * 1024),
-        "{frames:?}"
-    );
+    let max = hardlight::__private::wire::frame::MAX_BATCH;
+    assert!(frames.iter().all(|&(len, _)| len <= max), "{frames:?}");
     let seqs: Vec<u32> = first.into_iter().chain(rest).collect();
     assert_eq!(seqs, (0..5000).collect::<Vec<u32>>());
 }

@@ -24,7 +24,7 @@ use crate::contract::ServiceSchema;
 use crate::error::{ConnectError, TransportError};
 use crate::keepalive::Keepalive;
 use crate::tls::{TlsError, server_name};
-use crate::ws::{read_buffer_with, websocket_config};
+use crate::ws::{CLIENT_READ_BUFFER, read_buffer_with, websocket_config_reading};
 
 /// Opens a connection and starts its driver task.
 pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
@@ -88,7 +88,10 @@ where
         stream,
         tail,
         Role::Client,
-        Some(websocket_config(config.max_message_size)),
+        Some(websocket_config_reading(
+            config.max_message_size,
+            CLIENT_READ_BUFFER,
+        )),
     )
     .await;
 
@@ -218,7 +221,11 @@ async fn upgrade<St: AsyncRead + AsyncWrite + Unpin>(
                 .into());
             }
             let selected = header("sec-websocket-protocol").map(str::to_owned);
-            return Ok((stream, selected, read_buffer_with(&buf[len..])));
+            return Ok((
+                stream,
+                selected,
+                read_buffer_with(&buf[len..], CLIENT_READ_BUFFER),
+            ));
         }
         if buf.len() >= MAX_RESPONSE_HEAD {
             return Err(TransportError::message(format!(

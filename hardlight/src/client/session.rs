@@ -344,10 +344,10 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 })
             }
             ServerFrame::Items { call_id, items } => {
-                let ranges = items.iter().map(|item| within(&frame, item)).collect();
+                let list = within(&frame, items.as_bytes());
                 self.route_items(&frame, call_id, "ITEMS", || RawStreamMsg::Items {
                     message: frame.clone(),
-                    ranges,
+                    list,
                 })
             }
             ServerFrame::Credit { call_id, bytes } => {

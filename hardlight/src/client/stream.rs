@@ -37,6 +37,9 @@ pub(crate) struct StreamReceiver {
     items: mpsc::UnboundedReceiver<RawStreamMsg>,
     /// Bytes of items read since credit was last granted.
     read: u32,
+    /// Credit was just granted: the next poll yields once, so that the connection's task sends
+    /// the `CREDIT` frame before this caller goes on through the items it has (see `poll_next`).
+    granted: bool,
     ended: bool,
     /// The call's deadline, where the client keeps one itself (see [`rt::timer`]).
     deadline: Option<Timer>,
@@ -60,6 +63,7 @@ impl StreamReceiver {
             call_id,
             items,
             read: 0,
+            granted: false,
             ended: false,
             deadline: deadline.and_then(rt::timer),
             upload,
@@ -74,6 +78,14 @@ impl Stream for StreamReceiver {
         let this = &mut *self;
         if this.ended {
             return Poll::Ready(None);
+        }
+        if std::mem::take(&mut this.granted) {
+            // The `CREDIT` just queued leaves when the connection's task runs. A caller with items
+            // in hand would otherwise go through all of them first (a window's worth), and the
+            // server, out of credit meanwhile, would wait idle instead of producing the next ones
+            // at the same time. Yielding once per grant lets that task run first.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         let message = match this.items.poll_recv(cx) {
             Poll::Ready(message) => message,
@@ -99,6 +111,7 @@ impl Stream for StreamReceiver {
                 if this.read >= REGRANT_AT {
                     this.control.grant(this.call_id, this.read);
                     this.read = 0;
+                    this.granted = true;
                 }
                 Poll::Ready(Some(items))
             }
@@ -125,5 +138,72 @@ impl Drop for StreamReceiver {
         if !self.ended {
             self.control.cancel(self.call_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    /// Records the credit granted.
+    #[derive(Default)]
+    struct Grants(Mutex<Vec<(u32, u32)>>);
+
+    impl StreamControl for Grants {
+        fn grant(&self, call_id: u32, bytes: u32) {
+            self.0.lock().expect("grants").push((call_id, bytes));
+        }
+        fn cancel(&self, _call_id: u32) {}
+        fn closed_error(&self) -> RpcError {
+            RpcError::Timeout("unused".into())
+        }
+    }
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn items(len: usize) -> RawStreamMsg {
+        RawStreamMsg::Items {
+            message: Bytes::from(vec![0; len]),
+            list: 0..len,
+        }
+    }
+
+    #[test]
+    fn a_grant_lets_the_connection_send_it_before_the_next_items() {
+        let grants = Arc::new(Grants::default());
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let mut stream = StreamReceiver::new(grants.clone(), 7, receiver, None, None);
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let half = REGRANT_AT as usize / 2;
+        for _ in 0..4 {
+            sender.send(items(half)).expect("sent");
+        }
+        let mut poll = || Pin::new(&mut stream).poll_next(&mut cx);
+        // Below the threshold: no grant, and the frames come one after the other.
+        assert!(matches!(poll(), Poll::Ready(Some(RawStreamMsg::Items { .. }))));
+        assert!(grants.0.lock().expect("grants").is_empty());
+        // The frame that reaches it is granted and handed over; the next poll yields once (woken
+        // at once), although a frame is waiting, then goes on.
+        assert!(matches!(poll(), Poll::Ready(Some(RawStreamMsg::Items { .. }))));
+        assert_eq!(*grants.0.lock().expect("grants"), [(7, 2 * half as u32)]);
+        assert!(poll().is_pending());
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(poll(), Poll::Ready(Some(RawStreamMsg::Items { .. }))));
+        assert!(matches!(poll(), Poll::Ready(Some(RawStreamMsg::Items { .. }))));
+        assert_eq!(grants.0.lock().expect("grants").len(), 2);
     }
 }

@@ -18,12 +18,13 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
+use rkyv::ser::allocator::Arena;
 
 use super::reply::{
     RawReply, decode_reply, decode_value, encode_item, encode_reply_vec, internal_reply,
 };
 use crate::error::{CallError, HandlerError, ProtocolError, RpcError};
-use crate::wire::frame::{ItemsWriter, ReplyStatus, encode_reply_text};
+use crate::wire::frame::{ItemList, ItemsWriter, ReplyStatus, encode_reply_text};
 use crate::wire::shape::Shapes;
 use crate::wire::{Codable, DecodeError, WireValue};
 
@@ -216,7 +217,7 @@ impl<T: WireValue, E: Codable> Streaming<T, E> {
         Box::pin(Source {
             items: Some(self.items),
             call_id,
-            scratch: Vec::new(),
+            arena: None,
         })
     }
 }
@@ -224,8 +225,9 @@ impl<T: WireValue, E: Codable> Streaming<T, E> {
 struct Source<T, E> {
     items: Option<Items<T, E>>,
     call_id: u32,
-    /// Where an item appended to a batch is encoded first, kept from item to item.
-    scratch: Vec<u8>,
+    /// The serializer's scratch space for items appended to a batch, kept from item to item
+    /// (made at the first).
+    arena: Option<Arena>,
 }
 
 impl<T, E> Source<T, E> {
@@ -280,16 +282,15 @@ impl<T: WireValue, E: Codable> FrameSource for Source<T, E> {
         let this = &mut *self;
         let appended = match ready!(this.poll_item(cx)) {
             None => return Poll::Ready(None),
-            // Encoded into the scratch buffer, then copied into the batch: no allocation per item.
-            Some(Ok(item)) => match item.write_wire(std::mem::take(&mut this.scratch)) {
-                Ok(mut archive) => {
-                    batch.push_archive(&archive);
-                    archive.clear();
-                    this.scratch = archive;
-                    Appended::Item
+            // Encoded in place at the batch's end, with the stream's own arena: no allocation, no
+            // copy and no serializer set-up beyond the first item.
+            Some(Ok(item)) => {
+                let arena = this.arena.get_or_insert_with(Arena::new);
+                match batch.append_with(|out| item.append_wire(out, arena)) {
+                    Ok(()) => Appended::Item,
+                    Err(e) => Appended::Other(this.end(internal_reply(this.call_id, &e))),
                 }
-                Err(e) => Appended::Other(this.end(internal_reply(this.call_id, &e))),
-            },
+            }
             Some(Err(end)) => Appended::Other(this.end(end)),
         };
         Poll::Ready(Some(appended))
@@ -309,12 +310,14 @@ pub enum RawStreamMsg {
         /// Where the item's archive lies in it.
         range: Range<usize>,
     },
-    /// Several items' archives, in order: `message[range]` for each range.
+    /// Several items' archives, in order, as an `ITEMS` frame holds them: `message[list]` is the
+    /// frame's list of items, checked whole when it was received (each a `u32` length, then the
+    /// archive; [`ItemList::next_range`] takes them off one by one).
     Items {
         /// The `ITEMS` frame (or its inflated bytes).
         message: Bytes,
-        /// Where each item's archive lies in it.
-        ranges: Vec<Range<usize>>,
+        /// Where the list of items lies in it.
+        list: Range<usize>,
     },
     /// The call's `REPLY`.
     End(RawReply),
@@ -358,8 +361,9 @@ impl<T: WireValue, E: Codable> Streaming<T, E> {
 struct Remote<T, E> {
     /// The call's messages; `None` once the stream has ended.
     raw: Option<RawStream>,
-    /// The items of the `ITEMS` frame being taken: the frame, and the ranges not yet taken.
-    batch: Option<(Bytes, std::vec::IntoIter<Range<usize>>)>,
+    /// The items of the `ITEMS` frame being taken: the frame, and where its items not yet taken
+    /// lie.
+    batch: Option<(Bytes, Range<usize>)>,
     max_depth: usize,
     _types: std::marker::PhantomData<fn() -> (T, E)>,
 }
@@ -381,8 +385,8 @@ impl<T: WireValue, E: Codable> Stream for Remote<T, E> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            if let Some((message, ranges)) = &mut this.batch {
-                if let Some(range) = ranges.next() {
+            if let Some((message, rest)) = &mut this.batch {
+                if let Some(range) = ItemList::next_range(message, rest) {
                     // Decoded from the batch's buffer: only a view keeps (a share of) it.
                     let decoded = decode_value::<T>(message, range, this.max_depth);
                     return Poll::Ready(Some(this.item(decoded)));
@@ -397,8 +401,8 @@ impl<T: WireValue, E: Codable> Stream for Remote<T, E> {
                     let decoded = decode_value::<T>(&message, range, this.max_depth);
                     return Poll::Ready(Some(this.item(decoded)));
                 }
-                Some(RawStreamMsg::Items { message, ranges }) => {
-                    this.batch = Some((message, ranges.into_iter()));
+                Some(RawStreamMsg::Items { message, list }) => {
+                    this.batch = Some((message, list));
                     continue;
                 }
                 Some(RawStreamMsg::End(reply)) => {

@@ -16,7 +16,10 @@ use std::sync::Arc;
 use rkyv::api::high::{HighDeserializer, HighSerializer};
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
+use rkyv::ser::Serializer;
+use rkyv::ser::allocator::Arena;
 use rkyv::ser::allocator::ArenaHandle;
+use rkyv::ser::sharing::Share;
 use rkyv::validation::Validator;
 use rkyv::validation::archive::ArchiveValidator;
 use rkyv::validation::shared::SharedValidator;
@@ -199,6 +202,15 @@ pub trait Codable:
     /// counts as 1.
     fn decode_within(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError>;
 
+    /// Appends the archive of `self` to `out`, with `arena` as the serializer's scratch space: a
+    /// caller encoding many values in a row (the items of a stream) keeps one arena for all of
+    /// them, where [`encode_into`](Self::encode_into) borrows the thread's for each. On failure
+    /// `out` is left as it was.
+    ///
+    /// # Errors
+    /// When the value's serializer fails.
+    fn encode_appending(&self, out: &mut Vec<u8>, arena: &mut Arena) -> Result<(), EncodeError>;
+
     /// Encodes `self` into a fresh buffer.
     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         self.encode_into(Vec::new())
@@ -223,6 +235,20 @@ where
         rkyv::api::high::to_bytes_in::<_, rancor::Error>(self, out).map_err(EncodeError::new)
     }
 
+    #[inline]
+    fn encode_appending(&self, out: &mut Vec<u8>, arena: &mut Arena) -> Result<(), EncodeError> {
+        let start = out.len();
+        let mut serializer = Serializer::new(std::mem::take(out), arena.acquire(), Share::new());
+        let encoded = rkyv::api::serialize_using::<_, rancor::Error>(self, &mut serializer);
+        // The buffer comes back whether or not the value could be encoded.
+        *out = serializer.into_writer();
+        encoded.map(drop).map_err(|e| {
+            out.truncate(start);
+            EncodeError::new(e)
+        })
+    }
+
+    #[inline]
     fn decode_within(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError> {
         let archived = access_within::<T>(bytes, max_depth)?;
         rkyv::deserialize::<T, rancor::Error>(archived)
@@ -233,6 +259,7 @@ where
 /// Validates `bytes` as an archive of `T` nested at most `max_depth` levels deep (see
 /// [`Codable::decode_within`]) and returns the archived value, in place: the one validation both
 /// decoding and views ([`Archived`](super::view::Archived)) rely on.
+#[inline]
 pub(crate) fn access_within<T: Codable>(
     bytes: &[u8],
     max_depth: usize,

@@ -3,6 +3,8 @@
 //! All integers are little-endian. Byte 0 is the frame kind, byte 1 the flags. `docs/PROTOCOL.md` is the
 //! normative description; the constants here are its single implementation.
 
+use std::ops::Range;
+
 use super::codec::{Codable, EncodeError};
 use super::metadata::Metadata;
 use super::trace::{TRACE_LEN, TraceParent};
@@ -80,7 +82,7 @@ pub const OPENED_LEN: usize = 6;
 pub const ITEMS_HEADER: usize = 6;
 /// The largest `ITEMS` frame the reference server builds: items are batched only while the frame
 /// stays within this many bytes (a larger item goes alone, as an `ITEM`).
-pub const MAX_BATCH: usize = 16 * 1024;
+pub const MAX_BATCH: usize = 64 * 1024;
 /// `NOTIFY` header: kind, flags, method index; the argument archive follows.
 pub const NOTIFY_HEADER: usize = 4;
 /// `REPLY` header: kind, flags, call id, status.
@@ -337,6 +339,26 @@ impl<'a> ItemList<'a> {
         Ok(Self { bytes })
     }
 
+    /// The list's bytes: the items, each with its length before it.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Takes the first item off `rest`, a part of `message` holding items as an `ITEMS` frame
+    /// does (each a `u32` length, then the archive): where that item's archive lies in `message`.
+    /// `None` once `rest` is empty, or if an item's length runs past `rest`'s end (which a list
+    /// that [`parse`](Self::parse) accepted never does).
+    pub fn next_range(message: &[u8], rest: &mut Range<usize>) -> Option<Range<usize>> {
+        let len = message.get(rest.start..)?.first_chunk::<4>()?;
+        let start = rest.start.checked_add(4)?;
+        let end = start.checked_add(u32::from_le_bytes(*len) as usize)?;
+        if end > rest.end {
+            return None;
+        }
+        rest.start = end;
+        Some(start..end)
+    }
+
     /// The items' archives, in frame order.
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let mut rest = self.bytes;
@@ -389,6 +411,30 @@ impl ItemsWriter {
             .extend_from_slice(&(archive.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(archive);
         self.count += 1;
+    }
+
+    /// Appends an item whose archive `encode` writes at the end of the frame's buffer (no copy):
+    /// its length is filled in after. If `encode` fails, the frame is left as it was.
+    ///
+    /// # Errors
+    /// `encode`'s.
+    pub fn append_with<E>(
+        &mut self,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        if let Err(e) = encode(&mut self.buf) {
+            self.buf.truncate(at);
+            return Err(e);
+        }
+        let len = self.buf.len().saturating_sub(at + 4) as u32;
+        if let Some(slot) = self.buf.get_mut(at..at + 4) {
+            slot.copy_from_slice(&len.to_le_bytes());
+        }
+        self.last_at = at;
+        self.count += 1;
+        Ok(())
     }
 
     /// Takes the last item appended back out, as an `ITEM` frame of call `call_id`; `None` when
@@ -994,4 +1040,56 @@ fn read_u32(msg: &[u8], at: usize) -> Result<u32, FrameError> {
         msg[at + 2],
         msg[at + 3],
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_appended_in_place_read_back_in_order() {
+        let mut writer = ItemsWriter::starting_with(7, &[kind::ITEM, 0, 7, 0, 0, 0, 42], 0);
+        writer
+            .append_with(|out| {
+                out.extend_from_slice(&[1, 2, 3]);
+                Ok::<_, ()>(())
+            })
+            .expect("appended");
+        // A failed encode leaves the frame as it was, whatever it wrote first.
+        let before = writer.frame_len();
+        let failed = writer.append_with(|out| {
+            out.extend_from_slice(&[9; 5]);
+            Err("no")
+        });
+        assert_eq!(failed, Err("no"));
+        assert_eq!((writer.frame_len(), writer.count()), (before, 2));
+        let frame = writer.finish();
+        let ServerFrame::Items { call_id, items } = decode_server(&frame).expect("a frame") else {
+            panic!("not an ITEMS frame");
+        };
+        assert_eq!(call_id, 7);
+        assert_eq!(items.iter().collect::<Vec<_>>(), [&[42][..], &[1, 2, 3]]);
+        // Taken off one by one from the frame's bytes, as a client's stream does.
+        let list = items.as_bytes();
+        let start = list.as_ptr() as usize - frame.as_ptr() as usize;
+        let mut rest = start..start + list.len();
+        let mut taken = Vec::new();
+        while let Some(range) = ItemList::next_range(&frame, &mut rest) {
+            taken.push(&frame[range]);
+        }
+        assert_eq!(taken, [&[42][..], &[1, 2, 3]]);
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn an_item_running_past_its_list_is_not_taken() {
+        // One item of 2 bytes, then a length of 9 with 1 byte after it.
+        let bytes = [2, 0, 0, 0, 5, 6, 9, 0, 0, 0, 1];
+        let mut rest = 0..bytes.len();
+        assert_eq!(ItemList::next_range(&bytes, &mut rest), Some(4..6));
+        assert_eq!(ItemList::next_range(&bytes, &mut rest), None);
+        // Nor past the end of the list it is given, though the message goes on.
+        let mut rest = 0..5;
+        assert_eq!(ItemList::next_range(&bytes, &mut rest), None);
+    }
 }

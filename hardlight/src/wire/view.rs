@@ -41,6 +41,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rkyv::rancor;
+use rkyv::ser::allocator::Arena;
 use yoke::Yoke;
 
 use super::codec::{Codable, DEFAULT_MAX_DEPTH, DecodeError, EncodeError, access_within};
@@ -339,6 +340,14 @@ pub trait WireValue: Sized + Send + 'static {
     /// When encoding fails.
     fn write_wire(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError>;
 
+    /// Appends the archive of `self` to `out`, with `arena` as the serializer's scratch space when
+    /// it is encoded ([`Codable::encode_appending`]). On failure `out` is left as it was.
+    ///
+    /// # Errors
+    /// When encoding fails.
+    #[doc(hidden)]
+    fn append_wire(&self, out: &mut Vec<u8>, arena: &mut Arena) -> Result<(), EncodeError>;
+
     /// `self` as the owned wire value: `self` for an owned value, deserialized for a view (which a
     /// tuple of several arguments needs to encode it).
     ///
@@ -372,6 +381,10 @@ impl<T: Codable> WireValue for T {
         self.encode_into(out)
     }
 
+    fn append_wire(&self, out: &mut Vec<u8>, arena: &mut Arena) -> Result<(), EncodeError> {
+        self.encode_appending(out, arena)
+    }
+
     fn into_wire(self) -> Result<T, EncodeError> {
         Ok(self)
     }
@@ -396,6 +409,16 @@ impl<T: Codable> WireValue for Archived<T> {
 
     fn write_wire(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
         self.write_to(out)
+    }
+
+    fn append_wire(&self, out: &mut Vec<u8>, arena: &mut Arena) -> Result<(), EncodeError> {
+        match self.archive_bytes() {
+            Some(bytes) => {
+                out.extend_from_slice(bytes);
+                Ok(())
+            }
+            None => self.to_owned_value()?.encode_appending(out, arena),
+        }
     }
 
     fn into_wire(self) -> Result<T, EncodeError> {

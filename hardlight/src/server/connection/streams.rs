@@ -230,6 +230,8 @@ impl Gated {
         let room = available.min(MAX_BATCH);
         // Grows as items come: a stream with one item ready costs no batch-sized buffer.
         let mut frame = ItemsWriter::starting_with(self.call_id, &first, 4 * first.len());
+        // Counted once for the frame: the first was counted when it was produced.
+        let mut appended = 0;
         while unchanged() && frame.frame_len() < room {
             let source = &mut self.source;
             let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -244,7 +246,7 @@ impl Gated {
             };
             match polled {
                 Poll::Ready(Some(Appended::Item)) => {
-                    self.sent.increment(1);
+                    appended += 1;
                     if frame.frame_len() > MAX_BATCH {
                         // Past the frame's bound: the item waits for the next frame.
                         self.held = frame.pop_item_frame(self.call_id);
@@ -259,6 +261,7 @@ impl Gated {
                 Poll::Pending => break,
             }
         }
+        self.sent.increment(appended);
         if frame.count() > 1 {
             frame.finish()
         } else {
