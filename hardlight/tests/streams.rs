@@ -58,6 +58,8 @@ pub trait Feed {
     async fn sized(&self, small: u32, large: u32) -> HandlerResult<Streaming<Vec<u8>>>;
     /// Two items, then a panic.
     async fn panicky(&self) -> HandlerResult<Streaming<u32>>;
+    /// The same shared string `count` times.
+    async fn shared(&self, count: u32) -> HandlerResult<Streaming<Arc<String>>>;
     async fn add(&self, a: u32, b: u32) -> HandlerResult<u32>;
 }
 
@@ -189,6 +191,11 @@ impl Feed for FeedHandler {
             i
         });
         Ok(Streaming::new(items))
+    }
+
+    async fn shared(&self, count: u32) -> HandlerResult<Streaming<Arc<String>>> {
+        let text = Arc::new("one string, shared by every item".to_owned());
+        Ok(Streaming::iter((0..count).map(move |_| text.clone())))
     }
 
     async fn add(&self, a: u32, b: u32) -> HandlerResult<u32> {
@@ -536,6 +543,22 @@ async fn a_panicking_stream_ends_with_handler_panicked() {
         other => panic!("expected HandlerPanicked, got {other:?}"),
     }
     assert_eq!(within("a call", client.add(1, 1)).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn items_sharing_a_value_each_carry_it_whole() {
+    // Items encoded one after the other into one frame share nothing: each archive holds the
+    // string itself, not a pointer into the item before it.
+    let server = feed_server(ServerConfig::new_self_signed("127.0.0.1:0")).await;
+    let client = feed_client(&server).await;
+    let (items, error) = drain(client.shared(500).await.unwrap()).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(items.len(), 500);
+    assert!(
+        items
+            .iter()
+            .all(|text| text.as_str() == "one string, shared by every item")
+    );
 }
 
 #[tokio::test]

@@ -194,16 +194,28 @@ mod tests {
         }
         let mut poll = || Pin::new(&mut stream).poll_next(&mut cx);
         // Below the threshold: no grant, and the frames come one after the other.
-        assert!(matches!(poll(), Poll::Ready(Some(RawStreamMsg::Items { .. }))));
+        assert!(matches!(
+            poll(),
+            Poll::Ready(Some(RawStreamMsg::Items { .. }))
+        ));
         assert!(grants.0.lock().expect("grants").is_empty());
         // The frame that reaches it is granted and handed over; the next poll yields once (woken
         // at once), although a frame is waiting, then goes on.
-        assert!(matches!(poll(), Poll::Ready(Some(RawStreamMsg::Items { .. }))));
+        assert!(matches!(
+            poll(),
+            Poll::Ready(Some(RawStreamMsg::Items { .. }))
+        ));
         assert_eq!(*grants.0.lock().expect("grants"), [(7, 2 * half as u32)]);
         assert!(poll().is_pending());
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        assert!(matches!(poll(), Poll::Ready(Some(RawStreamMsg::Items { .. }))));
-        assert!(matches!(poll(), Poll::Ready(Some(RawStreamMsg::Items { .. }))));
+        assert!(matches!(
+            poll(),
+            Poll::Ready(Some(RawStreamMsg::Items { .. }))
+        ));
+        assert!(matches!(
+            poll(),
+            Poll::Ready(Some(RawStreamMsg::Items { .. }))
+        ));
         assert_eq!(grants.0.lock().expect("grants").len(), 2);
     }
 }

@@ -99,7 +99,7 @@ pub(crate) fn encode_item<T: WireValue>(call_id: u32, item: &T) -> Result<Vec<u8
 
 /// A received value, `message[range]`, validated once in place and given as `T` (a view, or
 /// deserialized: then straight from the bytes, without a view to hold them).
-#[inline]
+#[inline(always)]
 pub(crate) fn decode_value<T: WireValue>(
     message: &Bytes,
     range: Range<usize>,

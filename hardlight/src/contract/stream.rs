@@ -13,17 +13,18 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
-use rkyv::ser::allocator::Arena;
 
 use super::reply::{
     RawReply, decode_reply, decode_value, encode_item, encode_reply_vec, internal_reply,
 };
 use crate::error::{CallError, HandlerError, ProtocolError, RpcError};
+use crate::wire::codec::{Arena, value_serializer};
 use crate::wire::frame::{ItemList, ItemsWriter, ReplyStatus, encode_reply_text};
 use crate::wire::shape::Shapes;
 use crate::wire::{Codable, DecodeError, WireValue};
@@ -177,37 +178,61 @@ pub enum SourceItem {
 pub type ItemSource = Pin<Box<dyn FrameSource>>;
 
 /// What a running stream produces, polled by the connection: its frames one at a time
-/// ([`poll_frame`](Self::poll_frame)), or its next item written straight into an `ITEMS` frame
-/// being built ([`poll_append`](Self::poll_append)), which spares a typed stream an `ITEM` frame
-/// of its own per item.
+/// ([`poll_frame`](Self::poll_frame)), or the items it has ready written straight into an `ITEMS`
+/// frame being built ([`poll_fill`](Self::poll_fill)), which spares a typed stream an `ITEM` frame
+/// of its own per item and a serializer set up per item.
 pub trait FrameSource: Send {
     /// The next frame; `None` after the end.
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SourceItem>>;
 
-    /// The next item, appended to `batch`, if the next frame is one ([`Appended::Item`]); the
-    /// frame otherwise ([`Appended::Other`]); `None` after the end.
-    fn poll_append(
-        self: Pin<&mut Self>,
+    /// Appends the items that are ready to `batch`, one after the other, while `room` (given the
+    /// frame's length so far) says another may go in, and says why it stopped. A frame that is not
+    /// an item (the end) is handed back, not appended; the items before it stay in `batch`.
+    fn poll_fill(
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         batch: &mut ItemsWriter,
-    ) -> Poll<Option<Appended>> {
-        Poll::Ready(ready!(self.poll_frame(cx)).map(|frame| match frame {
-            SourceItem::Item(item) => {
-                batch.push_item_frame(&item);
-                Appended::Item
+        room: &mut dyn FnMut(usize) -> bool,
+    ) -> Fill {
+        loop {
+            if !room(batch.frame_len()) {
+                return Fill::Full;
             }
-            other => Appended::Other(other),
-        }))
+            match self.as_mut().poll_frame(cx) {
+                Poll::Pending => return Fill::Pending,
+                Poll::Ready(None) => return Fill::Ended,
+                Poll::Ready(Some(SourceItem::Item(item))) => batch.push_item_frame(&item),
+                Poll::Ready(Some(other)) => return Fill::Other(other),
+            }
+        }
     }
 }
 
-/// What [`FrameSource::poll_append`] made of the next frame.
-#[derive(Debug)]
-pub enum Appended {
-    /// An item, now the batch's last.
-    Item,
-    /// A frame that is not an item (the end), left to send on its own.
+/// Why [`FrameSource::poll_fill`] stopped.
+pub enum Fill {
+    /// `room` said no more.
+    Full,
+    /// No item is ready.
+    Pending,
+    /// The next frame is not an item (the end): to be sent on its own, after the batch.
     Other(SourceItem),
+    /// The source had ended.
+    Ended,
+    /// The handler's stream panicked (or an item's serializer did): the items before stay in the
+    /// batch, and the panic is to be raised again once they are sent.
+    Panicked(Box<dyn std::any::Any + Send>),
+}
+
+impl fmt::Debug for Fill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fill::Full => f.write_str("Full"),
+            Fill::Pending => f.write_str("Pending"),
+            Fill::Other(frame) => f.debug_tuple("Other").field(frame).finish(),
+            Fill::Ended => f.write_str("Ended"),
+            Fill::Panicked(_) => f.write_str("Panicked"),
+        }
+    }
 }
 
 impl<T: WireValue, E: Codable> Streaming<T, E> {
@@ -239,31 +264,34 @@ impl<T, E> Source<T, E> {
     }
 }
 
-impl<T: WireValue, E: Codable> Source<T, E> {
-    /// The next item of the handler's stream, or the `REPLY` that ends it (encoded).
-    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Vec<u8>>>> {
-        let call_id = self.call_id;
-        let Some(items) = self.items.as_mut() else {
-            return Poll::Ready(None);
-        };
-        let end = match ready!(items.as_mut().poll_next(cx)) {
-            Some(Ok(item)) => return Poll::Ready(Some(Ok(item))),
-            Some(Err(CallError::Handler(error))) => encode_reply_vec::<(), E>(call_id, Err(error)),
-            Some(Err(CallError::Rpc(error))) => encode_reply_text(
-                call_id,
-                ReplyStatus::Internal,
-                &format!("the stream failed: {error}"),
-            ),
-            None => encode_reply_vec::<(), E>(call_id, Ok(())),
-        };
-        Poll::Ready(Some(Err(end)))
-    }
+/// The next item of the handler's stream `items` (of call `call_id`), or the `REPLY` that ends it
+/// (encoded); `None` once it has ended.
+#[inline(always)]
+fn poll_item<T, E: Codable>(
+    items: &mut Option<Items<T, E>>,
+    call_id: u32,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<T, Vec<u8>>>> {
+    let Some(items) = items.as_mut() else {
+        return Poll::Ready(None);
+    };
+    let end = match ready!(items.as_mut().poll_next(cx)) {
+        Some(Ok(item)) => return Poll::Ready(Some(Ok(item))),
+        Some(Err(CallError::Handler(error))) => encode_reply_vec::<(), E>(call_id, Err(error)),
+        Some(Err(CallError::Rpc(error))) => encode_reply_text(
+            call_id,
+            ReplyStatus::Internal,
+            &format!("the stream failed: {error}"),
+        ),
+        None => encode_reply_vec::<(), E>(call_id, Ok(())),
+    };
+    Poll::Ready(Some(Err(end)))
 }
 
 impl<T: WireValue, E: Codable> FrameSource for Source<T, E> {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SourceItem>> {
         let this = &mut *self;
-        let frame = match ready!(this.poll_item(cx)) {
+        let frame = match ready!(poll_item(&mut this.items, this.call_id, cx)) {
             None => return Poll::Ready(None),
             Some(Ok(item)) => match encode_item(this.call_id, &item) {
                 Ok(frame) => SourceItem::Item(frame),
@@ -274,26 +302,59 @@ impl<T: WireValue, E: Codable> FrameSource for Source<T, E> {
         Poll::Ready(Some(frame))
     }
 
-    fn poll_append(
+    fn poll_fill(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         batch: &mut ItemsWriter,
-    ) -> Poll<Option<Appended>> {
+        room: &mut dyn FnMut(usize) -> bool,
+    ) -> Fill {
         let this = &mut *self;
-        let appended = match ready!(this.poll_item(cx)) {
-            None => return Poll::Ready(None),
-            // Encoded in place at the batch's end, with the stream's own arena: no allocation, no
-            // copy and no serializer set-up beyond the first item.
-            Some(Ok(item)) => {
-                let arena = this.arena.get_or_insert_with(Arena::new);
-                match batch.append_with(|out| item.append_wire(out, arena)) {
-                    Ok(()) => Appended::Item,
-                    Err(e) => Appended::Other(this.end(internal_reply(this.call_id, &e))),
+        let (items, call_id) = (&mut this.items, this.call_id);
+        // Each item is encoded in place at the batch's end, all with one serializer and the
+        // stream's own arena: no allocation, no copy, no set-up per item.
+        let arena = this.arena.get_or_insert_with(Arena::new);
+        let mut serializer = value_serializer(batch.take_buffer(), arena);
+        let fill = loop {
+            let complete = serializer.writer.len();
+            if !room(complete) {
+                break Fill::Full;
+            }
+            // A panic is caught here, where the batch's buffer is at hand: the items before it
+            // stay in the batch.
+            let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let item = match poll_item(items, call_id, cx) {
+                    Poll::Pending => return Err(Fill::Pending),
+                    Poll::Ready(None) => return Err(Fill::Ended),
+                    Poll::Ready(Some(Err(end))) => return Err(Fill::Other(SourceItem::End(end))),
+                    Poll::Ready(Some(Ok(item))) => item,
+                };
+                let at = ItemsWriter::open_item(&mut serializer.writer);
+                match item.encode_wire_with(&mut serializer) {
+                    Ok(()) => {
+                        ItemsWriter::close_item(&mut serializer.writer, at);
+                        Ok(at)
+                    }
+                    Err(e) => {
+                        serializer.writer.truncate(at);
+                        Err(Fill::Other(SourceItem::End(internal_reply(call_id, &e))))
+                    }
+                }
+            }));
+            match step {
+                Ok(Ok(at)) => batch.appended(at),
+                Ok(Err(fill)) => break fill,
+                Err(panic) => {
+                    serializer.writer.truncate(complete);
+                    break Fill::Panicked(panic);
                 }
             }
-            Some(Err(end)) => Appended::Other(this.end(end)),
         };
-        Poll::Ready(Some(appended))
+        batch.restore_buffer(serializer.into_writer());
+        if matches!(fill, Fill::Other(_)) {
+            // The end: the handler's stream is dropped now, and whatever it holds with it.
+            this.items = None;
+        }
+        fill
     }
 }
 

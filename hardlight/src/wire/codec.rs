@@ -17,7 +17,7 @@ use rkyv::api::high::{HighDeserializer, HighSerializer};
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
 use rkyv::ser::Serializer;
-use rkyv::ser::allocator::Arena;
+pub use rkyv::ser::allocator::Arena;
 use rkyv::ser::allocator::ArenaHandle;
 use rkyv::ser::sharing::Share;
 use rkyv::validation::Validator;
@@ -202,14 +202,16 @@ pub trait Codable:
     /// counts as 1.
     fn decode_within(bytes: &[u8], max_depth: usize) -> Result<Self, DecodeError>;
 
-    /// Appends the archive of `self` to `out`, with `arena` as the serializer's scratch space: a
-    /// caller encoding many values in a row (the items of a stream) keeps one arena for all of
-    /// them, where [`encode_into`](Self::encode_into) borrows the thread's for each. On failure
-    /// `out` is left as it was.
+    /// Appends the archive of `self` to `serializer`'s buffer. A caller encoding many values in a
+    /// row (the items of a stream) keeps one serializer, and one arena acquired, for all of them,
+    /// where [`encode_into`](Self::encode_into) sets up a serializer for each value. Each archive
+    /// stands alone all the same: nothing one shares is pointed to by the next. On failure the
+    /// buffer is left as it was.
     ///
     /// # Errors
     /// When the value's serializer fails.
-    fn encode_appending(&self, out: &mut Vec<u8>, arena: &mut Arena) -> Result<(), EncodeError>;
+    #[doc(hidden)]
+    fn encode_with(&self, serializer: &mut ValueSerializer<'_>) -> Result<(), EncodeError>;
 
     /// Encodes `self` into a fresh buffer.
     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
@@ -236,14 +238,13 @@ where
     }
 
     #[inline]
-    fn encode_appending(&self, out: &mut Vec<u8>, arena: &mut Arena) -> Result<(), EncodeError> {
-        let start = out.len();
-        let mut serializer = Serializer::new(std::mem::take(out), arena.acquire(), Share::new());
-        let encoded = rkyv::api::serialize_using::<_, rancor::Error>(self, &mut serializer);
-        // The buffer comes back whether or not the value could be encoded.
-        *out = serializer.into_writer();
+    fn encode_with(&self, serializer: &mut ValueSerializer<'_>) -> Result<(), EncodeError> {
+        let start = serializer.writer.len();
+        let encoded = rkyv::api::serialize_using::<_, rancor::Error>(self, serializer);
+        // Shared values (an `Arc` met twice) are shared within one archive, never across two.
+        serializer.sharing.clear();
         encoded.map(drop).map_err(|e| {
-            out.truncate(start);
+            serializer.writer.truncate(start);
             EncodeError::new(e)
         })
     }
@@ -254,6 +255,17 @@ where
         rkyv::deserialize::<T, rancor::Error>(archived)
             .map_err(|e| DecodeError::Invalid(e.to_string()))
     }
+}
+
+/// The serializer that [`Codable::encode_with`] appends archives with: the buffer they go to, the
+/// scratch space of an arena, and the table of values shared within one archive. Made by
+/// [`value_serializer`].
+pub type ValueSerializer<'a> = Serializer<Vec<u8>, ArenaHandle<'a>, Share>;
+
+/// A serializer appending to `out`, with `arena`'s scratch space; `out` comes back with
+/// [`Serializer::into_writer`].
+pub fn value_serializer(out: Vec<u8>, arena: &mut Arena) -> ValueSerializer<'_> {
+    Serializer::new(out, arena.acquire(), Share::new())
 }
 
 /// Validates `bytes` as an archive of `T` nested at most `max_depth` levels deep (see

@@ -325,16 +325,20 @@ impl<'a> ItemList<'a> {
             return Err(FrameError::Truncated { needed: 4, got: 0 });
         }
         // Walk once so that iteration afterwards cannot fail.
-        let mut at = 0;
-        while at < bytes.len() {
-            let len = read_u32(bytes, at)? as usize;
-            at = at
-                .checked_add(4 + len)
-                .filter(|end| *end <= bytes.len())
-                .ok_or(FrameError::Truncated {
-                    needed: at.saturating_add(4 + len),
-                    got: bytes.len(),
-                })?;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let at = bytes.len() - rest.len();
+            let truncated = |needed: usize| FrameError::Truncated {
+                needed,
+                got: bytes.len(),
+            };
+            let (len, tail) = rest
+                .split_first_chunk::<4>()
+                .ok_or_else(|| truncated(at + 4))?;
+            let len = u32::from_le_bytes(*len) as usize;
+            rest = tail
+                .get(len..)
+                .ok_or_else(|| truncated(at.saturating_add(4 + len)))?;
         }
         Ok(Self { bytes })
     }
@@ -413,28 +417,38 @@ impl ItemsWriter {
         self.count += 1;
     }
 
-    /// Appends an item whose archive `encode` writes at the end of the frame's buffer (no copy):
-    /// its length is filled in after. If `encode` fails, the frame is left as it was.
-    ///
-    /// # Errors
-    /// `encode`'s.
-    pub fn append_with<E>(
-        &mut self,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let at = self.buf.len();
-        self.buf.extend_from_slice(&[0; 4]);
-        if let Err(e) = encode(&mut self.buf) {
-            self.buf.truncate(at);
-            return Err(e);
-        }
-        let len = self.buf.len().saturating_sub(at + 4) as u32;
-        if let Some(slot) = self.buf.get_mut(at..at + 4) {
+    /// The frame's buffer, for a writer that appends items to it itself ([`ItemsWriter::open_item`],
+    /// [`ItemsWriter::close_item`], [`ItemsWriter::appended`]) and then gives it back
+    /// ([`ItemsWriter::restore_buffer`]).
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Gives back the buffer [`ItemsWriter::take_buffer`] took, with the items appended to it.
+    pub fn restore_buffer(&mut self, buf: Vec<u8>) {
+        self.buf = buf;
+    }
+
+    /// Starts an item at the end of `buf`, a frame's buffer: its length, filled in by
+    /// [`ItemsWriter::close_item`] once its archive follows. Returns where the item starts.
+    pub fn open_item(buf: &mut Vec<u8>) -> usize {
+        let at = buf.len();
+        buf.extend_from_slice(&[0; 4]);
+        at
+    }
+
+    /// Ends the item started at `at` in `buf`: its length is what follows its length field.
+    pub fn close_item(buf: &mut [u8], at: usize) {
+        let len = buf.len().saturating_sub(at + 4) as u32;
+        if let Some(slot) = buf.get_mut(at..at + 4) {
             slot.copy_from_slice(&len.to_le_bytes());
         }
+    }
+
+    /// Counts an item appended (opened and closed) at `at` of the frame's buffer.
+    pub fn appended(&mut self, at: usize) {
         self.last_at = at;
         self.count += 1;
-        Ok(())
     }
 
     /// Takes the last item appended back out, as an `ITEM` frame of call `call_id`; `None` when
@@ -1049,20 +1063,13 @@ mod tests {
     #[test]
     fn items_appended_in_place_read_back_in_order() {
         let mut writer = ItemsWriter::starting_with(7, &[kind::ITEM, 0, 7, 0, 0, 0, 42], 0);
-        writer
-            .append_with(|out| {
-                out.extend_from_slice(&[1, 2, 3]);
-                Ok::<_, ()>(())
-            })
-            .expect("appended");
-        // A failed encode leaves the frame as it was, whatever it wrote first.
-        let before = writer.frame_len();
-        let failed = writer.append_with(|out| {
-            out.extend_from_slice(&[9; 5]);
-            Err("no")
-        });
-        assert_eq!(failed, Err("no"));
-        assert_eq!((writer.frame_len(), writer.count()), (before, 2));
+        let mut buf = writer.take_buffer();
+        let at = ItemsWriter::open_item(&mut buf);
+        buf.extend_from_slice(&[1, 2, 3]);
+        ItemsWriter::close_item(&mut buf, at);
+        writer.restore_buffer(buf);
+        writer.appended(at);
+        assert_eq!(writer.count(), 2);
         let frame = writer.finish();
         let ServerFrame::Items { call_id, items } = decode_server(&frame).expect("a frame") else {
             panic!("not an ITEMS frame");

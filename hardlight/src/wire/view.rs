@@ -41,10 +41,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rkyv::rancor;
-use rkyv::ser::allocator::Arena;
 use yoke::Yoke;
 
-use super::codec::{Codable, DEFAULT_MAX_DEPTH, DecodeError, EncodeError, access_within};
+use super::codec::{
+    Codable, DEFAULT_MAX_DEPTH, DecodeError, EncodeError, ValueSerializer, access_within,
+};
 use super::shape::ShapeFn;
 
 /// The shared buffer a view points into. An `Arc` around the `Bytes` because [`Yoke`] needs a cart
@@ -340,13 +341,14 @@ pub trait WireValue: Sized + Send + 'static {
     /// When encoding fails.
     fn write_wire(&self, out: Vec<u8>) -> Result<Vec<u8>, EncodeError>;
 
-    /// Appends the archive of `self` to `out`, with `arena` as the serializer's scratch space when
-    /// it is encoded ([`Codable::encode_appending`]). On failure `out` is left as it was.
+    /// Appends the archive of `self` to `serializer`'s buffer ([`Codable::encode_with`]): the
+    /// bytes of a view as they are, an owned value encoded. On failure the buffer is left as it
+    /// was.
     ///
     /// # Errors
     /// When encoding fails.
     #[doc(hidden)]
-    fn append_wire(&self, out: &mut Vec<u8>, arena: &mut Arena) -> Result<(), EncodeError>;
+    fn encode_wire_with(&self, serializer: &mut ValueSerializer<'_>) -> Result<(), EncodeError>;
 
     /// `self` as the owned wire value: `self` for an owned value, deserialized for a view (which a
     /// tuple of several arguments needs to encode it).
@@ -381,8 +383,9 @@ impl<T: Codable> WireValue for T {
         self.encode_into(out)
     }
 
-    fn append_wire(&self, out: &mut Vec<u8>, arena: &mut Arena) -> Result<(), EncodeError> {
-        self.encode_appending(out, arena)
+    #[inline]
+    fn encode_wire_with(&self, serializer: &mut ValueSerializer<'_>) -> Result<(), EncodeError> {
+        self.encode_with(serializer)
     }
 
     fn into_wire(self) -> Result<T, EncodeError> {
@@ -411,13 +414,13 @@ impl<T: Codable> WireValue for Archived<T> {
         self.write_to(out)
     }
 
-    fn append_wire(&self, out: &mut Vec<u8>, arena: &mut Arena) -> Result<(), EncodeError> {
+    fn encode_wire_with(&self, serializer: &mut ValueSerializer<'_>) -> Result<(), EncodeError> {
         match self.archive_bytes() {
             Some(bytes) => {
-                out.extend_from_slice(bytes);
+                serializer.writer.extend_from_slice(bytes);
                 Ok(())
             }
-            None => self.to_owned_value()?.encode_appending(out, arena),
+            None => self.to_owned_value()?.encode_with(serializer),
         }
     }
 

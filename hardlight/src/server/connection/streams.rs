@@ -24,7 +24,7 @@ use metrics::Counter;
 use tokio::time::{Instant, Sleep, sleep_until};
 
 use super::Connection;
-use crate::contract::{Appended, ItemSource, SourceItem, StreamFuture};
+use crate::contract::{Fill, ItemSource, SourceItem, StreamFuture};
 use crate::locks::lock;
 use crate::metrics::InFlight;
 use crate::server::deadline::in_deadline;
@@ -230,38 +230,24 @@ impl Gated {
         let room = available.min(MAX_BATCH);
         // Grows as items come: a stream with one item ready costs no batch-sized buffer.
         let mut frame = ItemsWriter::starting_with(self.call_id, &first, 4 * first.len());
-        // Counted once for the frame: the first was counted when it was produced.
-        let mut appended = 0;
-        while unchanged() && frame.frame_len() < room {
-            let source = &mut self.source;
-            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                source.as_mut().poll_append(cx, &mut frame)
-            }));
-            let polled = match polled {
-                Ok(polled) => polled,
-                Err(panic) => {
-                    self.panic = Some(panic);
-                    break;
-                }
-            };
-            match polled {
-                Poll::Ready(Some(Appended::Item)) => {
-                    appended += 1;
-                    if frame.frame_len() > MAX_BATCH {
-                        // Past the frame's bound: the item waits for the next frame.
-                        self.held = frame.pop_item_frame(self.call_id);
-                        break;
-                    }
-                }
-                Poll::Ready(Some(Appended::Other(end))) => {
-                    self.end = Some(end);
-                    break;
-                }
-                Poll::Ready(None) => break,
-                Poll::Pending => break,
-            }
+        let source = &mut self.source;
+        // A panic of the default `poll_fill` (`Source` catches its own, keeping its items).
+        let filled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            source
+                .as_mut()
+                .poll_fill(cx, &mut frame, &mut |len| unchanged() && len < room)
+        }));
+        match filled {
+            Ok(Fill::Full | Fill::Pending | Fill::Ended) => {}
+            Ok(Fill::Other(end)) => self.end = Some(end),
+            Ok(Fill::Panicked(panic)) | Err(panic) => self.panic = Some(panic),
         }
-        self.sent.increment(appended);
+        // The first was counted when it was produced.
+        self.sent.increment(frame.count().saturating_sub(1) as u64);
+        if frame.frame_len() > MAX_BATCH {
+            // Past the frame's bound: the last item waits for the next frame.
+            self.held = frame.pop_item_frame(self.call_id);
+        }
         if frame.count() > 1 {
             frame.finish()
         } else {
