@@ -185,17 +185,18 @@ pub trait FrameSource: Send {
     /// The next frame; `None` after the end.
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SourceItem>>;
 
-    /// Appends the items that are ready to `batch`, one after the other, while `room` (given the
-    /// frame's length so far) says another may go in, and says why it stopped. A frame that is not
-    /// an item (the end) is handed back, not appended; the items before it stay in `batch`.
+    /// Appends the items that are ready to `batch`, one after the other, while the frame is
+    /// shorter than `limit` bytes and `go_on()` says so, and says why it stopped. A frame that is
+    /// not an item (the end) is handed back, not appended; the items before it stay in `batch`.
     fn poll_fill(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         batch: &mut ItemsWriter,
-        room: &mut dyn FnMut(usize) -> bool,
+        limit: usize,
+        go_on: &dyn Fn() -> bool,
     ) -> Fill {
         loop {
-            if !room(batch.frame_len()) {
+            if batch.frame_len() >= limit || !go_on() {
                 return Fill::Full;
             }
             match self.as_mut().poll_frame(cx) {
@@ -208,9 +209,13 @@ pub trait FrameSource: Send {
     }
 }
 
+/// What a batch's buffer holds beyond its limit when it is first grown: room for the item that
+/// takes it past the limit, unless that one is large.
+const FILL_SLACK: usize = 1024;
+
 /// Why [`FrameSource::poll_fill`] stopped.
 pub enum Fill {
-    /// `room` said no more.
+    /// The frame reached its limit, or `go_on` said to stop.
     Full,
     /// No item is ready.
     Pending,
@@ -306,7 +311,8 @@ impl<T: WireValue, E: Codable> FrameSource for Source<T, E> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         batch: &mut ItemsWriter,
-        room: &mut dyn FnMut(usize) -> bool,
+        limit: usize,
+        go_on: &dyn Fn() -> bool,
     ) -> Fill {
         let this = &mut *self;
         let (items, call_id) = (&mut this.items, this.call_id);
@@ -316,7 +322,7 @@ impl<T: WireValue, E: Codable> FrameSource for Source<T, E> {
         let mut serializer = value_serializer(batch.take_buffer(), arena);
         let fill = loop {
             let complete = serializer.writer.len();
-            if !room(complete) {
+            if complete >= limit || !go_on() {
                 break Fill::Full;
             }
             // A panic is caught here, where the batch's buffer is at hand: the items before it
@@ -328,6 +334,12 @@ impl<T: WireValue, E: Codable> FrameSource for Source<T, E> {
                     Poll::Ready(Some(Err(end))) => return Err(Fill::Other(SourceItem::End(end))),
                     Poll::Ready(Some(Ok(item))) => item,
                 };
+                if serializer.writer.capacity() < limit {
+                    // More than one item is ready: room for the frame at once (a little over its
+                    // limit, for the last item), rather than growing it by doubling, a copy each.
+                    let wanted = limit.saturating_add(FILL_SLACK);
+                    serializer.writer.reserve(wanted - serializer.writer.len());
+                }
                 let at = ItemsWriter::open_item(&mut serializer.writer);
                 match item.encode_wire_with(&mut serializer) {
                     Ok(()) => {

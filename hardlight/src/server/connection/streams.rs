@@ -233,9 +233,7 @@ impl Gated {
         let source = &mut self.source;
         // A panic of the default `poll_fill` (`Source` catches its own, keeping its items).
         let filled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            source
-                .as_mut()
-                .poll_fill(cx, &mut frame, &mut |len| unchanged() && len < room)
+            source.as_mut().poll_fill(cx, &mut frame, room, &**unchanged)
         }));
         match filled {
             Ok(Fill::Full | Fill::Pending | Fill::Ended) => {}
