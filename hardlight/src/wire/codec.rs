@@ -17,7 +17,7 @@ use rkyv::api::high::{HighDeserializer, HighSerializer};
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
 use rkyv::ser::Serializer;
-pub use rkyv::ser::allocator::Arena;
+pub(crate) use rkyv::ser::allocator::Arena;
 use rkyv::ser::allocator::ArenaHandle;
 use rkyv::ser::sharing::Share;
 use rkyv::validation::Validator;
@@ -258,13 +258,14 @@ where
 }
 
 /// The serializer that [`Codable::encode_with`] appends archives with: the buffer they go to, the
-/// scratch space of an arena, and the table of values shared within one archive. Made by
-/// [`value_serializer`].
+/// scratch space of an arena, and the table of values shared within one archive: one serves all
+/// the items of a stream's frame.
+#[doc(hidden)]
 pub type ValueSerializer<'a> = Serializer<Vec<u8>, ArenaHandle<'a>, Share>;
 
 /// A serializer appending to `out`, with `arena`'s scratch space; `out` comes back with
 /// [`Serializer::into_writer`].
-pub fn value_serializer(out: Vec<u8>, arena: &mut Arena) -> ValueSerializer<'_> {
+pub(crate) fn value_serializer(out: Vec<u8>, arena: &mut Arena) -> ValueSerializer<'_> {
     Serializer::new(out, arena.acquire(), Share::new())
 }
 
