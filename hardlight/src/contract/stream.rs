@@ -25,7 +25,7 @@ use super::reply::{
 };
 use crate::error::{CallError, HandlerError, ProtocolError, RpcError};
 use crate::wire::codec::{Arena, value_serializer};
-use crate::wire::frame::{ItemList, ItemsWriter, ReplyStatus, encode_reply_text};
+use crate::wire::frame::{ItemList, ItemsWriter, MAX_BATCH, ReplyStatus, encode_reply_text};
 use crate::wire::shape::Shapes;
 use crate::wire::{Codable, DecodeError, WireValue};
 
@@ -334,11 +334,13 @@ impl<T: WireValue, E: Codable> FrameSource for Source<T, E> {
                     Poll::Ready(Some(Err(end))) => return Err(Fill::Other(SourceItem::End(end))),
                     Poll::Ready(Some(Ok(item))) => item,
                 };
-                if serializer.writer.capacity() < limit {
+                let room = limit.min(MAX_BATCH);
+                if serializer.writer.capacity() < room {
                     // More than one item is ready: room for the frame at once (a little over its
                     // limit, for the last item), rather than growing it by doubling, a copy each.
-                    let wanted = limit.saturating_add(FILL_SLACK);
-                    serializer.writer.reserve(wanted - serializer.writer.len());
+                    let wanted = room.saturating_add(FILL_SLACK);
+                    let len = serializer.writer.len();
+                    serializer.writer.reserve(wanted.saturating_sub(len));
                 }
                 let at = ItemsWriter::open_item(&mut serializer.writer);
                 match item.encode_wire_with(&mut serializer) {
