@@ -19,6 +19,7 @@
 //! | §9 4009 idle timeout | `limits.rs`, `dead_peer.rs` |
 //! | §9 4010 replaced | `auth.rs`, `replace_old.rs` |
 //! | §9 client 1002, 1003, 1009 | `the_client_closes_with_…` below; `bad_server.rs` |
+//! | RFC 6455 on the client: pongs, fragments, unmasked frames, the close echoed | `the_client_answers_pings_…`, `the_client_closes_with_1002_on_a_masked_frame`, `the_client_echoes_the_servers_close` below |
 //! | §9 HTTP 400, 401, 403, 409, 429, 431, 503; closed before TLS | `raw_peers.rs`, `auth.rs`, `limits.rs`, `peer_limits.rs` |
 //! | §10 `max_calls_in_flight`: calls beyond it wait, never a close | `calls_beyond_max_calls_in_one_write_are_all_answered`, `raw_peers.rs`, `oneway.rs` |
 //! | §10 `handshake_timeout`, `first_byte_timeout`, per-address caps, `max_connections` | `raw_peers.rs`, `peer_limits.rs`, `limits.rs`, `file_limit.rs` |
@@ -268,6 +269,180 @@ async fn the_client_closes_with_1002_on_a_malformed_frame_or_a_second_hello() {
         client_close_code(0, Message::Binary(hello.into())).await,
         Some(hardlight::wire::close::PROTOCOL_ERROR)
     );
+}
+
+// --- RFC 6455 as the client speaks it -------------------------------------------------------------
+
+/// An unmasked frame from a server: `first` is the header's first byte (FIN, opcode).
+fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![first];
+    match payload.len() {
+        len @ 0..=125 => frame.push(len as u8),
+        len => {
+            frame.push(126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Reads until the client's first `CALL`; returns its call id.
+async fn next_call_id(ws: &mut RawServerSocket) -> u32 {
+    loop {
+        match within("a call", ws.next()).await {
+            Some(Ok(Message::Binary(bytes))) => {
+                if let Ok(hardlight::__private::wire::frame::ClientFrame::Call {
+                    call_id, ..
+                }) = hardlight::__private::wire::frame::decode_client(&bytes)
+                {
+                    return call_id;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("expected a call, got {other:?}"),
+        }
+    }
+}
+
+type RawServerSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+#[tokio::test]
+async fn the_client_answers_pings_and_reads_a_reply_in_fragments() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let mut ws = accept_with_hello(&listener, 0).await;
+        ws.send(Message::Ping(b"are you there".to_vec().into()))
+            .await
+            .unwrap();
+        // The pong carries the ping's payload back; the client's call may come before it or after.
+        let mut pong = None;
+        let mut call = None;
+        while pong.is_none() || call.is_none() {
+            match within("the pong and a call", ws.next()).await {
+                Some(Ok(Message::Pong(payload))) => pong = Some(payload),
+                Some(Ok(Message::Binary(bytes))) => {
+                    if let Ok(hardlight::__private::wire::frame::ClientFrame::Call {
+                        call_id,
+                        ..
+                    }) = hardlight::__private::wire::frame::decode_client(&bytes)
+                    {
+                        call = Some(call_id);
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("expected a pong and a call, got {other:?}"),
+            }
+        }
+        assert_eq!(pong.as_deref(), Some(&b"are you there"[..]));
+        let call_id = call.unwrap();
+        // A REPLY of 7 (a u32), in three fragments with a ping between the first two.
+        let mut reply =
+            hardlight::__private::wire::frame::reply_header(call_id, ReplyStatus::Ok, 4);
+        reply.extend_from_slice(&7u32.to_le_bytes());
+        let (a, rest) = reply.split_at(3);
+        let (b, c) = rest.split_at(2);
+        let bytes = [
+            server_frame(0x02, a),
+            server_frame(0x89, b"between"),
+            server_frame(0x00, b),
+            server_frame(0x80, c),
+        ]
+        .concat();
+        ws.get_mut().write_all(&bytes).await.unwrap();
+        // The ping between the fragments is answered too.
+        loop {
+            match within("the second pong", ws.next()).await {
+                Some(Ok(Message::Pong(payload))) => {
+                    assert_eq!(&payload[..], b"between");
+                    break;
+                }
+                Some(Ok(_)) => {}
+                other => panic!("expected a pong, got {other:?}"),
+            }
+        }
+        ws
+    });
+    let client = TestClient::new(ClientConfig::plaintext(format!("127.0.0.1:{port}")));
+    within("connect", client.connect()).await.expect("connect");
+    assert_eq!(within("the call", client.add(3, 4)).await.unwrap(), 7);
+    let _ws = within("the server", server).await.unwrap();
+    assert!(client.is_connected());
+}
+
+#[tokio::test]
+async fn the_client_closes_with_1002_on_a_masked_frame() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let mut ws = accept_with_hello(&listener, 0).await;
+        let call_id = next_call_id(&mut ws).await;
+        let mut reply =
+            hardlight::__private::wire::frame::reply_header(call_id, ReplyStatus::Ok, 4);
+        reply.extend_from_slice(&7u32.to_le_bytes());
+        // A server's frame with the mask bit set (and a key of zeros, which changes no byte).
+        let mut frame = vec![0x82, 0x80 | reply.len() as u8, 0, 0, 0, 0];
+        frame.extend_from_slice(&reply);
+        ws.get_mut().write_all(&frame).await.unwrap();
+        loop {
+            match within("the client's close", ws.next()).await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    });
+    let client = TestClient::new(ClientConfig::plaintext(format!("127.0.0.1:{port}")));
+    within("connect", client.connect()).await.expect("connect");
+    match within("the call", client.add(3, 4)).await {
+        Err(CallError::Rpc(RpcError::Protocol(ProtocolError::WebSocket(why)))) => {
+            assert!(why.contains("masked"), "{why}");
+        }
+        other => panic!("expected a WebSocket protocol error, got {other:?}"),
+    }
+    assert_eq!(
+        within("the server", server).await.unwrap(),
+        Some(hardlight::wire::close::PROTOCOL_ERROR)
+    );
+}
+
+#[tokio::test]
+async fn the_client_echoes_the_servers_close() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (go, went) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let mut ws = accept_with_hello(&listener, 0).await;
+        went.await.unwrap();
+        ws.send(Message::Close(Some(CloseFrame {
+            code: CloseCode::from(4321),
+            reason: "bye".into(),
+        })))
+        .await
+        .unwrap();
+        loop {
+            match within("the client's close", ws.next()).await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    });
+    let client = TestClient::new(ClientConfig::plaintext(format!("127.0.0.1:{port}")));
+    within("connect", client.connect()).await.expect("connect");
+    go.send(()).unwrap();
+    match within("closed", client.closed()).await {
+        ClosedError::Ended(RpcError::ConnectionClosed {
+            code: Some(4321),
+            reason,
+            ..
+        }) => assert_eq!(reason, "bye"),
+        other => panic!("expected the server's close, got {other:?}"),
+    }
+    assert_eq!(within("the server", server).await.unwrap(), Some(4321));
 }
 
 // --- what the server sends stays within the maximum message size ---------------------------------

@@ -16,7 +16,6 @@ use hardlight::*;
 use rkyv::rancor::{Fallible, Source};
 use rkyv::with::{ArchiveWith, DeserializeWith, SerializeWith};
 use rkyv::{Archive, Archived, Place};
-use tokio_tungstenite::tungstenite;
 
 /// Why [`Unencodable`] refuses: what a real type's serializer might say.
 #[derive(Debug)]
@@ -271,7 +270,7 @@ async fn a_call_on_a_client_that_never_connected_is_not_connected() {
 }
 
 #[tokio::test]
-async fn a_connection_lost_under_a_call_keeps_the_websockets_error() {
+async fn a_connection_lost_under_a_call_keeps_the_transports_error() {
     let server = TestServer::start().await;
     let client = server.client().await;
     let call = tokio::spawn({
@@ -284,7 +283,7 @@ async fn a_connection_lost_under_a_call_keeps_the_websockets_error() {
     match within("the call to fail", call).await.unwrap() {
         Err(CallError::Rpc(error @ RpcError::ConnectionClosed { code: None, .. })) => {
             assert!(
-                find_cause::<tungstenite::Error>(&error).is_some(),
+                find_cause::<std::io::Error>(&error).is_some(),
                 "{}",
                 chain(&error)
             );

@@ -39,7 +39,12 @@ impl End {
     /// The close frame to send (if any) and the error every call still in flight fails with.
     fn outcome(self) -> (Option<(u16, String)>, RpcError) {
         match self {
-            End::Closed(code, reason) => (None, RpcError::closed(code, reason)),
+            // A native client answers the server's close frame with its own (RFC 6455 §5.5.1),
+            // echoing the code; a browser answers by itself.
+            End::Closed(code, reason) => (
+                cfg!(hardlight_native).then(|| (code.unwrap_or(close::NORMAL), String::new())),
+                RpcError::closed(code, reason),
+            ),
             End::Violation(code, error) => {
                 let reason = Chain(&error).to_string();
                 tracing::warn!(error = %reason, "server broke the protocol; closing");
@@ -146,7 +151,12 @@ fn on_incoming<S: ?Sized + ServiceSchema>(
 ) -> Option<End> {
     match next {
         #[cfg(hardlight_native)]
-        Some(Ok(Incoming::Control)) => None,
+        Some(Ok(Incoming::Pong)) => None,
+        #[cfg(hardlight_native)]
+        Some(Ok(Incoming::Ping(payload))) => {
+            session.outbox.pong(payload);
+            None
+        }
         Some(Ok(Incoming::Binary(message))) => session
             .on_message(&message)
             .err()
@@ -161,6 +171,11 @@ fn on_incoming<S: ?Sized + ServiceSchema>(
             RpcError::LimitExceeded(why),
         )),
         Some(Err(ReadError::Failed(why))) => Some(End::Failed(why)),
+        #[cfg(hardlight_native)]
+        Some(Err(ReadError::Malformed(why))) => Some(End::Violation(
+            close::PROTOCOL_ERROR,
+            ProtocolError::WebSocket(why).into(),
+        )),
         None => Some(End::Lost),
     }
 }

@@ -1,16 +1,15 @@
-//! Connecting over tokio's sockets: TCP, rustls, the WebSocket upgrade, then the server's `HELLO`.
+//! Connecting over tokio's sockets: TCP, rustls, the WebSocket upgrade, then the server's `HELLO`;
+//! the connection's frames are then read and written by [`crate::ws::client`].
 
-use std::future::ready;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::Mirror;
 use super::config::{ClientConfig, Target};
@@ -24,7 +23,8 @@ use crate::contract::ServiceSchema;
 use crate::error::{ConnectError, TransportError};
 use crate::keepalive::Keepalive;
 use crate::tls::{TlsError, server_name};
-use crate::ws::{CLIENT_READ_BUFFER, read_buffer_with, websocket_config_reading};
+use crate::ws::client::{FrameReader, FrameWriter, Message, ReadError as WsReadError};
+use crate::ws::{CLIENT_READ_BUFFER, CLIENT_WRITE_BUFFER};
 
 /// Opens a connection and starts its driver task.
 pub(crate) async fn connect<S: ?Sized + ServiceSchema + 'static>(
@@ -84,32 +84,33 @@ where
     let head = request_head(config, target, S::schema().fingerprint(), &key)?;
     let (stream, selected, tail) = upgrade(stream, &head, &key).await?;
     check_selected(selected.as_deref())?;
-    let mut ws = WebSocketStream::from_partially_read(
-        stream,
-        tail,
-        Role::Client,
-        Some(websocket_config_reading(
-            config.max_message_size,
-            CLIENT_READ_BUFFER,
-        )),
-    )
-    .await;
+    let (read, write) = tokio::io::split(stream);
+    let mut reader = FrameReader::new(read, &tail, CLIENT_READ_BUFFER, config.max_message_size);
+    let mut sink = FrameSink(FrameWriter::new(write, CLIENT_WRITE_BUFFER));
 
     let mut before = BeforeHello::default();
     let hello = loop {
-        match ws.next().await {
+        match reader.next().await {
             Some(Ok(Message::Binary(message))) => {
                 if !before.take(&message, config.max_nesting_depth) {
                     break message;
                 }
             }
-            Some(Ok(Message::Close(frame))) => {
-                let (code, reason) = close_parts(frame);
+            Some(Ok(Message::Close(code, reason))) => {
                 return Err(before.closed(code, reason, mirror));
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(_)) => return Err(expected_hello().into()),
-            Some(Err(e)) => return Err(transport(e).into()),
+            Some(Ok(Message::Ping(payload))) => {
+                // Answered now: the server may be waiting for it before it says hello.
+                sink.send(Outgoing::Pong(payload))
+                    .await
+                    .map_err(ConnectError::from)?;
+            }
+            Some(Ok(Message::Pong)) => continue,
+            Some(Ok(Message::Text)) => return Err(expected_hello().into()),
+            Some(Err(WsReadError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(lost_before_hello());
+            }
+            Some(Err(e)) => return Err(TransportError::new("the WebSocket failed", e).into()),
             None => return Err(lost_before_hello()),
         }
     };
@@ -120,32 +121,20 @@ where
         mirror.events.clone(),
     )?;
 
-    let (sink, stream) = ws.split();
-    let sink = sink
-        .with(|out: Outgoing| {
-            ready(Ok::<_, WsError>(match out {
-                Outgoing::Binary(frame) => Message::Binary(frame),
-                Outgoing::Ping => Message::Ping(Default::default()),
-                Outgoing::Close(code, reason) => Message::Close(Some(CloseFrame {
-                    code: code.into(),
-                    reason: reason.into(),
-                })),
-            }))
-        })
-        .sink_map_err(transport);
-    let stream = stream.filter_map(|message| {
-        ready(match message {
-            Ok(Message::Binary(data)) => Some(Ok(Incoming::Binary(data))),
-            Ok(Message::Text(_)) => Some(Ok(Incoming::Text)),
-            Ok(Message::Close(frame)) => {
-                let (code, reason) = close_parts(frame);
-                Some(Ok(Incoming::Close { code, reason }))
-            }
-            Ok(Message::Ping(_) | Message::Pong(_)) => Some(Ok(Incoming::Control)),
-            Ok(Message::Frame(_)) => None,
-            Err(WsError::Capacity(e)) => Some(Err(ReadError::TooLarge(e.to_string()))),
-            Err(e) => Some(Err(ReadError::Failed(transport(e)))),
-        })
+    let stream = reader.map(|message| match message {
+        Ok(Message::Binary(data)) => Ok(Incoming::Binary(data)),
+        Ok(Message::Text) => Ok(Incoming::Text),
+        Ok(Message::Close(code, reason)) => Ok(Incoming::Close { code, reason }),
+        Ok(Message::Ping(payload)) => Ok(Incoming::Ping(payload)),
+        Ok(Message::Pong) => Ok(Incoming::Pong),
+        Err(e @ WsReadError::TooLarge { .. }) => Err(ReadError::TooLarge(e.to_string())),
+        Err(e @ (WsReadError::Header(_) | WsReadError::Close(_) | WsReadError::Sequence(_))) => {
+            Err(ReadError::Malformed(e.to_string()))
+        }
+        Err(WsReadError::Io(e)) => Err(ReadError::Failed(TransportError::new(
+            "reading from the connection failed",
+            e,
+        ))),
     });
     let keepalive = Keepalive::new(config.keepalive_interval, config.idle_timeout);
     crate::rt::spawn(drive(
@@ -155,6 +144,40 @@ where
         keepalive,
     ));
     Ok(session)
+}
+
+/// The client's frame writer as the sink the driver and the callers write to.
+struct FrameSink<W>(FrameWriter<W>);
+
+impl<W: AsyncWrite + Unpin> Sink<Outgoing> for FrameSink<W> {
+    type Error = TransportError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.get_mut().0.poll_ready(cx).map_err(writing)
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Outgoing) -> Result<(), Self::Error> {
+        let writer = &mut self.get_mut().0;
+        match message {
+            Outgoing::Binary(frame) => writer.binary(frame),
+            Outgoing::Ping => writer.ping(&[]),
+            Outgoing::Pong(payload) => writer.pong(&payload),
+            Outgoing::Close(code, reason) => writer.close(code, &reason),
+        }
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.get_mut().0.poll_flush(cx).map_err(writing)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.get_mut().0.poll_close(cx).map_err(writing)
+    }
+}
+
+fn writing(e: std::io::Error) -> TransportError {
+    TransportError::new("writing to the connection failed", e)
 }
 
 /// Most bytes of a response head the client reads: as much as the server accepts of a request head.
@@ -221,11 +244,7 @@ async fn upgrade<St: AsyncRead + AsyncWrite + Unpin>(
                 .into());
             }
             let selected = header("sec-websocket-protocol").map(str::to_owned);
-            return Ok((
-                stream,
-                selected,
-                read_buffer_with(&buf[len..], CLIENT_READ_BUFFER),
-            ));
+            return Ok((stream, selected, buf.split_off(len)));
         }
         if buf.len() >= MAX_RESPONSE_HEAD {
             return Err(TransportError::message(format!(
@@ -265,15 +284,4 @@ async fn read_body<St: AsyncRead + Unpin>(
     }
     body.truncate(want);
     body
-}
-
-fn close_parts(frame: Option<CloseFrame>) -> (Option<u16>, String) {
-    match frame {
-        Some(frame) => (Some(frame.code.into()), frame.reason.to_string()),
-        None => (None, String::new()),
-    }
-}
-
-fn transport(e: WsError) -> TransportError {
-    TransportError::new("the WebSocket failed", e)
 }

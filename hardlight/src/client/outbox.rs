@@ -36,6 +36,9 @@ pub(crate) enum Outgoing {
     Binary(Bytes),
     /// A keepalive ping.
     Ping,
+    /// The answer to the server's ping, with its payload.
+    #[cfg(hardlight_native)]
+    Pong(Bytes),
     /// A close frame.
     Close(u16, String),
 }
@@ -65,6 +68,10 @@ struct Queue {
     /// call slot, one ping, and one `NOTIFY` per place of the session's one-way room (see
     /// [`Written`]).
     frames: VecDeque<Queued>,
+    /// The pong owed for the server's latest ping, written before the frames: only the latest ping
+    /// needs one (RFC 6455 §5.5.3), so a server pinging in a loop cannot grow the queue.
+    #[cfg(hardlight_native)]
+    pong: Option<Bytes>,
     /// The driver's waker, from its last poll.
     driver: Option<Waker>,
     /// Set once the connection has ended: nothing more is accepted.
@@ -128,6 +135,8 @@ impl Outbox {
             }),
             queue: Mutex::new(Queue {
                 frames: VecDeque::new(),
+                #[cfg(hardlight_native)]
+                pong: None,
                 driver: None,
                 closed: false,
             }),
@@ -179,6 +188,19 @@ impl Outbox {
         })
     }
 
+    /// Owes the server a pong with `payload`, in place of any pong still owed.
+    #[cfg(hardlight_native)]
+    pub(crate) fn pong(&self, payload: Bytes) {
+        let mut queue = lock(&self.queue);
+        if queue.closed {
+            return;
+        }
+        queue.pong = Some(payload);
+        if let Some(driver) = &queue.driver {
+            driver.wake_by_ref();
+        }
+    }
+
     fn push(&self, queued: Queued) -> Result<(), Closed> {
         let mut queue = lock(&self.queue);
         if queue.closed {
@@ -205,7 +227,7 @@ impl Outbox {
         let waker = {
             let queue = lock(&self.queue);
             match &queue.driver {
-                Some(driver) if queue.frames.is_empty() && !queue.closed => driver.clone(),
+                Some(driver) if queue.is_idle() => driver.clone(),
                 _ => return Err((frame, written)),
             }
         };
@@ -287,7 +309,7 @@ impl Outbox {
                 Poll::Ready(Err(e)) => return Poll::Ready(e),
                 Poll::Pending => return Poll::Pending,
             }
-            let Some(Queued { message, written }) = lock(&self.queue).frames.pop_front() else {
+            let Some(Queued { message, written }) = lock(&self.queue).next() else {
                 break;
             };
             if let Err(e) = sink.as_mut().start_send(message) {
@@ -314,7 +336,7 @@ impl Outbox {
                 flush_done(needs_flush, unflushed);
                 *batch = Batch::default();
                 // A full batch may have left frames behind.
-                if !lock(&self.queue).frames.is_empty() {
+                if !lock(&self.queue).is_empty() {
                     cx.waker().wake_by_ref();
                 }
                 Poll::Pending
@@ -332,10 +354,42 @@ impl Outbox {
             let mut queue = lock(&self.queue);
             queue.closed = true;
             queue.frames.clear();
+            #[cfg(hardlight_native)]
+            {
+                queue.pong = None;
+            }
             queue.driver = None;
         }
         writer.unflushed.clear();
         writer.sink.take()
+    }
+}
+
+impl Queue {
+    /// The next message for the driver: the pong owed, if any, then the frames in order.
+    fn next(&mut self) -> Option<Queued> {
+        #[cfg(hardlight_native)]
+        if let Some(payload) = self.pong.take() {
+            return Some(Queued {
+                message: Outgoing::Pong(payload),
+                written: None,
+            });
+        }
+        self.frames.pop_front()
+    }
+
+    /// Nothing waits for the driver.
+    fn is_empty(&self) -> bool {
+        #[cfg(hardlight_native)]
+        if self.pong.is_some() {
+            return false;
+        }
+        self.frames.is_empty()
+    }
+
+    /// A caller may write its frame itself: nothing waits to go before it and the connection is on.
+    fn is_idle(&self) -> bool {
+        self.is_empty() && !self.closed
     }
 }
 

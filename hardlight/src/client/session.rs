@@ -61,6 +61,10 @@ pub(crate) enum ReadError {
     TooLarge(String),
     /// The transport failed.
     Failed(TransportError),
+    /// The server's framing broke RFC 6455 (a masked frame, a reserved opcode, ...): the client
+    /// closes the connection with 1002.
+    #[cfg(hardlight_native)]
+    Malformed(String),
 }
 
 /// A message as a transport delivers it.
@@ -70,9 +74,12 @@ pub(crate) enum Incoming {
     Binary(Bytes),
     /// A text message (never valid in this protocol).
     Text,
-    /// A ping or pong: nothing to act on, but the peer is alive. (A browser shows neither.)
+    /// A ping, with its payload: the peer is alive, and is owed a pong. (A browser shows none.)
     #[cfg(hardlight_native)]
-    Control,
+    Ping(Bytes),
+    /// A pong: nothing to act on, but the peer is alive. (A browser shows none.)
+    #[cfg(hardlight_native)]
+    Pong,
     /// The peer closed the connection.
     Close {
         /// The close code, if the peer sent one.

@@ -34,6 +34,10 @@ pub enum ProtocolError {
         /// What the server selected.
         selected: Option<String>,
     },
+    /// The server's WebSocket framing broke RFC 6455: a masked frame, a reserved opcode or bit, a
+    /// close code no endpoint may send, fragments out of order.
+    #[error("protocol violation: invalid WebSocket framing: {0}")]
+    WebSocket(String),
     /// A message that may not come where it came: no `HELLO` first, a second `HELLO`, a text
     /// message, a reply to a call that was not made.
     #[error("protocol violation: {0}")]
