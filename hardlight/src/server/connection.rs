@@ -140,6 +140,11 @@ pub(super) struct Connection<H: Handler> {
     /// The message being received: how long it takes, and the server's budget for such messages.
     partial: PartialMessages,
     needs_flush: bool,
+    /// In this wake-up, the socket had nothing more to read and holds the task's waker: later
+    /// rounds of the same wake-up need not ask it again (new bytes wake the task anew).
+    read_parked: bool,
+    /// Likewise for the event queue.
+    events_parked: bool,
     /// Where small frames are cut from on their way to tungstenite (see [`FrameArena`]).
     arena: FrameArena,
     /// Set when the connection cannot go on (a state change too large to send): the close it needs.
@@ -222,6 +227,8 @@ impl<H: Handler> Connection<H> {
             backlog,
             partial,
             needs_flush: false,
+            read_parked: false,
+            events_parked: false,
             arena: FrameArena::new(),
             failed: None,
             claim,
@@ -334,6 +341,8 @@ impl<H: Handler> Connection<H> {
     /// calls as the socket allows.
     fn wake(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Step {
         self.check_keepalive(cx)?;
+        self.read_parked = false;
+        self.events_parked = false;
         let mut more = true;
         for _ in 0..ROUNDS_PER_WAKE {
             more = self.round(cx, ws)?;
@@ -357,10 +366,10 @@ impl<H: Handler> Connection<H> {
     /// its reply are queued together before anything is written, and nothing is read while the
     /// backlog or the slots are full.
     fn round(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Step<bool> {
-        let mut progressed = self.read_messages(cx, ws)?;
+        let mut progressed = !self.read_parked && self.read_messages(cx, ws)?;
         progressed |= self.collect_finished(cx);
         progressed |= self.start_parked_work(cx)?;
-        progressed |= self.take_events(cx);
+        progressed |= !self.events_parked && self.take_events(cx);
         progressed |= self.take_grants(cx);
         self.write_ping(cx, ws)?;
         if let Some(reason) = self.failed.take() {

@@ -36,7 +36,10 @@ impl<H: Handler> Connection<H> {
     /// if any finished.
     pub(super) fn collect_finished(&mut self, cx: &mut Context<'_>) -> bool {
         let mut collected = false;
-        while !self.backlog.holds_back()
+        // An empty set is not polled (which would touch its shared queue for nothing): a call
+        // pushed into it is marked ready, and every push is followed by another round.
+        while !self.calls.is_empty()
+            && !self.backlog.holds_back()
             && let Poll::Ready(Some(done)) = self.calls.poll_next_unpin(cx)
         {
             collected = true;

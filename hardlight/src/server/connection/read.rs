@@ -48,6 +48,7 @@ impl<H: Handler> Connection<H> {
                 break false;
             }
             let Poll::Ready(message) = ws.poll_next_unpin(cx) else {
+                self.read_parked = true;
                 break true;
             };
             read = true;

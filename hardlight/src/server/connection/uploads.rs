@@ -158,6 +158,11 @@ impl Uploads {
     /// The next `CREDIT` frame to send for an argument whose reader gave credit back; registers
     /// the connection's task to be woken by the next one otherwise.
     pub(super) fn next_grant(&mut self, cx: &mut Context<'_>) -> Option<Vec<u8>> {
+        // Grants come from the readers of open arguments: with none open, there is nothing to ask
+        // (a grant left from one that ended would be dropped below anyway).
+        if self.inlets.is_empty() {
+            return None;
+        }
         loop {
             let grant = {
                 let mut queue = lock(&self.grants.queue);

@@ -36,9 +36,18 @@ impl<H: Handler> Connection<H> {
         let mut moved = false;
         // The queue's sender lives in this connection's subscriptions; `None` cannot happen before
         // they are cleared.
-        while let Poll::Ready(Some(frame)) = self.events.poll_recv(cx) {
-            self.pending.push_back(Queued::frame(frame));
-            moved = true;
+        loop {
+            match self.events.poll_recv(cx) {
+                Poll::Ready(Some(frame)) => {
+                    self.pending.push_back(Queued::frame(frame));
+                    moved = true;
+                }
+                Poll::Pending => {
+                    self.events_parked = true;
+                    break;
+                }
+                Poll::Ready(None) => break,
+            }
         }
         moved
     }
