@@ -18,6 +18,8 @@ use hardlight::*;
 struct Counting;
 
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+/// The largest single allocation counted since it was last reset.
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     /// True on the server's thread: only its allocations are counted.
@@ -33,6 +35,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if counted() {
             ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
         }
         // SAFETY: the caller's contract, passed on.
         unsafe { System.alloc(layout) }
@@ -55,6 +58,7 @@ unsafe impl GlobalAlloc for Counting {
         if counted() && new_size > layout.size() {
             // A growth allocates the new size (the old block is freed or extended).
             ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
+            LARGEST.fetch_max(new_size, Ordering::Relaxed);
         }
         // SAFETY: the caller's contract, passed on.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -205,6 +209,7 @@ async fn a_view_argument_costs_the_server_one_payload_not_two() {
     );
     a_view_reply_is_written_from_the_received_buffer().await;
     a_view_argument_is_sent_from_its_own_buffer();
+    small_calls_one_at_a_time_reuse_the_clients_read_buffer();
 }
 
 /// Part of the test above (one test at a time: the counter is global): a view echoed back is
@@ -280,5 +285,55 @@ fn a_view_argument_is_sent_from_its_own_buffer() {
     assert!(
         client < PAYLOAD + PAYLOAD / 2,
         "client: {client} bytes per call"
+    );
+}
+
+/// Part of the test above: a client making small calls one at a time reads every reply into the
+/// same buffer. Its reader grows the buffer only when the room left is used up, by which time the
+/// callers have let go of the replies cut from it, so the allocation comes back instead of a new
+/// one being made every few hundred calls.
+fn small_calls_one_at_a_time_reuse_the_clients_read_buffer() {
+    let port = serve_on_thread(factory!(viewing::SinkHandler), false);
+    let largest = std::thread::spawn(move || {
+        COUNTED.with(|c| c.set(true));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let client =
+                viewing::SinkClient::new(ClientConfig::plaintext(format!("127.0.0.1:{port}")));
+            tokio::time::timeout(Duration::from_secs(10), client.connect())
+                .await
+                .expect("connect in time")
+                .expect("connect");
+            let data = [3u8; 16];
+            let call = async || {
+                let view = Archived::<Vec<u8>>::from_slice(&data).expect("encode");
+                let sum = tokio::time::timeout(Duration::from_secs(10), client.ingest(view))
+                    .await
+                    .expect("a reply in time")
+                    .expect("call");
+                assert_eq!(sum, 48);
+            };
+            // The first calls grow what the connection keeps (the writer's buffer) and use up the
+            // first read buffer, which also holds the server's `HELLO` (kept by the session).
+            for _ in 0..1000 {
+                call().await;
+            }
+            LARGEST.store(0, Ordering::SeqCst);
+            // Replies of a few dozen bytes: 2,000 of them fill the 16 KiB read buffer several times.
+            for _ in 0..2000 {
+                call().await;
+            }
+            LARGEST.load(Ordering::SeqCst)
+        })
+    })
+    .join()
+    .expect("the client thread");
+    eprintln!("largest client allocation over 2,000 small calls: {largest} bytes");
+    assert!(
+        largest < 4096,
+        "a {largest}-byte allocation: the client took a new read buffer"
     );
 }

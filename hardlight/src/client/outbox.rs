@@ -400,3 +400,29 @@ fn flush_done(needs_flush: &mut bool, unflushed: &mut Vec<Written>) {
         written.complete();
     }
 }
+
+#[cfg(all(test, hardlight_native))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_latest_ping_is_owed_a_pong_and_it_goes_first() {
+        let outbox = Outbox::new();
+        outbox.queue(Outgoing::Ping).unwrap();
+        // A server pinging in a loop: the queue holds one pong, not one per ping.
+        for i in 0..1000u32 {
+            outbox.pong(Bytes::from(i.to_le_bytes().to_vec()));
+        }
+        let mut queue = lock(&outbox.queue);
+        match queue.next().map(|queued| queued.message) {
+            Some(Outgoing::Pong(payload)) => assert_eq!(payload[..], 999u32.to_le_bytes()),
+            other => panic!("expected the latest pong first, got {other:?}"),
+        }
+        assert!(matches!(
+            queue.next().map(|queued| queued.message),
+            Some(Outgoing::Ping)
+        ));
+        assert!(queue.next().is_none());
+        assert!(queue.is_empty());
+    }
+}

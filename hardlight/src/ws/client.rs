@@ -121,10 +121,18 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             };
             let room = self.buf.capacity() - self.buf.len();
             let missing = need.saturating_sub(self.buf.len());
-            if room < missing || room < self.read_size / 4 {
-                // Reclaims the buffer when nothing cut from it is held any more, else takes a new
-                // one (of at least the first one's size: `BytesMut` remembers it).
-                self.buf.reserve(missing.max(self.read_size));
+            // Whatever room is left is read into while the frame's length is unknown, or while it
+            // holds the rest of the frame: growing the buffer reclaims it only once no message cut
+            // from it is held, and right after a message was handed out its caller usually still
+            // holds it. By the time bytes fill the last of the room, it has let go: calls made one
+            // at a time cost no allocation here (the price: a short read once per buffer).
+            if room == 0 || room < missing {
+                // Room for the frame and a whole read, within the first buffer's size: reclaimed
+                // in place when nothing cut from the buffer is held any more (asking for more
+                // would grow it instead), else a new buffer of that size.
+                let len = self.buf.len();
+                self.buf
+                    .reserve(missing.max(self.read_size.saturating_sub(len)));
             }
             let read = ready!(tokio_util::io::poll_read_buf(
                 Pin::new(&mut self.io),
