@@ -409,20 +409,21 @@ async fn the_client_closes_with_1002_on_a_masked_frame() {
     );
 }
 
-#[tokio::test]
-async fn the_client_echoes_the_servers_close() {
+/// A raw server that closes with `close` once told to; reports the code of the client's answer.
+async fn closing_server(
+    close: Option<CloseFrame>,
+) -> (
+    u16,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Option<u16>>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (go, went) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let mut ws = accept_with_hello(&listener, 0).await;
         went.await.unwrap();
-        ws.send(Message::Close(Some(CloseFrame {
-            code: CloseCode::from(4321),
-            reason: "bye".into(),
-        })))
-        .await
-        .unwrap();
+        ws.send(Message::Close(close)).await.unwrap();
         loop {
             match within("the client's close", ws.next()).await {
                 Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
@@ -431,6 +432,16 @@ async fn the_client_echoes_the_servers_close() {
             }
         }
     });
+    (port, go, server)
+}
+
+#[tokio::test]
+async fn the_client_echoes_the_servers_close() {
+    let (port, go, server) = closing_server(Some(CloseFrame {
+        code: CloseCode::from(4321),
+        reason: "bye".into(),
+    }))
+    .await;
     let client = TestClient::new(ClientConfig::plaintext(format!("127.0.0.1:{port}")));
     within("connect", client.connect()).await.expect("connect");
     go.send(()).unwrap();
@@ -443,6 +454,20 @@ async fn the_client_echoes_the_servers_close() {
         other => panic!("expected the server's close, got {other:?}"),
     }
     assert_eq!(within("the server", server).await.unwrap(), Some(4321));
+
+    // A close frame without a code is answered with 1000.
+    let (port, go, server) = closing_server(None).await;
+    let client = TestClient::new(ClientConfig::plaintext(format!("127.0.0.1:{port}")));
+    within("connect", client.connect()).await.expect("connect");
+    go.send(()).unwrap();
+    match within("closed", client.closed()).await {
+        ClosedError::Ended(RpcError::ConnectionClosed { code: None, .. }) => {}
+        other => panic!("expected a close without a code, got {other:?}"),
+    }
+    assert_eq!(
+        within("the server", server).await.unwrap(),
+        Some(hardlight::wire::close::NORMAL)
+    );
 }
 
 // --- what the server sends stays within the maximum message size ---------------------------------
