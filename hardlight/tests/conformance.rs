@@ -287,15 +287,20 @@ fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     frame
 }
 
+/// The call id of `message` if it is a `CALL`.
+fn call_id_of(message: &[u8]) -> Option<u32> {
+    match hardlight::__private::wire::frame::decode_client(message) {
+        Ok(hardlight::__private::wire::frame::ClientFrame::Call { call_id, .. }) => Some(call_id),
+        _ => None,
+    }
+}
+
 /// Reads until the client's first `CALL`; returns its call id.
 async fn next_call_id(ws: &mut RawServerSocket) -> u32 {
     loop {
         match within("a call", ws.next()).await {
             Some(Ok(Message::Binary(bytes))) => {
-                if let Ok(hardlight::__private::wire::frame::ClientFrame::Call {
-                    call_id, ..
-                }) = hardlight::__private::wire::frame::decode_client(&bytes)
-                {
+                if let Some(call_id) = call_id_of(&bytes) {
                     return call_id;
                 }
             }
@@ -323,15 +328,7 @@ async fn the_client_answers_pings_and_reads_a_reply_in_fragments() {
         while pong.is_none() || call.is_none() {
             match within("the pong and a call", ws.next()).await {
                 Some(Ok(Message::Pong(payload))) => pong = Some(payload),
-                Some(Ok(Message::Binary(bytes))) => {
-                    if let Ok(hardlight::__private::wire::frame::ClientFrame::Call {
-                        call_id,
-                        ..
-                    }) = hardlight::__private::wire::frame::decode_client(&bytes)
-                    {
-                        call = Some(call_id);
-                    }
-                }
+                Some(Ok(Message::Binary(bytes))) => call = call.or(call_id_of(&bytes)),
                 Some(Ok(_)) => {}
                 other => panic!("expected a pong and a call, got {other:?}"),
             }

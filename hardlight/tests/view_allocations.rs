@@ -236,6 +236,32 @@ async fn a_view_reply_is_written_from_the_received_buffer() {
 /// The client's bytes allocated per call (the median of `CALLS` calls) to send a 1 MiB argument
 /// made with `Archived::from_slice`, on a counted thread of its own.
 fn client_per_call(port: u16) -> usize {
+    with_counted_client(port, async |client| {
+        let data = vec![1u8; PAYLOAD];
+        let mut samples = Vec::new();
+        for _ in 0..=CALLS {
+            let before = ALLOCATED.load(Ordering::SeqCst);
+            let view = Archived::<Vec<u8>>::from_slice(&data).expect("encode");
+            let sum = tokio::time::timeout(Duration::from_secs(10), client.ingest(view))
+                .await
+                .expect("a reply in time")
+                .expect("call");
+            samples.push(ALLOCATED.load(Ordering::SeqCst) - before);
+            assert_eq!(sum, PAYLOAD as u64);
+        }
+        // The first call grows buffers the connection keeps.
+        samples.remove(0);
+        samples.sort_unstable();
+        samples[CALLS / 2]
+    })
+}
+
+/// Runs `body` with a connected client of `port` on a counted thread of its own (a current-thread
+/// runtime); returns what it returns.
+fn with_counted_client<T: Send + 'static>(
+    port: u16,
+    body: impl AsyncFnOnce(viewing::SinkClient) -> T + Send + 'static,
+) -> T {
     std::thread::spawn(move || {
         COUNTED.with(|c| c.set(true));
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -250,22 +276,7 @@ fn client_per_call(port: u16) -> usize {
                 .await
                 .expect("connect in time")
                 .expect("connect");
-            let data = vec![1u8; PAYLOAD];
-            let mut samples = Vec::new();
-            for _ in 0..=CALLS {
-                let before = ALLOCATED.load(Ordering::SeqCst);
-                let view = Archived::<Vec<u8>>::from_slice(&data).expect("encode");
-                let sum = tokio::time::timeout(Duration::from_secs(10), client.ingest(view))
-                    .await
-                    .expect("a reply in time")
-                    .expect("call");
-                samples.push(ALLOCATED.load(Ordering::SeqCst) - before);
-                assert_eq!(sum, PAYLOAD as u64);
-            }
-            // The first call grows buffers the connection keeps.
-            samples.remove(0);
-            samples.sort_unstable();
-            samples[CALLS / 2]
+            body(client).await
         })
     })
     .join()
@@ -294,43 +305,28 @@ fn a_view_argument_is_sent_from_its_own_buffer() {
 /// one being made every few hundred calls.
 fn small_calls_one_at_a_time_reuse_the_clients_read_buffer() {
     let port = serve_on_thread(factory!(viewing::SinkHandler), false);
-    let largest = std::thread::spawn(move || {
-        COUNTED.with(|c| c.set(true));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let client =
-                viewing::SinkClient::new(ClientConfig::plaintext(format!("127.0.0.1:{port}")));
-            tokio::time::timeout(Duration::from_secs(10), client.connect())
+    let largest = with_counted_client(port, async |client| {
+        let data = [3u8; 16];
+        let call = async || {
+            let view = Archived::<Vec<u8>>::from_slice(&data).expect("encode");
+            let sum = tokio::time::timeout(Duration::from_secs(10), client.ingest(view))
                 .await
-                .expect("connect in time")
-                .expect("connect");
-            let data = [3u8; 16];
-            let call = async || {
-                let view = Archived::<Vec<u8>>::from_slice(&data).expect("encode");
-                let sum = tokio::time::timeout(Duration::from_secs(10), client.ingest(view))
-                    .await
-                    .expect("a reply in time")
-                    .expect("call");
-                assert_eq!(sum, 48);
-            };
-            // The first calls grow what the connection keeps (the writer's buffer) and use up the
-            // first read buffer, which also holds the server's `HELLO` (kept by the session).
-            for _ in 0..1000 {
-                call().await;
-            }
-            LARGEST.store(0, Ordering::SeqCst);
-            // Replies of a few dozen bytes: 2,000 of them fill the 16 KiB read buffer several times.
-            for _ in 0..2000 {
-                call().await;
-            }
-            LARGEST.load(Ordering::SeqCst)
-        })
-    })
-    .join()
-    .expect("the client thread");
+                .expect("a reply in time")
+                .expect("call");
+            assert_eq!(sum, 48);
+        };
+        // The first calls grow what the connection keeps (the writer's buffer) and use up the
+        // first read buffer, which also holds the server's `HELLO` (kept by the session).
+        for _ in 0..1000 {
+            call().await;
+        }
+        LARGEST.store(0, Ordering::SeqCst);
+        // Replies of a few dozen bytes: 2,000 of them fill the 16 KiB read buffer several times.
+        for _ in 0..2000 {
+            call().await;
+        }
+        LARGEST.load(Ordering::SeqCst)
+    });
     eprintln!("largest client allocation over 2,000 small calls: {largest} bytes");
     assert!(
         largest < 4096,

@@ -14,8 +14,10 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::ws::poll_write_parts;
 
 /// A byte stream: TCP, TLS, an upgraded HTTP connection.
 pub(crate) type Stream = Box<dyn IoStream>;
@@ -24,9 +26,6 @@ pub(crate) type Stream = Box<dyn IoStream>;
 pub(crate) trait IoStream: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> IoStream for T {}
-
-/// At most this many parts go in one vectored write.
-const MAX_SLICES: usize = 8;
 
 /// The byte stream under a connection's WebSocket, and the parts of frames written past
 /// tungstenite that are still to go out.
@@ -62,31 +61,7 @@ impl Io {
 
     /// Writes the queued parts; ready once none is left.
     fn poll_direct(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.direct.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut count = 0;
-            for (slot, part) in slices.iter_mut().zip(&self.direct) {
-                *slot = IoSlice::new(part);
-                count += 1;
-            }
-            let slices = &slices[..count];
-            let mut written = ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, slices))?;
-            if written == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            while written > 0 {
-                let Some(front) = self.direct.front_mut() else {
-                    break;
-                };
-                let n = written.min(front.len());
-                front.advance(n);
-                written -= n;
-                if front.is_empty() {
-                    self.direct.pop_front();
-                }
-            }
-        }
-        Poll::Ready(Ok(()))
+        poll_write_parts(Pin::new(&mut self.stream), cx, &mut self.direct)
     }
 }
 

@@ -12,7 +12,7 @@
 //! is read, so the buffer never holds more than one message and one read.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -21,6 +21,7 @@ use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::frame::{Close, CloseError, Header, HeaderError, apply_mask, opcode};
+use super::poll_write_parts;
 
 /// A message from the server.
 #[derive(Debug)]
@@ -126,7 +127,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             // from it is held, and right after a message was handed out its caller usually still
             // holds it. By the time bytes fill the last of the room, it has let go: calls made one
             // at a time cost no allocation here (the price: a short read once per buffer).
-            if room == 0 || room < missing {
+            if room < missing {
                 // Room for the frame and a whole read, within the first buffer's size: reclaimed
                 // in place when nothing cut from the buffer is held any more (asking for more
                 // would grow it instead), else a new buffer of that size.
@@ -152,7 +153,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Takes the frame at the start of the buffer, if it is whole.
     fn parse(&mut self) -> Result<Parsed, ReadError> {
         let Some(header) = Header::parse(&self.buf)? else {
-            // The longest header is 14 bytes; ask for the shortest, the reader's room covers more.
+            // Not whole yet: a byte more, at least.
             return Ok(Parsed::Need(self.buf.len() + 1));
         };
         if header.mask.is_some() {
@@ -338,26 +339,11 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.parts.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let count = slices.len().min(self.parts.len());
-            for (slot, part) in slices.iter_mut().zip(&self.parts) {
-                *slot = IoSlice::new(part);
-            }
-            let mut n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            while let Some(front) = self.parts.front_mut() {
-                let taken = n.min(front.len());
-                front.advance(taken);
-                n -= taken;
-                if !front.is_empty() {
-                    break;
-                }
-                self.parts.pop_front();
-            }
-        }
+        ready!(poll_write_parts(
+            Pin::new(&mut self.io),
+            cx,
+            &mut self.parts
+        ))?;
         while self.written < self.buf.len() {
             let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf[self.written..]))?;
             if n == 0 {
@@ -370,9 +356,6 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         Poll::Ready(Ok(()))
     }
 }
-
-/// At most this many parts go in one vectored write.
-const MAX_SLICES: usize = 8;
 
 #[cfg(test)]
 mod tests {
