@@ -19,6 +19,7 @@
 //! | §9 4009 idle timeout | `limits.rs`, `dead_peer.rs` |
 //! | §9 4010 replaced | `auth.rs`, `replace_old.rs` |
 //! | §9 client 1002, 1003, 1009 | `the_client_closes_with_…` below; `bad_server.rs` |
+//! | RFC 6455 on the server: pongs, fragments, unmasked or reserved frames (1002) | `the_server_answers_pings_and_reads_a_call_in_fragments`, `frames_a_client_may_not_send_close_with_1002` |
 //! | RFC 6455 on the client: pongs, fragments, unmasked frames, the close echoed | `the_client_answers_pings_…`, `the_client_closes_with_1002_on_a_masked_frame`, `the_client_echoes_the_servers_close` below |
 //! | §9 HTTP 400, 401, 403, 409, 429, 431, 503; closed before TLS | `raw_peers.rs`, `auth.rs`, `limits.rs`, `peer_limits.rs` |
 //! | §10 `max_calls_in_flight`: calls beyond it wait, never a close | `calls_beyond_max_calls_in_one_write_are_all_answered`, `raw_peers.rs`, `oneway.rs` |
@@ -79,6 +80,93 @@ async fn a_client_close_is_answered_with_a_close_frame() {
     match within("the end of the connection", ws.next()).await {
         None | Some(Err(_)) => {}
         other => panic!("expected the end of the connection, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_server_answers_pings_and_reads_a_call_in_fragments() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let server = TestServer::with_config(ServerConfig::plaintext("127.0.0.1:0")).await;
+    let (mut ws, _hello) = raw_hardlight_plain(server.port).await;
+    // `add(2, 3)` as three fragments (masked by tungstenite, as a client's frames are), with a
+    // ping between the first two.
+    let call = encode_call(9, method::ADD, &(2u32, 3u32)).unwrap();
+    let (first, rest) = call.split_at(3);
+    let (second, third) = rest.split_at(4);
+    let frames = [
+        Message::Frame(Frame::message(
+            first.to_vec(),
+            OpCode::Data(Data::Binary),
+            false,
+        )),
+        Message::Ping(b"are you there".to_vec().into()),
+        Message::Frame(Frame::message(
+            second.to_vec(),
+            OpCode::Data(Data::Continue),
+            false,
+        )),
+        Message::Frame(Frame::message(
+            third.to_vec(),
+            OpCode::Data(Data::Continue),
+            true,
+        )),
+    ];
+    for frame in frames {
+        within("send", ws.feed(frame)).await.expect("send");
+    }
+    within("flush", ws.flush()).await.expect("flush");
+    let (mut pong, mut reply) = (None, None);
+    while pong.is_none() || reply.is_none() {
+        match within("the pong and the reply", ws.next()).await {
+            Some(Ok(Message::Pong(payload))) => pong = Some(payload),
+            Some(Ok(Message::Binary(bytes))) => {
+                if let Ok(ServerFrame::Reply {
+                    call_id,
+                    status,
+                    body,
+                }) = decode_server(&bytes)
+                {
+                    assert_eq!((call_id, status), (9, ReplyStatus::Ok));
+                    reply = Some(u32::decode(body).unwrap());
+                }
+            }
+            other => panic!("expected a pong and a reply, got {other:?}"),
+        }
+    }
+    assert_eq!(pong.as_deref(), Some(&b"are you there"[..]));
+    assert_eq!(reply, Some(5));
+}
+
+#[tokio::test]
+async fn frames_a_client_may_not_send_close_with_1002() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::with_config(ServerConfig::plaintext("127.0.0.1:0")).await;
+    let bystander = server.client().await;
+    // Written on the TCP stream under the peer's WebSocket, as no WebSocket library would send them.
+    let cases: [(&[u8], &str); 4] = [
+        // A binary frame of one byte, not masked (RFC 6455 §5.1).
+        (&[0x82, 0x01, 0x00], "unmasked"),
+        // RSV1 set, no extension negotiated (§5.2).
+        (&[0xC2, 0x81, 1, 2, 3, 4, 0], "reserved bits"),
+        // A ping without FIN (§5.5).
+        (&[0x09, 0x80, 1, 2, 3, 4], "fragmented control"),
+        // A continuation with no message to continue (§5.4).
+        (&[0x80, 0x81, 1, 2, 3, 4, 0], "continuation"),
+    ];
+    for (bytes, expected) in cases {
+        let (mut ws, _hello) = raw_hardlight_plain(server.port).await;
+        within("write", ws.get_mut().write_all(bytes))
+            .await
+            .expect("write");
+        let (code, reason) = expect_close(&mut ws).await;
+        assert_eq!(
+            code,
+            hardlight::wire::close::PROTOCOL_ERROR,
+            "{expected}: {reason}"
+        );
+        assert!(reason.contains(expected), "{expected}: {reason}");
+        assert_eq!(bystander.add(1, 1).await.unwrap(), 2);
     }
 }
 

@@ -598,7 +598,7 @@ fn auth_example_carries_the_token_in_a_subprotocol_entry_the_server_does_not_sel
             compression: None
         }
     );
-    let selected = format!("sec-websocket-protocol: {}", handshake::PROTOCOL_TOKEN);
+    let selected = format!("Sec-WebSocket-Protocol: {}", handshake::PROTOCOL_TOKEN);
     assert!(text("auth_accepted").lines().any(|line| line == selected));
 
     // The other carriers of the same token, as the document writes them.

@@ -200,7 +200,7 @@ async fn a_view_argument_costs_the_server_one_payload_not_two() {
         owned as f64 / PAYLOAD as f64
     );
     // The view path: a constant. The WebSocket message buffer is not even allocated per call:
-    // tungstenite reads into a `BytesMut` whose allocation comes back once the message is dropped.
+    // the reader reads into a `BytesMut` whose allocation comes back once the message is dropped.
     assert!(views < PAYLOAD / 16, "views: {views} bytes per call");
     // The owned path: one more payload, the deserialized `Vec<u8>`.
     assert!(

@@ -6,11 +6,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tracing::Instrument;
@@ -19,12 +19,12 @@ use super::{MAX_REFUSALS_IN_PROGRESS, Shared};
 use super::admission::{self, Decision};
 use super::closing::CLOSE_GRACE;
 use super::peer_slots::PeerSlot;
-use super::preflight::{Head, NOT_AN_UPGRADE, answer, read_head};
-use super::io::{Io, Stream};
+use super::io::{Socket, Stream};
+use super::preflight::{Head, NOT_AN_UPGRADE, Rewind, answer, read_head};
 use super::service;
 use super::stats::Counted;
 use crate::metrics::RefuseReason;
-use crate::ws::websocket_config;
+use crate::ws::server::ServerSocket;
 
 /// Takes a connection the listener accepted: serves it on a task in `connections`, answers a
 /// refusal on one in `refusals`, or closes it at once (an address over its per-address limits,
@@ -199,8 +199,8 @@ async fn serve_websocket(
     mut slot: PeerSlot,
     deadline: Instant,
 ) {
-    let (head, stream): (_, Stream) = match timeout_at(deadline, read_head(stream)).await {
-        Ok(Ok((Head::Upgrade(head), rewound))) => (head, Box::new(rewound)),
+    let (head, stream) = match timeout_at(deadline, read_head(stream)).await {
+        Ok(Ok((Head::Upgrade(head), rewound))) => (head, rewound),
         Ok(Ok((Head::Get(target), mut rewound))) => {
             let _ = timeout_at(deadline, answer_get(&shared, &mut rewound, &target)).await;
             return;
@@ -211,6 +211,8 @@ async fn serve_websocket(
         Ok(Err(e)) => return tracing::debug!(error = %e, "reading the request failed"),
         Err(_) => return tracing::debug!("request head timed out"),
     };
+    // Checked present by the preflight.
+    let key = head.headers.get(header::SEC_WEBSOCKET_KEY).cloned();
     let admission = match admission::decide(&shared, head, peer, id, deadline).await {
         Decision::Upgrade(admission) => admission,
         Decision::Refuse(status, text) => {
@@ -225,9 +227,10 @@ async fn serve_websocket(
             return;
         }
     };
+    let max_message = shared.config.max_message_size;
     let upgraded = timeout_at(
         deadline,
-        upgrade(Io::new(stream), &admission.selected, shared.config.max_message_size),
+        upgrade(stream, key.as_ref(), &admission.selected, max_message),
     )
     .await;
     match upgraded {
@@ -266,33 +269,30 @@ fn health_status(shared: &Shared) -> (&'static str, &'static str) {
     }
 }
 
-/// Performs the WebSocket upgrade, selecting the subprotocol `selected`.
-// The callback's error type is fixed by tungstenite (an HTTP response), large or not.
-#[allow(clippy::result_large_err)]
-async fn upgrade<S>(
-    stream: S,
+/// Performs the WebSocket upgrade (RFC 6455 §4.2.2): answers `101 Switching Protocols` to the
+/// client's `key`, selecting the subprotocol `selected`; the bytes read past the request head are
+/// the socket's first.
+async fn upgrade(
+    stream: Rewind<Stream>,
+    key: Option<&HeaderValue>,
     selected: &str,
-    max_message_size: usize,
-) -> Result<WebSocketStream<S>, tokio_tungstenite::tungstenite::Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    // The token came from the request's own header value, so it is a valid header value.
-    let selected = HeaderValue::from_str(selected).ok();
-    let callback = |_: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
-        if let Some(selected) = selected {
-            response
-                .headers_mut()
-                .insert(header::SEC_WEBSOCKET_PROTOCOL, selected);
-        }
-        Ok(response)
-    };
-    tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
-        callback,
-        Some(websocket_config(max_message_size)),
-    )
-    .await
+    max_message: usize,
+) -> std::io::Result<Socket> {
+    let key = key.ok_or_else(|| std::io::Error::other("no Sec-WebSocket-Key"))?;
+    let mut response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Accept: {}\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    // The token came from the request's own header value; checked again, as it goes in a header.
+    if HeaderValue::from_str(selected).is_ok() {
+        response.push_str(&format!("Sec-WebSocket-Protocol: {selected}\r\n"));
+    }
+    response.push_str("\r\n");
+    let (leftover, mut stream) = stream.into_parts();
+    stream.write_all(response.as_bytes()).await?;
+    stream.flush().await?;
+    Ok(ServerSocket::new(stream, &leftover, max_message))
 }
 
 /// Reads the client's HTTP request head and answers it without upgrading: a health probe with the

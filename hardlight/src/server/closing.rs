@@ -3,16 +3,13 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::time::timeout;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Error as WsError;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use super::disconnect::Disconnect;
+use super::io::Socket;
 use crate::events::outbound::CloseReason;
-use super::io::Io;
 use crate::wire::close;
+use crate::ws::server::Message;
 
 /// How long closing may take once decided: flushing the close frame to a peer that does not read,
 /// and waiting for its answer.
@@ -24,8 +21,8 @@ const READ_AFTER_CLOSE: usize = 64;
 pub(super) enum End {
     /// Close with this code and reason.
     Close(CloseReason),
-    /// The client sent a close frame (`None`: one without a code).
-    ClosedByClient(Option<CloseFrame>),
+    /// The client sent a close frame: its code (`None`: a frame without one) and reason.
+    ClosedByClient(Option<u16>, String),
     /// The connection failed, or ended without a close frame: how.
     Lost(String),
 }
@@ -33,53 +30,47 @@ pub(super) enum End {
 /// Closes the connection as `end` says, within [`CLOSE_GRACE`], and tells how it ended.
 ///
 /// A close the server decides is sent, then the client's answer awaited: its close frame, or the
-/// end of the connection. The answer to a client's close frame (queued by tungstenite, echoing its
-/// code) is flushed before the connection is dropped.
-pub(super) async fn close(ws: &mut WebSocketStream<Io>, end: End) -> Disconnect {
+/// end of the connection. A client's close frame is answered with its code (RFC 6455 §5.5.1), and
+/// the stream shut (the server closes TCP first, §7.1.1).
+pub(super) async fn close(ws: &mut Socket, end: End) -> Disconnect {
     match end {
         End::Close(CloseReason { code, reason }) => {
             tracing::debug!(code, %reason, "closing");
-            let frame = CloseFrame {
-                code: code.into(),
-                reason: reason.as_str().into(),
-            };
+            ws.close(Some(code), &reason);
             let answered = async {
-                ws.close(Some(frame)).await.ok()?;
-                // Messages already on their way come first, then the client's close frame, after
-                // which tungstenite ends the stream. A peer that keeps sending is not listening.
+                ws.flush().await.ok()?;
+                // Messages already on their way come first, then the client's close frame. A peer
+                // that keeps sending is not listening.
                 for _ in 0..=READ_AFTER_CLOSE {
                     match ws.next().await {
+                        Some(Ok(Message::Close(..))) | Some(Err(_)) | None => return Some(()),
                         Some(Ok(_)) => {}
-                        Some(Err(_)) | None => return Some(()),
                     }
                 }
                 None
             };
             let answered = matches!(timeout(CLOSE_GRACE, answered).await, Ok(Some(())));
+            if answered {
+                let _ = timeout(CLOSE_GRACE, ws.shutdown()).await;
+            }
             Disconnect::by_server(code, reason, answered)
         }
-        End::ClosedByClient(frame) => {
-            // tungstenite queued the answering close frame when it read the client's; flushing
-            // writes it (a `close` would be refused as a send after closing, and the peer would see
-            // the TCP connection drop without an answer: an unclean close to a browser). Dropping
-            // the stream then closes TCP, the server's part of the closing handshake.
-            let _ = timeout(CLOSE_GRACE, futures_util::SinkExt::flush(ws)).await;
-            match frame {
-                Some(frame) => {
-                    Disconnect::by_client(Some(frame.code.into()), frame.reason.to_string())
-                }
-                None => Disconnect::by_client(None, String::new()),
-            }
+        End::ClosedByClient(code, reason) => {
+            // Without the answer, a browser would see the TCP connection drop: an unclean close.
+            ws.close(code, "");
+            let _ = timeout(CLOSE_GRACE, ws.shutdown()).await;
+            Disconnect::by_client(code, reason)
         }
         End::Lost(how) => {
-            let _ = timeout(CLOSE_GRACE, ws.close(None)).await;
+            ws.close(None, "");
+            let _ = timeout(CLOSE_GRACE, ws.flush()).await;
             Disconnect::lost(how)
         }
     }
 }
 
 /// The connection failed while doing `what`.
-pub(super) fn lost(what: &str, error: WsError) -> End {
+pub(super) fn lost(what: &str, error: impl std::fmt::Display) -> End {
     End::Lost(format!("{what}: {error}"))
 }
 

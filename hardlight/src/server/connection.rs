@@ -15,7 +15,7 @@
 //!             start_parked_work   (calls.rs: the CALL or NOTIFY that waited for a slot)
 //!             take_events         (write.rs: events published to the connection's topics)
 //!             take_grants         (uploads.rs: credit the handlers give back to streamed arguments)
-//!             write_ping, write_pending (write.rs: into tungstenite's buffer, in order)
+//!             write_ping, write_pending (write.rs: into the socket's buffer, in order)
 //!         flush                   (write.rs: once)
 //!         check_drained           (closes a shutting-down connection once it is idle)
 //! ```
@@ -40,13 +40,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::SinkExt;
 use futures_util::future::AbortHandle;
 use futures_util::stream::{FuturesUnordered, SelectAll};
 use tokio::sync::mpsc;
 use tokio::time::{Sleep, sleep_until};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 
 use self::streams::{Credit, RunningStream};
 use self::uploads::Uploads;
@@ -58,7 +55,7 @@ use super::hooks::{self, panic_message};
 use super::limits::CallThrottle;
 use crate::events::outbound::{Backlog, CloseReason, CloseSignal, Outbound};
 use super::partial::PartialMessages;
-use super::io::Io;
+use super::io::Socket;
 use super::state_sync::StateSync;
 use super::{ConnectionParts, Shared};
 use super::identities::Claim;
@@ -67,7 +64,6 @@ use crate::keepalive::{Due, Keepalive};
 use crate::metrics::ServiceMetrics;
 use crate::state::StateHandle;
 use crate::wire::close;
-use crate::wire::arena::FrameArena;
 use crate::wire::out::OutFrame;
 
 /// Rounds of reading and running calls in one wake-up before yielding to other connections.
@@ -145,8 +141,6 @@ pub(super) struct Connection<H: Handler> {
     read_parked: bool,
     /// Likewise for the event queue.
     events_parked: bool,
-    /// Where small frames are cut from on their way to tungstenite (see [`FrameArena`]).
-    arena: FrameArena,
     /// Set when the connection cannot go on (a state change too large to send): the close it needs.
     failed: Option<CloseReason>,
     /// The connection's hold on its identity (one connection per identity), released once its
@@ -194,7 +188,11 @@ impl<H: Handler> Connection<H> {
             identity,
         };
         let handler = Arc::new(factory.make(parts));
-        let partial = PartialMessages::new(config.message_timeout);
+        let partial = PartialMessages::new(
+            config.message_timeout,
+            shared.stats.partial_bytes(),
+            config.partial_bytes_limit(),
+        );
         let keepalive = Keepalive::new(config.keepalive_interval, config.idle_timeout);
         let throttle = config.call_rate_limit.map(CallThrottle::new);
         Self {
@@ -229,7 +227,6 @@ impl<H: Handler> Connection<H> {
             needs_flush: false,
             read_parked: false,
             events_parked: false,
-            arena: FrameArena::new(),
             failed: None,
             claim,
             metrics,
@@ -238,13 +235,7 @@ impl<H: Handler> Connection<H> {
 
     /// Runs the connection: `on_connect`, `HELLO`, calls until the connection ends, then closing and
     /// `on_disconnect` (exactly once, if `on_connect` completed).
-    pub(super) async fn run(mut self, mut ws: WebSocketStream<Io>) {
-        // Before anything is read: every byte of every message goes through the watch.
-        self.partial.watch(
-            &mut ws,
-            self.shared.stats.partial_bytes(),
-            self.shared.config.partial_bytes_limit(),
-        );
+    pub(super) async fn run(mut self, mut ws: Socket) {
         // Replaced by a newer connection of its identity before it was served: not served at all.
         if let Some(reason) = self.close.current() {
             self.subscriptions.clear();
@@ -284,7 +275,7 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Sends `HELLO`, then serves calls until the connection ends.
-    async fn serve(&mut self, ws: &mut WebSocketStream<Io>) -> End {
+    async fn serve(&mut self, ws: &mut Socket) -> End {
         let config = &self.shared.config;
         let hello = self
             .state
@@ -305,7 +296,8 @@ impl<H: Handler> Connection<H> {
             tracing::error!(%why, "closing");
             return close_with(close::INTERNAL_ERROR, why);
         }
-        if let Err(e) = ws.send(Message::Binary(hello.into())).await {
+        ws.binary(hello.into());
+        if let Err(e) = ws.flush().await {
             return End::Lost(format!("sending HELLO failed: {e}"));
         }
 
@@ -329,7 +321,7 @@ impl<H: Handler> Connection<H> {
 
     /// One wake-up: `Pending` when there is nothing left to do right now, `Ready` with how the
     /// connection ends otherwise.
-    fn poll_connection(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Poll<End> {
+    fn poll_connection(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> Poll<End> {
         match self.wake(cx, ws) {
             ControlFlow::Continue(()) => Poll::Pending,
             ControlFlow::Break(end) => Poll::Ready(end),
@@ -339,7 +331,7 @@ impl<H: Handler> Connection<H> {
     /// Runs rounds while they make progress (at most `ROUNDS_PER_WAKE`, so that a busy connection
     /// lets the others run), then flushes once: the frames of every round leave in as few system
     /// calls as the socket allows.
-    fn wake(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Step {
+    fn wake(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> Step {
         self.check_keepalive(cx)?;
         self.read_parked = false;
         self.events_parked = false;
@@ -365,7 +357,7 @@ impl<H: Handler> Connection<H> {
     /// steps is what keeps the guarantees: a finished call's events, then its state changes, then
     /// its reply are queued together before anything is written, and nothing is read while the
     /// backlog or the slots are full.
-    fn round(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Step<bool> {
+    fn round(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> Step<bool> {
         let mut progressed = !self.read_parked && self.read_messages(cx, ws)?;
         progressed |= self.collect_finished(cx);
         progressed |= self.start_parked_work(cx)?;

@@ -21,13 +21,11 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::Instrument;
 
 use super::admission::{self, Admission, Decision};
-use super::io::Io;
+use crate::ws::server::ServerSocket;
 use super::preflight::{NOT_AN_UPGRADE, RequestHead, is_websocket_upgrade};
 use super::service;
 use super::stats::Counted;
@@ -37,7 +35,7 @@ use crate::error::ServerError;
 use crate::events::NatsBridge;
 use crate::locks::lock;
 use crate::metrics::RefuseReason;
-use crate::ws::websocket_config;
+use super::io::Stream;
 
 /// The peer address the authentication hook sees when the app does not provide one
 /// ([`UpgradeRequest::peer_addr`](crate::UpgradeRequest::peer_addr)).
@@ -423,9 +421,9 @@ async fn serve(
         Ok(Err(e)) => return tracing::debug!(error = %e, "WebSocket upgrade failed"),
         Err(_) => return tracing::debug!("WebSocket upgrade timed out"),
     };
-    let io = Io::new(TokioIo::new(upgraded));
-    let config = websocket_config(shared.config.max_message_size);
-    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+    // hyper keeps what it read past the request and hands it out first.
+    let stream: Stream = Box::new(TokioIo::new(upgraded));
+    let ws = ServerSocket::new(stream, &[], shared.config.max_message_size);
     service::serve_admitted(shared, ws, admission).await;
 }
 

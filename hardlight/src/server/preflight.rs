@@ -1,7 +1,7 @@
 //! Reads an HTTP request head before the WebSocket handshake, so that a request that is not a
 //! WebSocket upgrade gets a `400 Bad Request` saying so (tungstenite would just drop it), and the
 //! server can decide on the upgrade (origin, authentication) before it happens; then hands the bytes
-//! already read back to the handshake.
+//! read past the head to the upgraded connection (or all of them back, to a refusal).
 
 use std::io;
 use std::pin::Pin;
@@ -114,6 +114,12 @@ fn judge_head(bytes: &[u8]) -> Option<(Head, Option<usize>)> {
 pub(crate) const NOT_AN_UPGRADE: &str = "expected a WebSocket upgrade (GET with Upgrade: websocket) \
                                          offering the subprotocol hardlight.v1\n";
 
+/// What an upgrade request without `Sec-WebSocket-Version: 13` is told (RFC 6455 §4.2.1).
+const BAD_VERSION: &str = "a WebSocket upgrade needs Sec-WebSocket-Version: 13\n";
+
+/// What an upgrade request without a `Sec-WebSocket-Key` is told (RFC 6455 §4.2.1).
+const NO_KEY: &str = "a WebSocket upgrade needs a Sec-WebSocket-Key\n";
+
 /// Whether an HTTP/1.1 request is a WebSocket upgrade: `GET` with `Upgrade: websocket` and
 /// `Connection: upgrade` (tokens compared ASCII case-insensitively, among comma-separated lists).
 pub(crate) fn is_websocket_upgrade(method: &str, headers: &HeaderMap) -> bool {
@@ -152,6 +158,13 @@ fn upgrade_head(request: &httparse::Request<'_, '_>) -> Head {
             _ => Head::Refuse("400 Bad Request", NOT_AN_UPGRADE),
         };
     }
+    let version = headers.get(header::SEC_WEBSOCKET_VERSION);
+    if version.is_none_or(|v| v.as_bytes() != b"13") {
+        return Head::Refuse("400 Bad Request", BAD_VERSION);
+    }
+    if headers.get(header::SEC_WEBSOCKET_KEY).is_none_or(|k| k.is_empty()) {
+        return Head::Refuse("400 Bad Request", NO_KEY);
+    }
     match request.path {
         Some(target) => Head::Upgrade(RequestHead {
             target: target.to_owned(),
@@ -171,6 +184,15 @@ pub(crate) struct Rewind<S> {
     /// Bytes of the head not yet yielded.
     head_left: usize,
     inner: S,
+}
+
+impl<S> Rewind<S> {
+    /// The bytes read past the request head, not yet yielded, and the stream they came from: for
+    /// the upgrade, which answers the head itself.
+    pub(crate) fn into_parts(self) -> (Bytes, S) {
+        let leftover = self.prefix.slice(self.head_left.min(self.prefix.len())..);
+        (leftover, self.inner)
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
@@ -233,7 +255,7 @@ mod tests {
 
     #[test]
     fn judges_requests() {
-        let upgrade = b"GET /rpc?a=1 HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
+        let upgrade = b"GET /rpc?a=1 HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: a2V5\r\n\r\n";
         match judge(upgrade) {
             Some((Head::Upgrade(head), len)) => {
                 assert_eq!(len, upgrade.len());
@@ -253,12 +275,16 @@ mod tests {
         assert!(
             matches!(judge(b"\x00\x01garbage\r\n\r\n"), Some((Head::Refuse(s, _), _)) if s.starts_with("400"))
         );
+        let no_key = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        assert!(matches!(judge(no_key), Some((Head::Refuse(_, NO_KEY), _))));
+        let old = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: a2V5\r\n\r\n";
+        assert!(matches!(judge(old), Some((Head::Refuse(_, BAD_VERSION), _))));
     }
 
     #[tokio::test]
     async fn replays_what_it_read() {
         let (mut client, server) = tokio::io::duplex(1024);
-        let request = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nextra";
+        let request = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: a2V5\r\n\r\nextra";
         client.write_all(request).await.unwrap();
         let (head, mut rewound) = read_head(server).await.unwrap();
         assert!(matches!(head, Head::Upgrade(_)));
@@ -270,7 +296,7 @@ mod tests {
     #[tokio::test]
     async fn no_read_crosses_the_end_of_the_head() {
         let (mut client, server) = tokio::io::duplex(1024);
-        let head = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
+        let head = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: a2V5\r\n\r\n";
         client.write_all(head).await.unwrap();
         client.write_all(b"frames").await.unwrap();
         let (_, mut rewound) = read_head(server).await.unwrap();
@@ -279,5 +305,18 @@ mod tests {
         assert_eq!(&buf[..n], head);
         let n = rewound.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"frames");
+    }
+
+    #[tokio::test]
+    async fn the_bytes_past_the_head_go_to_the_upgraded_connection() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let head = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: a2V5\r\n\r\n";
+        client.write_all(&[&head[..], b"frames"].concat()).await.unwrap();
+        drop(client);
+        let (_, rewound) = read_head(server).await.unwrap();
+        let (leftover, mut inner) = rewound.into_parts();
+        let mut rest = leftover.to_vec();
+        inner.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"frames");
     }
 }

@@ -8,18 +8,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::SinkExt;
 use tokio::time::timeout;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use super::Shared;
 use super::admission::{Admission, Admitted};
 use super::closing::CLOSE_GRACE;
 use super::connection::Connection;
 use super::handler::{Factory, Handler};
-use super::io::Io;
+use super::io::Socket;
 use crate::contract::ServiceSchema;
 use crate::metrics::{End, RefuseReason, ServiceMetrics};
 use crate::wire::frame::encode_schema;
@@ -47,7 +43,7 @@ pub(crate) trait Service: Send + Sync + 'static {
     fn serve(
         &self,
         shared: Arc<Shared>,
-        ws: WebSocketStream<Io>,
+        ws: Socket,
         admitted: Admitted,
         compression: Option<u8>,
         metrics: Arc<ServiceMetrics>,
@@ -81,7 +77,7 @@ impl<H: Handler> Service for Factory<H> {
     fn serve(
         &self,
         shared: Arc<Shared>,
-        ws: WebSocketStream<Io>,
+        ws: Socket,
         admitted: Admitted,
         compression: Option<u8>,
         metrics: Arc<ServiceMetrics>,
@@ -92,11 +88,9 @@ impl<H: Handler> Service for Factory<H> {
 }
 
 /// Sends the schema texts of the hosted services (a `SCHEMA` frame), ahead of a 4001 close.
-async fn send_schemas(shared: &Shared, ws: &mut WebSocketStream<Io>) {
+fn send_schemas(shared: &Shared, ws: &mut Socket) {
     match encode_schema(shared.services.iter().map(|service| service.schema())) {
-        Ok(frame) => {
-            let _ = ws.feed(Message::Binary(frame.into())).await;
-        }
+        Ok(frame) => ws.binary(frame.into()),
         Err(e) => tracing::warn!(error = %e, "the services' schema texts could not be encoded"),
     }
 }
@@ -118,7 +112,7 @@ pub(crate) fn connection_span(id: u64) -> tracing::Span {
 /// standalone or mounted.
 pub(crate) async fn serve_admitted(
     shared: Arc<Shared>,
-    mut ws: WebSocketStream<Io>,
+    mut ws: Socket,
     admission: Admission,
 ) {
     let (service, compression) = match admission.negotiation {
@@ -134,17 +128,11 @@ pub(crate) async fn serve_admitted(
         } => {
             tracing::debug!(code, %reason, "handshake refused");
             shared.metrics().server.refused(RefuseReason::Handshake);
-            let frame = CloseFrame {
-                code: code.into(),
-                reason: reason.into(),
-            };
-            let refuse = async {
-                if explain && shared.config.explain_schema_mismatch {
-                    send_schemas(&shared, &mut ws).await;
-                }
-                ws.close(Some(frame)).await
-            };
-            let _ = timeout(CLOSE_GRACE, refuse).await;
+            if explain && shared.config.explain_schema_mismatch {
+                send_schemas(&shared, &mut ws);
+            }
+            ws.close(Some(code), &reason);
+            let _ = timeout(CLOSE_GRACE, ws.flush()).await;
             return;
         }
         Negotiation::NotHardlight(_) => return,

@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 
-use super::arena::{FrameArena, InlineFrame};
+use super::arena::InlineFrame;
 use super::codec::{Codable, EncodeError};
 use super::view::{ArchiveSlice, Outgoing};
 
@@ -108,32 +108,17 @@ impl OutFrame {
             }
         }
     }
-
-    /// [`OutFrame::into_bytes`], a small frame cut from `arena` rather than allocated.
-    pub fn into_bytes_from(self, arena: &mut FrameArena) -> Bytes {
-        match self {
-            OutFrame::Inline(frame) => arena.bytes(frame.as_slice()),
-            other => other.into_bytes(),
-        }
-    }
 }
 
 impl OutFrame {
-    /// The frame as two buffers to write one after the other, without copying it: `prefix` (a
-    /// WebSocket frame header) with the frame's own header appended when it is split, and the
-    /// rest.
+    /// Hands the frame to `write` as two pieces to send one after the other, without joining them:
+    /// its first bytes (the frame's own header when it is split) and the rest.
     #[cfg(hardlight_native)]
-    pub(crate) fn into_parts(self, mut prefix: Vec<u8>) -> [Bytes; 2] {
+    pub(crate) fn write_with<R>(self, write: impl FnOnce(&[u8], Bytes) -> R) -> R {
         match self {
-            OutFrame::Whole(frame) => [Bytes::from(prefix), frame],
-            OutFrame::Inline(frame) => {
-                prefix.extend_from_slice(frame.as_slice());
-                [Bytes::from(prefix), Bytes::new()]
-            }
-            OutFrame::Split(split) => {
-                prefix.extend_from_slice(split.header());
-                [Bytes::from(prefix), split.archive.archive_bytes()]
-            }
+            OutFrame::Whole(frame) => write(&[], frame),
+            OutFrame::Inline(frame) => write(frame.as_slice(), Bytes::new()),
+            OutFrame::Split(split) => write(split.header(), split.archive.archive_bytes()),
         }
     }
 }

@@ -17,9 +17,10 @@
 //! ## Where the copies are
 //!
 //! Between the socket and a view, the payload is copied only where the transport must: TLS
-//! decryption writes the plaintext into the WebSocket reader's buffer, the WebSocket layer assembles
-//! a message from its frames into one buffer (tungstenite hands that buffer over as [`Bytes`]
-//! without copying it again; a browser copies the `ArrayBuffer` into wasm memory), and a frame
+//! decryption writes the plaintext into the WebSocket reader's buffer (a message of one frame is
+//! handed out as [`Bytes`] cut from that buffer, unmasked in place on the server; a fragmented
+//! message is assembled into one buffer; a browser copies the `ArrayBuffer` into wasm memory), and a
+//! frame
 //! compressed with hardlight's per-message deflate is inflated into a new buffer. Nothing after
 //! that copies it: the frame is decoded in place, the argument, reply or event archive is validated
 //! in place, and the view points into that buffer. An owned value adds one more copy (and an
@@ -27,10 +28,10 @@
 //!
 //! On the way out, a view handed back as a reply (an argument echoed or forwarded, a view made
 //! with [`Archived::new`]) is not copied into a `REPLY` frame either: the frame stays the view's
-//! buffer and a small header ([`OutFrame`](super::out::OutFrame)). The server writes a frame of
-//! 16 KiB or more past the WebSocket layer, as the WebSocket header plus the frame's header in one
-//! buffer and the archive in place behind it (one vectored write); smaller frames are joined into
-//! one buffer, where copying is cheaper than a second write. Only the transport copies it then:
+//! buffer and a small header ([`OutFrame`](super::out::OutFrame)). The server's WebSocket writer
+//! sends a frame of 16 KiB or more as the WebSocket header plus the frame's header in one buffer
+//! and the archive in place behind it (one vectored write); smaller frames are copied into its
+//! write buffer, where copying is cheaper than a second write. Only the transport copies it then:
 //! TLS encrypts it into its own buffer, compression deflates it. A client sends a view made with
 //! [`Archived::from_slice`] from its own buffer (the header goes in place before the archive),
 //! and masks it, which the WebSocket protocol requires of clients, in a copy.

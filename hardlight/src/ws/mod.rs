@@ -1,5 +1,6 @@
-//! The WebSocket layer (RFC 6455) under both ends: the server's settings for tungstenite, which
-//! frames its connections, and the native client's own framing ([`client`], on [`frame`]).
+//! The WebSocket layer (RFC 6455) under both ends, past the upgrade: the rules of frames
+//! ([`frame`]), a reader of whole messages ([`read`]) and a writer of frames ([`write`]) that serve
+//! either end, and each end's socket on them ([`server`]; [`client`], in two halves).
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -8,13 +9,12 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
 use tokio::io::AsyncWrite;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub(crate) mod client;
 pub(crate) mod frame;
-
-/// Bytes tungstenite reads from the socket at a time (at most), on the server.
-pub(crate) const READ_BUFFER: usize = 4096;
+pub(crate) mod read;
+pub(crate) mod server;
+pub(crate) mod write;
 
 /// Room the client's reader has for each read, at least: a client has few connections, and
 /// receives the bulk of the bytes (stream items, events), so that a read of a whole batch of items
@@ -23,24 +23,6 @@ pub(crate) const CLIENT_READ_BUFFER: usize = 16 << 10;
 
 /// Bytes of frames the client gathers before it writes them out without waiting for a flush.
 pub(crate) const CLIENT_WRITE_BUFFER: usize = 64 << 10;
-
-/// WebSocket settings for a connection whose largest message is `max_message_size` bytes.
-///
-/// The read buffer is small because it is allocated for every connection, idle or not: tungstenite's
-/// default (128 KiB) would cost more per idle connection than everything else hardlight keeps for it.
-/// The write buffer only takes memory once frames are written, and lets a batch of frames leave in
-/// one system call at the next flush instead of one call per frame.
-pub(crate) fn websocket_config(max_message_size: usize) -> WebSocketConfig {
-    let write_buffer = (64 << 10).min(max_message_size);
-    WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(write_buffer)
-        // Room for the buffered batch plus one frame of the largest size (and its header); tungstenite
-        // requires this to be larger than the write buffer.
-        .max_write_buffer_size(write_buffer + max_message_size.saturating_mul(2) + 64)
-        .max_message_size(Some(max_message_size))
-        .max_frame_size(Some(max_message_size))
-}
 
 /// At most this many parts go in one vectored write.
 const MAX_SLICES: usize = 8;

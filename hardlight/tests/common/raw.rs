@@ -82,7 +82,10 @@ pub async fn raw_offering(port: u16, offer: Vec<String>) -> (RawPeer, Vec<u8>) {
 }
 
 /// Reads until the peer closes; returns the close code and reason. Fails the test on timeout.
-pub async fn expect_close(ws: &mut RawPeer) -> (u16, String) {
+pub async fn expect_close<S>(ws: &mut WebSocketStream<S>) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         match within("the server to close", ws.next()).await {
             Some(Ok(Message::Close(Some(frame)))) => {

@@ -10,10 +10,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::error::CapacityError;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::oneway::method_name;
 use super::{Connection, Step, oneway};
@@ -21,7 +17,8 @@ use crate::server::closing::{End, close_with, lost, reason};
 use crate::contract::{Args, Dispatch, ServiceSchema, Started};
 use crate::server::handler::Handler;
 use crate::events::outbound::CloseReason;
-use crate::server::io::Io;
+use crate::server::io::Socket;
+use crate::ws::server::{Message, ReadError};
 use crate::wire::close;
 use crate::wire::compression::open;
 use crate::server::context::with_call_context;
@@ -40,14 +37,16 @@ impl<H: Handler> Connection<H> {
     pub(super) fn read_messages(
         &mut self,
         cx: &mut Context<'_>,
-        ws: &mut WebSocketStream<Io>,
+        ws: &mut Socket,
     ) -> Step<bool> {
         let mut read = false;
         let reading = loop {
             if !self.may_read(cx) {
                 break false;
             }
-            let Poll::Ready(message) = ws.poll_next_unpin(cx) else {
+            let partial = &mut self.partial;
+            let Poll::Ready(message) = ws.poll_message(cx, |progress| partial.observe(progress))
+            else {
                 self.read_parked = true;
                 break true;
             };
@@ -78,7 +77,11 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Handles what the socket gave: a message is handled, anything else ends the connection.
-    fn on_read(&mut self, cx: &mut Context<'_>, message: Option<Result<Message, WsError>>) -> Step {
+    fn on_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        message: Option<Result<Message, ReadError>>,
+    ) -> Step {
         match message {
             Some(Ok(Message::Binary(data))) => {
                 let bytes = data.len() as u64;
@@ -90,37 +93,41 @@ impl<H: Handler> Connection<H> {
                     return ControlFlow::Break(End::Close(reason));
                 }
             }
-            Some(Ok(Message::Text(_))) => {
+            Some(Ok(Message::Text)) => {
                 return ControlFlow::Break(close_with(
                     close::UNSUPPORTED_DATA,
                     "text messages are not part of the hardlight protocol; send binary frames",
                 ));
             }
-            Some(Ok(Message::Close(frame))) => {
-                return ControlFlow::Break(End::ClosedByClient(frame));
+            Some(Ok(Message::Close(code, reason))) => {
+                return ControlFlow::Break(End::ClosedByClient(code, reason));
             }
+            // A ping's pong is owed by the socket, and written by the next flush.
+            Some(Ok(Message::Ping(_) | Message::Pong)) => {}
+            // The watch of partial messages stopped the reading.
             None => {
-                if let Some(reason) = self.partial.over_budget() {
-                    return ControlFlow::Break(End::Close(reason));
-                }
-                return ControlFlow::Break(End::Lost("the connection ended".to_owned()));
+                let reason = self.partial.over_budget().unwrap_or_else(|| {
+                    reason(close::POLICY_VIOLATION, "partly received messages over the budget")
+                });
+                tracing::warn!(reason = %reason.reason, "closing a peer's unfinished message");
+                return ControlFlow::Break(End::Close(reason));
             }
-            // Ping and pong are answered by tungstenite itself.
-            Some(Ok(_)) => {}
-            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+            Some(Err(ReadError::TooLarge { len, max })) => {
                 return ControlFlow::Break(close_with(
                     close::MESSAGE_TOO_BIG,
-                    format!("message of {size} bytes exceeds the limit of {max_size}"),
+                    format!("message of {len} bytes exceeds the limit of {max}"),
                 ));
             }
-            Some(Err(e)) => {
-                // Reading stops at once for a message over the budget: why it ended.
-                if let Some(reason) = self.partial.over_budget() {
-                    tracing::warn!(reason = %reason.reason, "closing a peer's unfinished message");
-                    return ControlFlow::Break(End::Close(reason));
-                }
+            Some(Err(ReadError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return ControlFlow::Break(End::Lost("the connection ended".to_owned()));
+            }
+            Some(Err(ReadError::Io(e))) => {
                 tracing::debug!(error = %e, "read failed");
                 return ControlFlow::Break(lost("read failed", e));
+            }
+            Some(Err(e @ (ReadError::Header(_) | ReadError::Close(_) | ReadError::Sequence(_)))) => {
+                tracing::warn!(error = %e, "WebSocket protocol violation");
+                return ControlFlow::Break(close_with(close::PROTOCOL_ERROR, e.to_string()));
             }
         }
         ControlFlow::Continue(())

@@ -1,5 +1,5 @@
-//! Writing: frames leave in the order they were queued, handed to tungstenite's buffer while the
-//! socket takes them and flushed once per wake-up.
+//! Writing: frames leave in the order they were queued, handed to the socket's buffer while it
+//! takes them (large ones as they lie, see [`crate::ws::write`]) and flushed once per wake-up.
 //!
 //! A call's reply keeps its id and its slot until it is handed to the socket
 //! ([`UnwrittenReplies`]): as the client sees it, the call is in flight until then.
@@ -9,16 +9,11 @@ use std::ops::ControlFlow;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::SinkExt;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::{Connection, Step};
 use crate::server::closing::lost;
 use crate::server::handler::Handler;
-use crate::server::io::Io;
+use crate::server::io::Socket;
 use crate::wire::compression::{COMPRESSION_THRESHOLD, seal};
 use crate::wire::out::OutFrame;
 
@@ -63,15 +58,6 @@ impl<H: Handler> Connection<H> {
         granted
     }
 
-    fn seal(&self, frame: Bytes) -> Message {
-        match self.compression {
-            Some(level) if frame.len() >= COMPRESSION_THRESHOLD => {
-                Message::Binary(seal(frame.to_vec(), Some(level)).into())
-            }
-            _ => Message::Binary(frame),
-        }
-    }
-
     /// Queues a call's reply; its id and slot stay taken until the reply is handed to the socket.
     pub(super) fn queue_reply(&mut self, call_id: u32, reply: impl Into<OutFrame>) {
         let frame = reply.into();
@@ -85,15 +71,13 @@ impl<H: Handler> Connection<H> {
 
     /// Writes the ping the keepalive asked for, if the socket takes it now (it is kept for the
     /// next round otherwise).
-    pub(super) fn write_ping(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Step {
+    pub(super) fn write_ping(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> Step {
         if !self.ping_due {
             return ControlFlow::Continue(());
         }
-        match ws.poll_ready_unpin(cx) {
+        match ws.poll_ready(cx) {
             Poll::Ready(Ok(())) => {
-                if let Err(e) = ws.start_send_unpin(Message::Ping(Bytes::new())) {
-                    return ControlFlow::Break(lost("write failed", e));
-                }
+                ws.ping();
                 self.ping_due = false;
                 self.needs_flush = true;
             }
@@ -103,13 +87,9 @@ impl<H: Handler> Connection<H> {
         ControlFlow::Continue(())
     }
 
-    /// Hands queued frames to tungstenite's buffer, in order, while the socket takes them; each
-    /// leaves the backlog, and a reply frees its call's id and slot. True if any was handed over.
-    pub(super) fn write_pending(
-        &mut self,
-        cx: &mut Context<'_>,
-        ws: &mut WebSocketStream<Io>,
-    ) -> Step<bool> {
+    /// Hands queued frames to the socket's buffer, in order, while it takes them; each leaves the
+    /// backlog, and a reply frees its call's id and slot. True if any was handed over.
+    pub(super) fn write_pending(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> Step<bool> {
         let mut wrote = false;
         let mut sent = 0;
         let step = self.write_frames(cx, ws, &mut wrote, &mut sent);
@@ -121,24 +101,15 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Hands frames over for [`Connection::write_pending`]; counts the bytes handed over in `sent`.
-    /// A large frame that is not compressed goes past tungstenite's buffer (see [`Io`]): once that
-    /// buffer is flushed, its parts are queued on the socket as they are.
     fn write_frames(
         &mut self,
         cx: &mut Context<'_>,
-        ws: &mut WebSocketStream<Io>,
+        ws: &mut Socket,
         wrote: &mut bool,
         sent: &mut u64,
     ) -> Step {
-        while let Some(next) = self.pending.front() {
-            let direct = self.goes_direct(&next.frame);
-            // A direct frame must not overtake what tungstenite holds: flushed first.
-            let ready = if direct {
-                ws.poll_flush_unpin(cx)
-            } else {
-                ws.poll_ready_unpin(cx)
-            };
-            match ready {
+        while !self.pending.is_empty() {
+            match ws.poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(error = %e, "write failed");
@@ -153,17 +124,15 @@ impl<H: Handler> Connection<H> {
                 self.replies.written(call_id);
             }
             self.backlog.release(frame.len());
-            if direct {
-                let header = websocket_header(frame.len());
-                *sent += (header.len() + frame.len()) as u64;
-                ws.get_mut().send_direct(frame.into_parts(header));
-            } else {
-                let frame = frame.into_bytes_from(&mut self.arena);
-                let message = self.seal(frame);
-                *sent += message.len() as u64;
-                if let Err(e) = ws.start_send_unpin(message) {
-                    tracing::debug!(error = %e, "write failed");
-                    return ControlFlow::Break(lost("write failed", e));
+            match self.compression {
+                Some(level) if frame.len() >= COMPRESSION_THRESHOLD => {
+                    let sealed = seal(frame.into_bytes().to_vec(), Some(level));
+                    *sent += sealed.len() as u64;
+                    ws.binary(Bytes::from(sealed));
+                }
+                _ => {
+                    *sent += frame.len() as u64;
+                    frame.write_with(|head, body| ws.binary_parts(head, body));
                 }
             }
             self.needs_flush = true;
@@ -172,44 +141,21 @@ impl<H: Handler> Connection<H> {
         ControlFlow::Continue(())
     }
 
-    /// Whether `frame` is written past tungstenite: large, and not to be compressed.
-    fn goes_direct(&self, frame: &OutFrame) -> bool {
-        frame.len() >= DIRECT_MIN
-            && !(self.compression.is_some() && frame.len() >= COMPRESSION_THRESHOLD)
-    }
-
-    /// Flushes what the rounds handed to tungstenite, once per wake-up; if the socket is full, its
-    /// waker brings the task back.
-    pub(super) fn flush(&mut self, cx: &mut Context<'_>, ws: &mut WebSocketStream<Io>) -> Step {
-        if self.needs_flush {
-            match ws.poll_flush_unpin(cx) {
+    /// Flushes what the rounds handed to the socket (and the pong it owes, if any), once per
+    /// wake-up; if the socket is full, its waker brings the task back.
+    pub(super) fn flush(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> Step {
+        if self.needs_flush || ws.wants_flush() {
+            match ws.poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.needs_flush = false,
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(error = %e, "flush failed");
                     return ControlFlow::Break(lost("flush failed", e));
                 }
-                Poll::Pending => {}
+                Poll::Pending => self.needs_flush = true,
             }
         }
         ControlFlow::Continue(())
     }
-}
-
-/// Frames of at least this many bytes are written past tungstenite's buffer (see [`Io`]): below
-/// it, copying a frame costs less than the flush and the system call of its own it would need.
-const DIRECT_MIN: usize = 16 * 1024;
-
-/// The header of an unmasked, final, binary WebSocket frame of `len` bytes (RFC 6455 §5.2), as
-/// tungstenite writes it, with room for the frame's own header after it.
-fn websocket_header(len: usize) -> Vec<u8> {
-    let mut header = Vec::with_capacity(32);
-    let binary = FrameHeader {
-        opcode: OpCode::Data(Data::Binary),
-        ..FrameHeader::default()
-    };
-    // Writing into a `Vec` cannot fail.
-    let _ = binary.format(len as u64, &mut header);
-    header
 }
 
 /// A frame waiting in `pending`, and the call it answers if it is a reply.

@@ -1,0 +1,272 @@
+//! Writing messages as frames (RFC 6455 §5), for either end: masked by a client (§5.3), not by a
+//! server.
+//!
+//! Small frames are encoded into one buffer, so that a batch leaves in one system call at the next
+//! flush (or once `high_water` bytes wait). A payload of [`LARGE`] bytes or more is not copied: it is
+//! written from where it lies after its header (masked in place first by a client, when the buffer
+//! is not shared), with a vectored write.
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use tokio::io::AsyncWrite;
+
+use super::frame::{Header, apply_mask, opcode};
+use super::poll_write_parts;
+
+/// Payloads from this size on are not copied into the writer's buffer: below it, copying costs less
+/// than a part of its own in the vectored write.
+pub(crate) const LARGE: usize = 16 << 10;
+
+/// Gathers frames and writes them to whatever byte stream it is given.
+pub(crate) struct FrameWriter {
+    /// Mask every frame (a client's writer).
+    mask: bool,
+    /// Large frames' headers and payloads (and the small frames gathered before them), in order:
+    /// written before `buf`.
+    parts: VecDeque<Bytes>,
+    /// Small frames, encoded after everything in `parts`, not yet written.
+    buf: Vec<u8>,
+    /// Bytes of `buf` already written.
+    written: usize,
+    high_water: usize,
+}
+
+impl FrameWriter {
+    /// A writer that masks its frames if `mask`, and writes out what it holds once it holds
+    /// `high_water` bytes.
+    pub(crate) fn new(mask: bool, high_water: usize) -> Self {
+        Self {
+            mask,
+            parts: VecDeque::new(),
+            buf: Vec::new(),
+            written: 0,
+            high_water,
+        }
+    }
+
+    /// Whether bytes wait to be written.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.parts.is_empty() && self.written == self.buf.len()
+    }
+
+    /// Whether fewer than `high_water` bytes of small frames wait (and no large frame).
+    pub(crate) fn has_room(&self) -> bool {
+        self.parts.is_empty() && self.buf.len() - self.written < self.high_water
+    }
+
+    /// Ready when another message may be added: fewer than `high_water` bytes wait.
+    pub(crate) fn poll_ready<W: AsyncWrite + ?Sized>(
+        &mut self,
+        io: Pin<&mut W>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.has_room() {
+            ready!(self.poll_write_out(io, cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Adds a binary message.
+    pub(crate) fn binary(&mut self, payload: Bytes) {
+        self.binary_parts(&[], payload);
+    }
+
+    /// Adds a binary message whose payload is `head` followed by `body`.
+    pub(crate) fn binary_parts(&mut self, head: &[u8], body: Bytes) {
+        let len = head.len() + body.len();
+        if len < LARGE {
+            self.frame(opcode::BINARY, &[head, &body]);
+            return;
+        }
+        let key: Option<[u8; 4]> = self.mask.then(rand::random);
+        let mut first = Vec::with_capacity(14 + head.len());
+        Header::write(&mut first, opcode::BINARY, len, key);
+        let start = first.len();
+        first.extend_from_slice(head);
+        let body = match key {
+            None => body,
+            Some(key) => {
+                apply_mask(&mut first[start..], key);
+                // The body's first byte is the payload's `head.len()`th: the key turned to it.
+                let mut turned = key;
+                turned.rotate_left(head.len() % 4);
+                match body.try_into_mut() {
+                    Ok(mut mine) => {
+                        apply_mask(&mut mine, turned);
+                        mine.freeze()
+                    }
+                    Err(shared) => {
+                        let mut copy = shared.to_vec();
+                        apply_mask(&mut copy, turned);
+                        Bytes::from(copy)
+                    }
+                }
+            }
+        };
+        if self.written < self.buf.len() {
+            let mut small = std::mem::take(&mut self.buf);
+            small.drain(..self.written);
+            self.parts.push_back(Bytes::from(small));
+        }
+        self.buf.clear();
+        self.written = 0;
+        self.parts.push_back(Bytes::from(first));
+        if !body.is_empty() {
+            self.parts.push_back(body);
+        }
+    }
+
+    /// Adds a ping.
+    pub(crate) fn ping(&mut self, payload: &[u8]) {
+        self.frame(opcode::PING, &[payload]);
+    }
+
+    /// Adds a pong.
+    pub(crate) fn pong(&mut self, payload: &[u8]) {
+        self.frame(opcode::PONG, &[payload]);
+    }
+
+    /// Adds a close frame with `code` and `reason` (which the caller keeps within a control frame's
+    /// 123 bytes), or an empty one without a code.
+    pub(crate) fn close(&mut self, code: Option<u16>, reason: &str) {
+        match code {
+            Some(code) => self.frame(opcode::CLOSE, &[&code.to_be_bytes(), reason.as_bytes()]),
+            None => self.frame(opcode::CLOSE, &[]),
+        }
+    }
+
+    /// Copies a small frame whose payload is `parts` one after the other, masked by a client, into
+    /// the buffer.
+    fn frame(&mut self, op: u8, parts: &[&[u8]]) {
+        let len = parts.iter().map(|part| part.len()).sum();
+        // §5.3: a fresh, unpredictable key for every frame.
+        let key: Option<[u8; 4]> = self.mask.then(rand::random);
+        Header::write(&mut self.buf, op, len, key);
+        let start = self.buf.len();
+        for part in parts {
+            self.buf.extend_from_slice(part);
+        }
+        if let Some(key) = key {
+            apply_mask(&mut self.buf[start..], key);
+        }
+    }
+
+    /// Writes out everything added, then flushes `io`.
+    pub(crate) fn poll_flush<W: AsyncWrite + ?Sized>(
+        &mut self,
+        mut io: Pin<&mut W>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        ready!(self.poll_write_out(io.as_mut(), cx))?;
+        io.poll_flush(cx)
+    }
+
+    /// Writes out everything added, then shuts `io`'s write side.
+    pub(crate) fn poll_close<W: AsyncWrite + ?Sized>(
+        &mut self,
+        mut io: Pin<&mut W>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        ready!(self.poll_write_out(io.as_mut(), cx))?;
+        io.poll_shutdown(cx)
+    }
+
+    /// Writes out everything added.
+    pub(crate) fn poll_write_out<W: AsyncWrite + ?Sized>(
+        &mut self,
+        mut io: Pin<&mut W>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        ready!(poll_write_parts(io.as_mut(), cx, &mut self.parts))?;
+        while self.written < self.buf.len() {
+            let n = ready!(io.as_mut().poll_write(cx, &self.buf[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.buf.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use super::*;
+
+    /// Everything written to a pipe by `fill`, read back as (opcode, unmasked payload, masked) frames.
+    async fn written(mask: bool, fill: impl FnOnce(&mut FrameWriter)) -> Vec<(u8, Vec<u8>, bool)> {
+        let (mut near, mut far) = tokio::io::duplex(1 << 20);
+        let mut writer = FrameWriter::new(mask, 64 << 10);
+        poll_fn(|cx| writer.poll_ready(Pin::new(&mut near), cx))
+            .await
+            .unwrap();
+        fill(&mut writer);
+        poll_fn(|cx| writer.poll_flush(Pin::new(&mut near), cx))
+            .await
+            .unwrap();
+        drop(near);
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut far, &mut bytes)
+            .await
+            .unwrap();
+        let mut frames = Vec::new();
+        let mut rest = &bytes[..];
+        while let Some(header) = Header::parse(rest).unwrap() {
+            let end = header.size + header.len as usize;
+            let mut payload = rest[header.size..end].to_vec();
+            if let Some(key) = header.mask {
+                apply_mask(&mut payload, key);
+            }
+            frames.push((header.opcode, payload, header.mask.is_some()));
+            rest = &rest[end..];
+        }
+        assert!(rest.is_empty());
+        frames
+    }
+
+    #[tokio::test]
+    async fn frames_leave_in_order_small_and_large_masked_or_not() {
+        let big = vec![9u8; 70_000];
+        let shared = Bytes::from(vec![5u8; 20_000]);
+        for mask in [true, false] {
+            let frames = written(mask, |writer| {
+                writer.binary(Bytes::from_static(b"small"));
+                writer.binary(Bytes::from(big.clone()));
+                writer.binary(Bytes::from_static(b"after"));
+                writer.binary(shared.clone());
+                // A header of 3 bytes: the body's mask starts at the key's fourth byte.
+                writer.binary_parts(b"hdr", Bytes::from(vec![3u8; 30_000]));
+                writer.binary_parts(b"h", Bytes::from_static(b"tiny"));
+                writer.ping(b"p");
+                writer.close(Some(1000), "bye");
+                writer.close(None, "");
+            })
+            .await;
+            let with_head = [&b"hdr"[..], &[3u8; 30_000]].concat();
+            let expected = [
+                (opcode::BINARY, b"small".to_vec()),
+                (opcode::BINARY, big.clone()),
+                (opcode::BINARY, b"after".to_vec()),
+                (opcode::BINARY, shared.to_vec()),
+                (opcode::BINARY, with_head),
+                (opcode::BINARY, b"htiny".to_vec()),
+                (opcode::PING, b"p".to_vec()),
+                (opcode::CLOSE, [&[0x03, 0xE8][..], b"bye"].concat()),
+                (opcode::CLOSE, Vec::new()),
+            ];
+            let got: Vec<_> = frames.iter().map(|(op, p, _)| (*op, p.clone())).collect();
+            assert_eq!(got, expected, "mask {mask}");
+            assert!(frames.iter().all(|(_, _, masked)| *masked == mask));
+        }
+        // A shared buffer is copied to be masked, never masked where another holder reads it.
+        assert!(shared.iter().all(|&b| b == 5));
+    }
+}
