@@ -48,6 +48,11 @@ impl CloseSignal {
         self.tx.borrow().clone()
     }
 
+    /// A receiver whose `has_changed` tells, without a lock, that a close was requested since.
+    pub(crate) fn changes(&self) -> watch::Receiver<Option<CloseReason>> {
+        self.tx.subscribe()
+    }
+
     /// Resolves once a close is requested.
     pub(crate) async fn requested(&self) -> CloseReason {
         let mut rx = self.tx.subscribe();

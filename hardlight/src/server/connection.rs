@@ -37,7 +37,7 @@ use std::future::{Future, poll_fn};
 use std::ops::ControlFlow;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures_util::future::AbortHandle;
@@ -302,17 +302,31 @@ impl<H: Handler> Connection<H> {
         }
 
         let close = self.close.clone();
+        let close_changes = close.changes();
         let mut close_requested = pin!(close.requested());
         let shutdown = self.shared.shutdown.clone();
+        let mut shutdown_changes = shutdown.changes();
         let mut shutdown_requested = pin!(shutdown.requested());
+        // Polling a waiting watch locks its list of waiters (the shutdown's is the whole server's).
+        // Once both wait with this task's waker, they are polled again only when their version
+        // moved (an atomic load), or when the task is polled with another waker.
+        let mut waiting_with: Option<Waker> = None;
         poll_fn(|cx| {
-            if let Poll::Ready(reason) = close_requested.as_mut().poll(cx) {
+            let registered = waiting_with.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+            if (!registered || close_changes.has_changed().unwrap_or(true))
+                && let Poll::Ready(reason) = close_requested.as_mut().poll(cx)
+            {
                 return Poll::Ready(End::Close(reason));
             }
             if self.draining.is_none()
+                && (!registered || shutdown_changes.has_changed().unwrap_or(true))
                 && let Poll::Ready(deadline) = shutdown_requested.as_mut().poll(cx)
             {
+                shutdown_changes.mark_unchanged();
                 self.draining = Some(Box::pin(sleep_until(deadline)));
+            }
+            if !registered {
+                waiting_with = Some(cx.waker().clone());
             }
             self.poll_connection(cx, ws)
         })

@@ -69,6 +69,11 @@ impl ShutdownHandle {
         self.deadline.borrow().is_some()
     }
 
+    /// A receiver whose `has_changed` tells, without a lock, that shutdown was requested since.
+    pub(crate) fn changes(&self) -> watch::Receiver<Option<Instant>> {
+        self.deadline.subscribe()
+    }
+
     /// Resolves with the grace period's deadline once shutdown is requested.
     pub(crate) async fn requested(&self) -> Instant {
         let mut rx = self.deadline.subscribe();
