@@ -407,6 +407,47 @@ async fn an_http_request_without_upgrade_gets_400() {
 }
 
 #[tokio::test]
+async fn an_upgrade_without_a_key_or_version_13_is_refused_saying_so() {
+    let server = TestServer::with_config(ServerConfig::plaintext("127.0.0.1:0")).await;
+    let offer = test_offer(None).join(", ");
+    let good = upgrade_request("/", &offer, "");
+    let cases = [
+        (
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+            "",
+            "400",
+            "Sec-WebSocket-Key",
+        ),
+        (
+            "Sec-WebSocket-Version: 13\r\n",
+            "Sec-WebSocket-Version: 8\r\n",
+            "426",
+            "version 13",
+        ),
+    ];
+    for (line, instead, status, expected) in cases {
+        assert!(good.contains(line));
+        let answer = raw_http(server.port, &good.replace(line, instead)).await;
+        let status_line = format!("HTTP/1.1 {status}");
+        assert!(answer.status.starts_with(&status_line), "{}", answer.text);
+        assert!(answer.body.contains(expected), "{}", answer.text);
+        // RFC 6455 §4.4: a refused version is answered with the one the server speaks.
+        let version = answer.head.contains("sec-websocket-version: 13");
+        assert_eq!(version, status == "426", "{}", answer.head);
+    }
+    // The same request with both is upgraded, answered with the accept key of RFC 6455's example.
+    let answer = raw_http(server.port, &good).await;
+    assert!(answer.status.starts_with("HTTP/1.1 101"), "{}", answer.text);
+    assert!(
+        answer
+            .head
+            .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{}",
+        answer.head
+    );
+}
+
+#[tokio::test]
 async fn a_slowloris_handshake_is_cut_at_the_handshake_timeout() {
     let server = TestServer::with_config(
         ServerConfig::plaintext("127.0.0.1:0").handshake_timeout(Duration::from_millis(500)),

@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use super::admission::{self, Admission, Decision};
 use crate::ws::server::ServerSocket;
-use super::preflight::{NOT_AN_UPGRADE, RequestHead, is_websocket_upgrade};
+use super::preflight::{BAD_VERSION, NO_KEY, NOT_AN_UPGRADE, RequestHead, is_websocket_upgrade};
 use super::service;
 use super::stats::Counted;
 use super::{Server, ServerStats, Shared, ShutdownHandle};
@@ -280,10 +280,7 @@ impl UpgradeParts {
                 return Err(unfit(StatusCode::BAD_REQUEST, NOT_AN_UPGRADE));
             }
             let Some(key) = parts.headers.get(header::SEC_WEBSOCKET_KEY) else {
-                return Err(unfit(
-                    StatusCode::BAD_REQUEST,
-                    "the upgrade request has no Sec-WebSocket-Key\n",
-                ));
+                return Err(unfit(StatusCode::BAD_REQUEST, NO_KEY));
             };
             Some(key.clone())
         };
@@ -292,10 +289,7 @@ impl UpgradeParts {
             .get(header::SEC_WEBSOCKET_VERSION)
             .is_none_or(|version| version != "13")
         {
-            return Err(unfit(
-                StatusCode::UPGRADE_REQUIRED,
-                "only WebSocket version 13 is supported\n",
-            ));
+            return Err(unfit(StatusCode::UPGRADE_REQUIRED, BAD_VERSION));
         }
         let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
             // Not a request hyper read off a connection: the app's server cannot upgrade it.

@@ -79,8 +79,14 @@ pub(crate) async fn answer<S>(stream: &mut S, status: &str, text: &str) -> io::R
 where
     S: AsyncWrite + Unpin,
 {
+    // RFC 6455 §4.4: a refused version is answered with the one this server speaks.
+    let version = if status.starts_with("426") {
+        "Sec-WebSocket-Version: 13\r\n"
+    } else {
+        ""
+    };
     let answer = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        "HTTP/1.1 {status}\r\n{version}Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()
     );
     stream.write_all(answer.as_bytes()).await?;
@@ -114,11 +120,13 @@ fn judge_head(bytes: &[u8]) -> Option<(Head, Option<usize>)> {
 pub(crate) const NOT_AN_UPGRADE: &str = "expected a WebSocket upgrade (GET with Upgrade: websocket) \
                                          offering the subprotocol hardlight.v1\n";
 
-/// What an upgrade request without `Sec-WebSocket-Version: 13` is told (RFC 6455 §4.2.1).
-const BAD_VERSION: &str = "a WebSocket upgrade needs Sec-WebSocket-Version: 13\n";
+/// What an upgrade request without `Sec-WebSocket-Version: 13` is told, with `426 Upgrade Required`
+/// and the version this server speaks (RFC 6455 §4.4), here and by a mounted server.
+pub(crate) const BAD_VERSION: &str = "only WebSocket version 13 is supported\n";
 
-/// What an upgrade request without a `Sec-WebSocket-Key` is told (RFC 6455 §4.2.1).
-const NO_KEY: &str = "a WebSocket upgrade needs a Sec-WebSocket-Key\n";
+/// What an upgrade request without a `Sec-WebSocket-Key` is told (`400`, RFC 6455 §4.2.1), here and
+/// by a mounted server.
+pub(crate) const NO_KEY: &str = "the upgrade request has no Sec-WebSocket-Key\n";
 
 /// Whether an HTTP/1.1 request is a WebSocket upgrade: `GET` with `Upgrade: websocket` and
 /// `Connection: upgrade` (tokens compared ASCII case-insensitively, among comma-separated lists).
@@ -160,7 +168,7 @@ fn upgrade_head(request: &httparse::Request<'_, '_>) -> Head {
     }
     let version = headers.get(header::SEC_WEBSOCKET_VERSION);
     if version.is_none_or(|v| v.as_bytes() != b"13") {
-        return Head::Refuse("400 Bad Request", BAD_VERSION);
+        return Head::Refuse("426 Upgrade Required", BAD_VERSION);
     }
     if headers.get(header::SEC_WEBSOCKET_KEY).is_none_or(|k| k.is_empty()) {
         return Head::Refuse("400 Bad Request", NO_KEY);
@@ -278,7 +286,7 @@ mod tests {
         let no_key = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
         assert!(matches!(judge(no_key), Some((Head::Refuse(_, NO_KEY), _))));
         let old = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: a2V5\r\n\r\n";
-        assert!(matches!(judge(old), Some((Head::Refuse(_, BAD_VERSION), _))));
+        assert!(matches!(judge(old), Some((Head::Refuse(s, BAD_VERSION), _)) if s.starts_with("426")));
     }
 
     #[tokio::test]
