@@ -467,11 +467,6 @@ impl ItemsWriter {
         Some(frame)
     }
 
-    /// The frame's length with the item of the `ITEM` frame `frame` added.
-    pub fn len_with(&self, frame: &[u8]) -> usize {
-        self.buf.len() + 4 + frame.len().saturating_sub(ITEM_HEADER)
-    }
-
     /// The frame's length so far.
     pub fn frame_len(&self) -> usize {
         self.buf.len()
