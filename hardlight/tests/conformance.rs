@@ -19,7 +19,7 @@
 //! | §9 4009 idle timeout | `limits.rs`, `dead_peer.rs` |
 //! | §9 4010 replaced | `auth.rs`, `replace_old.rs` |
 //! | §9 client 1002, 1003, 1009 | `the_client_closes_with_…` below; `bad_server.rs` |
-//! | RFC 6455 on the server: pongs, fragments, unmasked or reserved frames (1002) | `the_server_answers_pings_and_reads_a_call_in_fragments`, `frames_a_client_may_not_send_close_with_1002` |
+//! | RFC 6455 on the server: pongs, fragments; unmasked, reserved, over-long or out-of-order frames and bad close frames (1002) | `the_server_answers_pings_and_reads_a_call_in_fragments`, `frames_a_client_may_not_send_close_with_1002` |
 //! | RFC 6455 on the client: pongs, fragments, unmasked frames, the close echoed | `the_client_answers_pings_…`, `the_client_closes_with_1002_on_a_masked_frame`, `the_client_echoes_the_servers_close` below |
 //! | §9 HTTP 400, 401, 403, 409, 429, 431, 503; closed before TLS | `raw_peers.rs`, `auth.rs`, `limits.rs`, `peer_limits.rs` |
 //! | §10 `max_calls_in_flight`: calls beyond it wait, never a close | `calls_beyond_max_calls_in_one_write_are_all_answered`, `raw_peers.rs`, `oneway.rs` |
@@ -144,15 +144,37 @@ async fn frames_a_client_may_not_send_close_with_1002() {
     let server = TestServer::with_config(ServerConfig::plaintext("127.0.0.1:0")).await;
     let bystander = server.client().await;
     // Written on the TCP stream under the peer's WebSocket, as no WebSocket library would send them.
-    let cases: [(&[u8], &str); 4] = [
+    // Masked frames use the key 0, so that their payloads read as written.
+    let cases: [(&[u8], &str); 11] = [
         // A binary frame of one byte, not masked (RFC 6455 §5.1).
         (&[0x82, 0x01, 0x00], "unmasked"),
         // RSV1 set, no extension negotiated (§5.2).
         (&[0xC2, 0x81, 1, 2, 3, 4, 0], "reserved bits"),
+        // Opcode 0x3, reserved (§5.2).
+        (&[0x83, 0x80, 0, 0, 0, 0], "reserved opcode 0x3"),
+        // A 64-bit length with its most significant bit set (§5.2).
+        (
+            &[0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            "most significant bit",
+        ),
         // A ping without FIN (§5.5).
         (&[0x09, 0x80, 1, 2, 3, 4], "fragmented control"),
+        // A ping of 126 bytes (§5.5: at most 125).
+        (&[0x89, 0xFE, 0x00, 0x7E, 0, 0, 0, 0], "126 bytes"),
         // A continuation with no message to continue (§5.4).
         (&[0x80, 0x81, 1, 2, 3, 4, 0], "continuation"),
+        // A new message inside a fragmented one (§5.4).
+        (
+            &[0x02, 0x81, 0, 0, 0, 0, 1, 0x82, 0x81, 0, 0, 0, 0, 1],
+            "before the fragmented",
+        ),
+        // Close frames: one byte, a code no endpoint may send, a reason that is not UTF-8 (§5.5.1).
+        (&[0x88, 0x81, 0, 0, 0, 0, 0x03], "one byte"),
+        (&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xED], "close code 1005"),
+        (
+            &[0x88, 0x84, 0, 0, 0, 0, 0x03, 0xE8, 0xFF, 0xFE],
+            "not UTF-8",
+        ),
     ];
     for (bytes, expected) in cases {
         let (mut ws, _hello) = raw_hardlight_plain(server.port).await;
