@@ -130,6 +130,8 @@ mod tests {
         bytes: Cursor<Vec<u8>>,
         burst: usize,
         reads: usize,
+        /// Where each read ended, in the connection's bytes.
+        ends: Vec<usize>,
     }
 
     impl AsyncRead for Counted {
@@ -145,6 +147,7 @@ mod tests {
             let end = (start + len).min(all.len());
             buf.put_slice(&all[start..end]);
             self.bytes.set_position(end as u64);
+            self.ends.push(end);
             Poll::Ready(Ok(()))
         }
     }
@@ -154,6 +157,7 @@ mod tests {
             bytes: Cursor::new(bytes),
             burst,
             reads: 0,
+            ends: Vec::new(),
         };
         FrameReader::new(io, &[], super::super::CLIENT_READ_BUFFER, max)
     }
@@ -205,6 +209,33 @@ mod tests {
         let bursts = total / (20 * one.len());
         let reads = reader.io.reads;
         assert!(reads <= 2 * bursts + 5, "{reads} reads for {bursts} bursts");
+    }
+
+    #[tokio::test]
+    async fn reads_stop_near_the_end_of_a_large_frame() {
+        // Two 40 KiB messages arriving at once: the read that ends the first brings at most a few
+        // hundred bytes of the second, which would otherwise be copied out of the first's buffer
+        // while its caller holds it.
+        let first = frame(0x82, &[1; 40 << 10]);
+        let second = frame(0x82, &[2; 40 << 10]);
+        let end = first.len();
+        let mut reader = reader([first, second].concat(), usize::MAX, 1 << 20);
+        let mut kept = Vec::new();
+        for fill in [1, 2] {
+            match reader.next().await {
+                Some(Ok(Message::Binary(message))) => {
+                    assert!(message.iter().all(|&b| b == fill));
+                    kept.push(message);
+                }
+                other => panic!("expected a binary message, got {other:?}"),
+            }
+        }
+        let past = reader.io.ends.iter().find(|&&at| at >= end).copied();
+        assert!(
+            past.is_some_and(|at| at <= end + 256),
+            "reads ended at {:?}, the first frame at {end}",
+            reader.io.ends
+        );
     }
 
     #[tokio::test]

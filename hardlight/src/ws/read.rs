@@ -19,6 +19,10 @@ use tokio::io::AsyncRead;
 
 use super::frame::{Close, CloseError, Header, HeaderError, apply_mask, opcode};
 
+/// Bytes read at most past the end of a large frame (one of more than a read's room): enough for the
+/// next frame's header and a small frame or two.
+const PAST_LARGE_FRAME: usize = 256;
+
 /// A message from the peer.
 #[derive(Debug)]
 pub(crate) enum Message {
@@ -192,7 +196,15 @@ impl FrameReader {
                         .reserve(missing.max(self.read_size.saturating_sub(len)));
                 }
             }
-            let mut window = (&mut self.buf).limit(self.max_read);
+            // The rest of a large frame, and little past it: the next frame's first bytes would
+            // otherwise be copied to a new buffer with it when this one is still held (a stream's
+            // items are taken from it while the next frame arrives).
+            let limit = if need > self.read_size {
+                self.max_read.min(missing.saturating_add(PAST_LARGE_FRAME))
+            } else {
+                self.max_read
+            };
+            let mut window = (&mut self.buf).limit(limit);
             let read = ready!(tokio_util::io::poll_read_buf(io.as_mut(), cx, &mut window))?;
             if read == 0 {
                 // Ended without a close frame (between frames or within one): lost, not closed.
