@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::events::registry::EventCounts;
 
 /// Bytes held in partly received messages over all of a server's connections: shared with each
-/// connection's watched stream, which adds and releases its own.
+/// connection's watch of partial messages (`server::partial`), which adds and releases its own.
 #[derive(Debug, Default)]
 pub(crate) struct PartialBytes(pub(crate) AtomicU64);
 
