@@ -315,3 +315,224 @@ impl FrameReader {
         Ok(Parsed::Message(message))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reader against any split of its input: well-formed frames come out as the messages they
+    //! carry wherever the reads cut them, and no bytes at all can make it panic or hold more than a
+    //! message's limit.
+
+    use std::task::Waker;
+
+    use proptest::prelude::*;
+    use tokio::io::ReadBuf;
+
+    use super::super::frame::{Header, MAX_CONTROL_PAYLOAD};
+    use super::*;
+
+    /// A byte stream that hands out `data` in pieces ending at `cuts`, then ends.
+    struct Pieces {
+        data: Vec<u8>,
+        cuts: Vec<usize>,
+        at: usize,
+    }
+
+    impl AsyncRead for Pieces {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = &mut *self;
+            let end = this
+                .cuts
+                .iter()
+                .copied()
+                .find(|&cut| cut > this.at)
+                .unwrap_or(this.data.len())
+                .min(this.data.len())
+                .min(this.at + buf.remaining());
+            buf.put_slice(&this.data[this.at..end]);
+            this.at = end;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Every message `reader` reads from `io` until an error or the end, with the most payload
+    /// bytes of one data message in progress that it reported holding.
+    fn read_all(
+        reader: &mut FrameReader,
+        io: &mut Pieces,
+    ) -> (Vec<Message>, Option<ReadError>, u64) {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut messages = Vec::new();
+        let mut most_held = 0;
+        loop {
+            let polled = reader.poll_message(Pin::new(&mut *io), &mut cx, |progress| {
+                most_held = most_held.max(progress.map_or(0, |p| p.held));
+                ControlFlow::Continue(())
+            });
+            match polled {
+                Poll::Ready(Some(Ok(message))) => messages.push(message),
+                Poll::Ready(Some(Err(e))) => return (messages, Some(e), most_held),
+                Poll::Ready(None) => return (messages, None, most_held),
+                Poll::Pending => {
+                    panic!("a byte stream that is always ready left the reader pending")
+                }
+            }
+        }
+    }
+
+    /// A client's frame: `fin`, `op`, masked with `key`.
+    fn frame(out: &mut Vec<u8>, op: u8, fin: bool, payload: &[u8], key: [u8; 4]) {
+        let start = out.len();
+        Header::write(out, op, payload.len(), Some(key));
+        if !fin {
+            out[start] &= 0x7F;
+        }
+        let at = out.len();
+        out.extend_from_slice(payload);
+        apply_mask(&mut out[at..], key);
+    }
+
+    /// A binary message sent in fragments (payload, then where it is cut), with a ping's payload
+    /// after some of them.
+    fn message() -> impl Strategy<Value = (Vec<u8>, Vec<usize>, Vec<Option<Vec<u8>>>)> {
+        (
+            prop::collection::vec(any::<u8>(), 0..700),
+            prop::collection::vec(0usize..700, 0..4),
+            prop::collection::vec(
+                prop::option::of(prop::collection::vec(any::<u8>(), 0..126)),
+                4,
+            ),
+        )
+    }
+
+    /// A frame as a peer might send it: a first byte that is usually a valid one and sometimes any
+    /// byte; masked as `peer`'s frames must be, or (rarely) the other way; a length field that
+    /// usually tells the payload's length and sometimes any length, in any of its three forms.
+    fn any_frame(peer: Peer) -> impl Strategy<Value = Vec<u8>> {
+        // Mostly what a peer sends: whole binary messages, fragments, pings and pongs.
+        let valid = vec![
+            0x82u8, 0x82, 0x82, 0x82, 0x02, 0x00, 0x80, 0x89, 0x8A, 0x81, 0x88,
+        ];
+        let first = prop_oneof![
+            30 => prop::sample::select(valid),
+            1 => any::<u8>(),
+        ];
+        let len = prop_oneof![
+            30 => Just(None),
+            1 => (0u64..126).prop_map(Some),
+            1 => (0u64..70_000).prop_map(Some),
+            1 => any::<u64>().prop_map(Some),
+        ];
+        (
+            first,
+            len,
+            any::<[u8; 4]>(),
+            prop::bool::weighted(0.02),
+            prop::collection::vec(any::<u8>(), 0..300),
+        )
+            .prop_map(move |(first, len, key, wrong, mut payload)| {
+                if first & 0x08 != 0 {
+                    // A control frame's payload fits its limit, unless `len` says otherwise.
+                    payload.truncate(MAX_CONTROL_PAYLOAD);
+                }
+                let masked = (peer == Peer::Client) != wrong;
+                let len = len.unwrap_or(payload.len() as u64);
+                let mut out = vec![first];
+                let bit = if masked { 0x80 } else { 0 };
+                match len {
+                    0..126 => out.push(bit | len as u8),
+                    126..65_536 => {
+                        out.push(bit | 126);
+                        out.extend_from_slice(&(len as u16).to_be_bytes());
+                    }
+                    _ => {
+                        out.push(bit | 127);
+                        out.extend_from_slice(&len.to_be_bytes());
+                    }
+                }
+                if masked {
+                    out.extend_from_slice(&key);
+                    apply_mask(&mut payload, key);
+                }
+                out.extend(payload);
+                out
+            })
+    }
+
+    /// Frames of `peer`, then bytes of any kind.
+    fn any_input() -> impl Strategy<Value = (Peer, Vec<u8>)> {
+        prop_oneof![Just(Peer::Client), Just(Peer::Server)].prop_flat_map(|peer| {
+            (
+                prop::collection::vec(any_frame(peer), 0..24),
+                prop::collection::vec(any::<u8>(), 0..64),
+            )
+                .prop_map(move |(frames, garbage)| {
+                    let mut data = frames.concat();
+                    data.extend(garbage);
+                    (peer, data)
+                })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn messages_come_out_whole_however_the_reads_cut_them(
+            messages in prop::collection::vec(message(), 1..12),
+            key in any::<[u8; 4]>(),
+            cuts in prop::collection::vec(0usize..20_000, 0..40),
+            (read_size, max_read) in (1usize..64, 1usize..4096),
+        ) {
+            let mut data = Vec::new();
+            let mut expected = Vec::new();
+            for (payload, mut splits, pings) in messages {
+                splits.retain(|&at| at <= payload.len());
+                splits.sort_unstable();
+                splits.dedup();
+                let mut starts = vec![0];
+                starts.extend(splits.iter().copied().filter(|&at| at > 0));
+                starts.push(payload.len());
+                let pieces = starts.len() - 1;
+                for (i, window) in starts.windows(2).enumerate() {
+                    let op = if i == 0 { opcode::BINARY } else { opcode::CONTINUATION };
+                    frame(&mut data, op, i + 1 == pieces, &payload[window[0]..window[1]], key);
+                    if let Some(Some(ping)) = pings.get(i) && i + 1 < pieces {
+                        frame(&mut data, opcode::PING, true, ping, key);
+                        expected.push(format!("{:?}", Message::Ping(Bytes::from(ping.clone()))));
+                    }
+                }
+                expected.push(format!("{:?}", Message::Binary(Bytes::from(payload))));
+            }
+            frame(&mut data, opcode::CLOSE, true, &[0x03, 0xE8, b'o', b'k'], key);
+            expected.push(format!("{:?}", Message::Close(Some(1000), "ok".into())));
+            let mut io = Pieces { data, cuts, at: 0 };
+            let mut reader = FrameReader::new(&[], (read_size, max_read.max(1)), 1 << 20, Peer::Client);
+            let (got, error, _) = read_all(&mut reader, &mut io);
+            let got: Vec<String> = got.iter().map(|m| format!("{m:?}")).collect();
+            prop_assert_eq!(got, expected);
+            // The stream ended after the close frame: lost, not closed.
+            prop_assert!(matches!(error, Some(ReadError::Io(ref e)) if e.kind() == io::ErrorKind::UnexpectedEof));
+        }
+
+        #[test]
+        fn no_bytes_make_the_reader_panic_or_hold_past_the_limit(
+            (peer, data) in any_input(),
+            cuts in prop::collection::vec(0usize..8192, 0..16),
+            max_message in 0usize..300,
+        ) {
+            let mut io = Pieces { data, cuts, at: 0 };
+            let mut reader = FrameReader::new(&[], (64, 512), max_message, peer);
+            let (messages, _, most_held) = read_all(&mut reader, &mut io);
+            prop_assert!(most_held <= max_message as u64);
+            for message in messages {
+                if let Message::Binary(bytes) = message {
+                    prop_assert!(bytes.len() <= max_message);
+                }
+            }
+        }
+    }
+}
