@@ -263,6 +263,8 @@ pub struct Plan {
     pub stream_items: u64,
     /// Bytes of the measured byte stream (a multiple of 64 KiB).
     pub stream_bytes: u64,
+    /// Streams measured one after another for each stream figure, which is their median.
+    pub stream_runs: usize,
     /// Subscribed connections in the fan-out figure.
     pub fanout_connections: usize,
     /// Emits measured in the fan-out figure (after one warm-up emit).
@@ -302,6 +304,7 @@ impl Plan {
                 throughput_max_calls: 200_000,
                 stream_items: 50_000,
                 stream_bytes: 64 << 20,
+                stream_runs: 3,
                 fanout_connections: 100,
                 fanout_emits: 5,
                 idle_connections: 100,
@@ -325,6 +328,7 @@ impl Plan {
                 throughput_max_calls: 2_000_000,
                 stream_items: 1_000_000,
                 stream_bytes: 1 << 30,
+                stream_runs: 5,
                 fanout_connections: 1_000,
                 fanout_emits: 21,
                 idle_connections: 1_000,

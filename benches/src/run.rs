@@ -99,16 +99,20 @@ pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<Strin
         ),
         format!(
             "- stream: {} items of {} on one server stream (tonic: a server-streaming RPC; raw ws: \
-             messages sent back to back), items/s from the call to the last item",
+             messages sent back to back), items/s from the call to the last item, median of {} \
+             streams",
             plan.stream_items,
-            size(streaming::ITEM_SIZE as usize)
+            size(streaming::ITEM_SIZE as usize),
+            plan.stream_runs
         ),
         format!(
             "- byte stream: {} on one hardlight `ByteStream` (tonic: a server-streaming RPC of \
-             {} messages; raw ws: {} messages sent back to back), MB/s from the call to the end",
+             {} messages; raw ws: {} messages sent back to back), MB/s from the call to the end, \
+             median of {} streams",
             size(plan.stream_bytes as usize),
             size(streaming::BYTES_CHUNK as usize),
-            size(streaming::BYTES_CHUNK as usize)
+            size(streaming::BYTES_CHUNK as usize),
+            plan.stream_runs
         ),
         format!(
             "- fan-out: one event to {} subscribed connections, median of {} emits, microseconds \
@@ -675,13 +679,17 @@ async fn calls_and_fanout(
     }
     let limit = std::time::Duration::from_secs(120) + SLACK;
     if options.runs(Group::Items) {
-        eprintln!("{name}: one stream of {} items", plan.stream_items);
+        eprintln!(
+            "{name}: {} streams of {} items",
+            plan.stream_runs, plan.stream_items
+        );
         let measured = within("stream", limit, streaming::items_per_second(&client, plan)).await;
         report.set(system, Column::Stream, figure(system, "stream", measured));
     }
     if options.runs(Group::Bytes) {
         eprintln!(
-            "{name}: one byte stream of {}",
+            "{name}: {} byte streams of {}",
+            plan.stream_runs,
             size(plan.stream_bytes as usize)
         );
         let measured = within(

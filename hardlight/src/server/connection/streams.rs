@@ -133,6 +133,7 @@ impl<H: Handler> Connection<H> {
                 credit: credit.clone(),
                 call_id,
                 batch: batch.take(),
+                last_frame: 0,
                 sent: sent.clone(),
             })),
             // The handler refused to stream: its reply is all there is.
@@ -216,6 +217,9 @@ struct Gated {
     credit: Arc<Credit>,
     call_id: u32,
     batch: Option<Unchanged>,
+    /// The most the last `ITEMS` frame's buffer held (0 after a lone item): the next one starts
+    /// with room for as much.
+    last_frame: usize,
     /// Counts the items sent (the method's `stream_items_total{direction="sent"}`).
     sent: Counter,
 }
@@ -228,8 +232,11 @@ impl Gated {
         };
         let available = usize::try_from(available).unwrap_or(usize::MAX);
         let room = available.min(MAX_BATCH);
-        // Grows as items come: a stream with one item ready costs no batch-sized buffer.
-        let mut frame = ItemsWriter::starting_with(self.call_id, &first, 4 * first.len());
+        // Room for as much as the last frame held, then grows as items come: a stream with one
+        // item ready costs no batch-sized buffer, and one that fills its frames costs no copies
+        // as they grow.
+        let capacity = (4 * first.len()).max(self.last_frame);
+        let mut frame = ItemsWriter::starting_with(self.call_id, &first, capacity);
         let source = &mut self.source;
         // A panic of the default `poll_fill` (`Source` catches its own, keeping its items).
         let filled = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -242,6 +249,7 @@ impl Gated {
         }
         // The first was counted when it was produced.
         self.sent.increment(frame.count().saturating_sub(1) as u64);
+        self.last_frame = frame.frame_len();
         if frame.frame_len() > MAX_BATCH {
             // Past the frame's bound: the last item waits for the next frame.
             self.held = frame.pop_item_frame(self.call_id);
@@ -249,6 +257,7 @@ impl Gated {
         if frame.count() > 1 {
             frame.finish()
         } else {
+            self.last_frame = 0;
             first
         }
     }
