@@ -3,20 +3,21 @@
 //!
 //! Everything of a connection happens on its own task: calls are futures polled there (a slow call
 //! awaiting something does not hold up the others), and every frame is written there. Each wake-up
-//! ([`Connection::poll_connection`]) runs rounds of named steps, then flushes once: under load many
+//! ([`Connection::poll_connection`]) runs rounds of named steps, each flushed once: under load many
 //! frames leave in one system call, and an idle connection costs one task and one keepalive timer.
 //!
 //! ```text
 //! wake:   check_keepalive
 //!         round × up to ROUNDS_PER_WAKE, while a round makes progress:
-//!             read_messages       (read.rs: held back while the backlog or the slots are full)
+//!             read_messages       (read.rs: READ_PER_ROUND at most; held back while the
+//!                                  backlog or the slots are full)
 //!             collect_finished    (calls.rs: events, then state changes, then the reply;
 //!                                  streams.rs: the same for each item of a streaming call)
 //!             start_parked_work   (calls.rs: the CALL or NOTIFY that waited for a slot)
 //!             take_events         (write.rs: events published to the connection's topics)
 //!             take_grants         (uploads.rs: credit the handlers give back to streamed arguments)
 //!             write_ping, write_pending (write.rs: into the socket's buffer, in order)
-//!         flush                   (write.rs: once)
+//!             flush               (write.rs: what the round wrote)
 //!         check_drained           (closes a shutting-down connection once it is idle)
 //! ```
 //!
@@ -343,8 +344,9 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Runs rounds while they make progress (at most `ROUNDS_PER_WAKE`, so that a busy connection
-    /// lets the others run), then flushes once: the frames of every round leave in as few system
-    /// calls as the socket allows.
+    /// lets the others run), flushing what each one wrote: the frames of a round leave in as few
+    /// system calls as the socket allows, and the client has the replies to the messages a round
+    /// read (at most [`read::READ_PER_ROUND`]) while the next round runs.
     fn wake(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> Step {
         self.check_keepalive(cx)?;
         self.read_parked = false;
@@ -352,11 +354,11 @@ impl<H: Handler> Connection<H> {
         let mut more = true;
         for _ in 0..ROUNDS_PER_WAKE {
             more = self.round(cx, ws)?;
+            self.flush(cx, ws)?;
             if !more {
                 break;
             }
         }
-        self.flush(cx, ws)?;
         self.check_drained(cx)?;
         if more {
             // The round limit was reached with work left (a stream with credit, frames that fit):

@@ -1,5 +1,5 @@
 //! Writing: frames leave in the order they were queued, handed to the socket's buffer while it
-//! takes them (large ones as they lie, see [`crate::ws::write`]) and flushed once per wake-up.
+//! takes them (large ones as they lie, see [`crate::ws::write`]) and flushed once per round.
 //!
 //! A call's reply keeps its id and its slot until it is handed to the socket
 //! ([`UnwrittenReplies`]): as the client sees it, the call is in flight until then.
