@@ -61,8 +61,8 @@
 //!   (one tonic `Channel`). For hardlight and tonic that is N tasks calling concurrently on one
 //!   client; raw ws pipelines N messages on its socket.
 //! - **Stream**: items per second on one server stream of 1,000,000 items of 64 B, from the call
-//!   to the last item, the median of five such streams (hardlight: a `Streaming<Vec<u8>>` method; tonic: a server-streaming RPC;
-//!   raw ws: binary messages sent back to back).
+//!   to the last item, the median of five such streams (hardlight: a `Streaming<Vec<u8>>` method;
+//!   tonic: a server-streaming RPC; raw ws: binary messages sent back to back).
 //! - **Byte stream**: MB/s on one stream of 1 GiB, from the call to its end, the median of five
 //!   such streams (hardlight: a
 //!   `ByteStream` method, read through `AsyncRead` with a 64 KiB buffer; tonic: a server-streaming

@@ -510,12 +510,16 @@ mod tests {
             frame(&mut data, opcode::CLOSE, true, &[0x03, 0xE8, b'o', b'k'], key);
             expected.push(format!("{:?}", Message::Close(Some(1000), "ok".into())));
             let mut io = Pieces { data, cuts, at: 0 };
-            let mut reader = FrameReader::new(&[], (read_size, max_read.max(1)), 1 << 20, Peer::Client);
+            let sizes = (read_size, max_read.max(1));
+            let mut reader = FrameReader::new(&[], sizes, 1 << 20, Peer::Client);
             let (got, error, _) = read_all(&mut reader, &mut io);
             let got: Vec<String> = got.iter().map(|m| format!("{m:?}")).collect();
             prop_assert_eq!(got, expected);
             // The stream ended after the close frame: lost, not closed.
-            prop_assert!(matches!(error, Some(ReadError::Io(ref e)) if e.kind() == io::ErrorKind::UnexpectedEof));
+            prop_assert!(matches!(
+                error,
+                Some(ReadError::Io(ref e)) if e.kind() == io::ErrorKind::UnexpectedEof
+            ));
         }
 
         #[test]

@@ -39,8 +39,9 @@ pub(super) const READ_PER_ROUND: usize = 128;
 
 impl<H: Handler> Connection<H> {
     /// Reads and handles the messages already received, [`READ_PER_ROUND`] at most, while reading
-    /// is allowed (see [`may_read`](Self::may_read)); then restarts the idle timer if anything arrived, and checks
-    /// the message being received against its time and byte budgets. True if anything was read.
+    /// is allowed (see [`may_read`](Self::may_read)); then restarts the idle timer if anything
+    /// arrived, and checks the message being received against its time and byte budgets. True if
+    /// anything was read.
     pub(super) fn read_messages(
         &mut self,
         cx: &mut Context<'_>,
