@@ -106,9 +106,9 @@ pub fn header(options: &Options, plan: &Plan, placement: Placement) -> Vec<Strin
             plan.stream_runs
         ),
         format!(
-            "- byte stream: {} on one hardlight `ByteStream` (tonic: a server-streaming RPC of \
-             {} messages; raw ws: {} messages sent back to back), MB/s from the call to the end, \
-             median of {} streams",
+            "- byte stream: {} on one hardlight `ByteStream`, read in place (`AsyncBufRead`) \
+             (tonic: a server-streaming RPC of {} messages; raw ws: {} messages sent back to \
+             back), MB/s from the call to the end, median of {} streams",
             size(plan.stream_bytes as usize),
             size(streaming::BYTES_CHUNK as usize),
             size(streaming::BYTES_CHUNK as usize),

@@ -15,7 +15,7 @@ use hardlight::__private::wire::frame::{
     ReplyStatus, ServerFrame, decode_server, encode_call, encode_credit, encode_end, item_header,
 };
 use hardlight::*;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, watch};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -170,6 +170,57 @@ async fn a_download_larger_than_every_window_arrives_whole() {
         Err(CallError::Handler(FilesError::NoSuchFile(name))) => assert_eq!(name, "empty"),
         other => panic!("expected NoSuchFile, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_download_is_lent_in_place_chunk_by_chunk() {
+    let (_server, client) = files().await;
+    // The largest chunk of a byte stream (docs/PROTOCOL.md §5.13).
+    let chunk = 64 * 1024;
+    let len = 3 * chunk as u64 + 17;
+    let mut stream = client.download(len).await.expect("opened");
+    let (mut got, mut largest) = (Vec::new(), 0);
+    loop {
+        let lent = within("the next chunk", stream.fill_buf())
+            .await
+            .expect("read");
+        if lent.is_empty() {
+            break;
+        }
+        largest = largest.max(lent.len());
+        // Taken in uneven parts, and now and then through `read`, which takes what is lent first.
+        let take = lent.len().min(40_000);
+        got.extend_from_slice(&lent[..take]);
+        stream.consume(take);
+        let mut small = [0u8; 333];
+        let n = within("a read", stream.read(&mut small))
+            .await
+            .expect("read");
+        got.extend_from_slice(&small[..n]);
+    }
+    assert_eq!(got, pattern(len));
+    // Whole chunks, as they arrived: no smaller buffer stood between the frames and the caller.
+    assert_eq!(largest, chunk);
+
+    // A failure comes out of `fill_buf` typed, after the bytes before it.
+    let mut stream = client.broken(100_000).await.expect("opened");
+    let mut got = Vec::new();
+    let error = loop {
+        match within("the next chunk", stream.fill_buf()).await {
+            Ok([]) => panic!("the stream ended without its failure"),
+            Ok(lent) => {
+                let n = lent.len();
+                got.extend_from_slice(lent);
+                stream.consume(n);
+            }
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(got, pattern(100_000));
+    assert!(matches!(
+        ByteStream::<FilesError>::call_error(&error),
+        Some(CallError::Handler(FilesError::Broken { at: 100_000 }))
+    ));
 }
 
 #[tokio::test]

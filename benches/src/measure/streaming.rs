@@ -35,7 +35,7 @@ pub async fn items_per_second(client: &Client, plan: &Plan) -> Result<f64, BoxEr
     Ok(median(rates))
 }
 
-/// The chunk of a byte stream: hardlight's (`hardlight::contract::CHUNK`), and the item size of
+/// The chunk of a byte stream: hardlight's (64 KiB, docs/PROTOCOL.md §5.13), and the item size of
 /// the tonic and raw WebSocket streams that stand for a byte stream.
 pub const BYTES_CHUNK: u32 = 64 * 1024;
 

@@ -5,7 +5,7 @@ use hardlight::{
     NatsBridge, NatsConfig, ServerConfig, ServerTls, Streaming, Subscription, Topic, codable,
     factory, rpc, rpc_handler,
 };
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 use tokio::task::JoinHandle;
 
 use crate::{BoxError, error};
@@ -245,16 +245,18 @@ pub async fn bytes(client: &BenchClient, len: u64) -> Result<u64, BoxError> {
         .map_err(|e| error(format!("hardlight: download: {e}")))
 }
 
-/// Reads `reader` to its end through a buffer of [`BYTES_CHUNK`](crate::measure::streaming::BYTES_CHUNK)
-/// bytes; returns how many bytes it gave.
-async fn read_to_end(mut reader: impl AsyncRead + Unpin) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; crate::measure::streaming::BYTES_CHUNK as usize];
+/// Reads `reader` to its end, each chunk where it arrived (`fill_buf`, then `consume`): what a
+/// reader that needs no buffer of its own does (`tokio::io::copy_buf` reads the same way). Returns
+/// how many bytes it gave.
+async fn read_to_end(mut reader: impl AsyncBufRead + Unpin) -> std::io::Result<u64> {
     let mut total = 0u64;
     loop {
-        match reader.read(&mut buf).await? {
-            0 => return Ok(total),
-            n => total += n as u64,
+        let n = reader.fill_buf().await?.len();
+        if n == 0 {
+            return Ok(total);
         }
+        reader.consume(n);
+        total += n as u64;
     }
 }
 

@@ -1,6 +1,7 @@
 //! Byte streams: [`ByteStream<E>`], a raw byte channel bound to one call, read and written with
 //! tokio's [`AsyncRead`] and [`AsyncWrite`] on both ends (file transfers, proxying, a codec of
-//! your own on top).
+//! your own on top). On the client's side it is also tokio's [`AsyncBufRead`], lending each chunk in
+//! place, where its frame arrived.
 //!
 //! A method declared `-> HandlerResult<ByteStream>` (or `-> Result<ByteStream<E>, E>`) answers a
 //! call with a byte channel. Its handler returns a `ByteStream` made of any reader and writer (a
@@ -24,6 +25,7 @@
 //! On the wire (`docs/PROTOCOL.md` §5.13) a byte stream is a bidirectional streaming call whose
 //! items are `Vec<u8>` chunks of at most [`CHUNK`] bytes.
 
+mod lend;
 mod pipe;
 mod pump;
 
@@ -34,7 +36,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
 use super::method::{MethodReturn, Received, Started};
 use super::reply::{decode_reply, encode_reply_vec};
@@ -42,6 +44,7 @@ use super::upload::UploadFn;
 use crate::error::{CallError, HandlerError, ProtocolError};
 use crate::wire::Codable;
 use crate::wire::shape::{ShapeFn, Shapes};
+use lend::Io;
 use pipe::{PipeReader, PipeWriter};
 
 /// The largest chunk of a byte stream: one `ITEM` frame carries at most this many bytes.
@@ -52,7 +55,8 @@ trait ByteIo: AsyncRead + AsyncWrite + Send {}
 impl<T: AsyncRead + AsyncWrite + Send + ?Sized> ByteIo for T {}
 
 /// A byte channel bound to one call: what a byte-stream method's handler returns, and what the
-/// client's method gives back. [`AsyncRead`] + [`AsyncWrite`] on both ends.
+/// client's method gives back. [`AsyncRead`] + [`AsyncWrite`] on both ends, and [`AsyncBufRead`]:
+/// the client's side lends each chunk where it arrived (`fill_buf`, `consume`), a copy spared.
 ///
 /// ```
 /// use hardlight::*;
@@ -113,7 +117,7 @@ impl<T: AsyncRead + AsyncWrite + Send + ?Sized> ByteIo for T {}
 /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 /// ```
 pub struct ByteStream<E = HandlerError> {
-    io: Pin<Box<dyn ByteIo>>,
+    io: Io,
     _error: PhantomData<fn() -> E>,
 }
 
@@ -125,7 +129,7 @@ impl<E> ByteStream<E> {
     /// failure ends it with [`RpcError::Internal`](crate::RpcError::Internal).
     pub fn new(io: impl AsyncRead + AsyncWrite + Send + 'static) -> Self {
         Self {
-            io: Box::pin(io),
+            io: Io::plain(io),
             _error: PhantomData,
         }
     }
@@ -214,7 +218,20 @@ impl<E> AsyncRead for ByteStream<E> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.io.as_mut().poll_read(cx, buf)
+        self.io.poll_read(cx, buf)
+    }
+}
+
+/// On the client's side of a call, the bytes are lent where their frame arrived, so that reading
+/// with `fill_buf` and `consume` (or [`tokio::io::copy_buf`]) copies nothing on the way; a
+/// handler's side reads ahead into a buffer of its own (8 KiB) for it.
+impl<E> AsyncBufRead for ByteStream<E> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.get_mut().io.poll_fill_buf(cx)
+    }
+
+    fn consume(mut self: Pin<&mut Self>, amount: usize) {
+        self.io.consume(amount);
     }
 }
 
@@ -224,15 +241,15 @@ impl<E> AsyncWrite for ByteStream<E> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.as_mut().poll_write(cx, buf)
+        self.io.writer().poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.io.as_mut().poll_flush(cx)
+        self.io.writer().poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.io.as_mut().poll_shutdown(cx)
+        self.io.writer().poll_shutdown(cx)
     }
 }
 
@@ -439,7 +456,9 @@ where
         Started::Duplex(Box::new(move |upload| {
             Box::pin(async move {
                 match future.await {
-                    Ok(stream) => Ok(pump::serve::<E>(stream.io, call_id, upload)),
+                    // The stream whole, not its reader: bytes a handler read ahead from it
+                    // (through `AsyncBufRead`) come first.
+                    Ok(stream) => Ok(pump::serve::<E>(Box::pin(stream), call_id, upload)),
                     Err(error) => Err(encode_reply_vec::<(), E>(call_id, Err(error))),
                 }
             })
@@ -457,9 +476,10 @@ where
         max_depth: usize,
     ) -> Result<ByteStream<E>, CallError<E>> {
         match received {
-            Received::Stream(raw) => Ok(ByteStream::new(pump::Remote::<E>::new(
-                raw, outgoing, max_depth,
-            ))),
+            Received::Stream(raw) => Ok(ByteStream {
+                io: Io::lending(pump::Remote::<E>::new(raw, outgoing, max_depth)),
+                _error: PhantomData,
+            }),
             // The handler refused the call: the reply says why.
             Received::Reply(reply) => match decode_reply::<(), E>(&reply, max_depth) {
                 Err(e) => Err(e),

@@ -7,11 +7,11 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::StreamExt;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
 use super::pipe::{PipeReader, PipeWriter};
@@ -218,31 +218,48 @@ impl<E: fmt::Debug + Send + Sync + 'static> AsyncRead for Remote<E> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        loop {
-            if let Some((chunk, at)) = self.chunk.as_mut() {
-                let bytes = &chunk.as_slice()[*at..];
-                let n = bytes.len().min(buf.remaining());
-                buf.put_slice(&bytes[..n]);
-                *at += n;
-                if *at == chunk.len() {
-                    self.chunk = None;
-                }
-                if n > 0 || buf.remaining() == 0 {
-                    return Poll::Ready(Ok(()));
-                }
-            }
-            if self.done {
-                return Poll::Ready(Ok(()));
-            }
-            match self.items.poll_next_unpin(cx) {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let bytes = ready!(self.as_mut().poll_fill_buf(cx))?;
+        let n = bytes.len().min(buf.remaining());
+        buf.put_slice(&bytes[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The chunk being read, lent where its frame arrived.
+impl<E: fmt::Debug + Send + Sync + 'static> AsyncBufRead for Remote<E> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        // Past the chunks read to their end (or empty), to the next one with bytes, or the end.
+        while !this.done
+            && this
+                .chunk
+                .as_ref()
+                .is_none_or(|(chunk, at)| *at >= chunk.len())
+        {
+            this.chunk = None;
+            match this.items.poll_next_unpin(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => self.chunk = Some((chunk, 0)),
-                Poll::Ready(None) => self.done = true,
+                Poll::Ready(Some(Ok(chunk))) => this.chunk = Some((chunk, 0)),
+                Poll::Ready(None) => this.done = true,
                 Poll::Ready(Some(Err(error))) => {
-                    self.done = true;
+                    this.done = true;
                     return Poll::Ready(Err(io_error(error)));
                 }
             }
+        }
+        Poll::Ready(Ok(match &this.chunk {
+            Some((chunk, at)) => chunk.as_slice().get(*at..).unwrap_or_default(),
+            None => &[],
+        }))
+    }
+
+    fn consume(mut self: Pin<&mut Self>, amount: usize) {
+        if let Some((chunk, at)) = self.chunk.as_mut() {
+            *at = at.saturating_add(amount).min(chunk.len());
         }
     }
 }
