@@ -1,5 +1,6 @@
 //! The files example: downloads with progress and uploads, as byte streams (`ByteStream`:
-//! tokio's `AsyncRead` + `AsyncWrite` on both ends of one call).
+//! tokio's `AsyncRead` + `AsyncWrite` on both ends of one call, and `AsyncBufRead` to read each
+//! chunk where it arrived).
 //!
 //! ```text
 //! cargo run --example files                           # server and client in one process
@@ -7,8 +8,8 @@
 //! cargo run --example files -- client 127.0.0.1:8080 --pin <fingerprint>  # exit 0 on success
 //! ```
 //!
-//! The server keeps a few files in memory. The client downloads `sample.bin` (8 MiB) through a
-//! 64 KiB buffer, printing its progress, and checks every byte; asks for a file that does not
+//! The server keeps a few files in memory. The client downloads `sample.bin` (8 MiB) chunk by
+//! chunk, read in place, printing its progress, and checks every byte; asks for a file that does not
 //! exist and gets the handler's own error; uploads a file of its own, which the server stores once
 //! the client shuts its writing down; then downloads that file back and compares. It exits
 //! non-zero on any failure.
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use hardlight::prelude::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 /// Why a file cannot be read or written.
 #[codable]
@@ -168,7 +169,8 @@ async fn serve(address: &str) -> Result<(), String> {
     }
 }
 
-/// Downloads file `name` through a 64 KiB buffer, printing progress at each tenth.
+/// Downloads file `name`, printing progress at each tenth. Each chunk is read where it arrived
+/// (`fill_buf`, then `consume`: `AsyncBufRead`) and copied once, into the file's bytes.
 async fn download(client: &FilesClient, name: &str) -> Result<Vec<u8>, String> {
     let size = client
         .size(name.into())
@@ -179,19 +181,21 @@ async fn download(client: &FilesClient, name: &str) -> Result<Vec<u8>, String> {
         .await
         .map_err(|e| format!("download of {name}: {e}"))?;
     let mut bytes = Vec::with_capacity(size as usize);
-    let mut buf = vec![0u8; 64 * 1024];
     let mut shown = 0;
     loop {
-        let n = match stream.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => n,
+        let n = match stream.fill_buf().await {
+            Ok([]) => break,
+            Ok(chunk) => {
+                bytes.extend_from_slice(chunk);
+                chunk.len()
+            }
             // The handler's typed error, if it sent one, travels inside the io::Error.
             Err(e) => match ByteStream::<FilesError>::call_error(&e) {
                 Some(error) => return Err(format!("download of {name} failed: {error}")),
                 None => return Err(format!("download of {name} failed: {e}")),
             },
         };
-        bytes.extend_from_slice(&buf[..n]);
+        stream.consume(n);
         let tenths = (bytes.len() as u64 * 10).checked_div(size).unwrap_or(10);
         if tenths > shown {
             shown = tenths;
