@@ -106,6 +106,12 @@ impl<T: AsyncRead + AsyncWrite + Send + ?Sized> ByteIo for T {}
 /// file.read_to_string(&mut text).await?;
 /// assert_eq!(text, "hello, world");
 ///
+/// // Or chunk by chunk where each arrived (`AsyncBufRead`), here copied once, into `copy`.
+/// let mut file = client.download("hello.txt".into()).await?;
+/// let mut copy = Vec::new();
+/// tokio::io::copy_buf(&mut file, &mut copy).await?;
+/// assert_eq!(copy, b"hello, world");
+///
 /// let mut shout = client.shout().await?;
 /// shout.write_all(b"quiet please").await?;
 /// shout.shutdown().await?;
