@@ -56,6 +56,7 @@
 #[macro_use]
 mod macros;
 
+mod buffers;
 pub mod client;
 pub mod contract;
 pub mod error;

@@ -391,7 +391,7 @@ impl ItemsWriter {
     /// An `ITEMS` frame of call `call_id` holding the item of the `ITEM` frame `first`, with room
     /// for `capacity` bytes before it grows.
     pub fn starting_with(call_id: u32, first: &[u8], capacity: usize) -> Self {
-        let mut buf = Vec::with_capacity(capacity.max(ITEMS_HEADER + 4 + first.len()));
+        let mut buf = crate::buffers::take(capacity.max(ITEMS_HEADER + 4 + first.len()));
         buf.extend_from_slice(&[kind::ITEMS, 0]);
         buf.extend_from_slice(&call_id.to_le_bytes());
         let mut writer = Self {
@@ -755,7 +755,7 @@ pub fn encode_opened(call_id: u32) -> Vec<u8> {
 /// Starts an `ITEM` frame of call `call_id`'s stream (either way); append the item's archive to the returned
 /// buffer.
 pub fn item_header(call_id: u32, body_capacity: usize) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(ITEM_HEADER + body_capacity);
+    let mut buf = crate::buffers::take(ITEM_HEADER + body_capacity);
     buf.extend_from_slice(&[kind::ITEM, 0]);
     buf.extend_from_slice(&call_id.to_le_bytes());
     buf

@@ -52,8 +52,42 @@ pub(crate) fn poll_write_parts<W: AsyncWrite + ?Sized>(
             if !front.is_empty() {
                 break;
             }
-            parts.pop_front();
+            // A large frame written out and ours alone: kept for the next one (see `buffers`).
+            if let Some(Ok(written)) = parts.pop_front().map(Bytes::try_into_mut) {
+                crate::buffers::give(Vec::from(written));
+            }
         }
     }
     Poll::Ready(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_large_part_written_out_and_owned_alone_is_kept_for_the_next_frame() {
+        let (mut near, mut far) = tokio::io::duplex(1 << 20);
+        let mine = crate::buffers::take(64 << 10);
+        let at = mine.as_ptr();
+        let mut owned = mine;
+        owned.resize(64 << 10, 7);
+        let shared = Bytes::from(vec![9u8; 40 << 10]);
+        let mut parts = VecDeque::from([Bytes::from(owned), shared.clone()]);
+        poll_fn(|cx| poll_write_parts(Pin::new(&mut near), cx, &mut parts))
+            .await
+            .expect("written");
+        drop(near);
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut far, &mut bytes)
+            .await
+            .expect("read");
+        assert_eq!(bytes.len(), (64 << 10) + (40 << 10));
+        // The part owned alone was kept; the one still shared elsewhere was not.
+        let kept = crate::buffers::kept();
+        assert!(kept.contains(&at), "{kept:?}");
+        assert!(!kept.contains(&shared.as_ptr()));
+    }
 }

@@ -25,6 +25,9 @@ use crate::wire::frame::{ReplyStatus, encode_reply_text, item_header};
 use crate::wire::view::encode_slice_into;
 use crate::wire::{Archived, Codable};
 
+/// What an archived chunk takes beyond its bytes (padding and its root), at most.
+const SLICE_ROOT: usize = 16;
+
 /// The handler's reader and writer, shared by the call's two directions.
 type SharedIo = Arc<Mutex<Pin<Box<dyn ByteIo>>>>;
 
@@ -131,7 +134,8 @@ impl<E: Codable + fmt::Debug + Sync> FrameSource for Served<E> {
         let end = match read {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
-                match encode_slice_into(buf.filled(), item_header(call_id, 0)) {
+                let header = item_header(call_id, buf.filled().len() + SLICE_ROOT);
+                match encode_slice_into(buf.filled(), header) {
                     Ok(frame) => return Poll::Ready(Some(SourceItem::Item(frame))),
                     Err(e) => crate::contract::reply::internal_reply(call_id, &e),
                 }
@@ -178,7 +182,8 @@ pub(super) fn upload(mut reader: PipeReader) -> UploadFn {
             match reader.poll_chunk(cx, CHUNK) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Ok(Some(chunk))) => {
-                    let frame = encode_slice_into(&chunk, item_header(call_id, 0));
+                    let header = item_header(call_id, chunk.len() + SLICE_ROOT);
+                    let frame = encode_slice_into(&chunk, header);
                     Poll::Ready(Some(frame.map_err(RpcError::Encode)))
                 }
                 Poll::Ready(Ok(None)) => Poll::Ready(None),
