@@ -1262,20 +1262,28 @@ fn items_vector_is_two_items_in_one_frame() {
     };
     let values: Vec<u32> = items
         .iter()
-        .map(|item| u32::decode(item).expect("validates"))
+        .map(|item| u32::decode(item.expect("well formed")).expect("validates"))
         .collect();
     assert_eq!((call_id, values), (7, vec![42, 43]));
-    // No item, and a length past the end, are not an ITEMS.
+    // No item is not an ITEMS, nor a first item cut short.
     let frame = vector("items_7_42_43");
     assert!(
         decode_server(&frame[..6]).is_err(),
         "an ITEMS holds an item"
     );
+    assert!(decode_server(&frame[..8]).is_err(), "a length is 4 bytes");
+    assert!(decode_server(&frame[..13]).is_err(), "the first item fits");
+    // A later length past the end is found as that item is taken, after the items before it.
+    let Ok(ServerFrame::Items { items, .. }) = decode_server(&frame[..frame.len() - 1]) else {
+        panic!("the first item is whole");
+    };
+    let mut taken = items.iter();
+    assert_eq!(taken.next(), Some(Ok(&frame[10..14])));
     assert!(
-        decode_server(&frame[..frame.len() - 1]).is_err(),
+        matches!(taken.next(), Some(Err(_))),
         "lengths fill the frame"
     );
-    assert!(decode_server(&frame[..8]).is_err(), "a length is 4 bytes");
+    assert_eq!(taken.next(), None);
 }
 
 /// The server builds an `ITEMS` frame from archives encoded on their own, and takes the last item

@@ -692,7 +692,11 @@ async fn item_frames_until(
             }
             ServerFrame::Items { call_id: id, items } if id == call_id => {
                 let before = seqs.len();
-                seqs.extend(items.iter().map(|item| Tick::decode(item).unwrap().seq));
+                seqs.extend(
+                    items
+                        .iter()
+                        .map(|item| Tick::decode(item.unwrap()).unwrap().seq),
+                );
                 frames.push((frame.len(), seqs.len() - before));
             }
             ServerFrame::Reply { call_id: id, .. } if id == until => return (seqs, frames),
@@ -940,11 +944,24 @@ async fn a_malformed_items_frame_closes_the_connection() {
             frame
         }),
     ];
-    let (code, seen, error) = against_fake_frames(frames).await;
+    let (port, mut closed) = fake_streaming_server(frames).await;
+    let client = feed_client_with(ClientConfig::plaintext(format!("127.0.0.1:{port}"))).await;
+    let items = client.ticks(1000).await.unwrap();
+    // Each length is checked as its item is taken: the items before the fault arrive, then the
+    // frame's error, and the client closes the connection for it.
+    let (seen, error) = stream_error(items).await;
+    assert_eq!(seen, 5, "the items before the fault");
+    match &error {
+        Some(CallError::Rpc(RpcError::Protocol(ProtocolError::Frame(_)))) => {}
+        other => panic!("expected the frame's error, got {other:?}"),
+    }
+    let code = *within("the close", closed.wait_for(Option::is_some))
+        .await
+        .unwrap();
     assert_eq!(code, Some(close::PROTOCOL_ERROR));
-    assert!(seen <= 3, "{seen} items");
-    assert!(
-        matches!(error, Some(CallError::Rpc(_))),
-        "expected the connection's error, got {error:?}"
-    );
+    // Every other call on the connection learns it ended.
+    assert!(matches!(
+        within("a call after the close", client.ticks(1)).await,
+        Err(CallError::Rpc(_))
+    ));
 }

@@ -1,11 +1,11 @@
 //! Arbitrary bytes through every frame decoder a peer's message reaches: `compression::open` (with and
 //! without compression negotiated), then `decode_client` (what the server runs) and `decode_server`
-//! (what the client runs), walking every field list the latter accepts.
+//! (what the client runs), walking every field list and item list the latter accepts.
 
 #![no_main]
 
 use hardlight::__private::wire::compression;
-use hardlight::__private::wire::frame::{self, ClientFrame, FieldList, ServerFrame};
+use hardlight::__private::wire::frame::{self, ClientFrame, FieldList, ItemList, ServerFrame};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_SIZE: usize = 1 << 20;
@@ -74,8 +74,29 @@ fn decode_both(msg: &[u8]) {
         Ok(ServerFrame::Event { topic, payload }) => {
             assert_eq!(4 + topic.len() + payload.len(), msg.len());
         }
+        Ok(ServerFrame::Items { items, .. }) => walk_items(items),
         Ok(_) | Err(_) => {}
     }
+}
+
+/// An item list that parsed holds a first item; its later lengths are checked as they are taken:
+/// the items before a fault (each within the list), then at most one error, then nothing.
+fn walk_items(items: ItemList<'_>) {
+    let list = items.as_bytes();
+    let mut taken = 0;
+    let mut failed = false;
+    for item in items.iter() {
+        assert!(!failed, "an item after the list's fault");
+        match item {
+            Ok(item) => {
+                taken += 4 + item.len();
+                assert!(taken <= list.len(), "an item past the list's end");
+            }
+            Err(_) => failed = true,
+        }
+    }
+    assert!(taken > 0, "a parsed list holds an item");
+    assert!(failed || taken == list.len(), "items fill the list");
 }
 
 /// A field list that parsed must iterate without panicking and yield exactly `len()` fields.

@@ -3,8 +3,8 @@
 
 #![no_main]
 
-use hardlight::wire::close;
 use hardlight::__private::wire::handshake::{self, Negotiation};
+use hardlight::wire::close;
 use libfuzzer_sys::fuzz_target;
 
 /// The fingerprints the server serves.

@@ -129,7 +129,10 @@ pub(crate) async fn drive<S, St>(
     let end = tokio::select! {
         end = reader => end,
         end = writer => end,
-        () = session.shutdown_requested() => End::Shutdown,
+        () = session.shutdown_requested() => match session.take_violation() {
+            Some(error) => End::Violation(violation_code(&error), error),
+            None => End::Shutdown,
+        },
     };
 
     // A close handshake took place: the server closed, or the user disconnected.

@@ -217,6 +217,9 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     state: watch::Sender<S::State>,
     events: broadcast::Sender<Event<S::Event>>,
     shutdown: watch::Sender<bool>,
+    /// A violation found by a stream's reader: the driver closes with it instead of shutting
+    /// down normally.
+    violation: Mutex<Option<RpcError>>,
     /// True once the connection has ended (`pending.closed` says why).
     ended: watch::Sender<bool>,
     /// Set with `pending.closed`: read without the lock, once per call.
@@ -269,6 +272,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             state,
             events,
             shutdown: watch::channel(false).0,
+            violation: Mutex::new(None),
             ended: watch::channel(false).0,
             closed: AtomicBool::new(false),
         }))
@@ -825,7 +829,13 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         self.shutdown.send_replace(true);
     }
 
-    /// Resolves once [`Session::shutdown`] was called.
+    /// The protocol violation a stream's reader found, if one asked the driver to stop (see
+    /// [`StreamControl::violated`]); `None` for a plain shutdown.
+    pub(crate) fn take_violation(&self) -> Option<RpcError> {
+        lock(&self.violation).take()
+    }
+
+    /// Resolves once [`Session::shutdown`] (or [`StreamControl::violated`]) was called.
     pub(crate) async fn shutdown_requested(&self) {
         let mut rx = self.shutdown.subscribe();
         // The sender lives in `self`, so waiting cannot fail.
@@ -857,6 +867,12 @@ impl<S: ?Sized + ServiceSchema> StreamControl for Session<S> {
 
     fn closed_error(&self) -> RpcError {
         Session::closed_error(self)
+    }
+
+    /// Keeps the first violation and asks the driver to close with it.
+    fn violated(&self, error: RpcError) {
+        lock(&self.violation).get_or_insert(error);
+        self.shutdown.send_replace(true);
     }
 }
 

@@ -13,7 +13,7 @@ use futures_util::Stream;
 use tokio::sync::mpsc;
 
 use super::upload::UploadCredit;
-use crate::contract::RawStreamMsg;
+use crate::contract::{RawStreamMsg, RawStreamSource};
 use crate::error::RpcError;
 use crate::rt::{self, Instant, Timer};
 
@@ -27,6 +27,9 @@ pub(crate) trait StreamControl: Send + Sync {
     fn cancel(&self, call_id: u32);
     /// Why the connection ended (or ends).
     fn closed_error(&self) -> RpcError;
+    /// The server broke the protocol in a message that was read only now: close the connection
+    /// with `error`.
+    fn violated(&self, error: RpcError);
 }
 
 /// The caller's side of one streaming call: its items, then one end (the `REPLY`, or why there is
@@ -133,6 +136,12 @@ impl Stream for StreamReceiver {
     }
 }
 
+impl RawStreamSource for StreamReceiver {
+    fn violated(&self, error: RpcError) {
+        self.control.violated(error);
+    }
+}
+
 impl Drop for StreamReceiver {
     fn drop(&mut self) {
         if !self.ended {
@@ -163,6 +172,7 @@ mod tests {
         fn closed_error(&self) -> RpcError {
             RpcError::Timeout("unused".into())
         }
+        fn violated(&self, _error: RpcError) {}
     }
 
     struct Count(AtomicUsize);

@@ -32,7 +32,9 @@ pub use bytes::{BytePipe, ByteStream};
 pub use dispatch::{Args, Dispatch, DispatchError, OnewayFuture, decode_args, oneway, take_upload};
 pub use method::{CallFuture, DuplexStart, MethodReturn, Received, Started, StreamFuture, call};
 pub use reply::RawReply;
-pub use stream::{Fill, FrameSource, ItemSource, RawStream, RawStreamMsg, SourceItem, Streaming};
+pub use stream::{
+    Fill, FrameSource, ItemSource, RawStream, RawStreamMsg, RawStreamSource, SourceItem, Streaming,
+};
 pub use upload::{RawUpload, StreamArg, UploadControl, UploadFn, UploadFrames, UploadMsg};
 // `schema::schema` and `schema::fingerprint` are re-exported at the crate root only: here, `schema`
 // names the module.

@@ -25,7 +25,9 @@ use super::reply::{
 };
 use crate::error::{CallError, HandlerError, ProtocolError, RpcError};
 use crate::wire::codec::{Arena, value_serializer};
-use crate::wire::frame::{ItemList, ItemsWriter, MAX_BATCH, ReplyStatus, encode_reply_text};
+use crate::wire::frame::{
+    FrameError, ItemList, ItemsWriter, MAX_BATCH, ReplyStatus, encode_reply_text,
+};
 use crate::wire::shape::Shapes;
 use crate::wire::{Codable, DecodeError, WireValue};
 
@@ -414,7 +416,16 @@ impl RawStreamMsg {
 }
 
 /// A client connection's side of one streaming call.
-pub type RawStream = Pin<Box<dyn Stream<Item = RawStreamMsg> + Send>>;
+pub type RawStream = Pin<Box<dyn RawStreamSource>>;
+
+/// The messages of one streaming call as its client's connection routes them, and the way back
+/// to that connection for what only reading them finds out.
+pub trait RawStreamSource: Stream<Item = RawStreamMsg> + Send {
+    /// The server broke the protocol in a message of this call that was read only now (an
+    /// `ITEMS` frame's later lengths are checked as its items are taken): the connection closes
+    /// with `error` (1002), as for a violation found when the message arrived.
+    fn violated(&self, error: RpcError);
+}
 
 impl<T: WireValue, E: Codable> Streaming<T, E> {
     /// The typed items of a streaming call received by a client, each validated (nested at most
@@ -454,6 +465,20 @@ impl<T: WireValue, E: Codable> Remote<T, E> {
     }
 }
 
+impl<T, E> Remote<T, E> {
+    /// An `ITEMS` frame's length ran past its end, found as its items were taken: the items
+    /// before it were delivered; the stream ends, and the connection closes.
+    #[cold]
+    fn violated(&mut self, fault: FrameError) -> CallError<E> {
+        let error = RpcError::from(ProtocolError::Frame(fault));
+        if let Some(raw) = self.raw.take() {
+            raw.violated(error.clone());
+        }
+        self.batch = None;
+        CallError::Rpc(error)
+    }
+}
+
 impl<T: WireValue, E: Codable> Stream for Remote<T, E> {
     type Item = Result<T, CallError<E>>;
 
@@ -461,12 +486,15 @@ impl<T: WireValue, E: Codable> Stream for Remote<T, E> {
         let this = &mut *self;
         loop {
             if let Some((message, rest)) = &mut this.batch {
-                if let Some(range) = ItemList::next_range(message, rest) {
-                    // Decoded from the batch's buffer: only a view keeps (a share of) it.
-                    let decoded = decode_value::<T>(message, range, this.max_depth);
-                    return Poll::Ready(Some(this.item(decoded)));
+                match ItemList::next_range(message, rest) {
+                    Some(Ok(range)) => {
+                        // Decoded from the batch's buffer: only a view keeps (a share of) it.
+                        let decoded = decode_value::<T>(message, range, this.max_depth);
+                        return Poll::Ready(Some(this.item(decoded)));
+                    }
+                    Some(Err(e)) => return Poll::Ready(Some(Err(this.violated(e)))),
+                    None => this.batch = None,
                 }
-                this.batch = None;
             }
             let Some(raw) = this.raw.as_mut() else {
                 return Poll::Ready(None);
