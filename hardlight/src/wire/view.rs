@@ -226,9 +226,15 @@ where
     }
 }
 
+/// What the archive of a slice as a `Vec` takes beyond its elements' bytes, at most: padding to
+/// the vector's alignment and the vector itself (its root). A frame that will hold a slice's
+/// archive is sized with it ([`encode_slice_into`] reserves it too).
+pub(crate) const SLICE_ROOT: usize = 16;
+
 /// Appends the archive of `items` as a `Vec<U>` to `out` (a frame header, or nothing) and returns
 /// it: what encoding a `Vec<U>` of those items gives, without the `Vec`. `out` is first given
-/// room for the elements' bytes and the vector, so that a large slice is copied once.
+/// room for the elements' bytes and the vector ([`SLICE_ROOT`]), so that a large slice is copied
+/// once.
 pub(crate) fn encode_slice_into<U>(items: &[U], mut out: Vec<u8>) -> Result<Vec<u8>, EncodeError>
 where
     U: for<'a> rkyv::Serialize<
@@ -239,7 +245,7 @@ where
             >,
         >,
 {
-    out.reserve(std::mem::size_of_val(items) + 16);
+    out.reserve(std::mem::size_of_val(items) + SLICE_ROOT);
     rkyv::api::high::to_bytes_in::<_, rancor::Error>(&SliceAsVec(items), out)
         .map_err(EncodeError::new)
 }

@@ -22,11 +22,8 @@ use crate::contract::upload::{RawUpload, StreamArg, UploadFn};
 use crate::error::{CallError, RpcError};
 use crate::locks::lock;
 use crate::wire::frame::{ReplyStatus, encode_reply_text, item_header};
-use crate::wire::view::encode_slice_into;
+use crate::wire::view::{SLICE_ROOT, encode_slice_into};
 use crate::wire::{Archived, Codable};
-
-/// What an archived chunk takes beyond its bytes (padding and its root), at most.
-const SLICE_ROOT: usize = 16;
 
 /// The handler's reader and writer, shared by the call's two directions.
 type SharedIo = Arc<Mutex<Pin<Box<dyn ByteIo>>>>;
