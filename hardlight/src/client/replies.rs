@@ -25,6 +25,8 @@ enum Slot {
 pub(crate) struct ReplySlots {
     slots: Vec<Slot>,
     free: Vec<usize>,
+    /// Slots whose reply arrived and was not taken yet: callers woken that have not run.
+    arrived: usize,
 }
 
 /// What the caller learns when it polls its slot.
@@ -64,7 +66,14 @@ impl ReplySlots {
         };
         let waker = waker.take();
         *slot = Slot::Arrived(reply);
+        self.arrived += 1;
         Ok(waker)
+    }
+
+    /// Replies that arrived and wait for their callers, who were woken and have not run yet: a
+    /// caller about to run is usually about to call again.
+    pub(crate) fn arrived(&self) -> usize {
+        self.arrived
     }
 
     /// The caller of slot `index` asks for its reply. `ended`: the connection has ended, so a
@@ -105,6 +114,7 @@ impl ReplySlots {
             }
             Slot::Arrived(reply) => {
                 self.free.push(index);
+                self.arrived -= 1;
                 Some(reply)
             }
         }
@@ -184,6 +194,27 @@ mod tests {
         assert!(slots.deliver(b, reply(3)).is_ok());
         assert!(slots.release(b).is_some());
         assert_eq!(slots.free.len(), 1);
+    }
+
+    #[test]
+    fn replies_not_yet_taken_are_counted_until_their_callers_take_them_or_give_up() {
+        let (_, waker) = counting_waker();
+        let cx = Context::from_waker(&waker);
+        let mut slots = ReplySlots::default();
+        let (a, b, c) = (slots.take(), slots.take(), slots.take());
+        assert_eq!(slots.arrived(), 0);
+        assert!(slots.deliver(a, reply(1)).is_ok());
+        assert!(slots.deliver(b, reply(2)).is_ok());
+        assert_eq!(slots.arrived(), 2, "two callers woken, neither has run");
+        assert!(matches!(slots.poll(a, &cx, false), Polled::Reply(_)));
+        assert_eq!(slots.arrived(), 1);
+        // Given up after it arrived, and waiting then given up: neither is left counted.
+        assert!(slots.release(b).is_some());
+        assert!(slots.release(c).is_none());
+        assert_eq!(slots.arrived(), 0);
+        // A reply for a slot nobody waits on is not counted.
+        assert!(slots.deliver(c, reply(3)).is_err());
+        assert_eq!(slots.arrived(), 0);
     }
 
     #[test]

@@ -478,9 +478,13 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         self.closed_error()
     }
 
-    /// Calls sent or about to be sent whose replies have not arrived.
+    /// Calls sent or about to be sent whose replies have not arrived, and replies that arrived
+    /// for callers that have not run since: those callers are likely to call again as soon as
+    /// they run (a caller with 256 calls in flight gets its replies in batches, and the first of
+    /// the next calls would otherwise be written alone, see [`Session::send`]).
     pub(crate) fn calls_in_flight(&self) -> usize {
-        lock(&self.pending).calls.len()
+        let pending = lock(&self.pending);
+        pending.calls.len() + pending.replies.arrived()
     }
 
     /// True if the session ended with a close handshake (false while it runs).
@@ -755,7 +759,10 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                     _slot: slot,
                 },
             );
-            (pending.calls.len() == 1, reply_slot)
+            // Alone: no other call in flight, and no caller woken by its reply that is about to
+            // call again (its call then joins this one in the driver's batch).
+            let lone = pending.calls.len() == 1 && pending.replies.arrived() == 0;
+            (lone, reply_slot)
         };
         let (lone, slot) = lone;
         if self.outbox.send_call(frame, lone).is_err() {
