@@ -64,6 +64,47 @@ async fn call_257_waits_for_a_free_slot_then_succeeds() {
 }
 
 #[tokio::test]
+async fn a_caller_that_gives_up_waiting_for_a_slot_leaves_its_turn_to_the_next() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..256 {
+        let client = client.clone();
+        calls.spawn(async move { client.gate().await });
+    }
+    server.ctx.wait_entered(256).await;
+    // Two more callers queue for a slot, the first with a deadline it reaches while waiting.
+    let impatient = tokio::spawn({
+        let client = client.with_timeout(std::time::Duration::from_millis(200));
+        async move { client.gate().await }
+    });
+    let patient = tokio::spawn({
+        let client = client.clone();
+        async move { client.gate().await }
+    });
+    match within("the impatient caller", impatient).await.unwrap() {
+        Err(CallError::Rpc(RpcError::Timeout(_))) => {}
+        other => panic!("expected a timeout while waiting for a slot, got {other:?}"),
+    }
+    // It never reached the server, and its place in the queue went with it: the slot freed
+    // next is the patient caller's.
+    assert_eq!(*server.ctx.entered.borrow(), 256);
+    server.ctx.gate.add_permits(1);
+    server.ctx.wait_entered(257).await;
+    server.ctx.gate.add_permits(256);
+    assert_eq!(
+        within("the patient caller", patient)
+            .await
+            .unwrap()
+            .unwrap(),
+        256
+    );
+    while let Some(result) = within("256 calls", calls.join_next()).await {
+        assert!(result.unwrap().is_ok());
+    }
+}
+
+#[tokio::test]
 async fn handler_errors_arrive_typed() {
     let server = TestServer::start().await;
     let client = server.client().await;

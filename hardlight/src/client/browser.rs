@@ -391,6 +391,10 @@ impl Sink<Outgoing> for BrowserSink {
     fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), TransportError> {
         match item {
             Outgoing::Binary(frame) => self.ws.send_with_u8_array(&frame).map_err(js_error),
+            Outgoing::Inline(frame) => self
+                .ws
+                .send_with_u8_array(frame.as_slice())
+                .map_err(js_error),
             // Browsers send no ping frames; the server's pings keep the connection checked.
             Outgoing::Ping => Ok(()),
             Outgoing::Close(code, reason) => {

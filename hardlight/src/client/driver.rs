@@ -161,7 +161,7 @@ fn on_incoming<S: ?Sized + ServiceSchema>(
             None
         }
         Some(Ok(Incoming::Binary(message))) => session
-            .on_message(&message)
+            .on_message(message)
             .err()
             .map(|e| End::Violation(violation_code(&e), e)),
         Some(Ok(Incoming::Text)) => Some(End::Violation(

@@ -7,6 +7,7 @@
 //! browser's WebSocket (feature `wasm` on wasm32), and `reconnect` watches each connection and makes
 //! the next.
 
+mod admission;
 #[cfg(hardlight_browser)]
 mod browser;
 mod config;

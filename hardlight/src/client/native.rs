@@ -160,6 +160,7 @@ impl<W: AsyncWrite + Unpin> Sink<Outgoing> for FrameSink<W> {
         let writer = &mut self.get_mut().0;
         match message {
             Outgoing::Binary(frame) => writer.binary(frame),
+            Outgoing::Inline(frame) => writer.binary_slice(frame.as_slice()),
             Outgoing::Ping => writer.ping(&[]),
             Outgoing::Pong(payload) => writer.pong(&payload),
             Outgoing::Close(code, reason) => writer.close(code, &reason),

@@ -25,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::error::TransportError;
 use crate::locks::lock;
+use crate::wire::arena::InlineFrame;
 
 /// Frames written before one flush.
 const WRITE_BATCH: usize = 256;
@@ -34,6 +35,9 @@ const WRITE_BATCH: usize = 256;
 pub(crate) enum Outgoing {
     /// A binary message: one frame.
     Binary(Bytes),
+    /// A small binary message held in place (a call's frame, mostly): no shared buffer to count
+    /// references to on the way out, since the writer copies it into its own buffer anyway.
+    Inline(InlineFrame),
     /// A keepalive ping.
     Ping,
     /// The answer to the server's ping, with its payload.
@@ -61,6 +65,9 @@ struct Writer {
     unflushed: Vec<Written>,
     /// A caller's direct write failed: the driver ends the connection with this.
     failed: Option<TransportError>,
+    /// Frames taken from the queue in one go (the queue's lock is taken once per batch, not once
+    /// per frame), still to hand to the sink, in order.
+    staged: VecDeque<Queued>,
 }
 
 struct Queue {
@@ -132,6 +139,7 @@ impl Outbox {
                 needs_flush: false,
                 unflushed: Vec::new(),
                 failed: None,
+                staged: VecDeque::new(),
             }),
             queue: Mutex::new(Queue {
                 frames: VecDeque::new(),
@@ -150,7 +158,7 @@ impl Outbox {
 
     /// Sends a call's frame: written and flushed right here when `lone` (no other call in flight),
     /// nothing is queued and the socket takes it at once; queued for the driver otherwise.
-    pub(crate) fn send_call(&self, frame: Bytes, lone: bool) -> Result<(), Closed> {
+    pub(crate) fn send_call(&self, frame: Outgoing, lone: bool) -> Result<(), Closed> {
         self.send(frame, lone, None)
     }
 
@@ -162,20 +170,20 @@ impl Outbox {
         lone: bool,
         written: Written,
     ) -> Result<(), Closed> {
-        self.send(frame, lone, Some(written))
+        self.send(Outgoing::Binary(frame), lone, Some(written))
     }
 
-    fn send(&self, frame: Bytes, lone: bool, written: Option<Written>) -> Result<(), Closed> {
+    fn send(&self, frame: Outgoing, lone: bool, written: Option<Written>) -> Result<(), Closed> {
         let (frame, written) = if lone {
             match self.write_directly(frame, written) {
-                Ok(()) => return Ok(()),
-                Err(back) => back,
+                None => return Ok(()),
+                Some(back) => back,
             }
         } else {
             (frame, written)
         };
         self.push(Queued {
-            message: Outgoing::Binary(frame),
+            message: frame,
             written,
         })
     }
@@ -201,13 +209,18 @@ impl Outbox {
         }
     }
 
+    /// Queues a frame for the driver. Only the first frame of an empty queue wakes the driver:
+    /// frames already queued mean it has been woken and has not taken them yet (it takes the whole
+    /// queue at once, and whenever it stops short of the end it has a wake-up coming: from the
+    /// socket, or from itself).
     fn push(&self, queued: Queued) -> Result<(), Closed> {
         let mut queue = lock(&self.queue);
         if queue.closed {
             return Err(Closed);
         }
+        let first = queue.frames.is_empty();
         queue.frames.push_back(queued);
-        if let Some(driver) = &queue.driver {
+        if first && let Some(driver) = &queue.driver {
             driver.wake_by_ref();
         }
         Ok(())
@@ -218,17 +231,20 @@ impl Outbox {
     /// socket is full).
     fn write_directly(
         &self,
-        frame: Bytes,
+        frame: Outgoing,
         written: Option<Written>,
-    ) -> Result<(), (Bytes, Option<Written>)> {
+    ) -> Option<(Outgoing, Option<Written>)> {
         let Ok(mut writer) = self.writer.try_lock() else {
-            return Err((frame, written));
+            return Some((frame, written));
         };
+        if !writer.staged.is_empty() {
+            return Some((frame, written));
+        }
         let waker = {
             let queue = lock(&self.queue);
             match &queue.driver {
                 Some(driver) if queue.is_idle() => driver.clone(),
-                _ => return Err((frame, written)),
+                _ => return Some((frame, written)),
             }
         };
         let Writer {
@@ -236,17 +252,18 @@ impl Outbox {
             needs_flush,
             unflushed,
             failed,
+            ..
         } = &mut *writer;
         let Some(sink) = sink.as_mut() else {
-            return Err((frame, written));
+            return Some((frame, written));
         };
         if failed.is_some() {
-            return Err((frame, written));
+            return Some((frame, written));
         }
         let mut cx = Context::from_waker(&waker);
         let sent = match sink.as_mut().poll_ready(&mut cx) {
-            Poll::Pending => return Err((frame, written)),
-            Poll::Ready(Ok(())) => sink.as_mut().start_send(Outgoing::Binary(frame)),
+            Poll::Pending => return Some((frame, written)),
+            Poll::Ready(Ok(())) => sink.as_mut().start_send(frame),
             Poll::Ready(Err(e)) => Err(e),
         };
         let flushed = sent.and_then(|()| {
@@ -267,7 +284,7 @@ impl Outbox {
             *failed = Some(e);
             waker.wake();
         }
-        Ok(())
+        None
     }
 
     /// The driver's turn: writes what is queued, flushes once per batch. `in_flight` is the number
@@ -286,6 +303,7 @@ impl Outbox {
             needs_flush,
             unflushed,
             failed,
+            staged,
         } = &mut *writer;
         {
             let mut queue = lock(&self.queue);
@@ -309,7 +327,11 @@ impl Outbox {
                 Poll::Ready(Err(e)) => return Poll::Ready(e),
                 Poll::Pending => return Poll::Pending,
             }
-            let Some(Queued { message, written }) = lock(&self.queue).next() else {
+            let next = match staged.pop_front() {
+                Some(queued) => Some(queued),
+                None => lock(&self.queue).take_into(staged),
+            };
+            let Some(Queued { message, written }) = next else {
                 break;
             };
             if let Err(e) = sink.as_mut().start_send(message) {
@@ -336,7 +358,7 @@ impl Outbox {
                 flush_done(needs_flush, unflushed);
                 *batch = Batch::default();
                 // A full batch may have left frames behind.
-                if !lock(&self.queue).is_empty() {
+                if !staged.is_empty() || !lock(&self.queue).is_empty() {
                     cx.waker().wake_by_ref();
                 }
                 Poll::Pending
@@ -361,13 +383,15 @@ impl Outbox {
             queue.driver = None;
         }
         writer.unflushed.clear();
+        writer.staged.clear();
         writer.sink.take()
     }
 }
 
 impl Queue {
-    /// The next message for the driver: the pong owed, if any, then the frames in order.
-    fn next(&mut self) -> Option<Queued> {
+    /// The next message for the driver: the pong owed, if any, else the first frame, the frames
+    /// after it moved to `staged` (empty: the driver has written every frame it took before).
+    fn take_into(&mut self, staged: &mut VecDeque<Queued>) -> Option<Queued> {
         #[cfg(hardlight_native)]
         if let Some(payload) = self.pong.take() {
             return Some(Queued {
@@ -375,7 +399,9 @@ impl Queue {
                 written: None,
             });
         }
-        self.frames.pop_front()
+        debug_assert!(staged.is_empty());
+        std::mem::swap(&mut self.frames, staged);
+        staged.pop_front()
     }
 
     /// Nothing waits for the driver.
@@ -414,15 +440,40 @@ mod tests {
             outbox.pong(Bytes::from(i.to_le_bytes().to_vec()));
         }
         let mut queue = lock(&outbox.queue);
-        match queue.next().map(|queued| queued.message) {
+        let mut staged = VecDeque::new();
+        match queue.take_into(&mut staged).map(|queued| queued.message) {
             Some(Outgoing::Pong(payload)) => assert_eq!(payload[..], 999u32.to_le_bytes()),
             other => panic!("expected the latest pong first, got {other:?}"),
         }
         assert!(matches!(
-            queue.next().map(|queued| queued.message),
+            queue.take_into(&mut staged).map(|queued| queued.message),
             Some(Outgoing::Ping)
         ));
-        assert!(queue.next().is_none());
+        assert!(staged.is_empty());
+        assert!(queue.take_into(&mut staged).is_none());
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn the_driver_takes_the_queue_in_one_go_in_order() {
+        let outbox = Outbox::new();
+        for i in 0..5u8 {
+            outbox
+                .queue(Outgoing::Binary(Bytes::from(vec![i])))
+                .unwrap();
+        }
+        let mut staged = VecDeque::new();
+        let first = lock(&outbox.queue).take_into(&mut staged);
+        assert!(matches!(first.map(|q| q.message), Some(Outgoing::Binary(b)) if b[..] == [0]));
+        // The rest moved out of the queue at once, in order; the queue is empty for the callers.
+        assert!(lock(&outbox.queue).is_empty());
+        let rest: Vec<u8> = staged
+            .drain(..)
+            .map(|q| match q.message {
+                Outgoing::Binary(b) => b[0],
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(rest, [1, 2, 3, 4]);
     }
 }

@@ -41,13 +41,14 @@ pub(crate) enum Polled {
 }
 
 impl ReplySlots {
-    /// Takes a free slot for a call about to be sent.
-    pub(crate) fn take(&mut self) -> usize {
+    /// Takes a free slot for a call about to be sent, whose caller is woken through `waker` once
+    /// the reply is there (it need not poll the slot before then).
+    pub(crate) fn take(&mut self, waker: &Waker) -> usize {
         let index = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Slot::Free);
             self.slots.len() - 1
         });
-        self.slots[index] = Slot::Waiting(None);
+        self.slots[index] = Slot::Waiting(Some(waker.clone()));
         index
     }
 
@@ -167,8 +168,8 @@ mod tests {
         let (count, waker) = counting_waker();
         let cx = Context::from_waker(&waker);
         let mut slots = ReplySlots::default();
-        let a = slots.take();
-        let b = slots.take();
+        let a = slots.take(Waker::noop());
+        let b = slots.take(Waker::noop());
         assert_ne!(a, b);
         assert!(matches!(slots.poll(a, &cx, false), Polled::Waiting));
         let woken = slots.deliver(a, reply(1)).ok().flatten();
@@ -179,18 +180,18 @@ mod tests {
             _ => panic!("expected the reply"),
         }
         // Freed: the next call takes it again; the table does not grow.
-        assert_eq!(slots.take(), a);
+        assert_eq!(slots.take(Waker::noop()), a);
         assert_eq!(slots.slots.len(), 2);
     }
 
     #[test]
     fn a_reply_for_a_slot_given_up_is_handed_back() {
         let mut slots = ReplySlots::default();
-        let a = slots.take();
+        let a = slots.take(Waker::noop());
         assert!(slots.release(a).is_none());
         assert!(slots.deliver(a, reply(2)).is_err());
         // Arrived, then given up: the reply comes back to be dropped, the slot is free.
-        let b = slots.take();
+        let b = slots.take(Waker::noop());
         assert!(slots.deliver(b, reply(3)).is_ok());
         assert!(slots.release(b).is_some());
         assert_eq!(slots.free.len(), 1);
@@ -201,7 +202,11 @@ mod tests {
         let (_, waker) = counting_waker();
         let cx = Context::from_waker(&waker);
         let mut slots = ReplySlots::default();
-        let (a, b, c) = (slots.take(), slots.take(), slots.take());
+        let (a, b, c) = (
+            slots.take(Waker::noop()),
+            slots.take(Waker::noop()),
+            slots.take(Waker::noop()),
+        );
         assert_eq!(slots.arrived(), 0);
         assert!(slots.deliver(a, reply(1)).is_ok());
         assert!(slots.deliver(b, reply(2)).is_ok());
@@ -222,8 +227,8 @@ mod tests {
         let (count, waker) = counting_waker();
         let cx = Context::from_waker(&waker);
         let mut slots = ReplySlots::default();
-        let a = slots.take();
-        let b = slots.take();
+        let a = slots.take(Waker::noop());
+        let b = slots.take(Waker::noop());
         assert!(matches!(slots.poll(a, &cx, false), Polled::Waiting));
         assert!(matches!(slots.poll(b, &cx, false), Polled::Waiting));
         for waker in slots.wake_all() {

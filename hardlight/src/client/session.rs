@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
 use super::Mirror;
+use super::admission::{Admission, Ticket};
 use super::replies::{Polled, ReplySlots};
 use super::stream::{STREAM_WINDOW, StreamControl, StreamReceiver};
 use super::upload::{self, Upload, UploadCredit, UploadSink};
@@ -31,7 +32,7 @@ use crate::locks::lock;
 use crate::rt::{self, Instant};
 use crate::state::ConnectionState;
 use crate::topic::Topic;
-use crate::wire::arena::{ARENA_MAX_FRAME, FrameArena, encode_reusing};
+use crate::wire::arena::{ARENA_MAX_FRAME, FrameArena, InlineFrame, encode_reusing};
 use crate::wire::close;
 use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
@@ -108,6 +109,28 @@ impl<S: ?Sized + ServiceSchema> Drop for CallGuard<'_, S> {
     }
 }
 
+/// A caller's place among those waiting for a call slot: given up when dropped, passing its turn
+/// on if it had come.
+struct Queued<'a, S: ?Sized + ServiceSchema> {
+    session: &'a Session<S>,
+    ticket: Ticket,
+}
+
+impl<S: ?Sized + ServiceSchema> Drop for Queued<'_, S> {
+    fn drop(&mut self) {
+        if self.ticket.is_none() {
+            return;
+        }
+        let mut pending = lock(&self.session.pending);
+        let in_flight = pending.calls.len();
+        let next = pending.admission.leave(&mut self.ticket, in_flight);
+        drop(pending);
+        if let Some(next) = next {
+            next.wake();
+        }
+    }
+}
+
 /// What a call about to be sent waits for.
 enum Awaits {
     /// Its `REPLY`, in a slot of [`Pending::replies`] taken for it.
@@ -135,7 +158,6 @@ struct PendingCall {
     credit: i64,
     /// The credit of the call's streamed argument, if it has one: closed when the call ends.
     upload: Option<Arc<UploadCredit>>,
-    _slot: OwnedSemaphorePermit,
 }
 
 impl Drop for PendingCall {
@@ -180,6 +202,8 @@ struct Pending {
     calls: HashMap<u32, PendingCall, BuildHasherDefault<CallIdHasher>>,
     /// Where calls' replies wait for their callers.
     replies: ReplySlots,
+    /// The connection's call slots (one per entry of `calls`) and the callers waiting for one.
+    admission: Admission,
     /// Set once the connection has ended: the error every later call gets at once.
     closed: Option<RpcError>,
     /// Whether it ended with a close handshake.
@@ -198,7 +222,6 @@ pub(crate) struct Extensions<'a> {
 pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     pub(crate) outbox: Outbox,
     pending: Mutex<Pending>,
-    slots: Arc<Semaphore>,
     /// Places for one-way frames not yet written (as many as call slots): a sender waits for one,
     /// so a burst of one-way messages queues here rather than in the outbox.
     oneway_room: Arc<Semaphore>,
@@ -256,10 +279,10 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             pending: Mutex::new(Pending {
                 calls: HashMap::default(),
                 replies: ReplySlots::default(),
+                admission: Admission::new(max_calls),
                 closed: None,
                 clean: false,
             }),
-            slots: Arc::new(Semaphore::new(max_calls)),
             oneway_room: Arc::new(Semaphore::new(max_calls)),
             next_id: AtomicU32::new(0),
             compression: (compression != 0).then_some(compression),
@@ -311,24 +334,27 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     }
 
     /// Handles one message from the server. An error means the server broke the protocol.
-    pub(crate) fn on_message(&self, message: &Bytes) -> Result<(), RpcError> {
+    pub(crate) fn on_message(&self, message: Bytes) -> Result<(), RpcError> {
         // Replies and events keep the received buffer (or the inflated one) instead of copying
         // their bodies out of it.
-        let frame =
-            match open(message, self.compression.is_some(), self.max_incoming).map_err(protocol)? {
-                std::borrow::Cow::Borrowed(_) => message.clone(),
-                std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
-            };
+        let frame = match open(&message, self.compression.is_some(), self.max_incoming)
+            .map_err(protocol)?
+        {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
+        };
         match decode_server(&frame).map_err(protocol)? {
             ServerFrame::Reply {
                 call_id,
                 status,
                 body,
             } => {
+                let body_at = frame.len() - body.len();
+                // The reply keeps the frame itself: no count taken on the shared buffer.
                 let reply = RawReply {
                     status,
-                    body_at: frame.len() - body.len(),
-                    message: frame.clone(),
+                    body_at,
+                    message: frame,
                 };
                 let mut pending = lock(&self.pending);
                 // Removing the entry frees its slot (once dropped, outside the lock).
@@ -339,6 +365,8 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                     ))
                     .into());
                 };
+                // The slot it held is the oldest waiting caller's, if any.
+                let next = pending.admission.freed(pending.calls.len());
                 // No waiter, or a dropped receiver: the caller gave up; nothing to do.
                 let (mut woken, mut unclaimed) = (None, None);
                 match call.waiter.take() {
@@ -354,6 +382,9 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 drop(pending);
                 drop((call, unclaimed));
                 if let Some(waker) = woken {
+                    waker.wake();
+                }
+                if let Some(waker) = next {
                     waker.wake();
                 }
                 Ok(())
@@ -453,19 +484,17 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 pending.clean = clean;
                 self.closed.store(true, Ordering::Release);
             }
-            (
-                std::mem::take(&mut pending.calls),
-                pending.replies.wake_all(),
-            )
+            let mut callers = pending.replies.wake_all();
+            callers.extend(pending.admission.wake_all());
+            (std::mem::take(&mut pending.calls), callers)
         };
         // Dropping the senders wakes every waiting stream, and waking the callers of plain calls
-        // makes them look again: each then reads `closed`.
+        // and those waiting for a slot makes them look again: each then reads `closed`.
         let (waiters, callers) = waiters;
         drop(waiters);
         for caller in callers {
             caller.wake();
         }
-        self.slots.close();
         self.oneway_room.close();
         self.ended.send_replace(true);
     }
@@ -629,7 +658,13 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             answered: false,
         };
         self.start_upload(call_id, upload, credit.clone());
+        // The slot was taken with this caller's waker, and the reply cannot be there before the
+        // frame has left: the first poll only yields, without the lock.
+        let mut sent = true;
         let reply = poll_fn(|cx| {
+            if std::mem::take(&mut sent) {
+                return Poll::Pending;
+            }
             let mut pending = lock(&self.pending);
             let ended = pending.closed.is_some();
             match pending.replies.poll(slot, cx, ended) {
@@ -664,21 +699,22 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         }
     }
 
-    /// Sends a `CALL` once a slot is free, registered as waiting for what `waiter` receives; its
-    /// call id.
-    /// The `CALL` frame of `args`. Uncompressed, a view's archive with room before it becomes the
-    /// frame itself; anything else is encoded in the thread's scratch buffer and, if small, cut
-    /// from the session's arena (no allocation per frame: see [`FrameArena`]).
+    /// The `CALL` frame of `args`, and its length. Uncompressed, a view's archive with room before
+    /// it becomes the frame itself; anything else is encoded in the thread's scratch buffer and, if
+    /// small, copied out of it: held in place when it fits an [`InlineFrame`], cut from the
+    /// session's arena when larger (no allocation per frame either way: see [`FrameArena`]).
     fn call_frame<A: Body + ?Sized>(
         &self,
         call_id: u32,
         method: u16,
         extensions: &CallExtensions<'_>,
         args: &A,
-    ) -> Result<Bytes, EncodeError> {
+    ) -> Result<(Outgoing, usize), EncodeError> {
         if self.compression.is_some() {
             let frame = args.encode_body(call_header(call_id, method, extensions))?;
-            return Ok(seal(frame, self.compression).into());
+            let frame = seal(frame, self.compression);
+            let len = frame.len();
+            return Ok((Outgoing::Binary(frame.into()), len));
         }
         let view = Cell::new(None);
         let encoded = encode_reusing(
@@ -692,14 +728,28 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                     None => args.encode_body(buf),
                 }
             },
-            |frame| match view.take() {
-                Some(view) => Some(view),
-                None => (frame.len() <= ARENA_MAX_FRAME).then(|| lock(&self.arena).bytes(frame)),
+            |frame| {
+                let len = frame.len();
+                let outgoing = match view.take() {
+                    Some(view) => Outgoing::Binary(view),
+                    None if len > ARENA_MAX_FRAME => return None,
+                    None => match InlineFrame::new(frame) {
+                        Some(inline) => Outgoing::Inline(inline),
+                        None => Outgoing::Binary(lock(&self.arena).bytes(frame)),
+                    },
+                };
+                Some((outgoing, len))
             },
         )?;
-        Ok(encoded.unwrap_or_else(Bytes::from))
+        Ok(encoded.unwrap_or_else(|frame| {
+            let len = frame.len();
+            (Outgoing::Binary(frame.into()), len)
+        }))
     }
 
+    /// Sends a `CALL` once a slot is free, registered as waiting for what `awaits` says; its call
+    /// id, and the reply slot taken for it (for a call that does not stream), whose waker is
+    /// already the caller's.
     async fn send<A: Body + ?Sized>(
         &self,
         method: u16,
@@ -709,42 +759,67 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         awaits: Awaits,
         upload: Option<Arc<UploadCredit>>,
     ) -> Result<(u32, Option<usize>), RpcError> {
-        // Waiting here is how the 257th call waits for a free slot instead of failing.
-        let slot = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| self.closed_error())?;
         let call_id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        // What is left of the deadline travels with the call, in whole milliseconds (at least 1).
-        let budget_ms = deadline.map(|deadline| {
-            let left = deadline.saturating_duration_since(Instant::now());
-            u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1)
-        });
-        let extensions = CallExtensions {
-            budget_ms,
-            trace: extensions.trace,
-            metadata: extensions.metadata,
+        let encode = || {
+            // What is left of the deadline travels with the call, in whole milliseconds (at
+            // least 1).
+            let budget_ms = deadline.map(|deadline| {
+                let left = deadline.saturating_duration_since(Instant::now());
+                u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1)
+            });
+            let extensions = CallExtensions {
+                budget_ms,
+                trace: extensions.trace,
+                metadata: extensions.metadata,
+            };
+            let (frame, len) = self
+                .call_frame(call_id, method, &extensions, args)
+                .map_err(RpcError::Encode)?;
+            if len > self.max_outgoing {
+                return Err(RpcError::LimitExceeded(format!(
+                    "call of {len} bytes exceeds the server's maximum message size of {}",
+                    self.max_outgoing
+                )));
+            }
+            Ok(frame)
         };
-        let frame = self
-            .call_frame(call_id, method, &extensions, args)
-            .map_err(RpcError::Encode)?;
-        if frame.len() > self.max_outgoing {
-            return Err(RpcError::LimitExceeded(format!(
-                "call of {} bytes exceeds the server's maximum message size of {}",
-                frame.len(),
-                self.max_outgoing
-            )));
-        }
-        let lone = {
+        // Encoded before the slot is known to be free: the common case takes the lock once.
+        let mut encoded = Some(encode()?);
+        let mut awaits = Some(awaits);
+        let mut upload = upload;
+        // Waiting for a slot is how the 257th call waits instead of failing; dropping the wait
+        // gives its place up (see `Queued`).
+        let mut queued = Queued {
+            session: self,
+            ticket: None,
+        };
+        let (frame, lone, slot) = poll_fn(|cx| {
+            let frame = match encoded.take() {
+                Some(frame) => frame,
+                // Encoded again after a wait, for the budget left then.
+                None => encode()?,
+            };
             let mut pending = lock(&self.pending);
             if let Some(error) = &pending.closed {
-                return Err(error.clone());
+                return Poll::Ready(Err(error.clone()));
             }
-            let waiter = match awaits {
-                Awaits::Reply => Waiter::Reply(pending.replies.take()),
-                Awaits::Stream(items) => Waiter::Stream(items),
+            let in_flight = pending.calls.len();
+            let next = match pending
+                .admission
+                .admit(&mut queued.ticket, in_flight, cx.waker())
+            {
+                Ok(next) => next,
+                Err(()) => {
+                    drop(pending);
+                    if deadline.is_none() {
+                        encoded = Some(frame);
+                    }
+                    return Poll::Pending;
+                }
+            };
+            let waiter = match awaits.take() {
+                Some(Awaits::Stream(items)) => Waiter::Stream(items),
+                _ => Waiter::Reply(pending.replies.take(cx.waker())),
             };
             let reply_slot = match &waiter {
                 Waiter::Reply(slot) => Some(*slot),
@@ -755,24 +830,31 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 PendingCall {
                     waiter: Some(waiter),
                     credit: 0,
-                    upload,
-                    _slot: slot,
+                    upload: upload.take(),
                 },
             );
             // Alone: no other call in flight, and no caller woken by its reply that is about to
             // call again (its call then joins this one in the driver's batch).
             let lone = pending.calls.len() == 1 && pending.replies.arrived() == 0;
-            (lone, reply_slot)
-        };
-        let (lone, slot) = lone;
+            drop(pending);
+            if let Some(next) = next {
+                next.wake();
+            }
+            Poll::Ready(Ok((frame, lone, reply_slot)))
+        })
+        .await?;
         if self.outbox.send_call(frame, lone).is_err() {
             let mut pending = lock(&self.pending);
             let call = pending.calls.remove(&call_id);
             if let Some(slot) = slot {
                 pending.replies.release(slot);
             }
+            let next = pending.admission.freed(pending.calls.len());
             drop(pending);
             drop(call);
+            if let Some(next) = next {
+                next.wake();
+            }
             return Err(self.closed_error());
         }
         Ok((call_id, slot))

@@ -87,6 +87,11 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.frames.binary(payload);
     }
 
+    /// Adds a small binary message, copied.
+    pub(crate) fn binary_slice(&mut self, payload: &[u8]) {
+        self.frames.binary_slice(payload);
+    }
+
     /// Adds a ping.
     pub(crate) fn ping(&mut self, payload: &[u8]) {
         self.frames.ping(payload);

@@ -120,6 +120,12 @@ impl FrameWriter {
         }
     }
 
+    /// Adds a binary message copied from `payload` (meant for small ones: a large one is copied
+    /// whole into the buffer, where [`FrameWriter::binary`] writes it from where it lies).
+    pub(crate) fn binary_slice(&mut self, payload: &[u8]) {
+        self.frame(opcode::BINARY, &[payload]);
+    }
+
     /// Adds a ping.
     pub(crate) fn ping(&mut self, payload: &[u8]) {
         self.frame(opcode::PING, &[payload]);
