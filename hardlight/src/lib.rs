@@ -57,6 +57,7 @@
 mod macros;
 
 mod buffers;
+mod call_ids;
 pub mod client;
 pub mod contract;
 pub mod error;

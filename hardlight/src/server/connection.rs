@@ -33,7 +33,9 @@ mod streams;
 mod uploads;
 mod write;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::call_ids::{CallIdHash, CallIdMap};
 use std::future::{Future, poll_fn};
 use std::ops::ControlFlow;
 use std::pin::{Pin, pin};
@@ -110,7 +112,7 @@ pub(super) struct Connection<H: Handler> {
     identity: super::identity::Identity,
     /// Calls in flight, each with the handle that stops it when the client cancels it (none for
     /// a call whose handler has finished and that waits for its state sync).
-    in_flight: HashMap<u32, Option<AbortHandle>>,
+    in_flight: CallIdMap<Option<AbortHandle>>,
     /// Calls that finished and whose replies wait in `pending`: still in flight as the client sees
     /// them, so their ids stay taken and they keep their slots until the reply goes to the socket.
     replies: UnwrittenReplies,
@@ -127,7 +129,7 @@ pub(super) struct Connection<H: Handler> {
     /// Running streaming calls (also in `in_flight`).
     streams: SelectAll<RunningStream>,
     /// The credit of each running streaming call, as its client grants it.
-    credits: HashMap<u32, Arc<Credit>>,
+    credits: CallIdMap<Arc<Credit>>,
     /// The streamed arguments of running calls.
     uploads: Uploads,
     /// Frames produced and not yet handed to the socket, in the order they must be written.
@@ -213,14 +215,14 @@ impl<H: Handler> Connection<H> {
             metadata,
             identity_name,
             identity: caller,
-            in_flight: HashMap::new(),
+            in_flight: CallIdMap::with_hasher(CallIdHash::random()),
             replies: UnwrittenReplies::default(),
             parked_call: None,
             oneways: 0,
             parked: None,
             calls: FuturesUnordered::new(),
             streams: SelectAll::new(),
-            credits: HashMap::new(),
+            credits: CallIdMap::with_hasher(CallIdHash::random()),
             uploads: Uploads::new(),
             pending: VecDeque::new(),
             backlog,

@@ -103,7 +103,7 @@ impl<H: Handler> Connection<H> {
                 if let Some(throttle) = &mut self.throttle {
                     throttle.call_read();
                 }
-                if let Err(reason) = self.on_message(cx, &data) {
+                if let Err(reason) = self.on_message(cx, data) {
                     return ControlFlow::Break(End::Close(reason));
                 }
             }
@@ -148,13 +148,14 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Handles one message from the client; an error is the close it calls for.
-    pub(super) fn on_message(&mut self, cx: &mut Context<'_>, data: &Bytes) -> Result<(), CloseReason> {
+    pub(super) fn on_message(&mut self, cx: &mut Context<'_>, data: Bytes) -> Result<(), CloseReason> {
         let max = self.shared.config.max_message_size;
         // The frame as shared bytes (the received buffer, or the inflated one), so that arguments
-        // received as views keep it rather than a copy.
-        let frame = match open(data, self.compression.is_some(), max).map_err(violation)? {
-            std::borrow::Cow::Borrowed(_) => data.clone(),
-            std::borrow::Cow::Owned(inflated) => Bytes::from(inflated),
+        // received as views keep it rather than a copy; the message as received too, when it was
+        // inflated (a parked call keeps that).
+        let (frame, deflated) = match open(&data, self.compression.is_some(), max).map_err(violation)? {
+            std::borrow::Cow::Borrowed(_) => (data, None),
+            std::borrow::Cow::Owned(inflated) => (Bytes::from(inflated), Some(data)),
         };
         let depth = self.shared.config.max_nesting_depth;
         self.check_extensions(&frame)?;
@@ -207,7 +208,7 @@ impl<H: Handler> Connection<H> {
         }
         if !self.slot_free() {
             // More calls than slots: this one waits, and so does reading (PROTOCOL.md §6).
-            self.parked_call = Some(data.clone());
+            self.parked_call = Some(deflated.unwrap_or(frame));
             return Ok(());
         }
         if budget_ms == Some(0) {
@@ -375,7 +376,7 @@ impl<H: Handler> Connection<H> {
             return Ok(false);
         }
         match self.parked_call.take() {
-            Some(data) => self.on_message(cx, &data).map(|()| true),
+            Some(data) => self.on_message(cx, data).map(|()| true),
             None => Ok(false),
         }
     }

@@ -8,7 +8,9 @@
 //! sends beyond the credit, or items for a call that takes none, is closed with 1002; items for a
 //! call that has ended are dropped (they crossed its reply).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::call_ids::{CallIdHash, CallIdMap};
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::task::Context;
@@ -27,7 +29,7 @@ use crate::wire::frame::{STREAM_WINDOW, encode_credit};
 
 /// The streamed arguments of a connection's calls in flight.
 pub(super) struct Uploads {
-    inlets: HashMap<u32, Inlet>,
+    inlets: CallIdMap<Inlet>,
     grants: Arc<Grants>,
 }
 
@@ -61,7 +63,7 @@ impl UploadControl for Grants {
 impl Uploads {
     pub(super) fn new() -> Self {
         Self {
-            inlets: HashMap::new(),
+            inlets: CallIdMap::with_hasher(CallIdHash::random()),
             grants: Arc::new(Grants::default()),
         }
     }

@@ -4,7 +4,7 @@
 //! A call's reply keeps its id and its slot until it is handed to the socket
 //! ([`UnwrittenReplies`]): as the client sees it, the call is in flight until then.
 
-use std::collections::HashSet;
+use crate::call_ids::{CallIdHash, CallIdSet};
 use std::ops::ControlFlow;
 use std::task::{Context, Poll};
 
@@ -31,6 +31,15 @@ impl<H: Handler> Connection<H> {
         let mut moved = false;
         // The queue's sender lives in this connection's subscriptions; `None` cannot happen before
         // they are cleared.
+        if self.events_parked {
+            // The queue holds this wake-up's waker already (a finished call's events are taken
+            // here, round after round): look without registering it again.
+            while let Ok(frame) = self.events.try_recv() {
+                self.pending.push_back(Queued::frame(frame));
+                moved = true;
+            }
+            return moved;
+        }
         loop {
             match self.events.poll_recv(cx) {
                 Poll::Ready(Some(frame)) => {
@@ -174,9 +183,16 @@ impl Queued {
 }
 
 /// The calls whose replies are queued and not yet handed to the socket.
-#[derive(Default)]
 pub(super) struct UnwrittenReplies {
-    ids: HashSet<u32>,
+    ids: CallIdSet,
+}
+
+impl Default for UnwrittenReplies {
+    fn default() -> Self {
+        Self {
+            ids: CallIdSet::with_hasher(CallIdHash::random()),
+        }
+    }
 }
 
 impl UnwrittenReplies {
