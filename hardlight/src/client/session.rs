@@ -4,9 +4,10 @@
 //! messages in and out, see [`super::driver`].
 
 use std::cell::Cell;
+use std::collections::hash_map::Entry;
 use std::future::poll_fn;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -175,10 +176,26 @@ struct Pending {
     replies: ReplySlots,
     /// The connection's call slots (one per entry of `calls`) and the callers waiting for one.
     admission: Admission,
+    /// The id the next call is given, unless that one is still in flight.
+    next_id: u32,
     /// Set once the connection has ended: the error every later call gets at once.
     closed: Option<RpcError>,
     /// Whether it ended with a close handshake.
     clean: bool,
+}
+
+impl Pending {
+    /// Registers `call` under the next call id that is not in flight; its id.
+    fn register(&mut self, call: PendingCall) -> u32 {
+        loop {
+            let id = self.next_id;
+            self.next_id = id.wrapping_add(1);
+            if let Entry::Vacant(place) = self.calls.entry(id) {
+                place.insert(call);
+                return id;
+            }
+        }
+    }
 }
 
 /// What a call carries besides its arguments, as its caller gives it: sent only to a server that
@@ -196,7 +213,6 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     /// Places for one-way frames not yet written (as many as call slots): a sender waits for one,
     /// so a burst of one-way messages queues here rather than in the outbox.
     oneway_room: Arc<Semaphore>,
-    next_id: AtomicU32,
     pub(crate) compression: Option<u8>,
     /// Where small frames are cut from (see [`FrameArena`]).
     arena: Mutex<FrameArena>,
@@ -251,11 +267,11 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 calls: CallIdMap::with_hasher(CallIdHash::own()),
                 replies: ReplySlots::default(),
                 admission: Admission::new(max_calls),
+                next_id: 0,
                 closed: None,
                 clean: false,
             }),
             oneway_room: Arc::new(Semaphore::new(max_calls)),
-            next_id: AtomicU32::new(0),
             compression: (compression != 0).then_some(compression),
             arena: Mutex::new(FrameArena::new()),
             trace,
@@ -721,6 +737,11 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     /// Sends a `CALL` once a slot is free, registered as waiting for what `awaits` says; its call
     /// id, and the reply slot taken for it (for a call that does not stream), whose waker is
     /// already the caller's.
+    ///
+    /// The call is registered first, under the one lock a call takes to send: its slot, its id
+    /// (a counter under that lock, skipping any id still in flight, such as a stream's that has
+    /// lasted 2^32 calls) and its reply slot. Then its frame is encoded, with what is left of the
+    /// deadline, and sent.
     async fn send<A: Body + ?Sized>(
         &self,
         method: u16,
@@ -730,32 +751,6 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         awaits: Awaits,
         upload: Option<Arc<UploadCredit>>,
     ) -> Result<(u32, Option<usize>), RpcError> {
-        let call_id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let encode = || {
-            // What is left of the deadline travels with the call, in whole milliseconds (at
-            // least 1).
-            let budget_ms = deadline.map(|deadline| {
-                let left = deadline.saturating_duration_since(Instant::now());
-                u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1)
-            });
-            let extensions = CallExtensions {
-                budget_ms,
-                trace: extensions.trace,
-                metadata: extensions.metadata,
-            };
-            let (frame, len) = self
-                .call_frame(call_id, method, &extensions, args)
-                .map_err(RpcError::Encode)?;
-            if len > self.max_outgoing {
-                return Err(RpcError::LimitExceeded(format!(
-                    "call of {len} bytes exceeds the server's maximum message size of {}",
-                    self.max_outgoing
-                )));
-            }
-            Ok(frame)
-        };
-        // Encoded before the slot is known to be free: the common case takes the lock once.
-        let mut encoded = Some(encode()?);
         let mut awaits = Some(awaits);
         let mut upload = upload;
         // Waiting for a slot is how the 257th call waits instead of failing; dropping the wait
@@ -764,29 +759,17 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             session: self,
             ticket: None,
         };
-        let (frame, lone, slot) = poll_fn(|cx| {
-            let frame = match encoded.take() {
-                Some(frame) => frame,
-                // Encoded again after a wait, for the budget left then.
-                None => encode()?,
-            };
+        let (call_id, lone, slot) = poll_fn(|cx| {
             let mut pending = lock(&self.pending);
             if let Some(error) = &pending.closed {
                 return Poll::Ready(Err(error.clone()));
             }
             let in_flight = pending.calls.len();
-            let next = match pending
+            let Ok(next) = pending
                 .admission
                 .admit(&mut queued.ticket, in_flight, cx.waker())
-            {
-                Ok(next) => next,
-                Err(()) => {
-                    drop(pending);
-                    if deadline.is_none() {
-                        encoded = Some(frame);
-                    }
-                    return Poll::Pending;
-                }
+            else {
+                return Poll::Pending;
             };
             let waiter = match awaits.take() {
                 Some(Awaits::Stream(items)) => Waiter::Stream(items),
@@ -796,14 +779,12 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 Waiter::Reply(slot) => Some(*slot),
                 Waiter::Stream(_) => None,
             };
-            pending.calls.insert(
-                call_id,
-                PendingCall {
-                    waiter: Some(waiter),
-                    credit: 0,
-                    upload: upload.take(),
-                },
-            );
+            let call = PendingCall {
+                waiter: Some(waiter),
+                credit: 0,
+                upload: upload.take(),
+            };
+            let call_id = pending.register(call);
             // Alone: no other call in flight, and no caller woken by its reply that is about to
             // call again (its call then joins this one in the driver's batch).
             let lone = pending.calls.len() == 1 && pending.replies.arrived() == 0;
@@ -811,24 +792,53 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             if let Some(next) = next {
                 next.wake();
             }
-            Poll::Ready(Ok((frame, lone, reply_slot)))
+            Poll::Ready(Ok((call_id, lone, reply_slot)))
         })
         .await?;
-        if self.outbox.send_call(frame, lone).is_err() {
-            let mut pending = lock(&self.pending);
-            let call = pending.calls.remove(&call_id);
-            if let Some(slot) = slot {
-                pending.replies.release(slot);
-            }
-            let next = pending.admission.freed(pending.calls.len());
-            drop(pending);
-            drop(call);
-            if let Some(next) = next {
-                next.wake();
-            }
-            return Err(self.closed_error());
+        // What is left of the deadline travels with the call, in whole milliseconds (at least 1).
+        let budget_ms = deadline.map(|deadline| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1)
+        });
+        let extensions = CallExtensions {
+            budget_ms,
+            trace: extensions.trace,
+            metadata: extensions.metadata,
+        };
+        let frame = match self.call_frame(call_id, method, &extensions, args) {
+            Ok((_, len)) if len > self.max_outgoing => Err(RpcError::LimitExceeded(format!(
+                "call of {len} bytes exceeds the server's maximum message size of {}",
+                self.max_outgoing
+            ))),
+            Ok((frame, _)) => Ok(frame),
+            Err(e) => Err(RpcError::Encode(e)),
+        };
+        let sent = frame.and_then(|frame| {
+            self.outbox
+                .send_call(frame, lone)
+                .map_err(|_| self.closed_error())
+        });
+        if let Err(e) = sent {
+            self.unregister(call_id, slot);
+            return Err(e);
         }
         Ok((call_id, slot))
+    }
+
+    /// Undoes the registration of call `call_id`, which was not sent: its slot goes to the next
+    /// waiting caller, if any.
+    fn unregister(&self, call_id: u32, slot: Option<usize>) {
+        let mut pending = lock(&self.pending);
+        let call = pending.calls.remove(&call_id);
+        if let Some(slot) = slot {
+            pending.replies.release(slot);
+        }
+        let next = pending.admission.freed(pending.calls.len());
+        drop(pending);
+        drop(call);
+        if let Some(next) = next {
+            next.wake();
+        }
     }
 
     /// Sends a one-way message: resolves once its frame has been written to the socket and flushed,
@@ -1056,5 +1066,43 @@ fn protocol(e: FrameError) -> RpcError {
     match e {
         FrameError::InflatedTooLarge { .. } => RpcError::LimitExceeded(e.to_string()),
         e => ProtocolError::Frame(e).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending() -> Pending {
+        Pending {
+            calls: CallIdMap::with_hasher(CallIdHash::own()),
+            replies: ReplySlots::default(),
+            admission: Admission::new(256),
+            next_id: 0,
+            closed: None,
+            clean: false,
+        }
+    }
+
+    fn call() -> PendingCall {
+        PendingCall {
+            waiter: None,
+            credit: 0,
+            upload: None,
+        }
+    }
+
+    #[test]
+    fn call_ids_count_up_and_skip_one_still_in_flight_when_they_wrap() {
+        let mut pending = pending();
+        assert_eq!(pending.register(call()), 0);
+        assert_eq!(pending.register(call()), 1);
+        // Call 1 is still in flight (a long stream, say) when the counter comes round again.
+        pending.calls.remove(&0);
+        pending.next_id = u32::MAX;
+        assert_eq!(pending.register(call()), u32::MAX);
+        assert_eq!(pending.register(call()), 0);
+        assert_eq!(pending.register(call()), 2, "id 1 is in flight: skipped");
+        assert_eq!(pending.calls.len(), 4);
     }
 }
