@@ -29,17 +29,26 @@ async fn a_slow_call_does_not_delay_a_fast_one_and_replies_come_in_any_order() {
     assert_eq!(within("slow call", slow).await.unwrap().unwrap(), 1);
 }
 
-#[tokio::test]
-async fn call_257_waits_for_a_free_slot_then_succeeds() {
-    let server = TestServer::start().await;
-    let client = server.client().await;
+/// Takes the connection's 256 slots with gate calls, and returns them once all 256 run
+/// concurrently on the server (each inside its handler at once).
+async fn take_every_slot(
+    server: &TestServer,
+    client: &TestClient,
+) -> tokio::task::JoinSet<Result<u32, CallError<HandlerError>>> {
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..256 {
         let client = client.clone();
         calls.spawn(async move { client.gate().await });
     }
-    // All 256 run concurrently on the server: each is inside its handler at once.
     server.ctx.wait_entered(256).await;
+    calls
+}
+
+#[tokio::test]
+async fn call_257_waits_for_a_free_slot_then_succeeds() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let mut calls = take_every_slot(&server, &client).await;
     assert_eq!(server.stats.calls_in_flight(), 256);
 
     let extra = tokio::spawn({
@@ -67,12 +76,7 @@ async fn call_257_waits_for_a_free_slot_then_succeeds() {
 async fn a_caller_that_gives_up_waiting_for_a_slot_leaves_its_turn_to_the_next() {
     let server = TestServer::start().await;
     let client = server.client().await;
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..256 {
-        let client = client.clone();
-        calls.spawn(async move { client.gate().await });
-    }
-    server.ctx.wait_entered(256).await;
+    let mut calls = take_every_slot(&server, &client).await;
     // Two more callers queue for a slot, the first with a deadline it reaches while waiting.
     let impatient = tokio::spawn({
         let client = client.with_timeout(std::time::Duration::from_millis(200));

@@ -117,23 +117,7 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
-    /// A waker that counts its wake-ups.
-    struct Counter(AtomicUsize);
-
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counter() -> (Arc<Counter>, Waker) {
-        let counter = Arc::new(Counter(AtomicUsize::new(0)));
-        (counter.clone(), Waker::from(counter))
-    }
+    use crate::client::test_wakers::counting_waker as counter;
 
     #[test]
     fn callers_within_the_slots_go_at_once() {
@@ -158,7 +142,7 @@ mod tests {
         assert!(admission.admit(&mut b, 1, &second).is_err());
         // The call in flight is answered: the oldest waiter is the one to wake.
         admission.freed(0).expect("a waiter to wake").wake();
-        assert_eq!(first_count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first_count.get(), 1);
         // A newcomer that runs first does not take the slot.
         assert!(admission.admit(&mut c, 0, &newcomer).is_err());
         // Nor does the second waiter, woken by nothing but polled anyway.
@@ -184,7 +168,7 @@ mod tests {
         // The slot is freed and the first waiter woken, but it is dropped before it runs.
         assert!(admission.freed(0).is_some());
         admission.leave(&mut a, 0).expect("the next waiter").wake();
-        assert_eq!(second_count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(second_count.get(), 1);
         assert!(matches!(admission.admit(&mut b, 0, &second), Ok(None)));
     }
 
@@ -201,7 +185,7 @@ mod tests {
         admission.freed(0);
         let next = admission.admit(&mut a, 0, &waker).expect("admitted");
         next.expect("the second waiter's turn").wake();
-        assert_eq!(second_count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(second_count.get(), 1);
         assert!(matches!(admission.admit(&mut b, 1, &second), Ok(None)));
     }
 
@@ -216,7 +200,7 @@ mod tests {
         for waker in admission.wake_all() {
             waker.wake();
         }
-        assert_eq!(count.0.load(Ordering::SeqCst), 3);
+        assert_eq!(count.get(), 3);
         assert!(admission.freed(0).is_none());
     }
 }

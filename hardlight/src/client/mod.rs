@@ -24,6 +24,8 @@ mod request;
 mod session;
 mod stream;
 mod subscription;
+#[cfg(test)]
+mod test_wakers;
 mod upload;
 
 use std::marker::PhantomData;

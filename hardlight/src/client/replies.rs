@@ -137,23 +137,8 @@ impl ReplySlots {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::test_wakers::counting_waker;
     use bytes::Bytes;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    /// A waker that counts its wake-ups.
-    fn counting_waker() -> (Arc<Count>, Waker) {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        (count.clone(), Waker::from(count))
-    }
 
     fn reply(tag: u8) -> RawReply {
         RawReply {
@@ -174,7 +159,7 @@ mod tests {
         assert!(matches!(slots.poll(a, &cx, false), Polled::Waiting));
         let woken = slots.deliver(a, reply(1)).ok().flatten();
         woken.expect("the waiting caller's waker").wake();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
         match slots.poll(a, &cx, false) {
             Polled::Reply(got) => assert_eq!(&got.message[..], [1]),
             _ => panic!("expected the reply"),
@@ -234,7 +219,7 @@ mod tests {
         for waker in slots.wake_all() {
             waker.wake();
         }
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.get(), 2);
         assert!(matches!(slots.poll(a, &cx, true), Polled::Gone));
         assert!(matches!(slots.poll(b, &cx, true), Polled::Gone));
         assert_eq!(slots.free.len(), 2);

@@ -153,12 +153,11 @@ impl Drop for StreamReceiver {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::{Wake, Waker};
 
     use bytes::Bytes;
 
     use super::*;
+    use crate::client::test_wakers::counting_waker;
 
     /// Records the credit granted.
     #[derive(Default)]
@@ -175,14 +174,6 @@ mod tests {
         fn violated(&self, _error: RpcError) {}
     }
 
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
     fn items(len: usize) -> RawStreamMsg {
         RawStreamMsg::Items {
             message: Bytes::from(vec![0; len]),
@@ -195,8 +186,7 @@ mod tests {
         let grants = Arc::new(Grants::default());
         let (sender, receiver) = mpsc::unbounded_channel();
         let mut stream = StreamReceiver::new(grants.clone(), 7, receiver, None, None);
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         let half = REGRANT_AT as usize / 2;
         for _ in 0..4 {
@@ -217,7 +207,7 @@ mod tests {
         ));
         assert_eq!(*grants.0.lock().expect("grants"), [(7, 2 * half as u32)]);
         assert!(poll().is_pending());
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
         assert!(matches!(
             poll(),
             Poll::Ready(Some(RawStreamMsg::Items { .. }))
