@@ -214,7 +214,8 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     /// so a burst of one-way messages queues here rather than in the outbox.
     oneway_room: Arc<Semaphore>,
     pub(crate) compression: Option<u8>,
-    /// Where small frames are cut from (see [`FrameArena`]).
+    /// Where frames too large for an [`InlineFrame`] and small enough to share a buffer are cut
+    /// from (see [`FrameArena`]).
     arena: Mutex<FrameArena>,
     max_outgoing: usize,
     max_incoming: usize,

@@ -2,8 +2,9 @@
 //!
 //! A frame is encoded into a buffer the thread keeps from frame to frame ([`encode_reusing`]);
 //! what is small is then copied out of it, either into an [`InlineFrame`] (a reply waiting in the
-//! server's queue, copied into the socket's write buffer from there) or into a [`FrameArena`],
-//! whose one shared buffer hands frames out as [`Bytes`] (what the client's outbox takes). Once the
+//! server's queue, or a call in the client's outbox, copied into the socket's write buffer from
+//! there) or, when larger than that, into a [`FrameArena`], whose one shared buffer hands frames
+//! out as [`Bytes`] (what the client's outbox takes). Once the
 //! frames cut from an arena's buffer are dropped (the WebSocket layer copies each into its write
 //! buffer at once), the arena reuses the buffer; while
 //! some are held, it starts another. So a 64-byte call or reply costs a copy of its frame rather
