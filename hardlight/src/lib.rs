@@ -71,6 +71,8 @@ mod rt;
 #[cfg(hardlight_native)]
 pub mod server;
 pub mod state;
+#[cfg(test)]
+mod test_wakers;
 #[cfg(hardlight_native)]
 pub mod tls;
 pub mod topic;

@@ -117,7 +117,7 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::test_wakers::counting_waker as counter;
+    use crate::test_wakers::counting_waker as counter;
 
     #[test]
     fn callers_within_the_slots_go_at_once() {

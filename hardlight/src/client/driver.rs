@@ -1,6 +1,7 @@
 //! Runs an established session over any message transport until the connection ends.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, Stream, StreamExt};
 
-use super::outbox::{Batch, BoxSink, Outgoing};
+use super::outbox::{Batch, BoxSink, Outgoing, WriterEnd};
 use super::session::{Incoming, ReadError, Session};
 use crate::contract::ServiceSchema;
 use crate::error::{Chain, ProtocolError, RpcError, TransportError};
@@ -80,11 +81,11 @@ pub(crate) async fn drive<S, St>(
     St: Stream<Item = Result<Incoming, ReadError>> + Unpin,
 {
     session.outbox.attach(sink);
-    // The reader notes when it last heard the server (milliseconds since `base`); the writer, which
-    // owns the keepalive timer, reads it when the timer fires.
+    // The reader notes when it last heard the server (nanoseconds since `base`); the writer, which
+    // owns the keepalive timer, reads it on every poll.
     let mut keepalive = keepalive;
     let base = Instant::now();
-    let heard_ms = AtomicU64::new(0);
+    let heard_ns = AtomicU64::new(0);
     let reader = poll_fn(|cx| {
         // The clock is read once per batch of messages, not once per message.
         let mut heard = false;
@@ -105,15 +106,25 @@ pub(crate) async fn drive<S, St>(
             }
         };
         if heard {
-            heard_ms.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
+            heard_ns.store(base.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         polled
     });
     let mut batch = Batch::default();
+    let mut last_heard_ns = 0;
     let writer = poll_fn(|cx| {
-        let heard = base + Duration::from_millis(heard_ms.load(Ordering::Relaxed));
-        keepalive.heard_at(heard);
-        match keepalive.poll_due(cx) {
+        let heard_now = heard_ns.load(Ordering::Relaxed);
+        let due = if heard_now == last_heard_ns {
+            keepalive.poll_due(cx)
+        } else {
+            // The reader heard the server during this poll (it runs first): that time is now,
+            // which spares the timer's shared state while the deadline is ahead.
+            last_heard_ns = heard_now;
+            let heard = base + Duration::from_nanos(heard_now);
+            keepalive.heard_at(heard);
+            keepalive.poll_due_at(cx, heard)
+        };
+        match due {
             Poll::Ready(Due::Ping) => {
                 // Refused only once the connection has ended, and then no ping is needed.
                 let _ = session.outbox.queue(Outgoing::Ping);
@@ -124,16 +135,25 @@ pub(crate) async fn drive<S, St>(
         session
             .outbox
             .poll_write(cx, &mut batch, || session.calls_in_flight())
-            .map(End::Failed)
+            .map(|end| match end {
+                WriterEnd::Failed(why) => End::Failed(why),
+                WriterEnd::Stopped => match session.take_violation() {
+                    Some(error) => End::Violation(violation_code(&error), error),
+                    None => End::Shutdown,
+                },
+            })
     });
-    let end = tokio::select! {
-        end = reader => end,
-        end = writer => end,
-        () = session.shutdown_requested() => match session.take_violation() {
-            Some(error) => End::Violation(violation_code(&error), error),
-            None => End::Shutdown,
-        },
-    };
+    // The reader first (it yields after a batch), then the writer, which also sees a request to
+    // stop (`Outbox::stop`).
+    let mut reader = pin!(reader);
+    let mut writer = pin!(writer);
+    let end = poll_fn(|cx| {
+        if let Poll::Ready(end) = reader.as_mut().poll(cx) {
+            return Poll::Ready(end);
+        }
+        writer.as_mut().poll(cx)
+    })
+    .await;
 
     // A close handshake took place: the server closed, or the user disconnected.
     let clean = matches!(end, End::Closed(..) | End::Shutdown);

@@ -24,8 +24,6 @@ mod request;
 mod session;
 mod stream;
 mod subscription;
-#[cfg(test)]
-mod test_wakers;
 mod upload;
 
 use std::marker::PhantomData;
@@ -45,11 +43,11 @@ pub use discovery::{OfferedService, offered_services};
 pub use intercept::{CallOutcome, ClientInterceptor, OutgoingCall, Refusal};
 pub use lifecycle::{ConnectionEvent, ConnectionEvents};
 pub use reconnect::Reconnect;
+use subscription::Delivery;
 pub use subscription::{RecvError, StateWatcher, Subscription};
 
 use crate::contract::{MethodReturn, ServiceSchema, StreamArg};
 use crate::error::{CallError, ClosedError, ConnectError, RpcError};
-use crate::events::Event;
 use crate::metrics::{End, Failure, Outcome, ServiceMetrics};
 use crate::rt::{self, Instant};
 use crate::wire::Compression;
@@ -100,7 +98,7 @@ struct Inner<S: ?Sized + ServiceSchema> {
 /// any one connection.
 pub(crate) struct Mirror<S: ?Sized + ServiceSchema> {
     state: watch::Sender<S::State>,
-    events: broadcast::Sender<Event<S::Event>>,
+    events: broadcast::Sender<Delivery<S::Event>>,
     /// The schema texts of the services a server hosts, as it sent them when it last refused this
     /// client's fingerprint.
     server_schemas: std::sync::Mutex<Vec<String>>,
@@ -124,8 +122,13 @@ impl<S: ?Sized + ServiceSchema> Inner<S> {
     fn set_link(&self, link: Link<S>) -> Link<S> {
         let live = matches!(link, Link::Up(_) | Link::Reconnecting(_));
         let previous = self.link.send_replace(link);
-        self.live
+        let moved = self
+            .live
             .send_if_modified(|was| std::mem::replace(was, live) != live);
+        if moved && !live {
+            // Behind every event of the connection that ended; no receiver is fine.
+            let _ = self.mirror.events.send(Delivery::Ended);
+        }
         previous
     }
 
@@ -293,10 +296,10 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
     /// [`RpcError::NotConnected`] if not connected.
     pub async fn subscribe(&self) -> Result<Subscription<S::Event>, RpcError> {
         self.session()?;
-        Ok(Subscription {
-            rx: self.inner.mirror.events.subscribe(),
-            live: self.inner.live.subscribe(),
-        })
+        Ok(Subscription::new(
+            &self.inner.mirror.events,
+            &self.inner.live,
+        ))
     }
 
     /// Makes a call (used by the generated client methods).

@@ -83,6 +83,17 @@ struct Queue {
     driver: Option<Waker>,
     /// Set once the connection has ended: nothing more is accepted.
     closed: bool,
+    /// Set by [`Outbox::stop`]: the driver ends the connection at its next poll.
+    stop: bool,
+}
+
+/// Why the driver's writer ends the connection.
+#[derive(Debug)]
+pub(crate) enum WriterEnd {
+    /// Writing failed: the connection is broken.
+    Failed(TransportError),
+    /// [`Outbox::stop`] was called.
+    Stopped,
 }
 
 /// Where the driver is in writing one batch.
@@ -147,6 +158,7 @@ impl Outbox {
                 pong: None,
                 driver: None,
                 closed: false,
+                stop: false,
             }),
         }
     }
@@ -290,13 +302,14 @@ impl Outbox {
     /// The driver's turn: writes what is queued, flushes once per batch. `in_flight` is the number
     /// of calls awaiting replies: while more are in flight than this batch holds, the callers just
     /// woken by replies are let run once before the flush, so that their next calls join it.
-    /// `Ready` with the error that broke the connection; `Pending` otherwise.
+    /// `Ready` with the error that broke the connection, or once [`Outbox::stop`] was called;
+    /// `Pending` otherwise.
     pub(crate) fn poll_write(
         &self,
         cx: &mut Context<'_>,
         batch: &mut Batch,
         in_flight: impl Fn() -> usize,
-    ) -> Poll<TransportError> {
+    ) -> Poll<WriterEnd> {
         let mut writer = lock(&self.writer);
         let Writer {
             sink,
@@ -314,9 +327,13 @@ impl Outbox {
             {
                 queue.driver = Some(cx.waker().clone());
             }
+            // Under the lock that registers the waker: a `stop` after this wakes the driver.
+            if queue.stop {
+                return Poll::Ready(WriterEnd::Stopped);
+            }
         }
         if let Some(e) = failed.take() {
-            return Poll::Ready(e);
+            return Poll::Ready(WriterEnd::Failed(e));
         }
         let Some(sink) = sink.as_mut() else {
             return Poll::Pending;
@@ -324,7 +341,7 @@ impl Outbox {
         while batch.written < WRITE_BATCH {
             match sink.as_mut().poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(e),
+                Poll::Ready(Err(e)) => return Poll::Ready(WriterEnd::Failed(e)),
                 Poll::Pending => return Poll::Pending,
             }
             let next = match staged.pop_front() {
@@ -335,7 +352,7 @@ impl Outbox {
                 break;
             };
             if let Err(e) = sink.as_mut().start_send(message) {
-                return Poll::Ready(e);
+                return Poll::Ready(WriterEnd::Failed(e));
             }
             *needs_flush = true;
             unflushed.extend(written);
@@ -363,8 +380,21 @@ impl Outbox {
                 }
                 Poll::Pending
             }
-            Poll::Ready(Err(e)) => Poll::Ready(e),
+            Poll::Ready(Err(e)) => Poll::Ready(WriterEnd::Failed(e)),
             Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Asks the driver to end the connection (the user disconnected, or a stream's reader found a
+    /// violation); it sees this at its next [`Outbox::poll_write`], which this wakes it for.
+    pub(crate) fn stop(&self) {
+        let driver = {
+            let mut queue = lock(&self.queue);
+            queue.stop = true;
+            queue.driver.clone()
+        };
+        if let Some(driver) = driver {
+            driver.wake();
         }
     }
 

@@ -137,7 +137,7 @@ impl ReplySlots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::test_wakers::counting_waker;
+    use crate::test_wakers::counting_waker;
     use bytes::Bytes;
 
     fn reply(tag: u8) -> RawReply {

@@ -20,6 +20,7 @@ use super::Mirror;
 use super::admission::{Admission, Ticket};
 use super::replies::{Polled, ReplySlots};
 use super::stream::{STREAM_WINDOW, StreamControl, StreamReceiver};
+use super::subscription::Delivery;
 use super::upload::{self, Upload, UploadCredit, UploadSink};
 use crate::call_ids::{CallIdHash, CallIdMap};
 use crate::contract::compare::first_difference;
@@ -226,8 +227,7 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     /// The server reads metadata on `CALL` (it said so in `HELLO`).
     metadata: bool,
     state: watch::Sender<S::State>,
-    events: broadcast::Sender<Event<S::Event>>,
-    shutdown: watch::Sender<bool>,
+    events: broadcast::Sender<Delivery<S::Event>>,
     /// A violation found by a stream's reader: the driver closes with it instead of shutting
     /// down normally.
     violation: Mutex<Option<RpcError>>,
@@ -243,7 +243,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         message: &[u8],
         limits: Received,
         state: watch::Sender<S::State>,
-        events: broadcast::Sender<Event<S::Event>>,
+        events: broadcast::Sender<Delivery<S::Event>>,
     ) -> Result<Arc<Self>, ProtocolError> {
         let hello = match decode_server(message) {
             Ok(ServerFrame::Hello(hello)) => hello,
@@ -282,7 +282,6 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             max_depth: limits.max_depth,
             state,
             events,
-            shutdown: watch::channel(false).0,
             violation: Mutex::new(None),
             ended: watch::channel(false).0,
             closed: AtomicBool::new(false),
@@ -442,10 +441,10 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 match S::Event::decode_event(&frame, at, self.max_depth) {
                     Ok(payload) => {
                         // No receiver is fine: nobody subscribed on this client.
-                        let _ = self.events.send(Event {
+                        let _ = self.events.send(Delivery::Event(Event {
                             topic: Topic::from(topic),
                             payload,
-                        });
+                        }));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "event does not decode as the service's event type; dropped")
@@ -897,20 +896,13 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
 
     /// Asks the driver to close the connection normally (the user disconnected or dropped the client).
     pub(crate) fn shutdown(&self) {
-        self.shutdown.send_replace(true);
+        self.outbox.stop();
     }
 
     /// The protocol violation a stream's reader found, if one asked the driver to stop (see
     /// [`StreamControl::violated`]); `None` for a plain shutdown.
     pub(crate) fn take_violation(&self) -> Option<RpcError> {
         lock(&self.violation).take()
-    }
-
-    /// Resolves once [`Session::shutdown`] (or [`StreamControl::violated`]) was called.
-    pub(crate) async fn shutdown_requested(&self) {
-        let mut rx = self.shutdown.subscribe();
-        // The sender lives in `self`, so waiting cannot fail.
-        let _ = rx.wait_for(|stop| *stop).await;
     }
 }
 
@@ -943,7 +935,7 @@ impl<S: ?Sized + ServiceSchema> StreamControl for Session<S> {
     /// Keeps the first violation and asks the driver to close with it.
     fn violated(&self, error: RpcError) {
         lock(&self.violation).get_or_insert(error);
-        self.shutdown.send_replace(true);
+        self.outbox.stop();
     }
 }
 

@@ -157,7 +157,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::client::test_wakers::counting_waker;
+    use crate::test_wakers::counting_waker;
 
     /// Records the credit granted.
     #[derive(Default)]

@@ -162,19 +162,22 @@ pub(crate) struct Outbound {
     inner: Arc<Inner>,
 }
 
+// The backlog lives here rather than in an allocation of its own: a delivery counts the event in,
+// and the connection's wake-up counts it out, and with thousands of connections taking turns each
+// separate place touched is a cache miss.
 struct Inner {
     id: u64,
     tx: mpsc::Sender<Bytes>,
-    backlog: Arc<Backlog>,
+    backlog: Backlog,
     close: CloseSignal,
 }
 
 impl Outbound {
-    /// The queue of connection `id`, with `backlog` counting what waits in it; the receiver is the
-    /// connection's.
+    /// The queue of connection `id`, with `backlog` counting what waits in it and what the
+    /// connection holds (see [`Outbound::backlog`]); the receiver is the connection's.
     pub(crate) fn new(
         id: u64,
-        backlog: Arc<Backlog>,
+        backlog: Backlog,
         close: CloseSignal,
     ) -> (Self, mpsc::Receiver<Bytes>) {
         // Never full before the backlog's frame limit is reached.
@@ -195,6 +198,11 @@ impl Outbound {
     /// The connection's id, unique within its server.
     pub(crate) fn id(&self) -> u64 {
         self.inner.id
+    }
+
+    /// The count of everything waiting to be written to the connection.
+    pub(crate) fn backlog(&self) -> &Backlog {
+        &self.inner.backlog
     }
 
     /// Queues a frame shared with other connections (an event) without waiting. A full queue means the
@@ -240,8 +248,8 @@ mod tests {
 
     #[test]
     fn events_are_refused_beyond_either_limit_and_replies_hold_back_at_half() {
-        let backlog = Arc::new(Backlog::new(4, 1000));
-        let (outbound, mut rx) = Outbound::new(1, backlog.clone(), CloseSignal::new());
+        let (outbound, mut rx) = Outbound::new(1, Backlog::new(4, 1000), CloseSignal::new());
+        let backlog = outbound.backlog();
         assert!(outbound.push_shared(Bytes::from(vec![0; 400])));
         assert!(!backlog.holds_back());
         backlog.add(100);

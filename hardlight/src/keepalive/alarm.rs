@@ -27,6 +27,10 @@ use crate::locks::lock;
 pub(crate) struct Alarm {
     inner: Arc<Inner>,
     generation: u64,
+    deadline: Instant,
+    /// The waker the last poll registered, while it stays registered: until the alarm fires (the
+    /// clock takes it) or is reset.
+    waiting_with: Option<Waker>,
 }
 
 struct Inner {
@@ -48,11 +52,16 @@ impl Alarm {
         Self {
             inner,
             generation: 0,
+            deadline,
+            waiting_with: None,
         }
     }
 
     /// Sets the alarm for `deadline` instead.
     pub(crate) fn reset(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        // The clock may have taken the registered waker when the old deadline fired.
+        self.waiting_with = None;
         self.generation += 1;
         self.inner
             .generation
@@ -62,16 +71,37 @@ impl Alarm {
     }
 
     /// `Ready` once the deadline has passed; registers the task to be woken then otherwise.
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.inner.fired.load(Ordering::Acquire) {
+            self.waiting_with = None;
             return Poll::Ready(());
         }
         self.inner.waker.register(cx.waker());
         if self.inner.fired.load(Ordering::Acquire) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+            self.waiting_with = None;
+            return Poll::Ready(());
         }
+        if !self
+            .waiting_with
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            self.waiting_with = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// True if polling now would certainly find the alarm pending with `waker` registered, which
+    /// this tells without touching the state the clock shares (a cache miss per connection when
+    /// thousands of them take turns): `now`, read during the current poll of the task, is before
+    /// the deadline, and the last poll registered `waker`. Should the alarm fire after `now` was
+    /// read, it wakes that waker, and the task is polled again.
+    pub(crate) fn pending_at(&self, now: Instant, waker: &Waker) -> bool {
+        now < self.deadline
+            && self
+                .waiting_with
+                .as_ref()
+                .is_some_and(|w| w.will_wake(waker))
     }
 }
 
@@ -194,11 +224,27 @@ mod tests {
         assert!(reset.elapsed() >= Duration::from_millis(30));
     }
 
+    #[test]
+    fn pending_at_holds_only_before_the_deadline_with_the_registered_waker() {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(3600);
+        let mut alarm = Alarm::new(deadline);
+        let (_, waker) = crate::test_wakers::counting_waker();
+        let (_, other) = crate::test_wakers::counting_waker();
+        assert!(!alarm.pending_at(start, &waker), "never polled: nothing registered");
+        assert!(alarm.poll(&mut Context::from_waker(&waker)).is_pending());
+        assert!(alarm.pending_at(start, &waker));
+        assert!(!alarm.pending_at(start, &other), "another task's waker");
+        assert!(!alarm.pending_at(deadline, &waker), "at the deadline");
+        alarm.reset(deadline);
+        assert!(!alarm.pending_at(start, &waker), "a reset forgets the registration");
+    }
+
     #[tokio::test]
     async fn a_sooner_deadline_is_not_held_up_by_a_later_one() {
         let _far = Alarm::new(Instant::now() + Duration::from_secs(3600));
         let start = Instant::now();
-        let near = Alarm::new(start + Duration::from_millis(20));
+        let mut near = Alarm::new(start + Duration::from_millis(20));
         tokio::time::timeout(Duration::from_secs(10), poll_fn(|cx| near.poll(cx)))
             .await
             .expect("the near alarm fires although a far one was set first");

@@ -30,6 +30,12 @@ impl Alarm {
         self.timer = timer_until(deadline);
     }
 
+    /// Never true: a browser's timer may fire a little before the deadline (it counts whole
+    /// milliseconds), and [`Alarm::poll`] must see that to set the next one.
+    pub(crate) fn pending_at(&self, _now: Instant, _waker: &std::task::Waker) -> bool {
+        false
+    }
+
     /// `Ready` once the deadline has passed; registers the task to be woken then otherwise.
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {

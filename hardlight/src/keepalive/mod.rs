@@ -81,6 +81,16 @@ impl Keepalive {
         self.idle_timeout
     }
 
+    /// [`Keepalive::poll_due`] at `now`, a time read during the current poll of the task: while
+    /// `now` is before the timer's deadline and the timer holds this task's waker, `Pending` without
+    /// touching the timer's shared state.
+    pub(crate) fn poll_due_at(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Due> {
+        if self.timer.pending_at(now, cx.waker()) {
+            return Poll::Pending;
+        }
+        self.poll_due(cx)
+    }
+
     /// `Ready` when a ping is due or the peer has expired; registers for the next deadline otherwise.
     pub(crate) fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<Due> {
         loop {

@@ -40,7 +40,7 @@ use std::future::{Future, poll_fn};
 use std::ops::ControlFlow;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::future::AbortHandle;
@@ -63,9 +63,10 @@ use super::state_sync::StateSync;
 use super::{ConnectionParts, Shared};
 use super::identities::Claim;
 use crate::events::{EventEmitter, Subscriptions};
-use crate::keepalive::{Due, Keepalive};
+use crate::keepalive::{Due, Instant, Keepalive};
 use crate::metrics::ServiceMetrics;
 use crate::state::StateHandle;
+use super::watch_gate::WatchGate;
 use crate::wire::close;
 use crate::wire::out::OutFrame;
 
@@ -134,8 +135,9 @@ pub(super) struct Connection<H: Handler> {
     uploads: Uploads,
     /// Frames produced and not yet handed to the socket, in the order they must be written.
     pending: VecDeque<write::Queued>,
-    /// Counts `pending` and the event queue together; the connection holds back while it is full.
-    backlog: Arc<Backlog>,
+    /// This connection's outbound side: its backlog (`Outbound::backlog`) counts `pending` and the
+    /// event queue together; the connection holds back while it is full.
+    outbound: Outbound,
     /// The message being received: how long it takes, and the server's budget for such messages.
     partial: PartialMessages,
     needs_flush: bool,
@@ -173,15 +175,12 @@ impl<H: Handler> Connection<H> {
         let identity_name: Arc<str> = identity.name().into();
         let caller = identity.clone();
         let config = &shared.config;
-        let backlog = Arc::new(Backlog::new(
-            config.outbound_queue,
-            config.outbound_bytes_limit(),
-        ));
-        let (outbound, events) = Outbound::new(id, backlog.clone(), close.clone());
+        let backlog = Backlog::new(config.outbound_queue, config.outbound_bytes_limit());
+        let (outbound, events) = Outbound::new(id, backlog, close.clone());
         let state = StateHandle::<H::State>::default();
         let subscriptions = Subscriptions::new(
             shared.registry.clone(),
-            outbound,
+            outbound.clone(),
             config.max_topics_per_connection,
         );
         let parts = ConnectionParts {
@@ -225,7 +224,7 @@ impl<H: Handler> Connection<H> {
             credits: CallIdMap::with_hasher(CallIdHash::random()),
             uploads: Uploads::new(),
             pending: VecDeque::new(),
-            backlog,
+            outbound,
             partial,
             needs_flush: false,
             read_parked: false,
@@ -305,31 +304,21 @@ impl<H: Handler> Connection<H> {
         }
 
         let close = self.close.clone();
-        let close_changes = close.changes();
         let mut close_requested = pin!(close.requested());
+        let mut close_gate = WatchGate::new(close.changes());
         let shutdown = self.shared.shutdown.clone();
-        let mut shutdown_changes = shutdown.changes();
         let mut shutdown_requested = pin!(shutdown.requested());
-        // Polling a waiting watch locks its list of waiters (the shutdown's is the whole server's).
-        // Once both wait with this task's waker, they are polled again only when their version
-        // moved (an atomic load), or when the task is polled with another waker.
-        let mut waiting_with: Option<Waker> = None;
+        let mut shutdown_gate = WatchGate::new(shutdown.changes());
+        // Polling a waiting watch locks its list of waiters (the shutdown's is the whole server's):
+        // the gates poll each wait again only once its channel moved.
         poll_fn(|cx| {
-            let registered = waiting_with.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
-            if (!registered || close_changes.has_changed().unwrap_or(true))
-                && let Poll::Ready(reason) = close_requested.as_mut().poll(cx)
-            {
+            if let Poll::Ready(reason) = close_gate.poll(close_requested.as_mut(), cx) {
                 return Poll::Ready(End::Close(reason));
             }
             if self.draining.is_none()
-                && (!registered || shutdown_changes.has_changed().unwrap_or(true))
-                && let Poll::Ready(deadline) = shutdown_requested.as_mut().poll(cx)
+                && let Poll::Ready(deadline) = shutdown_gate.poll(shutdown_requested.as_mut(), cx)
             {
-                shutdown_changes.mark_unchanged();
                 self.draining = Some(Box::pin(sleep_until(deadline)));
-            }
-            if !registered {
-                waiting_with = Some(cx.waker().clone());
             }
             self.poll_connection(cx, ws)
         })
@@ -392,7 +381,8 @@ impl<H: Handler> Connection<H> {
     /// Notes a ping to send when the keepalive interval has passed; ends the connection when
     /// nothing was heard from the client within the idle timeout.
     fn check_keepalive(&mut self, cx: &mut Context<'_>) -> Step {
-        match self.keepalive.poll_due(cx) {
+        // A clock read spares the timer's shared state while its deadline is ahead.
+        match self.keepalive.poll_due_at(cx, Instant::now()) {
             Poll::Ready(Due::Ping) => self.ping_due = true,
             Poll::Ready(Due::Expired) => {
                 return ControlFlow::Break(close_with(

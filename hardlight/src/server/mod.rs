@@ -37,6 +37,7 @@ cfg_native! {
     mod peer_slots;
     mod preflight;
     mod service;
+    mod watch_gate;
     mod shutdown;
     mod state_sync;
 

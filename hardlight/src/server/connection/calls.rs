@@ -39,7 +39,7 @@ impl<H: Handler> Connection<H> {
         // An empty set is not polled (which would touch its shared queue for nothing): a call
         // pushed into it is marked ready, and every push is followed by another round.
         while !self.calls.is_empty()
-            && !self.backlog.holds_back()
+            && !self.outbound.backlog().holds_back()
             && let Poll::Ready(Some(done)) = self.calls.poll_next_unpin(cx)
         {
             collected = true;
@@ -54,7 +54,7 @@ impl<H: Handler> Connection<H> {
     /// Starts the parked one-way message and the parked call if slots are free and their output
     /// would fit; true if either started. Reading resumes once neither is parked.
     pub(super) fn start_parked_work(&mut self, cx: &mut Context<'_>) -> Step<bool> {
-        if self.backlog.holds_back() {
+        if self.outbound.backlog().holds_back() {
             return ControlFlow::Continue(false);
         }
         let oneway = self.start_parked(cx);

@@ -81,7 +81,7 @@ impl<H: Handler> Connection<H> {
     /// one-way messages fill them), the server is shutting down, or the call rate says wait (whose
     /// timer then wakes the task).
     fn may_read(&mut self, cx: &mut Context<'_>) -> bool {
-        !self.backlog.holds_back()
+        !self.outbound.backlog().holds_back()
             && self.draining.is_none()
             && !self.slots_hold_reading()
             && self

@@ -167,7 +167,7 @@ impl<H: Handler> Connection<H> {
     /// Collects what running streams produced while it fits; true if any did.
     pub(super) fn collect_streams(&mut self, cx: &mut Context<'_>) -> bool {
         let mut collected = false;
-        while !self.backlog.holds_back()
+        while !self.outbound.backlog().holds_back()
             && self.failed.is_none()
             && let Poll::Ready(Some(output)) = self.streams.poll_next_unpin(cx)
         {

@@ -20,7 +20,7 @@ use crate::wire::out::OutFrame;
 impl<H: Handler> Connection<H> {
     /// Queues a frame of the connection's own (a reply, a state change), counted in the backlog.
     pub(super) fn push_own(&mut self, frame: Bytes) {
-        self.backlog.add(frame.len());
+        self.outbound.backlog().add(frame.len());
         self.pending.push_back(Queued::frame(frame));
     }
 
@@ -71,7 +71,7 @@ impl<H: Handler> Connection<H> {
     pub(super) fn queue_reply(&mut self, call_id: u32, reply: impl Into<OutFrame>) {
         let frame = reply.into();
         self.replies.queued(call_id);
-        self.backlog.add(frame.len());
+        self.outbound.backlog().add(frame.len());
         self.pending.push_back(Queued {
             frame,
             reply_to: Some(call_id),
@@ -132,7 +132,7 @@ impl<H: Handler> Connection<H> {
             if let Some(call_id) = reply_to {
                 self.replies.written(call_id);
             }
-            self.backlog.release(frame.len());
+            self.outbound.backlog().release(frame.len());
             match self.compression {
                 Some(level) if frame.len() >= COMPRESSION_THRESHOLD => {
                     let sealed = seal(frame.into_bytes().to_vec(), Some(level));

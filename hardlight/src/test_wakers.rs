@@ -1,4 +1,4 @@
-//! A waker for the client's unit tests, counting its wake-ups.
+//! A waker for unit tests, counting its wake-ups.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
