@@ -122,13 +122,16 @@ impl<S: ?Sized + ServiceSchema> Inner<S> {
     fn set_link(&self, link: Link<S>) -> Link<S> {
         let live = matches!(link, Link::Up(_) | Link::Reconnecting(_));
         let previous = self.link.send_replace(link);
-        let moved = self
-            .live
-            .send_if_modified(|was| std::mem::replace(was, live) != live);
-        if moved && !live {
-            // Behind every event of the connection that ended; no receiver is fine.
-            let _ = self.mirror.events.send(Delivery::Ended);
-        }
+        self.live.send_if_modified(|was| {
+            let moved = std::mem::replace(was, live) != live;
+            if moved && !live {
+                // Behind every event of the connection that ended, and sent under the lock that
+                // changes `live`, so that racing changes cannot put it after a later start; no
+                // receiver is fine.
+                let _ = self.mirror.events.send(Delivery::Ended);
+            }
+            moved
+        });
         previous
     }
 
