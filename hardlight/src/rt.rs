@@ -27,6 +27,8 @@ pub(crate) struct Elapsed;
 
 #[cfg(hardlight_native)]
 mod imp {
+    use futures_util::FutureExt;
+
     use super::{Duration, Elapsed, Future};
 
     /// The clock deadlines are measured on: tokio's, so that tests can pause it.
@@ -38,23 +40,22 @@ mod imp {
     }
 
     /// Runs `future` for at most `duration`.
-    pub(crate) async fn timeout<F: Future>(
+    ///
+    /// Not an `async fn`: that would hold `future` twice (as its argument, then inside tokio's
+    /// timeout), and a call's future is what every call moves around.
+    pub(crate) fn timeout<F: Future>(
         duration: Duration,
         future: F,
-    ) -> Result<F::Output, Elapsed> {
-        tokio::time::timeout(duration, future)
-            .await
-            .map_err(|_| Elapsed)
+    ) -> impl Future<Output = Result<F::Output, Elapsed>> {
+        tokio::time::timeout(duration, future).map(|done| done.map_err(|_| Elapsed))
     }
 
-    /// Runs `future` until `deadline` at most.
-    pub(crate) async fn timeout_at<F: Future>(
+    /// Runs `future` until `deadline` at most (not an `async fn`, as [`timeout`] is not).
+    pub(crate) fn timeout_at<F: Future>(
         deadline: Instant,
         future: F,
-    ) -> Result<F::Output, Elapsed> {
-        tokio::time::timeout_at(deadline, future)
-            .await
-            .map_err(|_| Elapsed)
+    ) -> impl Future<Output = Result<F::Output, Elapsed>> {
+        tokio::time::timeout_at(deadline, future).map(|done| done.map_err(|_| Elapsed))
     }
 
     /// A timer that fires at `deadline`, for a value that polls it itself.

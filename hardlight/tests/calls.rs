@@ -279,3 +279,21 @@ async fn a_client_killed_mid_call_leaves_nothing_behind_on_the_server() {
     let client = server.client().await;
     assert_eq!(client.add(1, 2).await.unwrap(), 3);
 }
+
+/// On the caller's side, a call in flight is its future, so that future's size is the memory every
+/// waiting call holds and moves about. Each layer that wraps another future adds to it, and an
+/// `async fn` that takes a future as an argument and awaits it keeps two copies of it. A 64-byte
+/// echo measured 1,656 bytes when the timeout wrapper was an `async fn`, and 1,136 bytes after that
+/// was fixed. The limit allows for changes in the compiler.
+#[tokio::test]
+async fn a_call_in_flight_holds_a_small_future() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let call = client.echo(vec![7; 64]);
+    let size = std::mem::size_of_val(&call);
+    assert!(
+        size <= 1280,
+        "a call's future is {size} bytes: a wrapper holds a future twice (see rt::timeout)"
+    );
+    assert_eq!(call.await.unwrap(), vec![7; 64]);
+}

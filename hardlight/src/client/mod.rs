@@ -415,8 +415,9 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
             metadata,
         };
         let Ok(session) = self.session() else {
-            return self
-                .call_when_connected::<_, R>(method, &args, upload, extensions)
+            // Boxed: waiting for a connection is rare, and its future would otherwise make every
+            // call's future larger.
+            return Box::pin(self.call_when_connected::<_, R>(method, &args, upload, extensions))
                 .await;
         };
         session
