@@ -272,6 +272,7 @@ pub type ValueSerializer<'a> = Serializer<Vec<u8>, ArenaHandle<'a>, Share>;
 
 /// A serializer appending to `out`, with `arena`'s scratch space; `out` comes back with
 /// [`Serializer::into_writer`].
+#[inline]
 pub(crate) fn value_serializer(out: Vec<u8>, arena: &mut Arena) -> ValueSerializer<'_> {
     Serializer::new(out, arena.acquire(), Share::new())
 }
