@@ -199,6 +199,24 @@ async fn a_call_larger_than_the_servers_limit_is_refused_locally() {
 }
 
 #[tokio::test]
+async fn a_compressed_call_is_held_to_the_servers_limit_once_inflated() {
+    let server = TestServer::with_config(
+        ServerConfig::new_self_signed("127.0.0.1:0").max_message_size(1024),
+    )
+    .await;
+    let client = server
+        .client_with(server.client_config().compression(Compression::best()))
+        .await;
+    // 4 KiB of zeros deflate to a few dozen bytes, but the server would inflate them past its
+    // limit and close the connection: the client refuses the call itself.
+    match client.echo(vec![0; 4096]).await {
+        Err(CallError::Rpc(RpcError::LimitExceeded(why))) => assert!(why.contains("1024"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.echo(vec![9; 100]).await.unwrap(), vec![9; 100]);
+}
+
+#[tokio::test]
 async fn a_client_of_another_schema_is_refused_with_the_reason() {
     #[rpc]
     trait Other {

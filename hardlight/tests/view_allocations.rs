@@ -333,3 +333,35 @@ fn small_calls_one_at_a_time_reuse_the_clients_read_buffer() {
         "a {largest}-byte allocation: the client took a new read buffer"
     );
 }
+
+/// Not about allocations, but about views as arguments: a view's archive becomes the `CALL` frame
+/// as it lies, and its size is checked against the server's limit like any other argument's.
+#[tokio::test]
+async fn a_view_argument_over_the_servers_limit_is_refused_locally() {
+    // The server takes messages of up to 4 MiB; the client would take 8.
+    let port = serve_on_thread(factory!(viewing::SinkHandler), false);
+    let client = viewing::SinkClient::new(
+        ClientConfig::plaintext(format!("127.0.0.1:{port}")).max_message_size(8 << 20),
+    );
+    tokio::time::timeout(Duration::from_secs(10), client.connect())
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let view = Archived::<Vec<u8>>::from_slice(&vec![1u8; 5 << 20]).expect("encode");
+    match tokio::time::timeout(Duration::from_secs(10), client.ingest(view))
+        .await
+        .expect("refused in time")
+    {
+        Err(CallError::Rpc(RpcError::LimitExceeded(why))) => {
+            assert!(why.contains(&(4 << 20).to_string()), "{why}");
+        }
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    // Nothing was sent: the connection is still usable.
+    let view = Archived::<Vec<u8>>::from_slice(&[2u8; 10]).expect("encode");
+    let sum = tokio::time::timeout(Duration::from_secs(10), client.ingest(view))
+        .await
+        .expect("a reply in time")
+        .expect("call");
+    assert_eq!(sum, 20);
+}

@@ -174,6 +174,28 @@ impl Outbox {
         self.send(frame, lone, None)
     }
 
+    /// Sends a call's frame of at most [`INLINE`](crate::wire::arena::INLINE) bytes as [`Outbox::send_call`] does, copied from
+    /// `frame` (the thread's scratch buffer) into the place it is queued in, without moving it
+    /// through the layers in between.
+    pub(crate) fn send_call_inline(&self, frame: &[u8], lone: bool) -> Result<(), Closed> {
+        if lone {
+            return self.send_call(inline(frame), lone);
+        }
+        let mut queue = lock(&self.queue);
+        if queue.closed {
+            return Err(Closed);
+        }
+        let first = queue.frames.is_empty();
+        queue.frames.push_back(Queued {
+            message: inline(frame),
+            written: None,
+        });
+        if first && let Some(driver) = &queue.driver {
+            driver.wake_by_ref();
+        }
+        Ok(())
+    }
+
     /// Sends a one-way message's frame as [`Outbox::send_call`] sends a call's; `written` is
     /// completed once the frame has been flushed.
     pub(crate) fn send_oneway(
@@ -450,6 +472,15 @@ impl Queue {
     /// A caller may write its frame itself: nothing waits to go before it and the connection is on.
     fn is_idle(&self) -> bool {
         self.is_empty() && !self.closed
+    }
+}
+
+/// `frame`, of at most [`INLINE`](crate::wire::arena::INLINE) bytes, held in place.
+#[inline]
+fn inline(frame: &[u8]) -> Outgoing {
+    match InlineFrame::new(frame) {
+        Some(frame) => Outgoing::Inline(frame),
+        None => Outgoing::Binary(Bytes::copy_from_slice(frame)),
     }
 }
 

@@ -33,7 +33,8 @@ use crate::locks::lock;
 use crate::rt::{self, Instant};
 use crate::state::ConnectionState;
 use crate::topic::Topic;
-use crate::wire::arena::{ARENA_MAX_FRAME, FrameArena, InlineFrame, encode_reusing};
+use crate::wire::Codable;
+use crate::wire::arena::{ARENA_MAX_FRAME, FrameArena, INLINE, encode_reusing};
 use crate::wire::close;
 use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
@@ -42,7 +43,6 @@ use crate::wire::frame::{
 };
 use crate::wire::handshake::PROTOCOL_TOKEN;
 use crate::wire::view::Body;
-use crate::wire::{Codable, EncodeError};
 use crate::wire::{Metadata, TraceParent};
 
 use super::outbox::{Outbox, Outgoing, Written};
@@ -215,7 +215,7 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     /// so a burst of one-way messages queues here rather than in the outbox.
     oneway_room: Arc<Semaphore>,
     pub(crate) compression: Option<u8>,
-    /// Where frames too large for an [`InlineFrame`] and small enough to share a buffer are cut
+    /// Where frames too large for an [`InlineFrame`](crate::wire::arena::InlineFrame) and small enough to share a buffer are cut
     /// from (see [`FrameArena`]).
     arena: Mutex<FrameArena>,
     max_outgoing: usize,
@@ -683,22 +683,31 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
         }
     }
 
-    /// The `CALL` frame of `args`, and its length. Uncompressed, a view's archive with room before
-    /// it becomes the frame itself; anything else is encoded in the thread's scratch buffer and, if
-    /// small, copied out of it: held in place when it fits an [`InlineFrame`], cut from the
-    /// session's arena when larger (no allocation per frame either way: see [`FrameArena`]).
-    fn call_frame<A: Body + ?Sized>(
+    /// Encodes call `call_id`'s `CALL` frame and sends it (see [`Outbox::send_call`]; written
+    /// directly when `lone`). Uncompressed, a view's archive with room before it becomes the frame
+    /// itself; anything else is encoded in the thread's scratch buffer and, if small, copied out of
+    /// it: straight into the outbox's queue when it fits an
+    /// [`InlineFrame`](crate::wire::arena::InlineFrame) (no move of the frame
+    /// on its way), cut from the session's arena when larger (no allocation per frame either way:
+    /// see [`FrameArena`]).
+    fn send_call_frame<A: Body + ?Sized>(
         &self,
         call_id: u32,
         method: u16,
         extensions: &CallExtensions<'_>,
         args: &A,
-    ) -> Result<(Outgoing, usize), EncodeError> {
+        lone: bool,
+    ) -> Result<(), RpcError> {
         if self.compression.is_some() {
-            let frame = args.encode_body(call_header(call_id, method, extensions))?;
+            let frame = args
+                .encode_body(call_header(call_id, method, extensions))
+                .map_err(RpcError::Encode)?;
+            // The server's limit holds for the frame once inflated.
+            if frame.len() > self.max_outgoing {
+                return Err(self.too_large(frame.len()));
+            }
             let frame = seal(frame, self.compression);
-            let len = frame.len();
-            return Ok((Outgoing::Binary(frame.into()), len));
+            return self.send_checked(Outgoing::Binary(frame.into()), lone);
         }
         let view = Cell::new(None);
         let encoded = encode_reusing(
@@ -713,22 +722,55 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 }
             },
             |frame| {
+                // A view's archive became the frame: the scratch buffer holds only its header.
+                if let Some(view) = view.take() {
+                    return Some(self.send_checked(Outgoing::Binary(view), lone));
+                }
                 let len = frame.len();
-                let outgoing = match view.take() {
-                    Some(view) => Outgoing::Binary(view),
-                    None if len > ARENA_MAX_FRAME => return None,
-                    None => match InlineFrame::new(frame) {
-                        Some(inline) => Outgoing::Inline(inline),
-                        None => Outgoing::Binary(lock(&self.arena).bytes(frame)),
-                    },
-                };
-                Some((outgoing, len))
+                if len > self.max_outgoing {
+                    return Some(Err(self.too_large(len)));
+                }
+                if len <= INLINE {
+                    return Some(
+                        self.outbox
+                            .send_call_inline(frame, lone)
+                            .map_err(|_| self.closed_error()),
+                    );
+                }
+                (len <= ARENA_MAX_FRAME).then(|| {
+                    let frame = lock(&self.arena).bytes(frame);
+                    self.send_checked(Outgoing::Binary(frame), lone)
+                })
             },
-        )?;
-        Ok(encoded.unwrap_or_else(|frame| {
-            let len = frame.len();
-            (Outgoing::Binary(frame.into()), len)
-        }))
+        )
+        .map_err(RpcError::Encode)?;
+        match encoded {
+            Ok(sent) => sent,
+            Err(frame) => self.send_checked(Outgoing::Binary(frame.into()), lone),
+        }
+    }
+
+    /// Sends a `CALL` frame made outside the thread's scratch buffer, once its size is checked.
+    fn send_checked(&self, frame: Outgoing, lone: bool) -> Result<(), RpcError> {
+        let len = match &frame {
+            Outgoing::Binary(bytes) => bytes.len(),
+            Outgoing::Inline(inline) => inline.as_slice().len(),
+            _ => 0,
+        };
+        if len > self.max_outgoing {
+            return Err(self.too_large(len));
+        }
+        self.outbox
+            .send_call(frame, lone)
+            .map_err(|_| self.closed_error())
+    }
+
+    /// A call of `len` bytes is more than the server takes.
+    fn too_large(&self, len: usize) -> RpcError {
+        RpcError::LimitExceeded(format!(
+            "call of {len} bytes exceeds the server's maximum message size of {}",
+            self.max_outgoing
+        ))
     }
 
     /// Sends a `CALL` once a slot is free, registered as waiting for what `awaits` says; its call
@@ -802,20 +844,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             trace: extensions.trace,
             metadata: extensions.metadata,
         };
-        let frame = match self.call_frame(call_id, method, &extensions, args) {
-            Ok((_, len)) if len > self.max_outgoing => Err(RpcError::LimitExceeded(format!(
-                "call of {len} bytes exceeds the server's maximum message size of {}",
-                self.max_outgoing
-            ))),
-            Ok((frame, _)) => Ok(frame),
-            Err(e) => Err(RpcError::Encode(e)),
-        };
-        let sent = frame.and_then(|frame| {
-            self.outbox
-                .send_call(frame, lone)
-                .map_err(|_| self.closed_error())
-        });
-        if let Err(e) = sent {
+        if let Err(e) = self.send_call_frame(call_id, method, &extensions, args, lone) {
             self.unregister(call_id, slot);
             return Err(e);
         }
