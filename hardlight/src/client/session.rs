@@ -215,8 +215,8 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     /// so a burst of one-way messages queues here rather than in the outbox.
     oneway_room: Arc<Semaphore>,
     pub(crate) compression: Option<u8>,
-    /// Where frames too large for an [`InlineFrame`](crate::wire::arena::InlineFrame) and small enough to share a buffer are cut
-    /// from (see [`FrameArena`]).
+    /// Where frames too large for an [`InlineFrame`](crate::wire::arena::InlineFrame) and small
+    /// enough to share a buffer are cut from (see [`FrameArena`]).
     arena: Mutex<FrameArena>,
     max_outgoing: usize,
     max_incoming: usize,
@@ -687,9 +687,8 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
     /// directly when `lone`). Uncompressed, a view's archive with room before it becomes the frame
     /// itself; anything else is encoded in the thread's scratch buffer and, if small, copied out of
     /// it: straight into the outbox's queue when it fits an
-    /// [`InlineFrame`](crate::wire::arena::InlineFrame) (no move of the frame
-    /// on its way), cut from the session's arena when larger (no allocation per frame either way:
-    /// see [`FrameArena`]).
+    /// [`InlineFrame`](crate::wire::arena::InlineFrame) (no move of the frame on its way), cut from
+    /// the session's arena when larger (no allocation per frame either way: see [`FrameArena`]).
     fn send_call_frame<A: Body + ?Sized>(
         &self,
         call_id: u32,
@@ -707,7 +706,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 return Err(self.too_large(frame.len()));
             }
             let frame = seal(frame, self.compression);
-            return self.send_checked(Outgoing::Binary(frame.into()), lone);
+            return self.send_checked(frame.into(), lone);
         }
         let view = Cell::new(None);
         let encoded = encode_reusing(
@@ -724,7 +723,7 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             |frame| {
                 // A view's archive became the frame: the scratch buffer holds only its header.
                 if let Some(view) = view.take() {
-                    return Some(self.send_checked(Outgoing::Binary(view), lone));
+                    return Some(self.send_checked(view, lone));
                 }
                 let len = frame.len();
                 if len > self.max_outgoing {
@@ -739,29 +738,24 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 }
                 (len <= ARENA_MAX_FRAME).then(|| {
                     let frame = lock(&self.arena).bytes(frame);
-                    self.send_checked(Outgoing::Binary(frame), lone)
+                    self.send_checked(frame, lone)
                 })
             },
         )
         .map_err(RpcError::Encode)?;
         match encoded {
             Ok(sent) => sent,
-            Err(frame) => self.send_checked(Outgoing::Binary(frame.into()), lone),
+            Err(frame) => self.send_checked(frame.into(), lone),
         }
     }
 
     /// Sends a `CALL` frame made outside the thread's scratch buffer, once its size is checked.
-    fn send_checked(&self, frame: Outgoing, lone: bool) -> Result<(), RpcError> {
-        let len = match &frame {
-            Outgoing::Binary(bytes) => bytes.len(),
-            Outgoing::Inline(inline) => inline.as_slice().len(),
-            _ => 0,
-        };
-        if len > self.max_outgoing {
-            return Err(self.too_large(len));
+    fn send_checked(&self, frame: Bytes, lone: bool) -> Result<(), RpcError> {
+        if frame.len() > self.max_outgoing {
+            return Err(self.too_large(frame.len()));
         }
         self.outbox
-            .send_call(frame, lone)
+            .send_call(Outgoing::Binary(frame), lone)
             .map_err(|_| self.closed_error())
     }
 
