@@ -10,7 +10,7 @@ pub const LATENCY_PAYLOADS: [usize; 3] = [64, 1024, 64 * 1024];
 /// Payload sizes of the large-message table, in bytes.
 pub const LARGE_PAYLOADS: [usize; 2] = [64 * 1024, 1024 * 1024];
 /// Calls in flight of the throughput columns.
-pub const IN_FLIGHT: [usize; 3] = [256, 256, 256];
+pub const IN_FLIGHT: [usize; 3] = [1, 16, 256];
 
 /// One cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
