@@ -370,10 +370,16 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
             Some(sending) => Some(sending.call().metadata()),
             None => self.metadata.as_ref(),
         };
-        let result = self
-            .call_untimed::<A, R>(method, args, upload, trace, metadata)
-            .instrument(span)
-            .await;
+        // A span no subscriber records is not entered and left on every poll of the call. (The
+        // call's future is made in each branch: made before, it would be moved into either.)
+        let result = if span.is_disabled() {
+            self.call_untimed::<A, R>(method, args, upload, trace, metadata)
+                .await
+        } else {
+            self.call_untimed::<A, R>(method, args, upload, trace, metadata)
+                .instrument(span)
+                .await
+        };
         if let Some(sending) = sending {
             sending.finish_with(&result);
         }
