@@ -1,22 +1,19 @@
-//! Maps and sets keyed by call id, on both ends.
+//! Maps and sets keyed by call id, on the server (the client needs none: its call ids name places in
+//! its table of calls, see `client/calls.rs`).
 //!
 //! A call id is a `u32`, so hashing one is a multiplication, not SipHash over its bytes (which took
-//! 3% of the client's samples with 256 calls in flight, and as much on the server, where each call
-//! is looked up four times). On the server the ids are the peer's choice: each connection's maps
-//! are seeded at random, so that a peer cannot aim its ids at one bucket without seeing the seed,
+//! 3% of the server's samples with 256 calls in flight, where each call is looked up four times).
+//! The ids are the peer's choice: each connection's maps are seeded at random, so that a peer cannot aim its ids at one bucket without seeing the seed,
 //! and a connection holds at most `max_calls_in_flight` ids (256 by default), which bounds what a
 //! peer that managed it anyway could cost: the probes of one table of its own calls.
 
-use std::collections::HashMap;
-#[cfg(hardlight_native)]
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 
 /// A map keyed by call id.
 pub(crate) type CallIdMap<V> = HashMap<u32, V, CallIdHash>;
 
 /// A set of call ids.
-#[cfg(hardlight_native)]
 pub(crate) type CallIdSet = HashSet<u32, CallIdHash>;
 
 /// Builds the hasher of one map: the seed is the map's.
@@ -26,13 +23,13 @@ pub(crate) struct CallIdHash {
 }
 
 impl CallIdHash {
-    /// Unseeded: for ids this end chooses itself (the client's, a counter).
+    /// Unseeded: for tests, which look at where ids land.
+    #[cfg(test)]
     pub(crate) fn own() -> Self {
         Self { seed: 0 }
     }
 
     /// Seeded at random: for ids the peer chooses.
-    #[cfg(hardlight_native)]
     pub(crate) fn random() -> Self {
         Self {
             seed: rand::random(),
@@ -107,7 +104,6 @@ mod tests {
         assert!(buckets.len() > 128, "{} buckets", buckets.len());
     }
 
-    #[cfg(hardlight_native)]
     #[test]
     fn seeded_maps_hash_the_same_id_apart() {
         let (a, b) = (CallIdHash::random(), CallIdHash::random());

@@ -57,6 +57,7 @@
 mod macros;
 
 mod buffers;
+#[cfg(hardlight_native)]
 mod call_ids;
 pub mod client;
 pub mod contract;

@@ -10,6 +10,7 @@
 mod admission;
 #[cfg(hardlight_browser)]
 mod browser;
+mod calls;
 mod config;
 mod discovery;
 mod driver;
@@ -19,7 +20,6 @@ mod lifecycle;
 mod native;
 mod outbox;
 mod reconnect;
-mod replies;
 mod request;
 mod session;
 mod stream;
