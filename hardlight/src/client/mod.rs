@@ -305,14 +305,15 @@ impl<S: ?Sized + ServiceSchema + 'static> Client<S> {
         ))
     }
 
-    /// Makes a call (used by the generated client methods).
+    /// Makes a call (used by the generated client methods). Not an `async fn`: the call's future
+    /// is `call_with`'s itself, one layer less for every poll and for the result to pass through.
     #[doc(hidden)]
-    pub async fn call<A: WireArgs, R: MethodReturn>(
+    pub fn call<A: WireArgs, R: MethodReturn>(
         &self,
         method: u16,
         args: A,
-    ) -> Result<R::Ok, CallError<R::Err>> {
-        self.call_with::<A, R>(method, args, None).await
+    ) -> impl Future<Output = Result<R::Ok, CallError<R::Err>>> {
+        self.call_with::<A, R>(method, args, None)
     }
 
     /// Makes a call whose last argument, `upload`, streams (used by the generated client methods).
