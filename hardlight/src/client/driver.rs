@@ -3,22 +3,20 @@
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{SinkExt, Stream, StreamExt};
 
 use super::outbox::{Batch, BoxSink, Outgoing, WriterEnd};
+use super::pacing::Pacing;
 use super::session::{Incoming, ReadError, Session};
 use crate::contract::ServiceSchema;
 use crate::error::{Chain, ProtocolError, RpcError, TransportError};
 use crate::keepalive::{Due, Instant, Keepalive};
 use crate::rt;
 use crate::wire::close;
-
-/// Messages handled in one poll of the reader before it lets the rest of the driver run.
-const READ_BATCH: usize = 256;
 
 /// Time allowed to send our close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -86,10 +84,15 @@ pub(crate) async fn drive<S, St>(
     let mut keepalive = keepalive;
     let base = Instant::now();
     let heard_ns = AtomicU64::new(0);
+    // Messages the reader hands out before the writer may flush what they prompted: set by the
+    // writer, from how long its flushes take.
+    let mut pacing = Pacing::default();
+    let read_batch = AtomicUsize::new(pacing.read_batch());
     let reader = poll_fn(|cx| {
         // The clock is read once per batch of messages, not once per message.
         let mut heard = false;
         let mut read = 0;
+        let read_batch = read_batch.load(Ordering::Relaxed);
         let polled = loop {
             let Poll::Ready(next) = stream.poll_next_unpin(cx) else {
                 break Poll::Pending;
@@ -99,7 +102,7 @@ pub(crate) async fn drive<S, St>(
                 break Poll::Ready(end);
             }
             read += 1;
-            if read == READ_BATCH {
+            if read == read_batch {
                 // Let the writer and the keepalive run between batches.
                 cx.waker().wake_by_ref();
                 break Poll::Pending;
@@ -132,16 +135,20 @@ pub(crate) async fn drive<S, St>(
             Poll::Ready(Due::Expired) => return Poll::Ready(End::Silent(keepalive.idle_timeout())),
             Poll::Pending => {}
         }
-        session
+        let written = session
             .outbox
-            .poll_write(cx, &mut batch, || session.calls_in_flight())
-            .map(|end| match end {
-                WriterEnd::Failed(why) => End::Failed(why),
-                WriterEnd::Stopped => match session.take_violation() {
-                    Some(error) => End::Violation(violation_code(&error), error),
-                    None => End::Shutdown,
-                },
-            })
+            .poll_write(cx, &mut batch, || session.calls_in_flight());
+        if let Some((frames, took)) = batch.take_flushed() {
+            pacing.flushed(frames, took);
+            read_batch.store(pacing.read_batch(), Ordering::Relaxed);
+        }
+        written.map(|end| match end {
+            WriterEnd::Failed(why) => End::Failed(why),
+            WriterEnd::Stopped => match session.take_violation() {
+                Some(error) => End::Violation(violation_code(&error), error),
+                None => End::Shutdown,
+            },
+        })
     });
     // The reader first (it yields after a batch), then the writer, which also sees a request to
     // stop (`Outbox::stop`).

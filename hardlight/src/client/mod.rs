@@ -19,6 +19,7 @@ mod lifecycle;
 #[cfg(hardlight_native)]
 mod native;
 mod outbox;
+mod pacing;
 mod reconnect;
 mod request;
 mod session;

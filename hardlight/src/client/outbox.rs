@@ -18,12 +18,14 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Sink;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::error::TransportError;
+use crate::keepalive::Instant;
 use crate::locks::lock;
 use crate::wire::arena::InlineFrame;
 
@@ -102,6 +104,16 @@ pub(crate) struct Batch {
     written: usize,
     /// The driver already let the callers run once before flushing this batch.
     yielded: bool,
+    /// The frames of the last batch flushed and the time its flush took, for the driver's
+    /// [`Pacing`](super::pacing::Pacing).
+    flushed: Option<(usize, Duration)>,
+}
+
+impl Batch {
+    /// The frames and the time of the last flush, once.
+    pub(crate) fn take_flushed(&mut self) -> Option<(usize, Duration)> {
+        self.flushed.take()
+    }
 }
 
 /// The connection has ended; the frame was not accepted.
@@ -397,10 +409,14 @@ impl Outbox {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
+        let started = Instant::now();
         match sink.as_mut().poll_flush(cx) {
             Poll::Ready(Ok(())) => {
                 flush_done(needs_flush, unflushed);
-                *batch = Batch::default();
+                *batch = Batch {
+                    flushed: Some((batch.written, started.elapsed())),
+                    ..Batch::default()
+                };
                 // A full batch may have left frames behind.
                 if !staged.is_empty() || !lock(&self.queue).is_empty() {
                     cx.waker().wake_by_ref();
