@@ -26,11 +26,11 @@ use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
 use super::Mirror;
 use super::config::{ClientConfig, Target};
 use super::driver::drive;
-use super::outbox::Outgoing;
 use super::request::upgrade;
 use super::session::{
     BeforeHello, Incoming, ReadError, Session, check_selected, expected_hello, lost_before_hello,
 };
+use super::sink::{Outgoing, Packed, TransportSink};
 use crate::contract::ServiceSchema;
 use crate::error::{ConnectError, TransportError};
 use crate::keepalive::Keepalive;
@@ -391,10 +391,6 @@ impl Sink<Outgoing> for BrowserSink {
     fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), TransportError> {
         match item {
             Outgoing::Binary(frame) => self.ws.send_with_u8_array(&frame).map_err(js_error),
-            Outgoing::Inline(frame) => self
-                .ws
-                .send_with_u8_array(frame.as_slice())
-                .map_err(js_error),
             // Browsers send no ping frames; the server's pings keep the connection checked.
             Outgoing::Ping => Ok(()),
             Outgoing::Close(code, reason) => {
@@ -417,6 +413,21 @@ impl Sink<Outgoing> for BrowserSink {
 
     fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
         Poll::Ready(self.ws.close().map_err(js_error))
+    }
+}
+
+impl TransportSink for BrowserSink {
+    fn start_send_slice(self: Pin<&mut Self>, payload: &[u8]) -> Result<(), TransportError> {
+        self.ws.send_with_u8_array(payload).map_err(js_error)
+    }
+
+    fn start_send_packed(self: Pin<&mut Self>, packed: &mut Packed) -> Result<(), TransportError> {
+        // Each message its own `send`: the browser frames and masks them.
+        let sent = packed
+            .messages()
+            .try_for_each(|message| self.ws.send_with_u8_array(message).map_err(js_error));
+        packed.clear();
+        sent
     }
 }
 

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, Stream, StreamExt};
 
-use super::outbox::{Batch, BoxSink, Outgoing, WriterEnd};
+use super::outbox::{Batch, WriterEnd};
 use super::pacing::Pacing;
 use super::session::{Incoming, ReadError, Session};
+use super::sink::{BoxSink, Outgoing};
 use crate::contract::ServiceSchema;
 use crate::error::{Chain, ProtocolError, RpcError, TransportError};
 use crate::keepalive::{Due, Instant, Keepalive};

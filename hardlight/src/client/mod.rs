@@ -23,6 +23,7 @@ mod pacing;
 mod reconnect;
 mod request;
 mod session;
+mod sink;
 mod stream;
 mod subscription;
 mod upload;

@@ -14,11 +14,11 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use super::Mirror;
 use super::config::{ClientConfig, Target};
 use super::driver::drive;
-use super::outbox::Outgoing;
 use super::request::request_head;
 use super::session::{
     BeforeHello, Incoming, ReadError, Session, check_selected, expected_hello, lost_before_hello,
 };
+use super::sink::{Outgoing, Packed, TransportSink};
 use crate::contract::ServiceSchema;
 use crate::error::{ConnectError, TransportError};
 use crate::keepalive::Keepalive;
@@ -147,7 +147,7 @@ where
 }
 
 /// The client's frame writer as the sink the driver and the callers write to.
-struct FrameSink<W>(FrameWriter<W>);
+pub(super) struct FrameSink<W>(pub(super) FrameWriter<W>);
 
 impl<W: AsyncWrite + Unpin> Sink<Outgoing> for FrameSink<W> {
     type Error = TransportError;
@@ -160,7 +160,6 @@ impl<W: AsyncWrite + Unpin> Sink<Outgoing> for FrameSink<W> {
         let writer = &mut self.get_mut().0;
         match message {
             Outgoing::Binary(frame) => writer.binary(frame),
-            Outgoing::Inline(frame) => writer.binary_slice(frame.as_slice()),
             Outgoing::Ping => writer.ping(&[]),
             Outgoing::Pong(payload) => writer.pong(&payload),
             Outgoing::Close(code, reason) => writer.close(code, &reason),
@@ -174,6 +173,19 @@ impl<W: AsyncWrite + Unpin> Sink<Outgoing> for FrameSink<W> {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.get_mut().0.poll_close(cx).map_err(writing)
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send> TransportSink for FrameSink<W> {
+    fn start_send_slice(self: Pin<&mut Self>, payload: &[u8]) -> Result<(), TransportError> {
+        self.get_mut().0.binary_slice(payload);
+        Ok(())
+    }
+
+    fn start_send_packed(self: Pin<&mut Self>, packed: &mut Packed) -> Result<(), TransportError> {
+        // Packed as the frames themselves, masked: see `Packed::push`.
+        self.get_mut().0.encoded(packed.take_bytes());
+        Ok(())
     }
 }
 

@@ -4,7 +4,9 @@
 //! a lone call costs no hand-off to another task (at one call at a time that hand-off is a tenth of
 //! a round trip on loopback). Everything else (calls made while others are in flight, cancels,
 //! pings) is queued for the driver, which writes what has gathered and flushes once: under load,
-//! many frames leave in one system call.
+//! many frames leave in one system call. Small call frames are queued packed, in runs (see
+//! [`Packed`]): a run takes a frame where it lies in the caller's buffer, and the driver hands a
+//! whole run to the transport at once.
 //!
 //! A caller's direct write borrows the driver's waker: if the socket cannot take the frame at once,
 //! the driver is the one woken to finish the job.
@@ -21,36 +23,20 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::Sink;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
+use super::sink::{BoxSink, Outgoing, PACKED_MAX, Packed, TransportSink};
 use crate::error::TransportError;
 use crate::keepalive::Instant;
 use crate::locks::lock;
-use crate::wire::arena::InlineFrame;
 
-/// Frames written before one flush.
+/// Frames written before one flush (a run of packed frames counts as the frames it holds, and is
+/// written whole).
 const WRITE_BATCH: usize = 256;
 
-/// A message for a transport to send.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    /// A binary message: one frame.
-    Binary(Bytes),
-    /// A small binary message held in place (a call's frame, mostly): no shared buffer to count
-    /// references to on the way out, since the writer copies it into its own buffer anyway.
-    Inline(InlineFrame),
-    /// A keepalive ping.
-    Ping,
-    /// The answer to the server's ping, with its payload.
-    #[cfg(hardlight_native)]
-    Pong(Bytes),
-    /// A close frame.
-    Close(u16, String),
-}
-
-/// The write half of a transport.
-pub(crate) type BoxSink = Pin<Box<dyn Sink<Outgoing, Error = TransportError> + Send>>;
+/// Emptied runs kept for packing again: a run is made while another is with the driver, so two
+/// keep a busy connection from allocating; more are dropped.
+const SPARE_RUNS: usize = 2;
 
 /// The connection's outgoing side. Lock order: `writer`, then `queue`.
 pub(crate) struct Outbox {
@@ -70,6 +56,8 @@ struct Writer {
     /// Frames taken from the queue in one go (the queue's lock is taken once per batch, not once
     /// per frame), still to hand to the sink, in order.
     staged: VecDeque<Queued>,
+    /// Runs the sink has emptied, to give back to the queue the next time the driver takes from it.
+    emptied: Vec<Packed>,
 }
 
 struct Queue {
@@ -77,6 +65,8 @@ struct Queue {
     /// call slot, one ping, and one `NOTIFY` per place of the session's one-way room (see
     /// [`Written`]).
     frames: VecDeque<Queued>,
+    /// Emptied runs, to pack frames in again (at most [`SPARE_RUNS`]).
+    spare: Vec<Packed>,
     /// The pong owed for the server's latest ping, written before the frames: only the latest ping
     /// needs one (RFC 6455 §5.5.3), so a server pinging in a loop cannot grow the queue.
     #[cfg(hardlight_native)]
@@ -120,10 +110,32 @@ impl Batch {
 #[derive(Debug)]
 pub(crate) struct Closed;
 
-/// A message waiting for the driver, with the signal to complete once it has left.
-struct Queued {
-    message: Outgoing,
-    written: Option<Written>,
+/// What waits for the driver.
+enum Queued {
+    /// A message, with the signal to complete once it has left.
+    Message {
+        message: Outgoing,
+        written: Option<Written>,
+    },
+    /// Small call frames, packed (never empty).
+    Packed(Packed),
+}
+
+/// A frame a caller may write to the transport itself.
+trait Direct {
+    fn start_send(self, sink: Pin<&mut dyn TransportSink>) -> Result<(), TransportError>;
+}
+
+impl Direct for Outgoing {
+    fn start_send(self, sink: Pin<&mut dyn TransportSink>) -> Result<(), TransportError> {
+        sink.start_send(self)
+    }
+}
+
+impl Direct for &[u8] {
+    fn start_send(self, sink: Pin<&mut dyn TransportSink>) -> Result<(), TransportError> {
+        sink.start_send_slice(self)
+    }
 }
 
 /// Tells a one-way sender that its frame has been written to the socket and flushed: completed after
@@ -163,9 +175,11 @@ impl Outbox {
                 unflushed: Vec::new(),
                 failed: None,
                 staged: VecDeque::new(),
+                emptied: Vec::new(),
             }),
             queue: Mutex::new(Queue {
                 frames: VecDeque::new(),
+                spare: Vec::new(),
                 #[cfg(hardlight_native)]
                 pong: None,
                 driver: None,
@@ -186,23 +200,22 @@ impl Outbox {
         self.send(frame, lone, None)
     }
 
-    /// Sends a call's frame of at most [`INLINE`](crate::wire::arena::INLINE) bytes as
-    /// [`Outbox::send_call`] does, copied from `frame` (the thread's scratch buffer) into the place
-    /// it is queued in: [`Outbox::push`]'s work, written out here so that the frame is not moved
-    /// as a value through the layers in between (measured: benches/PROFILE.md).
-    pub(crate) fn send_call_inline(&self, frame: &[u8], lone: bool) -> Result<(), Closed> {
-        if lone {
-            return self.send_call(inline(frame), lone);
+    /// Sends a small call frame as [`Outbox::send_call`] does, from where it lies (the thread's
+    /// scratch buffer): written to the transport from there when `lone`, else packed into the run
+    /// at the back of the queue (see [`Packed`]), so that the frame is not moved as a value through
+    /// the layers in between (measured: benches/PROFILE.md). `frame` is at most [`PACKED_MAX`]
+    /// bytes.
+    pub(crate) fn send_call_small(&self, frame: &[u8], lone: bool) -> Result<(), Closed> {
+        debug_assert!(frame.len() <= PACKED_MAX);
+        if lone && self.write_directly(frame, None).is_none() {
+            return Ok(());
         }
         let mut queue = lock(&self.queue);
         if queue.closed {
             return Err(Closed);
         }
         let first = queue.frames.is_empty();
-        queue.frames.push_back(Queued {
-            message: inline(frame),
-            written: None,
-        });
+        queue.pack(frame);
         if first && let Some(driver) = &queue.driver {
             driver.wake_by_ref();
         }
@@ -221,7 +234,7 @@ impl Outbox {
     }
 
     fn send(&self, frame: Outgoing, lone: bool, written: Option<Written>) -> Result<(), Closed> {
-        let (frame, written) = if lone {
+        let (message, written) = if lone {
             match self.write_directly(frame, written) {
                 None => return Ok(()),
                 Some(back) => back,
@@ -229,15 +242,12 @@ impl Outbox {
         } else {
             (frame, written)
         };
-        self.push(Queued {
-            message: frame,
-            written,
-        })
+        self.push(Queued::Message { message, written })
     }
 
     /// Queues a frame (or a ping) for the driver.
     pub(crate) fn queue(&self, message: Outgoing) -> Result<(), Closed> {
-        self.push(Queued {
+        self.push(Queued::Message {
             message,
             written: None,
         })
@@ -276,11 +286,11 @@ impl Outbox {
     /// Writes `frame` to the socket and flushes it, with the driver's waker; gives the frame (and
     /// its signal) back when that cannot be done now (the driver is writing, frames are queued, the
     /// socket is full).
-    fn write_directly(
+    fn write_directly<F: Direct>(
         &self,
-        frame: Outgoing,
+        frame: F,
         written: Option<Written>,
-    ) -> Option<(Outgoing, Option<Written>)> {
+    ) -> Option<(F, Option<Written>)> {
         let Ok(mut writer) = self.writer.try_lock() else {
             return Some((frame, written));
         };
@@ -310,7 +320,7 @@ impl Outbox {
         let mut cx = Context::from_waker(&waker);
         let sent = match sink.as_mut().poll_ready(&mut cx) {
             Poll::Pending => return Some((frame, written)),
-            Poll::Ready(Ok(())) => sink.as_mut().start_send(frame),
+            Poll::Ready(Ok(())) => frame.start_send(sink.as_mut()),
             Poll::Ready(Err(e)) => Err(e),
         };
         let flushed = sent.and_then(|()| {
@@ -352,6 +362,7 @@ impl Outbox {
             unflushed,
             failed,
             staged,
+            emptied,
         } = &mut *writer;
         {
             let mut queue = lock(&self.queue);
@@ -381,17 +392,26 @@ impl Outbox {
             }
             let next = match staged.pop_front() {
                 Some(queued) => Some(queued),
-                None => lock(&self.queue).take_into(staged),
+                None => lock(&self.queue).take_into(staged, emptied),
             };
-            let Some(Queued { message, written }) = next else {
-                break;
+            let sent = match next {
+                None => break,
+                Some(Queued::Message { message, written }) => {
+                    unflushed.extend(written);
+                    batch.written += 1;
+                    sink.as_mut().start_send(message)
+                }
+                Some(Queued::Packed(mut run)) => {
+                    batch.written += run.count();
+                    let sent = sink.as_mut().start_send_packed(&mut run);
+                    emptied.push(run);
+                    sent
+                }
             };
-            if let Err(e) = sink.as_mut().start_send(message) {
+            if let Err(e) = sent {
                 return Poll::Ready(WriterEnd::Failed(e));
             }
             *needs_flush = true;
-            unflushed.extend(written);
-            batch.written += 1;
         }
         if !*needs_flush {
             return Poll::Pending;
@@ -449,6 +469,7 @@ impl Outbox {
             let mut queue = lock(&self.queue);
             queue.closed = true;
             queue.frames.clear();
+            queue.spare.clear();
             #[cfg(hardlight_native)]
             {
                 queue.pong = None;
@@ -457,17 +478,29 @@ impl Outbox {
         }
         writer.unflushed.clear();
         writer.staged.clear();
+        writer.emptied.clear();
         writer.sink.take()
     }
 }
 
 impl Queue {
     /// The next message for the driver: the pong owed, if any, else the first frame, the frames
-    /// after it moved to `staged` (empty: the driver has written every frame it took before).
-    fn take_into(&mut self, staged: &mut VecDeque<Queued>) -> Option<Queued> {
+    /// after it moved to `staged` (empty: the driver has written every frame it took before). Takes
+    /// back the runs the driver has `emptied`, to pack in again.
+    fn take_into(
+        &mut self,
+        staged: &mut VecDeque<Queued>,
+        emptied: &mut Vec<Packed>,
+    ) -> Option<Queued> {
+        for run in emptied.drain(..) {
+            if self.spare.len() < SPARE_RUNS {
+                debug_assert!(run.is_empty());
+                self.spare.push(run);
+            }
+        }
         #[cfg(hardlight_native)]
         if let Some(payload) = self.pong.take() {
-            return Some(Queued {
+            return Some(Queued::Message {
                 message: Outgoing::Pong(payload),
                 written: None,
             });
@@ -475,6 +508,17 @@ impl Queue {
         debug_assert!(staged.is_empty());
         std::mem::swap(&mut self.frames, staged);
         staged.pop_front()
+    }
+
+    /// Packs `frame` into the run at the back of the queue, or into a new run there.
+    fn pack(&mut self, frame: &[u8]) {
+        if let Some(Queued::Packed(run)) = self.frames.back_mut() {
+            run.push(frame);
+            return;
+        }
+        let mut run = self.spare.pop().unwrap_or_default();
+        run.push(frame);
+        self.frames.push_back(Queued::Packed(run));
     }
 
     /// Nothing waits for the driver.
@@ -492,15 +536,6 @@ impl Queue {
     }
 }
 
-/// `frame`, of at most [`INLINE`](crate::wire::arena::INLINE) bytes, held in place.
-#[inline]
-fn inline(frame: &[u8]) -> Outgoing {
-    match InlineFrame::new(frame) {
-        Some(frame) => Outgoing::Inline(frame),
-        None => Outgoing::Binary(Bytes::copy_from_slice(frame)),
-    }
-}
-
 /// A flush completed: everything handed to the sink has left, one-way frames included.
 fn flush_done(needs_flush: &mut bool, unflushed: &mut Vec<Written>) {
     *needs_flush = false;
@@ -511,7 +546,22 @@ fn flush_done(needs_flush: &mut bool, unflushed: &mut Vec<Written>) {
 
 #[cfg(all(test, hardlight_native))]
 mod tests {
+    use std::future::poll_fn;
+
+    use tokio::io::AsyncReadExt;
+
     use super::*;
+    use crate::client::native::FrameSink;
+    use crate::ws::client::FrameWriter;
+    use crate::ws::frame::{Header, apply_mask, opcode};
+
+    /// The message of a queued frame that is not a packed run.
+    fn message(queued: Queued) -> Outgoing {
+        match queued {
+            Queued::Message { message, .. } => message,
+            Queued::Packed(run) => panic!("expected a message, got a run of {}", run.count()),
+        }
+    }
 
     #[test]
     fn only_the_latest_ping_is_owed_a_pong_and_it_goes_first() {
@@ -522,17 +572,17 @@ mod tests {
             outbox.pong(Bytes::from(i.to_le_bytes().to_vec()));
         }
         let mut queue = lock(&outbox.queue);
-        let mut staged = VecDeque::new();
-        match queue.take_into(&mut staged).map(|queued| queued.message) {
+        let (mut staged, mut emptied) = (VecDeque::new(), Vec::new());
+        match queue.take_into(&mut staged, &mut emptied).map(message) {
             Some(Outgoing::Pong(payload)) => assert_eq!(payload[..], 999u32.to_le_bytes()),
             other => panic!("expected the latest pong first, got {other:?}"),
         }
         assert!(matches!(
-            queue.take_into(&mut staged).map(|queued| queued.message),
+            queue.take_into(&mut staged, &mut emptied).map(message),
             Some(Outgoing::Ping)
         ));
         assert!(staged.is_empty());
-        assert!(queue.take_into(&mut staged).is_none());
+        assert!(queue.take_into(&mut staged, &mut emptied).is_none());
         assert!(queue.is_empty());
     }
 
@@ -544,18 +594,119 @@ mod tests {
                 .queue(Outgoing::Binary(Bytes::from(vec![i])))
                 .unwrap();
         }
-        let mut staged = VecDeque::new();
-        let first = lock(&outbox.queue).take_into(&mut staged);
-        assert!(matches!(first.map(|q| q.message), Some(Outgoing::Binary(b)) if b[..] == [0]));
+        let (mut staged, mut emptied) = (VecDeque::new(), Vec::new());
+        let first = lock(&outbox.queue).take_into(&mut staged, &mut emptied);
+        assert!(matches!(first.map(message), Some(Outgoing::Binary(b)) if b[..] == [0]));
         // The rest moved out of the queue at once, in order; the queue is empty for the callers.
         assert!(lock(&outbox.queue).is_empty());
         let rest: Vec<u8> = staged
             .drain(..)
-            .map(|q| match q.message {
+            .map(|q| match message(q) {
                 Outgoing::Binary(b) => b[0],
                 other => panic!("unexpected {other:?}"),
             })
             .collect();
         assert_eq!(rest, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn small_frames_queued_together_share_a_run_between_other_messages() {
+        let outbox = Outbox::new();
+        outbox.send_call_small(b"a", false).unwrap();
+        outbox.send_call_small(b"b", false).unwrap();
+        outbox.queue(Outgoing::Ping).unwrap();
+        outbox.send_call_small(b"c", false).unwrap();
+        let queue = lock(&outbox.queue);
+        let shape: Vec<String> = queue
+            .frames
+            .iter()
+            .map(|queued| match queued {
+                Queued::Packed(run) => format!("run of {}", run.count()),
+                Queued::Message { message, .. } => format!("{message:?}"),
+            })
+            .collect();
+        assert_eq!(shape, ["run of 2", "Ping", "run of 1"]);
+    }
+
+    /// Every frame the driver's writes put on the wire, as (opcode, unmasked payload, key).
+    fn frames_of(bytes: &[u8]) -> Vec<(u8, Vec<u8>, [u8; 4])> {
+        let mut frames = Vec::new();
+        let mut rest = bytes;
+        while let Some(header) = Header::parse(rest).unwrap() {
+            let end = header.size + header.len as usize;
+            let key = header.mask.expect("a client's frames are masked");
+            let mut payload = rest[header.size..end].to_vec();
+            apply_mask(&mut payload, key);
+            frames.push((header.opcode, payload, key));
+            rest = &rest[end..];
+        }
+        assert!(rest.is_empty(), "a frame was cut short");
+        frames
+    }
+
+    #[tokio::test]
+    async fn packed_frames_leave_in_order_each_masked_with_a_key_of_its_own() {
+        let (near, mut far) = tokio::io::duplex(1 << 20);
+        let outbox = Outbox::new();
+        outbox.attach(Box::pin(FrameSink(FrameWriter::new(near, 64 << 10))));
+        let mut expected = Vec::new();
+        let mut on_wire = Vec::new();
+        // Two rounds: the second packs into the runs the first one emptied.
+        for round in 0..2u8 {
+            for i in 0..40u8 {
+                // Sizes across the two-byte length of a frame's header (126 and up).
+                let payload = vec![round * 100 + i; 1 + usize::from(i) * 7];
+                if i % 10 == 9 {
+                    outbox
+                        .queue(Outgoing::Binary(Bytes::from(payload.clone())))
+                        .unwrap();
+                } else {
+                    outbox.send_call_small(&payload, false).unwrap();
+                }
+                expected.push(payload);
+            }
+            let mut batch = Batch::default();
+            poll_fn(|cx| {
+                assert!(outbox.poll_write(cx, &mut batch, || 0).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            assert_eq!(batch.take_flushed().map(|(frames, _)| frames), Some(40));
+            let mut bytes = vec![0; 64 << 10];
+            let n = far.read(&mut bytes).await.unwrap();
+            on_wire.extend_from_slice(&bytes[..n]);
+            assert!(lock(&outbox.queue).spare.len() <= SPARE_RUNS);
+        }
+        let frames = frames_of(&on_wire);
+        let payloads: Vec<Vec<u8>> = frames
+            .iter()
+            .map(|(_, payload, _)| payload.clone())
+            .collect();
+        assert_eq!(payloads, expected);
+        assert!(frames.iter().all(|(op, ..)| *op == opcode::BINARY));
+        let keys: std::collections::HashSet<[u8; 4]> =
+            frames.iter().map(|(.., key)| *key).collect();
+        assert_eq!(keys.len(), frames.len(), "a masking key was used twice");
+    }
+
+    #[tokio::test]
+    async fn a_lone_small_frame_is_written_and_flushed_by_its_caller() {
+        let (near, mut far) = tokio::io::duplex(1 << 20);
+        let outbox = Outbox::new();
+        outbox.attach(Box::pin(FrameSink(FrameWriter::new(near, 64 << 10))));
+        // The driver's waker is registered by its first poll.
+        let mut batch = Batch::default();
+        poll_fn(|cx| {
+            assert!(outbox.poll_write(cx, &mut batch, || 0).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        outbox.send_call_small(b"lone", true).unwrap();
+        assert!(lock(&outbox.queue).is_empty(), "the frame was queued");
+        let mut bytes = vec![0; 64];
+        let n = far.read(&mut bytes).await.unwrap();
+        let frames = frames_of(&bytes[..n]);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].1, b"lone");
     }
 }

@@ -32,7 +32,7 @@ use crate::rt::{self, Instant};
 use crate::state::ConnectionState;
 use crate::topic::Topic;
 use crate::wire::Codable;
-use crate::wire::arena::{ARENA_MAX_FRAME, FrameArena, INLINE, encode_reusing};
+use crate::wire::arena::encode_reusing;
 use crate::wire::close;
 use crate::wire::compression::{open, seal};
 use crate::wire::frame::{
@@ -43,7 +43,8 @@ use crate::wire::handshake::PROTOCOL_TOKEN;
 use crate::wire::view::Body;
 use crate::wire::{Metadata, TraceParent};
 
-use super::outbox::{Outbox, Outgoing, Written};
+use super::outbox::{Outbox, Written};
+use super::sink::{Outgoing, PACKED_MAX};
 
 /// What the client accepts from the server, from its configuration.
 #[derive(Debug, Clone, Copy)]
@@ -163,9 +164,6 @@ pub(crate) struct Session<S: ?Sized + ServiceSchema> {
     /// so a burst of one-way messages queues here rather than in the outbox.
     oneway_room: Arc<Semaphore>,
     pub(crate) compression: Option<u8>,
-    /// Where frames too large for an [`InlineFrame`](crate::wire::arena::InlineFrame) and small
-    /// enough to share a buffer are cut from (see [`FrameArena`]).
-    arena: Mutex<FrameArena>,
     max_outgoing: usize,
     max_incoming: usize,
     /// How deeply nested a received value may be.
@@ -220,7 +218,6 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
             }),
             oneway_room: Arc::new(Semaphore::new(max_calls)),
             compression: (compression != 0).then_some(compression),
-            arena: Mutex::new(FrameArena::new()),
             trace,
             metadata,
             max_outgoing: max_message_size as usize,
@@ -619,10 +616,10 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
 
     /// Encodes call `call_id`'s `CALL` frame and sends it (see [`Outbox::send_call`]; written
     /// directly when `lone`). Uncompressed, a view's archive with room before it becomes the frame
-    /// itself; anything else is encoded in the thread's scratch buffer and, if small, copied out of
-    /// it: straight into the outbox's queue when it fits an
-    /// [`InlineFrame`](crate::wire::arena::InlineFrame) (no move of the frame on its way), cut from
-    /// the session's arena when larger (no allocation per frame either way: see [`FrameArena`]).
+    /// itself; anything else is encoded in the thread's scratch buffer and, if small (at most
+    /// [`PACKED_MAX`] bytes), written from there: packed into the outbox's queue, or straight to
+    /// the transport when `lone` (no allocation per frame, no move of it on its way: see
+    /// [`Outbox::send_call_small`]).
     fn send_call_frame<A: Body + ?Sized>(
         &self,
         call_id: u32,
@@ -663,16 +660,10 @@ impl<S: ?Sized + ServiceSchema> Session<S> {
                 if len > self.max_outgoing {
                     return Some(Err(self.too_large(len)));
                 }
-                if len <= INLINE {
-                    return Some(
-                        self.outbox
-                            .send_call_inline(frame, lone)
-                            .map_err(|_| self.closed_error()),
-                    );
-                }
-                (len <= ARENA_MAX_FRAME).then(|| {
-                    let frame = lock(&self.arena).bytes(frame);
-                    self.send_checked(frame, lone)
+                (len <= PACKED_MAX).then(|| {
+                    self.outbox
+                        .send_call_small(frame, lone)
+                        .map_err(|_| self.closed_error())
                 })
             },
         )

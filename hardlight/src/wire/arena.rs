@@ -1,28 +1,16 @@
 //! Small frames without an allocation each.
 //!
 //! A frame is encoded into a buffer the thread keeps from frame to frame ([`encode_reusing`]);
-//! what is small is then copied out of it, either into an [`InlineFrame`] (a reply waiting in the
-//! server's queue, or a call in the client's outbox, copied into the socket's write buffer from
-//! there) or, when larger than that, into a [`FrameArena`], whose one shared buffer hands frames
-//! out as [`Bytes`] (what the client's outbox takes). Once the
-//! frames cut from an arena's buffer are dropped (the WebSocket layer copies each into its write
-//! buffer at once), the arena reuses the buffer; while
-//! some are held, it starts another. So a 64-byte call or reply costs a copy of its frame rather
-//! than an allocation for it and another for the `Bytes` that shares it.
+//! what is small is then copied out of it: into an [`InlineFrame`] (a reply waiting in the
+//! server's queue, copied into the socket's write buffer from there), or by the client straight
+//! into its outbox's queue, packed with the calls queued beside it. So a 64-byte call or reply
+//! costs a copy of its frame rather than an allocation for it.
 
 use std::cell::Cell;
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
-
 /// The longest frame an [`InlineFrame`] holds: a `REPLY` carrying about a hundred bytes.
 pub const INLINE: usize = 118;
-
-/// The longest frame worth copying into an arena: longer ones keep their own buffer.
-pub const ARENA_MAX_FRAME: usize = 4 * 1024;
-
-/// The room an arena takes at a time.
-const ARENA_CHUNK: usize = 16 * 1024;
 
 /// The largest scratch buffer a thread keeps (a larger one was for a large frame, which kept it).
 const SCRATCH_KEEP: usize = 64 * 1024;
@@ -89,33 +77,6 @@ impl fmt::Debug for InlineFrame {
     }
 }
 
-/// Hands small frames out as [`Bytes`] cut from one shared buffer (see the module documentation).
-#[derive(Debug, Default)]
-pub struct FrameArena {
-    buf: BytesMut,
-}
-
-impl FrameArena {
-    /// An arena that has taken no room yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// `frame` as `Bytes`: copied into the arena's buffer when it is at most [`ARENA_MAX_FRAME`]
-    /// bytes, into a buffer of its own otherwise.
-    pub fn bytes(&mut self, frame: &[u8]) -> Bytes {
-        if frame.len() > ARENA_MAX_FRAME {
-            return Bytes::copy_from_slice(frame);
-        }
-        if self.buf.capacity() < frame.len() {
-            // Reuses the buffer when no frame cut from it is alive any more; takes another else.
-            self.buf.reserve(ARENA_CHUNK);
-        }
-        self.buf.extend_from_slice(frame);
-        self.buf.split().freeze()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,36 +106,5 @@ mod tests {
         assert_eq!(failed.unwrap_err(), "no");
         assert!(InlineFrame::new(&[0; INLINE]).is_some());
         assert!(InlineFrame::new(&[0; INLINE + 1]).is_none());
-    }
-
-    #[test]
-    fn an_arena_reuses_its_buffer_once_its_frames_are_dropped() {
-        let mut arena = FrameArena::new();
-        let first = arena.bytes(b"one");
-        let second = arena.bytes(b"two");
-        assert_eq!((&first[..], &second[..]), (&b"one"[..], &b"two"[..]));
-        // Cut from one buffer.
-        assert_eq!(first.as_ptr().wrapping_add(3), second.as_ptr());
-        let start = first.as_ptr();
-        drop((first, second));
-        // Fill what is left, then one more: the buffer is taken back from its start.
-        let mut held = Vec::new();
-        while arena.buf.capacity() >= 100 {
-            held.push(arena.bytes(&[1; 100]));
-        }
-        drop(held);
-        let again = arena.bytes(&[2; 100]);
-        assert_eq!(again.as_ptr(), start);
-        assert_eq!(&again[..], &[2; 100][..]);
-        // A frame held keeps its bytes when the arena moves on.
-        let kept = again.clone();
-        let mut later = Vec::new();
-        for _ in 0..(ARENA_CHUNK / 100 + 2) {
-            later.push(arena.bytes(&[3; 100]));
-        }
-        assert_eq!(&kept[..], &[2; 100][..]);
-        assert!(later.iter().all(|b| b[..] == [3; 100][..]));
-        let big = arena.bytes(&[4; ARENA_MAX_FRAME + 1]);
-        assert_eq!(big.len(), ARENA_MAX_FRAME + 1);
     }
 }

@@ -92,6 +92,12 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.frames.binary_slice(payload);
     }
 
+    /// Adds whole frames already encoded and masked (by
+    /// [`push_masked_binary`](write::push_masked_binary)), leaving `frames` empty.
+    pub(crate) fn encoded(&mut self, frames: &mut Vec<u8>) {
+        self.frames.encoded(frames);
+    }
+
     /// Adds a ping.
     pub(crate) fn ping(&mut self, payload: &[u8]) {
         self.frames.ping(payload);

@@ -23,8 +23,8 @@ pub(crate) const LARGE: usize = 16 << 10;
 
 /// Gathers frames and writes them to whatever byte stream it is given.
 pub(crate) struct FrameWriter {
-    /// The keys to mask every frame with (a client's writer); `None` for a server's.
-    keys: Option<MaskKeys>,
+    /// Every frame is masked (a client's writer), with a key of its own.
+    mask: bool,
     /// Large frames' headers and payloads (and the small frames gathered before them), in order:
     /// written before `buf`.
     parts: VecDeque<Bytes>,
@@ -46,7 +46,7 @@ struct MaskKeys {
 }
 
 impl MaskKeys {
-    fn new() -> Self {
+    const fn new() -> Self {
         Self {
             block: [0; 64],
             used: 64,
@@ -65,12 +65,33 @@ impl MaskKeys {
     }
 }
 
+thread_local! {
+    /// The thread's masking keys: frames are masked by whichever thread encodes them (the driver's
+    /// writer, or a caller packing its call's frame: see [`push_masked_binary`]).
+    static MASK_KEYS: std::cell::RefCell<MaskKeys> = const { std::cell::RefCell::new(MaskKeys::new()) };
+}
+
+/// A fresh masking key for one frame.
+fn mask_key() -> [u8; 4] {
+    MASK_KEYS.with_borrow_mut(MaskKeys::next)
+}
+
+/// Appends a binary message of `payload` to `out` as a client sends it: one whole frame, masked
+/// with a key of its own, ready to be written as it is (see [`FrameWriter::encoded`]).
+pub(crate) fn push_masked_binary(out: &mut Vec<u8>, payload: &[u8]) {
+    let key = mask_key();
+    Header::write(out, opcode::BINARY, payload.len(), Some(key));
+    let start = out.len();
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[start..], key);
+}
+
 impl FrameWriter {
     /// A writer that masks its frames if `mask`, and writes out what it holds once it holds
     /// `high_water` bytes.
     pub(crate) fn new(mask: bool, high_water: usize) -> Self {
         Self {
-            keys: mask.then(MaskKeys::new),
+            mask,
             parts: VecDeque::new(),
             buf: Vec::new(),
             written: 0,
@@ -112,7 +133,7 @@ impl FrameWriter {
             self.frame(opcode::BINARY, &[head, &body]);
             return;
         }
-        let key = self.keys.as_mut().map(MaskKeys::next);
+        let key = self.mask.then(mask_key);
         let mut first = Vec::with_capacity(14 + head.len());
         Header::write(&mut first, opcode::BINARY, len, key);
         let start = first.len();
@@ -156,6 +177,19 @@ impl FrameWriter {
         self.frame(opcode::BINARY, &[payload]);
     }
 
+    /// Adds whole frames already encoded as this writer would have (by [`push_masked_binary`], for a
+    /// client's writer), taking them from `frames` and leaving it empty. When nothing else waits to
+    /// be written the two buffers are exchanged, not copied: `frames` is handed back as the empty
+    /// buffer this writer had, to be filled again.
+    pub(crate) fn encoded(&mut self, frames: &mut Vec<u8>) {
+        if self.buf.is_empty() {
+            std::mem::swap(&mut self.buf, frames);
+        } else {
+            self.buf.extend_from_slice(frames);
+            frames.clear();
+        }
+    }
+
     /// Adds a ping.
     pub(crate) fn ping(&mut self, payload: &[u8]) {
         self.frame(opcode::PING, &[payload]);
@@ -180,7 +214,7 @@ impl FrameWriter {
     fn frame(&mut self, op: u8, parts: &[&[u8]]) {
         let len = parts.iter().map(|part| part.len()).sum();
         // §5.3: a fresh, unpredictable key for every frame.
-        let key = self.keys.as_mut().map(MaskKeys::next);
+        let key = self.mask.then(mask_key);
         Header::write(&mut self.buf, op, len, key);
         let start = self.buf.len();
         for part in parts {
