@@ -7,7 +7,7 @@
 //! | §9 1000 in answer to the client's close (a clean close) | `a_client_close_is_answered_with_a_close_frame`; in Chromium, `examples/web/tests/browser.rs` (`closes_are_clean_in_chromium`) |
 //! | §9 1001 on shutdown, replies first | `shutdown.rs` (`calls_in_flight_finish_then_clients_see_going_away`, `calls_still_running_at_the_deadline_…`) |
 //! | §9 1002 malformed frame, unknown kind or flag, compressed without negotiation | `raw_peers.rs` (`malformed_frames_close_only_that_connection`) |
-//! | §9 1002 call id reused while in flight, also in one write | `raw_peers.rs` (`a_call_id_reused_while_in_flight_is_a_protocol_error`), `two_calls_with_one_id_in_one_write_close_with_1002` |
+//! | §9 1002 call id reused while in flight, also in one write; free again once the reply is written | `raw_peers.rs` (`a_call_id_reused_while_in_flight_is_a_protocol_error`), `two_calls_with_one_id_in_one_write_close_with_1002`, `an_id_is_free_again_once_its_reply_has_arrived` |
 //! | §9 1002 `NOTIFY` of an unknown or non-one-way method, `CALL` of a one-way method | `oneway.rs` (`a_notify_for_an_unknown_method_or_a_call_is_a_protocol_error`, `a_client_and_a_server_that_disagree_…`) |
 //! | §9 1003 text message (server) | `raw_peers.rs` (`malformed_frames_close_only_that_connection`) |
 //! | §9 1007 bad `NOTIFY` arguments | `oneway.rs` (`bad_oneway_arguments_close_the_connection_with_1007`), `nesting.rs` |
@@ -244,6 +244,45 @@ async fn two_calls_with_one_id_in_one_write_close_with_1002() {
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!(code, hardlight::wire::close::PROTOCOL_ERROR, "{reason}");
     assert!(reason.contains("call id 3"), "{reason}");
+}
+
+#[tokio::test]
+async fn an_id_is_free_again_once_its_reply_has_arrived() {
+    let server = TestServer::start().await;
+    let (mut ws, _hello) = raw_hardlight(server.port, None).await;
+    // The server hands a quick call's reply straight to its socket: the id must then be free for
+    // a client that has the reply, round after round, alone or beside other calls.
+    for round in 0..50u32 {
+        send_binary(
+            &mut ws,
+            encode_call(3, method::ADD, &(round, 1u32)).unwrap(),
+        )
+        .await;
+        if round % 2 == 1 {
+            send_binary(
+                &mut ws,
+                encode_call(4, method::ADD, &(round, 2u32)).unwrap(),
+            )
+            .await;
+        }
+        for _ in 0..=(round % 2) {
+            let (id, status) = next_reply(&mut ws).await;
+            assert_eq!(status, ReplyStatus::Ok, "round {round}, call {id}");
+        }
+    }
+    // Then two CALLs with one id in one write still close, after all those rounds.
+    let call = encode_call(3, method::ADD, &(1u32, 2u32)).unwrap();
+    within(
+        "two calls in one write",
+        ws.send_all(&mut futures_util::stream::iter([
+            Ok(Message::Binary(call.clone().into())),
+            Ok(Message::Binary(call.into())),
+        ])),
+    )
+    .await
+    .expect("send");
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, hardlight::wire::close::PROTOCOL_ERROR, "{reason}");
 }
 
 #[tokio::test]

@@ -10,7 +10,8 @@
 //! wake:   check_keepalive
 //!         round × up to ROUNDS_PER_WAKE, while a round makes progress:
 //!             read_messages       (read.rs: READ_PER_ROUND at most; held back while the
-//!                                  backlog or the slots are full)
+//!                                  backlog or the slots are full; a reply with nothing
+//!                                  queued before it goes into the socket's buffer at once)
 //!             collect_finished    (calls.rs: events, then state changes, then the reply;
 //!                                  streams.rs: the same for each item of a streaming call)
 //!             start_parked_work   (calls.rs: the CALL or NOTIFY that waited for a slot)
@@ -50,7 +51,7 @@ use tokio::time::{Sleep, sleep_until};
 
 use self::streams::{Credit, RunningStream};
 use self::uploads::Uploads;
-use self::write::UnwrittenReplies;
+use self::write::{FreshReplies, UnwrittenReplies};
 use super::admission::Admitted;
 use super::closing::{self, End, close_with, reason};
 use super::handler::{Factory, Handler};
@@ -117,6 +118,13 @@ pub(super) struct Connection<H: Handler> {
     /// Calls that finished and whose replies wait in `pending`: still in flight as the client sees
     /// them, so their ids stay taken and they keep their slots until the reply goes to the socket.
     replies: UnwrittenReplies,
+    /// Bytes of replies handed to the socket directly (see [`Connection::send_reply`]) and not yet
+    /// counted in the sent-bytes metric: the next [`Connection::write_pending`] counts them with
+    /// its own, so that the metric is updated once per round, not once per reply.
+    sent_unrecorded: u64,
+    /// Replies handed to the socket's buffer during this round's reading: their ids stay taken
+    /// until the round's writing starts.
+    fresh: FreshReplies,
     /// A `CALL` read while every slot was taken, kept as received: it is handled once a slot frees,
     /// and nothing more is read meanwhile (the client waits, as it would for a free slot).
     parked_call: Option<Bytes>,
@@ -216,6 +224,8 @@ impl<H: Handler> Connection<H> {
             identity: caller,
             in_flight: CallIdMap::with_hasher(CallIdHash::random()),
             replies: UnwrittenReplies::default(),
+            sent_unrecorded: 0,
+            fresh: FreshReplies::default(),
             parked_call: None,
             oneways: 0,
             parked: None,
@@ -366,10 +376,13 @@ impl<H: Handler> Connection<H> {
     /// backlog or the slots are full.
     fn round(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> Step<bool> {
         let mut progressed = !self.read_parked && self.read_messages(cx, ws)?;
-        progressed |= self.collect_finished(cx);
-        progressed |= self.start_parked_work(cx)?;
+        progressed |= self.collect_finished(cx, ws);
+        progressed |= self.start_parked_work(cx, ws)?;
         progressed |= !self.events_parked && self.take_events(cx);
         progressed |= self.take_grants(cx);
+        // The writing starts: what the socket's buffer holds may leave from here on, so the
+        // replies handed to it during the reading free their ids.
+        self.fresh.clear();
         self.write_ping(cx, ws)?;
         if let Some(reason) = self.failed.take() {
             return ControlFlow::Break(End::Close(reason));

@@ -81,6 +81,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ServerSocket<S> {
         self.writer.poll_ready(Pin::new(&mut self.io), cx)
     }
 
+    /// Whether another message may be added without writing anything out first: fewer than
+    /// [`WRITE_BUFFER`] bytes wait.
+    pub(crate) fn has_room(&self) -> bool {
+        self.writer.has_room()
+    }
+
     /// Adds a binary message; see [`FrameWriter::binary_parts`].
     pub(crate) fn binary_parts(&mut self, head: &[u8], body: Bytes) {
         self.writer.binary_parts(head, body);

@@ -26,6 +26,7 @@ use crate::state::ConnectionState;
 use crate::server::handler::Handler;
 use crate::server::intercept::Intercepted;
 use crate::server::hooks::panic_message;
+use crate::server::io::Socket;
 use crate::wire::close;
 use crate::wire::out::OutFrame;
 use crate::wire::frame::{ReplyStatus, encode_reply_text};
@@ -34,7 +35,7 @@ impl<H: Handler> Connection<H> {
     /// Collects finished calls and one-way messages while their output fits: the others wait, not
     /// polled, so that a client that does not read cannot make the server buffer every reply. True
     /// if any finished.
-    pub(super) fn collect_finished(&mut self, cx: &mut Context<'_>) -> bool {
+    pub(super) fn collect_finished(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> bool {
         let mut collected = false;
         // An empty set is not polled (which would touch its shared queue for nothing): a call
         // pushed into it is marked ready, and every push is followed by another round.
@@ -43,7 +44,7 @@ impl<H: Handler> Connection<H> {
             && let Poll::Ready(Some(done)) = self.calls.poll_next_unpin(cx)
         {
             collected = true;
-            self.finish_call(cx, done);
+            self.finish_call(cx, ws, done);
         }
         if !self.streams.is_empty() {
             collected |= self.collect_streams(cx);
@@ -53,21 +54,27 @@ impl<H: Handler> Connection<H> {
 
     /// Starts the parked one-way message and the parked call if slots are free and their output
     /// would fit; true if either started. Reading resumes once neither is parked.
-    pub(super) fn start_parked_work(&mut self, cx: &mut Context<'_>) -> Step<bool> {
+    pub(super) fn start_parked_work(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> Step<bool> {
         if self.outbound.backlog().holds_back() {
             return ControlFlow::Continue(false);
         }
-        let oneway = self.start_parked(cx);
-        match self.start_parked_call(cx) {
+        let oneway = self.start_parked(cx, ws);
+        match self.start_parked_call(cx, ws) {
             Ok(call) => ControlFlow::Continue(oneway | call),
             Err(reason) => ControlFlow::Break(End::Close(reason)),
         }
     }
 
     /// Queues what a finished call or one-way message produced: first the events it emitted, then
-    /// its state changes, then a call's reply. Moving events changes nothing to the backlog, which
-    /// counts them wherever they wait: the slow-consumer close is not put off by it.
-    pub(super) fn finish_call(&mut self, cx: &mut Context<'_>, Finished { state, reply }: Finished) {
+    /// its state changes, then a call's reply (handed to the socket at once when nothing waits
+    /// before it: see [`Connection::send_reply`]). Moving events changes nothing to the backlog,
+    /// which counts them wherever they wait: the slow-consumer close is not put off by it.
+    pub(super) fn finish_call(
+        &mut self,
+        cx: &mut Context<'_>,
+        ws: &mut Socket,
+        Finished { state, reply }: Finished,
+    ) {
         self.take_events(cx);
         if !self.queue_state(state) {
             return;
@@ -76,7 +83,7 @@ impl<H: Handler> Connection<H> {
             Some((call_id, reply)) => {
                 self.in_flight.remove(&call_id);
                 self.uploads.close(call_id);
-                self.queue_reply(call_id, reply);
+                self.send_reply(ws, call_id, reply);
             }
             None => self.oneways -= 1,
         }
@@ -134,6 +141,7 @@ impl<H: Handler> Connection<H> {
     pub(super) fn start_call(
         &mut self,
         cx: &mut Context<'_>,
+        ws: &mut Socket,
         end: CallEnd,
         mut call: CallFuture,
         span: Span,
@@ -161,7 +169,7 @@ impl<H: Handler> Connection<H> {
                 state: None,
                 reply: Some((call_id, reply)),
             };
-            return self.finish_call(cx, done);
+            return self.finish_call(cx, ws, done);
         }
         // The handler changed the state, or another call's sync is under way: the `STATE` frame
         // comes first, and the call stays in flight until it is computed.
@@ -174,7 +182,7 @@ impl<H: Handler> Connection<H> {
             }
         });
         match synced.as_mut().poll(cx) {
-            Poll::Ready(done) => self.finish_call(cx, done),
+            Poll::Ready(done) => self.finish_call(cx, ws, done),
             Poll::Pending => {
                 self.in_flight.insert(call_id, None);
                 self.calls.push(synced);

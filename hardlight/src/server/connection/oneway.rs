@@ -26,6 +26,7 @@ use crate::server::handler::Handler;
 use crate::events::outbound::CloseReason;
 use crate::metrics::Outcome;
 use crate::server::intercept::{CallOutcome, Intercepted};
+use crate::server::io::Socket;
 use crate::wire::close;
 use crate::wire::frame::ReplyStatus;
 
@@ -35,6 +36,7 @@ impl<H: Handler> Connection<H> {
     pub(super) fn on_notify(
         &mut self,
         cx: &mut Context<'_>,
+        ws: &mut Socket,
         method: u16,
         args: Args<'_>,
     ) -> Result<(), CloseReason> {
@@ -60,7 +62,7 @@ impl<H: Handler> Connection<H> {
         };
         let running = self.running_oneway(method, intercepted, work);
         if self.slot_free() {
-            self.start_oneway(cx, running);
+            self.start_oneway(cx, ws, running);
         } else {
             // Only calls can fill every slot while reading goes on (see `slots_hold_reading`).
             self.parked = Some(running);
@@ -77,13 +79,13 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Starts the parked one-way message if a slot is free now; true if it did.
-    pub(super) fn start_parked(&mut self, cx: &mut Context<'_>) -> bool {
+    pub(super) fn start_parked(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> bool {
         if !self.slot_free() {
             return false;
         }
         match self.parked.take() {
             Some(running) => {
-                self.start_oneway(cx, running);
+                self.start_oneway(cx, ws, running);
                 true
             }
             None => false,
@@ -98,10 +100,10 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Takes a slot and starts the handler here, in arrival order, as a call is started.
-    fn start_oneway(&mut self, cx: &mut Context<'_>, mut running: Running) {
+    fn start_oneway(&mut self, cx: &mut Context<'_>, ws: &mut Socket, mut running: Running) {
         self.oneways += 1;
         match running.as_mut().poll(cx) {
-            Poll::Ready(done) => self.finish_call(cx, done),
+            Poll::Ready(done) => self.finish_call(cx, ws, done),
             Poll::Pending => self.calls.push(running),
         }
     }

@@ -65,7 +65,7 @@ impl<H: Handler> Connection<H> {
                 break true;
             };
             read = true;
-            self.on_read(cx, message)?;
+            self.on_read(cx, ws, message)?;
         };
         if read {
             self.keepalive.heard();
@@ -94,6 +94,7 @@ impl<H: Handler> Connection<H> {
     fn on_read(
         &mut self,
         cx: &mut Context<'_>,
+        ws: &mut Socket,
         message: Option<Result<Message, ReadError>>,
     ) -> Step {
         match message {
@@ -103,7 +104,7 @@ impl<H: Handler> Connection<H> {
                 if let Some(throttle) = &mut self.throttle {
                     throttle.call_read();
                 }
-                if let Err(reason) = self.on_message(cx, data) {
+                if let Err(reason) = self.on_message(cx, ws, data) {
                     return ControlFlow::Break(End::Close(reason));
                 }
             }
@@ -148,7 +149,12 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Handles one message from the client; an error is the close it calls for.
-    pub(super) fn on_message(&mut self, cx: &mut Context<'_>, data: Bytes) -> Result<(), CloseReason> {
+    pub(super) fn on_message(
+        &mut self,
+        cx: &mut Context<'_>,
+        ws: &mut Socket,
+        data: Bytes,
+    ) -> Result<(), CloseReason> {
         let max = self.shared.config.max_message_size;
         // The frame as shared bytes (the received buffer, or the inflated one), so that arguments
         // received as views keep it rather than a copy; the message as received too, when it was
@@ -196,11 +202,14 @@ impl<H: Handler> Connection<H> {
                 return self.uploads.on_end(call_id, in_flight);
             }
             ClientFrame::Notify { method, args } => {
-                return self.on_notify(cx, method, Args::in_message(&frame, args, depth));
+                return self.on_notify(cx, ws, method, Args::in_message(&frame, args, depth));
             }
         };
         oneway::refuse_call_of_oneway::<H::Service>(method)?;
-        if self.in_flight.contains_key(&call_id) || self.replies.holds(call_id) {
+        if self.in_flight.contains_key(&call_id)
+            || self.replies.holds(call_id)
+            || self.fresh.holds(call_id)
+        {
             return Err(reason(
                 close::PROTOCOL_ERROR,
                 format!("call id {call_id} reused while that call is still in flight"),
@@ -219,7 +228,7 @@ impl<H: Handler> Connection<H> {
                 "the call's deadline had passed when it arrived (budget_ms 0)",
             );
             self.record_unstarted(method, &reply);
-            self.queue_reply(call_id, reply);
+            self.send_reply(ws, call_id, reply.into());
             return Ok(());
         }
         let budget = budget_ms.map(|ms| Duration::from_millis(u64::from(ms)));
@@ -228,7 +237,7 @@ impl<H: Handler> Connection<H> {
             Err(refusal) => {
                 let reply = self.refusal_reply(call_id, &refusal);
                 self.record_unstarted(method, &reply);
-                self.queue_reply(call_id, reply);
+                self.send_reply(ws, call_id, reply.into());
                 return Ok(());
             }
         };
@@ -267,7 +276,7 @@ impl<H: Handler> Connection<H> {
             Ok(Started::Call(call)) => {
                 let end = self.call_end(call_id, method, budget, intercepted);
                 let call = with_call_context(metadata, trace, call);
-                self.start_call(cx, end, call, span());
+                self.start_call(cx, ws, end, call, span());
             }
             // Nothing ran: the error reply needs no ordering with events or state.
             Err(e) => {
@@ -276,7 +285,7 @@ impl<H: Handler> Connection<H> {
                 if let Some(intercepted) = intercepted {
                     intercepted.finish_reply(&reply);
                 }
-                self.queue_reply(call_id, reply);
+                self.send_reply(ws, call_id, reply.into());
             }
         }
         Ok(())
@@ -371,12 +380,16 @@ impl<H: Handler> Connection<H> {
 
     /// Handles the parked `CALL` if a slot is free now; true if it did. An error is the close it
     /// calls for.
-    pub(super) fn start_parked_call(&mut self, cx: &mut Context<'_>) -> Result<bool, CloseReason> {
+    pub(super) fn start_parked_call(
+        &mut self,
+        cx: &mut Context<'_>,
+        ws: &mut Socket,
+    ) -> Result<bool, CloseReason> {
         if !self.slot_free() {
             return Ok(false);
         }
         match self.parked_call.take() {
-            Some(data) => self.on_message(cx, data).map(|()| true),
+            Some(data) => self.on_message(cx, ws, data).map(|()| true),
             None => Ok(false),
         }
     }

@@ -2,7 +2,11 @@
 //! takes them (large ones as they lie, see [`crate::ws::write`]) and flushed once per round.
 //!
 //! A call's reply keeps its id and its slot until it is handed to the socket
-//! ([`UnwrittenReplies`]): as the client sees it, the call is in flight until then.
+//! ([`UnwrittenReplies`]): as the client sees it, the call is in flight until then. A reply with
+//! nothing queued before it is handed to the socket's buffer as soon as its call ends, without a
+//! place in the queue to hold ([`Connection::send_reply`]); its id stays taken until the round's
+//! writing starts, since none of those bytes can have left before ([`FreshReplies`]).
+
 
 use crate::call_ids::{CallIdHash, CallIdSet};
 use std::ops::ControlFlow;
@@ -67,6 +71,27 @@ impl<H: Handler> Connection<H> {
         granted
     }
 
+    /// Sends a call's reply: handed to the socket's buffer at once when nothing is queued before it
+    /// and the buffer has room (it leaves with the round's writing, as a queued one would), queued
+    /// otherwise. Most replies go this way under load: no place in the queue, no note of the call
+    /// id to keep and drop (measured: benches/PROFILE.md).
+    pub(super) fn send_reply(
+        &mut self,
+        ws: &mut Socket,
+        call_id: u32,
+        reply: OutFrame,
+    ) {
+        // Only into room the buffer has: writing out here could let a reply leave while the round
+        // still reads, and its id would have to be freed for a client that may have it.
+        if self.pending.is_empty() && ws.has_room() {
+            self.sent_unrecorded += self.write_frame(ws, reply);
+            self.fresh.written(call_id);
+            self.needs_flush = true;
+            return;
+        }
+        self.queue_reply(call_id, reply);
+    }
+
     /// Queues a call's reply; its id and slot stay taken until the reply is handed to the socket.
     pub(super) fn queue_reply(&mut self, call_id: u32, reply: impl Into<OutFrame>) {
         let frame = reply.into();
@@ -100,7 +125,7 @@ impl<H: Handler> Connection<H> {
     /// backlog, and a reply frees its call's id and slot. True if any was handed over.
     pub(super) fn write_pending(&mut self, cx: &mut Context<'_>, ws: &mut Socket) -> Step<bool> {
         let mut wrote = false;
-        let mut sent = 0;
+        let mut sent = std::mem::take(&mut self.sent_unrecorded);
         let step = self.write_frames(cx, ws, &mut wrote, &mut sent);
         if sent > 0 {
             self.shared.metrics().server.sent_bytes.increment(sent);
@@ -133,21 +158,29 @@ impl<H: Handler> Connection<H> {
                 self.replies.written(call_id);
             }
             self.outbound.backlog().release(frame.len());
-            match self.compression {
-                Some(level) if frame.len() >= COMPRESSION_THRESHOLD => {
-                    let sealed = seal(frame.into_bytes().to_vec(), Some(level));
-                    *sent += sealed.len() as u64;
-                    ws.binary(Bytes::from(sealed));
-                }
-                _ => {
-                    *sent += frame.len() as u64;
-                    frame.write_with(|head, body| ws.binary_parts(head, body));
-                }
-            }
+            *sent += self.write_frame(ws, frame);
             self.needs_flush = true;
             *wrote = true;
         }
         ControlFlow::Continue(())
+    }
+
+    /// Hands `frame` to the socket's buffer (compressed if the connection compresses and the frame
+    /// is worth it); returns the bytes handed over.
+    fn write_frame(&self, ws: &mut Socket, frame: OutFrame) -> u64 {
+        match self.compression {
+            Some(level) if frame.len() >= COMPRESSION_THRESHOLD => {
+                let sealed = seal(frame.into_bytes().to_vec(), Some(level));
+                let len = sealed.len() as u64;
+                ws.binary(Bytes::from(sealed));
+                len
+            }
+            _ => {
+                let len = frame.len() as u64;
+                frame.write_with(|head, body| ws.binary_parts(head, body));
+                len
+            }
+        }
     }
 
     /// Flushes what the rounds handed to the socket (and the pong it owes, if any), once per
@@ -211,5 +244,84 @@ impl UnwrittenReplies {
 
     pub(super) fn len(&self) -> usize {
         self.ids.len()
+    }
+}
+
+/// The calls whose replies were handed straight to the socket's buffer during this round, before
+/// its writing starts: none of those bytes can have left, so a `CALL` reusing one of these ids is
+/// one the client sent before it could have the reply, and closes the connection as PROTOCOL.md
+/// §6 says (two `CALL`s with one id in one write always do). A list to scan, behind a filter of
+/// one bit per 1,024th of the ids' hashes: most `CALL`s find their bit clear and scan nothing.
+/// Bounded by the messages a round reads and the calls it collects; emptied every round.
+pub(super) struct FreshReplies {
+    ids: Vec<u32>,
+    filter: [u64; FILTER_WORDS],
+}
+
+const FILTER_WORDS: usize = 16;
+
+impl Default for FreshReplies {
+    fn default() -> Self {
+        Self {
+            ids: Vec::new(),
+            filter: [0; FILTER_WORDS],
+        }
+    }
+}
+
+impl FreshReplies {
+    /// The filter's word and bit for `call_id`: the top bits of a multiplicative hash, which mixes
+    /// every bit of the id into them (ids that differ only in their high bits, as a client's reused
+    /// places do, still spread).
+    fn bit(call_id: u32) -> (usize, u64) {
+        let hash = call_id.wrapping_mul(0x9E37_79B1) >> 22;
+        ((hash >> 6) as usize, 1 << (hash & 63))
+    }
+
+    pub(super) fn written(&mut self, call_id: u32) {
+        let (word, bit) = Self::bit(call_id);
+        self.filter[word] |= bit;
+        self.ids.push(call_id);
+    }
+
+    pub(super) fn holds(&self, call_id: u32) -> bool {
+        let (word, bit) = Self::bit(call_id);
+        self.filter[word] & bit != 0 && self.ids.contains(&call_id)
+    }
+
+    /// The round's writing starts: the replies may leave from here on.
+    pub(super) fn clear(&mut self) {
+        if !self.ids.is_empty() {
+            self.ids.clear();
+            self.filter = [0; FILTER_WORDS];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_replies_hold_their_ids_until_cleared() {
+        let mut fresh = FreshReplies::default();
+        // A client's reused places: ids alike in their low bits, apart in their high ones.
+        let ids: Vec<u32> = (0..200u32).map(|i| (i % 8) | (i / 8) << 20).collect();
+        for &id in &ids {
+            fresh.written(id);
+        }
+        assert!(ids.iter().all(|&id| fresh.holds(id)));
+        assert!(!fresh.holds(8) && !fresh.holds(25 << 20) && !fresh.holds(u32::MAX));
+        // Spread over the filter: most ids not written find their bit clear.
+        let clear = (1_000_000..1_001_000u32)
+            .filter(|&id| {
+                let (word, bit) = FreshReplies::bit(id);
+                fresh.filter[word] & bit == 0
+            })
+            .count();
+        assert!(clear > 700, "{clear} of 1000 ids not written found their bit clear");
+        fresh.clear();
+        assert!(ids.iter().all(|&id| !fresh.holds(id)));
+        assert_eq!(fresh.filter, [0; FILTER_WORDS]);
     }
 }
