@@ -644,11 +644,28 @@ mod tests {
         frames
     }
 
-    #[tokio::test]
-    async fn packed_frames_leave_in_order_each_masked_with_a_key_of_its_own() {
-        let (near, mut far) = tokio::io::duplex(1 << 20);
+    /// An outbox whose sink is the client's frame writer on one end of a pipe; the other end.
+    fn piped() -> (Outbox, tokio::io::DuplexStream) {
+        let (near, far) = tokio::io::duplex(1 << 20);
         let outbox = Outbox::new();
         outbox.attach(Box::pin(FrameSink(FrameWriter::new(near, 64 << 10))));
+        (outbox, far)
+    }
+
+    /// One turn of the driver's writer, which writes and flushes what is queued; the batch it ran.
+    async fn driver_turn(outbox: &Outbox) -> Batch {
+        let mut batch = Batch::default();
+        poll_fn(|cx| {
+            assert!(outbox.poll_write(cx, &mut batch, || 0).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        batch
+    }
+
+    #[tokio::test]
+    async fn packed_frames_leave_in_order_each_masked_with_a_key_of_its_own() {
+        let (outbox, mut far) = piped();
         let mut expected = Vec::new();
         let mut on_wire = Vec::new();
         // Two rounds: the second packs into the runs the first one emptied.
@@ -665,12 +682,7 @@ mod tests {
                 }
                 expected.push(payload);
             }
-            let mut batch = Batch::default();
-            poll_fn(|cx| {
-                assert!(outbox.poll_write(cx, &mut batch, || 0).is_pending());
-                Poll::Ready(())
-            })
-            .await;
+            let mut batch = driver_turn(&outbox).await;
             assert_eq!(batch.take_flushed().map(|(frames, _)| frames), Some(40));
             let mut bytes = vec![0; 64 << 10];
             let n = far.read(&mut bytes).await.unwrap();
@@ -691,16 +703,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_small_frame_is_written_and_flushed_by_its_caller() {
-        let (near, mut far) = tokio::io::duplex(1 << 20);
-        let outbox = Outbox::new();
-        outbox.attach(Box::pin(FrameSink(FrameWriter::new(near, 64 << 10))));
-        // The driver's waker is registered by its first poll.
-        let mut batch = Batch::default();
-        poll_fn(|cx| {
-            assert!(outbox.poll_write(cx, &mut batch, || 0).is_pending());
-            Poll::Ready(())
-        })
-        .await;
+        let (outbox, mut far) = piped();
+        // The driver's waker is registered by its first turn.
+        driver_turn(&outbox).await;
         outbox.send_call_small(b"lone", true).unwrap();
         assert!(lock(&outbox.queue).is_empty(), "the frame was queued");
         let mut bytes = vec![0; 64];
