@@ -298,3 +298,110 @@ async fn read_body<St: AsyncRead + Unpin>(
     body.truncate(want);
     body
 }
+
+#[cfg(test)]
+mod tests {
+    //! The outbox over this transport's writer: what the driver's and the callers' writes put on
+    //! the wire.
+
+    use std::future::poll_fn;
+    use std::task::Poll;
+
+    use bytes::Bytes;
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::client::outbox::{Batch, Outbox, SPARE_RUNS};
+    use crate::ws::frame::{Header, apply_mask, opcode};
+
+    /// Every frame the driver's writes put on the wire, as (opcode, unmasked payload, key).
+    fn frames_of(bytes: &[u8]) -> Vec<(u8, Vec<u8>, [u8; 4])> {
+        let mut frames = Vec::new();
+        let mut rest = bytes;
+        while let Some(header) = Header::parse(rest).unwrap() {
+            let end = header.size + header.len as usize;
+            let key = header.mask.expect("a client's frames are masked");
+            let mut payload = rest[header.size..end].to_vec();
+            apply_mask(&mut payload, key);
+            frames.push((header.opcode, payload, key));
+            rest = &rest[end..];
+        }
+        assert!(rest.is_empty(), "a frame was cut short");
+        frames
+    }
+
+    /// An outbox whose sink is the client's frame writer on one end of a pipe; the other end.
+    fn piped() -> (Outbox, tokio::io::DuplexStream) {
+        let (near, far) = tokio::io::duplex(1 << 20);
+        let outbox = Outbox::new();
+        outbox.attach(Box::pin(FrameSink(FrameWriter::new(near, 64 << 10))));
+        (outbox, far)
+    }
+
+    /// One turn of the driver's writer, which writes and flushes what is queued; the batch it ran.
+    async fn driver_turn(outbox: &Outbox) -> Batch {
+        let mut batch = Batch::default();
+        poll_fn(|cx| {
+            assert!(outbox.poll_write(cx, &mut batch, || 0).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        batch
+    }
+
+    #[tokio::test]
+    async fn packed_frames_leave_in_order_each_masked_with_a_key_of_its_own() {
+        let (outbox, mut far) = piped();
+        let mut expected = Vec::new();
+        let mut on_wire = Vec::new();
+        // Two rounds: the second packs into the runs the first one emptied.
+        for round in 0..2u8 {
+            for i in 0..40u8 {
+                // Sizes across the two-byte length of a frame's header (126 and up).
+                let payload = vec![round * 100 + i; 1 + usize::from(i) * 7];
+                if i % 10 == 9 {
+                    outbox
+                        .queue(Outgoing::Binary(Bytes::from(payload.clone())))
+                        .unwrap();
+                } else {
+                    outbox.send_call_small(&payload, false).unwrap();
+                }
+                expected.push(payload);
+            }
+            let mut batch = driver_turn(&outbox).await;
+            assert_eq!(batch.take_flushed().map(|(frames, _)| frames), Some(40));
+            let mut bytes = vec![0; 64 << 10];
+            let n = far.read(&mut bytes).await.unwrap();
+            on_wire.extend_from_slice(&bytes[..n]);
+            assert!(outbox.spare_runs() <= SPARE_RUNS);
+        }
+        let frames = frames_of(&on_wire);
+        let payloads: Vec<Vec<u8>> = frames
+            .iter()
+            .map(|(_, payload, _)| payload.clone())
+            .collect();
+        assert_eq!(payloads, expected);
+        assert!(frames.iter().all(|(op, ..)| *op == opcode::BINARY));
+        let keys: std::collections::HashSet<[u8; 4]> =
+            frames.iter().map(|(.., key)| *key).collect();
+        assert_eq!(keys.len(), frames.len(), "a masking key was used twice");
+    }
+
+    #[tokio::test]
+    async fn a_lone_small_frame_is_written_and_flushed_by_its_caller() {
+        let (outbox, mut far) = piped();
+        // The driver's waker is registered by its first turn.
+        driver_turn(&outbox).await;
+        outbox.send_call_small(b"lone", true).unwrap();
+        // Nothing was left for the driver: its next turn flushes nothing.
+        assert!(
+            driver_turn(&outbox).await.take_flushed().is_none(),
+            "the frame was queued"
+        );
+        let mut bytes = vec![0; 64];
+        let n = far.read(&mut bytes).await.unwrap();
+        let frames = frames_of(&bytes[..n]);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].1, b"lone");
+    }
+}

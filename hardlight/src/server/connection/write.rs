@@ -7,7 +7,6 @@
 //! place in the queue to hold ([`Connection::send_reply`]); its id stays taken until the round's
 //! writing starts, since none of those bytes can have left before ([`FreshReplies`]).
 
-
 use crate::call_ids::{CallIdHash, CallIdSet};
 use std::ops::ControlFlow;
 use std::task::{Context, Poll};
@@ -250,7 +249,7 @@ impl UnwrittenReplies {
 /// The calls whose replies were handed straight to the socket's buffer during this round, before
 /// its writing starts: none of those bytes can have left, so a `CALL` reusing one of these ids is
 /// one the client sent before it could have the reply, and closes the connection as PROTOCOL.md
-/// §6 says (two `CALL`s with one id in one write always do). A list to scan, behind a filter of
+/// §6 says (two `CALL`s with one id read in one round do). A list to scan, behind a filter of
 /// one bit per 1,024th of the ids' hashes: most `CALL`s find their bit clear and scan nothing.
 /// Bounded by the messages a round reads and the calls it collects; emptied every round.
 pub(super) struct FreshReplies {
